@@ -1,0 +1,360 @@
+"""Invoice use cases: submit, read, edit while pending, and move through the lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from liquifact_core import validation as v
+from liquifact_core.addresses import ContractAddress
+from liquifact_core.amounts import Stroops
+from liquifact_core.audit import AuditEvent
+from liquifact_core.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
+from liquifact_core.ids import INVOICE_ID_PREFIX, parse_invoice_id
+from liquifact_core.invoices import DRAFT_FIELDS, Actor, Invoice, InvoiceDraft, Transition
+from liquifact_core.lifecycle import (
+    INVESTABLE,
+    InvoiceStatus,
+    Role,
+    allowed_targets,
+    allowed_targets_for,
+)
+from liquifact_core.ports import (
+    Clock,
+    IdGenerator,
+    InvoiceQuery,
+    Page,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+
+_WRITERS = frozenset({Role.SME, Role.ADMIN, Role.SERVICE})
+_OPERATORS = frozenset({Role.ADMIN, Role.SERVICE})
+LIST_LIMIT_MAX = 100
+
+
+@attrs.frozen
+class InvoiceState:
+    """Where an invoice is and where it can go next."""
+
+    invoice_id: str
+    status: InvoiceStatus
+    version: int
+    allowed_transitions: tuple[InvoiceStatus, ...]
+    allowed_for_caller: tuple[InvoiceStatus, ...]
+
+
+class InvoiceService:
+    def __init__(self, unit_of_work: UnitOfWorkFactory, clock: Clock, ids: IdGenerator) -> None:
+        self._uow = unit_of_work
+        self._clock = clock
+        self._ids = ids
+
+    # ---- reads -------------------------------------------------------------------------
+    def get(self, tenant_id: str, actor: Actor, invoice_id: str) -> Invoice:
+        with self._uow(tenant_id) as uow:
+            return self._visible(uow, tenant_id, actor, invoice_id)
+
+    def list(
+        self,
+        tenant_id: str,
+        actor: Actor,
+        *,
+        statuses: frozenset[InvoiceStatus] = frozenset(),
+        limit: int = 20,
+        offset: int = 0,
+    ) -> Page:
+        if not 1 <= limit <= LIST_LIMIT_MAX:
+            raise ValidationError.for_field("limit", f"must be from 1 to {LIST_LIMIT_MAX}")
+        if offset < 0:
+            raise ValidationError.for_field("offset", "must be 0 or more")
+        sme_id = None
+        if actor.role is Role.SME:
+            sme_id = actor.id
+        elif actor.role is Role.INVESTOR:
+            statuses = (statuses or INVESTABLE) & INVESTABLE
+            if not statuses:
+                return Page(items=[], total=0)
+        query = InvoiceQuery(tenant_id, statuses, sme_id, limit, offset)
+        with self._uow(tenant_id) as uow:
+            return uow.invoices.list(query)
+
+    def state(self, tenant_id: str, actor: Actor, invoice_id: str) -> InvoiceState:
+        invoice = self.get(tenant_id, actor, invoice_id)
+        return InvoiceState(
+            invoice_id=invoice.id,
+            status=invoice.status,
+            version=invoice.version,
+            allowed_transitions=allowed_targets(invoice.status),
+            allowed_for_caller=allowed_targets_for(
+                invoice.status, actor.role, is_owner=invoice.is_owned_by(actor)
+            ),
+        )
+
+    def history(self, tenant_id: str, actor: Actor, invoice_id: str) -> Sequence[Transition]:
+        with self._uow(tenant_id) as uow:
+            self._visible(uow, tenant_id, actor, invoice_id)
+            return uow.invoices.history(tenant_id, invoice_id)
+
+    # ---- writes while pending -----------------------------------------------------------
+    def submit(
+        self, tenant_id: str, actor: Actor, payload: Mapping[str, Any] | InvoiceDraft
+    ) -> Invoice:
+        if actor.role not in _WRITERS:
+            raise Forbidden("Only SMEs and operators may submit invoices.")
+        draft = payload if isinstance(payload, InvoiceDraft) else InvoiceDraft.from_json(payload)
+        now = self._clock.now()
+        invoice = Invoice(
+            id=self._ids.new_id(INVOICE_ID_PREFIX),
+            tenant_id=tenant_id,
+            sme_id=actor.id,
+            sme_wallet=actor.wallet,
+            draft=draft,
+            status=InvoiceStatus.PENDING,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        creation = Transition(
+            invoice_id=invoice.id,
+            tenant_id=tenant_id,
+            sequence=1,
+            from_status=None,
+            to_status=InvoiceStatus.PENDING,
+            actor_id=actor.id,
+            actor_role=actor.role,
+            at=now,
+        )
+        with self._uow(tenant_id) as uow:
+            uow.invoices.add(invoice)
+            uow.invoices.add_transition(creation)
+            self._audit(uow, invoice, actor, "invoice.created", {"status": "pending"})
+            uow.commit()
+        return invoice
+
+    def update(
+        self,
+        tenant_id: str,
+        actor: Actor,
+        invoice_id: str,
+        patch: Mapping[str, Any],
+        expected_version: int | None = None,
+    ) -> Invoice:
+        """Change client fields of a pending invoice; ``None`` clears an optional field."""
+        if not isinstance(patch, Mapping) or not patch:
+            raise ValidationError("Patch must be a non-empty JSON object of invoice fields.")
+        unknown = sorted(set(patch) - DRAFT_FIELDS)
+        if unknown:
+            InvoiceDraft.from_json(patch)  # reports the unknown fields with the usual format
+        with self._uow(tenant_id) as uow:
+            invoice = self._editable(uow, tenant_id, actor, invoice_id, expected_version)
+            draft = InvoiceDraft.from_json({**invoice.draft.to_json(), **patch})
+            now = self._clock.now()
+            updated = attrs.evolve(
+                invoice, draft=draft, version=invoice.version + 1, updated_at=now
+            )
+            uow.invoices.update(updated, invoice.version)
+            self._audit(uow, updated, actor, "invoice.updated", {"fields": sorted(patch)})
+            uow.commit()
+        return updated
+
+    def delete(
+        self, tenant_id: str, actor: Actor, invoice_id: str, expected_version: int | None = None
+    ) -> None:
+        """Soft-delete a pending invoice: it disappears from reads but its rows remain."""
+        with self._uow(tenant_id) as uow:
+            invoice = self._editable(uow, tenant_id, actor, invoice_id, expected_version)
+            now = self._clock.now()
+            deleted = attrs.evolve(
+                invoice, deleted_at=now, updated_at=now, version=invoice.version + 1
+            )
+            uow.invoices.update(deleted, invoice.version)
+            self._audit(uow, deleted, actor, "invoice.deleted", {})
+            uow.commit()
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def approve(
+        self, tenant_id: str, actor: Actor, invoice_id: str, expected_version: int | None = None
+    ) -> Invoice:
+        return self.transition(
+            tenant_id, actor, invoice_id, InvoiceStatus.APPROVED, expected_version=expected_version
+        )
+
+    def reject(
+        self,
+        tenant_id: str,
+        actor: Actor,
+        invoice_id: str,
+        reason: Any,
+        expected_version: int | None = None,
+    ) -> Invoice:
+        return self.transition(
+            tenant_id,
+            actor,
+            invoice_id,
+            InvoiceStatus.REJECTED,
+            reason=v.reason(reason),
+            expected_version=expected_version,
+        )
+
+    def cancel(
+        self,
+        tenant_id: str,
+        actor: Actor,
+        invoice_id: str,
+        reason: Any,
+        expected_version: int | None = None,
+    ) -> Invoice:
+        return self.transition(
+            tenant_id,
+            actor,
+            invoice_id,
+            InvoiceStatus.CANCELLED,
+            reason=v.reason(reason),
+            expected_version=expected_version,
+        )
+
+    def mark_defaulted(
+        self,
+        tenant_id: str,
+        actor: Actor,
+        invoice_id: str,
+        reason: Any,
+        expected_version: int | None = None,
+    ) -> Invoice:
+        return self.transition(
+            tenant_id,
+            actor,
+            invoice_id,
+            InvoiceStatus.DEFAULTED,
+            reason=v.reason(reason),
+            expected_version=expected_version,
+        )
+
+    def link_escrow(
+        self,
+        tenant_id: str,
+        actor: Actor,
+        invoice_id: str,
+        escrow_address: Any,
+        funding_target_stroops: Any,
+        expected_version: int | None = None,
+    ) -> Invoice:
+        errors = v.FieldCollector(
+            {"escrowAddress": escrow_address, "fundingTargetStroops": funding_target_stroops},
+            frozenset({"escrowAddress", "fundingTargetStroops"}),
+        )
+        address = errors.take("escrowAddress", ContractAddress.parse)
+        target = errors.take(
+            "fundingTargetStroops", lambda raw: Stroops.parse(raw, "fundingTargetStroops")
+        )
+        errors.raise_if_any("Escrow link has invalid fields.")
+        assert address is not None and target is not None
+        return self.transition(
+            tenant_id,
+            actor,
+            invoice_id,
+            InvoiceStatus.LINKED_ESCROW,
+            escrow_address=address.value,
+            funding_target=target,
+            expected_version=expected_version,
+        )
+
+    def transition(
+        self,
+        tenant_id: str,
+        actor: Actor,
+        invoice_id: str,
+        target: InvoiceStatus,
+        *,
+        reason: str | None = None,
+        escrow_address: str | None = None,
+        funding_target: Stroops | None = None,
+        expected_version: int | None = None,
+    ) -> Invoice:
+        """Move an invoice one step along the lifecycle, with audit, in one transaction."""
+        with self._uow(tenant_id) as uow:
+            invoice = self._visible(uow, tenant_id, actor, invoice_id)
+            _check_version(invoice, expected_version)
+            moved, step = invoice.move_to(
+                target,
+                actor,
+                self._clock.now(),
+                reason=reason,
+                escrow_address=escrow_address,
+                funding_target=funding_target,
+            )
+            uow.invoices.update(moved, invoice.version)
+            uow.invoices.add_transition(step)
+            metadata: dict[str, Any] = {"from": invoice.status.value, "to": target.value}
+            if reason is not None:
+                metadata["reason"] = reason
+            self._audit(
+                uow, moved, actor, f"invoice.{invoice.status.value}_to_{target.value}", metadata
+            )
+            uow.commit()
+        return moved
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _visible(self, uow: UnitOfWork, tenant_id: str, actor: Actor, invoice_id: str) -> Invoice:
+        """The invoice if this actor may see it. Hidden and missing look the same (404)."""
+        parse_invoice_id(invoice_id)
+        invoice = uow.invoices.get(tenant_id, invoice_id)
+        if invoice is None:
+            raise NotFound(f"Invoice '{invoice_id}' was not found.")
+        hidden = (actor.role is Role.SME and invoice.sme_id != actor.id) or (
+            actor.role is Role.INVESTOR and invoice.status not in INVESTABLE
+        )
+        if hidden:
+            raise NotFound(f"Invoice '{invoice_id}' was not found.")
+        return invoice
+
+    def _editable(
+        self,
+        uow: UnitOfWork,
+        tenant_id: str,
+        actor: Actor,
+        invoice_id: str,
+        expected_version: int | None,
+    ) -> Invoice:
+        if actor.role not in _WRITERS:
+            raise Forbidden("Only the submitting SME and operators may change an invoice.")
+        invoice = self._visible(uow, tenant_id, actor, invoice_id)
+        _check_version(invoice, expected_version)
+        if invoice.status is not InvoiceStatus.PENDING:
+            raise Conflict(
+                f"Invoice is '{invoice.status.value}'; only pending invoices can be changed.",
+                code="INVOICE_NOT_EDITABLE",
+            )
+        return invoice
+
+    def _audit(
+        self,
+        uow: UnitOfWork,
+        invoice: Invoice,
+        actor: Actor,
+        action: str,
+        metadata: Mapping[str, Any],
+    ) -> None:
+        uow.audit.append(
+            AuditEvent(
+                id=self._ids.new_id("aud_"),
+                tenant_id=invoice.tenant_id,
+                actor_id=actor.id,
+                actor_role=actor.role.value,
+                action=action,
+                resource_type="invoice",
+                resource_id=invoice.id,
+                at=invoice.updated_at,
+                metadata=dict(metadata),
+            )
+        )
+
+
+def _check_version(invoice: Invoice, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != invoice.version:
+        raise StaleVersion(
+            f"Invoice is at version {invoice.version}, not {expected_version}; re-read it and retry."
+        )
