@@ -1,0 +1,87 @@
+"""Strict JSON request bodies: right media type, bounded size and depth, no duplicate keys."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from liquifact_http.problems import Problem
+
+MAX_DEPTH = 32
+DEFAULT_LIMIT_BYTES = 100 * 1024
+_FORBIDDEN_KEYS = frozenset({"__proto__", "constructor", "prototype"})
+
+
+def _bad_body(detail: str) -> Problem:
+    return Problem(400, "VALIDATION_ERROR", detail)
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _bad_body(f"Duplicate key '{key[:64]}' in JSON object.")
+        if key in _FORBIDDEN_KEYS:
+            raise _bad_body(f"Key '{key}' is not allowed.")
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _bad_body(f"{name} is not valid JSON.")
+
+
+def _depth(value: Any) -> int:
+    # Iterative so that a hostile body cannot exhaust the interpreter stack here.
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(node, dict):
+            stack.extend((child, level + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, level + 1) for child in node)
+    return deepest
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        value = json.loads(
+            raw, object_pairs_hook=_object_without_duplicates, parse_constant=_refuse_constant
+        )
+    except (ValueError, RecursionError) as error:
+        if isinstance(error, Problem):
+            raise
+        raise _bad_body("Malformed JSON request body.") from None
+    if _depth(value) > MAX_DEPTH:
+        raise _bad_body(f"JSON nesting deeper than {MAX_DEPTH} levels.")
+    return value
+
+
+async def read_json(request: Request, *, required: bool = True, limit: int = DEFAULT_LIMIT_BYTES) -> Any:
+    """The request's JSON body, or None when optional and absent."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise Problem(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {limit} bytes.")
+    if not body.strip():
+        if required:
+            raise _bad_body("A JSON request body is required.")
+        return None
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise Problem(415, "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.")
+    return parse_json(bytes(body))
+
+
+async def read_object(request: Request, *, required: bool = True) -> dict[str, Any]:
+    """A JSON object body; an absent optional body counts as ``{}``."""
+    value = await read_json(request, required=required)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _bad_body("The request body must be a JSON object.")
+    return value

@@ -1,0 +1,80 @@
+"""The composition root: the only place that picks adapters and wires them to the core."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from liquifact_adapters.system import RandomIdGenerator, SystemClock
+from liquifact_core.ports import Clock, IdGenerator, Store
+from liquifact_core.services import Services
+from liquifact_http.errors import EXCEPTION_HANDLERS
+from liquifact_http.logs import configure_logging
+from liquifact_http.middleware.correlation import CorrelationMiddleware
+from liquifact_http.middleware.deprecation import DeprecatedAliasMiddleware
+from liquifact_http.routes import docs, invoices, probes
+from liquifact_http.settings import Settings
+
+
+def build_store(settings: Settings) -> Store:
+    """The store that ``DATABASE_URL`` names (SQLite by default)."""
+    from liquifact_adapters.sqlite import SqliteStore
+
+    path = settings.sqlite_path
+    if path is None:  # pragma: no cover - the settings gate admits only known schemes
+        raise ValueError("unsupported DATABASE_URL")
+    return SqliteStore(path)
+
+
+def build_services(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+) -> Services:
+    """Every use case, ready for library use; pass any port to replace the configured one."""
+    settings = settings or Settings()
+    return Services.from_ports(
+        store=store or build_store(settings),
+        clock=clock or SystemClock(),
+        ids=ids or RandomIdGenerator(),
+    )
+
+
+def all_routes() -> Sequence[BaseRoute]:
+    return [*probes.routes, *invoices.routes, *docs.routes]
+
+
+def create_app(
+    settings: Settings | None = None, *, services: Services | None = None, **overrides: Any
+) -> Starlette:
+    """The ASGI app. ``services`` (or port ``overrides`` such as ``store=``) replace adapters."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    owns_services = services is None
+    wired = services or build_services(settings, **overrides)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        if owns_services:
+            wired.close()
+
+    app = Starlette(
+        routes=list(all_routes()),
+        middleware=[
+            Middleware(CorrelationMiddleware),
+            Middleware(DeprecatedAliasMiddleware),
+        ],
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.services = wired
+    return app

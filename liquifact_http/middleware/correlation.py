@@ -1,0 +1,81 @@
+"""Correlation ids, the access log line, and the last-resort 500 for anything unhandled."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from liquifact_http import problems
+from liquifact_http.logs import get_logger
+
+# A client-sent id is echoed only if it is short and plain; anything else is replaced.
+_ACCEPTED = re.compile(r"[A-Za-z0-9._:\-]{8,128}")
+HEADER = "X-Correlation-Id"
+
+
+def new_correlation_id() -> str:
+    return "req_" + uuid.uuid4().hex[:24]
+
+
+def accepted_or_new(raw: str | None) -> str:
+    return raw if raw is not None and _ACCEPTED.fullmatch(raw) else new_correlation_id()
+
+
+class CorrelationMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.log = get_logger("liquifact.http")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        correlation_id = accepted_or_new(Headers(scope=scope).get(HEADER))
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers[HEADER] = correlation_id
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(
+            correlation_id=correlation_id, method=scope["method"], path=scope["path"]
+        ):
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception as error:  # noqa: BLE001 - the one place that must catch everything
+                # Log where it failed but not the message: driver messages can carry secrets.
+                frame = _innermost_frame(error)
+                self.log.error("unhandled_exception", error_type=type(error).__name__, at=frame)
+                if not response_started:
+                    response = problems.render(
+                        problems.internal_error(), correlation_id, scope["path"]
+                    )
+                    await response(scope, receive, send_with_id)
+            self.log.info(
+                "request",
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+
+def _innermost_frame(error: BaseException) -> str:
+    tb = error.__traceback__
+    if tb is None:
+        return "unknown"
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return f"{code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}:{code.co_name}"

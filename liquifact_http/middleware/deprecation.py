@@ -1,0 +1,37 @@
+"""The spec's ``/api/...`` paths: served by the ``/v1/...`` routes, marked deprecated."""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LEGACY_PREFIX = "/api"
+CANONICAL_PREFIX = "/v1"
+# RFC 9745 Deprecation (a structured date) and RFC 8594 Sunset.
+DEPRECATION = "@1764547200"  # 2025-12-01T00:00:00Z
+SUNSET = "Wed, 30 Jun 2027 23:59:59 GMT"
+
+
+class DeprecatedAliasMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not (
+            path == LEGACY_PREFIX or path.startswith(LEGACY_PREFIX + "/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        successor = CANONICAL_PREFIX + path[len(LEGACY_PREFIX) :]
+        scope = {**scope, "path": successor, "raw_path": successor.encode()}
+
+        async def send_with_notice(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Deprecation"] = DEPRECATION
+                headers["Sunset"] = SUNSET
+                headers.append("Link", f'<{successor}>; rel="successor-version"')
+            await send(message)
+
+        await self.app(scope, receive, send_with_notice)

@@ -1,0 +1,1 @@
+"""Route tables. Each module exposes ``routes`` (canonical ``/v1`` or root paths)."""

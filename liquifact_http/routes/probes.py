@@ -1,0 +1,40 @@
+"""Liveness and the API index. Liveness never touches a dependency."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from liquifact_http.routes.common import json_response, resource
+
+API_VERSION = version("liquifact")
+
+
+async def liveness(_request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def api_index(_request: Request) -> Response:
+    return json_response(
+        {
+            "name": "LiquiFact API",
+            "version": API_VERSION,
+            "description": "Invoice liquidity on Stellar: invoices, escrow and funding.",
+            "links": {
+                "self": "/v1",
+                "invoices": "/v1/invoices",
+                "openapi": "/openapi.json",
+                "docs": "/docs",
+                "health": "/health",
+            },
+        }
+    )
+
+
+routes = [
+    resource("/health", GET=liveness),
+    resource("/healthz", GET=liveness),
+    resource("/v1", GET=api_index),
+]
