@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import attrs
@@ -74,10 +74,10 @@ _EXPONENT_2 = (
     "VES WST XCD YER ZAR ZMW ZWG"
 )
 CURRENCY_EXPONENTS: dict[str, int] = {
-    **{code: 2 for code in _EXPONENT_2.split()},
-    **{code: 0 for code in _EXPONENT_0.split()},
-    **{code: 3 for code in _EXPONENT_3.split()},
-    **{code: 4 for code in _EXPONENT_4.split()},
+    **dict.fromkeys(_EXPONENT_2.split(), 2),
+    **dict.fromkeys(_EXPONENT_0.split(), 0),
+    **dict.fromkeys(_EXPONENT_3.split(), 3),
+    **dict.fromkeys(_EXPONENT_4.split(), 4),
 }
 MONEY_MAX_DIGITS = 18  # integer digits; keeps every amount exact in NUMERIC(38, 4)
 _MONEY_TEXT = re.compile(r"(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
@@ -106,28 +106,30 @@ class Money:
         More decimals than the currency has are refused, never rounded: rounding money
         silently changes what the SME asked for.
         """
-        if not isinstance(raw, str):
-            raise ValidationError.for_field(field, 'must be a decimal string such as "1250.00"')
-        if not _MONEY_TEXT.fullmatch(raw):
-            raise ValidationError.for_field(field, 'must be a plain decimal string like "1250.00"')
-        whole, _, fraction = raw.partition(".")
         exponent = CURRENCY_EXPONENTS[parse_currency(currency)]
-        if len(fraction) > exponent and fraction[exponent:].strip("0"):
+        amount = parse_decimal_text(raw, field)
+        if amount != quantize(amount, currency):
             raise ValidationError.for_field(
                 field, f"has more than {exponent} decimal places for {currency}"
             )
-        if len(whole) > MONEY_MAX_DIGITS:
-            raise ValidationError.for_field(field, f"must have at most {MONEY_MAX_DIGITS} digits")
-        try:
-            amount = Decimal(raw)
-        except InvalidOperation as error:  # pragma: no cover - the regex admits only valid text
-            raise ValidationError.for_field(field, "is not a number") from error
-        if amount <= 0:
-            raise ValidationError.for_field(field, "must be greater than 0")
         return cls(quantize(amount, currency), currency)
 
     def __str__(self) -> str:
         return format(self.amount, "f")
+
+
+def parse_decimal_text(raw: Any, field: str = "amount") -> Decimal:
+    """A positive plain decimal string (``"1250.00"``): no float, sign, exponent or spaces."""
+    if not isinstance(raw, str):
+        raise ValidationError.for_field(field, 'must be a decimal string such as "1250.00"')
+    if not _MONEY_TEXT.fullmatch(raw):
+        raise ValidationError.for_field(field, 'must be a plain decimal string like "1250.00"')
+    if len(raw.partition(".")[0]) > MONEY_MAX_DIGITS:
+        raise ValidationError.for_field(field, f"must have at most {MONEY_MAX_DIGITS} digits")
+    amount = Decimal(raw)  # the pattern admits only text Decimal can read exactly
+    if amount <= 0:
+        raise ValidationError.for_field(field, "must be greater than 0")
+    return amount
 
 
 def quantize(amount: Decimal, currency: str) -> Decimal:

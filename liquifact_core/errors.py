@@ -49,8 +49,9 @@ class ValidationError(LiquifactError):
     code = "VALIDATION_ERROR"
 
     @classmethod
-    def for_field(cls, field: str, message: str, code: str = "VALIDATION_ERROR") -> ValidationError:
-        return cls(message, code=code, field_errors=[FieldError(field, message, code)])
+    def for_field(cls, field: str, message: str, code: str = "INVALID_VALUE") -> ValidationError:
+        """One bad field; the specific ``code`` goes on the field, the error stays generic."""
+        return cls(f"{field} {message}", field_errors=[FieldError(field, message, code)])
 
 
 class NotFound(LiquifactError):

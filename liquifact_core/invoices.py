@@ -10,8 +10,14 @@ from typing import Any
 import attrs
 
 from liquifact_core import validation as v
-from liquifact_core.amounts import Money, Stroops, parse_currency
-from liquifact_core.errors import ValidationError
+from liquifact_core.amounts import (
+    STROOPS_MAX,
+    Money,
+    Stroops,
+    parse_currency,
+    parse_decimal_text,
+)
+from liquifact_core.errors import Forbidden, InvalidTransition, ValidationError
 from liquifact_core.lifecycle import InvoiceStatus, Role, check_transition
 
 DRAFT_FIELDS = frozenset(
@@ -94,8 +100,8 @@ class InvoiceDraft:
 
 
 def _decimal_text(raw: Any) -> Decimal:
-    """Checks an amount's form when the currency is missing, so both errors are reported."""
-    return Money.parse(raw, "USD").amount
+    """Checks an amount's form when the currency is unusable, so both errors are reported."""
+    return parse_decimal_text(raw, "amount")
 
 
 @attrs.frozen
@@ -162,6 +168,8 @@ class Invoice:
     ) -> tuple[Invoice, Transition]:
         """The invoice after the transition, and the history step that records it."""
         rule = check_transition(self.status, target, actor.role, is_owner=self.is_owned_by(actor))
+        if reason is not None:
+            reason = v.reason(reason)  # every path into a reason state stores a clean reason
         if rule.needs_reason and reason is None:
             raise ValidationError.for_field("reason", "is required for this transition", "REQUIRED")
         changes: dict[str, Any] = {}
@@ -193,3 +201,40 @@ class Invoice:
             reason=reason,
         )
         return moved, step
+
+    def record_funding(
+        self, funded_stroops: int, actor: Actor, at: datetime
+    ) -> tuple[Invoice, Transition | None]:
+        """The invoice after the chain reports ``funded_stroops`` in its escrow.
+
+        Funding reaching the target makes it ``funded``; any other positive amount makes a
+        ``linked_escrow`` invoice ``partially_funded``. The amount is updated either way.
+        """
+        if self.funding_target_stroops is None:
+            raise ValidationError("The invoice has no linked escrow to fund.")
+        if type(funded_stroops) is not int or not 0 <= funded_stroops <= STROOPS_MAX:
+            raise ValidationError.for_field(
+                "fundedStroops", "must be an integer from 0 to 10^18", "INVALID_AMOUNT_RANGE"
+            )
+        check_transition_actor_is_chain(actor)
+        target = self.status
+        if funded_stroops >= self.funding_target_stroops:
+            target = InvoiceStatus.FUNDED
+        elif funded_stroops > 0 and self.status is InvoiceStatus.LINKED_ESCROW:
+            target = InvoiceStatus.PARTIALLY_FUNDED
+        if target is self.status:
+            if funded_stroops == self.funded_stroops:
+                return self, None  # a re-applied chain event changes nothing
+            if self.status not in (InvoiceStatus.LINKED_ESCROW, InvoiceStatus.PARTIALLY_FUNDED):
+                raise InvalidTransition(self.status.value, self.status.value, [])
+            updated = attrs.evolve(
+                self, funded_stroops=funded_stroops, version=self.version + 1, updated_at=at
+            )
+            return updated, None
+        moved, step = self.move_to(target, actor, at)
+        return attrs.evolve(moved, funded_stroops=funded_stroops), step
+
+
+def check_transition_actor_is_chain(actor: Actor) -> None:
+    if actor.role is not Role.CHAIN:
+        raise Forbidden("Funding amounts are set only by the escrow indexer or reconciliation.")

@@ -53,7 +53,7 @@ class InvoiceRepository(Protocol):
         ...
 
     def update(self, invoice: Invoice, expected_version: int) -> None:
-        """Replace the stored invoice if its version is still ``expected_version``, else StaleVersion."""
+        """Replace the stored invoice if still at ``expected_version``; else StaleVersion."""
         ...
 
     def list(self, query: InvoiceQuery) -> Page:

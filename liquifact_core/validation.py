@@ -101,6 +101,8 @@ def json_object(raw: Any) -> dict[str, Any]:
 
 def reason(raw: Any) -> str:
     """A human reason: control characters are stripped, then 1-1024 characters must remain."""
+    if raw is None:
+        raise ValidationError.for_field("reason", "is required for this transition", "REQUIRED")
     if not isinstance(raw, str):
         raise ValidationError.for_field("reason", "must be a string", "INVALID_REASON")
     cleaned = "".join(ch for ch in raw if unicodedata.category(ch) != "Cc").strip()

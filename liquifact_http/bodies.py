@@ -60,7 +60,9 @@ def parse_json(raw: bytes) -> Any:
     return value
 
 
-async def read_json(request: Request, *, required: bool = True, limit: int = DEFAULT_LIMIT_BYTES) -> Any:
+async def read_json(
+    request: Request, *, required: bool = True, limit: int = DEFAULT_LIMIT_BYTES
+) -> Any:
     """The request's JSON body, or None when optional and absent."""
     body = bytearray()
     async for chunk in request.stream():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
+import attrs
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
@@ -13,6 +14,7 @@ from starlette.routing import BaseRoute
 from liquifact_adapters.system import RandomIdGenerator, SystemClock
 from liquifact_core.ports import Clock, IdGenerator, Store
 from liquifact_core.services import Services
+from liquifact_http.callers import CallerResolver, header_tenant_caller
 from liquifact_http.errors import EXCEPTION_HANDLERS
 from liquifact_http.logs import configure_logging
 from liquifact_http.middleware.correlation import CorrelationMiddleware
@@ -29,6 +31,42 @@ def build_store(settings: Settings) -> Store:
     if path is None:  # pragma: no cover - the settings gate admits only known schemes
         raise ValueError("unsupported DATABASE_URL")
     return SqliteStore(path)
+
+
+class MigrationRunner(Protocol):
+    """Schema management of the configured store, for ``liquifact db``."""
+
+    def migrate(self) -> list[str]: ...
+    def rollback(self) -> str | None: ...
+    def status(self) -> list[tuple[int, str, bool]]: ...
+
+
+@attrs.frozen
+class SqliteMigrations:
+    path: str
+
+    def migrate(self) -> list[str]:
+        from liquifact_adapters import sqlite
+
+        return [f"{m.version:04d}_{m.name}" for m in sqlite.migrate(self.path)]
+
+    def rollback(self) -> str | None:
+        from liquifact_adapters import sqlite
+
+        undone = sqlite.rollback(self.path)
+        return None if undone is None else f"{undone.version:04d}_{undone.name}"
+
+    def status(self) -> list[tuple[int, str, bool]]:
+        from liquifact_adapters import sqlite
+
+        return [(row.version, row.name, row.applied) for row in sqlite.status(self.path)]
+
+
+def migration_runner(settings: Settings) -> MigrationRunner:
+    path = settings.sqlite_path
+    if path is None:  # pragma: no cover - the settings gate admits only known schemes
+        raise ValueError("unsupported DATABASE_URL")
+    return SqliteMigrations(path)
 
 
 def build_services(
@@ -52,9 +90,14 @@ def all_routes() -> Sequence[BaseRoute]:
 
 
 def create_app(
-    settings: Settings | None = None, *, services: Services | None = None, **overrides: Any
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    resolve_caller: CallerResolver | None = None,
+    **overrides: Any,
 ) -> Starlette:
-    """The ASGI app. ``services`` (or port ``overrides`` such as ``store=``) replace adapters."""
+    """The ASGI app. ``services`` (or port ``overrides`` such as ``store=``) replace adapters;
+    ``resolve_caller`` replaces how callers are identified (tests use it to act as any role)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     owns_services = services is None
@@ -77,4 +120,5 @@ def create_app(
     )
     app.state.settings = settings
     app.state.services = wired
+    app.state.resolve_caller = resolve_caller or header_tenant_caller
     return app

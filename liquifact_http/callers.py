@@ -6,6 +6,8 @@ local operator (role admin). The gateway replaces ``resolve_caller`` with JWT / 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 from starlette.requests import Request
 
@@ -24,7 +26,16 @@ class Caller:
     actor: Actor
 
 
-def resolve_caller(request: Request) -> Caller:
+CallerResolver = Callable[[Request], Caller]
+
+
+def caller_of(request: Request) -> Caller:
+    """The caller of this request, by the resolver the app was built with."""
+    resolver: CallerResolver = request.app.state.resolve_caller
+    return resolver(request)
+
+
+def header_tenant_caller(request: Request) -> Caller:
     raw = request.headers.get(TENANT_HEADER)
     if raw is None:
         raise Problem(400, "TENANT_REQUIRED", f"The {TENANT_HEADER} header is required.")

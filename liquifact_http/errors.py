@@ -29,7 +29,8 @@ def _correlation_id(request: Request) -> str:
 
 
 def _render(request: Request, problem: problems.Problem) -> Response:
-    return problems.render(problem, _correlation_id(request), request.url.path)
+    instance = request.scope.get("state", {}).get("original_path", request.url.path)
+    return problems.render(problem, _correlation_id(request), instance)
 
 
 async def on_domain_error(request: Request, error: Exception) -> Response:

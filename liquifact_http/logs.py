@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -11,7 +12,9 @@ import structlog
 _SECRET_KEYS = ("authorization", "password", "secret", "token", "api_key", "apikey", "cookie")
 
 
-def _drop_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _drop_secrets(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """Last line of defence: a value under a secret-looking key never reaches the output."""
     for key in list(event):
         if any(marker in key.lower() for marker in _SECRET_KEYS):

@@ -1,11 +1,1009 @@
-"""The OpenAPI 3.0.3 document (filled in by the OpenAPI work)."""
+"""The OpenAPI 3.0.3 document of the HTTP API, built in Python.
+
+Each operation is described once, for its canonical path; the deprecated ``/api/...`` twins are
+derived from the ``/v1/...`` operations so the two can never drift apart. Limits and patterns
+come from the modules that enforce them. Tests validate real responses against this document
+(``tests/http/openapi_validation.py``).
+"""
 
 from __future__ import annotations
 
+import copy
+import json
+from collections.abc import Iterable, Mapping
 from functools import cache
+from importlib.metadata import version
 from typing import Any
+
+from liquifact_core.amounts import CURRENCY_EXPONENTS, MONEY_MAX_DIGITS, STROOPS_MAX
+from liquifact_core.errors import FieldError
+from liquifact_core.lifecycle import InvoiceStatus, Role
+from liquifact_core.services.invoices import LIST_LIMIT_MAX
+from liquifact_core.validation import METADATA_MAX_BYTES, REASON_MAX
+from liquifact_http import problems
+from liquifact_http.bodies import DEFAULT_LIMIT_BYTES
+from liquifact_http.callers import TENANT_HEADER
+from liquifact_http.middleware.correlation import HEADER as CORRELATION_HEADER
+from liquifact_http.middleware.deprecation import (
+    CANONICAL_PREFIX,
+    DEPRECATION,
+    LEGACY_PREFIX,
+    SUNSET,
+)
+
+Object = dict[str, Any]
+
+JSON = "application/json"
+PROBLEM_JSON = problems.PROBLEM_MEDIA_TYPE
+LEGACY_SUFFIX = "Legacy"
+
+INVOICE_ID_PATTERN = "^inv_[A-Za-z0-9_]{1,28}$"
+TENANT_ID_PATTERN = "^[A-Za-z0-9_-]{1,128}$"
+CONTRACT_ADDRESS_PATTERN = "^C[A-Z2-7]{55}$"
+ACCOUNT_ADDRESS_PATTERN = "^G[A-Z2-7]{55}$"
+STROOPS_PATTERN = "^[1-9][0-9]{0,18}$"
+STROOPS_OR_ZERO_PATTERN = "^(0|[1-9][0-9]{0,18})$"
+AMOUNT_PATTERN = f"^(0|[1-9][0-9]{{0,{MONEY_MAX_DIGITS - 1}}})(\\.[0-9]+)?$"
+EMAIL_PATTERN = "^[^@\\s]{1,64}@[^@\\s]+\\.[^@\\s]+$"
+ETAG_PATTERN = '^"v[0-9]{1,18}"$'
+IF_MATCH_PATTERN = '^(\\*|(W/)?"v[0-9]{1,18}")$'
+# Mirrors the ids CorrelationMiddleware accepts from clients (its own are ``req_`` + 24 hex).
+CORRELATION_ID_PATTERN = "^[A-Za-z0-9._:\\-]{8,128}$"
+NOT_BLANK = "\\S"
+
+_EXAMPLE_ID = "inv_01JG8ZK3W6Q2R5T7V9X1Y3A5C7"
+_EXAMPLE_CORRELATION_ID = "req_5f0c2a9e7d4b4c1a8e3f6b2d"
+_EXAMPLE_TIME = "2026-01-15T09:30:00.000Z"
+
+
+# ---- small builders ---------------------------------------------------------------------------
+def _ref(kind: str, name: str) -> Object:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _schema(name: str) -> Object:
+    return _ref("schemas", name)
+
+
+def _nullable(schema: Object) -> Object:
+    """``schema`` or null. Inline only: OpenAPI 3.0 ignores siblings of ``$ref``."""
+    result = {**schema, "nullable": True}
+    if "enum" in result:
+        result["enum"] = [*result["enum"], None]
+    return result
+
+
+def _closed_object(properties: Object, required: Iterable[str] = (), **extra: Any) -> Object:
+    """An object with exactly ``properties``: anything undocumented fails validation."""
+    result: Object = {"type": "object", "properties": properties, "additionalProperties": False}
+    names = list(required)
+    if names:
+        result["required"] = names
+    return {**result, **extra}
+
+
+def _text(low: int, high: int, description: str, example: str | None = None) -> Object:
+    schema: Object = {"type": "string", "minLength": low, "maxLength": high}
+    if low > 0:
+        schema["pattern"] = NOT_BLANK
+    schema["description"] = description
+    if example is not None:
+        schema["example"] = example
+    return schema
+
+
+def _date(description: str, example: str) -> Object:
+    return {"type": "string", "format": "date", "description": description, "example": example}
+
+
+def _timestamp(description: str) -> Object:
+    return {
+        "type": "string",
+        "format": "date-time",
+        "description": f"{description} (RFC 3339, UTC, milliseconds).",
+        "example": _EXAMPLE_TIME,
+    }
+
+
+def _headers(*names: str) -> Object:
+    return {name: _ref("headers", name) for name in (CORRELATION_HEADER, *names)}
+
+
+def _json_response(
+    description: str, schema: Object, *headers: str, media_type: str = JSON
+) -> Object:
+    return {
+        "description": description,
+        "headers": _headers(*headers),
+        "content": {media_type: {"schema": schema}},
+    }
+
+
+# ---- schemas ----------------------------------------------------------------------------------
+def _draft_properties() -> Object:
+    """The client-supplied invoice fields, as ``InvoiceDraft.from_json`` accepts them."""
+    return {
+        "invoiceNumber": _text(1, 100, "The SME's invoice number, unique per tenant.", "INV-0001"),
+        "buyerName": _text(1, 255, "Who owes the invoice.", "Acme Retail Ltd"),
+        "buyerEmail": _nullable(
+            {
+                "type": "string",
+                "format": "email",
+                "maxLength": 254,
+                "pattern": EMAIL_PATTERN,
+                "description": "The buyer's email address (personal data).",
+                "example": "ap@acme.example",
+            }
+        ),
+        "buyerTaxId": _nullable(
+            _text(1, 64, "The buyer's tax id (personal data, purged by retention).")
+        ),
+        "amount": _schema("Amount"),
+        "currency": _schema("Currency"),
+        "issueDate": _date("The day the invoice was issued.", "2026-01-15"),
+        "dueDate": _date("The day payment is due; on or after issueDate.", "2026-03-15"),
+        "yieldBps": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 10_000,
+            "description": "The yield offered to investors, in basis points.",
+            "example": 650,
+        },
+        "description": _nullable(
+            {"type": "string", "maxLength": 1000, "description": "Free text for investors."}
+        ),
+        "metadata": _nullable(
+            {
+                "type": "object",
+                "additionalProperties": True,
+                "description": f"A small JSON object (at most {METADATA_MAX_BYTES} bytes as "
+                "compact JSON) kept with the invoice.",
+            }
+        ),
+    }
+
+
+_DRAFT_REQUIRED = (
+    "invoiceNumber",
+    "buyerName",
+    "amount",
+    "currency",
+    "issueDate",
+    "dueDate",
+    "yieldBps",
+)
+_TEXT_RULES = (
+    "Text fields are trimmed before their length is checked and may not contain control "
+    "characters. Unknown fields are refused (400, code UNKNOWN_FIELD)."
+)
+
+
+def _invoice_create() -> Object:
+    return _closed_object(
+        _draft_properties(),
+        _DRAFT_REQUIRED,
+        description=f"A new invoice. dueDate must be on or after issueDate. {_TEXT_RULES}",
+    )
+
+
+def _invoice_patch() -> Object:
+    return _closed_object(
+        _draft_properties(),
+        minProperties=1,
+        description="Fields to change on a pending invoice; at least one. null clears an "
+        f"optional field. The merged invoice must still be valid. {_TEXT_RULES}",
+    )
+
+
+def _invoice() -> Object:
+    properties: Object = {
+        "id": _schema("InvoiceId"),
+        "tenantId": _schema("TenantId"),
+        "smeId": {
+            "type": "string",
+            "minLength": 1,
+            "description": "The principal that submitted the invoice.",
+        },
+        "smeWallet": _nullable(
+            {
+                "type": "string",
+                "pattern": ACCOUNT_ADDRESS_PATTERN,
+                "description": "The submitting SME's bound Stellar account, if any.",
+            }
+        ),
+        **_draft_properties(),
+        "metadata": {"type": "object", "additionalProperties": True},
+        "maturityDate": _date("Equal to dueDate.", "2026-03-15"),
+        "status": _schema("InvoiceStatus"),
+        "statusReason": _nullable(
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": REASON_MAX,
+                "description": "The reason given for the last transition, if it took one.",
+            }
+        ),
+        "version": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Increases on every change; the ETag is derived from it.",
+        },
+        "createdAt": _timestamp("When the invoice was submitted"),
+        "updatedAt": _timestamp("When the invoice last changed"),
+        "escrowAddress": _nullable(
+            {
+                "type": "string",
+                "pattern": CONTRACT_ADDRESS_PATTERN,
+                "description": "The Soroban escrow contract, once linked.",
+            }
+        ),
+        "fundingTargetStroops": _nullable(
+            {
+                "type": "string",
+                "pattern": STROOPS_PATTERN,
+                "description": "The escrow's funding target in stroops, once linked.",
+            }
+        ),
+        "fundedStroops": _nullable(
+            {
+                "type": "string",
+                "pattern": STROOPS_OR_ZERO_PATTERN,
+                "description": "Stroops funded so far; null until an escrow is linked.",
+            }
+        ),
+        "fundedRatio": _nullable(
+            {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 100,
+                "description": "Percent of the funding target reached (two decimals); null "
+                "until an escrow is linked.",
+            }
+        ),
+    }
+    return _closed_object(
+        properties, list(properties), description="An invoice.", example=_invoice_example()
+    )
+
+
+def _invoice_example() -> Object:
+    return {
+        "id": _EXAMPLE_ID,
+        "tenantId": "acme",
+        "smeId": "local-operator",
+        "smeWallet": None,
+        "invoiceNumber": "INV-0001",
+        "buyerName": "Acme Retail Ltd",
+        "buyerEmail": "ap@acme.example",
+        "buyerTaxId": None,
+        "amount": "1250.00",
+        "currency": "USD",
+        "issueDate": "2026-01-15",
+        "dueDate": "2026-03-15",
+        "yieldBps": 650,
+        "description": None,
+        "metadata": {},
+        "maturityDate": "2026-03-15",
+        "status": "pending",
+        "statusReason": None,
+        "version": 1,
+        "createdAt": _EXAMPLE_TIME,
+        "updatedAt": _EXAMPLE_TIME,
+        "escrowAddress": None,
+        "fundingTargetStroops": None,
+        "fundedStroops": None,
+        "fundedRatio": None,
+    }
+
+
+def _invoice_list() -> Object:
+    meta = _closed_object(
+        {
+            "total": {"type": "integer", "minimum": 0, "description": "Matching invoices."},
+            "page": {"type": "integer", "minimum": 1},
+            "limit": {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX},
+            "totalPages": {"type": "integer", "minimum": 0},
+            "hasMore": {"type": "boolean", "description": "True when a later page exists."},
+        },
+        ["total", "page", "limit", "totalPages", "hasMore"],
+    )
+    return _closed_object(
+        {"data": {"type": "array", "items": _schema("Invoice")}, "meta": meta},
+        ["data", "meta"],
+        description="One page of invoices, newest first.",
+    )
+
+
+def _status_list(description: str) -> Object:
+    return {"type": "array", "items": _schema("InvoiceStatus"), "description": description}
+
+
+def _invoice_state() -> Object:
+    return _closed_object(
+        {
+            "invoiceId": _schema("InvoiceId"),
+            "status": _schema("InvoiceStatus"),
+            "version": {"type": "integer", "minimum": 1},
+            "terminal": {"type": "boolean", "description": "True when no transition is left."},
+            "allowedTransitions": _status_list("Every status reachable in one step."),
+            "allowedForCaller": _status_list("The statuses this caller may move it to."),
+        },
+        [
+            "invoiceId",
+            "status",
+            "version",
+            "terminal",
+            "allowedTransitions",
+            "allowedForCaller",
+        ],
+        description="Where an invoice is in its lifecycle and where it can go next.",
+    )
+
+
+def _transition() -> Object:
+    return _closed_object(
+        {
+            "sequence": {"type": "integer", "minimum": 1, "description": "1 for creation."},
+            "from": _nullable(
+                {
+                    "type": "string",
+                    "enum": [s.value for s in InvoiceStatus],
+                    "description": "The previous status; null for creation.",
+                }
+            ),
+            "to": _schema("InvoiceStatus"),
+            "actorId": {"type": "string", "minLength": 1},
+            "actorRole": {"type": "string", "enum": [r.value for r in Role]},
+            "reason": _nullable({"type": "string", "minLength": 1, "maxLength": REASON_MAX}),
+            "at": _timestamp("When the step happened"),
+        },
+        ["sequence", "from", "to", "actorId", "actorRole", "reason", "at"],
+        description="One step of an invoice's history.",
+    )
+
+
+def _history() -> Object:
+    return _closed_object(
+        {
+            "data": {"type": "array", "items": _schema("Transition")},
+            "meta": _closed_object({"total": {"type": "integer", "minimum": 0}}, ["total"]),
+        },
+        ["data", "meta"],
+        description="Every lifecycle step of an invoice, oldest first.",
+    )
+
+
+def _problem() -> Object:
+    return _closed_object(
+        {
+            "type": {
+                "type": "string",
+                "format": "uri",
+                "description": f"{problems.PROBLEM_TYPE_BASE} followed by the code in kebab case.",
+            },
+            "title": {"type": "string", "description": "The HTTP status phrase."},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string", "description": "What went wrong; safe to show."},
+            "instance": {"type": "string", "description": "The request path."},
+            "code": {
+                "type": "string",
+                "pattern": "^[A-Z][A-Z0-9_]*$",
+                "description": "A stable machine-readable error code.",
+            },
+            "correlation_id": {"type": "string", "pattern": CORRELATION_ID_PATTERN},
+            "retryable": {"type": "boolean"},
+            "retry_hint": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "minItems": 1,
+                "items": _schema("FieldError"),
+                "description": "One entry per invalid input field (validation errors only).",
+            },
+        },
+        [
+            "type",
+            "title",
+            "status",
+            "detail",
+            "instance",
+            "code",
+            "correlation_id",
+            "retryable",
+            "retry_hint",
+        ],
+        description="An RFC 9457 problem; the one error format of the API.",
+    )
+
+
+def _field_error() -> Object:
+    return _closed_object(
+        {
+            "field": {"type": "string", "description": "The wire name of the field or header."},
+            "message": {"type": "string"},
+            "code": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$"},
+        },
+        ["field", "message", "code"],
+    )
+
+
+def _link_escrow_body() -> Object:
+    return _closed_object(
+        {
+            "escrowAddress": {
+                "type": "string",
+                "pattern": CONTRACT_ADDRESS_PATTERN,
+                "description": "The Soroban escrow contract (C..., checksummed StrKey).",
+            },
+            "fundingTargetStroops": {
+                "type": "string",
+                "pattern": STROOPS_PATTERN,
+                "description": f"The funding target in stroops, as a string; at most "
+                f"{STROOPS_MAX}.",
+                "example": "12500000000",
+            },
+        },
+        ["escrowAddress", "fundingTargetStroops"],
+    )
+
+
+def _api_index() -> Object:
+    link_names = ["self", "invoices", "openapi", "docs", "health"]
+    return _closed_object(
+        {
+            "name": {"type": "string"},
+            "version": {"type": "string"},
+            "description": {"type": "string"},
+            "links": _closed_object({name: {"type": "string"} for name in link_names}, link_names),
+        },
+        ["name", "version", "description", "links"],
+    )
+
+
+def _schemas() -> Object:
+    return {
+        "InvoiceId": {
+            "type": "string",
+            "pattern": INVOICE_ID_PATTERN,
+            "example": _EXAMPLE_ID,
+        },
+        "TenantId": {"type": "string", "pattern": TENANT_ID_PATTERN, "example": "acme"},
+        "InvoiceStatus": {"type": "string", "enum": [s.value for s in InvoiceStatus]},
+        "Currency": {
+            "type": "string",
+            "enum": sorted(CURRENCY_EXPONENTS),
+            "description": "An ISO 4217 alphabetic code.",
+            "example": "USD",
+        },
+        "Amount": {
+            "type": "string",
+            "pattern": AMOUNT_PATTERN,
+            "description": "A positive decimal string in the invoice currency, with no more "
+            "decimals than the currency has (never a JSON number).",
+            "example": "1250.00",
+        },
+        "Invoice": _invoice(),
+        "InvoiceCreate": _invoice_create(),
+        "InvoicePatch": _invoice_patch(),
+        "InvoiceList": _invoice_list(),
+        "InvoiceState": _invoice_state(),
+        "Transition": _transition(),
+        "History": _history(),
+        "ReasonBody": _closed_object(
+            {"reason": _text(1, REASON_MAX, "Why; control characters are removed.")},
+            ["reason"],
+        ),
+        "LinkEscrowBody": _link_escrow_body(),
+        "EmptyBody": _closed_object({}, description="No fields; the body may be omitted."),
+        "Health": _closed_object({"status": {"type": "string", "enum": ["ok"]}}, ["status"]),
+        "ApiIndex": _api_index(),
+        "Problem": _problem(),
+        "FieldError": _field_error(),
+    }
+
+
+# ---- parameters and headers -------------------------------------------------------------------
+def _parameters() -> Object:
+    statuses = ", ".join(s.value for s in InvoiceStatus)
+    return {
+        "CorrelationId": {
+            "name": CORRELATION_HEADER,
+            "in": "header",
+            "required": False,
+            "description": "Echoed back when it matches the pattern; otherwise a new id is "
+            "issued. Appears in the response header, error bodies and logs.",
+            "schema": {"type": "string", "pattern": CORRELATION_ID_PATTERN},
+        },
+        "TenantId": {
+            "name": TENANT_HEADER,
+            "in": "header",
+            "required": True,
+            "description": "The tenant the request acts for (until authentication lands).",
+            "schema": _schema("TenantId"),
+        },
+        "InvoiceId": {
+            "name": "id",
+            "in": "path",
+            "required": True,
+            "schema": _schema("InvoiceId"),
+        },
+        "IfMatch": {
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "description": "An ETag from an earlier response: the change happens only if the "
+            "invoice is still at that version (else 412). `*` or absent: no check.",
+            "schema": {"type": "string", "pattern": IF_MATCH_PATTERN, "example": '"v1"'},
+        },
+        "StatusFilter": {
+            "name": "status",
+            "in": "query",
+            "required": False,
+            "description": f"Only invoices in these statuses, comma-separated ({statuses}).",
+            "style": "form",
+            "explode": False,
+            "schema": {"type": "array", "items": _schema("InvoiceStatus")},
+        },
+        "Page": {
+            "name": "page",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1},
+        },
+        "Limit": {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": "Invoices per page.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX, "default": 20},
+        },
+    }
+
+
+def _header(description: str, schema: Object) -> Object:
+    return {"description": description, "required": True, "schema": schema}
+
+
+def _response_headers() -> Object:
+    return {
+        CORRELATION_HEADER: _header(
+            "The request's correlation id.",
+            {"type": "string", "pattern": CORRELATION_ID_PATTERN},
+        ),
+        "ETag": _header(
+            "The invoice version; send it back in If-Match.",
+            {"type": "string", "pattern": ETAG_PATTERN, "example": '"v1"'},
+        ),
+        "Location": _header(
+            "The new invoice.",
+            {"type": "string", "pattern": "^/v1/invoices/inv_[A-Za-z0-9_]{1,28}$"},
+        ),
+        "Allow": _header("The methods the resource supports.", {"type": "string"}),
+        "Deprecation": _header(
+            "RFC 9745: when this path was deprecated.",
+            {"type": "string", "pattern": "^@[0-9]+$", "example": DEPRECATION},
+        ),
+        "Sunset": _header(
+            "RFC 8594: when this path stops answering.",
+            {"type": "string", "example": SUNSET},
+        ),
+        "Link": _header(
+            "The canonical /v1 successor of this path.",
+            {
+                "type": "string",
+                "pattern": '^<[^>]+>; rel="successor-version"$',
+                "example": '</v1/invoices>; rel="successor-version"',
+            },
+        ),
+    }
+
+
+# ---- error responses --------------------------------------------------------------------------
+_ERROR_MEANINGS: Mapping[int, str] = {
+    400: "The request is invalid: malformed JSON, a body that is not an object, an unknown "
+    "or invalid field or query parameter, or a missing or invalid X-Tenant-Id header or "
+    "invoice id. `errors` lists each invalid field.",
+    404: "No invoice with this id is visible to the caller.",
+    405: "The path does not support this method; Allow lists those it does.",
+    409: "The request clashes with the invoice's current state.",
+    412: "If-Match does not name the invoice's current version, or the invoice changed "
+    "concurrently. Re-read it and retry.",
+    413: f"The request body is larger than {DEFAULT_LIMIT_BYTES} bytes.",
+    415: "The body is not sent as application/json.",
+    500: "An unexpected error; nothing internal is disclosed.",
+    503: "The data store is unavailable; retry later with backoff.",
+}
+
+_ERROR_EXAMPLES: Mapping[int, tuple[str, str]] = {
+    400: ("VALIDATION_ERROR", "Invoice payload has invalid fields."),
+    404: ("NOT_FOUND", f"Invoice '{_EXAMPLE_ID}' was not found."),
+    405: ("METHOD_NOT_ALLOWED", "Method PUT is not allowed here."),
+    409: ("INVALID_TRANSITION", "Cannot move an invoice from 'approved' to 'rejected'."),
+    412: ("PRECONDITION_FAILED", "Invoice is at version 2, not 1; re-read it and retry."),
+    413: ("PAYLOAD_TOO_LARGE", f"Request body exceeds {DEFAULT_LIMIT_BYTES} bytes."),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json."),
+    500: ("INTERNAL_SERVER_ERROR", "An internal server error occurred."),
+    503: ("SERVICE_UNAVAILABLE", "The data store is unavailable."),
+}
+
+
+def _problem_example(status: int) -> Object:
+    """A body exactly as the API renders it (built by the renderer itself)."""
+    code, detail = _ERROR_EXAMPLES[status]
+    field_errors = (
+        [FieldError("dueDate", "must be on or after issueDate", "DUE_BEFORE_ISSUE")]
+        if status == 400
+        else []
+    )
+    problem = problems.Problem(
+        status, code, detail, field_errors=field_errors, retryable=status == 503
+    )
+    response = problems.render(problem, _EXAMPLE_CORRELATION_ID, f"/v1/invoices/{_EXAMPLE_ID}")
+    example: Object = json.loads(bytes(response.body))
+    return example
+
+
+def _problem_response(status: int, meaning: str | None = None, *headers: str) -> Object:
+    response = _json_response(
+        meaning or _ERROR_MEANINGS[status], _schema("Problem"), *headers, media_type=PROBLEM_JSON
+    )
+    response["content"][PROBLEM_JSON]["examples"] = {
+        problems.slug(_ERROR_EXAMPLES[status][0]): _ref("examples", f"Problem{status}")
+    }
+    return response
+
+
+def _examples() -> Object:
+    return {
+        f"Problem{status}": {
+            "summary": problems.PROBLEM_TITLES[status],
+            "value": _problem_example(status),
+        }
+        for status in _ERROR_EXAMPLES
+    }
+
+
+def _errors(*statuses: int, conflict: str | None = None) -> Object:
+    """Problem responses for ``statuses`` (and 500); ``conflict`` says what a 409 means here."""
+    return {
+        str(status): _problem_response(status, conflict if status == 409 else None)
+        for status in sorted({*statuses, 500})
+    }
+
+
+# ---- operations -------------------------------------------------------------------------------
+def _operation(
+    operation_id: str,
+    summary: str,
+    tag: str,
+    responses: Object,
+    *,
+    description: str | None = None,
+    parameters: Iterable[str] = (),
+    request_body: Object | None = None,
+) -> Object:
+    operation: Object = {"operationId": operation_id, "summary": summary, "tags": [tag]}
+    if description:
+        operation["description"] = description
+    operation["parameters"] = [_ref("parameters", name) for name in ("CorrelationId", *parameters)]
+    if request_body is not None:
+        operation["requestBody"] = request_body
+    operation["responses"] = responses
+    return operation
+
+
+def _body(schema_name: str, *, required: bool = True) -> Object:
+    return {"required": required, "content": {JSON: {"schema": _schema(schema_name)}}}
+
+
+def _invoice_ok(description: str, status: int = 200, *headers: str) -> Object:
+    return {str(status): _json_response(description, _schema("Invoice"), "ETag", *headers)}
+
+
+_INVOICE = ("TenantId", "InvoiceId")
+_WRITE = (*_INVOICE, "IfMatch")
+_BODY_ERRORS = (400, 404, 409, 412, 413, 415, 503)
+
+
+def _action(
+    operation_id: str, summary: str, description: str, body: Object, conflict: str
+) -> Object:
+    return _operation(
+        operation_id,
+        summary,
+        "Invoice lifecycle",
+        {
+            **_invoice_ok("The invoice after the transition."),
+            **_errors(*_BODY_ERRORS, conflict=conflict),
+        },
+        description=description,
+        parameters=_WRITE,
+        request_body=body,
+    )
+
+
+def _reason_action(operation_id: str, summary: str, description: str) -> Object:
+    return _action(
+        operation_id,
+        summary,
+        description,
+        _body("ReasonBody"),
+        "The invoice's status does not allow this transition (INVALID_TRANSITION).",
+    )
+
+
+def _probe_paths() -> Object:
+    health = {"200": _json_response("The process is alive.", _schema("Health")), **_errors()}
+    probe = "Liveness only: never touches a dependency."
+    return {
+        "/health": {
+            "get": _operation("getHealth", "Liveness", "Probes", health, description=probe)
+        },
+        "/healthz": {
+            "get": _operation(
+                "getHealthz", "Liveness (Kubernetes name)", "Probes", health, description=probe
+            )
+        },
+        "/v1": {
+            "get": _operation(
+                "getApiIndex",
+                "API index",
+                "API",
+                {
+                    "200": _json_response("Name, version and links.", _schema("ApiIndex")),
+                    **_errors(),
+                },
+            )
+        },
+    }
+
+
+def _docs_paths() -> Object:
+    def text(description: str, media_type: str) -> Object:
+        schema = {"type": "string"}
+        return {"200": _json_response(description, schema, media_type=media_type), **_errors()}
+
+    document = {"type": "object", "required": ["openapi", "info", "paths"]}
+    return {
+        "/openapi.json": {
+            "get": _operation(
+                "getOpenApiDocument",
+                "This OpenAPI document",
+                "Documentation",
+                {"200": _json_response("The OpenAPI 3.0.3 document.", document), **_errors()},
+            )
+        },
+        "/docs": {
+            "get": _operation(
+                "getSwaggerUi",
+                "Swagger UI",
+                "Documentation",
+                text("The Swagger UI page (assets served locally).", "text/html"),
+            )
+        },
+        "/docs/init.js": {
+            "get": _operation(
+                "getSwaggerUiInit",
+                "Swagger UI start-up script",
+                "Documentation",
+                text("The script that starts Swagger UI.", "application/javascript"),
+            )
+        },
+    }
+
+
+def _invoice_paths() -> Object:
+    base = "/v1/invoices"
+    item = f"{base}/{{id}}"
+    not_editable = "The invoice is not pending (INVOICE_NOT_EDITABLE)"
+    return {
+        base: {
+            "get": _operation(
+                "listInvoices",
+                "List invoices",
+                "Invoices",
+                {
+                    "200": _json_response("One page of invoices.", _schema("InvoiceList")),
+                    **_errors(400, 503),
+                },
+                description="Newest first. Unknown query parameters are refused (400).",
+                parameters=("TenantId", "StatusFilter", "Page", "Limit"),
+            ),
+            "post": _operation(
+                "createInvoice",
+                "Submit an invoice",
+                "Invoices",
+                {
+                    **_invoice_ok("The new invoice, pending.", 201, "Location"),
+                    **_errors(
+                        400,
+                        409,
+                        413,
+                        415,
+                        503,
+                        conflict="The invoice number is already used in this tenant "
+                        "(DUPLICATE_INVOICE_NUMBER).",
+                    ),
+                },
+                parameters=("TenantId",),
+                request_body=_body("InvoiceCreate"),
+            ),
+        },
+        item: {
+            "get": _operation(
+                "getInvoice",
+                "Read an invoice",
+                "Invoices",
+                {**_invoice_ok("The invoice."), **_errors(400, 404, 503)},
+                parameters=_INVOICE,
+            ),
+            "patch": _operation(
+                "updateInvoice",
+                "Edit a pending invoice",
+                "Invoices",
+                {
+                    **_invoice_ok("The invoice after the change."),
+                    **_errors(
+                        *_BODY_ERRORS,
+                        conflict=f"{not_editable}, or the new invoice number is already used "
+                        "(DUPLICATE_INVOICE_NUMBER).",
+                    ),
+                },
+                description="Merge-patch of client fields; only while the invoice is pending.",
+                parameters=_WRITE,
+                request_body=_body("InvoicePatch"),
+            ),
+            "delete": _operation(
+                "deleteInvoice",
+                "Delete a pending invoice",
+                "Invoices",
+                {
+                    "204": {"description": "Deleted.", "headers": _headers()},
+                    **_errors(400, 404, 409, 412, 503, conflict=f"{not_editable}."),
+                },
+                description="A soft delete: the invoice disappears from reads; its history "
+                "and audit trail remain.",
+                parameters=_WRITE,
+            ),
+        },
+        f"{item}/state": {
+            "get": _operation(
+                "getInvoiceState",
+                "Lifecycle state",
+                "Invoice lifecycle",
+                {
+                    "200": _json_response("Status and next steps.", _schema("InvoiceState")),
+                    **_errors(400, 404, 503),
+                },
+                parameters=_INVOICE,
+            )
+        },
+        f"{item}/history": {
+            "get": _operation(
+                "getInvoiceHistory",
+                "Lifecycle history",
+                "Invoice lifecycle",
+                {
+                    "200": _json_response("Every transition.", _schema("History")),
+                    **_errors(400, 404, 503),
+                },
+                parameters=_INVOICE,
+            )
+        },
+        f"{item}/approve": {
+            "post": _action(
+                "approveInvoice",
+                "Approve",
+                "pending -> approved. The body may be omitted or `{}`.",
+                _body("EmptyBody", required=False),
+                "Only a pending invoice can be approved (INVALID_TRANSITION).",
+            )
+        },
+        f"{item}/reject": {
+            "post": _reason_action("rejectInvoice", "Reject", "pending -> rejected.")
+        },
+        f"{item}/cancel": {
+            "post": _reason_action(
+                "cancelInvoice",
+                "Cancel",
+                "pending, approved, linked_escrow or partially_funded -> cancelled.",
+            )
+        },
+        f"{item}/link-escrow": {
+            "post": _action(
+                "linkInvoiceEscrow",
+                "Link an escrow",
+                "approved -> linked_escrow, recording the escrow contract and funding target.",
+                _body("LinkEscrowBody"),
+                "Only an approved invoice can be linked (INVALID_TRANSITION).",
+            )
+        },
+        f"{item}/default": {
+            "post": _reason_action(
+                "markInvoiceDefaulted", "Mark defaulted", "disbursed -> defaulted."
+            )
+        },
+    }
+
+
+def _legacy_path(path: str) -> str:
+    return LEGACY_PREFIX + path[len(CANONICAL_PREFIX) :]
+
+
+def _legacy_twin(path: str, item: Object) -> Object:
+    """The ``/api`` alias of a ``/v1`` path item: same operations, marked deprecated."""
+    twin = copy.deepcopy(item)
+    for method, operation in twin.items():
+        operation["operationId"] += LEGACY_SUFFIX
+        operation["deprecated"] = True
+        notice = (
+            f"Deprecated alias of `{method.upper()} {path}`; answers the same and adds "
+            f"Deprecation, Sunset ({SUNSET}) and Link headers."
+        )
+        original = operation.get("description")
+        operation["description"] = f"{notice}\n\n{original}" if original else notice
+        for response in operation["responses"].values():
+            response["headers"].update(_headers("Deprecation", "Sunset", "Link"))
+    return twin
+
+
+def _paths() -> Object:
+    canonical = {**_probe_paths(), **_invoice_paths(), **_docs_paths()}
+    legacy = {
+        _legacy_path(path): _legacy_twin(path, item)
+        for path, item in canonical.items()
+        if path == CANONICAL_PREFIX or path.startswith(CANONICAL_PREFIX + "/")
+    }
+    return {**canonical, **legacy}
+
+
+def _generic_responses() -> Object:
+    """Answers any path can give; referenced by tooling, not by operations."""
+    return {
+        "NotFound": _problem_response(404, "No resource at this path."),
+        "MethodNotAllowed": _problem_response(405, None, "Allow"),
+    }
+
+
+_DESCRIPTION = """Invoice liquidity on Stellar: SMEs submit invoices, operators approve them and \
+link a Soroban escrow, investors fund them.
+
+* Canonical paths start with `/v1`; the older `/api/...` paths still answer the same but are \
+deprecated (Deprecation, Sunset and Link headers).
+* Every invoice request names its tenant in the `X-Tenant-Id` header.
+* Changes can be made conditional with `If-Match` and the ETag of an earlier response.
+* Every error is an RFC 9457 `application/problem+json` body; every response carries \
+`X-Correlation-Id`.
+* JSON field names are camelCase; amounts are decimal strings, stroops are digit strings.
+* GET paths also answer HEAD.
+"""
+
+_TAGS = [
+    {"name": "Invoices", "description": "Submit, read, edit and delete invoices."},
+    {"name": "Invoice lifecycle", "description": "Move an invoice through its statuses."},
+    {"name": "API", "description": "The API index."},
+    {"name": "Probes", "description": "Liveness for orchestrators."},
+    {"name": "Documentation", "description": "This document and Swagger UI."},
+]
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    return {"openapi": "3.0.3", "info": {"title": "LiquiFact API", "version": "0.1.0"}, "paths": {}}
+    """The complete OpenAPI 3.0.3 document (built once; treat it as read-only)."""
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "LiquiFact API",
+            "version": version("liquifact"),
+            "description": _DESCRIPTION,
+            "license": {"name": "MIT"},
+        },
+        "tags": _TAGS,
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "parameters": _parameters(),
+            "headers": _response_headers(),
+            "responses": _generic_responses(),
+            "examples": _examples(),
+        },
+    }

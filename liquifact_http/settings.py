@@ -108,7 +108,9 @@ FIELDS: tuple[Field, ...] = (
 )
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> Settings:
     """Settings from ``environ`` (default: the process env) over a ``.env`` file, if present.
 
     Raises ConfigError listing every failing key; reasons never include the value.

@@ -10,9 +10,9 @@ from typing import Self
 import attrs
 
 from liquifact_core.audit import AuditEvent
-from liquifact_core.errors import Conflict, StaleVersion
+from liquifact_core.errors import Conflict, NotFound, StaleVersion
 from liquifact_core.invoices import Invoice, Transition
-from liquifact_core.ports import InvoiceQuery, Page
+from liquifact_core.ports import AuditLog, InvoiceQuery, InvoiceRepository, Page
 
 
 @attrs.define
@@ -44,6 +44,9 @@ class InMemoryStore:
 
 
 class InMemoryUnitOfWork:
+    invoices: InvoiceRepository
+    audit: AuditLog
+
     def __init__(self, store: InMemoryStore, tenant_id: str) -> None:
         self._store = store
         self._tenant_id = tenant_id
@@ -84,6 +87,8 @@ class _InvoiceRepository:
     def add(self, invoice: Invoice) -> None:
         self._uow.check_tenant(invoice.tenant_id)
         state = self._uow.state()
+        if (invoice.tenant_id, invoice.id) in state.invoices:
+            raise Conflict("An invoice with this id already exists.", code="DUPLICATE_INVOICE_ID")
         self._check_number_free(invoice)
         state.invoices[(invoice.tenant_id, invoice.id)] = invoice
 
@@ -117,6 +122,8 @@ class _InvoiceRepository:
     def add_transition(self, step: Transition) -> None:
         self._uow.check_tenant(step.tenant_id)
         key = (step.tenant_id, step.invoice_id)
+        if key not in self._uow.state().invoices:
+            raise NotFound(f"Invoice '{step.invoice_id}' was not found.")
         transitions = self._uow.state().transitions
         if any(t.sequence == step.sequence for t in transitions.get(key, ())):
             raise Conflict("This history step was already recorded.", code="CONCURRENT_UPDATE")
@@ -148,16 +155,22 @@ class _AuditLog:
     def append(self, event: AuditEvent) -> None:
         self._uow.check_tenant(event.tenant_id)
         state = self._uow.state()
+        if any(existing.id == event.id for existing in state.audit):
+            raise Conflict("This audit event was already recorded.", code="DUPLICATE_AUDIT_EVENT")
         state.audit = (*state.audit, event)
 
     def for_resource(
         self, tenant_id: str, resource_type: str, resource_id: str
     ) -> Sequence[AuditEvent]:
         self._uow.check_tenant(tenant_id)
-        return [
-            event
-            for event in self._uow.state().audit
-            if event.tenant_id == tenant_id
-            and event.resource_type == resource_type
-            and event.resource_id == resource_id
-        ]
+        # Oldest first by time, then in the order appended (sorted() is stable), as the stores do.
+        return sorted(
+            (
+                event
+                for event in self._uow.state().audit
+                if event.tenant_id == tenant_id
+                and event.resource_type == resource_type
+                and event.resource_id == resource_id
+            ),
+            key=lambda event: event.at,
+        )

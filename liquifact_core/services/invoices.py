@@ -145,9 +145,7 @@ class InvoiceService:
         """Change client fields of a pending invoice; ``None`` clears an optional field."""
         if not isinstance(patch, Mapping) or not patch:
             raise ValidationError("Patch must be a non-empty JSON object of invoice fields.")
-        unknown = sorted(set(patch) - DRAFT_FIELDS)
-        if unknown:
-            InvoiceDraft.from_json(patch)  # reports the unknown fields with the usual format
+        v.FieldCollector(patch, DRAFT_FIELDS).raise_if_any("Invoice payload has invalid fields.")
         with self._uow(tenant_id) as uow:
             invoice = self._editable(uow, tenant_id, actor, invoice_id, expected_version)
             draft = InvoiceDraft.from_json({**invoice.draft.to_json(), **patch})
@@ -297,6 +295,26 @@ class InvoiceService:
             uow.commit()
         return moved
 
+    def record_chain_funding(
+        self, tenant_id: str, actor: Actor, invoice_id: str, funded_stroops: int
+    ) -> Invoice:
+        """Apply the funded amount the chain reports (indexer or reconciliation only)."""
+        with self._uow(tenant_id) as uow:
+            invoice = self._visible(uow, tenant_id, actor, invoice_id)
+            updated, step = invoice.record_funding(funded_stroops, actor, self._clock.now())
+            if updated is invoice:
+                return invoice  # the chain re-reported what we already know
+            uow.invoices.update(updated, invoice.version)
+            metadata: dict[str, Any] = {"fundedStroops": str(funded_stroops)}
+            action = "invoice.funding_recorded"
+            if step is not None:
+                uow.invoices.add_transition(step)
+                metadata.update({"from": invoice.status.value, "to": updated.status.value})
+                action = f"invoice.{invoice.status.value}_to_{updated.status.value}"
+            self._audit(uow, updated, actor, action, metadata)
+            uow.commit()
+        return updated
+
     # ---- helpers ------------------------------------------------------------------------
     def _visible(self, uow: UnitOfWork, tenant_id: str, actor: Actor, invoice_id: str) -> Invoice:
         """The invoice if this actor may see it. Hidden and missing look the same (404)."""
@@ -356,5 +374,6 @@ class InvoiceService:
 def _check_version(invoice: Invoice, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != invoice.version:
         raise StaleVersion(
-            f"Invoice is at version {invoice.version}, not {expected_version}; re-read it and retry."
+            f"Invoice is at version {invoice.version}, not {expected_version}; "
+            "re-read it and retry."
         )

@@ -55,7 +55,7 @@ class CorrelationMiddleware:
         ):
             try:
                 await self.app(scope, receive, send_with_id)
-            except Exception as error:  # noqa: BLE001 - the one place that must catch everything
+            except Exception as error:
                 # Log where it failed but not the message: driver messages can carry secrets.
                 frame = _innermost_frame(error)
                 self.log.error("unhandled_exception", error_type=type(error).__name__, at=frame)

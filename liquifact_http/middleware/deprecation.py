@@ -24,6 +24,11 @@ class DeprecatedAliasMiddleware:
             await self.app(scope, receive, send)
             return
         successor = CANONICAL_PREFIX + path[len(LEGACY_PREFIX) :]
+        if successor == CANONICAL_PREFIX * 2 or successor.startswith(CANONICAL_PREFIX * 2 + "/"):
+            await self.app(scope, receive, send)  # /api/v1/... is no alias of anything: 404
+            return
+        # Errors name the path the client asked for, not the rewritten one.
+        scope.setdefault("state", {})["original_path"] = path
         scope = {**scope, "path": successor, "raw_path": successor.encode()}
 
         async def send_with_notice(message: Message) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -32,9 +31,7 @@ async def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         json.dumps(body, separators=(",", ":"), ensure_ascii=False),
         status_code=status,
@@ -58,7 +55,8 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # isdigit() admits '²' and Arabic-Indic digits; only ASCII digits are numbers here.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18) or not low <= int(raw) <= high:
         raise ValidationError.for_field(name, f"must be an integer from {low} to {high}")
     return int(raw)
 
@@ -66,7 +64,9 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
 def refuse_unknown_query(request: Request, allowed: frozenset[str]) -> None:
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
-        raise ValidationError.for_field(unknown[0], "is not a known query parameter", "UNKNOWN_FIELD")
+        raise ValidationError.for_field(
+            unknown[0], "is not a known query parameter", "UNKNOWN_FIELD"
+        )
 
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -12,7 +12,7 @@ from liquifact_core.invoices import Invoice
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_http import representations as rep
 from liquifact_http.bodies import read_object
-from liquifact_http.callers import resolve_caller
+from liquifact_http.callers import caller_of
 from liquifact_http.routes.common import (
     blocking,
     expected_version,
@@ -39,18 +39,22 @@ def _statuses(raw: str | None) -> frozenset[InvoiceStatus]:
         return frozenset(InvoiceStatus(part.strip()) for part in raw.split(","))
     except ValueError:
         allowed = ", ".join(s.value for s in InvoiceStatus)
-        raise ValidationError.for_field("status", f"must be a comma-separated list of: {allowed}") from None
+        raise ValidationError.for_field(
+            "status", f"must be a comma-separated list of: {allowed}"
+        ) from None
 
 
 async def create_invoice(request: Request) -> Response:
-    caller = resolve_caller(request)
+    caller = caller_of(request)
     payload = await read_object(request)
-    invoice = await blocking(services(request).invoices.submit, caller.tenant_id, caller.actor, payload)
+    invoice = await blocking(
+        services(request).invoices.submit, caller.tenant_id, caller.actor, payload
+    )
     return _invoice_response(invoice, 201, Location=f"/v1/invoices/{invoice.id}")
 
 
 async def list_invoices(request: Request) -> Response:
-    caller = resolve_caller(request)
+    caller = caller_of(request)
     refuse_unknown_query(request, _LIST_QUERY)
     statuses = _statuses(request.query_params.get("status"))
     limit = query_int(request, "limit", 20, 1, 100)
@@ -79,7 +83,7 @@ async def list_invoices(request: Request) -> Response:
 
 
 async def get_invoice(request: Request) -> Response:
-    caller = resolve_caller(request)
+    caller = caller_of(request)
     invoice = await blocking(
         services(request).invoices.get, caller.tenant_id, caller.actor, request.path_params["id"]
     )
@@ -87,7 +91,7 @@ async def get_invoice(request: Request) -> Response:
 
 
 async def update_invoice(request: Request) -> Response:
-    caller = resolve_caller(request)
+    caller = caller_of(request)
     version = expected_version(request)
     patch = await read_object(request)
     invoice = await blocking(
@@ -102,7 +106,7 @@ async def update_invoice(request: Request) -> Response:
 
 
 async def delete_invoice(request: Request) -> Response:
-    caller = resolve_caller(request)
+    caller = caller_of(request)
     version = expected_version(request)
     await blocking(
         services(request).invoices.delete,
@@ -115,7 +119,7 @@ async def delete_invoice(request: Request) -> Response:
 
 
 async def invoice_state(request: Request) -> Response:
-    caller = resolve_caller(request)
+    caller = caller_of(request)
     state = await blocking(
         services(request).invoices.state, caller.tenant_id, caller.actor, request.path_params["id"]
     )
@@ -123,9 +127,12 @@ async def invoice_state(request: Request) -> Response:
 
 
 async def invoice_history(request: Request) -> Response:
-    caller = resolve_caller(request)
+    caller = caller_of(request)
     steps = await blocking(
-        services(request).invoices.history, caller.tenant_id, caller.actor, request.path_params["id"]
+        services(request).invoices.history,
+        caller.tenant_id,
+        caller.actor,
+        request.path_params["id"],
     )
     return json_response(rep.history(steps))
 
@@ -140,7 +147,7 @@ def _action(name: str, *fields: str) -> Any:
     """A POST handler for one lifecycle action taking exactly ``fields`` from the body."""
 
     async def handler(request: Request) -> Response:
-        caller = resolve_caller(request)
+        caller = caller_of(request)
         version = expected_version(request)
         body = await read_object(request, required=bool(fields))
         _only_fields(body, *fields)

@@ -1,0 +1,1 @@
+"""Versioned SQL migrations of the SQLite store, read as package data."""

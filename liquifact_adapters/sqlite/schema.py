@@ -1,0 +1,216 @@
+"""SQL-first versioned migrations: ``NNNN_name.up.sql`` / ``NNNN_name.down.sql`` package files.
+
+Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with its row in
+``schema_migrations``, so a failed migration leaves nothing behind and two processes
+migrating the same file at once apply each migration exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import NamedTuple
+
+import attrs
+
+from liquifact_adapters.sqlite.connection import open_database, unavailable_on_failure
+
+MIGRATIONS_PACKAGE = "liquifact_adapters.sqlite.migrations"
+_FILE_NAME = re.compile(r"(?P<version>[0-9]{4})_(?P<name>[a-z0-9_]+)\.(?P<direction>up|down)\.sql")
+
+Target = str | os.PathLike[str] | sqlite3.Connection
+
+_CREATE_LEDGER = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)
+"""
+
+
+@attrs.frozen
+class Migration:
+    """One schema change and its inverse."""
+
+    version: int
+    name: str
+    up_sql: str = attrs.field(repr=False)
+    down_sql: str = attrs.field(repr=False)
+
+
+class MigrationStatus(NamedTuple):
+    version: int
+    name: str
+    applied: bool
+
+
+@cache
+def known_migrations() -> tuple[Migration, ...]:
+    """Every migration shipped with this code, oldest first."""
+    scripts: dict[tuple[int, str], dict[str, str]] = {}
+    for entry in resources.files(MIGRATIONS_PACKAGE).iterdir():
+        match = _FILE_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        key = (int(match["version"]), match["name"])
+        scripts.setdefault(key, {})[match["direction"]] = entry.read_text(encoding="utf-8")
+    migrations = [
+        _paired(version, name, directions)
+        for (version, name), directions in sorted(scripts.items())
+    ]
+    versions = [migration.version for migration in migrations]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"Two migrations share a version number: {versions}")
+    return tuple(migrations)
+
+
+def _paired(version: int, name: str, directions: dict[str, str]) -> Migration:
+    # A migration that cannot be undone would make ``rollback`` lie, so refuse to ship one.
+    if set(directions) != {"up", "down"}:
+        raise RuntimeError(f"Migration {version:04d}_{name} needs both an up and a down file.")
+    return Migration(version, name, directions["up"], directions["down"])
+
+
+def migrate(target: Target) -> list[Migration]:
+    """Apply every pending migration, oldest first; returns the ones applied now."""
+    with _connection(target) as connection:
+        with unavailable_on_failure():
+            connection.execute(_CREATE_LEDGER)
+        return [
+            migration for migration in known_migrations() if _apply(connection, migration, up=True)
+        ]
+
+
+def rollback(target: Target) -> Migration | None:
+    """Undo the newest applied migration; returns it, or None when nothing is applied."""
+    with _connection(target) as connection:
+        applied = _applied_versions(connection)
+        if not applied:
+            return None
+        newest = max(applied)
+        by_version = {migration.version: migration for migration in known_migrations()}
+        if newest not in by_version:
+            raise RuntimeError(f"Migration {newest} was applied by newer code; roll back there.")
+        _apply(connection, by_version[newest], up=False)
+        return by_version[newest]
+
+
+def status(target: Target) -> list[MigrationStatus]:
+    """Every known migration with whether it is applied, oldest first."""
+    with _connection(target) as connection:
+        applied = _applied_versions(connection)
+    return [
+        MigrationStatus(migration.version, migration.name, migration.version in applied)
+        for migration in known_migrations()
+    ]
+
+
+def is_current(target: Target) -> bool:
+    """Exactly the known migrations are applied: none pending, none from newer code."""
+    with _connection(target) as connection:
+        applied = _applied_versions(connection)
+    return applied == {migration.version for migration in known_migrations()}
+
+
+def has_pending(target: Target) -> bool:
+    """Some migration this code needs is not applied yet."""
+    with _connection(target) as connection:
+        applied = _applied_versions(connection)
+    return any(migration.version not in applied for migration in known_migrations())
+
+
+@contextmanager
+def _connection(target: Target) -> Iterator[sqlite3.Connection]:
+    if isinstance(target, sqlite3.Connection):
+        # Each migration needs a transaction of its own; it must not swallow the caller's.
+        if target.in_transaction:
+            raise ValueError("Run migrations on a connection with no open transaction.")
+        yield target
+        return
+    connection = open_database(os.fspath(target))
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def _applied_versions(connection: sqlite3.Connection) -> set[int]:
+    with unavailable_on_failure():
+        ledger = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        if ledger is None:
+            return set()
+        rows = connection.execute("SELECT version FROM schema_migrations").fetchall()
+    return {int(row[0]) for row in rows}
+
+
+def _apply(connection: sqlite3.Connection, migration: Migration, *, up: bool) -> bool:
+    """Run one direction of a migration and update the ledger in one transaction.
+
+    Returns False, changing nothing, when another connection already did it.
+    """
+    with unavailable_on_failure():
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            # Checked only now, under the write lock, so concurrent migrators cannot both run it.
+            if _is_applied(connection, migration.version) == up:
+                connection.execute("ROLLBACK")
+                return False
+            for statement in split_statements(migration.up_sql if up else migration.down_sql):
+                connection.execute(statement)
+            _record(connection, migration, up=up)
+            connection.execute("COMMIT")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            raise
+    return True
+
+
+def split_statements(script: str) -> list[str]:
+    """The statements of a script, one per item, for ``execute``.
+
+    ``executescript`` would be simpler but commits any open transaction first, which would
+    split a migration from its ledger row.
+    """
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        # complete_statement knows SQLite's grammar, including semicolons inside triggers.
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    leftover = [line for line in pending.splitlines() if line.strip() and not _is_comment(line)]
+    if leftover:
+        raise RuntimeError(f"Migration script ends inside a statement: {leftover[0]!r}")
+    return statements
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("--")
+
+
+def _is_applied(connection: sqlite3.Connection, version: int) -> bool:
+    row = connection.execute(
+        "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+    ).fetchone()
+    return row is not None
+
+
+def _record(connection: sqlite3.Connection, migration: Migration, *, up: bool) -> None:
+    if not up:
+        connection.execute("DELETE FROM schema_migrations WHERE version = ?", (migration.version,))
+        return
+    connection.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+        (migration.version, migration.name, datetime.now(UTC).isoformat(timespec="microseconds")),
+    )

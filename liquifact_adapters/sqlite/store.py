@@ -1,0 +1,145 @@
+"""The SQLite store: one file, WAL journaling, one pooled connection per unit of work."""
+
+from __future__ import annotations
+
+import sqlite3
+from types import TracebackType
+from typing import Self
+
+from liquifact_adapters.sqlite import schema
+from liquifact_adapters.sqlite.connection import (
+    DEFAULT_BUSY_TIMEOUT_MS,
+    UNAVAILABLE_MESSAGE,
+    ConnectionPool,
+    open_database,
+    unavailable_on_failure,
+)
+from liquifact_adapters.sqlite.mapping import SqlParams
+from liquifact_adapters.sqlite.repositories import SqliteAuditLog, SqliteInvoiceRepository
+from liquifact_core.errors import Unavailable
+from liquifact_core.ports import AuditLog, InvoiceRepository
+
+
+class SqliteStore:
+    """The embedded default store; safe to share between threads.
+
+    Every unit of work starts with ``BEGIN IMMEDIATE``: it takes the file's single write lock
+    up front, so concurrent units queue (up to the busy timeout) instead of failing or
+    deadlocking when a reader later tries to write.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        migrate: bool = True,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    ) -> None:
+        """Open the file at ``path``, creating it; ``migrate`` applies pending migrations."""
+        self.path = path
+        connection = open_database(path, busy_timeout_ms)
+        try:
+            if migrate:
+                schema.migrate(connection)
+        finally:
+            connection.close()
+        self._pool = ConnectionPool(path, busy_timeout_ms)
+
+    def unit_of_work(self, tenant_id: str) -> SqliteUnitOfWork:
+        """A new unit of work acting for one tenant; it connects when its block is entered."""
+        return SqliteUnitOfWork(self._pool, tenant_id)
+
+    def ping(self) -> None:
+        """Raise Unavailable unless the file answers and holds every migration this code needs."""
+        with self._pool.connection() as connection:
+            if schema.has_pending(connection):
+                raise Unavailable("The data store schema is not up to date.")
+
+    def schema_is_current(self) -> bool:
+        """Exactly this code's migrations are applied: none pending, none from newer code."""
+        with self._pool.connection() as connection:
+            return schema.is_current(connection)
+
+    def close(self) -> None:
+        """Close idle connections; units still running close theirs when they finish."""
+        self._pool.close()
+
+
+class SqliteUnitOfWork:
+    """One transaction on one connection, acting for one tenant."""
+
+    # Declared as the port types: the UnitOfWork protocol's attributes are mutable, hence
+    # invariant, so the concrete repository types would not satisfy it.
+    invoices: InvoiceRepository
+    audit: AuditLog
+
+    def __init__(self, pool: ConnectionPool, tenant_id: str) -> None:
+        self._pool = pool
+        self._tenant_id = tenant_id
+        self._connection: sqlite3.Connection | None = None
+        self._begin_on_next_statement = False
+        self.invoices = SqliteInvoiceRepository(self)
+        self.audit = SqliteAuditLog(self)
+
+    def __enter__(self) -> Self:
+        if self._connection is not None:
+            raise RuntimeError("This unit of work is already in use.")
+        connection = self._pool.acquire()
+        try:
+            with unavailable_on_failure():
+                connection.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._pool.release(connection)
+            raise
+        self._connection = connection
+        self._begin_on_next_statement = False
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            self._pool.release(connection)
+
+    def commit(self) -> None:
+        connection = self._active()
+        if self._begin_on_next_statement:
+            return
+        self._check_transaction_alive(connection)
+        with unavailable_on_failure():
+            connection.execute("COMMIT")
+        # Work after a commit belongs to a new transaction, which leaving the block rolls
+        # back unless it is committed too. It starts lazily, so a unit that ends right after
+        # committing does not queue for the write lock again.
+        self._begin_on_next_statement = True
+
+    def check_tenant(self, tenant_id: str) -> None:
+        # Refuse rather than filter: a unit reaching for another tenant is a bug to surface.
+        if tenant_id != self._tenant_id:
+            raise PermissionError("unit of work used for another tenant")
+
+    def execute(self, sql: str, params: SqlParams) -> sqlite3.Cursor:
+        connection = self._active()
+        with unavailable_on_failure():
+            if self._begin_on_next_statement:
+                connection.execute("BEGIN IMMEDIATE")
+                self._begin_on_next_statement = False
+            else:
+                self._check_transaction_alive(connection)
+            return connection.execute(sql, params)
+
+    def _active(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise RuntimeError("Use the unit of work inside a 'with' block.")
+        return self._connection
+
+    @staticmethod
+    def _check_transaction_alive(connection: sqlite3.Connection) -> None:
+        # SQLite itself rolls back on some failures (disk full, I/O error). Going on would run
+        # the remaining statements outside any transaction and commit half a unit.
+        if not connection.in_transaction:
+            raise Unavailable(UNAVAILABLE_MESSAGE)

@@ -1,0 +1,102 @@
+"""The ``liquifact`` command: serve, seed-demo, db migrate|rollback|status."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from liquifact_http.settings import ConfigError, Settings, load_settings
+
+EXIT_CONFIG = 2
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        print(error.report(), file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from liquifact_http.bootstrap import build_services, create_app
+    from liquifact_http.logs import configure_logging, get_logger
+    from liquifact_http.seed import seed_demo, store_is_empty
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    services = build_services(settings)
+    if args.seed_demo_if_empty and store_is_empty(services):
+        get_logger("liquifact.cli").info("seeded_demo_data", invoices=seed_demo(services))
+    app = create_app(settings, services=services)
+    try:
+        uvicorn.run(
+            app,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            access_log=False,  # the correlation middleware writes one structured line per request
+            log_config=None,
+            server_header=False,
+        )
+    finally:
+        services.close()
+    return 0
+
+
+def _seed(_args: argparse.Namespace) -> int:
+    from liquifact_http.bootstrap import build_services
+    from liquifact_http.seed import seed_demo
+
+    services = build_services(_settings())
+    try:
+        print(f"Created {seed_demo(services)} demo invoices.")
+    finally:
+        services.close()
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    from liquifact_http.bootstrap import migration_runner
+
+    runner = migration_runner(_settings())
+    if args.action == "migrate":
+        applied = runner.migrate()
+        print("Applied: " + (", ".join(applied) if applied else "nothing; schema is current"))
+    elif args.action == "rollback":
+        undone = runner.rollback()
+        print(f"Rolled back: {undone}" if undone else "Nothing to roll back.")
+    else:
+        for version, name, is_applied in runner.status():
+            print(f"{version:04d} {name:40s} {'applied' if is_applied else 'pending'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liquifact", description="LiquiFact backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", help="override HOST")
+    serve.add_argument("--port", type=int, help="override PORT")
+    serve.add_argument(
+        "--seed-demo-if-empty", action="store_true", help="load demo data into an empty store"
+    )
+    serve.set_defaults(run=_serve)
+    seed = commands.add_parser("seed-demo", help="load demo tenants and invoices")
+    seed.set_defaults(run=_seed)
+    db = commands.add_parser("db", help="schema migrations")
+    db.add_argument("action", choices=["migrate", "rollback", "status"])
+    db.set_defaults(run=_db)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

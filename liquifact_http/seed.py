@@ -1,0 +1,77 @@
+"""Demo data: a few tenants with invoices in various lifecycle states."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, timedelta
+
+from stellar_sdk.strkey import StrKey
+
+from liquifact_core.errors import Conflict
+from liquifact_core.invoices import Actor
+from liquifact_core.lifecycle import Role
+from liquifact_core.services import Services
+
+DEMO_TENANTS = ("demo-tenant", "acme-capital")
+_SME = Actor("demo-sme", Role.SME)
+_ADMIN = Actor("demo-admin", Role.ADMIN)
+_CHAIN = Actor("demo-indexer", Role.CHAIN)
+# (number suffix, amount, yield bps, days to maturity, what happens to it after submission)
+_PLAN = (
+    ("0001", "1250.00", 500, 30, "pending"),
+    ("0002", "8400.50", 650, 45, "approved"),
+    ("0003", "15000.00", 720, 60, "linked"),
+    ("0004", "3200.00", 880, 90, "partially_funded"),
+    ("0005", "990.99", 400, 20, "funded"),
+    ("0006", "5100.00", 300, 15, "rejected"),
+)
+
+
+def store_is_empty(services: Services) -> bool:
+    return all(
+        services.invoices.list(tenant, _ADMIN, limit=1).total == 0 for tenant in DEMO_TENANTS
+    )
+
+
+def seed_demo(services: Services, today: date | None = None) -> int:
+    """Create the demo invoices that do not exist yet; returns how many were created."""
+    today = today or services.clock.now().date()
+    created = 0
+    for tenant in DEMO_TENANTS:
+        for suffix, amount, bps, days, fate in _PLAN:
+            payload = {
+                "invoiceNumber": f"DEMO-{tenant[:4].upper()}-{suffix}",
+                "buyerName": f"Buyer {suffix} Ltd",
+                "buyerEmail": f"ap-{suffix}@buyer.example",
+                "amount": amount,
+                "currency": "USD",
+                "issueDate": today.isoformat(),
+                "dueDate": (today + timedelta(days=days)).isoformat(),
+                "yieldBps": bps,
+                "description": f"Demo invoice {suffix}",
+            }
+            try:
+                invoice = services.invoices.submit(tenant, _SME, payload)
+            except Conflict:
+                continue  # already seeded
+            created += 1
+            _advance(services, tenant, invoice.id, fate, amount)
+    return created
+
+
+def _advance(services: Services, tenant: str, invoice_id: str, fate: str, amount: str) -> None:
+    invoices = services.invoices
+    if fate == "pending":
+        return
+    if fate == "rejected":
+        invoices.reject(tenant, _ADMIN, invoice_id, "Buyer could not be verified")
+        return
+    invoices.approve(tenant, _ADMIN, invoice_id)
+    if fate == "approved":
+        return
+    target = str(int(amount.replace(".", "")) * 100_000)  # 7-decimal token units
+    invoices.link_escrow(tenant, _ADMIN, invoice_id, StrKey.encode_contract(os.urandom(32)), target)
+    if fate == "partially_funded":
+        invoices.record_chain_funding(tenant, _CHAIN, invoice_id, int(target) // 3)
+    elif fate == "funded":
+        invoices.record_chain_funding(tenant, _CHAIN, invoice_id, int(target))

@@ -1,0 +1,1 @@
+"""Contract suites: one per port, each run against every adapter of that port."""

@@ -1,0 +1,1 @@
+"""Service tests: use cases on the in-memory fakes."""

@@ -1,0 +1,1 @@
+"""Unit tests: pure domain rules, no ports."""
