@@ -111,6 +111,22 @@ class UnitOfWorkFactory(Protocol):
         ...
 
 
+class Cache(Protocol):
+    """A shared response/read cache. Errors must never fail the caller: adapters swallow them."""
+
+    def get(self, key: str) -> bytes | None:
+        """The fresh value under ``key``, or None."""
+        ...
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl_seconds``."""
+        ...
+
+    def invalidate_prefix(self, prefix: str) -> None:
+        """Drop every entry whose key starts with ``prefix``."""
+        ...
+
+
 class Store(Protocol):
     """A persistence backend as a whole: units of work plus its own health and lifecycle."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from liquifact_core.ports import Clock, IdGenerator, Store
+from liquifact_core.ports import Cache, Clock, IdGenerator, Store
 from liquifact_core.services.invoices import InvoiceService
 
 
@@ -15,19 +15,37 @@ class Services:
     store: Store
     clock: Clock
     ids: IdGenerator
+    cache: Cache
     invoices: InvoiceService
 
     @classmethod
-    def from_ports(cls, store: Store, clock: Clock, ids: IdGenerator) -> Services:
+    def from_ports(
+        cls, store: Store, clock: Clock, ids: IdGenerator, cache: Cache | None = None
+    ) -> Services:
+        cache = cache or NoCache()
         return cls(
             store=store,
             clock=clock,
             ids=ids,
-            invoices=InvoiceService(store.unit_of_work, clock, ids),
+            cache=cache,
+            invoices=InvoiceService(store.unit_of_work, clock, ids, cache),
         )
 
     def close(self) -> None:
         self.store.close()
 
 
-__all__ = ["InvoiceService", "Services"]
+class NoCache:
+    """The cache of a deployment that caches nothing: every read misses."""
+
+    def get(self, key: str) -> bytes | None:
+        return None
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        return None
+
+    def invalidate_prefix(self, prefix: str) -> None:
+        return None
+
+
+__all__ = ["InvoiceService", "NoCache", "Services"]

@@ -22,6 +22,7 @@ from liquifact_core.lifecycle import (
     allowed_targets_for,
 )
 from liquifact_core.ports import (
+    Cache,
     Clock,
     IdGenerator,
     InvoiceQuery,
@@ -33,6 +34,8 @@ from liquifact_core.ports import (
 _WRITERS = frozenset({Role.SME, Role.ADMIN, Role.SERVICE})
 _OPERATORS = frozenset({Role.ADMIN, Role.SERVICE})
 LIST_LIMIT_MAX = 100
+# Cached marketplace reads are keyed "marketplace:<tenant>:..." (the spec's key format).
+MARKETPLACE_CACHE_PREFIX = "marketplace:"
 
 
 @attrs.frozen
@@ -47,10 +50,13 @@ class InvoiceState:
 
 
 class InvoiceService:
-    def __init__(self, unit_of_work: UnitOfWorkFactory, clock: Clock, ids: IdGenerator) -> None:
+    def __init__(
+        self, unit_of_work: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, cache: Cache
+    ) -> None:
         self._uow = unit_of_work
         self._clock = clock
         self._ids = ids
+        self._cache = cache
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, tenant_id: str, actor: Actor, invoice_id: str) -> Invoice:
@@ -293,6 +299,7 @@ class InvoiceService:
                 uow, moved, actor, f"invoice.{invoice.status.value}_to_{target.value}", metadata
             )
             uow.commit()
+        self._invalidate_reads(tenant_id)
         return moved
 
     def record_chain_funding(
@@ -313,7 +320,12 @@ class InvoiceService:
                 action = f"invoice.{invoice.status.value}_to_{updated.status.value}"
             self._audit(uow, updated, actor, action, metadata)
             uow.commit()
+        self._invalidate_reads(tenant_id)
         return updated
+
+    def _invalidate_reads(self, tenant_id: str) -> None:
+        # After commit: a reader must never re-cache the state from before this change.
+        self._cache.invalidate_prefix(f"{MARKETPLACE_CACHE_PREFIX}{tenant_id}:")
 
     # ---- helpers ------------------------------------------------------------------------
     def _visible(self, uow: UnitOfWork, tenant_id: str, actor: Actor, invoice_id: str) -> Invoice:
