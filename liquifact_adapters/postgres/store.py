@@ -62,6 +62,7 @@ class PostgresStore:
         self.app_role = schema.check_role_name(app_role)
         if not 0 <= pool_min_size <= pool_max_size or pool_max_size < 1:
             raise ValueError("Pool sizes must satisfy 0 <= min <= max and max >= 1.")
+        self._ping_timeout_s = min(PING_TIMEOUT_S, pool_timeout_s)
         self._pool = open_pool(
             url,
             min_size=pool_min_size,
@@ -77,8 +78,9 @@ class PostgresStore:
     def ping(self) -> None:
         """Run ``SELECT 1`` with a short timeout; raise Unavailable if that fails or the schema
         lacks a migration this code needs."""
-        with translated(), self._pool.connection(timeout=PING_TIMEOUT_S) as connection:
-            connection.execute(_PING_SETUP, (str(int(PING_TIMEOUT_S * 1000)), self.app_role))
+        timeout_s = self._ping_timeout_s
+        with translated(), self._pool.connection(timeout=timeout_s) as connection:
+            connection.execute(_PING_SETUP, (str(int(timeout_s * 1000)), self.app_role))
             connection.execute("SELECT 1")
             missing = schema.pending(schema.applied_versions(connection))
             connection.rollback()
