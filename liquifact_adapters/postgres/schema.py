@@ -126,7 +126,7 @@ def rollback(url: str, app_role: str = DEFAULT_APP_ROLE) -> Migration | None:
 
 def status(url: str) -> list[MigrationStatus]:
     """Every known migration with whether it is applied, oldest first."""
-    with _connected(url) as connection:
+    with connected(url) as connection:
         applied = applied_versions(connection)
     return [
         MigrationStatus(migration.version, migration.name, migration.version in applied)
@@ -151,7 +151,8 @@ def applied_versions(connection: psycopg.Connection[Any]) -> set[int]:
 
 
 @contextmanager
-def _connected(url: str) -> Iterator[psycopg.Connection[TupleRow]]:
+def connected(url: str) -> Iterator[psycopg.Connection[TupleRow]]:
+    """A short-lived autocommit connection of its own, outside any pool."""
     with translated():
         connection = psycopg.connect(
             url,
@@ -172,7 +173,7 @@ def _locked(url: str) -> Iterator[psycopg.Connection[TupleRow]]:
     The ledger is created under the lock too: concurrent CREATE TABLE IF NOT EXISTS can still
     collide in the catalog.
     """
-    with _connected(url) as connection:
+    with connected(url) as connection:
         with translated():
             connection.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
             connection.execute(_CREATE_LEDGER)

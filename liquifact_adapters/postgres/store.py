@@ -62,6 +62,7 @@ class PostgresStore:
         self.app_role = schema.check_role_name(app_role)
         if not 0 <= pool_min_size <= pool_max_size or pool_max_size < 1:
             raise ValueError("Pool sizes must satisfy 0 <= min <= max and max >= 1.")
+        self._url = url
         self._ping_timeout_s = min(PING_TIMEOUT_S, pool_timeout_s)
         self._pool = open_pool(
             url,
@@ -88,8 +89,14 @@ class PostgresStore:
             raise Unavailable("The data store schema is not up to date.")
 
     def pending_migrations(self) -> list[schema.Migration]:
-        """Migrations this code needs that the database lacks (empty when up to date)."""
-        return schema.pending(self._applied_versions())
+        """Migrations this code needs that the database lacks (empty when up to date).
+
+        Meant for start-up: it opens a connection of its own rather than waiting for the
+        pool, so an unreachable server is reported at once, not after the pool timeout.
+        """
+        with schema.connected(self._url) as connection, translated():
+            connection.execute("SELECT set_config('role', %s, false)", (self.app_role,))
+            return schema.pending(schema.applied_versions(connection))
 
     def schema_is_current(self) -> bool:
         """Exactly this code's migrations are applied: none pending, none from newer code."""
