@@ -37,7 +37,8 @@ class ConfigError(Exception):
 class Settings:
     host: str = "127.0.0.1"
     port: int = 3001
-    database_url: str = DEFAULT_DATABASE_URL
+    # A PostgreSQL URL can carry a password; keep it out of reprs, logs and tracebacks.
+    database_url: str = attrs.field(default=DEFAULT_DATABASE_URL, repr=False)
     log_level: str = "info"
     log_format: str = "auto"
     environment: str = "development"
