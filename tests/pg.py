@@ -44,8 +44,13 @@ def require_postgres() -> None:
     reason = unreachable_reason()
     if reason is None:
         return
+    where = (
+        "TEST_POSTGRES_ADMIN_URL"
+        if "TEST_POSTGRES_ADMIN_URL" in os.environ
+        else "127.0.0.1:5432 as user postgres"
+    )
     message = (
-        f"PostgreSQL is not reachable at 127.0.0.1:5432 as user postgres ({reason}). "
+        f"PostgreSQL is not reachable at {where} ({reason}). "
         "Start it (.ci/run does) to run the production-store tests."
     )
     if os.environ.get("CI", "").lower() == "true":
