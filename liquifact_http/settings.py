@@ -15,6 +15,7 @@ import attrs
 from dotenv import dotenv_values
 
 SQLITE_PREFIX = "sqlite:///"
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 DEFAULT_DATABASE_URL = "sqlite:///./var/liquifact.db"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -36,17 +37,29 @@ class ConfigError(Exception):
 class Settings:
     host: str = "127.0.0.1"
     port: int = 3001
-    database_url: str = DEFAULT_DATABASE_URL
+    # A PostgreSQL URL can carry a password; keep it out of reprs, logs and tracebacks.
+    database_url: str = attrs.field(default=DEFAULT_DATABASE_URL, repr=False)
     log_level: str = "info"
     log_format: str = "auto"
     environment: str = "development"
     jwt_secret: str | None = attrs.field(default=None, repr=False)
+    database_pool_min_size: int = 1
+    database_pool_max_size: int = 10
+    database_statement_timeout_ms: int = 5000
+    database_app_role: str = "liquifact_app"
 
     @property
     def sqlite_path(self) -> str | None:
         """The SQLite file for a ``sqlite:///`` URL, else None."""
         if self.database_url.startswith(SQLITE_PREFIX):
             return self.database_url[len(SQLITE_PREFIX) :]
+        return None
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The libpq URL for a ``postgresql://`` (or ``postgres://``) URL, else None."""
+        if self.database_url.startswith(POSTGRES_PREFIXES):
+            return self.database_url
         return None
 
 
@@ -65,7 +78,25 @@ def _host(raw: str) -> str:
 def _database_url(raw: str) -> str:
     if raw.startswith(SQLITE_PREFIX) and len(raw) > len(SQLITE_PREFIX):
         return raw
-    raise ValueError("must be sqlite:///<path>")
+    if raw.startswith(POSTGRES_PREFIXES):
+        return raw
+    raise ValueError("must be sqlite:///<path> or postgresql://<user>@<host>:<port>/<database>")
+
+
+def _int_range(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+            raise ValueError(f"must be an integer from {low} to {high}")
+        return int(raw)
+
+    return parse
+
+
+def _role_name(raw: str) -> str:
+    # The adapter's rule too: lower case, so the name is the same quoted or not in psql.
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", raw):
+        raise ValueError("must be 1-63 of [a-z0-9_], not starting with a digit")
+    return raw
 
 
 def _choice(*options: str) -> Callable[[str], str]:
@@ -105,7 +136,22 @@ FIELDS: tuple[Field, ...] = (
     Field("LOG_FORMAT", "log_format", _choice("auto", "json", "console")),
     Field("NODE_ENV", "environment", _choice("development", "test", "staging", "production")),
     Field("JWT_SECRET", "jwt_secret", _secret(32), secret=True),
+    Field("DATABASE_POOL_MIN_SIZE", "database_pool_min_size", _int_range(0, 100)),
+    Field("DATABASE_POOL_MAX_SIZE", "database_pool_max_size", _int_range(1, 1000)),
+    Field(
+        "DATABASE_STATEMENT_TIMEOUT_MS", "database_statement_timeout_ms", _int_range(1, 3_600_000)
+    ),
+    Field("DATABASE_APP_ROLE", "database_app_role", _role_name),
 )
+
+
+def _cross_field_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    defaults = Settings()
+    low = values.get("database_pool_min_size", defaults.database_pool_min_size)
+    high = values.get("database_pool_max_size", defaults.database_pool_max_size)
+    if low > high:
+        return [("DATABASE_POOL_MIN_SIZE", "must not exceed DATABASE_POOL_MAX_SIZE")]
+    return []
 
 
 def load_settings(
@@ -130,6 +176,7 @@ def load_settings(
             values[field.attribute] = field.parse(raw)
         except ValueError as error:
             problems.append((field.env, str(error)))
+    problems += _cross_field_problems(values)
     if problems:
         raise ConfigError(problems)
     return Settings(**values)
