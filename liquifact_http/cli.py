@@ -24,14 +24,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     from liquifact_http.bootstrap import build_services, create_app
     from liquifact_http.logs import configure_logging, get_logger
+    from liquifact_http.metrics import Metrics
     from liquifact_http.seed import seed_demo, store_is_empty
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
-    services = build_services(settings)
+    metrics = Metrics()
+    services = build_services(settings, metrics=metrics)
     if args.seed_demo_if_empty and store_is_empty(services):
         get_logger("liquifact.cli").info("seeded_demo_data", invoices=seed_demo(services))
-    app = create_app(settings, services=services)
+    app = create_app(settings, services=services, metrics=metrics)
     try:
         uvicorn.run(
             app,
