@@ -48,7 +48,12 @@ def test_setting_again_replaces_the_value(cache: Cache) -> None:
 
 
 def test_prefix_invalidation_drops_only_that_prefix(cache: Cache) -> None:
-    for key in ("marketplace:t1:/a", "marketplace:t1:/b?x=1", "marketplace:t2:/a", "investor:t1:/a"):
+    for key in (
+        "marketplace:t1:/a",
+        "marketplace:t1:/b?x=1",
+        "marketplace:t2:/a",
+        "investor:t1:/a",
+    ):
         cache.set(key, key.encode(), 30)
     cache.invalidate_prefix("marketplace:t1:")
     assert cache.get("marketplace:t1:/a") is None
