@@ -132,7 +132,7 @@ def build_services(
         store=store or build_store(settings),
         clock=clock or SystemClock(),
         ids=ids or RandomIdGenerator(),
-        cache=cache or build_cache(settings, metrics),
+        cache=cache if cache is not None else build_cache(settings, metrics),
     )
 
 

@@ -35,7 +35,8 @@ class InProcessCache:
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
+    def entry_count(self) -> int:
+        """Entries held now, fresh or expired (no ``__len__``: an empty cache must stay truthy)."""
         return len(self._entries)
 
     def get(self, key: str) -> bytes | None:

@@ -33,8 +33,16 @@ def _unauthorized() -> Problem:
     )
 
 
+def _authorization(request: Request) -> str:
+    # ASGI servers lower-case header names, but compare case-insensitively in case one does not.
+    for name, value in request.scope.get("headers", []):
+        if name.lower() == b"authorization":
+            return str(value.decode("latin-1"))
+    return ""
+
+
 def _bearer(request: Request) -> str | None:
-    scheme, _, credentials = request.headers.get("authorization", "").strip().partition(" ")
+    scheme, _, credentials = _authorization(request).strip().partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
         return None
     return credentials.strip()

@@ -98,7 +98,7 @@ def test_in_process_entries_expire_after_their_ttl() -> None:
     assert cache.get("k") == b"v"
     clock.now += 0.2
     assert cache.get("k") is None
-    assert len(cache) == 0  # lazily evicted on read
+    assert cache.entry_count() == 0  # lazily evicted on read
 
 
 def test_in_process_lru_bound_evicts_the_least_recently_used() -> None:
@@ -116,7 +116,7 @@ def test_in_process_default_bound_is_the_specs_5000() -> None:
     cache = InProcessCache()
     for n in range(5001):
         cache.set(f"k{n}", b"x", 30)
-    assert len(cache) == 5000
+    assert cache.entry_count() == 5000
     assert cache.get("k0") is None
 
 
