@@ -137,7 +137,6 @@ def init_sentry(
         "dsn": settings.sentry_dsn,
         "release": settings.sentry_release or f"liquifact@{version('liquifact')}",
         "environment": settings.sentry_environment or settings.environment,
-        "send_default_pii": False,
         "max_request_body_size": "never",
         "include_local_variables": False,
         "before_send": scrub_event,
