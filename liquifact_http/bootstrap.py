@@ -90,7 +90,11 @@ def build_cache(settings: Settings, metrics: Metrics | None = None) -> Cache:
             if metrics is not None:
                 metrics.cache_errors.labels(cache=family_of(key), operation=operation).inc()
 
-        return RedisCache(connect(settings.redis_url), on_error=on_error)
+        return RedisCache(
+            connect(settings.redis_url),
+            namespace=settings.redis_key_prefix + "cache:",
+            on_error=on_error,
+        )
 
     from liquifact_adapters.cache import InProcessCache
 
@@ -108,7 +112,9 @@ def build_rate_counter(settings: Settings) -> WindowCounter:
     if settings.redis_url:
         from liquifact_adapters.redis import RedisWindowCounter, connect
 
-        return RedisWindowCounter(connect(settings.redis_url))
+        return RedisWindowCounter(
+            connect(settings.redis_url), namespace=settings.redis_key_prefix + "ratelimit:"
+        )
     from liquifact_adapters.cache import InProcessWindowCounter
 
     return InProcessWindowCounter()

@@ -71,6 +71,7 @@ class Settings:
     rate_limit_api_key_max: int = 1000
     trust_proxy: TrustProxy = attrs.field(factory=TrustProxy)
     redis_url: str | None = attrs.field(default=None, repr=False)
+    redis_key_prefix: str = "liquifact:"
     cache_ttl_seconds: float = 15.0
     cache_max_entries: int = 5000
     metrics_bearer_token: str | None = attrs.field(default=None, repr=False)
@@ -166,6 +167,12 @@ def _redis_url(raw: str) -> str:
     raise ValueError("must be a redis://, rediss:// or unix:// URL")
 
 
+def _key_prefix(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._:\-]{1,64}", raw):
+        raise ValueError("must be 1-64 of letters, digits and . _ : -")
+    return raw
+
+
 def _sentry_dsn(raw: str) -> str:
     if re.match(r"(?i)^https?://[^@/\s]+@[^/\s]+/[0-9A-Za-z_-]+$", raw.strip()):
         return raw.strip()
@@ -248,6 +255,7 @@ FIELDS: tuple[Field, ...] = (
     Field("RATE_LIMIT_API_KEY_MAX", "rate_limit_api_key_max", _positive_int(10_000_000)),
     Field("TRUST_PROXY", "trust_proxy", _trust_proxy),
     Field("REDIS_URL", "redis_url", _redis_url, secret=True),
+    Field("REDIS_KEY_PREFIX", "redis_key_prefix", _key_prefix),
     Field("CACHE_TTL_SECONDS", "cache_ttl_seconds", _seconds),
     Field("CACHE_MAX_ENTRIES", "cache_max_entries", _positive_int(10_000_000)),
     Field("METRICS_BEARER_TOKEN", "metrics_bearer_token", _secret(16), secret=True),
