@@ -47,7 +47,7 @@ def metric_names(expr: str) -> set[str]:
     bare = re.sub(r"\[[^\]]*\]", "", bare)  # range selectors
     bare = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", bare)  # grouping labels
     bare = re.sub(r"[0-9.]+e-?[0-9]+|\b[0-9.]+\b", "", bare)
-    return {word for word in re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", bare)} - PROMQL_WORDS
+    return set(re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", bare)) - PROMQL_WORDS
 
 
 def rules() -> list[dict[str, Any]]:
