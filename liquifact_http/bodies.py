@@ -60,10 +60,14 @@ def parse_json(raw: bytes) -> Any:
     return value
 
 
-async def read_json(
-    request: Request, *, required: bool = True, limit: int = DEFAULT_LIMIT_BYTES
-) -> Any:
-    """The request's JSON body, or None when optional and absent."""
+async def read_json(request: Request, *, required: bool = True, limit: int | None = None) -> Any:
+    """The request's JSON body, or None when optional and absent.
+
+    The size limit is the one ``BodyLimitMiddleware`` picked for this request (the invoice
+    limit on invoice create/edit, else the JSON limit), or ``limit`` / 100 KB without it.
+    """
+    if limit is None:
+        limit = int(request.scope.get("state", {}).get("body_limit", DEFAULT_LIMIT_BYTES))
     body = bytearray()
     async for chunk in request.stream():
         body += chunk

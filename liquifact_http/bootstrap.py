@@ -12,14 +12,18 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from liquifact_adapters.system import RandomIdGenerator, SystemClock
-from liquifact_core.ports import Clock, IdGenerator, Store
+from liquifact_core.ports import Cache, Clock, IdGenerator, Store
 from liquifact_core.services import Services
 from liquifact_http.callers import CallerResolver, header_tenant_caller
 from liquifact_http.errors import EXCEPTION_HANDLERS
-from liquifact_http.logs import configure_logging
+from liquifact_http.logs import configure_logging, get_logger
+from liquifact_http.metrics import Metrics, MetricsMiddleware
+from liquifact_http.middleware.body_limit import BodyLimitMiddleware, BodyLimits
 from liquifact_http.middleware.correlation import CorrelationMiddleware
 from liquifact_http.middleware.deprecation import DeprecatedAliasMiddleware
-from liquifact_http.routes import docs, health, invoices, probes
+from liquifact_http.ratelimit import RateLimitMiddleware, RateLimits, WindowCounter
+from liquifact_http.routes import docs, health, invoices, metrics, probes
+from liquifact_http.sentry import init_sentry
 from liquifact_http.settings import Settings
 
 MIGRATE_COMMAND = "liquifact db migrate"
@@ -35,6 +39,9 @@ class SchemaOutdated(Exception):
             "then start again."
         )
         self.pending = tuple(pending)
+
+
+_cache_log = get_logger("liquifact.cache")
 
 
 def build_store(settings: Settings) -> Store:
@@ -135,24 +142,75 @@ def migration_runner(settings: Settings) -> MigrationRunner:
     return SqliteMigrations(path)
 
 
+def build_cache(settings: Settings, metrics: Metrics | None = None) -> Cache:
+    """The response/read cache: Redis when ``REDIS_URL`` is set (shared by every process),
+    else an in-process LRU of ``CACHE_MAX_ENTRIES``. ``metrics`` receives evictions and errors."""
+    from liquifact_http.caching import family_of
+
+    if settings.redis_url:
+        from liquifact_adapters.redis import RedisCache, connect
+
+        def on_error(operation: str, key: str, error: Exception) -> None:
+            _cache_log.warning(
+                "cache_store_failed", operation=operation, error_type=type(error).__name__
+            )
+            if metrics is not None:
+                metrics.cache_errors.labels(cache=family_of(key), operation=operation).inc()
+
+        return RedisCache(
+            connect(settings.redis_url),
+            namespace=settings.redis_key_prefix + "cache:",
+            on_error=on_error,
+        )
+
+    from liquifact_adapters.cache import InProcessCache
+
+    def on_evict(keys: list[str]) -> None:
+        if metrics is not None:
+            for key in keys:
+                metrics.cache_evictions.labels(cache=family_of(key)).inc()
+
+    return InProcessCache(settings.cache_max_entries, on_evict=on_evict)
+
+
+def build_rate_counter(settings: Settings) -> WindowCounter:
+    """Rate-limit counters: in Redis when ``REDIS_URL`` is set (limits count across every
+    process), else in this process."""
+    if settings.redis_url:
+        from liquifact_adapters.redis import RedisWindowCounter, connect
+
+        return RedisWindowCounter(
+            connect(settings.redis_url), namespace=settings.redis_key_prefix + "ratelimit:"
+        )
+    from liquifact_adapters.cache import InProcessWindowCounter
+
+    return InProcessWindowCounter()
+
+
 def build_services(
     settings: Settings | None = None,
     *,
     store: Store | None = None,
     clock: Clock | None = None,
     ids: IdGenerator | None = None,
+    cache: Cache | None = None,
+    metrics: Metrics | None = None,
 ) -> Services:
-    """Every use case, ready for library use; pass any port to replace the configured one."""
+    """Every use case, ready for library use; pass any port to replace the configured one.
+
+    The cache is the configured one (Redis with ``REDIS_URL``), so writes made through library
+    use or workers invalidate what the API processes cached."""
     settings = settings or Settings()
     return Services.from_ports(
         store=store or build_store(settings),
         clock=clock or SystemClock(),
         ids=ids or RandomIdGenerator(),
+        cache=cache if cache is not None else build_cache(settings, metrics),
     )
 
 
 def all_routes() -> Sequence[BaseRoute]:
-    return [*probes.routes, *health.routes, *invoices.routes, *docs.routes]
+    return [*probes.routes, *health.routes, *metrics.routes, *invoices.routes, *docs.routes]
 
 
 def create_app(
@@ -160,14 +218,33 @@ def create_app(
     *,
     services: Services | None = None,
     resolve_caller: CallerResolver | None = None,
+    metrics: Metrics | None = None,
+    rate_counter: WindowCounter | None = None,
     **overrides: Any,
 ) -> Starlette:
     """The ASGI app. ``services`` (or port ``overrides`` such as ``store=``) replace adapters;
-    ``resolve_caller`` replaces how callers are identified (tests use it to act as any role)."""
+    ``resolve_caller`` replaces how callers are identified (tests use it to act as any role);
+    ``metrics`` and ``rate_counter`` replace the app's registry and rate-limit store."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
+    init_sentry(settings)
+    metrics = metrics or Metrics()
     owns_services = services is None
-    wired = services or build_services(settings, **overrides)
+    wired = services or build_services(settings, metrics=metrics, **overrides)
+    operations: list[Middleware] = [Middleware(MetricsMiddleware, metrics=metrics)]
+    if settings.rate_limit_enabled:
+        operations.append(
+            Middleware(
+                RateLimitMiddleware,
+                counter=rate_counter or build_rate_counter(settings),
+                limits=RateLimits.from_settings(settings),
+                metrics=metrics,
+            )
+        )
+    limits = BodyLimits(
+        settings.body_limit_json, settings.body_limit_urlencoded, settings.body_limit_invoice
+    )
+    operations.append(Middleware(BodyLimitMiddleware, limits=limits, metrics=metrics))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -178,13 +255,16 @@ def create_app(
     app = Starlette(
         routes=list(all_routes()),
         middleware=[
+            # Outermost first. Metrics, rate limits and body limits see canonical /v1 paths.
             Middleware(CorrelationMiddleware),
             Middleware(DeprecatedAliasMiddleware),
+            *operations,
         ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.services = wired
+    app.state.metrics = metrics
     app.state.resolve_caller = resolve_caller or header_tenant_caller
     return app

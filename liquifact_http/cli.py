@@ -12,6 +12,7 @@ from liquifact_http.settings import ConfigError, Settings, load_settings
 if TYPE_CHECKING:
     from liquifact_core.services import Services
     from liquifact_http.bootstrap import MigrationRunner
+    from liquifact_http.metrics import Metrics
 
 EXIT_CONFIG = 2
 # The configuration is valid but the database cannot be used as it is (down, or its schema
@@ -27,13 +28,13 @@ def _settings() -> Settings:
         raise SystemExit(EXIT_CONFIG) from None
 
 
-def _services(settings: Settings) -> Services:
+def _services(settings: Settings, metrics: Metrics | None = None) -> Services:
     """The wired use cases, or exit before binding when the database cannot serve them."""
     from liquifact_core.errors import Unavailable
     from liquifact_http.bootstrap import SchemaOutdated, build_services
 
     try:
-        return build_services(settings)
+        return build_services(settings, metrics=metrics)
     except SchemaOutdated as error:
         print(f"Not started: {error}", file=sys.stderr)
     except Unavailable:
@@ -51,14 +52,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     from liquifact_http.bootstrap import create_app
     from liquifact_http.logs import configure_logging, get_logger
+    from liquifact_http.metrics import Metrics
     from liquifact_http.seed import seed_demo, store_is_empty
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
-    services = _services(settings)
+    metrics = Metrics()
+    services = _services(settings, metrics)
     if args.seed_demo_if_empty and store_is_empty(services):
         get_logger("liquifact.cli").info("seeded_demo_data", invoices=seed_demo(services))
-    app = create_app(settings, services=services)
+    app = create_app(settings, services=services, metrics=metrics)
     try:
         uvicorn.run(
             app,

@@ -21,7 +21,6 @@ from liquifact_core.lifecycle import InvoiceStatus, Role
 from liquifact_core.services.invoices import LIST_LIMIT_MAX
 from liquifact_core.validation import METADATA_MAX_BYTES, REASON_MAX
 from liquifact_http import problems
-from liquifact_http.bodies import DEFAULT_LIMIT_BYTES
 from liquifact_http.callers import TENANT_HEADER
 from liquifact_http.middleware.correlation import HEADER as CORRELATION_HEADER
 from liquifact_http.middleware.deprecation import (
@@ -30,8 +29,10 @@ from liquifact_http.middleware.deprecation import (
     LEGACY_PREFIX,
     SUNSET,
 )
+from liquifact_http.settings import Settings
 
 Object = dict[str, Any]
+_DEFAULTS = Settings()  # the documented defaults of configurable limits
 
 JSON = "application/json"
 PROBLEM_JSON = problems.PROBLEM_MEDIA_TYPE
@@ -591,6 +592,19 @@ def _response_headers() -> Object:
             "RFC 8594: when this path stops answering.",
             {"type": "string", "example": SUNSET},
         ),
+        "Retry-After": _header(
+            "Seconds to wait before retrying.", {"type": "string", "pattern": "^[0-9]+$"}
+        ),
+        "RateLimit-Limit": _header(
+            "Requests allowed in the window of the policy closest to its limit.",
+            {"type": "string", "pattern": "^[0-9]+$"},
+        ),
+        "RateLimit-Remaining": _header(
+            "Requests left in that window.", {"type": "string", "pattern": "^[0-9]+$"}
+        ),
+        "RateLimit-Reset": _header(
+            "Seconds until that window resets.", {"type": "string", "pattern": "^[0-9]+$"}
+        ),
         "Link": _header(
             "The canonical /v1 successor of this path.",
             {
@@ -612,7 +626,16 @@ _ERROR_MEANINGS: Mapping[int, str] = {
     409: "The request clashes with the invoice's current state.",
     412: "If-Match does not name the invoice's current version, or the invoice changed "
     "concurrently. Re-read it and retry.",
-    413: f"The request body is larger than {DEFAULT_LIMIT_BYTES} bytes.",
+    401: "Not allowed to read metrics: the bearer token is missing or wrong, or (with no token "
+    "configured) the client is not on the loopback interface. The body is the same in every "
+    "case.",
+    413: "The request body is larger than its limit: invoice create/edit "
+    f"{_DEFAULTS.body_limit_invoice} bytes (BODY_LIMIT_INVOICE), other JSON bodies "
+    f"{_DEFAULTS.body_limit_json} bytes (BODY_LIMIT_JSON), urlencoded "
+    f"{_DEFAULTS.body_limit_urlencoded} bytes (BODY_LIMIT_URLENCODED); defaults shown, the "
+    "deployment may differ. Checked on the bytes received, not only Content-Length.",
+    429: "Too many requests from this principal (user, API key or client address) in the "
+    "current window. Retry-After and RateLimit-Reset say when to retry.",
     415: "The body is not sent as application/json.",
     500: "An unexpected error; nothing internal is disclosed.",
     503: "The data store is unavailable; retry later with backoff.",
@@ -624,7 +647,9 @@ _ERROR_EXAMPLES: Mapping[int, tuple[str, str]] = {
     405: ("METHOD_NOT_ALLOWED", "Method PUT is not allowed here."),
     409: ("INVALID_TRANSITION", "Cannot move an invoice from 'approved' to 'rejected'."),
     412: ("PRECONDITION_FAILED", "Invoice is at version 2, not 1; re-read it and retry."),
-    413: ("PAYLOAD_TOO_LARGE", f"Request body exceeds {DEFAULT_LIMIT_BYTES} bytes."),
+    401: ("UNAUTHORIZED", "Authentication is required to read metrics."),
+    413: ("PAYLOAD_TOO_LARGE", f"Request body exceeds {_DEFAULTS.body_limit_invoice} bytes."),
+    429: ("RATE_LIMITED", "Too many requests; retry after the time in Retry-After."),
     415: ("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json."),
     500: ("INTERNAL_SERVER_ERROR", "An internal server error occurred."),
     503: ("SERVICE_UNAVAILABLE", "The data store is unavailable."),
@@ -640,7 +665,7 @@ def _problem_example(status: int) -> Object:
         else []
     )
     problem = problems.Problem(
-        status, code, detail, field_errors=field_errors, retryable=status == 503
+        status, code, detail, field_errors=field_errors, retryable=status in {429, 503}
     )
     response = problems.render(problem, _EXAMPLE_CORRELATION_ID, f"/v1/invoices/{_EXAMPLE_ID}")
     example: Object = json.loads(bytes(response.body))
@@ -667,11 +692,20 @@ def _examples() -> Object:
     }
 
 
-def _errors(*statuses: int, conflict: str | None = None) -> Object:
-    """Problem responses for ``statuses`` (and 500); ``conflict`` says what a 409 means here."""
+_RATE_LIMIT_HEADERS = ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
+def _errors(*statuses: int, conflict: str | None = None, limited: bool = True) -> Object:
+    """Problem responses for ``statuses`` (and 500, and 429 unless the path is not rate
+    ``limited``); ``conflict`` says what a 409 means here."""
+    extra = {500, 429} if limited else {500}
     return {
-        str(status): _problem_response(status, conflict if status == 409 else None)
-        for status in sorted({*statuses, 500})
+        str(status): _problem_response(
+            status,
+            conflict if status == 409 else None,
+            *(_RATE_LIMIT_HEADERS if status == 429 else ()),
+        )
+        for status in sorted({*statuses, *extra})
     }
 
 
@@ -775,13 +809,43 @@ def _readiness_responses() -> Object:
     return {
         "200": _json_response("Every check is up.", _schema("Readiness"), "Cache-Control"),
         "503": _json_response("A check is down.", _schema("Readiness"), "Cache-Control"),
-        **_errors(),
+        **_errors(limited=False),
+    }
+
+
+_METRICS_DESCRIPTION = """Prometheus text exposition of the API's metrics (request counts and \
+latency by route template, readiness_gauge, body_size_limit_rejections_total, rate-limit and \
+response-cache counters, background job gauges).
+
+Access: with METRICS_BEARER_TOKEN set, `Authorization: Bearer <token>` is required; without it, \
+only clients connected from the loopback interface (127.0.0.1, ::1, ::ffff:127.0.0.1) are \
+served. X-Forwarded-For is never consulted. Every refusal is the same 401. Not rate limited."""
+
+
+def _metrics_paths() -> Object:
+    exposition = {"type": "string", "description": "Prometheus text format."}
+    return {
+        "/metrics": {
+            "get": _operation(
+                "getMetrics",
+                "Prometheus metrics",
+                "Probes",
+                {
+                    "200": _json_response("The metrics.", exposition, media_type="text/plain"),
+                    **_errors(401, limited=False),
+                },
+                description=_METRICS_DESCRIPTION,
+            )
+        }
     }
 
 
 def _probe_paths() -> Object:
-    health = {"200": _json_response("The process is alive.", _schema("Health")), **_errors()}
-    probe = "Liveness only: never touches a dependency."
+    health = {
+        "200": _json_response("The process is alive.", _schema("Health")),
+        **_errors(limited=False),
+    }
+    probe = "Liveness only: never touches a dependency. Not rate limited."
     return {
         "/readyz": {
             "get": _operation(
@@ -1015,7 +1079,7 @@ def _legacy_twin(path: str, item: Object) -> Object:
 
 
 def _paths() -> Object:
-    canonical = {**_probe_paths(), **_invoice_paths(), **_docs_paths()}
+    canonical = {**_probe_paths(), **_metrics_paths(), **_invoice_paths(), **_docs_paths()}
     legacy = {
         _legacy_path(path): _legacy_twin(path, item)
         for path, item in canonical.items()
@@ -1043,13 +1107,19 @@ deprecated (Deprecation, Sunset and Link headers).
 `X-Correlation-Id`.
 * JSON field names are camelCase; amounts are decimal strings, stroops are digit strings.
 * GET paths also answer HEAD.
+* Requests are rate limited per principal (user, API key, else client address): every answer \
+carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`; \
+over the limit the answer is 429 with `Retry-After`. Writes on invoices and funding have a \
+stricter limit. Probes and `/metrics` are not limited.
+* Request bodies are size-limited (413): invoice create/edit 512 KB, other JSON 100 KB, \
+urlencoded 50 KB by default.
 """
 
 _TAGS = [
     {"name": "Invoices", "description": "Submit, read, edit and delete invoices."},
     {"name": "Invoice lifecycle", "description": "Move an invoice through its statuses."},
     {"name": "API", "description": "The API index."},
-    {"name": "Probes", "description": "Liveness and readiness for orchestrators."},
+    {"name": "Probes", "description": "Liveness and readiness for orchestrators, and metrics."},
     {"name": "Documentation", "description": "This document and Swagger UI."},
 ]
 

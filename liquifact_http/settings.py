@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -34,6 +35,23 @@ class ConfigError(Exception):
 
 
 @attrs.frozen
+class TrustProxy:
+    """Which direct peers may name the client in ``X-Forwarded-For``.
+
+    ``hops``: that many proxies in front of the app are trusted (the client is the address
+    ``hops`` entries from the right of the socket peer + X-Forwarded-For chain). ``networks``:
+    peers in these networks are trusted, wherever they are in the chain. Default: none.
+    """
+
+    hops: int = 0
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return self.hops > 0 or bool(self.networks)
+
+
+@attrs.frozen
 class Settings:
     host: str = "127.0.0.1"
     port: int = 3001
@@ -47,6 +65,25 @@ class Settings:
     database_pool_max_size: int = 10
     database_statement_timeout_ms: int = 5000
     database_app_role: str = "liquifact_app"
+    # ---- operations: body limits, rate limits, response cache, metrics, error reporting ----
+    body_limit_json: int = 100 * 1024
+    body_limit_urlencoded: int = 50 * 1024
+    body_limit_invoice: int = 512 * 1024
+    rate_limit_enabled: bool = True
+    rate_limit_window_ms: int = 900_000
+    rate_limit_max_requests: int = 100
+    rate_limit_sensitive_window_ms: int = 3_600_000
+    rate_limit_sensitive_max: int = 40
+    rate_limit_api_key_max: int = 1000
+    trust_proxy: TrustProxy = attrs.field(factory=TrustProxy)
+    redis_url: str | None = attrs.field(default=None, repr=False)
+    redis_key_prefix: str = "liquifact:"
+    cache_ttl_seconds: float = 15.0
+    cache_max_entries: int = 5000
+    metrics_bearer_token: str | None = attrs.field(default=None, repr=False)
+    sentry_dsn: str | None = attrs.field(default=None, repr=False)
+    sentry_release: str | None = None
+    sentry_environment: str | None = None
 
     @property
     def sqlite_path(self) -> str | None:
@@ -61,6 +98,104 @@ class Settings:
         if self.database_url.startswith(POSTGRES_PREFIXES):
             return self.database_url
         return None
+
+
+_SIZE = re.compile(r"(?i)\s*([0-9]{1,12})\s*(b|kb|k|mb|m|gb|g)?\s*")
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2}
+_SIZE_UNITS.update({"g": 1024**3, "gb": 1024**3})
+
+
+def parse_byte_size(raw: str) -> int:
+    """``100kb``, ``512KB``, ``1mb`` or a plain byte count (units are binary: 1kb = 1024)."""
+    match = _SIZE.fullmatch(raw)
+    if match is None:
+        raise ValueError("must be a size such as 100kb, 512KB, 1mb or a number of bytes")
+    size = int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()]
+    if not 1 <= size <= 1024**3:
+        raise ValueError("must be from 1 byte to 1gb")
+    return size
+
+
+def _positive_int(high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = raw.strip()
+        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= high:
+            raise ValueError(f"must be an integer from 1 to {high}")
+        return int(value)
+
+    return parse
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError("must be a number of seconds") from None
+    if not 0 < value <= 86_400:
+        raise ValueError("must be more than 0 and at most 86400 seconds")
+    return value
+
+
+def _trust_proxy(raw: str) -> TrustProxy:
+    value = raw.strip().lower()
+    if value in {"false", "0", "no", "off"}:
+        return TrustProxy()
+    if value in {"true", "yes", "on"}:
+        return TrustProxy(hops=1)
+    if value.isascii() and value.isdigit():
+        if int(value) > 10:
+            raise ValueError("a hop count must be at most 10")
+        return TrustProxy(hops=int(value))
+    names = {"loopback": ("127.0.0.0/8", "::1/128"), "private": _PRIVATE_NETWORKS}
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    try:
+        for part in (p.strip() for p in value.split(",") if p.strip()):
+            for item in names.get(part, (part,)):
+                networks.append(ipaddress.ip_network(item, strict=False))
+    except ValueError:
+        raise ValueError(
+            "must be false, true, a hop count, or a comma-separated list of IP addresses, "
+            "CIDR networks, 'loopback' or 'private'"
+        ) from None
+    if not networks:
+        raise ValueError("names no proxy")
+    return TrustProxy(networks=tuple(networks))
+
+
+_PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+
+
+def _redis_url(raw: str) -> str:
+    if re.match(r"(?i)^(redis|rediss|unix)://", raw):
+        return raw
+    raise ValueError("must be a redis://, rediss:// or unix:// URL")
+
+
+def _key_prefix(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._:\-]{1,64}", raw):
+        raise ValueError("must be 1-64 of letters, digits and . _ : -")
+    return raw
+
+
+def _sentry_dsn(raw: str) -> str:
+    if re.match(r"(?i)^https?://[^@/\s]+@[^/\s]+/[0-9A-Za-z_-]+$", raw.strip()):
+        return raw.strip()
+    raise ValueError("must be a Sentry DSN: https://<key>@<host>/<project id>")
+
+
+def _label(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._+@/:\-]{1,200}", raw.strip()):
+        raise ValueError("must be 1-200 of letters, digits and . _ + @ / : -")
+    return raw.strip()
 
 
 def _port(raw: str) -> int:
@@ -142,6 +277,28 @@ FIELDS: tuple[Field, ...] = (
         "DATABASE_STATEMENT_TIMEOUT_MS", "database_statement_timeout_ms", _int_range(1, 3_600_000)
     ),
     Field("DATABASE_APP_ROLE", "database_app_role", _role_name),
+    Field("BODY_LIMIT_JSON", "body_limit_json", parse_byte_size),
+    Field("BODY_LIMIT_URLENCODED", "body_limit_urlencoded", parse_byte_size),
+    Field("BODY_LIMIT_INVOICE", "body_limit_invoice", parse_byte_size),
+    Field("RATE_LIMIT_ENABLED", "rate_limit_enabled", _boolean),
+    Field("RATE_LIMIT_WINDOW_MS", "rate_limit_window_ms", _positive_int(86_400_000)),
+    Field("RATE_LIMIT_MAX_REQUESTS", "rate_limit_max_requests", _positive_int(10_000_000)),
+    Field(
+        "RATE_LIMIT_SENSITIVE_WINDOW_MS",
+        "rate_limit_sensitive_window_ms",
+        _positive_int(86_400_000),
+    ),
+    Field("RATE_LIMIT_SENSITIVE_MAX", "rate_limit_sensitive_max", _positive_int(10_000_000)),
+    Field("RATE_LIMIT_API_KEY_MAX", "rate_limit_api_key_max", _positive_int(10_000_000)),
+    Field("TRUST_PROXY", "trust_proxy", _trust_proxy),
+    Field("REDIS_URL", "redis_url", _redis_url, secret=True),
+    Field("REDIS_KEY_PREFIX", "redis_key_prefix", _key_prefix),
+    Field("CACHE_TTL_SECONDS", "cache_ttl_seconds", _seconds),
+    Field("CACHE_MAX_ENTRIES", "cache_max_entries", _positive_int(10_000_000)),
+    Field("METRICS_BEARER_TOKEN", "metrics_bearer_token", _secret(16), secret=True),
+    Field("SENTRY_DSN", "sentry_dsn", _sentry_dsn, secret=True),
+    Field("SENTRY_RELEASE", "sentry_release", _label),
+    Field("SENTRY_ENVIRONMENT", "sentry_environment", _label),
 )
 
 

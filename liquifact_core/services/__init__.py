@@ -22,7 +22,7 @@ class Services:
     def from_ports(
         cls, store: Store, clock: Clock, ids: IdGenerator, cache: Cache | None = None
     ) -> Services:
-        cache = cache or NoCache()
+        cache = cache if cache is not None else NoCache()
         return cls(
             store=store,
             clock=clock,

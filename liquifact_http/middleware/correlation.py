@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from liquifact_http import problems
 from liquifact_http.logs import get_logger
+from liquifact_http.sentry import report_exception
 
 # A client-sent id is echoed only if it is short and plain; anything else is replaced.
 _ACCEPTED = re.compile(r"[A-Za-z0-9._:\-]{8,128}")
@@ -59,6 +60,7 @@ class CorrelationMiddleware:
                 # Log where it failed but not the message: driver messages can carry secrets.
                 frame = _innermost_frame(error)
                 self.log.error("unhandled_exception", error_type=type(error).__name__, at=frame)
+                report_exception(error, correlation_id)
                 if not response_started:
                     response = problems.render(
                         problems.internal_error(), correlation_id, scope["path"]

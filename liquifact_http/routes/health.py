@@ -18,6 +18,7 @@ from starlette.responses import Response
 from liquifact_core.errors import LiquifactError
 from liquifact_core.services import Services
 from liquifact_http.logs import get_logger
+from liquifact_http.metrics import record_readiness
 from liquifact_http.routes.common import blocking, json_response, resource, services
 
 Check = Callable[[Services], None]
@@ -56,6 +57,8 @@ def _report(checks: Mapping[str, Check], wired: Services) -> tuple[int, dict[str
 
 async def _answer(request: Request, checks: Mapping[str, Check]) -> Response:
     status, body = await blocking(_report, checks, services(request))
+    for name, result in body["checks"].items():
+        record_readiness(request.app, name, result["status"] == "up")
     # A cached "ready" would hide an outage from the load balancer.
     return json_response(body, status, headers={"Cache-Control": "no-store"})
 

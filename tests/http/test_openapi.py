@@ -270,7 +270,10 @@ ERROR_CASES = {
         "POST", "/v1/invoices", 415, _json_body(b"{}", "text/plain")
     ),
     "create: too large": ErrorCase(
-        "POST", "/v1/invoices", 413, _json_body(b'{"a":"' + b"x" * 110_000 + b'"}')
+        "POST", "/v1/invoices", 413, _json_body(b'{"a":"' + b"x" * 530_000 + b'"}')
+    ),
+    "reject: too large": ErrorCase(
+        "POST", "/v1/invoices/{id}/reject", 413, _json_body(b'{"reason":"' + b"x" * 110_000 + b'"}')
     ),
     "list: missing tenant": ErrorCase("GET", "/v1/invoices", 400, tenant=False),
     "list: invalid tenant": ErrorCase(

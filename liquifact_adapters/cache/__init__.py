@@ -1,0 +1,10 @@
+"""In-process cache and rate-limit counters: one process only, nothing shared, nothing kept.
+
+``InProcessCache`` implements the core ``Cache`` port (LRU bound + TTL); ``InProcessWindowCounter``
+counts fixed-window hits for the HTTP rate limiter. For many processes use the Redis adapters.
+"""
+
+from liquifact_adapters.cache.lru import InProcessCache
+from liquifact_adapters.cache.windows import InProcessWindowCounter
+
+__all__ = ["InProcessCache", "InProcessWindowCounter"]

@@ -1,0 +1,176 @@
+"""Response caching for expensive read routes: ``@cached(key)`` on a GET handler.
+
+The store is the app's ``Cache`` port (``services.cache``: in-process LRU, or Redis when
+``REDIS_URL`` is set), the same object the use cases invalidate after each committed change, so
+a write through any process drops the affected entries. Rules, as in the spec:
+
+* keys always start ``<family>:<tenantId>:`` (``marketplace:<tenantId>:<originalUrl>``...), so
+  one tenant's data is never served to another; add the principal when results depend on it;
+* ``X-Cache: HIT`` (served from the cache) or ``MISS`` (made by the handler);
+* ``Cache-Control: no-cache`` on the request bypasses the read (the fresh answer is stored);
+* only 200 answers without ``Set-Cookie`` or ``Cache-Control: no-store/private`` are stored,
+  for ``CACHE_TTL_SECONDS`` (15 s) unless the route says otherwise;
+* a failing store never fails the request: it is a miss, and it is logged and counted.
+
+A marketplace route opts in like this::
+
+    @cached(MARKETPLACE_KEY)
+    async def search_marketplace(request: Request) -> Response: ...
+
+and ``InvoiceService`` already calls ``cache.invalidate_prefix("marketplace:<tenant>:")`` after
+every committed lifecycle change.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from liquifact_core.ports import Cache
+from liquifact_http.callers import Caller, caller_of
+from liquifact_http.logs import get_logger
+from liquifact_http.metrics import Metrics
+from liquifact_http.routes.common import blocking, services
+
+Handler = Callable[[Request], Awaitable[Response]]
+CacheKey = Callable[[Request], str]
+KeyPart = Callable[[Request, Caller], str]
+
+X_CACHE = "X-Cache"
+# Headers that belong to one exchange, not to the resource: never stored.
+_NOT_STORED = frozenset(
+    {"content-length", "set-cookie", "x-correlation-id", "date", "x-cache", "connection"}
+)
+_log = get_logger("liquifact.cache")
+
+
+def original_url(request: Request) -> str:
+    """The path the client asked for (before ``/api`` aliasing) plus its query string."""
+    path = str(request.scope.get("state", {}).get("original_path", request.url.path))
+    query = request.url.query
+    return f"{path}?{query}" if query else path
+
+
+def tenant_key(family: str, *parts: KeyPart, per_principal: bool = False) -> CacheKey:
+    """Keys ``<family>:<tenantId>[:<principal>]:<part>...`` (default part: the original URL)."""
+    pieces: tuple[KeyPart, ...] = parts or (lambda request, _caller: original_url(request),)
+
+    def key(request: Request) -> str:
+        caller = caller_of(request)
+        fields = [family, caller.tenant_id]
+        if per_principal:
+            fields.append(caller.actor.id)
+        fields += [piece(request, caller) for piece in pieces]
+        return ":".join(fields)
+
+    return key
+
+
+def family_of(key: str) -> str:
+    """The cache family (metric label) of a key: its text before the first colon."""
+    return key.split(":", 1)[0] or "unknown"
+
+
+# The spec's key formats.
+MARKETPLACE_KEY = tenant_key("marketplace")  # marketplace:<tenantId>:<originalUrl>
+INVESTOR_LOCKS_KEY = tenant_key("investor:locks")  # investor:locks:<tenantId>:<originalUrl>
+
+
+def investor_lock_key(
+    invoice_param: str = "invoiceId", funder_query: str = "funderAddress"
+) -> CacheKey:
+    """``investor:lock:<tenantId>:<invoiceId>:<funderAddress>``."""
+    return tenant_key(
+        "investor:lock",
+        lambda request, _caller: str(request.path_params.get(invoice_param, "")),
+        lambda request, _caller: request.query_params.get(funder_query, ""),
+    )
+
+
+def _encode(response: Response) -> bytes:
+    headers = [
+        [name.decode("latin-1"), value.decode("latin-1")]
+        for name, value in response.raw_headers
+        if name.decode("latin-1").lower() not in _NOT_STORED
+    ]
+    body = base64.b64encode(bytes(response.body)).decode("ascii")
+    return json.dumps({"s": response.status_code, "h": headers, "b": body}).encode()
+
+
+def _decode(raw: bytes) -> Response:
+    entry = json.loads(raw)
+    response = Response(base64.b64decode(entry["b"], validate=True), status_code=int(entry["s"]))
+    for name, value in entry["h"]:
+        if name.lower() != "content-type":
+            response.headers.append(name, value)
+        else:
+            response.headers[name] = value
+    return response
+
+
+def _storable(response: Response) -> bool:
+    if response.status_code != 200 or not hasattr(response, "body"):
+        return False
+    if "set-cookie" in response.headers:
+        return False
+    directives = response.headers.get("cache-control", "").lower()
+    return "no-store" not in directives and "private" not in directives
+
+
+def _bypass(request: Request) -> bool:
+    directives = request.headers.get("cache-control", "").lower().split(",")
+    return any(d.strip() in {"no-cache", "no-store"} for d in directives)
+
+
+def _safe_get(cache: Cache, key: str, metrics: Metrics) -> Response | None:
+    try:
+        raw = cache.get(key)
+        return None if raw is None else _decode(raw)
+    except Exception as error:  # a broken store or entry is a miss, never a failure
+        metrics.cache_errors.labels(cache=family_of(key), operation="get").inc()
+        _log.warning("cache_read_failed", error_type=type(error).__name__)
+        return None
+
+
+def _safe_set(cache: Cache, key: str, response: Response, ttl: float, metrics: Metrics) -> None:
+    try:
+        cache.set(key, _encode(response), ttl)
+    except Exception as error:
+        metrics.cache_errors.labels(cache=family_of(key), operation="set").inc()
+        _log.warning("cache_write_failed", error_type=type(error).__name__)
+
+
+def cached(key: CacheKey, *, ttl_seconds: float | None = None) -> Callable[[Handler], Handler]:
+    """Serve a GET/HEAD handler's 200 answers from the app's cache for ``ttl_seconds``."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def serve(request: Request) -> Response:
+            if request.method not in {"GET", "HEAD"}:
+                return await handler(request)
+            cache_key = key(request)
+            family = family_of(cache_key)
+            cache = services(request).cache
+            metrics: Metrics = request.app.state.metrics
+            if not _bypass(request):
+                found = await blocking(_safe_get, cache, cache_key, metrics)
+                if found is not None:
+                    metrics.cache_hits.labels(cache=family).inc()
+                    found.headers[X_CACHE] = "HIT"
+                    return found
+            metrics.cache_misses.labels(cache=family).inc()
+            response = await handler(request)
+            if _storable(response):
+                ttl = ttl_seconds or float(request.app.state.settings.cache_ttl_seconds)
+                await blocking(_safe_set, cache, cache_key, response, ttl, metrics)
+            response.headers[X_CACHE] = "MISS"
+            return response
+
+        return serve
+
+    return decorate

@@ -1,0 +1,213 @@
+"""Prometheus metrics on an app-owned registry (never the global one: tests build many apps).
+
+Label values are bounded: routes are templates (``/v1/invoices/{id}``), never raw paths, and
+unmatched paths share one label. docs/operations.md lists every metric; the alert rules and the
+Grafana dashboard in docs/ reference only names defined here (a test checks).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import attrs
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+UNMATCHED_ROUTE = "<unmatched>"
+BODY_LIMIT_TYPES = ("json", "urlencoded", "invoice", "unknown")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@attrs.frozen
+class JobSample:
+    """What one job queue or worker reports when /metrics is scraped."""
+
+    queue_depth: int = 0
+    retry_queue_size: int = 0
+    inflight: int = 0
+
+
+JobSampler = Callable[[], JobSample]
+
+
+class _JobCollector(Collector):
+    """The spec's background-job gauges, sampled from registered queues/workers at scrape time."""
+
+    def __init__(self) -> None:
+        self.samplers: dict[str, JobSampler] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        samples = []
+        for sampler in list(self.samplers.values()):
+            try:
+                samples.append(sampler())
+            except Exception:  # noqa: S112 - a broken sampler must not break the scrape
+                continue
+        families = (
+            ("liquifact_job_queue_depth", "Pending jobs waiting in background queues.", "q"),
+            ("liquifact_job_retry_queue_size", "Jobs waiting in retry queues.", "r"),
+            ("liquifact_worker_inflight_count", "Jobs being processed by workers.", "i"),
+        )
+        for name, documentation, field in families:
+            total = sum(
+                {"q": s.queue_depth, "r": s.retry_queue_size, "i": s.inflight}[field]
+                for s in samples
+            )
+            family = GaugeMetricFamily(name, documentation)
+            family.add_metric([], total)
+            yield family
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+
+class Metrics:
+    """Every metric the API emits, registered on its own ``CollectorRegistry``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "http_requests_total",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_latency = Histogram(
+            "http_request_duration_seconds",
+            "Time from request start to the end of the response, by route template.",
+            ["method", "route", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.readiness = Gauge(
+            "readiness_gauge",
+            "1 when the named readiness check passed at its last run, else 0.",
+            ["check"],
+            registry=r,
+        )
+        self.body_size_rejections = Counter(
+            "body_size_limit_rejections_total",
+            "Requests refused with 413, by the body parser type whose limit was exceeded.",
+            ["type"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "rate_limit_rejections_total",
+            "Requests refused with 429, by the policy that refused them.",
+            ["policy"],
+            registry=r,
+        )
+        self.rate_limit_store_errors = Counter(
+            "rate_limit_store_errors_total",
+            "Rate-limit store failures; the request was let through (fail open).",
+            registry=r,
+        )
+        self.cache_hits = Counter(
+            "response_cache_hits_total", "Responses served from the cache.", ["cache"], registry=r
+        )
+        self.cache_misses = Counter(
+            "response_cache_misses_total",
+            "Cacheable requests answered by the handler (miss or bypass).",
+            ["cache"],
+            registry=r,
+        )
+        self.cache_evictions = Counter(
+            "response_cache_evictions_total",
+            "Entries evicted from the in-process cache to stay within its bound.",
+            ["cache"],
+            registry=r,
+        )
+        self.cache_errors = Counter(
+            "response_cache_errors_total",
+            "Cache store failures (the request was answered without the cache).",
+            ["cache", "operation"],
+            registry=r,
+        )
+        self.jobs = _JobCollector()
+        r.register(self.jobs)
+        for kind in BODY_LIMIT_TYPES:  # expose zeros so rate() works from the first scrape
+            self.body_size_rejections.labels(type=kind)
+
+    def register_job_source(self, name: str, sampler: JobSampler) -> None:
+        """Add a job queue or worker to the ``liquifact_job_*`` gauges (sampled per scrape)."""
+        self.jobs.samplers[name] = sampler
+
+    def record_readiness(self, check: str, ok: bool) -> None:
+        self.readiness.labels(check=check).set(1 if ok else 0)
+
+
+def metrics_of(app_or_metrics: Any) -> Metrics:
+    """The ``Metrics`` of an app (``app.state.metrics``), or the argument if it is one."""
+    if isinstance(app_or_metrics, Metrics):
+        return app_or_metrics
+    found = app_or_metrics.state.metrics
+    assert isinstance(found, Metrics)
+    return found
+
+
+def record_readiness(app_or_metrics: Any, check: str, ok: bool) -> None:
+    """Set ``readiness_gauge{check=...}`` to 1 (passed) or 0 (failed).
+
+    For readiness routes: ``record_readiness(request.app, "database", ok)`` after each check.
+    """
+    metrics_of(app_or_metrics).record_readiness(check, ok)
+
+
+def route_template(routes: Iterable[BaseRoute], scope: Scope) -> str:
+    """The path template of the route that serves ``scope`` (bounded label cardinality)."""
+    partial: str | None = None
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        if isinstance(route, Mount):
+            template = route.path + "/{path}"
+        elif isinstance(route, Route):
+            template = route.path
+        else:
+            template = UNMATCHED_ROUTE
+        if match is Match.FULL:
+            return template
+        partial = partial or template
+    return partial or UNMATCHED_ROUTE
+
+
+class MetricsMiddleware:
+    """Counts every request and its latency by method, route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:
+            app = scope.get("app")
+            routes = app.router.routes if app is not None else []
+            labels = {
+                "method": scope["method"] if scope["method"] in _METHODS else "OTHER",
+                "route": route_template(routes, scope),
+                "status": str(status),
+            }
+            self.metrics.http_requests.labels(**labels).inc()
+            self.metrics.http_latency.labels(**labels).observe(time.perf_counter() - started)

@@ -1,0 +1,235 @@
+"""Rate limiting: fixed windows per principal, a global policy and a stricter one for writes.
+
+Who is counted (the *principal*): an authenticated user or API-key client, when the
+authentication layer has put a ``Principal`` in ``scope["state"]["principal"]`` before this
+middleware runs; otherwise the client address of the TCP connection. ``X-Forwarded-For`` is read
+only when ``TRUST_PROXY`` trusts the direct peer (see ``client_address``).
+
+Policies: ``global`` (``RATE_LIMIT_MAX_REQUESTS`` per ``RATE_LIMIT_WINDOW_MS``; API-key clients
+get ``RATE_LIMIT_API_KEY_MAX``) applies to every request but probes and /metrics; ``sensitive``
+(``RATE_LIMIT_SENSITIVE_MAX`` per ``RATE_LIMIT_SENSITIVE_WINDOW_MS``) applies in addition to
+writes on invoices and funding. Answers carry the IETF ``RateLimit-Limit``,
+``RateLimit-Remaining``, ``RateLimit-Reset`` (and ``RateLimit-Policy``) headers of the policy
+closest to its limit; a 429 adds ``Retry-After``. A failing counter store lets the request
+through (fail open), logs and counts ``rate_limit_store_errors_total``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from liquifact_http import problems
+from liquifact_http.logs import get_logger
+from liquifact_http.metrics import Metrics
+from liquifact_http.settings import Settings, TrustProxy
+
+PRINCIPAL_STATE_KEY = "principal"
+EXEMPT_PATHS = frozenset({"/health", "/healthz", "/ready", "/readyz", "/metrics"})
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_SENSITIVE_PATH = re.compile(r"/v1/(invoices|invest|funding|escrow)(/.*)?")
+
+
+class WindowCounter(Protocol):
+    """A store of fixed-window hit counters (in-process, or Redis shared by many processes)."""
+
+    def hit(self, key: str, window_ms: int) -> tuple[int, int]:
+        """Count one hit on ``key``; return (hits in the current window, ms until it resets)."""
+        ...
+
+
+@attrs.frozen
+class Principal:
+    """Who a request is counted against. ``kind``: ``user``, ``api_key`` or ``address``."""
+
+    kind: str
+    id: str
+
+
+@attrs.frozen
+class Policy:
+    name: str
+    window_ms: int
+    limit: int
+
+
+@attrs.frozen
+class RateLimits:
+    window_ms: int = 900_000
+    max_requests: int = 100
+    sensitive_window_ms: int = 3_600_000
+    sensitive_max: int = 40
+    api_key_max: int = 1000
+    trust_proxy: TrustProxy = attrs.field(factory=TrustProxy)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RateLimits:
+        return cls(
+            window_ms=settings.rate_limit_window_ms,
+            max_requests=settings.rate_limit_max_requests,
+            sensitive_window_ms=settings.rate_limit_sensitive_window_ms,
+            sensitive_max=settings.rate_limit_sensitive_max,
+            api_key_max=settings.rate_limit_api_key_max,
+            trust_proxy=settings.trust_proxy,
+        )
+
+    def policies_for(self, method: str, path: str, principal: Principal) -> list[Policy]:
+        limit = self.api_key_max if principal.kind == "api_key" else self.max_requests
+        policies = [Policy("global", self.window_ms, limit)]
+        if method in _WRITE_METHODS and _SENSITIVE_PATH.fullmatch(path):
+            policies.append(Policy("sensitive", self.sensitive_window_ms, self.sensitive_max))
+        return policies
+
+
+def _normalized(raw: str) -> str | None:
+    try:
+        address = ipaddress.ip_address(raw.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+def client_address(scope: Scope, trust: TrustProxy) -> str:
+    """The client's address: the socket peer, unless ``trust`` lets a proxy name the client.
+
+    The chain is the X-Forwarded-For entries followed by the socket peer. With ``hops=N`` the
+    client is N entries left of the peer; with trusted networks it is the rightmost entry not
+    in them. A malformed entry stops the walk: it is taken as the client.
+    """
+    client = scope.get("client")
+    peer = str(client[0]) if client else "unknown"
+    peer = _normalized(peer) or peer
+    if not trust.enabled:
+        return peer
+    forwarded = [
+        part.strip()
+        for value in Headers(scope=scope).getlist("x-forwarded-for")
+        for part in value.split(",")
+        if part.strip()
+    ]
+    chain = [*forwarded, peer]
+    if trust.hops:
+        return _normalized(chain[max(0, len(chain) - 1 - trust.hops)]) or "malformed"
+    for raw in reversed(chain):
+        address = _normalized(raw)
+        if address is None:
+            return "malformed"
+        if not any(ipaddress.ip_address(address) in net for net in trust.networks):
+            return address
+    return _normalized(chain[0]) or "malformed"
+
+
+def principal_of(scope: Scope, trust: TrustProxy) -> Principal:
+    found = scope.get("state", {}).get(PRINCIPAL_STATE_KEY)
+    if isinstance(found, Principal):
+        return found
+    return Principal("address", client_address(scope, trust))
+
+
+@attrs.frozen
+class _Outcome:
+    policy: Policy
+    hits: int
+    reset_ms: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.policy.limit - self.hits)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.hits > self.policy.limit
+
+    @property
+    def reset_seconds(self) -> int:
+        return max(1, math.ceil(self.reset_ms / 1000))
+
+
+def _headers(outcomes: Sequence[_Outcome]) -> dict[str, str]:
+    exceeded = [o for o in outcomes if o.exceeded]
+    binding = (
+        max(exceeded, key=lambda o: o.reset_ms)
+        if exceeded
+        else min(outcomes, key=lambda o: (o.remaining, -o.reset_ms))
+    )
+    headers = {
+        "RateLimit-Limit": str(binding.policy.limit),
+        "RateLimit-Remaining": str(binding.remaining),
+        "RateLimit-Reset": str(binding.reset_seconds),
+        "RateLimit-Policy": ", ".join(
+            f"{o.policy.limit};w={o.policy.window_ms // 1000}" for o in outcomes
+        ),
+    }
+    if exceeded:
+        headers["Retry-After"] = str(binding.reset_seconds)
+    return headers
+
+
+class RateLimitMiddleware:
+    def __init__(
+        self, app: ASGIApp, counter: WindowCounter, limits: RateLimits, metrics: Metrics
+    ) -> None:
+        self.app = app
+        self.counter = counter
+        self.limits = limits
+        self.metrics = metrics
+        self.log = get_logger("liquifact.ratelimit")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        principal = principal_of(scope, self.limits.trust_proxy)
+        outcomes: list[_Outcome] = []
+        for policy in self.limits.policies_for(scope["method"], scope["path"], principal):
+            key = f"{policy.name}:{principal.kind}:{principal.id}"
+            try:
+                hits, reset_ms = await run_in_threadpool(self.counter.hit, key, policy.window_ms)
+            except Exception as error:
+                self.metrics.rate_limit_store_errors.inc()
+                self.log.warning("rate_limit_store_failed", error_type=type(error).__name__)
+                continue
+            outcomes.append(_Outcome(policy, hits, reset_ms))
+        if not outcomes:  # fail open: the store is down
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(outcomes)
+        refused = [o for o in outcomes if o.exceeded]
+        if refused:
+            for outcome in refused:
+                self.metrics.rate_limited.labels(policy=outcome.policy.name).inc()
+            self.log.info("rate_limited", policies=[o.policy.name for o in refused])
+            state = scope.get("state", {})
+            problem = problems.Problem(
+                429,
+                "RATE_LIMITED",
+                "Too many requests; retry after the time in Retry-After.",
+                retryable=True,
+                headers=headers,
+            )
+            response = problems.render(
+                problem,
+                str(state.get("correlation_id", "unknown")),
+                str(state.get("original_path", scope["path"])),
+            )
+            await response(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = MutableHeaders(scope=message)
+                for name, value in headers.items():
+                    response_headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
