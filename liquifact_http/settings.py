@@ -117,13 +117,7 @@ def parse_byte_size(raw: str) -> int:
 
 
 def _positive_int(high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        value = raw.strip()
-        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= high:
-            raise ValueError(f"must be an integer from 1 to {high}")
-        return int(value)
-
-    return parse
+    return _int_range(1, high)
 
 
 def _boolean(raw: str) -> bool:
@@ -220,9 +214,11 @@ def _database_url(raw: str) -> str:
 
 def _int_range(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
-        if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        value = raw.strip()
+        # isdigit() alone admits '²' and other non-ASCII digits that int() refuses.
+        if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
             raise ValueError(f"must be an integer from {low} to {high}")
-        return int(raw)
+        return int(value)
 
     return parse
 
