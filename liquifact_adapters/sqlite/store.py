@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -14,10 +15,20 @@ from liquifact_adapters.sqlite.connection import (
     open_database,
     unavailable_on_failure,
 )
-from liquifact_adapters.sqlite.mapping import SqlParams
+from liquifact_adapters.sqlite.funding import (
+    PURGE_EXPIRED,
+    SqliteCommitmentRepository,
+    SqliteIdempotencyRepository,
+)
+from liquifact_adapters.sqlite.mapping import SqlParams, utc_text
 from liquifact_adapters.sqlite.repositories import SqliteAuditLog, SqliteInvoiceRepository
 from liquifact_core.errors import Unavailable
-from liquifact_core.ports import AuditLog, InvoiceRepository
+from liquifact_core.ports import (
+    AuditLog,
+    CommitmentRepository,
+    IdempotencyRepository,
+    InvoiceRepository,
+)
 
 
 class SqliteStore:
@@ -55,6 +66,14 @@ class SqliteStore:
             if schema.has_pending(connection):
                 raise Unavailable("The data store schema is not up to date.")
 
+    def purge_expired_idempotency(self, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` expired idempotency records of any tenant."""
+        with self._pool.connection() as connection, unavailable_on_failure():
+            connection.execute("BEGIN IMMEDIATE")
+            removed = connection.execute(PURGE_EXPIRED, (utc_text(now), limit)).rowcount
+            connection.execute("COMMIT")
+        return int(removed)
+
     def schema_is_current(self) -> bool:
         """Exactly this code's migrations are applied: none pending, none from newer code."""
         with self._pool.connection() as connection:
@@ -72,6 +91,8 @@ class SqliteUnitOfWork:
     # invariant, so the concrete repository types would not satisfy it.
     invoices: InvoiceRepository
     audit: AuditLog
+    commitments: CommitmentRepository
+    idempotency: IdempotencyRepository
 
     def __init__(self, pool: ConnectionPool, tenant_id: str) -> None:
         self._pool = pool
@@ -80,6 +101,8 @@ class SqliteUnitOfWork:
         self._begin_on_next_statement = False
         self.invoices = SqliteInvoiceRepository(self)
         self.audit = SqliteAuditLog(self)
+        self.commitments = SqliteCommitmentRepository(self)
+        self.idempotency = SqliteIdempotencyRepository(self)
 
     def __enter__(self) -> Self:
         if self._connection is not None:
