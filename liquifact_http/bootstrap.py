@@ -12,14 +12,14 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from liquifact_adapters.system import RandomIdGenerator, SystemClock
-from liquifact_core.ports import Clock, IdGenerator, Store
+from liquifact_core.ports import Clock, EscrowChain, IdGenerator, Store
 from liquifact_core.services import Services
 from liquifact_http.callers import CallerResolver, header_tenant_caller
 from liquifact_http.errors import EXCEPTION_HANDLERS
 from liquifact_http.logs import configure_logging
 from liquifact_http.middleware.correlation import CorrelationMiddleware
 from liquifact_http.middleware.deprecation import DeprecatedAliasMiddleware
-from liquifact_http.routes import docs, invoices, probes
+from liquifact_http.routes import docs, funding, invoices, marketplace, probes
 from liquifact_http.settings import Settings
 
 
@@ -75,18 +75,33 @@ def build_services(
     store: Store | None = None,
     clock: Clock | None = None,
     ids: IdGenerator | None = None,
+    chain: EscrowChain | None = None,
 ) -> Services:
     """Every use case, ready for library use; pass any port to replace the configured one."""
+    from datetime import timedelta
+
+    from liquifact_adapters.stubchain import StubbedEscrowChain
+
     settings = settings or Settings()
     return Services.from_ports(
         store=store or build_store(settings),
         clock=clock or SystemClock(),
         ids=ids or RandomIdGenerator(),
+        # The spec's "stubbed" signing mode is the only one built so far.
+        chain=chain or StubbedEscrowChain(),
+        cursor_secret=settings.cursor_secret,
+        idempotency_ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
     )
 
 
 def all_routes() -> Sequence[BaseRoute]:
-    return [*probes.routes, *invoices.routes, *docs.routes]
+    return [
+        *probes.routes,
+        *invoices.routes,
+        *marketplace.routes,
+        *funding.routes,
+        *docs.routes,
+    ]
 
 
 def create_app(

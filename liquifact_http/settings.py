@@ -14,6 +14,8 @@ from typing import Any
 import attrs
 from dotenv import dotenv_values
 
+from liquifact_core.marketplace import DEVELOPMENT_CURSOR_SECRET
+
 SQLITE_PREFIX = "sqlite:///"
 DEFAULT_DATABASE_URL = "sqlite:///./var/liquifact.db"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -41,6 +43,10 @@ class Settings:
     log_format: str = "auto"
     environment: str = "development"
     jwt_secret: str | None = attrs.field(default=None, repr=False)
+    # Outside production an insecure, documented default keeps cursors valid across restarts
+    # and processes; production refuses to start without a real one.
+    cursor_secret: str = attrs.field(default=DEVELOPMENT_CURSOR_SECRET, repr=False)
+    idempotency_key_ttl_hours: int = 24
 
     @property
     def sqlite_path(self) -> str | None:
@@ -87,6 +93,12 @@ def _secret(min_length: int) -> Callable[[str], str]:
     return parse
 
 
+def _hours(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 8760:
+        raise ValueError("must be an integer number of hours from 1 to 8760")
+    return int(raw)
+
+
 @attrs.frozen
 class Field:
     """One setting: its env name, the Settings attribute, its parser, and whether it is secret."""
@@ -105,7 +117,11 @@ FIELDS: tuple[Field, ...] = (
     Field("LOG_FORMAT", "log_format", _choice("auto", "json", "console")),
     Field("NODE_ENV", "environment", _choice("development", "test", "staging", "production")),
     Field("JWT_SECRET", "jwt_secret", _secret(32), secret=True),
+    Field("CURSOR_SECRET", "cursor_secret", _secret(32), secret=True),
+    Field("IDEMPOTENCY_KEY_TTL_HOURS", "idempotency_key_ttl_hours", _hours),
 )
+# Settings a production deployment must set explicitly (their defaults are for development).
+REQUIRED_IN_PRODUCTION = ("CURSOR_SECRET",)
 
 
 def load_settings(
@@ -130,6 +146,12 @@ def load_settings(
             values[field.attribute] = field.parse(raw)
         except ValueError as error:
             problems.append((field.env, str(error)))
+    if values.get("environment") == "production":
+        problems += [
+            (name, "is required when NODE_ENV=production")
+            for name in REQUIRED_IN_PRODUCTION
+            if not source.get(name)
+        ]
     if problems:
         raise ConfigError(problems)
     return Settings(**values)
