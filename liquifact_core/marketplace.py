@@ -36,7 +36,7 @@ PAGE_MAX = 1_000_000
 RATIO_SCALE = 100  # funded ratios are compared in hundredths of a percent (0..10000)
 # Insecure on purpose and documented as such: development cursors must survive restarts and
 # work across processes, so the default cannot be random. Production must set CURSOR_SECRET.
-DEVELOPMENT_CURSOR_SECRET = "liquifact-development-cursor-secret-not-for-production"
+DEVELOPMENT_CURSOR_SECRET = "liquifact-development-cursor-secret-not-for-production"  # noqa: S105
 _CURSOR_VERSION = 1
 _CURSOR_MAX_LENGTH = 2048
 _PERCENT = re.compile(r"(?:100(?:\.0{1,2})?|[0-9]{1,2}(?:\.[0-9]{1,2})?)")
@@ -171,9 +171,11 @@ def page_in_memory(invoices: Sequence[Invoice], query: MarketplaceQuery) -> Mark
         rows = [
             invoice
             for invoice in matching
-            if (ordering_key(invoice, query.sort) < boundary
+            if (
+                ordering_key(invoice, query.sort) < boundary
                 if descending
-                else ordering_key(invoice, query.sort) > boundary)
+                else ordering_key(invoice, query.sort) > boundary
+            )
         ]
     window = rows[query.offset : query.offset + query.limit + 1]
     return MarketplacePage(
@@ -335,10 +337,10 @@ class CursorCodec:
 
     secret: bytes = attrs.field(repr=False)
 
-    def encode(
-        self, tenant_id: str, search: MarketplaceSearch, last: Invoice | Keyset
-    ) -> str:
-        keyset = last if isinstance(last, Keyset) else Keyset(sort_value(last, search.sort), last.id)
+    def encode(self, tenant_id: str, search: MarketplaceSearch, last: Invoice | Keyset) -> str:
+        keyset = (
+            last if isinstance(last, Keyset) else Keyset(sort_value(last, search.sort), last.id)
+        )
         payload = {
             "v": _CURSOR_VERSION,
             "t": tenant_id,

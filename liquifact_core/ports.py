@@ -138,9 +138,7 @@ class IdempotencyRepository(Protocol):
         one whose ``locked_until`` passed (its holder died), is replaced."""
         ...
 
-    def complete(
-        self, tenant_id: str, key: str, claim_id: str, response: StoredResponse
-    ) -> None:
+    def complete(self, tenant_id: str, key: str, claim_id: str, response: StoredResponse) -> None:
         """Store ``response`` on the in-progress claim ``claim_id`` and mark it completed;
         Conflict (IDEMPOTENCY_REQUEST_IN_PROGRESS) if that claim no longer exists."""
         ...

@@ -76,9 +76,7 @@ class InMemoryStore:
     def purge_expired_idempotency(self, now: datetime, limit: int) -> int:
         with self._lock:
             expired = [
-                key
-                for key, record in self._state.idempotency.items()
-                if record.expires_at <= now
+                key for key, record in self._state.idempotency.items() if record.expires_at <= now
             ][:limit]
             for key in expired:
                 del self._state.idempotency[key]

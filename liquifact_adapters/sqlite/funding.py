@@ -56,7 +56,7 @@ SELECT c.invoice_id, c.investor_address, sum(c.amount_stroops) AS amount_stroops
     + _LOCK_GROUPS
     + "ORDER BY c.invoice_id, c.investor_address LIMIT :limit OFFSET :offset"
 )
-_COUNT_LOCKS = "SELECT count(*) FROM (SELECT 1 " + _LOCK_GROUPS + ")"
+_COUNT_LOCKS = "SELECT count(*) FROM (SELECT 1 " + _LOCK_GROUPS + ")"  # noqa: S608 - constants
 
 # Inserts a claim, or takes over a record that expired or whose in-progress holder's lock
 # lapsed. A live record makes the row count 0 and stays as it is.

@@ -26,6 +26,7 @@ WHERE tenant_id = :tenant_id AND {INVESTABLE_LIVE}
     AND (:amount_max IS NULL OR amount_key <= :amount_max)
 """
 
+
 def _page_sql(sort: SortField, order: SortOrder, keyset: bool) -> str:
     column = mapping.SORT_COLUMNS[sort]
     direction = "DESC" if order is SortOrder.DESC else "ASC"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
-from typing import Protocol
-
 from collections import defaultdict
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Protocol
 
 from liquifact_adapters.sqlite import mapping
 from liquifact_adapters.sqlite import marketplace as market
@@ -212,9 +211,7 @@ def marketplace_page(session: Session, query: MarketplaceQuery) -> MarketplacePa
 def status_totals(session: Session, tenant_id: str, sme_id: str | None) -> list[StatusTotals]:
     session.check_tenant(tenant_id)
     # Summed here, not in SQL: amounts are exact decimal text, which SQLite would sum as REAL.
-    sums: dict[tuple[str, str], list[int | Decimal]] = defaultdict(
-        lambda: [0, Decimal(0), 0, 0]
-    )
+    sums: dict[tuple[str, str], list[int | Decimal]] = defaultdict(lambda: [0, Decimal(0), 0, 0])
     cursor = session.execute(_SELECT_FOR_TOTALS, {"tenant_id": tenant_id, "sme_id": sme_id})
     for status, currency, amount, target, funded in cursor:
         group = sums[(str(status), str(currency))]

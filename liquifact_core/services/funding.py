@@ -32,7 +32,14 @@ from liquifact_core.errors import (
 from liquifact_core.ids import parse_invoice_id
 from liquifact_core.invoices import Actor
 from liquifact_core.lifecycle import INVESTABLE, Role
-from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, UnitOfWork, UnitOfWorkFactory
+from liquifact_core.ports import (
+    Cache,
+    Clock,
+    EscrowChain,
+    IdGenerator,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 LOCKS_LIMIT_MAX = 100
 # The spec's cache keys: "investor:locks:<tenantId>:<originalUrl>" and

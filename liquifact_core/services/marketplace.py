@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
+from liquifact_core.errors import ValidationError
 from liquifact_core.invoices import Actor, Invoice
 from liquifact_core.marketplace import (
     PAGE_LIMIT_DEFAULT,
@@ -17,7 +18,6 @@ from liquifact_core.marketplace import (
     SortField,
     SortOrder,
 )
-from liquifact_core.errors import ValidationError
 from liquifact_core.ports import UnitOfWorkFactory
 
 # The spec's cache key: "marketplace:<tenantId>:<originalUrl>". Lifecycle changes drop the

@@ -8,7 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from liquifact_core.lifecycle import InvoiceStatus
-from liquifact_core.marketplace import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, PAGE_MAX, SEARCH_PARAMETERS
+from liquifact_core.marketplace import (
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    PAGE_MAX,
+    SEARCH_PARAMETERS,
+)
 from liquifact_core.services.marketplace import MARKETPLACE_CACHE_KEY, MarketplaceResult
 from liquifact_core.services.metrics import SmeMetrics
 from liquifact_http import representations as rep
