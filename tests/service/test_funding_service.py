@@ -14,7 +14,12 @@ import pytest
 from liquifact_adapters.memory import FixedClock, InMemoryStore, SequentialIdGenerator
 from liquifact_adapters.sqlite import SqliteStore
 from liquifact_adapters.stubchain import StubbedEscrowChain
-from liquifact_core.commitments import CommitmentStatus, CommitmentValidationError, SubmissionStatus
+from liquifact_core.commitments import (
+    Commitment,
+    CommitmentStatus,
+    CommitmentValidationError,
+    SubmissionStatus,
+)
 from liquifact_core.errors import (
     Conflict,
     Forbidden,
@@ -55,7 +60,9 @@ def _listed(
     return services.invoices.link_escrow("t1", ADMIN, created.id, contract_address(), target)
 
 
-def _fund(services: Services, invoice_id: str, amount: str, actor: Actor = INVESTOR, **extra: Any):  # type: ignore[no-untyped-def]
+def _fund(
+    services: Services, invoice_id: str, amount: str, actor: Actor = INVESTOR, **extra: Any
+) -> Commitment:
     body = {"invoiceId": invoice_id, "investorAddress": actor.wallet, "amountStroops": amount}
     return services.funding.fund_invoice("t1", actor, {**body, **extra.pop("body", {})}, **extra)
 
