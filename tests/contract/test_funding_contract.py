@@ -99,7 +99,7 @@ def test_pending_total_counts_only_pending_commitments_of_the_invoice(
 
 
 def test_locks_group_per_invoice_and_investor(store: Store, tenant: str) -> None:
-    first, second = sorted([listed(tenant, yield_bps=700), listed(tenant)], key=lambda i: i.id)
+    first, second = listed(tenant, yield_bps=700), listed(tenant)
     save(store, first, second)
     later = T0 + timedelta(days=1)
     with store.unit_of_work(tenant) as uow:
