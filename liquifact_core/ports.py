@@ -235,6 +235,12 @@ class Store(Protocol):
         """A new unit of work acting for one tenant."""
         ...
 
+    def read_unit(self, tenant_id: str) -> UnitOfWork:
+        """A unit of work for reads only: one consistent snapshot that neither waits for nor
+        blocks writers and other readers (SQLite: a deferred transaction in WAL mode;
+        PostgreSQL: READ ONLY). Writes through it fail."""
+        ...
+
     def ping(self) -> None:
         """Raise Unavailable if the store cannot serve queries now."""
         ...

@@ -70,6 +70,9 @@ class InMemoryStore:
     def unit_of_work(self, tenant_id: str) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self, tenant_id)
 
+    def read_unit(self, tenant_id: str) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self, tenant_id, read_only=True)
+
     def ping(self) -> None:
         return None
 
@@ -92,9 +95,10 @@ class InMemoryUnitOfWork:
     commitments: CommitmentRepository
     idempotency: IdempotencyRepository
 
-    def __init__(self, store: InMemoryStore, tenant_id: str) -> None:
+    def __init__(self, store: InMemoryStore, tenant_id: str, *, read_only: bool = False) -> None:
         self._store = store
         self._tenant_id = tenant_id
+        self._read_only = read_only
         self._work = _State()
         self.invoices = _InvoiceRepository(self)
         self.audit = _AuditLog(self)
@@ -116,6 +120,12 @@ class InMemoryUnitOfWork:
         self._store._lock.release()
 
     def commit(self) -> None:
+        if self._read_only:
+            # The real stores refuse writes in a read unit; publishing nothing is the same
+            # unless something was written, which the fake reports as the bug it is.
+            if self._work != self._store._state:
+                raise PermissionError("a read-only unit of work tried to write")
+            return
         self._store._state = self._work.copy()
 
     def state(self) -> _State:

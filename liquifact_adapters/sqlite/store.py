@@ -12,6 +12,7 @@ from liquifact_adapters.sqlite.connection import (
     DEFAULT_BUSY_TIMEOUT_MS,
     UNAVAILABLE_MESSAGE,
     ConnectionPool,
+    discard_transaction,
     open_database,
     unavailable_on_failure,
 )
@@ -60,6 +61,11 @@ class SqliteStore:
         """A new unit of work acting for one tenant; it connects when its block is entered."""
         return SqliteUnitOfWork(self._pool, tenant_id)
 
+    def read_unit(self, tenant_id: str) -> SqliteUnitOfWork:
+        """A read-only unit: a deferred transaction reads one WAL snapshot without taking the
+        write lock, so reads run in parallel with each other and with one writer."""
+        return SqliteUnitOfWork(self._pool, tenant_id, read_only=True)
+
     def ping(self) -> None:
         """Raise Unavailable unless the file answers and holds every migration this code needs."""
         with self._pool.connection() as connection:
@@ -94,9 +100,11 @@ class SqliteUnitOfWork:
     commitments: CommitmentRepository
     idempotency: IdempotencyRepository
 
-    def __init__(self, pool: ConnectionPool, tenant_id: str) -> None:
+    def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
         self._pool = pool
         self._tenant_id = tenant_id
+        self._read_only = read_only
+        self._begin = "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
         self._connection: sqlite3.Connection | None = None
         self._begin_on_next_statement = False
         self.invoices = SqliteInvoiceRepository(self)
@@ -110,7 +118,9 @@ class SqliteUnitOfWork:
         connection = self._pool.acquire()
         try:
             with unavailable_on_failure():
-                connection.execute("BEGIN IMMEDIATE")
+                if self._read_only:
+                    connection.execute("PRAGMA query_only = ON")
+                connection.execute(self._begin)
         except BaseException:
             self._pool.release(connection)
             raise
@@ -126,6 +136,13 @@ class SqliteUnitOfWork:
     ) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
+            if self._read_only:
+                discard_transaction(connection)
+                try:
+                    connection.execute("PRAGMA query_only = OFF")
+                except sqlite3.Error:
+                    connection.close()  # never hand a read-only connection to a writer
+                    return
             self._pool.release(connection)
 
     def commit(self) -> None:
@@ -149,7 +166,7 @@ class SqliteUnitOfWork:
         connection = self._active()
         with unavailable_on_failure():
             if self._begin_on_next_statement:
-                connection.execute("BEGIN IMMEDIATE")
+                connection.execute(self._begin)
                 self._begin_on_next_statement = False
             else:
                 self._check_transaction_alive(connection)

@@ -50,12 +50,12 @@ class Services:
             ids=ids,
             cache=cache,
             invoices=InvoiceService(store.unit_of_work, clock, ids, cache),
-            marketplace=MarketplaceService(store.unit_of_work, cursor_secret),
-            funding=FundingService(store.unit_of_work, clock, ids, chain, cache),
+            marketplace=MarketplaceService(store.read_unit, cursor_secret),
+            funding=FundingService(store.unit_of_work, clock, ids, chain, cache, store.read_unit),
             idempotency=IdempotencyService(
                 store.unit_of_work, store.purge_expired_idempotency, clock, ids, idempotency_ttl
             ),
-            metrics=MetricsService(store.unit_of_work),
+            metrics=MetricsService(store.read_unit),
         )
 
     def close(self) -> None:

@@ -63,8 +63,10 @@ class FundingService:
         ids: IdGenerator,
         chain: EscrowChain | None,
         cache: Cache,
+        read_unit: UnitOfWorkFactory | None = None,
     ) -> None:
         self._uow = unit_of_work
+        self._read = read_unit or unit_of_work
         self._clock = clock
         self._ids = ids
         self._chain = chain
@@ -238,7 +240,7 @@ class FundingService:
         if not 1 <= limit <= LOCKS_LIMIT_MAX:
             raise ValidationError.for_field("limit", f"must be from 1 to {LOCKS_LIMIT_MAX}")
         query = CommitmentQuery(tenant_id, funder, invoice_id, limit, offset)
-        with self._uow(tenant_id) as uow:
+        with self._read(tenant_id) as uow:
             return uow.commitments.locks(query)
 
     def lock(
@@ -252,7 +254,7 @@ class FundingService:
                 "funderAddress", "is required for operators", "REQUIRED"
             )
         query = CommitmentQuery(tenant_id, funder, invoice_id, 1, 0)
-        with self._uow(tenant_id) as uow:
+        with self._read(tenant_id) as uow:
             page = uow.commitments.locks(query)
         if not page.items:
             raise NotFound(f"No lock of this funder on invoice '{invoice_id}' was found.")

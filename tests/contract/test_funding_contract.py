@@ -10,6 +10,7 @@ import pytest
 from liquifact_core.commitments import CommitmentQuery, CommitmentStatus, SubmissionStatus
 from liquifact_core.errors import Conflict, NotFound
 from liquifact_core.idempotency import IdempotencyState, RequestInProgress, StoredResponse
+from liquifact_core.marketplace import MarketplaceQuery
 from liquifact_core.ports import Store
 
 from .contract_support import T0, save
@@ -201,3 +202,29 @@ def test_purge_removes_expired_records_of_every_tenant(store: Store, tenant: str
     assert store.purge_expired_idempotency(T0 + timedelta(hours=2), 10) == 1
     assert store.purge_expired_idempotency(T0 + timedelta(hours=2), 10) == 0
     assert _get(store, f"{tenant}-2") is not None
+
+
+# ---- read units -------------------------------------------------------------------------------
+def test_a_read_unit_sees_a_snapshot_and_does_not_block_writers(store: Store, tenant: str) -> None:
+    first = listed(tenant)
+    save(store, first)
+    with store.read_unit(tenant) as reader:
+        assert reader.invoices.get(tenant, first.id) == first
+        second = listed(tenant)
+        save(store, second)  # a writer commits while the read unit is open
+        assert reader.invoices.get(tenant, second.id) is None  # still the old snapshot
+    with store.read_unit(tenant) as reader:
+        assert reader.invoices.get(tenant, second.id) == second
+
+
+def test_a_read_unit_refuses_writes(store: Store, tenant: str) -> None:
+    def write_through_a_read_unit() -> None:
+        with store.read_unit(tenant) as reader:
+            reader.invoices.add(listed(tenant))
+            reader.commit()
+
+    with pytest.raises(Exception):  # noqa: PT011 - SQLite refuses the insert, the fake the commit
+        write_through_a_read_unit()
+    with store.read_unit(tenant) as reader:
+        assert reader.invoices.marketplace(MarketplaceQuery(tenant)).total == 0
+    save(store, listed(tenant))  # the connection went back to the pool writable

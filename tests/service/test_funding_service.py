@@ -141,7 +141,11 @@ def test_the_investor_address_must_be_the_bound_wallet() -> None:
         ("amountStroops", "0", "INVALID_AMOUNT_RANGE"),
         ("amountStroops", "1" + "0" * 18 + "1", "INVALID_AMOUNT_OVERFLOW"),
         ("investorAddress", "G" + "A" * 55, "INVALID_INVESTOR_ADDRESS"),
-        ("investorAddress", contract_address(), "INVALID_INVESTOR_ADDRESS"),
+        (
+            "investorAddress",
+            "CAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPSBFLM",
+            "INVALID_INVESTOR_ADDRESS",
+        ),
     ],
 )
 def test_commitment_validation_codes(field: str, value: Any, code: str) -> None:
