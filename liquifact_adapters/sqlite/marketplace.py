@@ -13,8 +13,7 @@ from liquifact_core.marketplace import MarketplaceQuery, SortField, SortOrder
 # plans: every page is an index range scan with no sort step).
 INVESTABLE_LIVE = "deleted_at IS NULL AND status IN ('linked_escrow', 'partially_funded')"
 
-_MATCHING = f"""
-FROM invoices
+_FILTERED = f"""
 WHERE tenant_id = :tenant_id AND {INVESTABLE_LIVE}
     AND (:yield_min IS NULL OR yield_bps >= :yield_min)
     AND (:yield_max IS NULL OR yield_bps <= :yield_max)
@@ -43,13 +42,17 @@ def _page_sql(sort: SortField, order: SortOrder, keyset: bool) -> str:
     )
 
 
+_MATCHING = "\nFROM invoices" + _FILTERED
 PAGE_SQL: Mapping[tuple[SortField, SortOrder, bool], str] = {
     (sort, order, keyset): _page_sql(sort, order, keyset)
     for sort in SortField
     for order in SortOrder
     for keyset in (False, True)
 }
-COUNT_SQL = "SELECT count(*)" + _MATCHING
+# Counted on the covering index of every filter column: the table is never read. The planner,
+# given statistics, tends to pick a sort index and read the rows instead, hence the hint
+# (PostgreSQL needs none: it plans an index-only scan on its own).
+COUNT_SQL = "SELECT count(*)\nFROM invoices INDEXED BY invoices_market_filters" + _FILTERED
 
 
 def params(query: MarketplaceQuery) -> dict[str, mapping.SqlValue]:

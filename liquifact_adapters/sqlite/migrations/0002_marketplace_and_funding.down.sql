@@ -1,5 +1,6 @@
 DROP TABLE idempotency_records;
 DROP TABLE investor_commitments;
+DROP INDEX invoices_market_filters;
 DROP INDEX invoices_market_created_at;
 DROP INDEX invoices_market_amount;
 DROP INDEX invoices_market_funded_ratio;
