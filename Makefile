@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: install run test check fmt lint types imports unit bench clean
 
@@ -45,6 +46,11 @@ imports: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/service -q
+
+# Marketplace load baseline against the real server (see bench/marketplace.py; reports in
+# bench/reports/). Example: make bench BENCH_ARGS="--invoices 20000 --duration 5"
+bench: $(STAMP)
+	$(BIN)/python bench/marketplace.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Protocol, Self
 
 import attrs
 
+from liquifact_core.amounts import Stroops
 from liquifact_core.audit import AuditEvent
+from liquifact_core.commitments import Commitment, CommitmentQuery, LockPage, SubmissionStatus
+from liquifact_core.idempotency import IdempotencyRecord, StoredResponse
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.lifecycle import InvoiceStatus
+from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
 
 
 class Clock(Protocol):
@@ -43,6 +48,18 @@ class Page:
     total: int
 
 
+@attrs.frozen
+class StatusTotals:
+    """Live invoices of one status and currency: how many, and their summed amounts."""
+
+    status: InvoiceStatus
+    currency: str
+    count: int
+    amount: Decimal  # exact sum of the invoice amounts, in ``currency``
+    funding_target_stroops: int  # sum over linked invoices
+    funded_stroops: int
+
+
 class InvoiceRepository(Protocol):
     def add(self, invoice: Invoice) -> None:
         """Store a new invoice; Conflict if its invoice number is taken in the tenant."""
@@ -68,6 +85,72 @@ class InvoiceRepository(Protocol):
         """The invoice's transitions in the order they happened."""
         ...
 
+    def marketplace(self, query: MarketplaceQuery) -> MarketplacePage:
+        """Live investable invoices matching the filters, ordered by (sort value, id) in the
+        query's order, strictly after ``query.after`` if set, skipping ``query.offset`` rows;
+        at most ``query.limit`` items, ``has_more`` when another row follows, and the count of
+        every matching row if ``query.with_total``. ``marketplace.page_in_memory`` is the
+        reference semantics."""
+        ...
+
+    def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]:
+        """Counts and exact sums of live invoices per (status, currency); one SME's if
+        ``sme_id`` is set, else the whole tenant's. Groups with no invoice are left out."""
+        ...
+
+
+class CommitmentRepository(Protocol):
+    def add(self, commitment: Commitment) -> None:
+        """Store a new commitment; Conflict (DUPLICATE_COMMITMENT) if its id or its tenant's
+        idempotency key is taken."""
+        ...
+
+    def get(self, tenant_id: str, commitment_id: str) -> Commitment | None:
+        """One commitment of this tenant, or None."""
+        ...
+
+    def by_idempotency_key(self, tenant_id: str, key: str) -> Commitment | None:
+        """The commitment persisted with this idempotency key, or None."""
+        ...
+
+    def update(self, commitment: Commitment) -> None:
+        """Write status, submission status, tx hash and updated_at; the amount, investor and
+        invoice are never rewritten. NotFound if the commitment does not exist."""
+        ...
+
+    def pending_total_for_update(self, tenant_id: str, invoice_id: str) -> int:
+        """The summed amount of the invoice's pending commitments. Serialises: until this unit
+        ends, no other unit can add a commitment to the invoice or change its funding (SQLite:
+        BEGIN IMMEDIATE already; PostgreSQL: lock the invoice row FOR UPDATE first)."""
+        ...
+
+    def locks(self, query: CommitmentQuery) -> LockPage:
+        """Pending and confirmed commitments grouped per (invoice, investor), joined with the
+        invoice's yield and maturity, ordered by invoice id then investor; with the total
+        number of groups."""
+        ...
+
+
+class IdempotencyRepository(Protocol):
+    def claim(self, record: IdempotencyRecord, now: datetime) -> IdempotencyRecord | None:
+        """Insert ``record`` (in progress) unless a live record holds its (tenant, key): then
+        return that record and change nothing. A record expired at ``now``, or an in-progress
+        one whose ``locked_until`` passed (its holder died), is replaced."""
+        ...
+
+    def complete(self, tenant_id: str, key: str, claim_id: str, response: StoredResponse) -> None:
+        """Store ``response`` on the in-progress claim ``claim_id`` and mark it completed;
+        Conflict (IDEMPOTENCY_REQUEST_IN_PROGRESS) if that claim no longer exists."""
+        ...
+
+    def release(self, tenant_id: str, key: str, claim_id: str) -> None:
+        """Delete the in-progress claim ``claim_id`` (the request failed unexpectedly)."""
+        ...
+
+    def get(self, tenant_id: str, key: str) -> IdempotencyRecord | None:
+        """The record under (tenant, key), expired or not, or None."""
+        ...
+
 
 class AuditLog(Protocol):
     def append(self, event: AuditEvent) -> None:
@@ -86,6 +169,8 @@ class UnitOfWork(Protocol):
 
     invoices: InvoiceRepository
     audit: AuditLog
+    commitments: CommitmentRepository
+    idempotency: IdempotencyRepository
 
     def __enter__(self) -> Self:
         """Begin the transaction."""
@@ -108,6 +193,22 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     def __call__(self, tenant_id: str) -> UnitOfWork:
         """A new unit of work acting for one tenant."""
+        ...
+
+
+@attrs.frozen
+class FundingSubmission:
+    """What the chain port did: ``tx_hash`` only when a transaction was really sent."""
+
+    status: SubmissionStatus
+    tx_hash: str | None = None
+
+
+class EscrowChain(Protocol):
+    def submit_funding(
+        self, escrow_address: str, investor: str, amount: Stroops, invoice_id: str
+    ) -> FundingSubmission:
+        """Hand an investor's funding of an escrow to the chain (per the signing mode)."""
         ...
 
 
@@ -134,8 +235,19 @@ class Store(Protocol):
         """A new unit of work acting for one tenant."""
         ...
 
+    def read_unit(self, tenant_id: str) -> UnitOfWork:
+        """A unit of work for reads only: one consistent snapshot that neither waits for nor
+        blocks writers and other readers (SQLite: a deferred transaction in WAL mode;
+        PostgreSQL: READ ONLY). Writes through it fail."""
+        ...
+
     def ping(self) -> None:
         """Raise Unavailable if the store cannot serve queries now."""
+        ...
+
+    def purge_expired_idempotency(self, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` idempotency records of any tenant that expired at or before
+        ``now``; returns how many. A maintenance operation, outside any tenant's unit."""
         ...
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from liquifact_adapters.system import RandomIdGenerator, SystemClock
-from liquifact_core.ports import Cache, Clock, IdGenerator, Store
+from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
 from liquifact_core.services import Services
 from liquifact_http.callers import CallerResolver, header_tenant_caller
 from liquifact_http.errors import EXCEPTION_HANDLERS
@@ -22,7 +22,7 @@ from liquifact_http.middleware.body_limit import BodyLimitMiddleware, BodyLimits
 from liquifact_http.middleware.correlation import CorrelationMiddleware
 from liquifact_http.middleware.deprecation import DeprecatedAliasMiddleware
 from liquifact_http.ratelimit import RateLimitMiddleware, RateLimits, WindowCounter
-from liquifact_http.routes import docs, health, invoices, metrics, probes
+from liquifact_http.routes import docs, funding, health, invoices, marketplace, metrics, probes
 from liquifact_http.sentry import init_sentry
 from liquifact_http.settings import Settings
 
@@ -195,22 +195,39 @@ def build_services(
     ids: IdGenerator | None = None,
     cache: Cache | None = None,
     metrics: Metrics | None = None,
+    chain: EscrowChain | None = None,
 ) -> Services:
     """Every use case, ready for library use; pass any port to replace the configured one.
 
     The cache is the configured one (Redis with ``REDIS_URL``), so writes made through library
     use or workers invalidate what the API processes cached."""
+    from datetime import timedelta
+
+    from liquifact_adapters.stubchain import StubbedEscrowChain
+
     settings = settings or Settings()
     return Services.from_ports(
         store=store or build_store(settings),
         clock=clock or SystemClock(),
         ids=ids or RandomIdGenerator(),
         cache=cache if cache is not None else build_cache(settings, metrics),
+        # The spec's "stubbed" signing mode is the only one built so far.
+        chain=chain or StubbedEscrowChain(),
+        cursor_secret=settings.cursor_secret,
+        idempotency_ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
     )
 
 
 def all_routes() -> Sequence[BaseRoute]:
-    return [*probes.routes, *health.routes, *metrics.routes, *invoices.routes, *docs.routes]
+    return [
+        *probes.routes,
+        *health.routes,
+        *metrics.routes,
+        *invoices.routes,
+        *marketplace.routes,
+        *funding.routes,
+        *docs.routes,
+    ]
 
 
 def create_app(

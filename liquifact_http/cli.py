@@ -1,4 +1,4 @@
-"""The ``liquifact`` command: serve, seed-demo, db migrate|rollback|status."""
+"""The ``liquifact`` command: serve, seed-demo, db migrate|rollback|status, idempotency purge."""
 
 from __future__ import annotations
 
@@ -112,6 +112,18 @@ def _run_db_action(runner: MigrationRunner, action: str) -> None:
             print(f"{version:04d} {name:40s} {'applied' if is_applied else 'pending'}")
 
 
+def _idempotency(args: argparse.Namespace) -> int:
+    from liquifact_http.bootstrap import build_services
+
+    services = build_services(_settings())
+    try:
+        purged = services.idempotency.purge_expired(batch_size=args.batch_size)
+        print(f"Purged {purged} expired idempotency records.")
+    finally:
+        services.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="liquifact", description="LiquiFact backend")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="schema migrations")
     db.add_argument("action", choices=["migrate", "rollback", "status"])
     db.set_defaults(run=_db)
+    keys = commands.add_parser("idempotency", help="idempotency-key maintenance")
+    keys.add_argument("action", choices=["purge"], help="delete expired idempotency records")
+    keys.add_argument("--batch-size", type=int, default=1000, help="rows deleted per statement")
+    keys.set_defaults(run=_idempotency)
     return parser
 
 

@@ -621,6 +621,7 @@ _ERROR_MEANINGS: Mapping[int, str] = {
     400: "The request is invalid: malformed JSON, a body that is not an object, an unknown "
     "or invalid field or query parameter, or a missing or invalid X-Tenant-Id header or "
     "invoice id. `errors` lists each invalid field.",
+    403: "The caller's role or bound wallet does not allow this.",
     404: "No invoice with this id is visible to the caller.",
     405: "The path does not support this method; Allow lists those it does.",
     409: "The request clashes with the invoice's current state.",
@@ -643,6 +644,7 @@ _ERROR_MEANINGS: Mapping[int, str] = {
 
 _ERROR_EXAMPLES: Mapping[int, tuple[str, str]] = {
     400: ("VALIDATION_ERROR", "Invoice payload has invalid fields."),
+    403: ("WALLET_MISMATCH", "investorAddress must be the wallet bound to this account."),
     404: ("NOT_FOUND", f"Invoice '{_EXAMPLE_ID}' was not found."),
     405: ("METHOD_NOT_ALLOWED", "Method PUT is not allowed here."),
     409: ("INVALID_TRANSITION", "Cannot move an invoice from 'approved' to 'rejected'."),
@@ -1079,7 +1081,15 @@ def _legacy_twin(path: str, item: Object) -> Object:
 
 
 def _paths() -> Object:
-    canonical = {**_probe_paths(), **_metrics_paths(), **_invoice_paths(), **_docs_paths()}
+    from liquifact_http import openapi_market
+
+    canonical = {
+        **_probe_paths(),
+        **_metrics_paths(),
+        **_invoice_paths(),
+        **openapi_market.paths(),
+        **_docs_paths(),
+    }
     legacy = {
         _legacy_path(path): _legacy_twin(path, item)
         for path, item in canonical.items()
@@ -1101,7 +1111,8 @@ link a Soroban escrow, investors fund them.
 
 * Canonical paths start with `/v1`; the older `/api/...` paths still answer the same but are \
 deprecated (Deprecation, Sunset and Link headers).
-* Every invoice request names its tenant in the `X-Tenant-Id` header.
+* Every invoice, marketplace and investing request names its tenant in the `X-Tenant-Id` \
+header.
 * Changes can be made conditional with `If-Match` and the ETag of an earlier response.
 * Every error is an RFC 9457 `application/problem+json` body; every response carries \
 `X-Correlation-Id`.
@@ -1127,6 +1138,8 @@ _TAGS = [
 @cache
 def openapi_document() -> dict[str, Any]:
     """The complete OpenAPI 3.0.3 document (built once; treat it as read-only)."""
+    from liquifact_http import openapi_market
+
     return {
         "openapi": "3.0.3",
         "info": {
@@ -1135,12 +1148,12 @@ def openapi_document() -> dict[str, Any]:
             "description": _DESCRIPTION,
             "license": {"name": "MIT"},
         },
-        "tags": _TAGS,
+        "tags": [*_TAGS, *openapi_market.TAGS],
         "paths": _paths(),
         "components": {
-            "schemas": _schemas(),
-            "parameters": _parameters(),
-            "headers": _response_headers(),
+            "schemas": {**_schemas(), **openapi_market.schemas()},
+            "parameters": {**_parameters(), **openapi_market.parameters()},
+            "headers": {**_response_headers(), **openapi_market.headers()},
             "responses": _generic_responses(),
             "examples": _examples(),
         },

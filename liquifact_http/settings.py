@@ -15,6 +15,8 @@ from typing import Any
 import attrs
 from dotenv import dotenv_values
 
+from liquifact_core.marketplace import DEVELOPMENT_CURSOR_SECRET
+
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 DEFAULT_DATABASE_URL = "sqlite:///./var/liquifact.db"
@@ -84,6 +86,10 @@ class Settings:
     sentry_dsn: str | None = attrs.field(default=None, repr=False)
     sentry_release: str | None = None
     sentry_environment: str | None = None
+    # Outside production an insecure, documented default keeps cursors valid across restarts
+    # and processes; production refuses to start without a real one.
+    cursor_secret: str = attrs.field(default=DEVELOPMENT_CURSOR_SECRET, repr=False)
+    idempotency_key_ttl_hours: int = 24
 
     @property
     def sqlite_path(self) -> str | None:
@@ -249,6 +255,12 @@ def _secret(min_length: int) -> Callable[[str], str]:
     return parse
 
 
+def _hours(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 8760:
+        raise ValueError("must be an integer number of hours from 1 to 8760")
+    return int(raw)
+
+
 @attrs.frozen
 class Field:
     """One setting: its env name, the Settings attribute, its parser, and whether it is secret."""
@@ -295,7 +307,11 @@ FIELDS: tuple[Field, ...] = (
     Field("SENTRY_DSN", "sentry_dsn", _sentry_dsn, secret=True),
     Field("SENTRY_RELEASE", "sentry_release", _label),
     Field("SENTRY_ENVIRONMENT", "sentry_environment", _label),
+    Field("CURSOR_SECRET", "cursor_secret", _secret(32), secret=True),
+    Field("IDEMPOTENCY_KEY_TTL_HOURS", "idempotency_key_ttl_hours", _hours),
 )
+# Settings a production deployment must set explicitly (their defaults are for development).
+REQUIRED_IN_PRODUCTION = ("CURSOR_SECRET",)
 
 
 def _cross_field_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -330,6 +346,12 @@ def load_settings(
         except ValueError as error:
             problems.append((field.env, str(error)))
     problems += _cross_field_problems(values)
+    if values.get("environment") == "production":
+        problems += [
+            (name, "is required when NODE_ENV=production")
+            for name in REQUIRED_IN_PRODUCTION
+            if not source.get(name)
+        ]
     if problems:
         raise ConfigError(problems)
     return Settings(**values)

@@ -3,16 +3,42 @@
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Self
 
 import attrs
 
 from liquifact_core.audit import AuditEvent
+from liquifact_core.commitments import (
+    Commitment,
+    CommitmentQuery,
+    CommitmentStatus,
+    InvestorLock,
+    LockPage,
+)
 from liquifact_core.errors import Conflict, NotFound, StaleVersion
+from liquifact_core.idempotency import (
+    IdempotencyRecord,
+    IdempotencyState,
+    RequestInProgress,
+    StoredResponse,
+)
 from liquifact_core.invoices import Invoice, Transition
-from liquifact_core.ports import AuditLog, InvoiceQuery, InvoiceRepository, Page
+from liquifact_core.lifecycle import InvoiceStatus
+from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery, page_in_memory
+from liquifact_core.ports import (
+    AuditLog,
+    CommitmentRepository,
+    IdempotencyRepository,
+    InvoiceQuery,
+    InvoiceRepository,
+    Page,
+    StatusTotals,
+)
 
 
 @attrs.define
@@ -20,10 +46,18 @@ class _State:
     invoices: dict[tuple[str, str], Invoice] = attrs.field(factory=dict)
     transitions: dict[tuple[str, str], tuple[Transition, ...]] = attrs.field(factory=dict)
     audit: tuple[AuditEvent, ...] = ()
+    commitments: dict[tuple[str, str], Commitment] = attrs.field(factory=dict)
+    idempotency: dict[tuple[str, str], IdempotencyRecord] = attrs.field(factory=dict)
 
     def copy(self) -> _State:
         # Values are frozen, so copying the containers is enough for isolation.
-        return _State(dict(self.invoices), dict(self.transitions), self.audit)
+        return _State(
+            dict(self.invoices),
+            dict(self.transitions),
+            self.audit,
+            dict(self.commitments),
+            dict(self.idempotency),
+        )
 
 
 class InMemoryStore:
@@ -36,8 +70,20 @@ class InMemoryStore:
     def unit_of_work(self, tenant_id: str) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self, tenant_id)
 
+    def read_unit(self, tenant_id: str) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self, tenant_id, read_only=True)
+
     def ping(self) -> None:
         return None
+
+    def purge_expired_idempotency(self, now: datetime, limit: int) -> int:
+        with self._lock:
+            expired = [
+                key for key, record in self._state.idempotency.items() if record.expires_at <= now
+            ][:limit]
+            for key in expired:
+                del self._state.idempotency[key]
+            return len(expired)
 
     def close(self) -> None:
         return None
@@ -46,13 +92,18 @@ class InMemoryStore:
 class InMemoryUnitOfWork:
     invoices: InvoiceRepository
     audit: AuditLog
+    commitments: CommitmentRepository
+    idempotency: IdempotencyRepository
 
-    def __init__(self, store: InMemoryStore, tenant_id: str) -> None:
+    def __init__(self, store: InMemoryStore, tenant_id: str, *, read_only: bool = False) -> None:
         self._store = store
         self._tenant_id = tenant_id
+        self._read_only = read_only
         self._work = _State()
         self.invoices = _InvoiceRepository(self)
         self.audit = _AuditLog(self)
+        self.commitments = _CommitmentRepository(self)
+        self.idempotency = _IdempotencyRepository(self)
 
     def __enter__(self) -> Self:
         self._store._lock.acquire()
@@ -69,6 +120,12 @@ class InMemoryUnitOfWork:
         self._store._lock.release()
 
     def commit(self) -> None:
+        if self._read_only:
+            # The real stores refuse writes in a read unit; publishing nothing is the same
+            # unless something was written, which the fake reports as the bug it is.
+            if self._work != self._store._state:
+                raise PermissionError("a read-only unit of work tried to write")
+            return
         self._store._state = self._work.copy()
 
     def state(self) -> _State:
@@ -134,6 +191,31 @@ class _InvoiceRepository:
         steps = self._uow.state().transitions.get((tenant_id, invoice_id), ())
         return sorted(steps, key=lambda step: step.sequence)
 
+    def marketplace(self, query: MarketplaceQuery) -> MarketplacePage:
+        self._uow.check_tenant(query.tenant_id)
+        return page_in_memory(list(self._uow.state().invoices.values()), query)
+
+    def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]:
+        self._uow.check_tenant(tenant_id)
+        groups: dict[tuple[InvoiceStatus, str], list[Invoice]] = defaultdict(list)
+        for (tenant, _), invoice in self._uow.state().invoices.items():
+            if tenant != tenant_id or invoice.deleted_at is not None:
+                continue
+            if sme_id is not None and invoice.sme_id != sme_id:
+                continue
+            groups[(invoice.status, invoice.draft.amount.currency)].append(invoice)
+        return [
+            StatusTotals(
+                status=status,
+                currency=currency,
+                count=len(members),
+                amount=sum((m.draft.amount.amount for m in members), Decimal(0)),
+                funding_target_stroops=sum(m.funding_target_stroops or 0 for m in members),
+                funded_stroops=sum(m.funded_stroops for m in members),
+            )
+            for (status, currency), members in sorted(groups.items())
+        ]
+
     def _check_number_free(self, invoice: Invoice) -> None:
         for (tenant, invoice_id), other in self._uow.state().invoices.items():
             if (
@@ -174,3 +256,134 @@ class _AuditLog:
             ),
             key=lambda event: event.at,
         )
+
+
+class _CommitmentRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, commitment: Commitment) -> None:
+        self._uow.check_tenant(commitment.tenant_id)
+        commitments = self._uow.state().commitments
+        key = commitment.idempotency_key
+        taken = (commitment.tenant_id, commitment.id) in commitments or (
+            key is not None and self.by_idempotency_key(commitment.tenant_id, key) is not None
+        )
+        if taken:
+            raise Conflict("This commitment was already recorded.", code="DUPLICATE_COMMITMENT")
+        if (commitment.tenant_id, commitment.invoice_id) not in self._uow.state().invoices:
+            raise NotFound(f"Invoice '{commitment.invoice_id}' was not found.")
+        commitments[(commitment.tenant_id, commitment.id)] = commitment
+
+    def get(self, tenant_id: str, commitment_id: str) -> Commitment | None:
+        self._uow.check_tenant(tenant_id)
+        return self._uow.state().commitments.get((tenant_id, commitment_id))
+
+    def by_idempotency_key(self, tenant_id: str, key: str) -> Commitment | None:
+        self._uow.check_tenant(tenant_id)
+        for (tenant, _), commitment in self._uow.state().commitments.items():
+            if tenant == tenant_id and commitment.idempotency_key == key:
+                return commitment
+        return None
+
+    def update(self, commitment: Commitment) -> None:
+        self._uow.check_tenant(commitment.tenant_id)
+        commitments = self._uow.state().commitments
+        current = commitments.get((commitment.tenant_id, commitment.id))
+        if current is None:
+            raise NotFound(f"Commitment '{commitment.id}' was not found.")
+        commitments[(commitment.tenant_id, commitment.id)] = attrs.evolve(
+            current,
+            status=commitment.status,
+            submission_status=commitment.submission_status,
+            tx_hash=commitment.tx_hash,
+            updated_at=commitment.updated_at,
+        )
+
+    def pending_total_for_update(self, tenant_id: str, invoice_id: str) -> int:
+        # Units of the fake run one at a time, which is the serialisation the port asks for.
+        self._uow.check_tenant(tenant_id)
+        return sum(
+            commitment.amount_stroops
+            for commitment in self._uow.state().commitments.values()
+            if commitment.tenant_id == tenant_id
+            and commitment.invoice_id == invoice_id
+            and commitment.status is CommitmentStatus.PENDING
+        )
+
+    def locks(self, query: CommitmentQuery) -> LockPage:
+        self._uow.check_tenant(query.tenant_id)
+        state = self._uow.state()
+        groups: dict[tuple[str, str], list[Commitment]] = defaultdict(list)
+        for commitment in state.commitments.values():
+            if (
+                commitment.tenant_id == query.tenant_id
+                and commitment.status is not CommitmentStatus.RELEASED
+                and query.investor_address in (None, commitment.investor_address)
+                and query.invoice_id in (None, commitment.invoice_id)
+            ):
+                groups[(commitment.invoice_id, commitment.investor_address)].append(commitment)
+        locks = []
+        for (invoice_id, investor), members in sorted(groups.items()):
+            invoice = state.invoices[(query.tenant_id, invoice_id)]
+            locks.append(
+                InvestorLock(
+                    tenant_id=query.tenant_id,
+                    invoice_id=invoice_id,
+                    investor_address=investor,
+                    amount_stroops=sum(m.amount_stroops for m in members),
+                    commitment_count=len(members),
+                    claim_not_before=invoice.draft.due_date,
+                    investor_effective_yield_bps=invoice.draft.yield_bps,
+                    updated_at=max(m.updated_at for m in members),
+                )
+            )
+        return LockPage(locks[query.offset : query.offset + query.limit], len(locks))
+
+
+class _IdempotencyRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def claim(self, record: IdempotencyRecord, now: datetime) -> IdempotencyRecord | None:
+        self._uow.check_tenant(record.tenant_id)
+        records = self._uow.state().idempotency
+        current = records.get((record.tenant_id, record.key))
+        if current is not None and not _replaceable(current, now):
+            return current
+        records[(record.tenant_id, record.key)] = record
+        return None
+
+    def complete(self, tenant_id: str, key: str, claim_id: str, response: StoredResponse) -> None:
+        self._uow.check_tenant(tenant_id)
+        records = self._uow.state().idempotency
+        current = records.get((tenant_id, key))
+        if (
+            current is None
+            or current.claim_id != claim_id
+            or current.state is not IdempotencyState.IN_PROGRESS
+        ):
+            raise RequestInProgress("The claim on this Idempotency-Key was lost; retry.")
+        records[(tenant_id, key)] = attrs.evolve(
+            current, state=IdempotencyState.COMPLETED, response=response
+        )
+
+    def release(self, tenant_id: str, key: str, claim_id: str) -> None:
+        self._uow.check_tenant(tenant_id)
+        records = self._uow.state().idempotency
+        current = records.get((tenant_id, key))
+        if (
+            current is not None
+            and current.claim_id == claim_id
+            and current.state is IdempotencyState.IN_PROGRESS
+        ):
+            del records[(tenant_id, key)]
+
+    def get(self, tenant_id: str, key: str) -> IdempotencyRecord | None:
+        self._uow.check_tenant(tenant_id)
+        return self._uow.state().idempotency.get((tenant_id, key))
+
+
+def _replaceable(record: IdempotencyRecord, now: datetime) -> bool:
+    abandoned = record.state is IdempotencyState.IN_PROGRESS and record.locked_until <= now
+    return record.expires_at <= now or abandoned

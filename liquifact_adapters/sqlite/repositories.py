@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import defaultdict
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Protocol
 
 from liquifact_adapters.sqlite import mapping
+from liquifact_adapters.sqlite import marketplace as market
 from liquifact_core.audit import AuditEvent
 from liquifact_core.errors import Conflict, NotFound, StaleVersion
 from liquifact_core.invoices import Invoice, Transition
-from liquifact_core.ports import InvoiceQuery, Page
+from liquifact_core.lifecycle import InvoiceStatus
+from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
+from liquifact_core.ports import InvoiceQuery, Page, StatusTotals
 
 _INSERT_INVOICE = """
 INSERT INTO invoices (
     tenant_id, id, sme_id, sme_wallet, invoice_number, buyer_name, buyer_email, buyer_tax_id,
     amount, currency, issue_date, due_date, yield_bps, description, metadata, status,
     status_reason, version, escrow_address, funding_target_stroops, funded_stroops,
-    created_at, updated_at, deleted_at
+    created_at, updated_at, deleted_at, funded_ratio_hundredths, amount_key
 ) VALUES (
     :tenant_id, :id, :sme_id, :sme_wallet, :invoice_number, :buyer_name, :buyer_email,
     :buyer_tax_id, :amount, :currency, :issue_date, :due_date, :yield_bps, :description,
     :metadata, :status, :status_reason, :version, :escrow_address, :funding_target_stroops,
-    :funded_stroops, :created_at, :updated_at, :deleted_at
+    :funded_stroops, :created_at, :updated_at, :deleted_at, :funded_ratio_hundredths,
+    :amount_key
 )
 """
 
@@ -38,7 +44,8 @@ UPDATE invoices SET
     status = :status, status_reason = :status_reason, version = :version,
     escrow_address = :escrow_address, funding_target_stroops = :funding_target_stroops,
     funded_stroops = :funded_stroops, created_at = :created_at, updated_at = :updated_at,
-    deleted_at = :deleted_at
+    deleted_at = :deleted_at, funded_ratio_hundredths = :funded_ratio_hundredths,
+    amount_key = :amount_key
 WHERE tenant_id = :tenant_id AND id = :id AND version = :expected_version
     AND deleted_at IS NULL
 """
@@ -97,7 +104,7 @@ class Session(Protocol):
     def execute(self, sql: str, params: mapping.SqlParams) -> sqlite3.Cursor: ...
 
 
-def _violated(error: sqlite3.IntegrityError, constraint: str) -> bool:
+def violated(error: sqlite3.IntegrityError, constraint: str) -> bool:
     return error.sqlite_errorname == f"SQLITE_CONSTRAINT_{constraint}"
 
 
@@ -117,9 +124,9 @@ class SqliteInvoiceRepository:
         try:
             self._session.execute(_INSERT_INVOICE, mapping.invoice_params(invoice))
         except sqlite3.IntegrityError as error:
-            if _violated(error, "UNIQUE"):
+            if violated(error, "UNIQUE"):
                 raise _duplicate_number(invoice) from error
-            if _violated(error, "PRIMARYKEY"):
+            if violated(error, "PRIMARYKEY"):
                 raise Conflict(
                     f"Invoice '{invoice.id}' already exists.", code="DUPLICATE_INVOICE_ID"
                 ) from error
@@ -136,7 +143,7 @@ class SqliteInvoiceRepository:
         try:
             cursor = self._session.execute(_UPDATE_INVOICE, params)
         except sqlite3.IntegrityError as error:
-            if _violated(error, "UNIQUE"):
+            if violated(error, "UNIQUE"):
                 raise _duplicate_number(invoice) from error
             raise
         if cursor.rowcount != 1:
@@ -161,11 +168,11 @@ class SqliteInvoiceRepository:
         try:
             self._session.execute(_INSERT_TRANSITION, mapping.transition_params(step))
         except sqlite3.IntegrityError as error:
-            if _violated(error, "PRIMARYKEY"):
+            if violated(error, "PRIMARYKEY"):
                 raise Conflict(
                     "This history step was already recorded.", code="CONCURRENT_UPDATE"
                 ) from error
-            if _violated(error, "FOREIGNKEY"):
+            if violated(error, "FOREIGNKEY"):
                 raise NotFound(f"Invoice '{step.invoice_id}' was not found.") from error
             raise
 
@@ -173,6 +180,56 @@ class SqliteInvoiceRepository:
         self._session.check_tenant(tenant_id)
         rows = self._session.execute(_SELECT_HISTORY, (tenant_id, invoice_id)).fetchall()
         return [mapping.transition_from_row(row) for row in rows]
+
+    def marketplace(self, query: MarketplaceQuery) -> MarketplacePage:
+        return marketplace_page(self._session, query)
+
+    def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]:
+        return status_totals(self._session, tenant_id, sme_id)
+
+
+_SELECT_FOR_TOTALS = """
+SELECT status, currency, amount, funding_target_stroops, funded_stroops FROM invoices
+WHERE tenant_id = :tenant_id AND deleted_at IS NULL AND (:sme_id IS NULL OR sme_id = :sme_id)
+"""
+
+
+def marketplace_page(session: Session, query: MarketplaceQuery) -> MarketplacePage:
+    session.check_tenant(query.tenant_id)
+    values = market.params(query)
+    sql = market.PAGE_SQL[(query.sort, query.order, query.after is not None)]
+    rows = session.execute(sql, values).fetchall()
+    total = None
+    if query.with_total:
+        (total,) = session.execute(market.COUNT_SQL, values).fetchone()
+    items = [mapping.invoice_from_row(row) for row in rows[: query.limit]]
+    return MarketplacePage(
+        items=items, has_more=len(rows) > query.limit, total=None if total is None else int(total)
+    )
+
+
+def status_totals(session: Session, tenant_id: str, sme_id: str | None) -> list[StatusTotals]:
+    session.check_tenant(tenant_id)
+    # Summed here, not in SQL: amounts are exact decimal text, which SQLite would sum as REAL.
+    sums: dict[tuple[str, str], list[int | Decimal]] = defaultdict(lambda: [0, Decimal(0), 0, 0])
+    cursor = session.execute(_SELECT_FOR_TOTALS, {"tenant_id": tenant_id, "sme_id": sme_id})
+    for status, currency, amount, target, funded in cursor:
+        group = sums[(str(status), str(currency))]
+        group[0] += 1
+        group[1] += Decimal(str(amount))
+        group[2] += 0 if target is None else int(target)
+        group[3] += int(funded)
+    return [
+        StatusTotals(
+            status=InvoiceStatus(status),
+            currency=currency,
+            count=int(count),
+            amount=Decimal(amount),
+            funding_target_stroops=int(target),
+            funded_stroops=int(funded),
+        )
+        for (status, currency), (count, amount, target, funded) in sorted(sums.items())
+    ]
 
 
 class SqliteAuditLog:
@@ -184,7 +241,7 @@ class SqliteAuditLog:
         try:
             self._session.execute(_INSERT_AUDIT, mapping.audit_params(event))
         except sqlite3.IntegrityError as error:
-            if _violated(error, "PRIMARYKEY"):
+            if violated(error, "PRIMARYKEY"):
                 raise Conflict(
                     f"Audit event '{event.id}' was already recorded.", code="DUPLICATE_AUDIT_EVENT"
                 ) from error

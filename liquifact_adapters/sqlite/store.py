@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -11,13 +12,24 @@ from liquifact_adapters.sqlite.connection import (
     DEFAULT_BUSY_TIMEOUT_MS,
     UNAVAILABLE_MESSAGE,
     ConnectionPool,
+    discard_transaction,
     open_database,
     unavailable_on_failure,
 )
-from liquifact_adapters.sqlite.mapping import SqlParams
+from liquifact_adapters.sqlite.funding import (
+    PURGE_EXPIRED,
+    SqliteCommitmentRepository,
+    SqliteIdempotencyRepository,
+)
+from liquifact_adapters.sqlite.mapping import SqlParams, utc_text
 from liquifact_adapters.sqlite.repositories import SqliteAuditLog, SqliteInvoiceRepository
 from liquifact_core.errors import Unavailable
-from liquifact_core.ports import AuditLog, InvoiceRepository
+from liquifact_core.ports import (
+    AuditLog,
+    CommitmentRepository,
+    IdempotencyRepository,
+    InvoiceRepository,
+)
 
 
 class SqliteStore:
@@ -49,11 +61,24 @@ class SqliteStore:
         """A new unit of work acting for one tenant; it connects when its block is entered."""
         return SqliteUnitOfWork(self._pool, tenant_id)
 
+    def read_unit(self, tenant_id: str) -> SqliteUnitOfWork:
+        """A read-only unit: a deferred transaction reads one WAL snapshot without taking the
+        write lock, so reads run in parallel with each other and with one writer."""
+        return SqliteUnitOfWork(self._pool, tenant_id, read_only=True)
+
     def ping(self) -> None:
         """Raise Unavailable unless the file answers and holds every migration this code needs."""
         with self._pool.connection() as connection:
             if schema.has_pending(connection):
                 raise Unavailable("The data store schema is not up to date.")
+
+    def purge_expired_idempotency(self, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` expired idempotency records of any tenant."""
+        with self._pool.connection() as connection, unavailable_on_failure():
+            connection.execute("BEGIN IMMEDIATE")
+            removed = connection.execute(PURGE_EXPIRED, (utc_text(now), limit)).rowcount
+            connection.execute("COMMIT")
+        return int(removed)
 
     def schema_is_current(self) -> bool:
         """Exactly this code's migrations are applied: none pending, none from newer code."""
@@ -72,14 +97,20 @@ class SqliteUnitOfWork:
     # invariant, so the concrete repository types would not satisfy it.
     invoices: InvoiceRepository
     audit: AuditLog
+    commitments: CommitmentRepository
+    idempotency: IdempotencyRepository
 
-    def __init__(self, pool: ConnectionPool, tenant_id: str) -> None:
+    def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
         self._pool = pool
         self._tenant_id = tenant_id
+        self._read_only = read_only
+        self._begin = "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
         self._connection: sqlite3.Connection | None = None
         self._begin_on_next_statement = False
         self.invoices = SqliteInvoiceRepository(self)
         self.audit = SqliteAuditLog(self)
+        self.commitments = SqliteCommitmentRepository(self)
+        self.idempotency = SqliteIdempotencyRepository(self)
 
     def __enter__(self) -> Self:
         if self._connection is not None:
@@ -87,7 +118,9 @@ class SqliteUnitOfWork:
         connection = self._pool.acquire()
         try:
             with unavailable_on_failure():
-                connection.execute("BEGIN IMMEDIATE")
+                if self._read_only:
+                    connection.execute("PRAGMA query_only = ON")
+                connection.execute(self._begin)
         except BaseException:
             self._pool.release(connection)
             raise
@@ -103,6 +136,13 @@ class SqliteUnitOfWork:
     ) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
+            if self._read_only:
+                discard_transaction(connection)
+                try:
+                    connection.execute("PRAGMA query_only = OFF")
+                except sqlite3.Error:
+                    connection.close()  # never hand a read-only connection to a writer
+                    return
             self._pool.release(connection)
 
     def commit(self) -> None:
@@ -126,7 +166,7 @@ class SqliteUnitOfWork:
         connection = self._active()
         with unavailable_on_failure():
             if self._begin_on_next_statement:
-                connection.execute("BEGIN IMMEDIATE")
+                connection.execute(self._begin)
                 self._begin_on_next_statement = False
             else:
                 self._check_transaction_alive(connection)

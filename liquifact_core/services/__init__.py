@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import attrs
 
-from liquifact_core.ports import Cache, Clock, IdGenerator, Store
+from liquifact_core.marketplace import DEVELOPMENT_CURSOR_SECRET
+from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
+from liquifact_core.services.funding import FundingService
+from liquifact_core.services.idempotency import DEFAULT_TTL, IdempotencyService
 from liquifact_core.services.invoices import InvoiceService
+from liquifact_core.services.marketplace import MarketplaceService
+from liquifact_core.services.metrics import MetricsService
 
 
 @attrs.frozen
@@ -17,11 +24,25 @@ class Services:
     ids: IdGenerator
     cache: Cache
     invoices: InvoiceService
+    marketplace: MarketplaceService
+    funding: FundingService
+    idempotency: IdempotencyService
+    metrics: MetricsService
 
     @classmethod
     def from_ports(
-        cls, store: Store, clock: Clock, ids: IdGenerator, cache: Cache | None = None
+        cls,
+        store: Store,
+        clock: Clock,
+        ids: IdGenerator,
+        cache: Cache | None = None,
+        *,
+        chain: EscrowChain | None = None,
+        cursor_secret: str = DEVELOPMENT_CURSOR_SECRET,
+        idempotency_ttl: timedelta = DEFAULT_TTL,
     ) -> Services:
+        """``chain`` is the escrow chain funding goes to (none: funding answers 503);
+        ``cursor_secret`` signs marketplace cursors (the default is for development only)."""
         cache = cache if cache is not None else NoCache()
         return cls(
             store=store,
@@ -29,6 +50,12 @@ class Services:
             ids=ids,
             cache=cache,
             invoices=InvoiceService(store.unit_of_work, clock, ids, cache),
+            marketplace=MarketplaceService(store.read_unit, cursor_secret),
+            funding=FundingService(store.unit_of_work, clock, ids, chain, cache, store.read_unit),
+            idempotency=IdempotencyService(
+                store.unit_of_work, store.purge_expired_idempotency, clock, ids, idempotency_ttl
+            ),
+            metrics=MetricsService(store.read_unit),
         )
 
     def close(self) -> None:
@@ -48,4 +75,12 @@ class NoCache:
         return None
 
 
-__all__ = ["InvoiceService", "NoCache", "Services"]
+__all__ = [
+    "FundingService",
+    "IdempotencyService",
+    "InvoiceService",
+    "MarketplaceService",
+    "MetricsService",
+    "NoCache",
+    "Services",
+]

@@ -34,6 +34,7 @@ DOCUMENT = openapi_document()
 PATHS: Mapping[str, Mapping[str, Any]] = DOCUMENT["paths"]
 LEGACY_HEADERS = {"Deprecation", "Sunset", "Link"}
 UNKNOWN_ID = "inv_doesnotexist"
+TENANT_SCOPED_PREFIXES = ("/v1/invoices", "/v1/marketplace", "/v1/invest", "/v1/sme")
 
 
 def _route_methods() -> list[tuple[str, str]]:
@@ -117,7 +118,7 @@ def test_every_response_documents_the_correlation_id() -> None:
 def test_invoice_operations_require_the_tenant_header() -> None:
     tenant = {"$ref": "#/components/parameters/TenantId"}
     for path, method, operation in _operations():
-        needs_tenant = _canonical(path).startswith("/v1/invoices")
+        needs_tenant = _canonical(path).startswith(TENANT_SCOPED_PREFIXES)
         assert (tenant in operation["parameters"]) is needs_tenant, (path, method)
 
 

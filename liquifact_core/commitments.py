@@ -1,0 +1,147 @@
+"""Investor commitments: an investor's recorded intent to fund an invoice's escrow.
+
+A commitment does not change the invoice's ``funded_stroops`` (only the chain does, through the
+indexer), but pending commitments count against the escrow's remaining capacity, so two intents
+can never promise more than the escrow can still take.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import attrs
+
+from liquifact_core import validation as v
+from liquifact_core.addresses import AccountAddress
+from liquifact_core.amounts import Stroops
+from liquifact_core.errors import FieldError, ValidationError
+from liquifact_core.ids import parse_invoice_id
+
+COMMITMENT_FIELDS = frozenset({"invoiceId", "investorAddress", "amountStroops"})
+COMMITMENT_ID_PREFIX = "cmt_"
+# The codes of the spec's CommitmentValidationError, in the order they are checked.
+COMMITMENT_CODES = (
+    "INVALID_AMOUNT_TYPE",
+    "INVALID_AMOUNT_FORMAT",
+    "INVALID_AMOUNT_RANGE",
+    "INVALID_AMOUNT_OVERFLOW",
+    "INVALID_INVESTOR_ADDRESS",
+    "AMOUNT_IMMUTABLE",
+)
+
+
+class CommitmentStatus(enum.StrEnum):
+    """``pending``: recorded, not yet seen on chain; counts against the remaining capacity.
+    ``confirmed``: the chain reported the funding (now part of the invoice's fundedStroops).
+    ``released``: will not happen (refused, cancelled or expired); counts for nothing."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    RELEASED = "released"
+
+
+class SubmissionStatus(enum.StrEnum):
+    """What the escrow-chain port did with the funding. ``stubbed``: the spec's stubbed signing
+    mode; no transaction was built, signed or sent. ``submitted``: a transaction was sent."""
+
+    STUBBED = "stubbed"
+    SUBMITTED = "submitted"
+
+
+class CommitmentValidationError(ValidationError):
+    """A commitment input breaks a rule; ``code`` is one of ``COMMITMENT_CODES`` (or the
+    generic VALIDATION_ERROR when only non-commitment fields are wrong)."""
+
+    code = "VALIDATION_ERROR"
+
+
+@attrs.frozen
+class Commitment:
+    id: str
+    tenant_id: str
+    invoice_id: str
+    investor_address: str
+    amount_stroops: int
+    status: CommitmentStatus
+    investor_effective_yield_bps: int
+    claim_not_before: date  # the invoice's maturity: the earliest day a payout claim can succeed
+    submission_status: SubmissionStatus
+    actor_id: str
+    created_at: datetime
+    updated_at: datetime
+    tx_hash: str | None = None
+    idempotency_key: str | None = None
+
+
+@attrs.frozen
+class CommitmentInput:
+    invoice_id: str
+    investor: AccountAddress
+    amount: Stroops
+
+    @classmethod
+    def from_json(cls, payload: Any) -> CommitmentInput:
+        """Validate ``{invoiceId, investorAddress, amountStroops}``, reporting every bad field."""
+        if not isinstance(payload, Mapping):
+            raise ValidationError("Funding payload must be a JSON object.")
+        fields = v.FieldCollector(payload, COMMITMENT_FIELDS)
+        invoice_id = fields.take("invoiceId", lambda raw: parse_invoice_id(raw, "invoiceId"))
+        investor = fields.take(
+            "investorAddress",
+            lambda raw: AccountAddress.parse(raw, "investorAddress", "INVALID_INVESTOR_ADDRESS"),
+        )
+        amount = fields.take("amountStroops", Stroops.parse)
+        raise_commitment_errors(fields.errors)
+        assert invoice_id is not None and investor is not None and amount is not None
+        return cls(invoice_id, investor, amount)
+
+
+def raise_commitment_errors(errors: Sequence[FieldError]) -> None:
+    """Raise CommitmentValidationError for ``errors``, coded by the first commitment rule
+    broken (the spec's typed ``.code``)."""
+    if not errors:
+        return
+    codes = [e.code for e in errors if e.code in COMMITMENT_CODES]
+    raise CommitmentValidationError(
+        "Funding payload has invalid fields.",
+        code=codes[0] if codes else None,
+        field_errors=errors,
+    )
+
+
+@attrs.frozen
+class CommitmentQuery:
+    """Commitments of a tenant, optionally of one investor and/or one invoice."""
+
+    tenant_id: str
+    investor_address: str | None = None
+    invoice_id: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@attrs.frozen
+class InvestorLock:
+    """An investor's position in one invoice's escrow, as the backend last knew it.
+
+    Built from the pending and confirmed commitments of one (invoice, investor) pair; never
+    read live from the chain, hence always reported as stale.
+    """
+
+    tenant_id: str
+    invoice_id: str
+    investor_address: str
+    amount_stroops: int
+    commitment_count: int
+    claim_not_before: date
+    investor_effective_yield_bps: int
+    updated_at: datetime
+
+
+@attrs.frozen
+class LockPage:
+    items: Sequence[InvestorLock]
+    total: int

@@ -1,0 +1,383 @@
+"""The marketplace: which investable invoices a search returns, in what order, and the
+signed keyset cursors that page through them.
+
+A cursor names the last row a page returned (its sort value and id) plus what the search was
+(tenant, sort, order, filters), and is HMAC-SHA256 signed. Keyset paging (``WHERE (value, id) >
+(last value, last id)``) never skips or repeats a row when rows are added or removed between
+pages, unlike offsets.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from liquifact_core import validation as v
+from liquifact_core.amounts import parse_decimal_text
+from liquifact_core.errors import FieldError, ValidationError
+from liquifact_core.ids import is_invoice_id
+from liquifact_core.invoices import Invoice
+from liquifact_core.lifecycle import INVESTABLE
+
+PAGE_LIMIT_MAX = 100
+PAGE_LIMIT_DEFAULT = 10
+PAGE_MAX = 1_000_000
+RATIO_SCALE = 100  # funded ratios are compared in hundredths of a percent (0..10000)
+# Insecure on purpose and documented as such: development cursors must survive restarts and
+# work across processes, so the default cannot be random. Production must set CURSOR_SECRET.
+DEVELOPMENT_CURSOR_SECRET = "liquifact-development-cursor-secret-not-for-production"  # noqa: S105
+_CURSOR_VERSION = 1
+_CURSOR_MAX_LENGTH = 2048
+_PERCENT = re.compile(r"(?:100(?:\.0{1,2})?|[0-9]{1,2}(?:\.[0-9]{1,2})?)")
+
+
+class SortField(enum.StrEnum):
+    YIELD_BPS = "yield_bps"
+    MATURITY_DATE = "maturity_date"
+    FUNDED_RATIO = "funded_ratio"
+    AMOUNT = "amount"
+    CREATED_AT = "created_at"
+
+
+class SortOrder(enum.StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+SortValue = int | date | Decimal | datetime
+
+
+def funded_ratio_hundredths(invoice: Invoice) -> int:
+    """The funded ratio in hundredths of a percent (0..10000); 0 before an escrow is linked."""
+    ratio = invoice.funded_ratio
+    return 0 if ratio is None else int(ratio * RATIO_SCALE)
+
+
+def sort_value(invoice: Invoice, field: SortField) -> SortValue:
+    """The value an invoice is ordered by for ``field``."""
+    if field is SortField.YIELD_BPS:
+        return invoice.draft.yield_bps
+    if field is SortField.MATURITY_DATE:
+        return invoice.draft.due_date
+    if field is SortField.FUNDED_RATIO:
+        return funded_ratio_hundredths(invoice)
+    if field is SortField.AMOUNT:
+        return invoice.draft.amount.amount
+    return invoice.created_at
+
+
+@attrs.frozen
+class MarketplaceFilters:
+    """Inclusive bounds; None means unbounded. Ratios in hundredths of a percent.
+
+    Amount bounds compare the invoice amount as a number, whatever its currency (no
+    conversion happens).
+    """
+
+    yield_bps_min: int | None = None
+    yield_bps_max: int | None = None
+    maturity_from: date | None = None
+    maturity_to: date | None = None
+    funded_ratio_min: int | None = None
+    funded_ratio_max: int | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+
+    def matches(self, invoice: Invoice) -> bool:
+        """True when ``invoice`` lies within every bound (the stores' WHERE clause, in Python)."""
+        checks: list[tuple[Any, Any, Any]] = [
+            (self.yield_bps_min, self.yield_bps_max, invoice.draft.yield_bps),
+            (self.maturity_from, self.maturity_to, invoice.draft.due_date),
+            (self.funded_ratio_min, self.funded_ratio_max, funded_ratio_hundredths(invoice)),
+            (self.amount_min, self.amount_max, invoice.draft.amount.amount),
+        ]
+        return all(
+            (low is None or value >= low) and (high is None or value <= high)
+            for low, high, value in checks
+        )
+
+    def canonical(self) -> str:
+        """A stable text form: equal filters give equal text (cursors are bound to it)."""
+        parts = {
+            name: None if value is None else _value_text(value)
+            for name, value in attrs.asdict(self, recurse=False).items()
+        }
+        return json.dumps(parts, sort_keys=True, separators=(",", ":"))
+
+
+@attrs.frozen
+class Keyset:
+    """Where the next page starts: strictly after the row with this sort value and id."""
+
+    value: SortValue
+    id: str
+
+
+@attrs.frozen
+class MarketplaceQuery:
+    """One page of a tenant's investable invoices (``INVESTABLE`` statuses, live rows).
+
+    Rows are ordered by ``sort`` then ``id``, both in ``order``. ``after`` (keyset) and
+    ``offset`` may be combined but callers use one or the other.
+    """
+
+    tenant_id: str
+    filters: MarketplaceFilters = MarketplaceFilters()
+    sort: SortField = SortField.CREATED_AT
+    order: SortOrder = SortOrder.DESC
+    limit: int = PAGE_LIMIT_DEFAULT
+    after: Keyset | None = None
+    offset: int = 0
+    with_total: bool = True
+
+
+@attrs.frozen
+class MarketplacePage:
+    items: Sequence[Invoice]
+    has_more: bool  # another matching row follows the last item
+    total: int | None  # every matching row, ignoring after/offset; None unless asked for
+
+
+def ordering_key(invoice: Invoice, sort: SortField) -> tuple[Any, str]:
+    return (sort_value(invoice, sort), invoice.id)
+
+
+def page_in_memory(invoices: Sequence[Invoice], query: MarketplaceQuery) -> MarketplacePage:
+    """The reference semantics of ``InvoiceRepository.marketplace`` over a list of invoices."""
+    matching = [
+        invoice
+        for invoice in invoices
+        if invoice.tenant_id == query.tenant_id
+        and invoice.deleted_at is None
+        and invoice.status in INVESTABLE
+        and query.filters.matches(invoice)
+    ]
+    descending = query.order is SortOrder.DESC
+    matching.sort(key=lambda invoice: ordering_key(invoice, query.sort), reverse=descending)
+    rows = matching
+    if query.after is not None:
+        boundary = (query.after.value, query.after.id)
+        rows = [
+            invoice
+            for invoice in matching
+            if (
+                ordering_key(invoice, query.sort) < boundary
+                if descending
+                else ordering_key(invoice, query.sort) > boundary
+            )
+        ]
+    window = rows[query.offset : query.offset + query.limit + 1]
+    return MarketplacePage(
+        items=window[: query.limit],
+        has_more=len(window) > query.limit,
+        total=len(matching) if query.with_total else None,
+    )
+
+
+# ---- parsing a search from query parameters ---------------------------------------------------
+SEARCH_PARAMETERS = frozenset(
+    {
+        "yieldBpsMin", "yieldBpsMax", "maturityDateFrom", "maturityDateTo", "fundedRatioMin",
+        "fundedRatioMax", "amountMin", "amountMax", "sortBy", "order", "cursor", "page", "limit",
+    }
+)  # fmt: skip
+
+
+@attrs.frozen
+class MarketplaceSearch:
+    """A client's search: filters, order and which page (a cursor, a page number, or first)."""
+
+    filters: MarketplaceFilters = MarketplaceFilters()
+    sort: SortField = SortField.YIELD_BPS
+    order: SortOrder = SortOrder.DESC
+    limit: int = PAGE_LIMIT_DEFAULT
+    cursor: str | None = None
+    page: int | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> MarketplaceSearch:
+        """Validate query parameters (strings), reporting every bad one at once."""
+        fields = v.FieldCollector(params, SEARCH_PARAMETERS)
+        bps = _digits(0, 10_000)
+        filters = MarketplaceFilters(
+            yield_bps_min=fields.take("yieldBpsMin", bps, required=False),
+            yield_bps_max=fields.take("yieldBpsMax", bps, required=False),
+            maturity_from=fields.take("maturityDateFrom", v.iso_date, required=False),
+            maturity_to=fields.take("maturityDateTo", v.iso_date, required=False),
+            funded_ratio_min=fields.take("fundedRatioMin", _percent, required=False),
+            funded_ratio_max=fields.take("fundedRatioMax", _percent, required=False),
+            amount_min=fields.take("amountMin", _amount_bound, required=False),
+            amount_max=fields.take("amountMax", _amount_bound, required=False),
+        )
+        sort = fields.take("sortBy", _enum(SortField), required=False)
+        order = fields.take("order", _enum(SortOrder), required=False)
+        limit = fields.take("limit", _digits(1, PAGE_LIMIT_MAX), required=False)
+        page = fields.take("page", _digits(1, PAGE_MAX), required=False)
+        cursor = fields.take("cursor", _cursor_text, required=False)
+        for low, high in (
+            ("yieldBpsMin", "yieldBpsMax"),
+            ("maturityDateFrom", "maturityDateTo"),
+            ("fundedRatioMin", "fundedRatioMax"),
+            ("amountMin", "amountMax"),
+        ):
+            lowest, highest = _bounds(filters, low)
+            if lowest is not None and highest is not None and lowest > highest:
+                fields.fail(high, f"must not be less than {low}", "INVALID_RANGE")
+        fields.raise_if_any("The marketplace query has invalid parameters.")
+        return cls(
+            filters=filters,
+            sort=sort or SortField.YIELD_BPS,
+            order=order or SortOrder.DESC,
+            limit=limit or PAGE_LIMIT_DEFAULT,
+            cursor=cursor,
+            page=None if cursor is not None else page,  # a cursor wins over a page number
+        )
+
+
+def _bounds(filters: MarketplaceFilters, low_param: str) -> tuple[Any, Any]:
+    return {
+        "yieldBpsMin": (filters.yield_bps_min, filters.yield_bps_max),
+        "maturityDateFrom": (filters.maturity_from, filters.maturity_to),
+        "fundedRatioMin": (filters.funded_ratio_min, filters.funded_ratio_max),
+        "amountMin": (filters.amount_min, filters.amount_max),
+    }[low_param]
+
+
+def _digits(low: int, high: int) -> Any:
+    def parse(raw: Any) -> int:
+        text = str(raw)
+        if not (text.isascii() and text.isdigit() and len(text) <= 18) or not (
+            low <= int(text) <= high
+        ):
+            raise ValidationError(f"must be an integer from {low} to {high}")
+        return int(text)
+
+    return parse
+
+
+def _percent(raw: Any) -> int:
+    if not isinstance(raw, str) or not _PERCENT.fullmatch(raw):
+        raise ValidationError("must be a percentage from 0 to 100 with at most two decimals")
+    return int(Decimal(raw) * RATIO_SCALE)
+
+
+def _amount_bound(raw: Any) -> Decimal:
+    return parse_decimal_text(raw, "amount")
+
+
+def _enum(kind: type[enum.StrEnum]) -> Any:
+    def parse(raw: Any) -> Any:
+        try:
+            return kind(raw)
+        except ValueError:
+            allowed = "|".join(member.value for member in kind)
+            raise ValidationError(f"must be one of {allowed}") from None
+
+    return parse
+
+
+def _cursor_text(raw: Any) -> str:
+    if not isinstance(raw, str) or not 1 <= len(raw) <= _CURSOR_MAX_LENGTH:
+        raise ValidationError("must be a nextCursor value from an earlier page")
+    return raw
+
+
+# ---- cursors ----------------------------------------------------------------------------------
+def _value_text(value: SortValue | Decimal | date) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _value_from_text(sort: SortField, text: str) -> SortValue:
+    if sort in (SortField.YIELD_BPS, SortField.FUNDED_RATIO):
+        if not (text.isascii() and text.isdigit() and len(text) <= 6):
+            raise ValueError("not a small integer")
+        return int(text)
+    if sort is SortField.MATURITY_DATE:
+        return date.fromisoformat(text)
+    if sort is SortField.AMOUNT:
+        return parse_decimal_text(text)
+    moment = datetime.fromisoformat(text)
+    if moment.utcoffset() is None:
+        raise ValueError("naive timestamp")
+    return moment
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _invalid_cursor(message: str, code: str = "INVALID_CURSOR") -> ValidationError:
+    return ValidationError(
+        f"cursor {message}", code=code, field_errors=[FieldError("cursor", message, code)]
+    )
+
+
+@attrs.frozen
+class CursorCodec:
+    """Signs and checks opaque cursors with an HMAC-SHA256 key."""
+
+    secret: bytes = attrs.field(repr=False)
+
+    def encode(self, tenant_id: str, search: MarketplaceSearch, last: Invoice | Keyset) -> str:
+        keyset = (
+            last if isinstance(last, Keyset) else Keyset(sort_value(last, search.sort), last.id)
+        )
+        payload = {
+            "v": _CURSOR_VERSION,
+            "t": tenant_id,
+            "s": search.sort.value,
+            "o": search.order.value,
+            "f": hashlib.sha256(search.filters.canonical().encode()).hexdigest()[:32],
+            "k": [_value_text(keyset.value), keyset.id],
+        }
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        return f"{_b64(body)}.{_b64(self._sign(body))}"
+
+    def decode(self, tenant_id: str, search: MarketplaceSearch, cursor: str) -> Keyset:
+        """The keyset a cursor names; 400 (ValidationError) when it was altered or was issued
+        for another tenant, sort, order or filter set."""
+        body_text, _, signature_text = cursor.partition(".")
+        try:
+            body, signature = _unb64(body_text), _unb64(signature_text)
+        except (binascii.Error, ValueError):
+            raise _invalid_cursor("is not a cursor issued by this API") from None
+        if not hmac.compare_digest(signature, self._sign(body)):
+            raise _invalid_cursor("is not a cursor issued by this API (signature mismatch)")
+        try:
+            payload = json.loads(body)
+            value_text, invoice_id = payload["k"]
+            keyset = Keyset(_value_from_text(SortField(payload["s"]), value_text), invoice_id)
+        except (ValueError, KeyError, TypeError, ValidationError):
+            raise _invalid_cursor("is not a cursor issued by this API") from None
+        expected = self.encode(tenant_id, search, keyset)
+        if payload.get("v") != _CURSOR_VERSION or not is_invoice_id(str(keyset.id)):
+            raise _invalid_cursor("is not a cursor issued by this API")
+        if expected.partition(".")[0] != body_text:
+            raise _invalid_cursor(
+                "belongs to another search: repeat the sortBy, order and filters of the "
+                "request that returned it",
+                "CURSOR_MISMATCH",
+            )
+        return keyset
+
+    def _sign(self, body: bytes) -> bytes:
+        return hmac.new(self.secret, b"liquifact-cursor:" + body, hashlib.sha256).digest()

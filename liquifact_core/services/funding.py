@@ -1,0 +1,346 @@
+"""Funding intents: investor commitments against an invoice's escrow, and investor locks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from liquifact_core.addresses import AccountAddress
+from liquifact_core.amounts import Stroops
+from liquifact_core.audit import AuditEvent
+from liquifact_core.commitments import (
+    COMMITMENT_ID_PREFIX,
+    Commitment,
+    CommitmentInput,
+    CommitmentQuery,
+    CommitmentStatus,
+    CommitmentValidationError,
+    InvestorLock,
+    LockPage,
+    SubmissionStatus,
+)
+from liquifact_core.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    Unavailable,
+    ValidationError,
+)
+from liquifact_core.ids import parse_invoice_id
+from liquifact_core.invoices import Actor
+from liquifact_core.lifecycle import INVESTABLE, Role
+from liquifact_core.ports import (
+    Cache,
+    Clock,
+    EscrowChain,
+    IdGenerator,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+
+LOCKS_LIMIT_MAX = 100
+# The spec's cache keys: "investor:locks:<tenantId>:<originalUrl>" and
+# "investor:lock:<tenantId>:<invoiceId>:<funderAddress>".
+INVESTOR_CACHE_PREFIXES = ("investor:locks:{tenant_id}:", "investor:lock:{tenant_id}:")
+_OPERATORS = frozenset({Role.ADMIN, Role.SERVICE})
+_UPDATERS = frozenset({Role.ADMIN, Role.SERVICE, Role.CHAIN})
+_UPDATABLE = frozenset({"status", "tx_hash"})
+_NEXT_STATUS = {
+    CommitmentStatus.PENDING: frozenset({CommitmentStatus.CONFIRMED, CommitmentStatus.RELEASED}),
+    CommitmentStatus.CONFIRMED: frozenset(),
+    CommitmentStatus.RELEASED: frozenset(),
+}
+
+
+class FundingService:
+    def __init__(
+        self,
+        unit_of_work: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        chain: EscrowChain | None,
+        cache: Cache,
+        read_unit: UnitOfWorkFactory | None = None,
+    ) -> None:
+        self._uow = unit_of_work
+        self._read = read_unit or unit_of_work
+        self._clock = clock
+        self._ids = ids
+        self._chain = chain
+        self._cache = cache
+
+    # ---- funding ------------------------------------------------------------------------
+    def fund_invoice(
+        self,
+        tenant_id: str,
+        actor: Actor,
+        payload: Mapping[str, Any],
+        idempotency_key: str | None = None,
+    ) -> Commitment:
+        """Record a funding intent in its own transaction (library use; HTTP adds
+        response-level idempotency around ``fund_invoice_in``)."""
+        with self._uow(tenant_id) as uow:
+            commitment = self.fund_invoice_in(uow, tenant_id, actor, payload, idempotency_key)
+            uow.commit()
+        self.invalidate_reads(tenant_id)
+        return commitment
+
+    def fund_invoice_in(
+        self,
+        uow: UnitOfWork,
+        tenant_id: str,
+        actor: Actor,
+        payload: Mapping[str, Any],
+        idempotency_key: str | None = None,
+    ) -> Commitment:
+        """Check and record a funding intent inside ``uow`` (the caller commits).
+
+        Only investors, only from their bound wallet, only on investable invoices, and never
+        beyond the escrow's capacity: target - funded - pending commitments. The capacity read
+        and the insert happen in this one unit, which serialises them per invoice.
+        """
+        if actor.role is not Role.INVESTOR:
+            raise Forbidden("Only investors may fund invoices.")
+        if actor.wallet is None:
+            raise Forbidden(
+                "No Stellar wallet is bound to this account; bind one before funding.",
+                code="WALLET_NOT_BOUND",
+            )
+        request = CommitmentInput.from_json(payload)
+        if request.investor.value != actor.wallet:
+            raise Forbidden(
+                "investorAddress must be the wallet bound to this account.",
+                code="WALLET_MISMATCH",
+            )
+        if idempotency_key is not None:
+            existing = uow.commitments.by_idempotency_key(tenant_id, idempotency_key)
+            if existing is not None:
+                return _same_request(existing, request)
+        pending = uow.commitments.pending_total_for_update(tenant_id, request.invoice_id)
+        invoice = uow.invoices.get(tenant_id, request.invoice_id)
+        if invoice is None:
+            raise NotFound(f"Invoice '{request.invoice_id}' was not found.")
+        if invoice.status not in INVESTABLE or invoice.escrow_address is None:
+            raise Conflict(
+                f"Invoice is '{invoice.status.value}'; only invoices with a linked escrow that "
+                "is still open for funding can be funded.",
+                code="INVOICE_NOT_INVESTABLE",
+            )
+        assert invoice.funding_target_stroops is not None
+        available = max(invoice.funding_target_stroops - invoice.funded_stroops - pending, 0)
+        if request.amount.value > available:
+            raise Conflict(
+                f"amountStroops exceeds the escrow's remaining capacity of {available} stroops "
+                "(target, minus funded, minus pending commitments).",
+                code="FUNDING_EXCEEDS_CAPACITY",
+            )
+        now = self._clock.now()
+        commitment = Commitment(
+            id=self._ids.new_id(COMMITMENT_ID_PREFIX),
+            tenant_id=tenant_id,
+            invoice_id=invoice.id,
+            investor_address=request.investor.value,
+            amount_stroops=request.amount.value,
+            status=CommitmentStatus.PENDING,
+            investor_effective_yield_bps=invoice.draft.yield_bps,
+            claim_not_before=invoice.draft.due_date,
+            submission_status=SubmissionStatus.STUBBED,
+            actor_id=actor.id,
+            created_at=now,
+            updated_at=now,
+            idempotency_key=idempotency_key,
+        )
+        uow.commitments.add(commitment)
+        submission = self._chain_port().submit_funding(
+            invoice.escrow_address, request.investor.value, request.amount, invoice.id
+        )
+        commitment = attrs.evolve(
+            commitment, submission_status=submission.status, tx_hash=submission.tx_hash
+        )
+        uow.commitments.update(commitment)
+        self._audit(uow, commitment, actor, "commitment.created")
+        return commitment
+
+    def persist_commitment(self, tenant_id: str, commitment: Commitment) -> Commitment:
+        """Store a commitment; with an idempotency key already used, return the stored one
+        (no second insert), or refuse if that one is for another invoice, investor or amount."""
+        with self._uow(tenant_id) as uow:
+            key = commitment.idempotency_key
+            existing = None if key is None else uow.commitments.by_idempotency_key(tenant_id, key)
+            if existing is not None:
+                return _same_request(
+                    existing,
+                    CommitmentInput(
+                        commitment.invoice_id,
+                        AccountAddress(commitment.investor_address),
+                        Stroops(commitment.amount_stroops),
+                    ),
+                )
+            uow.commitments.add(commitment)
+            uow.commit()
+        self.invalidate_reads(tenant_id)
+        return commitment
+
+    def update_commitment(
+        self, tenant_id: str, actor: Actor, commitment_id: str, changes: Mapping[str, Any]
+    ) -> Commitment:
+        """Change a commitment's status or tx hash. ``amount_stroops`` never changes
+        (AMOUNT_IMMUTABLE): a commitment's amount is what the investor agreed to."""
+        if "amount_stroops" in changes or "amountStroops" in changes:
+            raise CommitmentValidationError(
+                "amount_stroops of a commitment cannot be changed.",
+                code="AMOUNT_IMMUTABLE",
+                field_errors=[
+                    FieldError("amount_stroops", "cannot be changed", "AMOUNT_IMMUTABLE")
+                ],
+            )
+        unknown = sorted(set(changes) - _UPDATABLE)
+        if unknown:
+            raise ValidationError.for_field(unknown[0], "cannot be changed", "UNKNOWN_FIELD")
+        if actor.role not in _UPDATERS:
+            raise Forbidden("Only operators and the escrow indexer may update commitments.")
+        with self._uow(tenant_id) as uow:
+            current = uow.commitments.get(tenant_id, commitment_id)
+            if current is None:
+                raise NotFound(f"Commitment '{commitment_id}' was not found.")
+            updated = attrs.evolve(current, updated_at=self._clock.now())
+            if "status" in changes:
+                updated = attrs.evolve(updated, status=_next_status(current, changes["status"]))
+            if "tx_hash" in changes:
+                updated = attrs.evolve(
+                    updated,
+                    tx_hash=_tx_hash(changes["tx_hash"]),
+                    submission_status=SubmissionStatus.SUBMITTED,
+                )
+            uow.commitments.update(updated)
+            self._audit(uow, updated, actor, "commitment.updated")
+            uow.commit()
+        self.invalidate_reads(tenant_id)
+        return updated
+
+    # ---- locks ----------------------------------------------------------------------------
+    def locks(
+        self,
+        tenant_id: str,
+        actor: Actor,
+        *,
+        funder_address: str | None = None,
+        invoice_id: str | None = None,
+        limit: int = LOCKS_LIMIT_MAX,
+        offset: int = 0,
+    ) -> LockPage:
+        """Investor locks of the tenant. Investors see only their bound wallet's; operators
+        see any funder's, or every funder's when none is named."""
+        if invoice_id is not None:
+            parse_invoice_id(invoice_id, "invoiceId")
+        funder = self._funder_scope(actor, funder_address)
+        if not 1 <= limit <= LOCKS_LIMIT_MAX:
+            raise ValidationError.for_field("limit", f"must be from 1 to {LOCKS_LIMIT_MAX}")
+        query = CommitmentQuery(tenant_id, funder, invoice_id, limit, offset)
+        with self._read(tenant_id) as uow:
+            return uow.commitments.locks(query)
+
+    def lock(
+        self, tenant_id: str, actor: Actor, invoice_id: str, funder_address: str | None = None
+    ) -> InvestorLock:
+        """One funder's lock on one invoice (the caller's own wallet by default)."""
+        parse_invoice_id(invoice_id, "invoiceId")
+        funder = self._funder_scope(actor, funder_address)
+        if funder is None:
+            raise ValidationError.for_field(
+                "funderAddress", "is required for operators", "REQUIRED"
+            )
+        query = CommitmentQuery(tenant_id, funder, invoice_id, 1, 0)
+        with self._read(tenant_id) as uow:
+            page = uow.commitments.locks(query)
+        if not page.items:
+            raise NotFound(f"No lock of this funder on invoice '{invoice_id}' was found.")
+        return page.items[0]
+
+    def invalidate_reads(self, tenant_id: str) -> None:
+        for prefix in INVESTOR_CACHE_PREFIXES:
+            self._cache.invalidate_prefix(prefix.format(tenant_id=tenant_id))
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _funder_scope(self, actor: Actor, funder_address: str | None) -> str | None:
+        if funder_address is not None:
+            AccountAddress.parse(funder_address, "funderAddress", "INVALID_INVESTOR_ADDRESS")
+        if actor.role in _OPERATORS:
+            return funder_address
+        if actor.role is not Role.INVESTOR:
+            raise Forbidden("Only investors and operators may read investor locks.")
+        if actor.wallet is None:
+            raise Forbidden("No Stellar wallet is bound to this account.", code="WALLET_NOT_BOUND")
+        if funder_address is not None and funder_address != actor.wallet:
+            raise Forbidden(
+                "Investors may read only the locks of their own bound wallet.",
+                code="WALLET_MISMATCH",
+            )
+        return actor.wallet
+
+    def _chain_port(self) -> EscrowChain:
+        if self._chain is None:
+            raise Unavailable(
+                "No escrow chain is configured for funding.", code="ESCROW_CHAIN_UNAVAILABLE"
+            )
+        return self._chain
+
+    def _audit(self, uow: UnitOfWork, commitment: Commitment, actor: Actor, action: str) -> None:
+        uow.audit.append(
+            AuditEvent(
+                id=self._ids.new_id("aud_"),
+                tenant_id=commitment.tenant_id,
+                actor_id=actor.id,
+                actor_role=actor.role.value,
+                action=action,
+                resource_type="commitment",
+                resource_id=commitment.id,
+                at=commitment.updated_at,
+                metadata={
+                    "invoiceId": commitment.invoice_id,
+                    "investorAddress": commitment.investor_address,
+                    "amountStroops": str(commitment.amount_stroops),
+                    "status": commitment.status.value,
+                    "submissionStatus": commitment.submission_status.value,
+                },
+            )
+        )
+
+
+def _same_request(existing: Commitment, request: CommitmentInput) -> Commitment:
+    same = (
+        existing.invoice_id == request.invoice_id
+        and existing.investor_address == request.investor.value
+        and existing.amount_stroops == request.amount.value
+    )
+    if not same:
+        raise Conflict(
+            "This idempotency key was already used for another commitment.",
+            code="IDEMPOTENCY_KEY_REUSED",
+        )
+    return existing
+
+
+def _next_status(current: Commitment, raw: Any) -> CommitmentStatus:
+    try:
+        target = CommitmentStatus(raw)
+    except ValueError:
+        allowed = ", ".join(s.value for s in CommitmentStatus)
+        raise ValidationError.for_field("status", f"must be one of {allowed}") from None
+    if target is current.status:
+        return target
+    if target not in _NEXT_STATUS[current.status]:
+        raise Conflict(
+            f"A '{current.status.value}' commitment cannot become '{target.value}'.",
+            code="INVALID_COMMITMENT_TRANSITION",
+        )
+    return target
+
+
+def _tx_hash(raw: Any) -> str:
+    if not isinstance(raw, str) or len(raw) != 64 or any(c not in "0123456789abcdef" for c in raw):
+        raise ValidationError.for_field("tx_hash", "must be 64 lower-case hex characters")
+    return raw

@@ -1,0 +1,138 @@
+"""Running a request at most once per idempotency key, and purging expired keys."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import timedelta
+
+import attrs
+
+from liquifact_core.errors import Conflict, LiquifactError
+from liquifact_core.idempotency import (
+    IdempotencyRecord,
+    IdempotencyState,
+    RequestInProgress,
+    StoredResponse,
+    parse_idempotency_key,
+)
+from liquifact_core.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
+
+DEFAULT_TTL = timedelta(hours=24)
+# An in-progress claim older than this is taken to be abandoned (its process died) and may be
+# claimed again. That is safe: completing needs the claim id, in the same transaction as the
+# effect, so a late first attempt that lost its claim rolls its effect back.
+DEFAULT_LEASE = timedelta(minutes=2)
+PURGE_BATCH = 1000
+
+Work = Callable[[UnitOfWork], StoredResponse]
+ClientError = Callable[[LiquifactError], StoredResponse | None]
+Purge = Callable[..., int]
+
+
+@attrs.frozen
+class IdempotentOutcome:
+    response: StoredResponse
+    replayed: bool
+
+
+class IdempotencyService:
+    def __init__(
+        self,
+        unit_of_work: UnitOfWorkFactory,
+        purge: Purge,
+        clock: Clock,
+        ids: IdGenerator,
+        ttl: timedelta = DEFAULT_TTL,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> None:
+        self._uow = unit_of_work
+        self._purge = purge
+        self._clock = clock
+        self._ids = ids
+        self.ttl = ttl
+        self._lease = lease
+
+    def execute(
+        self,
+        tenant_id: str,
+        key: str | None,
+        fingerprint: str,
+        work: Work,
+        client_error: ClientError,
+    ) -> IdempotentOutcome:
+        """Run ``work`` once for (tenant, key) and store its response with its effect.
+
+        1. Claim the key in a committed transaction of its own. A live record answers instead:
+           another fingerprint -> 409 IDEMPOTENCY_KEY_REUSED; still in progress -> 409
+           IDEMPOTENCY_REQUEST_IN_PROGRESS (retryable); completed -> its stored response.
+        2. Run ``work`` in a new unit and complete the record in that same unit.
+        3. A domain error that ``client_error`` renders (a 4xx) is stored as the answer too;
+           anything else releases the claim so a retry can run.
+        """
+        key = parse_idempotency_key(key)
+        now = self._clock.now()
+        claim = IdempotencyRecord(
+            tenant_id=tenant_id,
+            key=key,
+            fingerprint=fingerprint,
+            state=IdempotencyState.IN_PROGRESS,
+            claim_id=self._ids.new_id("idk_"),
+            created_at=now,
+            expires_at=now + self.ttl,
+            locked_until=now + self._lease,
+        )
+        with self._uow(tenant_id) as uow:
+            existing = uow.idempotency.claim(claim, now)
+            uow.commit()
+        if existing is not None:
+            return _answer(existing, fingerprint)
+        try:
+            with self._uow(tenant_id) as uow:
+                response = work(uow)
+                uow.idempotency.complete(tenant_id, key, claim.claim_id, response)
+                uow.commit()
+            return IdempotentOutcome(response, replayed=False)
+        except RequestInProgress:
+            raise  # our claim was taken over; the effect rolled back with the failed completion
+        except LiquifactError as error:
+            stored = client_error(error)
+            if stored is None:
+                self._release(claim)
+                raise
+            with self._uow(tenant_id) as uow:
+                uow.idempotency.complete(tenant_id, key, claim.claim_id, stored)
+                uow.commit()
+            return IdempotentOutcome(stored, replayed=False)
+        except BaseException:
+            self._release(claim)
+            raise
+
+    def purge_expired(self, batch_size: int = PURGE_BATCH) -> int:
+        """Delete every record expired by now, in batches; returns how many went."""
+        now = self._clock.now()
+        purged = 0
+        while True:
+            removed = self._purge(now, batch_size)
+            purged += removed
+            if removed < batch_size:
+                return purged
+
+    def _release(self, claim: IdempotencyRecord) -> None:
+        # Best effort: if this fails too, the lease lapses and the key can be claimed again.
+        with contextlib.suppress(Exception), self._uow(claim.tenant_id) as uow:
+            uow.idempotency.release(claim.tenant_id, claim.key, claim.claim_id)
+            uow.commit()
+
+
+def _answer(existing: IdempotencyRecord, fingerprint: str) -> IdempotentOutcome:
+    if existing.fingerprint != fingerprint:
+        raise Conflict(
+            "This Idempotency-Key was already used for a different request; use a new key.",
+            code="IDEMPOTENCY_KEY_REUSED",
+        )
+    if existing.state is IdempotencyState.IN_PROGRESS or existing.response is None:
+        raise RequestInProgress(
+            "A request with this Idempotency-Key is still being processed; retry shortly."
+        )
+    return IdempotentOutcome(existing.response, replayed=True)

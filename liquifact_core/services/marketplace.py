@@ -1,0 +1,95 @@
+"""Marketplace reads: searching investable invoices and the investment opportunities list."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from liquifact_core.errors import ValidationError
+from liquifact_core.invoices import Actor, Invoice
+from liquifact_core.marketplace import (
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    PAGE_MAX,
+    CursorCodec,
+    MarketplaceQuery,
+    MarketplaceSearch,
+    SortField,
+    SortOrder,
+)
+from liquifact_core.ports import UnitOfWorkFactory
+
+# The spec's cache key: "marketplace:<tenantId>:<originalUrl>". Lifecycle changes drop the
+# tenant's prefix (InvoiceService), so a cache wrapper around the route stays correct.
+MARKETPLACE_CACHE_KEY = "marketplace:{tenant_id}:{original_url}"
+
+
+@attrs.frozen
+class MarketplaceResult:
+    items: Sequence[Invoice]
+    total: int
+    limit: int
+    has_more: bool
+    next_cursor: str | None
+    page: int | None  # set in offset mode only
+
+
+class MarketplaceService:
+    def __init__(self, unit_of_work: UnitOfWorkFactory, cursor_secret: str) -> None:
+        if len(cursor_secret) < 32:
+            raise ValueError("The cursor secret must be at least 32 characters.")
+        self._uow = unit_of_work
+        self._codec = CursorCodec(cursor_secret.encode("utf-8"))
+
+    def search(
+        self, tenant_id: str, actor: Actor, search: MarketplaceSearch | Mapping[str, str]
+    ) -> MarketplaceResult:
+        """One page of the tenant's investable invoices. Every principal of the tenant may
+        search; a cursor from an earlier page continues exactly where that page ended."""
+        del actor  # every role of the tenant sees the same marketplace
+        if not isinstance(search, MarketplaceSearch):
+            search = MarketplaceSearch.from_params(search)
+        after = None
+        offset = 0
+        if search.cursor is not None:
+            after = self._codec.decode(tenant_id, search, search.cursor)
+        elif search.page is not None:
+            offset = (search.page - 1) * search.limit
+        query = MarketplaceQuery(
+            tenant_id=tenant_id,
+            filters=search.filters,
+            sort=search.sort,
+            order=search.order,
+            limit=search.limit,
+            after=after,
+            offset=offset,
+            with_total=True,
+        )
+        with self._uow(tenant_id) as uow:
+            page = uow.invoices.marketplace(query)
+        next_cursor = None
+        if page.has_more and page.items:
+            next_cursor = self._codec.encode(tenant_id, search, page.items[-1])
+        assert page.total is not None
+        return MarketplaceResult(
+            items=page.items,
+            total=page.total,
+            limit=search.limit,
+            has_more=page.has_more,
+            next_cursor=next_cursor,
+            page=search.page,
+        )
+
+    def opportunities(
+        self, tenant_id: str, actor: Actor, *, page: int = 1, limit: int = PAGE_LIMIT_DEFAULT
+    ) -> MarketplaceResult:
+        """Investable invoices, newest first, by page number."""
+        if not 1 <= limit <= PAGE_LIMIT_MAX:
+            raise ValidationError.for_field("limit", f"must be from 1 to {PAGE_LIMIT_MAX}")
+        if not 1 <= page <= PAGE_MAX:
+            raise ValidationError.for_field("page", f"must be from 1 to {PAGE_MAX}")
+        search = MarketplaceSearch(
+            sort=SortField.CREATED_AT, order=SortOrder.DESC, limit=limit, page=page
+        )
+        return self.search(tenant_id, actor, search)

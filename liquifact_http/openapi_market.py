@@ -1,0 +1,534 @@
+"""The OpenAPI entries of the marketplace, funding, investor-lock and SME-metrics routes.
+
+Built with the helpers of ``liquifact_http.openapi``, which merges these into the document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from liquifact_core.amounts import STROOPS_MAX
+from liquifact_core.commitments import COMMITMENT_CODES, CommitmentStatus, SubmissionStatus
+from liquifact_core.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN
+from liquifact_core.lifecycle import INVESTABLE, InvoiceStatus
+from liquifact_core.marketplace import (
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    PAGE_MAX,
+    SortField,
+    SortOrder,
+)
+from liquifact_core.services.funding import LOCKS_LIMIT_MAX
+from liquifact_http.openapi import (
+    ACCOUNT_ADDRESS_PATTERN,
+    AMOUNT_PATTERN,
+    CONTRACT_ADDRESS_PATTERN,
+    JSON,
+    STROOPS_OR_ZERO_PATTERN,
+    STROOPS_PATTERN,
+    Object,
+    _closed_object,
+    _date,
+    _json_response,
+    _nullable,
+    _operation,
+    _problem_response,
+    _schema,
+    _timestamp,
+)
+
+PERCENT_PATTERN = "^(100(\\.0{1,2})?|[0-9]{1,2}(\\.[0-9]{1,2})?)$"
+_INVESTABLE = sorted(s.value for s in INVESTABLE)
+
+
+def _stroops(description: str, *, zero: bool = False) -> Object:
+    return {
+        "type": "string",
+        "pattern": STROOPS_OR_ZERO_PATTERN if zero else STROOPS_PATTERN,
+        "description": description,
+        "example": "12500000000",
+    }
+
+
+def _errors(meanings: Mapping[int, str]) -> Object:
+    """Problem responses with route-specific meanings (500 always included)."""
+    result = {
+        str(status): _problem_response(status, meaning) for status, meaning in meanings.items()
+    }
+    result["500"] = _problem_response(500)
+    return dict(sorted(result.items()))
+
+
+# ---- schemas --------------------------------------------------------------------------------
+def _market_item() -> Object:
+    properties: Object = {
+        "id": _schema("InvoiceId"),
+        "status": {"type": "string", "enum": _INVESTABLE},
+        "invoiceNumber": {"type": "string", "minLength": 1, "maxLength": 100},
+        "buyerName": {"type": "string", "minLength": 1, "maxLength": 255},
+        "description": _nullable({"type": "string", "maxLength": 1000}),
+        "amount": _schema("Amount"),
+        "currency": _schema("Currency"),
+        "yieldBps": {"type": "integer", "minimum": 0, "maximum": 10_000},
+        "issueDate": _date("The day the invoice was issued.", "2026-01-15"),
+        "maturityDate": _date("The invoice's due date.", "2026-03-15"),
+        "escrowAddress": {"type": "string", "pattern": CONTRACT_ADDRESS_PATTERN},
+        "fundingTargetStroops": _stroops("The escrow's funding target."),
+        "fundedStroops": _stroops("Funded so far, as the chain last reported.", zero=True),
+        "remainingCapacityStroops": _stroops(
+            "fundingTargetStroops - fundedStroops, never below 0 (pending commitments are "
+            "not subtracted).",
+            zero=True,
+        ),
+        "fundedRatio": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 100,
+            "description": "Percent of the funding target reached (two decimals).",
+        },
+        "createdAt": _timestamp("When the invoice was submitted"),
+    }
+    return _closed_object(
+        properties,
+        list(properties),
+        description="An investable invoice as investors browse it (no buyer contact or tax data).",
+    )
+
+
+def _market_page() -> Object:
+    meta = _closed_object(
+        {
+            "total": {"type": "integer", "minimum": 0, "description": "Every matching invoice."},
+            "limit": {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT_MAX},
+            "hasMore": {"type": "boolean", "description": "True when nextCursor leads further."},
+            "nextCursor": _nullable(
+                {
+                    "type": "string",
+                    "description": "Pass as `cursor` for the next page; null on the last page.",
+                }
+            ),
+            "page": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Present in offset mode (when `page` was sent).",
+            },
+        },
+        ["total", "limit", "hasMore", "nextCursor"],
+    )
+    return _closed_object(
+        {"data": {"type": "array", "items": _schema("MarketplaceItem")}, "meta": meta},
+        ["data", "meta"],
+        description="One page of investable invoices.",
+    )
+
+
+def _fund_body() -> Object:
+    return _closed_object(
+        {
+            "invoiceId": _schema("InvoiceId"),
+            "investorAddress": {
+                "type": "string",
+                "pattern": ACCOUNT_ADDRESS_PATTERN,
+                "description": "The investor's Stellar account; must be the caller's bound wallet.",
+            },
+            "amountStroops": {
+                "type": "string",
+                "pattern": STROOPS_PATTERN,
+                "description": f"Digits only, no sign or leading zeros, 1 to {STROOPS_MAX}. "
+                "JSON numbers are refused (INVALID_AMOUNT_TYPE).",
+                "example": "5000000000",
+            },
+        },
+        ["invoiceId", "investorAddress", "amountStroops"],
+        description="A funding intent.",
+    )
+
+
+def _funding_intent() -> Object:
+    submission = _closed_object(
+        {
+            "status": {
+                "type": "string",
+                "enum": [s.value for s in SubmissionStatus],
+                "description": "`stubbed`: the spec's stubbed signing mode; nothing was sent "
+                "to the chain.",
+            },
+            "txHash": _nullable(
+                {
+                    "type": "string",
+                    "pattern": "^[0-9a-f]{64}$",
+                    "description": "Only when a transaction was really submitted.",
+                }
+            ),
+            "note": {"type": "string"},
+        },
+        ["status", "txHash", "note"],
+    )
+    properties: Object = {
+        "id": {"type": "string", "pattern": "^cmt_[A-Za-z0-9]{1,40}$"},
+        "invoiceId": _schema("InvoiceId"),
+        "investorAddress": {"type": "string", "pattern": ACCOUNT_ADDRESS_PATTERN},
+        "amountStroops": _stroops("The committed amount; never changes."),
+        "status": {"type": "string", "enum": [s.value for s in CommitmentStatus]},
+        "investorEffectiveYieldBps": {"type": "integer", "minimum": 0, "maximum": 10_000},
+        "claimNotBefore": _timestamp("Earliest time a payout claim can succeed (maturity)"),
+        "createdAt": _timestamp("When the commitment was recorded"),
+        "submission": submission,
+    }
+    return _closed_object(
+        properties, list(properties), description="A recorded investor commitment."
+    )
+
+
+def _lock() -> Object:
+    properties: Object = {
+        "invoiceId": _schema("InvoiceId"),
+        "funderAddress": {"type": "string", "pattern": ACCOUNT_ADDRESS_PATTERN},
+        "amountStroops": _stroops("Pending and confirmed commitments of this funder."),
+        "commitmentCount": {"type": "integer", "minimum": 1},
+        "claimNotBefore": _timestamp("Earliest time a payout claim can succeed (maturity)"),
+        "investorEffectiveYieldBps": {"type": "integer", "minimum": 0, "maximum": 10_000},
+        "updatedAt": _timestamp("When a commitment behind it last changed"),
+        "stale": {
+            "type": "boolean",
+            "enum": [True],
+            "description": "Always true: from the backend's records, not read live from chain.",
+        },
+    }
+    return _closed_object(properties, list(properties), description="An investor lock.")
+
+
+def _lock_list() -> Object:
+    meta = _closed_object(
+        {
+            "total": {"type": "integer", "minimum": 0},
+            "page": {"type": "integer", "minimum": 1},
+            "limit": {"type": "integer", "minimum": 1, "maximum": LOCKS_LIMIT_MAX},
+            "hasMore": {"type": "boolean"},
+        },
+        ["total", "page", "limit", "hasMore"],
+    )
+    return _closed_object(
+        {"data": {"type": "array", "items": _schema("InvestorLock")}, "meta": meta},
+        ["data", "meta"],
+        description="Investor locks, by invoice id then funder address.",
+    )
+
+
+def _sme_metrics() -> Object:
+    per_status = _closed_object(
+        {
+            "count": {"type": "integer", "minimum": 0},
+            "amounts": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "pattern": AMOUNT_PATTERN},
+                "description": "Summed invoice amounts per currency (exact decimal strings).",
+            },
+            "fundingTargetStroops": _stroops("Summed funding targets.", zero=True),
+            "fundedStroops": _stroops("Summed funded amounts.", zero=True),
+        },
+        ["count", "amounts", "fundingTargetStroops", "fundedStroops"],
+    )
+    statuses = [s.value for s in InvoiceStatus]
+    return _closed_object(
+        {
+            "scope": {"type": "string", "enum": ["sme", "tenant"]},
+            "smeId": _nullable({"type": "string", "minLength": 1}),
+            "totalCount": {"type": "integer", "minimum": 0},
+            "byStatus": _closed_object(dict.fromkeys(statuses, per_status), statuses),
+        },
+        ["scope", "smeId", "totalCount", "byStatus"],
+        description="Invoice counts and amounts per status: the SME's own, or the tenant's "
+        "for operators.",
+    )
+
+
+def schemas() -> Object:
+    return {
+        "MarketplaceItem": _market_item(),
+        "MarketplacePage": _market_page(),
+        "FundInvoiceBody": _fund_body(),
+        "FundingIntent": _funding_intent(),
+        "InvestorLock": _lock(),
+        "InvestorLockList": _lock_list(),
+        "SmeMetrics": _sme_metrics(),
+    }
+
+
+# ---- parameters and headers -----------------------------------------------------------------
+def _query(name: str, schema: Object, description: str) -> Object:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def parameters() -> Object:
+    bps = {"type": "integer", "minimum": 0, "maximum": 10_000}
+    percent = {"type": "string", "pattern": PERCENT_PATTERN}
+    amount = {"type": "string", "pattern": AMOUNT_PATTERN}
+    day = {"type": "string", "format": "date"}
+    return {
+        "YieldBpsMin": _query("yieldBpsMin", bps, "Lowest yield, in basis points (inclusive)."),
+        "YieldBpsMax": _query("yieldBpsMax", bps, "Highest yield, in basis points (inclusive)."),
+        "MaturityDateFrom": _query("maturityDateFrom", day, "Earliest maturity (inclusive)."),
+        "MaturityDateTo": _query("maturityDateTo", day, "Latest maturity (inclusive)."),
+        "FundedRatioMin": _query("fundedRatioMin", percent, "Lowest funded percent, 0-100."),
+        "FundedRatioMax": _query("fundedRatioMax", percent, "Highest funded percent, 0-100."),
+        "AmountMin": _query(
+            "amountMin",
+            amount,
+            "Smallest amount (inclusive), compared as a number whatever the currency.",
+        ),
+        "AmountMax": _query("amountMax", amount, "Largest amount (inclusive)."),
+        "SortBy": _query(
+            "sortBy",
+            {"type": "string", "enum": [s.value for s in SortField], "default": "yield_bps"},
+            "Sort key; ties are broken by invoice id in the same direction.",
+        ),
+        "Order": _query(
+            "order",
+            {"type": "string", "enum": [o.value for o in SortOrder], "default": "desc"},
+            "Sort direction; must stay the same across the pages of a cursor.",
+        ),
+        "Cursor": _query(
+            "cursor",
+            {"type": "string", "minLength": 1, "maxLength": 2048},
+            "nextCursor of the previous page (opaque, HMAC-signed). Repeat the same sortBy, "
+            "order and filters; `page` is ignored when a cursor is present.",
+        ),
+        "MarketPage": _query(
+            "page",
+            {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
+            "Offset mode: 1-based page number.",
+        ),
+        "MarketLimit": _query(
+            "limit",
+            {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": PAGE_LIMIT_MAX,
+                "default": PAGE_LIMIT_DEFAULT,
+            },
+            "Invoices per page.",
+        ),
+        "LockLimit": _query(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": LOCKS_LIMIT_MAX, "default": 20},
+            "Locks per page.",
+        ),
+        "FunderAddress": _query(
+            "funderAddress",
+            {"type": "string", "pattern": ACCOUNT_ADDRESS_PATTERN},
+            "A funder's Stellar account (checksummed G... address; else 400). Investors may "
+            "name only their own bound wallet (else 403), which is also the default.",
+        ),
+        "InvoiceIdFilter": _query("invoiceId", _schema("InvoiceId"), "Only this invoice."),
+        "LockInvoiceId": {
+            "name": "invoiceId",
+            "in": "path",
+            "required": True,
+            "schema": _schema("InvoiceId"),
+        },
+        "IdempotencyKey": {
+            "name": IDEMPOTENCY_HEADER,
+            "in": "header",
+            "required": True,
+            "description": "8-128 of [A-Za-z0-9._:-]; one key per distinct funding request. "
+            "The same key and body replay the first response (Idempotent-Replayed: true) for "
+            "IDEMPOTENCY_KEY_TTL_HOURS.",
+            "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+        },
+    }
+
+
+def headers() -> Object:
+    return {
+        "IdempotentReplayed": {
+            "description": "`true` when this is the stored response of an earlier request with "
+            "the same Idempotency-Key and body.",
+            "required": False,
+            "schema": {"type": "string", "enum": ["true"]},
+        },
+        "LockLocation": {
+            "description": "The investor lock this commitment belongs to.",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^/v1/investor/locks/inv_[A-Za-z0-9_]{1,28}$"},
+        },
+    }
+
+
+# ---- paths ----------------------------------------------------------------------------------
+_MARKET_QUERY = (
+    "YieldBpsMin", "YieldBpsMax", "MaturityDateFrom", "MaturityDateTo", "FundedRatioMin",
+    "FundedRatioMax", "AmountMin", "AmountMax", "SortBy", "Order", "Cursor", "MarketPage",
+    "MarketLimit",
+)  # fmt: skip
+_BAD_QUERY = (
+    "A query parameter is invalid or unknown, the X-Tenant-Id header is missing or invalid, "
+    "or the cursor was altered (INVALID_CURSOR) or belongs to another tenant, sort, order or "
+    "filter set (CURSOR_MISMATCH)."
+)
+_STORE_DOWN = "The data store is unavailable; retry later with backoff."
+
+
+def _ok(description: str, schema: str, *extra_headers: str) -> Object:
+    return {"200": _json_response(description, _schema(schema), *extra_headers)}
+
+
+def paths() -> Object:
+    codes = ", ".join(COMMITMENT_CODES[:-1])
+    fund_responses: Object = {
+        "201": {
+            **_json_response(
+                "The commitment, recorded (or the stored first response, replayed).",
+                _schema("FundingIntent"),
+            ),
+        },
+        **_errors(
+            {
+                400: f"Missing or invalid Idempotency-Key, or invalid fields: the problem `code` "
+                f"is the first commitment rule broken ({codes}), else VALIDATION_ERROR.",
+                403: "The caller is not an investor (FORBIDDEN), has no bound wallet "
+                "(WALLET_NOT_BOUND), or investorAddress is not that wallet (WALLET_MISMATCH).",
+                404: "No invoice with this id in the tenant.",
+                409: "INVOICE_NOT_INVESTABLE (not linked_escrow or partially_funded), "
+                "FUNDING_EXCEEDS_CAPACITY (target - funded - pending commitments), "
+                "IDEMPOTENCY_KEY_REUSED (same key, other request) or "
+                "IDEMPOTENCY_REQUEST_IN_PROGRESS (retryable: the first request is running).",
+                413: "The request body is too large.",
+                415: "The body is not sent as application/json.",
+                503: "The data store or the escrow chain is unavailable; the key is released, "
+                "retry with it.",
+            }
+        ),
+    }
+    fund_responses["201"]["headers"]["Location"] = {"$ref": "#/components/headers/LockLocation"}
+    fund_responses["201"]["headers"]["Idempotent-Replayed"] = {
+        "$ref": "#/components/headers/IdempotentReplayed"
+    }
+    for status in ("400", "403", "404", "409"):
+        fund_responses[status]["headers"]["Idempotent-Replayed"] = {
+            "$ref": "#/components/headers/IdempotentReplayed"
+        }
+    return {
+        "/v1/marketplace": {
+            "get": _operation(
+                "searchMarketplace",
+                "Search investable invoices",
+                "Marketplace",
+                {
+                    **_ok("One page of investable invoices.", "MarketplacePage"),
+                    **_errors({400: _BAD_QUERY, 503: _STORE_DOWN}),
+                },
+                description="The tenant's invoices in linked_escrow or partially_funded. "
+                "Cursor mode (recommended; stable under inserts and deletes): send no `page`, "
+                "then pass each `meta.nextCursor` as `cursor`. Offset mode: `page` + `limit`; "
+                "nextCursor and hasMore are returned too. Cached responses, when enabled, are "
+                "keyed `marketplace:<tenantId>:<originalUrl>`.",
+                parameters=("TenantId", *_MARKET_QUERY),
+            )
+        },
+        "/v1/invest/opportunities": {
+            "get": _operation(
+                "listInvestmentOpportunities",
+                "Investment opportunities",
+                "Marketplace",
+                {
+                    **_ok("Investable invoices, newest first.", "MarketplacePage"),
+                    **_errors({400: "Invalid page or limit.", 503: _STORE_DOWN}),
+                },
+                description="Investable invoices with funded ratio, maturity, yield and "
+                "remaining capacity, newest first.",
+                parameters=("TenantId", "MarketPage", "MarketLimit"),
+            )
+        },
+        "/v1/invest/fund-invoice": {
+            "post": _operation(
+                "fundInvoice",
+                "Record a funding intent",
+                "Investing",
+                fund_responses,
+                description="Records an investor commitment against an invoice's escrow and "
+                "hands it to the escrow chain in the configured signing mode. Only `stubbed` "
+                "exists so far: `submission.status` is `stubbed` and no transaction is sent. "
+                "A commitment does not change the invoice's fundedStroops, but pending "
+                "commitments count against the remaining capacity. Requires Idempotency-Key.",
+                parameters=("TenantId", "IdempotencyKey"),
+                request_body={
+                    "required": True,
+                    "content": {JSON: {"schema": _schema("FundInvoiceBody")}},
+                },
+            )
+        },
+        "/v1/investor/locks": {
+            "get": _operation(
+                "listInvestorLocks",
+                "Investor locks",
+                "Investing",
+                {
+                    **_ok("Locks, by invoice then funder.", "InvestorLockList"),
+                    **_errors(
+                        {
+                            400: "Invalid funderAddress, invoiceId, page or limit.",
+                            403: "An investor asked for another wallet's locks, or has none "
+                            "bound; or the caller is neither investor nor operator.",
+                            503: _STORE_DOWN,
+                        }
+                    ),
+                },
+                description="Pending and confirmed commitments per (invoice, funder), from the "
+                "store, with claimNotBefore and investorEffectiveYieldBps; `stale` is always "
+                "true. Operators may read any funder (or all).",
+                parameters=("TenantId", "FunderAddress", "InvoiceIdFilter", "Page", "LockLimit"),
+            )
+        },
+        "/v1/investor/locks/{invoiceId}": {
+            "get": _operation(
+                "getInvestorLock",
+                "One investor lock",
+                "Investing",
+                {
+                    **_ok("The funder's lock on the invoice.", "InvestorLock"),
+                    **_errors(
+                        {
+                            400: "Invalid invoice id or funderAddress (operators must name one).",
+                            403: "An investor asked for another wallet's lock, or has none bound.",
+                            404: "The funder has no lock on this invoice.",
+                            503: _STORE_DOWN,
+                        }
+                    ),
+                },
+                parameters=("TenantId", "LockInvoiceId", "FunderAddress"),
+            )
+        },
+        "/v1/sme/metrics": {
+            "get": _operation(
+                "getSmeMetrics",
+                "SME invoice metrics",
+                "SME",
+                {
+                    **_ok("Counts and amounts per status.", "SmeMetrics"),
+                    **_errors(
+                        {
+                            400: "A query parameter was sent (none are accepted) or the "
+                            "X-Tenant-Id header is missing or invalid.",
+                            403: "Only SMEs (their own invoices) and operators (the tenant's).",
+                            503: _STORE_DOWN,
+                        }
+                    ),
+                },
+                parameters=("TenantId",),
+            )
+        },
+    }
+
+
+TAGS = [
+    {"name": "Marketplace", "description": "Browse investable invoices."},
+    {"name": "Investing", "description": "Funding intents and investor locks."},
+    {"name": "SME", "description": "Views for SMEs about their own invoices."},
+]

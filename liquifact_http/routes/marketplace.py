@@ -1,0 +1,120 @@
+"""``/v1/marketplace``, ``/v1/invest/opportunities`` and ``/v1/sme/metrics``: read-only views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from liquifact_core.lifecycle import InvoiceStatus
+from liquifact_core.marketplace import (
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    PAGE_MAX,
+    SEARCH_PARAMETERS,
+)
+from liquifact_core.services.marketplace import MARKETPLACE_CACHE_KEY, MarketplaceResult
+from liquifact_core.services.metrics import SmeMetrics
+from liquifact_http import representations as rep
+from liquifact_http.callers import caller_of
+from liquifact_http.routes.common import (
+    blocking,
+    json_response,
+    query_int,
+    refuse_unknown_query,
+    resource,
+    services,
+)
+
+_OPPORTUNITY_QUERY = frozenset({"page", "limit"})
+
+
+def original_url(request: Request) -> str:
+    """The path and query the client sent (``/api/...`` aliases keep their own path)."""
+    path = request.scope.get("state", {}).get("original_path", request.url.path)
+    query = request.url.query
+    return f"{path}?{query}" if query else str(path)
+
+
+def marketplace_cache_key(tenant_id: str, request: Request) -> str:
+    """The spec's cache key of a marketplace read; a response cache wraps the route with it.
+    Lifecycle changes invalidate the ``marketplace:<tenantId>:`` prefix (InvoiceService)."""
+    return MARKETPLACE_CACHE_KEY.format(tenant_id=tenant_id, original_url=original_url(request))
+
+
+def _page_body(result: MarketplaceResult) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "total": result.total,
+        "limit": result.limit,
+        "hasMore": result.has_more,
+        "nextCursor": result.next_cursor,
+    }
+    if result.page is not None:
+        meta["page"] = result.page
+    return {"data": [rep.market_item(item) for item in result.items], "meta": meta}
+
+
+async def search_marketplace(request: Request) -> Response:
+    caller = caller_of(request)
+    refuse_unknown_query(request, SEARCH_PARAMETERS)
+    params = dict(request.query_params)
+    result = await blocking(
+        services(request).marketplace.search, caller.tenant_id, caller.actor, params
+    )
+    return json_response(_page_body(result))
+
+
+async def investment_opportunities(request: Request) -> Response:
+    caller = caller_of(request)
+    refuse_unknown_query(request, _OPPORTUNITY_QUERY)
+    limit = query_int(request, "limit", PAGE_LIMIT_DEFAULT, 1, PAGE_LIMIT_MAX)
+    page = query_int(request, "page", 1, 1, PAGE_MAX)
+    result = await blocking(
+        services(request).marketplace.opportunities,
+        caller.tenant_id,
+        caller.actor,
+        page=page,
+        limit=limit,
+    )
+    return json_response(_page_body(result))
+
+
+def _metrics_body(metrics: SmeMetrics) -> dict[str, Any]:
+    by_status: dict[str, dict[str, Any]] = {
+        status.value: {
+            "count": 0,
+            "amounts": {},
+            "fundingTargetStroops": "0",
+            "fundedStroops": "0",
+        }
+        for status in InvoiceStatus
+    }
+    for row in metrics.totals:
+        entry = by_status[row.status.value]
+        entry["count"] += row.count
+        entry["amounts"][row.currency] = rep.money_text(row.amount, row.currency)
+        entry["fundingTargetStroops"] = str(
+            int(entry["fundingTargetStroops"]) + row.funding_target_stroops
+        )
+        entry["fundedStroops"] = str(int(entry["fundedStroops"]) + row.funded_stroops)
+    return {
+        "scope": metrics.scope,
+        "smeId": metrics.sme_id,
+        "totalCount": sum(row.count for row in metrics.totals),
+        "byStatus": by_status,
+    }
+
+
+async def sme_metrics(request: Request) -> Response:
+    caller = caller_of(request)
+    refuse_unknown_query(request, frozenset())
+    metrics = await blocking(services(request).metrics.sme_metrics, caller.tenant_id, caller.actor)
+    return json_response(_metrics_body(metrics))
+
+
+routes = [
+    resource("/v1/marketplace", GET=search_marketplace),
+    resource("/v1/invest/opportunities", GET=investment_opportunities),
+    resource("/v1/sme/metrics", GET=sme_metrics),
+]

@@ -1,0 +1,54 @@
+"""CURSOR_SECRET, IDEMPOTENCY_KEY_TTL_HOURS and ``liquifact idempotency purge``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from liquifact_core.marketplace import DEVELOPMENT_CURSOR_SECRET
+from liquifact_http.cli import main
+from liquifact_http.settings import ConfigError, load_settings
+
+NO_DOTENV = Path("/nonexistent/.env")
+SECRET = "c" * 48
+
+
+def test_development_uses_the_documented_insecure_cursor_secret() -> None:
+    settings = load_settings({}, env_file=NO_DOTENV)
+    assert settings.cursor_secret == DEVELOPMENT_CURSOR_SECRET
+    assert settings.idempotency_key_ttl_hours == 24
+    assert SECRET not in repr(load_settings({"CURSOR_SECRET": SECRET}, env_file=NO_DOTENV))
+
+
+def test_production_requires_a_cursor_secret() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"NODE_ENV": "production"}, env_file=NO_DOTENV)
+    assert caught.value.problems == [("CURSOR_SECRET", "is required when NODE_ENV=production")]
+    production = load_settings({"NODE_ENV": "production", "CURSOR_SECRET": SECRET}, NO_DOTENV)
+    assert production.cursor_secret == SECRET
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"CURSOR_SECRET": "short"}, "CURSOR_SECRET"),
+        ({"IDEMPOTENCY_KEY_TTL_HOURS": "0"}, "IDEMPOTENCY_KEY_TTL_HOURS"),
+        ({"IDEMPOTENCY_KEY_TTL_HOURS": "24h"}, "IDEMPOTENCY_KEY_TTL_HOURS"),
+        ({"IDEMPOTENCY_KEY_TTL_HOURS": "8761"}, "IDEMPOTENCY_KEY_TTL_HOURS"),
+    ],
+)
+def test_bad_values_are_refused(env: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, env_file=NO_DOTENV)
+    assert [problem[0] for problem in caught.value.problems] == [key]
+    assert env.get("CURSOR_SECRET", "\0") not in caught.value.report()
+
+
+def test_cli_purges_expired_idempotency_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    assert main(["idempotency", "purge", "--batch-size", "10"]) == 0
+    assert "Purged 0 expired idempotency records." in capsys.readouterr().out

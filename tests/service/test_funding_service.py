@@ -1,0 +1,412 @@
+"""Funding intents, commitments, locks, idempotent execution and SME metrics, on the fakes
+(and on SQLite where concurrency is the point)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from liquifact_adapters.memory import FixedClock, InMemoryStore, SequentialIdGenerator
+from liquifact_adapters.sqlite import SqliteStore
+from liquifact_adapters.stubchain import StubbedEscrowChain
+from liquifact_core.commitments import (
+    Commitment,
+    CommitmentStatus,
+    CommitmentValidationError,
+    SubmissionStatus,
+)
+from liquifact_core.errors import (
+    Conflict,
+    Forbidden,
+    LiquifactError,
+    NotFound,
+    Unavailable,
+    ValidationError,
+)
+from liquifact_core.idempotency import IdempotencyState, RequestInProgress, StoredResponse
+from liquifact_core.invoices import Actor, Invoice
+from liquifact_core.lifecycle import Role
+from liquifact_core.ports import Store, UnitOfWork
+from liquifact_core.services import Services
+from tests.factories import account_address, contract_address, invoice_payload
+
+ADMIN = Actor("ops", Role.ADMIN)
+CHAIN = Actor("indexer", Role.CHAIN)
+WALLET = account_address()
+INVESTOR = Actor("investor-1", Role.INVESTOR, WALLET)
+OK = StoredResponse(201, (("content-type", "application/json"),), b"{}")
+
+
+def _services(store: Store | None = None, clock: FixedClock | None = None) -> Services:
+    return Services.from_ports(
+        store or InMemoryStore(),
+        clock or FixedClock(),
+        SequentialIdGenerator(),
+        chain=StubbedEscrowChain(),
+        idempotency_ttl=timedelta(hours=24),
+    )
+
+
+def _listed(
+    services: Services, target: str = "1000", sme: str = "sme-1", **payload: Any
+) -> Invoice:
+    created = services.invoices.submit("t1", Actor(sme, Role.SME), invoice_payload(**payload))
+    services.invoices.approve("t1", ADMIN, created.id)
+    return services.invoices.link_escrow("t1", ADMIN, created.id, contract_address(), target)
+
+
+def _fund(
+    services: Services, invoice_id: str, amount: str, actor: Actor = INVESTOR, **extra: Any
+) -> Commitment:
+    body = {"invoiceId": invoice_id, "investorAddress": actor.wallet, "amountStroops": amount}
+    return services.funding.fund_invoice("t1", actor, {**body, **extra.pop("body", {})}, **extra)
+
+
+# ---- funding rules ----------------------------------------------------------------------------
+def test_a_commitment_is_pending_stubbed_and_leaves_funded_stroops_alone() -> None:
+    services = _services()
+    invoice = _listed(services)
+    commitment = _fund(services, invoice.id, "400")
+    assert commitment.status is CommitmentStatus.PENDING
+    assert commitment.submission_status is SubmissionStatus.STUBBED
+    assert commitment.tx_hash is None
+    assert commitment.investor_effective_yield_bps == invoice.draft.yield_bps
+    assert commitment.claim_not_before == invoice.draft.due_date
+    assert services.invoices.get("t1", ADMIN, invoice.id).funded_stroops == 0
+
+
+def test_pending_commitments_count_against_capacity() -> None:
+    services = _services()
+    invoice = _listed(services, "1000")
+    services.invoices.record_chain_funding("t1", CHAIN, invoice.id, 300)
+    _fund(services, invoice.id, "500")
+    with pytest.raises(Conflict) as raised:
+        _fund(services, invoice.id, "201")
+    assert raised.value.code == "FUNDING_EXCEEDS_CAPACITY"
+    assert _fund(services, invoice.id, "200").amount_stroops == 200
+
+
+def test_only_investable_invoices_can_be_funded() -> None:
+    services = _services()
+    pending = services.invoices.submit("t1", Actor("s", Role.SME), invoice_payload())
+    with pytest.raises(Conflict) as raised:
+        _fund(services, pending.id, "1")
+    assert raised.value.code == "INVOICE_NOT_INVESTABLE"
+    funded = _listed(services, "10")
+    services.invoices.record_chain_funding("t1", CHAIN, funded.id, 10)
+    with pytest.raises(Conflict):
+        _fund(services, funded.id, "1")
+    with pytest.raises(NotFound):
+        _fund(services, "inv_unknown", "1")
+
+
+@pytest.mark.parametrize(
+    ("actor", "code"),
+    [
+        (Actor("a", Role.ADMIN, WALLET), "FORBIDDEN"),
+        (Actor("s", Role.SME, WALLET), "FORBIDDEN"),
+        (Actor("i", Role.INVESTOR, None), "WALLET_NOT_BOUND"),
+    ],
+)
+def test_only_investors_with_a_bound_wallet_fund(actor: Actor, code: str) -> None:
+    services = _services()
+    invoice = _listed(services)
+    body = {"invoiceId": invoice.id, "investorAddress": WALLET, "amountStroops": "1"}
+    with pytest.raises(Forbidden) as raised:
+        services.funding.fund_invoice("t1", actor, body)
+    assert raised.value.code == code
+
+
+def test_the_investor_address_must_be_the_bound_wallet() -> None:
+    services = _services()
+    invoice = _listed(services)
+    with pytest.raises(Forbidden) as raised:
+        _fund(services, invoice.id, "1", body={"investorAddress": account_address()})
+    assert raised.value.code == "WALLET_MISMATCH"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("amountStroops", 100, "INVALID_AMOUNT_TYPE"),
+        ("amountStroops", "1.5", "INVALID_AMOUNT_FORMAT"),
+        ("amountStroops", "007", "INVALID_AMOUNT_FORMAT"),
+        ("amountStroops", "-5", "INVALID_AMOUNT_FORMAT"),
+        ("amountStroops", "1e3", "INVALID_AMOUNT_FORMAT"),
+        ("amountStroops", "0", "INVALID_AMOUNT_RANGE"),
+        ("amountStroops", "1" + "0" * 18 + "1", "INVALID_AMOUNT_OVERFLOW"),
+        ("investorAddress", "G" + "A" * 55, "INVALID_INVESTOR_ADDRESS"),
+        (
+            "investorAddress",
+            "CAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPSBFLM",
+            "INVALID_INVESTOR_ADDRESS",
+        ),
+    ],
+)
+def test_commitment_validation_codes(field: str, value: Any, code: str) -> None:
+    services = _services()
+    invoice = _listed(services)
+    with pytest.raises(CommitmentValidationError) as raised:
+        _fund(services, invoice.id, "1", body={field: value})
+    assert raised.value.code == code
+    assert raised.value.field_errors[0].code == code
+
+
+def test_unknown_fields_are_refused() -> None:
+    services = _services()
+    invoice = _listed(services)
+    with pytest.raises(ValidationError) as raised:
+        _fund(services, invoice.id, "1", body={"memo": "x"})
+    assert raised.value.code == "VALIDATION_ERROR"
+
+
+def test_persist_commitment_is_idempotent_by_key() -> None:
+    services = _services()
+    invoice = _listed(services)
+    first = _fund(services, invoice.id, "100", idempotency_key="key-00000001")
+    again = _fund(services, invoice.id, "100", idempotency_key="key-00000001")
+    assert again == first
+    with pytest.raises(Conflict) as raised:
+        _fund(services, invoice.id, "101", idempotency_key="key-00000001")
+    assert raised.value.code == "IDEMPOTENCY_KEY_REUSED"
+    assert services.funding.persist_commitment("t1", first) == first
+
+
+def test_update_commitment_never_changes_the_amount() -> None:
+    services = _services()
+    invoice = _listed(services)
+    commitment = _fund(services, invoice.id, "100")
+    for change in ({"amount_stroops": 5}, {"amountStroops": "5", "status": "confirmed"}):
+        with pytest.raises(CommitmentValidationError) as raised:
+            services.funding.update_commitment("t1", CHAIN, commitment.id, change)
+        assert raised.value.code == "AMOUNT_IMMUTABLE"
+    confirmed = services.funding.update_commitment(
+        "t1", CHAIN, commitment.id, {"status": "confirmed", "tx_hash": "ab" * 32}
+    )
+    assert (confirmed.status, confirmed.amount_stroops) == (CommitmentStatus.CONFIRMED, 100)
+    assert confirmed.submission_status is SubmissionStatus.SUBMITTED
+    with pytest.raises(Conflict):
+        services.funding.update_commitment("t1", CHAIN, commitment.id, {"status": "pending"})
+    with pytest.raises(Forbidden):
+        services.funding.update_commitment("t1", INVESTOR, commitment.id, {"status": "released"})
+
+
+def test_released_commitments_free_capacity() -> None:
+    services = _services()
+    invoice = _listed(services, "100")
+    commitment = _fund(services, invoice.id, "100")
+    services.funding.update_commitment("t1", ADMIN, commitment.id, {"status": "released"})
+    assert _fund(services, invoice.id, "100").amount_stroops == 100
+
+
+def test_without_a_chain_funding_is_unavailable() -> None:
+    services = Services.from_ports(InMemoryStore(), FixedClock(), SequentialIdGenerator())
+    invoice = _listed(services)
+    with pytest.raises(Unavailable):
+        _fund(services, invoice.id, "1")
+
+
+# ---- locks --------------------------------------------------------------------------------------
+def test_investors_see_their_own_locks_and_operators_any() -> None:
+    services = _services()
+    invoice = _listed(services)
+    _fund(services, invoice.id, "100")
+    _fund(services, invoice.id, "50")
+    other = Actor("investor-2", Role.INVESTOR, account_address())
+    _fund(services, invoice.id, "10", actor=other)
+    (lock,) = services.funding.locks("t1", INVESTOR).items
+    assert (lock.amount_stroops, lock.commitment_count) == (150, 2)
+    assert services.funding.locks("t1", ADMIN).total == 2
+    assert services.funding.lock("t1", ADMIN, invoice.id, other.wallet).amount_stroops == 10
+    with pytest.raises(Forbidden):
+        services.funding.locks("t1", INVESTOR, funder_address=other.wallet)
+    with pytest.raises(Forbidden):
+        services.funding.locks("t1", Actor("x", Role.INVESTOR))
+    with pytest.raises(ValidationError) as raised:
+        services.funding.locks("t1", ADMIN, funder_address="not-an-address")
+    assert raised.value.code == "VALIDATION_ERROR"
+    with pytest.raises(ValidationError):
+        services.funding.lock("t1", ADMIN, invoice.id)
+    with pytest.raises(NotFound):
+        services.funding.lock("t1", other, _listed(services).id)
+
+
+# ---- idempotent execution ---------------------------------------------------------------------
+def _never_stored(_error: LiquifactError) -> StoredResponse | None:
+    return None
+
+
+def _stored(error: LiquifactError) -> StoredResponse | None:
+    return StoredResponse(409, (), error.code.encode())
+
+
+def test_a_completed_key_replays_and_a_different_body_conflicts() -> None:
+    services = _services()
+    runs: list[int] = []
+
+    def work(_uow: UnitOfWork) -> StoredResponse:
+        runs.append(1)
+        return OK
+
+    first = services.idempotency.execute("t1", "key-00000001", "f1", work, _never_stored)
+    again = services.idempotency.execute("t1", "key-00000001", "f1", work, _never_stored)
+    assert (first.replayed, again.replayed, again.response, len(runs)) == (False, True, OK, 1)
+    with pytest.raises(Conflict) as raised:
+        services.idempotency.execute("t1", "key-00000001", "f2", work, _never_stored)
+    assert raised.value.code == "IDEMPOTENCY_KEY_REUSED"
+
+
+def test_client_errors_are_stored_and_other_failures_release_the_key() -> None:
+    services = _services()
+
+    def conflict(_uow: UnitOfWork) -> StoredResponse:
+        raise Conflict("no", code="FUNDING_EXCEEDS_CAPACITY")
+
+    stored = services.idempotency.execute("t1", "key-00000002", "f", conflict, _stored)
+    replay = services.idempotency.execute("t1", "key-00000002", "f", conflict, _stored)
+    assert replay.replayed and replay.response == stored.response
+
+    def crash(_uow: UnitOfWork) -> StoredResponse:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        services.idempotency.execute("t1", "key-00000003", "f", crash, _stored)
+    with pytest.raises(Unavailable):
+        services.idempotency.execute(
+            "t1", "key-00000003", "f", _raises(Unavailable("down")), _never_stored
+        )
+    assert (
+        services.idempotency.execute("t1", "key-00000003", "f", lambda _u: OK, _stored).response
+        == OK
+    )
+
+
+def _raises(error: Exception) -> Callable[[UnitOfWork], StoredResponse]:
+    def work(_uow: UnitOfWork) -> StoredResponse:
+        raise error
+
+    return work
+
+
+def test_the_effect_rolls_back_when_the_record_cannot_complete() -> None:
+    clock = FixedClock()
+    services = _services(clock=clock)
+    invoice = _listed(services, "100")
+    body = {"invoiceId": invoice.id, "investorAddress": WALLET, "amountStroops": "100"}
+
+    def slow_first_attempt(uow: UnitOfWork) -> StoredResponse:
+        services.funding.fund_invoice_in(uow, "t1", INVESTOR, body)
+        # Meanwhile the claim lapsed and a retry took the key over (simulated here).
+        with pytest.raises(RequestInProgress):
+            uow.idempotency.complete("t1", "key-00000004", "idk_not_ours", OK)
+        raise RequestInProgress("lost the claim")
+
+    with pytest.raises(RequestInProgress):
+        services.idempotency.execute("t1", "key-00000004", "f", slow_first_attempt, _stored)
+    assert services.funding.locks("t1", ADMIN).total == 0  # the commitment rolled back
+
+
+def test_an_abandoned_claim_can_be_taken_over_after_its_lease() -> None:
+    clock = FixedClock()
+    services = _services(clock=clock)
+    with services.store.unit_of_work("t1") as uow:
+        from tests.contract.market_support import claim
+
+        uow.idempotency.claim(
+            claim(
+                "t1",
+                "key-00000005",
+                fingerprint="f",
+                created_at=clock.now(),
+                locked_until=clock.now() + timedelta(minutes=2),
+            ),
+            clock.now(),
+        )
+        uow.commit()
+    with pytest.raises(RequestInProgress) as raised:
+        services.idempotency.execute("t1", "key-00000005", "f", lambda _u: OK, _stored)
+    assert raised.value.retryable is True
+    clock.advance(timedelta(minutes=2))
+    assert (
+        services.idempotency.execute("t1", "key-00000005", "f", lambda _u: OK, _stored).replayed
+        is False
+    )
+
+
+def test_purge_removes_only_expired_records() -> None:
+    clock = FixedClock()
+    services = _services(clock=clock)
+    services.idempotency.execute("t1", "key-old-0001", "f", lambda _u: OK, _stored)
+    clock.advance(timedelta(hours=23))
+    services.idempotency.execute("t1", "key-new-0001", "f", lambda _u: OK, _stored)
+    clock.advance(timedelta(hours=1))
+    assert services.idempotency.purge_expired(batch_size=1) == 1
+    with services.store.unit_of_work("t1") as uow:
+        assert uow.idempotency.get("t1", "key-old-0001") is None
+        record = uow.idempotency.get("t1", "key-new-0001")
+    assert record is not None and record.state is IdempotencyState.COMPLETED
+
+
+# ---- concurrency, on the real embedded store ----------------------------------------------------
+def test_concurrent_intents_never_over_commit(tmp_path: Path) -> None:
+    services = _services(SqliteStore(str(tmp_path / "db.sqlite3")))
+    invoice = _listed(services, "1000")
+    investors = [Actor(f"i{n}", Role.INVESTOR, account_address()) for n in range(12)]
+
+    def attempt(actor: Actor) -> int:
+        try:
+            return _fund(services, invoice.id, "100", actor=actor).amount_stroops
+        except Conflict:
+            return 0
+
+    with ThreadPoolExecutor(6) as pool:
+        committed = list(pool.map(attempt, investors))
+    services.close()
+    assert sum(committed) == 1000 and committed.count(100) == 10
+
+
+def test_concurrent_duplicates_run_the_request_once(tmp_path: Path) -> None:
+    # SQLite serialises units, so a duplicate usually waits for the first and replays it; a
+    # store with row locks answers IDEMPOTENCY_REQUEST_IN_PROGRESS instead. Never twice.
+    services = _services(SqliteStore(str(tmp_path / "db.sqlite3")))
+    invoice = _listed(services, "1000")
+    body = {"invoiceId": invoice.id, "investorAddress": WALLET, "amountStroops": "100"}
+    runs: list[int] = []
+
+    def work(uow: UnitOfWork) -> StoredResponse:
+        runs.append(1)
+        services.funding.fund_invoice_in(uow, "t1", INVESTOR, body, "key-00000006")
+        return OK
+
+    def attempt(_n: int) -> str:
+        try:
+            outcome = services.idempotency.execute("t1", "key-00000006", "f", work, _stored)
+        except RequestInProgress:
+            return "in progress"
+        return "replayed" if outcome.replayed else "ran"
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(attempt, range(8)))
+    locks = services.funding.locks("t1", ADMIN)
+    services.close()
+    assert answers.count("ran") == 1 and len(runs) == 1
+    assert locks.items[0].amount_stroops == 100
+
+
+# ---- SME metrics --------------------------------------------------------------------------------
+def test_sme_metrics_are_scoped_to_the_caller() -> None:
+    services = _services()
+    _listed(services, sme="sme-1", amount="10.00")
+    services.invoices.submit("t1", Actor("sme-1", Role.SME), invoice_payload(amount="5.50"))
+    services.invoices.submit("t1", Actor("sme-2", Role.SME), invoice_payload(amount="1.00"))
+    mine = services.metrics.sme_metrics("t1", Actor("sme-1", Role.SME))
+    assert (mine.scope, sum(t.count for t in mine.totals)) == ("sme", 2)
+    tenant = services.metrics.sme_metrics("t1", ADMIN)
+    assert (tenant.scope, sum(t.count for t in tenant.totals)) == ("tenant", 3)
+    with pytest.raises(Forbidden):
+        services.metrics.sme_metrics("t1", INVESTOR)
