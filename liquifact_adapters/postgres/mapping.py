@@ -15,8 +15,16 @@ from psycopg.types.json import Jsonb
 
 from liquifact_core.amounts import Money, quantize
 from liquifact_core.audit import AuditEvent
+from liquifact_core.commitments import (
+    Commitment,
+    CommitmentStatus,
+    InvestorLock,
+    SubmissionStatus,
+)
+from liquifact_core.idempotency import IdempotencyRecord, IdempotencyState, StoredResponse
 from liquifact_core.invoices import Invoice, InvoiceDraft, Transition
 from liquifact_core.lifecycle import InvoiceStatus, Role
+from liquifact_core.marketplace import SortField, funded_ratio_hundredths
 
 Params = dict[str, Any]
 Row = dict[str, Any]
@@ -74,7 +82,20 @@ def invoice_params(invoice: Invoice) -> Params:
         "created_at": aware(invoice.created_at),
         "updated_at": aware(invoice.updated_at),
         "deleted_at": optional_aware(invoice.deleted_at),
+        # Derived sort keys (migration 0002), rewritten with every write of the row.
+        "funded_ratio_hundredths": funded_ratio_hundredths(invoice),
+        "amount_key": draft.amount.amount,
     }
+
+
+# The marketplace's sort columns; every one is a native type whose order is the sort order.
+SORT_COLUMNS: Mapping[SortField, str] = {
+    SortField.YIELD_BPS: "yield_bps",
+    SortField.MATURITY_DATE: "due_date",
+    SortField.FUNDED_RATIO: "funded_ratio_hundredths",
+    SortField.AMOUNT: "amount_key",
+    SortField.CREATED_AT: "created_at",
+}
 
 
 def invoice_from_row(row: Row) -> Invoice:
@@ -166,4 +187,98 @@ def audit_from_row(row: Row) -> AuditEvent:
         resource_id=str(row["resource_id"]),
         at=row["at"],
         metadata=parse_json_object(row["metadata"]),
+    )
+
+
+def commitment_params(commitment: Commitment) -> Params:
+    return {
+        "tenant_id": commitment.tenant_id,
+        "id": commitment.id,
+        "invoice_id": commitment.invoice_id,
+        "investor_address": commitment.investor_address,
+        "amount_stroops": commitment.amount_stroops,
+        "status": commitment.status.value,
+        "investor_effective_yield_bps": commitment.investor_effective_yield_bps,
+        "claim_not_before": commitment.claim_not_before,
+        "submission_status": commitment.submission_status.value,
+        "tx_hash": commitment.tx_hash,
+        "idempotency_key": commitment.idempotency_key,
+        "actor_id": commitment.actor_id,
+        "created_at": aware(commitment.created_at),
+        "updated_at": aware(commitment.updated_at),
+    }
+
+
+def commitment_from_row(row: Row) -> Commitment:
+    return Commitment(
+        id=str(row["id"]),
+        tenant_id=str(row["tenant_id"]),
+        invoice_id=str(row["invoice_id"]),
+        investor_address=str(row["investor_address"]),
+        amount_stroops=int(row["amount_stroops"]),
+        status=CommitmentStatus(row["status"]),
+        investor_effective_yield_bps=int(row["investor_effective_yield_bps"]),
+        claim_not_before=row["claim_not_before"],
+        submission_status=SubmissionStatus(row["submission_status"]),
+        actor_id=str(row["actor_id"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        tx_hash=optional_text(row["tx_hash"]),
+        idempotency_key=optional_text(row["idempotency_key"]),
+    )
+
+
+def lock_from_row(tenant_id: str, row: Row) -> InvestorLock:
+    return InvestorLock(
+        tenant_id=tenant_id,
+        invoice_id=str(row["invoice_id"]),
+        investor_address=str(row["investor_address"]),
+        amount_stroops=int(row["amount_stroops"]),
+        commitment_count=int(row["commitment_count"]),
+        claim_not_before=row["due_date"],
+        investor_effective_yield_bps=int(row["yield_bps"]),
+        updated_at=row["updated_at"],
+    )
+
+
+def idempotency_params(record: IdempotencyRecord) -> Params:
+    return {
+        "tenant_id": record.tenant_id,
+        "key": record.key,
+        "fingerprint": record.fingerprint,
+        "state": record.state.value,
+        "claim_id": record.claim_id,
+        "created_at": aware(record.created_at),
+        "expires_at": aware(record.expires_at),
+        "locked_until": aware(record.locked_until),
+    }
+
+
+def response_params(response: StoredResponse) -> Params:
+    return {
+        "response_status": response.status,
+        "response_headers": Jsonb([list(pair) for pair in response.headers]),
+        "response_body": response.body,
+    }
+
+
+def idempotency_from_row(row: Row) -> IdempotencyRecord:
+    response = None
+    if row["response_status"] is not None:
+        headers = row["response_headers"] or []
+        response = StoredResponse(
+            status=int(row["response_status"]),
+            headers=tuple((str(name), str(value)) for name, value in headers),
+            body=bytes(row["response_body"]),
+        )
+    return IdempotencyRecord(
+        tenant_id=str(row["tenant_id"]),
+        key=str(row["key"]),
+        fingerprint=str(row["fingerprint"]),
+        state=IdempotencyState(row["state"]),
+        claim_id=str(row["claim_id"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        locked_until=row["locked_until"],
+        response=response,
     )

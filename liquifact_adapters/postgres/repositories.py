@@ -8,29 +8,33 @@ query that forgets it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Protocol
 
 import psycopg
 from psycopg import errors as pg_errors
 
 from liquifact_adapters.postgres import mapping
+from liquifact_adapters.postgres import marketplace as market
 from liquifact_core.audit import AuditEvent
 from liquifact_core.errors import Conflict, NotFound, StaleVersion
 from liquifact_core.invoices import Invoice, Transition
-from liquifact_core.ports import InvoiceQuery, Page
+from liquifact_core.lifecycle import InvoiceStatus
+from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
+from liquifact_core.ports import InvoiceQuery, Page, StatusTotals
 
 _INSERT_INVOICE = """
 INSERT INTO invoices (
     tenant_id, id, sme_id, sme_wallet, invoice_number, buyer_name, buyer_email, buyer_tax_id,
     amount, currency, issue_date, due_date, yield_bps, description, metadata, status,
     status_reason, version, escrow_address, funding_target_stroops, funded_stroops,
-    created_at, updated_at, deleted_at
+    created_at, updated_at, deleted_at, funded_ratio_hundredths, amount_key
 ) VALUES (
     %(tenant_id)s, %(id)s, %(sme_id)s, %(sme_wallet)s, %(invoice_number)s, %(buyer_name)s,
     %(buyer_email)s, %(buyer_tax_id)s, %(amount)s, %(currency)s, %(issue_date)s, %(due_date)s,
     %(yield_bps)s, %(description)s, %(metadata)s, %(status)s, %(status_reason)s, %(version)s,
     %(escrow_address)s, %(funding_target_stroops)s, %(funded_stroops)s, %(created_at)s,
-    %(updated_at)s, %(deleted_at)s
+    %(updated_at)s, %(deleted_at)s, %(funded_ratio_hundredths)s, %(amount_key)s
 )
 """
 
@@ -46,7 +50,8 @@ UPDATE invoices SET
     status_reason = %(status_reason)s, version = %(version)s,
     escrow_address = %(escrow_address)s, funding_target_stroops = %(funding_target_stroops)s,
     funded_stroops = %(funded_stroops)s, created_at = %(created_at)s,
-    updated_at = %(updated_at)s, deleted_at = %(deleted_at)s
+    updated_at = %(updated_at)s, deleted_at = %(deleted_at)s,
+    funded_ratio_hundredths = %(funded_ratio_hundredths)s, amount_key = %(amount_key)s
 WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND version = %(expected_version)s
     AND deleted_at IS NULL
 """
@@ -60,6 +65,11 @@ _SELECT_INVOICE = """
 SELECT * FROM invoices
 WHERE tenant_id = %s AND id = %s AND deleted_at IS NULL
 FOR NO KEY UPDATE
+"""
+# A read-only unit takes no row locks (PostgreSQL refuses them in a READ ONLY transaction, and
+# a read must never make a writer wait): it reads its snapshot.
+_SELECT_INVOICE_UNLOCKED = """
+SELECT * FROM invoices WHERE tenant_id = %s AND id = %s AND deleted_at IS NULL
 """
 
 # One fixed statement serves every filter combination, so no SQL is ever built from a query.
@@ -111,8 +121,26 @@ _TRANSITION_KEY = "invoice_transitions_pkey"
 _AUDIT_KEY = "audit_log_events_pkey"
 
 
+# Sums in SQL are exact: numeric for amounts, numeric for bigint stroops.
+_STATUS_TOTALS = """
+SELECT status, currency, count(*) AS count, sum(amount) AS amount,
+    coalesce(sum(funding_target_stroops), 0) AS funding_target_stroops,
+    coalesce(sum(funded_stroops), 0) AS funded_stroops
+FROM invoices
+WHERE tenant_id = %(tenant_id)s AND deleted_at IS NULL
+    AND (%(sme_id)s::text IS NULL OR sme_id = %(sme_id)s::text)
+GROUP BY status, currency
+ORDER BY status COLLATE "C", currency COLLATE "C"
+"""
+
+
 class Session(Protocol):
     """What repositories need from their unit of work."""
+
+    @property
+    def read_only(self) -> bool:
+        """True for a read unit: no writes, no row locks."""
+        ...
 
     def check_tenant(self, tenant_id: str) -> None: ...
 
@@ -126,7 +154,7 @@ class Session(Protocol):
         ...
 
 
-def _constraint(error: psycopg.Error) -> str | None:
+def constraint_of(error: psycopg.Error) -> str | None:
     return error.diag.constraint_name
 
 
@@ -146,9 +174,9 @@ class PostgresInvoiceRepository:
         try:
             self._session.write(_INSERT_INVOICE, mapping.invoice_params(invoice))
         except pg_errors.UniqueViolation as error:
-            if _constraint(error) == _LIVE_NUMBER:
+            if constraint_of(error) == _LIVE_NUMBER:
                 raise _duplicate_number(invoice) from error
-            if _constraint(error) == _INVOICE_KEY:
+            if constraint_of(error) == _INVOICE_KEY:
                 raise Conflict(
                     f"Invoice '{invoice.id}' already exists.", code="DUPLICATE_INVOICE_ID"
                 ) from error
@@ -156,7 +184,8 @@ class PostgresInvoiceRepository:
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
         self._session.check_tenant(tenant_id)
-        rows = self._session.fetch_all(_SELECT_INVOICE, (tenant_id, invoice_id))
+        sql = _SELECT_INVOICE_UNLOCKED if self._session.read_only else _SELECT_INVOICE
+        rows = self._session.fetch_all(sql, (tenant_id, invoice_id))
         return mapping.invoice_from_row(rows[0]) if rows else None
 
     def update(self, invoice: Invoice, expected_version: int) -> None:
@@ -165,7 +194,7 @@ class PostgresInvoiceRepository:
         try:
             count = self._session.write(_UPDATE_INVOICE, params)
         except pg_errors.UniqueViolation as error:
-            if _constraint(error) == _LIVE_NUMBER:
+            if constraint_of(error) == _LIVE_NUMBER:
                 raise _duplicate_number(invoice) from error
             raise
         if count != 1:
@@ -190,7 +219,7 @@ class PostgresInvoiceRepository:
         try:
             self._session.write(_INSERT_TRANSITION, mapping.transition_params(step))
         except pg_errors.UniqueViolation as error:
-            if _constraint(error) == _TRANSITION_KEY:
+            if constraint_of(error) == _TRANSITION_KEY:
                 raise Conflict(
                     "This history step was already recorded.", code="CONCURRENT_UPDATE"
                 ) from error
@@ -203,6 +232,36 @@ class PostgresInvoiceRepository:
         rows = self._session.fetch_all(_SELECT_HISTORY, (tenant_id, invoice_id))
         return [mapping.transition_from_row(row) for row in rows]
 
+    def marketplace(self, query: MarketplaceQuery) -> MarketplacePage:
+        self._session.check_tenant(query.tenant_id)
+        values = market.params(query)
+        sql = market.PAGE_SQL[(query.sort, query.order, query.after is not None)]
+        rows = self._session.fetch_all(sql, values)
+        total = None
+        if query.with_total:
+            [count] = self._session.fetch_all(market.COUNT_SQL, values)
+            total = int(count["total"])
+        return MarketplacePage(
+            items=[mapping.invoice_from_row(row) for row in rows[: query.limit]],
+            has_more=len(rows) > query.limit,
+            total=total,
+        )
+
+    def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]:
+        self._session.check_tenant(tenant_id)
+        rows = self._session.fetch_all(_STATUS_TOTALS, {"tenant_id": tenant_id, "sme_id": sme_id})
+        return [
+            StatusTotals(
+                status=InvoiceStatus(row["status"]),
+                currency=str(row["currency"]),
+                count=int(row["count"]),
+                amount=Decimal(row["amount"]),
+                funding_target_stroops=int(row["funding_target_stroops"]),
+                funded_stroops=int(row["funded_stroops"]),
+            )
+            for row in rows
+        ]
+
 
 class PostgresAuditLog:
     def __init__(self, session: Session) -> None:
@@ -213,7 +272,7 @@ class PostgresAuditLog:
         try:
             self._session.write(_INSERT_AUDIT, mapping.audit_params(event))
         except pg_errors.UniqueViolation as error:
-            if _constraint(error) == _AUDIT_KEY:
+            if constraint_of(error) == _AUDIT_KEY:
                 raise Conflict(
                     f"Audit event '{event.id}' was already recorded.", code="DUPLICATE_AUDIT_EVENT"
                 ) from error

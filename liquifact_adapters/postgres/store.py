@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import suppress
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -25,10 +26,20 @@ from liquifact_adapters.postgres.connection import (
     open_pool,
     translated,
 )
-from liquifact_adapters.postgres.mapping import Params, Row
+from liquifact_adapters.postgres.funding import (
+    PURGE_EXPIRED,
+    PostgresCommitmentRepository,
+    PostgresIdempotencyRepository,
+)
+from liquifact_adapters.postgres.mapping import Params, Row, aware
 from liquifact_adapters.postgres.repositories import PostgresAuditLog, PostgresInvoiceRepository
 from liquifact_core.errors import Unavailable
-from liquifact_core.ports import AuditLog, InvoiceRepository
+from liquifact_core.ports import (
+    AuditLog,
+    CommitmentRepository,
+    IdempotencyRepository,
+    InvoiceRepository,
+)
 
 # A readiness probe must answer fast: it waits this long for a connection and for the query.
 PING_TIMEOUT_S = 2.0
@@ -37,6 +48,11 @@ PING_TIMEOUT_S = 2.0
 # connection never carries one tenant's identity into the next unit of work. Setting 'role'
 # is SET ROLE, with the same membership check.
 _BEGIN_AS_TENANT = "SELECT set_config('role', %s, true), set_config('app.tenant_id', %s, true)"
+# A read unit: one snapshot for all its statements (REPEATABLE READ; a READ COMMITTED unit
+# would see other units' commits between two statements, e.g. a page and its total), READ
+# ONLY so that writes fail. Neither takes locks that make writers wait. It must be the first
+# statement of the transaction.
+_READ_ONLY_SNAPSHOT = b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 _SAVEPOINT = "liquifact_write"
 _PING_SETUP = "SELECT set_config('statement_timeout', %s, true), set_config('role', %s, true)"
 
@@ -75,6 +91,24 @@ class PostgresStore:
     def unit_of_work(self, tenant_id: str) -> PostgresUnitOfWork:
         """A new unit of work acting for one tenant; it connects when its block is entered."""
         return PostgresUnitOfWork(self, tenant_id)
+
+    def read_unit(self, tenant_id: str) -> PostgresUnitOfWork:
+        """A read-only unit: one REPEATABLE READ, READ ONLY snapshot, with the same role and
+        tenant scoping (row-level security) as a unit of work; it takes no row locks."""
+        return PostgresUnitOfWork(self, tenant_id, read_only=True)
+
+    def purge_expired_idempotency(self, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` idempotency records of any tenant expired at ``now``.
+
+        Runs as the application role, which sees one tenant at a time; the cross-tenant delete
+        happens inside the SECURITY DEFINER function purge_expired_idempotency_records of
+        migration 0002 (docs/database.md), which returns only a count.
+        """
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            row = connection.execute(PURGE_EXPIRED, (aware(now), limit)).fetchone()
+            connection.commit()
+        return 0 if row is None else int(row["removed"])
 
     def ping(self) -> None:
         """Run ``SELECT 1`` with a short timeout; raise Unavailable if that fails or the schema
@@ -135,14 +169,23 @@ class PostgresUnitOfWork:
     # invariant, so the concrete repository types would not satisfy it.
     invoices: InvoiceRepository
     audit: AuditLog
+    commitments: CommitmentRepository
+    idempotency: IdempotencyRepository
 
-    def __init__(self, store: PostgresStore, tenant_id: str) -> None:
+    def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
         self._store = store
         self._tenant_id = tenant_id
+        self._read_only = read_only
         self._connection: Connection | None = None
         self._needs_begin = True
         self.invoices = PostgresInvoiceRepository(self)
         self.audit = PostgresAuditLog(self)
+        self.commitments = PostgresCommitmentRepository(self)
+        self.idempotency = PostgresIdempotencyRepository(self)
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
 
     def __enter__(self) -> Self:
         if self._connection is not None:
@@ -208,6 +251,8 @@ class PostgresUnitOfWork:
 
     def _begin(self, connection: Connection) -> None:
         with translated():
+            if self._read_only:
+                connection.execute(_READ_ONLY_SNAPSHOT)
             connection.execute(_BEGIN_AS_TENANT, (self._store.app_role, self._tenant_id))
         self._needs_begin = False
 

@@ -1,0 +1,92 @@
+"""Marketplace queries: one fixed statement per (sort, order, keyset or not), built at import
+time from constant column names, so no SQL is ever built from a request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from liquifact_adapters.postgres import mapping
+from liquifact_core.marketplace import MarketplaceQuery, SortField, SortOrder
+
+# Repeated verbatim from the partial indexes of migration 0002: the planner uses a partial
+# index only when the query implies its predicate.
+INVESTABLE_LIVE = "deleted_at IS NULL AND status IN ('linked_escrow', 'partially_funded')"
+
+# Every parameter is cast to its column's type: a NULL bound alone has no type to infer.
+_FILTERED = f"""
+WHERE tenant_id = %(tenant_id)s AND {INVESTABLE_LIVE}
+    AND (%(yield_min)s::integer IS NULL OR yield_bps >= %(yield_min)s::integer)
+    AND (%(yield_max)s::integer IS NULL OR yield_bps <= %(yield_max)s::integer)
+    AND (%(maturity_from)s::date IS NULL OR due_date >= %(maturity_from)s::date)
+    AND (%(maturity_to)s::date IS NULL OR due_date <= %(maturity_to)s::date)
+    AND (%(ratio_min)s::integer IS NULL OR funded_ratio_hundredths >= %(ratio_min)s::integer)
+    AND (%(ratio_max)s::integer IS NULL OR funded_ratio_hundredths <= %(ratio_max)s::integer)
+    AND (%(amount_min)s::numeric IS NULL OR amount_key >= %(amount_min)s::numeric)
+    AND (%(amount_max)s::numeric IS NULL OR amount_key <= %(amount_max)s::numeric)
+"""
+
+_SORT_TYPES: Mapping[SortField, str] = {
+    SortField.YIELD_BPS: "integer",
+    SortField.MATURITY_DATE: "date",
+    SortField.FUNDED_RATIO: "integer",
+    SortField.AMOUNT: "numeric",
+    SortField.CREATED_AT: "timestamptz",
+}
+
+# Ids are ordered in the "C" collation (code point order, as Python compares strings), which
+# the sort indexes use for their id column too.
+_ID = 'id COLLATE "C"'
+
+
+def _page_sql(sort: SortField, order: SortOrder, keyset: bool) -> str:
+    column = mapping.SORT_COLUMNS[sort]
+    direction = "DESC" if order is SortOrder.DESC else "ASC"
+    after = ""
+    if keyset:
+        # A row value comparison: "strictly after (value, id)" in the page order, which the
+        # sort index answers as one range scan.
+        operator = "<" if order is SortOrder.DESC else ">"
+        value = f"%(after_value)s::{_SORT_TYPES[sort]}"
+        after = f"    AND ({column}, {_ID}) {operator} ({value}, %(after_id)s::text)\n"
+    return (
+        "SELECT *"
+        + _MATCHING
+        + after
+        + f"ORDER BY {column} {direction}, {_ID} {direction}\n"
+        + "LIMIT %(limit)s OFFSET %(offset)s"
+    )
+
+
+_MATCHING = "\nFROM invoices" + _FILTERED
+PAGE_SQL: Mapping[tuple[SortField, SortOrder, bool], str] = {
+    (sort, order, keyset): _page_sql(sort, order, keyset)
+    for sort in SortField
+    for order in SortOrder
+    for keyset in (False, True)
+}
+# An index-only scan of invoices_market_filters, which covers every filter column.
+COUNT_SQL = "SELECT count(*) AS total\nFROM invoices" + _FILTERED
+
+
+def params(query: MarketplaceQuery) -> mapping.Params:
+    filters = query.filters
+    values: mapping.Params = {
+        "tenant_id": query.tenant_id,
+        "yield_min": filters.yield_bps_min,
+        "yield_max": filters.yield_bps_max,
+        "maturity_from": filters.maturity_from,
+        "maturity_to": filters.maturity_to,
+        "ratio_min": filters.funded_ratio_min,
+        "ratio_max": filters.funded_ratio_max,
+        # numeric compares exactly at any scale: bounds need no rounding.
+        "amount_min": filters.amount_min,
+        "amount_max": filters.amount_max,
+        "limit": query.limit + 1,  # one more row tells whether another page follows
+        "offset": query.offset,
+        "after_value": None,
+        "after_id": None,
+    }
+    if query.after is not None:
+        values["after_value"] = query.after.value
+        values["after_id"] = query.after.id
+    return values
