@@ -3,6 +3,7 @@ DROP FUNCTION purge_expired_idempotency_records(timestamptz, integer);
 DROP TABLE idempotency_records;
 DROP TABLE investor_commitments;
 DROP FUNCTION investor_commitments_terms_immutable();
+DROP INDEX invoices_market_live;
 DROP INDEX invoices_market_filters;
 DROP INDEX invoices_market_created_at;
 DROP INDEX invoices_market_amount;

@@ -62,6 +62,14 @@ CREATE INDEX invoices_market_filters
     ON invoices (tenant_id, yield_bps, due_date, funded_ratio_hundredths, amount_key)
     WHERE deleted_at IS NULL AND status IN ('linked_escrow', 'partially_funded');
 
+-- An unfiltered meta.total counts every investable live row of the tenant: an index-only scan
+-- of this narrow index (btree deduplication packs 100k entries of one tenant into ~90 pages)
+-- costs ~6 ms at 100k rows, against ~15 ms on the wider filters index and ~60 ms for the
+-- sequential scan the planner otherwise picks.
+CREATE INDEX invoices_market_live
+    ON invoices (tenant_id)
+    WHERE deleted_at IS NULL AND status IN ('linked_escrow', 'partially_funded');
+
 -- Funding intents. Stroops are at most 10^18: bigint, summed exactly in SQL.
 CREATE TABLE investor_commitments (
     tenant_id                    text        NOT NULL,
