@@ -57,11 +57,13 @@ class Calls:
 
 
 def with_test_routes(app: Starlette, calls: Calls) -> Starlette:
-    app.router.routes.append(resource("/v1/marketplace", GET=cached(MARKETPLACE_KEY)(calls)))
-    app.router.routes.append(
+    # First in the routing table: the app's own /v1/marketplace route would match first.
+    app.router.routes.insert(0, resource("/v1/marketplace", GET=cached(MARKETPLACE_KEY)(calls)))
+    app.router.routes.insert(
+        1,
         resource(
             "/v1/mine", GET=cached(tenant_key("mine", per_principal=True), ttl_seconds=5)(calls)
-        )
+        ),
     )
     return app
 
