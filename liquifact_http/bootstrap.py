@@ -14,11 +14,13 @@ from starlette.routing import BaseRoute
 from liquifact_adapters.system import RandomIdGenerator, SystemClock
 from liquifact_core.ports import Clock, IdGenerator, Store
 from liquifact_core.services import Services
-from liquifact_http.callers import CallerResolver, header_tenant_caller
+from liquifact_http.auth import Authenticator
+from liquifact_http.callers import CallerResolver
 from liquifact_http.errors import EXCEPTION_HANDLERS
 from liquifact_http.logs import configure_logging
 from liquifact_http.middleware.correlation import CorrelationMiddleware
 from liquifact_http.middleware.deprecation import DeprecatedAliasMiddleware
+from liquifact_http.middleware.security import CorsMiddleware, SecurityHeadersMiddleware
 from liquifact_http.routes import docs, invoices, probes
 from liquifact_http.settings import Settings
 
@@ -97,7 +99,8 @@ def create_app(
     **overrides: Any,
 ) -> Starlette:
     """The ASGI app. ``services`` (or port ``overrides`` such as ``store=``) replace adapters;
-    ``resolve_caller`` replaces how callers are identified (tests use it to act as any role)."""
+    ``resolve_caller`` replaces how callers are identified (default: JWT bearer tokens and
+    API keys as ``settings`` configure them, see ``auth.Authenticator``)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     owns_services = services is None
@@ -111,8 +114,16 @@ def create_app(
 
     app = Starlette(
         routes=list(all_routes()),
+        # Outermost first. Security headers wrap everything, the last-resort 500 included;
+        # CORS answers inside the correlation middleware so its 403s carry the id.
         middleware=[
+            Middleware(SecurityHeadersMiddleware, trust_proxy=settings.trust_proxy),
             Middleware(CorrelationMiddleware),
+            Middleware(
+                CorsMiddleware,
+                allowed_origins=settings.cors_allowed_origins,
+                trust_proxy=settings.trust_proxy,
+            ),
             Middleware(DeprecatedAliasMiddleware),
         ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
@@ -120,5 +131,5 @@ def create_app(
     )
     app.state.settings = settings
     app.state.services = wired
-    app.state.resolve_caller = resolve_caller or header_tenant_caller
+    app.state.resolve_caller = resolve_caller or Authenticator(settings)
     return app

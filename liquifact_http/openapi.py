@@ -21,6 +21,8 @@ from liquifact_core.lifecycle import InvoiceStatus, Role
 from liquifact_core.services.invoices import LIST_LIMIT_MAX
 from liquifact_core.validation import METADATA_MAX_BYTES, REASON_MAX
 from liquifact_http import problems
+from liquifact_http.access import access_for
+from liquifact_http.auth import API_KEY_HEADER, REALM
 from liquifact_http.bodies import DEFAULT_LIMIT_BYTES
 from liquifact_http.callers import TENANT_HEADER
 from liquifact_http.middleware.correlation import HEADER as CORRELATION_HEADER
@@ -516,8 +518,11 @@ def _parameters() -> Object:
         "TenantId": {
             "name": TENANT_HEADER,
             "in": "header",
-            "required": True,
-            "description": "The tenant the request acts for (until authentication lands).",
+            "required": False,
+            "description": "The tenant the request acts for. Required with an API key (400 "
+            "without it; 403 if the key is limited to other tenants). With a bearer token the "
+            "tenant is the token's `tenantId` claim: the header may be left out, and if sent "
+            "it must be equal to the claim (else 403; it never overrides the claim).",
             "schema": _schema("TenantId"),
         },
         "InvoiceId": {
@@ -578,6 +583,14 @@ def _response_headers() -> Object:
             {"type": "string", "pattern": "^/v1/invoices/inv_[A-Za-z0-9_]{1,28}$"},
         ),
         "Allow": _header("The methods the resource supports.", {"type": "string"}),
+        "WWW-Authenticate": _header(
+            "The authentication challenge (RFC 6750).",
+            {
+                "type": "string",
+                "pattern": f'^Bearer realm="{REALM}"',
+                "example": f'Bearer realm="{REALM}"',
+            },
+        ),
         "Deprecation": _header(
             "RFC 9745: when this path was deprecated.",
             {"type": "string", "pattern": "^@[0-9]+$", "example": DEPRECATION},
@@ -602,7 +615,15 @@ _ERROR_MEANINGS: Mapping[int, str] = {
     400: "The request is invalid: malformed JSON, a body that is not an object, an unknown "
     "or invalid field or query parameter, or a missing or invalid X-Tenant-Id header or "
     "invoice id. `errors` lists each invalid field.",
-    404: "No invoice with this id is visible to the caller.",
+    401: "No credentials (AUTHENTICATION_REQUIRED), or credentials that are not valid "
+    "(INVALID_TOKEN: malformed, unsigned, tampered, expired, not yet valid, wrong issuer or "
+    "audience, unknown or revoked API key, ...). The answer never says which check failed.",
+    403: "The caller is authenticated but may not do this: its role is not allowed "
+    "(FORBIDDEN), its API key lacks the scope (INSUFFICIENT_SCOPE), the X-Tenant-Id header "
+    "names another tenant than the credential allows (TENANT_FORBIDDEN), or the browser's "
+    "Origin is not allowed (CORS_FORBIDDEN).",
+    404: "No invoice with this id is visible to the caller (an invoice of another tenant, or "
+    "of another SME, is not visible).",
     405: "The path does not support this method; Allow lists those it does.",
     409: "The request clashes with the invoice's current state.",
     412: "If-Match does not name the invoice's current version, or the invoice changed "
@@ -615,6 +636,8 @@ _ERROR_MEANINGS: Mapping[int, str] = {
 
 _ERROR_EXAMPLES: Mapping[int, tuple[str, str]] = {
     400: ("VALIDATION_ERROR", "Invoice payload has invalid fields."),
+    401: ("INVALID_TOKEN", "The credentials are not valid."),
+    403: ("FORBIDDEN", "A caller with role 'investor' may not call this operation."),
     404: ("NOT_FOUND", f"Invoice '{_EXAMPLE_ID}' was not found."),
     405: ("METHOD_NOT_ALLOWED", "Method PUT is not allowed here."),
     409: ("INVALID_TRANSITION", "Cannot move an invoice from 'approved' to 'rejected'."),
@@ -925,6 +948,55 @@ def _invoice_paths() -> Object:
     }
 
 
+SECURITY_SCHEMES: Object = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "`Authorization: Bearer <JWT>`, signed with an algorithm of "
+        "JWT_ALGORITHMS (HS256 by default). Claims: `sub` (the caller's id), `tenantId`, "
+        "`role` (sme, investor or admin), `exp` (required), optional `nbf`, `iat`, "
+        "`walletAddress` (a checksummed G... account bound to the caller), and `iss`/`aud` "
+        "when the server is configured with them.",
+    },
+    "apiKeyAuth": {
+        "type": "apiKey",
+        "in": "header",
+        "name": API_KEY_HEADER,
+        "description": "A service API key (`lf_...`) from API_KEYS. Acts with role `service` "
+        "for the tenant named in X-Tenant-Id, within the key's scopes (each operation names "
+        "the scope it needs in `x-liquifact-access`).",
+    },
+}
+
+
+def _secure(paths: Object) -> Object:
+    """Each operation's ``security``, 401/403 answers and access note, from ``access.ACCESS``."""
+    for path, item in paths.items():
+        for method, operation in item.items():
+            access = access_for(path, method)
+            operation["x-liquifact-access"] = {
+                "public": access.public,
+                "roles": sorted(role.value for role in access.roles),
+                "apiKeyScope": access.scope.value if access.scope else None,
+            }
+            note = access.describe()
+            original = operation.get("description")
+            operation["description"] = f"{original}\n\n{note}" if original else note
+            if access.public:
+                operation["security"] = []
+                continue
+            schemes: list[Object] = [{"bearerAuth": []}]
+            if access.scope is not None:
+                schemes.append({"apiKeyAuth": []})
+            operation["security"] = schemes
+            responses = operation["responses"]
+            responses["401"] = _problem_response(401, None, "WWW-Authenticate")
+            responses["403"] = _problem_response(403)
+            operation["responses"] = dict(sorted(responses.items()))
+    return paths
+
+
 def _legacy_path(path: str) -> str:
     return LEGACY_PREFIX + path[len(CANONICAL_PREFIX) :]
 
@@ -947,7 +1019,7 @@ def _legacy_twin(path: str, item: Object) -> Object:
 
 
 def _paths() -> Object:
-    canonical = {**_probe_paths(), **_invoice_paths(), **_docs_paths()}
+    canonical = _secure({**_probe_paths(), **_invoice_paths(), **_docs_paths()})
     legacy = {
         _legacy_path(path): _legacy_twin(path, item)
         for path, item in canonical.items()
@@ -969,7 +1041,11 @@ link a Soroban escrow, investors fund them.
 
 * Canonical paths start with `/v1`; the older `/api/...` paths still answer the same but are \
 deprecated (Deprecation, Sunset and Link headers).
-* Every invoice request names its tenant in the `X-Tenant-Id` header.
+* Authentication: a JWT bearer token (`Authorization: Bearer <token>`; people: SMEs, \
+investors, admins) or a service API key (`X-API-Key`, acting for the tenant named in \
+`X-Tenant-Id`). Each operation lists what it accepts in `security` and, in \
+`x-liquifact-access`, the roles and API-key scope it admits. Probes and documentation are public.
+* A token's tenant is its `tenantId` claim; `X-Tenant-Id`, if sent, must be equal to it.
 * Changes can be made conditional with `If-Match` and the ETag of an earlier response.
 * Every error is an RFC 9457 `application/problem+json` body; every response carries \
 `X-Correlation-Id`.
@@ -1005,5 +1081,6 @@ def openapi_document() -> dict[str, Any]:
             "headers": _response_headers(),
             "responses": _generic_responses(),
             "examples": _examples(),
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }

@@ -8,12 +8,13 @@ from starlette.testclient import TestClient
 
 from liquifact_adapters.memory import InMemoryStore
 from liquifact_http.bootstrap import create_app
+from tests.auth_helpers import bearer, test_settings
 from tests.factories import new_tenant
 
 
 @pytest.fixture
 def app() -> Starlette:
-    return create_app(store=InMemoryStore())
+    return create_app(test_settings(), store=InMemoryStore())
 
 
 @pytest.fixture
@@ -29,4 +30,5 @@ def tenant() -> str:
 
 @pytest.fixture
 def headers(tenant: str) -> dict[str, str]:
-    return {"X-Tenant-Id": tenant}
+    """An admin of ``tenant``, authenticated with a real bearer token."""
+    return bearer("admin", tenant, "test-admin")

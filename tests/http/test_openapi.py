@@ -21,6 +21,7 @@ from liquifact_core.invoices import Actor
 from liquifact_core.lifecycle import InvoiceStatus, Role
 from liquifact_http.bootstrap import all_routes
 from liquifact_http.openapi import openapi_document
+from tests.auth_helpers import READ_KEY, REVOKED_KEY, WRITE_KEY, api_key, bearer
 from tests.factories import account_address, contract_address, invoice_payload
 from tests.http.openapi_validation import (
     HttpResponse,
@@ -133,7 +134,7 @@ class Api:
     """A client whose every exchange is checked against the document."""
 
     client: TestClient
-    tenant_headers: dict[str, str]
+    auth_headers: dict[str, str]
     answered: set[tuple[str, int]] = attrs.field(factory=set)
 
     def call(
@@ -142,11 +143,11 @@ class Api:
         path: str,
         status: int,
         *,
-        tenant: bool = True,
+        auth: bool = True,
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> JsonResponse:
-        sent = {**(self.tenant_headers if tenant else {}), **(headers or {})}
+        sent = {**(self.auth_headers if auth else {}), **(headers or {})}
         response: JsonResponse = self.client.request(method, path, headers=sent, **kwargs)
         assert response.status_code == status, response.text
         assert_matches_openapi(response)
@@ -174,12 +175,12 @@ def api(client: TestClient, headers: dict[str, str]) -> Api:
     "path", ["/health", "/healthz", "/v1", "/api", "/openapi.json", "/docs", "/docs/init.js"]
 )
 def test_probes_index_and_docs_answer_as_documented(api: Api, method: str, path: str) -> None:
-    response = api.call(method, path, 200, tenant=False)
+    response = api.call(method, path, 200, auth=False)
     assert response.headers["x-correlation-id"]
 
 
 def test_served_document_is_the_built_one(api: Api) -> None:
-    assert api.call("GET", "/openapi.json", 200, tenant=False).json() == DOCUMENT
+    assert api.call("GET", "/openapi.json", 200, auth=False).json() == DOCUMENT
 
 
 def _mark_disbursed(app: Starlette, tenant: str, invoice_id: str) -> None:
@@ -243,7 +244,7 @@ class ErrorCase:
     path: str  # "{id}" becomes a pending invoice's id
     status: int
     kwargs: Mapping[str, Any] = attrs.field(factory=dict)
-    tenant: bool = True
+    auth: bool = True  # send the admin's bearer token
     before: str | None = None  # an action to take on the invoice first
 
 
@@ -272,16 +273,38 @@ ERROR_CASES = {
     "create: too large": ErrorCase(
         "POST", "/v1/invoices", 413, _json_body(b'{"a":"' + b"x" * 110_000 + b'"}')
     ),
-    "list: missing tenant": ErrorCase("GET", "/v1/invoices", 400, tenant=False),
-    "list: invalid tenant": ErrorCase(
-        "GET", "/v1/invoices", 400, {"headers": {"X-Tenant-Id": "../x"}}, tenant=False
+    "list: no credentials": ErrorCase("GET", "/v1/invoices", 401, auth=False),
+    "list: invalid token": ErrorCase(
+        "GET", "/v1/invoices", 401, {"headers": {"Authorization": "Bearer a.b.c"}}, auth=False
+    ),
+    "list: tenant header of another tenant": ErrorCase(
+        "GET", "/v1/invoices", 403, {"headers": {"X-Tenant-Id": "another-tenant"}}
+    ),
+    "list: API key without tenant": ErrorCase(
+        "GET", "/v1/invoices", 400, {"headers": api_key(READ_KEY, None)}, auth=False
+    ),
+    "list: API key with invalid tenant": ErrorCase(
+        "GET", "/v1/invoices", 400, {"headers": api_key(READ_KEY, "../x")}, auth=False
+    ),
+    "list: API key without the scope": ErrorCase(
+        "GET", "/v1/invoices", 403, {"headers": api_key(WRITE_KEY, "t1")}, auth=False
+    ),
+    "list: revoked API key": ErrorCase(
+        "GET", "/v1/invoices", 401, {"headers": api_key(REVOKED_KEY, "t1")}, auth=False
+    ),
+    "create: investor": ErrorCase(
+        "POST",
+        "/v1/invoices",
+        403,
+        {"headers": bearer("investor", "t1"), "json": invoice_payload()},
+        auth=False,
     ),
     "list: unknown query": ErrorCase("GET", "/v1/invoices?sort=id", 400),
     "list: limit too high": ErrorCase("GET", "/v1/invoices?limit=101", 400),
     "list: unknown status": ErrorCase("GET", "/v1/invoices?status=paid", 400),
     "get: invalid id": ErrorCase("GET", "/v1/invoices/not-an-id", 400),
     "get: unknown id": ErrorCase("GET", f"/v1/invoices/{UNKNOWN_ID}", 404),
-    "state: missing tenant": ErrorCase("GET", "/v1/invoices/{id}/state", 400, tenant=False),
+    "state: no credentials": ErrorCase("GET", "/v1/invoices/{id}/state", 401, auth=False),
     "state: unknown id": ErrorCase("GET", f"/v1/invoices/{UNKNOWN_ID}/state", 404),
     "history: unknown id": ErrorCase("GET", f"/v1/invoices/{UNKNOWN_ID}/history", 404),
     "patch: empty": ErrorCase("PATCH", "/v1/invoices/{id}", 400, {"json": {}}),
@@ -335,7 +358,7 @@ ERROR_CASES = {
     "default: stale If-Match": ErrorCase(
         "POST", "/v1/invoices/{id}/default", 412, _if_match('"v3"', json={"reason": "r"})
     ),
-    "legacy list: missing tenant": ErrorCase("GET", "/api/invoices", 400, tenant=False),
+    "legacy list: no credentials": ErrorCase("GET", "/api/invoices", 401, auth=False),
     "legacy get: unknown id": ErrorCase("GET", f"/api/invoices/{UNKNOWN_ID}", 404),
     "legacy approve: stale If-Match": ErrorCase(
         "POST", "/api/invoices/{id}/approve", 412, _if_match('"v7"')
@@ -350,7 +373,7 @@ def test_errors_answer_as_documented(api: Api, case: ErrorCase) -> None:
     if case.before is not None:
         api.call("POST", f"/v1/invoices/{invoice_id}/{case.before}", 200)
     path = case.path.replace("{id}", invoice_id)
-    response = api.call(case.method, path, case.status, tenant=case.tenant, **case.kwargs)
+    response = api.call(case.method, path, case.status, auth=case.auth, **case.kwargs)
     problem = response.json()
     assert problem["correlation_id"] == response.headers["x-correlation-id"]
 
