@@ -35,6 +35,7 @@ TOKEN_MAX_LENGTH = 8192
 _BEARER = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)")
 _SUBJECT = re.compile(r"[!-~]{1,128}")  # printable ASCII, no spaces
 _TENANT = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_TIME_CLAIMS = ("exp", "nbf", "iat")
 _log = get_logger("liquifact.auth")
 
 
@@ -117,8 +118,13 @@ class Authenticator:
                 audience=self._audience,
                 leeway=self._leeway,
             )
-        except (jwt.PyJWTError, ValueError, TypeError) as error:
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as error:
             raise invalid_credentials(type(error).__name__) from None
+        for name in _TIME_CLAIMS:
+            # PyJWT would accept "123" and true; RFC 7519 NumericDates are JSON numbers.
+            value = claims.get(name)
+            if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise invalid_credentials(f"bad_{name}_claim")
         return claims
 
     # ---- API keys ---------------------------------------------------------------------------

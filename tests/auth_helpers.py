@@ -14,8 +14,15 @@ import jwt
 from liquifact_http.api_keys import parse_api_keys
 from liquifact_http.settings import Settings
 
-TEST_SECRET = "test-secret-for-liquifact-tests-0123456789abcdef"
-OMIT: Any = object()  # pass as a claim value to leave the claim out
+TEST_SECRET = "test-secret-for-liquifact-tests-0123456789abcdef-0123456789abcdef"
+
+
+class _Omit:
+    def __repr__(self) -> str:
+        return "OMIT"
+
+
+OMIT: Any = _Omit()  # pass as a claim value to leave the claim out
 
 READ_KEY = "lf_test_read_0001"
 WRITE_KEY = "lf_test_write_0001"
