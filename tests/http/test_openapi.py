@@ -19,9 +19,10 @@ from starlette.testclient import TestClient
 from liquifact_core.errors import Unavailable
 from liquifact_core.invoices import Actor
 from liquifact_core.lifecycle import InvoiceStatus, Role
+from liquifact_http.access import access_for
 from liquifact_http.bootstrap import all_routes
 from liquifact_http.openapi import openapi_document
-from tests.auth_helpers import READ_KEY, REVOKED_KEY, WRITE_KEY, api_key, bearer
+from tests.auth_helpers import ALL_KEY, READ_KEY, REVOKED_KEY, WRITE_KEY, api_key, bearer
 from tests.factories import account_address, contract_address, invoice_payload
 from tests.http.openapi_validation import (
     HttpResponse,
@@ -600,3 +601,77 @@ def test_checker_validates_requests(api: Api) -> None:
     loose = _contract_with(("components", "schemas", "InvoiceCreate", "properties", "buyerName"))
     errors = loose.request_errors(response.request)
     assert any("buyerName" in error for error in errors), errors
+
+
+# ---- the security declarations are what the API enforces ------------------------------------
+KEY_SCOPES = {
+    READ_KEY: {"invoices:read"},
+    WRITE_KEY: {"invoices:write"},
+    ALL_KEY: {"invoices:read", "invoices:write", "escrow:read"},
+}
+
+
+def test_security_schemes_are_declared() -> None:
+    schemes = DOCUMENT["components"]["securitySchemes"]
+    assert schemes["bearerAuth"]["type"] == "http"
+    assert schemes["bearerAuth"]["scheme"] == "bearer"
+    assert schemes["bearerAuth"]["bearerFormat"] == "JWT"
+    assert schemes["apiKeyAuth"] == {**schemes["apiKeyAuth"], "type": "apiKey", "in": "header"}
+    assert schemes["apiKeyAuth"]["name"] == "X-API-Key"
+
+
+@pytest.mark.parametrize(("path", "method"), [(p, m) for p, m, _ in _operations()], ids=str)
+def test_every_operation_declares_the_access_table(path: str, method: str) -> None:
+    operation = PATHS[path][method]
+    access = access_for(_canonical(path), method)
+    expected: list[dict[str, list[str]]] = []
+    if not access.public:
+        expected = [{"bearerAuth": []}]
+        if access.scope is not None:
+            expected.append({"apiKeyAuth": []})
+    assert operation["security"] == expected
+    assert operation["x-liquifact-access"] == {
+        "public": access.public,
+        "roles": sorted(role.value for role in access.roles),
+        "apiKeyScope": access.scope.value if access.scope else None,
+    }
+    responses = operation["responses"]
+    assert ("401" in responses) is ("403" in responses) is (not access.public)
+    if "401" in responses:
+        assert "WWW-Authenticate" in responses["401"]["headers"]
+
+
+@pytest.mark.parametrize(("path", "method"), [(p, m) for p, m, _ in _operations()], ids=str)
+def test_declared_security_is_what_the_api_enforces(
+    client: TestClient, tenant: str, path: str, method: str
+) -> None:
+    """Anonymous, garbage, every token role and every API key, against each operation."""
+    operation = PATHS[path][method]
+    owner = bearer("sme", tenant, "owner")
+    created = client.post("/v1/invoices", json=invoice_payload(), headers=owner)
+    url = path.replace("{id}", created.json()["id"])
+    body = {} if method in ("post", "patch") else None
+
+    def send(headers: Mapping[str, str]) -> JsonResponse:
+        response: JsonResponse = client.request(method.upper(), url, json=body, headers=headers)
+        assert_matches_openapi(response)
+        return response
+
+    access = operation["x-liquifact-access"]
+    if not operation["security"]:
+        for garbage in ({}, {"Authorization": "Basic eDp5"}, {"X-API-Key": "lf_garbage_1"}):
+            assert send(garbage).status_code == 200
+        return
+    anonymous = send({})
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "AUTHENTICATION_REQUIRED")
+    assert send({"Authorization": "Bearer a.b.c"}).json()["code"] == "INVALID_TOKEN"
+    for role in ("sme", "investor", "admin"):
+        status = send(bearer(role, tenant, "owner")).status_code
+        assert (status == 403) is (role not in access["roles"]), (role, status)
+        assert status != 401
+    scope = access["apiKeyScope"]
+    assert ({"apiKeyAuth": []} in operation["security"]) is (scope is not None)
+    for key, scopes in KEY_SCOPES.items():
+        status = send(api_key(key, tenant)).status_code
+        assert (status == 403) is (scope not in scopes), (key, status)
+        assert status != 401
