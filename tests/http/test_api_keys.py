@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from liquifact_http import api_keys
 from liquifact_http.api_keys import ApiKeysError, ApiScope, find_key, parse_api_keys
 from liquifact_http.settings import ConfigError, load_settings
 
@@ -56,7 +55,7 @@ def test_lookup_compares_every_entry_in_constant_time(monkeypatch: pytest.Monkey
         calls.append((a, b))
         return compare(a, b)
 
-    monkeypatch.setattr(api_keys.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     assert find_key(registry, "lf_svc_key_001") is registry[0]  # the first entry matches
     assert len(calls) == 3  # ... and the other two are still compared
     assert {len(a) for a, _ in calls} == {32}  # digests: equal lengths, no length leak

@@ -650,7 +650,7 @@ def test_declared_security_is_what_the_api_enforces(
     owner = bearer("sme", tenant, "owner")
     created = client.post("/v1/invoices", json=invoice_payload(), headers=owner)
     url = path.replace("{id}", created.json()["id"])
-    body = {} if method in ("post", "patch") else None
+    body: dict[str, Any] | None = {} if method in ("post", "patch") else None
 
     def send(headers: Mapping[str, str]) -> JsonResponse:
         response: JsonResponse = client.request(method.upper(), url, json=body, headers=headers)

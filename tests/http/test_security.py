@@ -203,9 +203,9 @@ def strict_client() -> Iterator[TestClient]:
 def test_issuer_and_audience_are_checked_when_configured(
     strict_client: TestClient, tenant: str
 ) -> None:
-    good = {"iss": "https://auth.liquifact.test", "aud": "lf-api"}
+    good: dict[str, Any] = {"iss": "https://auth.liquifact.test", "aud": "lf-api"}
     assert strict_client.get(LIST, headers=bearer("admin", tenant, **good)).status_code == 200
-    listed = {**good, "aud": ["other-api", "lf-api"]}
+    listed: dict[str, Any] = {**good, "aud": ["other-api", "lf-api"]}
     assert strict_client.get(LIST, headers=bearer("admin", tenant, **listed)).status_code == 200
     for bad in (
         {**good, "iss": "https://evil.test"},
