@@ -61,6 +61,8 @@ _INVOICE = "/v1/invoices/{id}"
 ACCESS: Mapping[tuple[str, str], Access] = {
     ("/health", "GET"): PUBLIC,
     ("/healthz", "GET"): PUBLIC,
+    ("/readyz", "GET"): PUBLIC,
+    ("/ready", "GET"): PUBLIC,
     ("/v1", "GET"): PUBLIC,
     ("/openapi.json", "GET"): PUBLIC,
     ("/docs", "GET"): PUBLIC,

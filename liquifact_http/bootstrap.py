@@ -21,18 +21,60 @@ from liquifact_http.logs import configure_logging
 from liquifact_http.middleware.correlation import CorrelationMiddleware
 from liquifact_http.middleware.deprecation import DeprecatedAliasMiddleware
 from liquifact_http.middleware.security import CorsMiddleware, SecurityHeadersMiddleware
-from liquifact_http.routes import docs, invoices, probes
+from liquifact_http.routes import docs, health, invoices, probes
 from liquifact_http.settings import Settings
+
+MIGRATE_COMMAND = "liquifact db migrate"
+
+
+class SchemaOutdated(Exception):
+    """The database lacks migrations this code needs; the server must not start on it."""
+
+    def __init__(self, pending: Sequence[str]) -> None:
+        super().__init__(
+            "The database schema is older than this code (pending migrations: "
+            f"{', '.join(pending)}). Run `{MIGRATE_COMMAND}` with the same DATABASE_URL, "
+            "then start again."
+        )
+        self.pending = tuple(pending)
 
 
 def build_store(settings: Settings) -> Store:
-    """The store that ``DATABASE_URL`` names (SQLite by default)."""
+    """The store that ``DATABASE_URL`` names (SQLite by default).
+
+    The embedded store migrates its own file on open. PostgreSQL is shared by many processes,
+    so its schema changes only through ``liquifact db migrate``; a database that lacks a
+    migration raises SchemaOutdated here, before anything serves requests.
+    """
+    if settings.postgres_url is not None:
+        return _postgres_store(settings, settings.postgres_url)
     from liquifact_adapters.sqlite import SqliteStore
 
     path = settings.sqlite_path
     if path is None:  # pragma: no cover - the settings gate admits only known schemes
         raise ValueError("unsupported DATABASE_URL")
     return SqliteStore(path)
+
+
+def _postgres_store(settings: Settings, url: str) -> Store:
+    from liquifact_adapters.postgres import PostgresStore
+
+    store = PostgresStore(
+        url,
+        app_role=settings.database_app_role,
+        pool_min_size=settings.database_pool_min_size,
+        pool_max_size=settings.database_pool_max_size,
+        statement_timeout_ms=settings.database_statement_timeout_ms,
+    )
+    try:
+        pending = store.pending_migrations()
+    except BaseException:
+        store.close()
+        raise
+    if pending:
+        store.close()
+        raise SchemaOutdated([migration.label for migration in pending])
+    return store
 
 
 class MigrationRunner(Protocol):
@@ -64,7 +106,31 @@ class SqliteMigrations:
         return [(row.version, row.name, row.applied) for row in sqlite.status(self.path)]
 
 
+@attrs.frozen
+class PostgresMigrations:
+    url: str = attrs.field(repr=False)
+    app_role: str
+
+    def migrate(self) -> list[str]:
+        from liquifact_adapters import postgres
+
+        return [m.label for m in postgres.migrate(self.url, self.app_role)]
+
+    def rollback(self) -> str | None:
+        from liquifact_adapters import postgres
+
+        undone = postgres.rollback(self.url, self.app_role)
+        return None if undone is None else undone.label
+
+    def status(self) -> list[tuple[int, str, bool]]:
+        from liquifact_adapters import postgres
+
+        return [(row.version, row.name, row.applied) for row in postgres.status(self.url)]
+
+
 def migration_runner(settings: Settings) -> MigrationRunner:
+    if settings.postgres_url is not None:
+        return PostgresMigrations(settings.postgres_url, settings.database_app_role)
     path = settings.sqlite_path
     if path is None:  # pragma: no cover - the settings gate admits only known schemes
         raise ValueError("unsupported DATABASE_URL")
@@ -88,7 +154,7 @@ def build_services(
 
 
 def all_routes() -> Sequence[BaseRoute]:
-    return [*probes.routes, *invoices.routes, *docs.routes]
+    return [*probes.routes, *health.routes, *invoices.routes, *docs.routes]
 
 
 def create_app(

@@ -5,10 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from liquifact_http.settings import ConfigError, Settings, load_settings
 
+if TYPE_CHECKING:
+    from liquifact_core.services import Services
+    from liquifact_http.bootstrap import MigrationRunner
+
 EXIT_CONFIG = 2
+# The configuration is valid but the database cannot be used as it is (down, or its schema
+# is behind the code).
+EXIT_DATABASE = 3
 
 
 def _settings() -> Settings:
@@ -19,16 +27,35 @@ def _settings() -> Settings:
         raise SystemExit(EXIT_CONFIG) from None
 
 
+def _services(settings: Settings) -> Services:
+    """The wired use cases, or exit before binding when the database cannot serve them."""
+    from liquifact_core.errors import Unavailable
+    from liquifact_http.bootstrap import SchemaOutdated, build_services
+
+    try:
+        return build_services(settings)
+    except SchemaOutdated as error:
+        print(f"Not started: {error}", file=sys.stderr)
+    except Unavailable:
+        # The driver's text can name hosts and users; the operator's logs hold the cause.
+        print(
+            "Not started: the database named by DATABASE_URL is unreachable. "
+            "Check that it is running and accepts connections, then start again.",
+            file=sys.stderr,
+        )
+    raise SystemExit(EXIT_DATABASE)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from liquifact_http.bootstrap import build_services, create_app
+    from liquifact_http.bootstrap import create_app
     from liquifact_http.logs import configure_logging, get_logger
     from liquifact_http.seed import seed_demo, store_is_empty
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
-    services = build_services(settings)
+    services = _services(settings)
     if args.seed_demo_if_empty and store_is_empty(services):
         get_logger("liquifact.cli").info("seeded_demo_data", invoices=seed_demo(services))
     app = create_app(settings, services=services)
@@ -50,10 +77,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _seed(_args: argparse.Namespace) -> int:
-    from liquifact_http.bootstrap import build_services
     from liquifact_http.seed import seed_demo
 
-    services = build_services(_settings())
+    services = _services(_settings())
     try:
         print(f"Created {seed_demo(services)} demo invoices.")
     finally:
@@ -62,19 +88,28 @@ def _seed(_args: argparse.Namespace) -> int:
 
 
 def _db(args: argparse.Namespace) -> int:
+    from liquifact_core.errors import Unavailable
     from liquifact_http.bootstrap import migration_runner
 
     runner = migration_runner(_settings())
-    if args.action == "migrate":
+    try:
+        _run_db_action(runner, args.action)
+    except Unavailable:
+        print("The database named by DATABASE_URL is unreachable.", file=sys.stderr)
+        return EXIT_DATABASE
+    return 0
+
+
+def _run_db_action(runner: MigrationRunner, action: str) -> None:
+    if action == "migrate":
         applied = runner.migrate()
         print("Applied: " + (", ".join(applied) if applied else "nothing; schema is current"))
-    elif args.action == "rollback":
+    elif action == "rollback":
         undone = runner.rollback()
         print(f"Rolled back: {undone}" if undone else "Nothing to roll back.")
     else:
         for version, name, is_applied in runner.status():
             print(f"{version:04d} {name:40s} {'applied' if is_applied else 'pending'}")
-    return 0
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -497,6 +497,8 @@ def _schemas() -> Object:
         "LinkEscrowBody": _link_escrow_body(),
         "EmptyBody": _closed_object({}, description="No fields; the body may be omitted."),
         "Health": _closed_object({"status": {"type": "string", "enum": ["ok"]}}, ["status"]),
+        "Readiness": _readiness(),
+        "ReadinessCheck": _readiness_check(),
         "ApiIndex": _api_index(),
         "Problem": _problem(),
         "FieldError": _field_error(),
@@ -590,6 +592,9 @@ def _response_headers() -> Object:
                 "pattern": f'^Bearer realm="{REALM}"',
                 "example": f'Bearer realm="{REALM}"',
             },
+        ),
+        "Cache-Control": _header(
+            "Probe answers are never cached.", {"type": "string", "enum": ["no-store"]}
         ),
         "Deprecation": _header(
             "RFC 9745: when this path was deprecated.",
@@ -754,10 +759,73 @@ def _reason_action(operation_id: str, summary: str, description: str) -> Object:
     )
 
 
+def _readiness_check() -> Object:
+    return _closed_object(
+        {
+            "status": {"type": "string", "enum": ["up", "down"]},
+            "latencyMs": {
+                "type": "number",
+                "minimum": 0,
+                "description": "How long the check took (only when up).",
+            },
+            "error": {
+                "type": "string",
+                "enum": ["unavailable"],
+                "description": "Why it is down; never a host, user or driver message.",
+            },
+        },
+        ["status"],
+        description="One dependency check.",
+    )
+
+
+def _readiness() -> Object:
+    return _closed_object(
+        {
+            "status": {"type": "string", "enum": ["ready", "not_ready"]},
+            "checks": {
+                "type": "object",
+                "description": "One entry per check, by name (`database`, ...).",
+                "additionalProperties": _schema("ReadinessCheck"),
+            },
+        },
+        ["status", "checks"],
+        example={"status": "ready", "checks": {"database": {"status": "up", "latencyMs": 1.4}}},
+    )
+
+
+def _readiness_responses() -> Object:
+    return {
+        "200": _json_response("Every check is up.", _schema("Readiness"), "Cache-Control"),
+        "503": _json_response("A check is down.", _schema("Readiness"), "Cache-Control"),
+        **_errors(),
+    }
+
+
 def _probe_paths() -> Object:
     health = {"200": _json_response("The process is alive.", _schema("Health")), **_errors()}
     probe = "Liveness only: never touches a dependency."
     return {
+        "/readyz": {
+            "get": _operation(
+                "getReadyz",
+                "Readiness (critical dependencies)",
+                "Probes",
+                _readiness_responses(),
+                description="Checks what every request needs: the database (`SELECT 1`, short "
+                "timeout, schema up to date). 503 while any is down.",
+            )
+        },
+        "/ready": {
+            "get": _operation(
+                "getReady",
+                "Readiness (all dependencies)",
+                "Probes",
+                _readiness_responses(),
+                description="The `/readyz` checks plus those of optional dependencies, as they "
+                "are added. 503 while any is down.",
+            )
+        },
         "/health": {
             "get": _operation("getHealth", "Liveness", "Probes", health, description=probe)
         },
@@ -1057,7 +1125,7 @@ _TAGS = [
     {"name": "Invoices", "description": "Submit, read, edit and delete invoices."},
     {"name": "Invoice lifecycle", "description": "Move an invoice through its statuses."},
     {"name": "API", "description": "The API index."},
-    {"name": "Probes", "description": "Liveness for orchestrators."},
+    {"name": "Probes", "description": "Liveness and readiness for orchestrators."},
     {"name": "Documentation", "description": "This document and Swagger UI."},
 ]
 

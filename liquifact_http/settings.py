@@ -17,6 +17,7 @@ from dotenv import dotenv_values
 from liquifact_http.api_keys import ApiKey, ApiKeysError, parse_api_keys
 
 SQLITE_PREFIX = "sqlite:///"
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 DEFAULT_DATABASE_URL = "sqlite:///./var/liquifact.db"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # HMAC algorithms and the key length each needs (RFC 7518 3.2: at least the hash size).
@@ -43,7 +44,8 @@ class ConfigError(Exception):
 class Settings:
     host: str = "127.0.0.1"
     port: int = 3001
-    database_url: str = DEFAULT_DATABASE_URL
+    # A PostgreSQL URL can carry a password; keep it out of reprs, logs and tracebacks.
+    database_url: str = attrs.field(default=DEFAULT_DATABASE_URL, repr=False)
     log_level: str = "info"
     log_format: str = "auto"
     environment: str = "development"
@@ -55,12 +57,23 @@ class Settings:
     api_keys: tuple[ApiKey, ...] = attrs.field(default=(), repr=False)
     cors_allowed_origins: tuple[str, ...] = ()
     trust_proxy: bool = False
+    database_pool_min_size: int = 1
+    database_pool_max_size: int = 10
+    database_statement_timeout_ms: int = 5000
+    database_app_role: str = "liquifact_app"
 
     @property
     def sqlite_path(self) -> str | None:
         """The SQLite file for a ``sqlite:///`` URL, else None."""
         if self.database_url.startswith(SQLITE_PREFIX):
             return self.database_url[len(SQLITE_PREFIX) :]
+        return None
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The libpq URL for a ``postgresql://`` (or ``postgres://``) URL, else None."""
+        if self.database_url.startswith(POSTGRES_PREFIXES):
+            return self.database_url
         return None
 
 
@@ -79,7 +92,25 @@ def _host(raw: str) -> str:
 def _database_url(raw: str) -> str:
     if raw.startswith(SQLITE_PREFIX) and len(raw) > len(SQLITE_PREFIX):
         return raw
-    raise ValueError("must be sqlite:///<path>")
+    if raw.startswith(POSTGRES_PREFIXES):
+        return raw
+    raise ValueError("must be sqlite:///<path> or postgresql://<user>@<host>:<port>/<database>")
+
+
+def _int_range(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+            raise ValueError(f"must be an integer from {low} to {high}")
+        return int(raw)
+
+    return parse
+
+
+def _role_name(raw: str) -> str:
+    # The adapter's rule too: lower case, so the name is the same quoted or not in psql.
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", raw):
+        raise ValueError("must be 1-63 of [a-z0-9_], not starting with a digit")
+    return raw
 
 
 def _choice(*options: str) -> Callable[[str], str]:
@@ -125,15 +156,6 @@ def _claim_text(raw: str) -> str:
     if len(raw) > 256 or not raw.isprintable():
         raise ValueError("must be at most 256 printable characters")
     return raw
-
-
-def _integer(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-            raise ValueError(f"must be an integer from {low} to {high}")
-        return int(raw)
-
-    return parse
 
 
 def _boolean(raw: str) -> bool:
@@ -194,11 +216,26 @@ FIELDS: tuple[Field, ...] = (
     Field("JWT_ALGORITHMS", "jwt_algorithms", _jwt_algorithms),
     Field("JWT_ISSUER", "jwt_issuer", _claim_text),
     Field("JWT_AUDIENCE", "jwt_audience", _claim_text),
-    Field("JWT_LEEWAY_SECONDS", "jwt_leeway_seconds", _integer(0, JWT_LEEWAY_MAX)),
+    Field("JWT_LEEWAY_SECONDS", "jwt_leeway_seconds", _int_range(0, JWT_LEEWAY_MAX)),
     Field("API_KEYS", "api_keys", _api_keys, secret=True),
     Field("CORS_ALLOWED_ORIGINS", "cors_allowed_origins", _origins),
     Field("TRUST_PROXY", "trust_proxy", _boolean),
+    Field("DATABASE_POOL_MIN_SIZE", "database_pool_min_size", _int_range(0, 100)),
+    Field("DATABASE_POOL_MAX_SIZE", "database_pool_max_size", _int_range(1, 1000)),
+    Field(
+        "DATABASE_STATEMENT_TIMEOUT_MS", "database_statement_timeout_ms", _int_range(1, 3_600_000)
+    ),
+    Field("DATABASE_APP_ROLE", "database_app_role", _role_name),
 )
+
+
+def _cross_field_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    defaults = Settings()
+    low = values.get("database_pool_min_size", defaults.database_pool_min_size)
+    high = values.get("database_pool_max_size", defaults.database_pool_max_size)
+    if low > high:
+        return [("DATABASE_POOL_MIN_SIZE", "must not exceed DATABASE_POOL_MAX_SIZE")]
+    return []
 
 
 def load_settings(
@@ -230,6 +267,7 @@ def load_settings(
         except ValueError as error:
             problems.append((field.env, str(error)))
             failed.add(field.attribute)
+    problems += _cross_field_problems(values)
     if problems:
         raise ConfigError(problems)
     settings = Settings(**values)

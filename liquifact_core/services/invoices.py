@@ -194,13 +194,8 @@ class InvoiceService:
         reason: Any,
         expected_version: int | None = None,
     ) -> Invoice:
-        return self.transition(
-            tenant_id,
-            actor,
-            invoice_id,
-            InvoiceStatus.REJECTED,
-            reason=v.reason(reason),
-            expected_version=expected_version,
+        return self._with_reason(
+            InvoiceStatus.REJECTED, tenant_id, actor, invoice_id, reason, expected_version
         )
 
     def cancel(
@@ -211,13 +206,8 @@ class InvoiceService:
         reason: Any,
         expected_version: int | None = None,
     ) -> Invoice:
-        return self.transition(
-            tenant_id,
-            actor,
-            invoice_id,
-            InvoiceStatus.CANCELLED,
-            reason=v.reason(reason),
-            expected_version=expected_version,
+        return self._with_reason(
+            InvoiceStatus.CANCELLED, tenant_id, actor, invoice_id, reason, expected_version
         )
 
     def mark_defaulted(
@@ -228,11 +218,24 @@ class InvoiceService:
         reason: Any,
         expected_version: int | None = None,
     ) -> Invoice:
+        return self._with_reason(
+            InvoiceStatus.DEFAULTED, tenant_id, actor, invoice_id, reason, expected_version
+        )
+
+    def _with_reason(
+        self,
+        target: InvoiceStatus,
+        tenant_id: str,
+        actor: Actor,
+        invoice_id: str,
+        reason: Any,
+        expected_version: int | None,
+    ) -> Invoice:
         return self.transition(
             tenant_id,
             actor,
             invoice_id,
-            InvoiceStatus.DEFAULTED,
+            target,
             reason=v.reason(reason),
             expected_version=expected_version,
         )

@@ -13,6 +13,7 @@ import attrs
 import pytest
 
 from liquifact_adapters.memory import InMemoryStore
+from liquifact_adapters.postgres import PostgresStore
 from liquifact_adapters.sqlite import SqliteStore
 from liquifact_core.ports import Store
 
@@ -21,19 +22,30 @@ from .contract_support import new_tenant
 
 @attrs.frozen
 class StoreFactory:
-    build: Callable[[Path], Store]
+    # The request lets a factory pull in the fixtures it needs (the postgres database).
+    build: Callable[[pytest.FixtureRequest, Path], Store]
     marks: tuple[pytest.MarkDecorator, ...] = ()
 
 
-def _memory_store(_tmp_path: Path) -> Store:
+def _memory_store(_request: pytest.FixtureRequest, _tmp_path: Path) -> Store:
     # The fake's unit of work declares its repositories with their concrete types, which the
     # UnitOfWork protocol's (invariant) attributes reject; it honours the protocol at run time.
     return InMemoryStore()
 
 
+def _sqlite_store(_request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return SqliteStore(str(tmp_path / "liquifact.sqlite3"))
+
+
+def _postgres_store(request: pytest.FixtureRequest, _tmp_path: Path) -> Store:
+    # One migrated database per session (tests/conftest.py); tests stay apart by tenant.
+    return PostgresStore(request.getfixturevalue("postgres_url"))
+
+
 STORE_FACTORIES: dict[str, StoreFactory] = {
     "memory": StoreFactory(_memory_store),
-    "sqlite": StoreFactory(lambda tmp_path: SqliteStore(str(tmp_path / "liquifact.sqlite3"))),
+    "sqlite": StoreFactory(_sqlite_store),
+    "postgres": StoreFactory(_postgres_store, marks=(pytest.mark.postgres,)),
 }
 
 
@@ -45,8 +57,8 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(store_kind: str, tmp_path: Path) -> Iterator[Store]:
-    store = STORE_FACTORIES[store_kind].build(tmp_path)
+def store(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    store = STORE_FACTORIES[store_kind].build(request, tmp_path)
     yield store
     store.close()
 

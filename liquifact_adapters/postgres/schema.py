@@ -1,0 +1,206 @@
+"""SQL-first versioned migrations: ``NNNN_name.up.sql`` / ``NNNN_name.down.sql`` package files.
+
+Migrations run as the ``DATABASE_URL`` login (the owner of the schema). A session-level
+advisory lock serialises migrators across processes and hosts, and each migration runs in its
+own transaction together with its row in ``schema_migrations``: a failed migration leaves
+nothing behind, and two processes migrating at once apply each migration exactly once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from importlib import resources
+from typing import Any, NamedTuple
+
+import attrs
+import psycopg
+from psycopg.rows import TupleRow, tuple_row
+
+from liquifact_adapters.postgres.connection import (
+    DEFAULT_APP_ROLE,
+    DEFAULT_CONNECT_TIMEOUT_S,
+    translated,
+)
+
+MIGRATIONS_PACKAGE = "liquifact_adapters.postgres.migrations"
+_FILE_NAME = re.compile(r"(?P<version>[0-9]{4})_(?P<name>[a-z0-9_]+)\.(?P<direction>up|down)\.sql")
+# PostgreSQL folds unquoted names to lower case; refusing anything else keeps the role name the
+# same whether it is written quoted (by migrations) or not (by an operator in psql).
+ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# One fixed advisory-lock key for "the schema of this database is being changed".
+# Advisory locks are scoped to the current database, so other databases migrate freely.
+MIGRATION_LOCK_KEY = 0x4C49515549464143  # "LIQUIFAC"
+
+_CREATE_LEDGER = b"""
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer     PRIMARY KEY,
+    name       text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+@attrs.frozen
+class Migration:
+    """One schema change and its inverse."""
+
+    version: int
+    name: str
+    up_sql: str = attrs.field(repr=False)
+    down_sql: str = attrs.field(repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.version:04d}_{self.name}"
+
+
+class MigrationStatus(NamedTuple):
+    version: int
+    name: str
+    applied: bool
+
+
+def check_role_name(app_role: str) -> str:
+    if not ROLE_NAME.fullmatch(app_role):
+        raise ValueError("must be 1-63 of [a-z0-9_], not starting with a digit")
+    return app_role
+
+
+@cache
+def known_migrations() -> tuple[Migration, ...]:
+    """Every migration shipped with this code, oldest first."""
+    scripts: dict[tuple[int, str], dict[str, str]] = {}
+    for entry in resources.files(MIGRATIONS_PACKAGE).iterdir():
+        match = _FILE_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        key = (int(match["version"]), match["name"])
+        scripts.setdefault(key, {})[match["direction"]] = entry.read_text(encoding="utf-8")
+    migrations = [
+        _paired(version, name, directions)
+        for (version, name), directions in sorted(scripts.items())
+    ]
+    versions = [migration.version for migration in migrations]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"Two migrations share a version number: {versions}")
+    return tuple(migrations)
+
+
+def _paired(version: int, name: str, directions: dict[str, str]) -> Migration:
+    # A migration that cannot be undone would make ``rollback`` lie, so refuse to ship one.
+    if set(directions) != {"up", "down"}:
+        raise RuntimeError(f"Migration {version:04d}_{name} needs both an up and a down file.")
+    return Migration(version, name, directions["up"], directions["down"])
+
+
+def migrate(url: str, app_role: str = DEFAULT_APP_ROLE) -> list[Migration]:
+    """Apply every pending migration, oldest first; returns the ones this call applied."""
+    check_role_name(app_role)
+    with _locked(url) as connection:
+        applied = applied_versions(connection)
+        done = []
+        for migration in known_migrations():
+            if migration.version not in applied:
+                _apply(connection, migration, app_role, up=True)
+                done.append(migration)
+        return done
+
+
+def rollback(url: str, app_role: str = DEFAULT_APP_ROLE) -> Migration | None:
+    """Undo the newest applied migration; returns it, or None when nothing is applied."""
+    check_role_name(app_role)
+    with _locked(url) as connection:
+        applied = applied_versions(connection)
+        if not applied:
+            return None
+        newest = max(applied)
+        by_version = {migration.version: migration for migration in known_migrations()}
+        if newest not in by_version:
+            raise RuntimeError(f"Migration {newest} was applied by newer code; roll back there.")
+        _apply(connection, by_version[newest], app_role, up=False)
+        return by_version[newest]
+
+
+def status(url: str) -> list[MigrationStatus]:
+    """Every known migration with whether it is applied, oldest first."""
+    with connected(url) as connection:
+        applied = applied_versions(connection)
+    return [
+        MigrationStatus(migration.version, migration.name, migration.version in applied)
+        for migration in known_migrations()
+    ]
+
+
+def pending(applied: set[int]) -> list[Migration]:
+    """The migrations this code needs that are not in ``applied``."""
+    return [migration for migration in known_migrations() if migration.version not in applied]
+
+
+def applied_versions(connection: psycopg.Connection[Any]) -> set[int]:
+    """The versions in the ledger; empty when the ledger does not exist yet."""
+    with translated(), connection.cursor(row_factory=tuple_row) as cursor:
+        cursor.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        exists = cursor.fetchone()
+        if exists is None or not exists[0]:
+            return set()
+        cursor.execute("SELECT version FROM schema_migrations")
+        return {int(row[0]) for row in cursor.fetchall()}
+
+
+@contextmanager
+def connected(url: str) -> Iterator[psycopg.Connection[TupleRow]]:
+    """A short-lived autocommit connection of its own, outside any pool."""
+    with translated():
+        connection = psycopg.connect(
+            url,
+            autocommit=True,
+            connect_timeout=DEFAULT_CONNECT_TIMEOUT_S,
+            application_name="liquifact-migrate",
+        )
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+@contextmanager
+def _locked(url: str) -> Iterator[psycopg.Connection[TupleRow]]:
+    """A connection holding the migration lock; closing the connection releases it.
+
+    The ledger is created under the lock too: concurrent CREATE TABLE IF NOT EXISTS can still
+    collide in the catalog.
+    """
+    with connected(url) as connection:
+        with translated():
+            connection.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+            connection.execute(_CREATE_LEDGER)
+        yield connection
+
+
+def _apply(
+    connection: psycopg.Connection[TupleRow],
+    migration: Migration,
+    app_role: str,
+    *,
+    up: bool,
+) -> None:
+    """Run one direction of a migration and update the ledger in one transaction."""
+    script = migration.up_sql if up else migration.down_sql
+    with translated(), connection.transaction():
+        # Local to this transaction; the scripts read it to name the application role.
+        connection.execute("SELECT set_config('liquifact.app_role', %s, true)", (app_role,))
+        # bytes: a script read from a file is not a literal, and without parameters psycopg
+        # sends it as one simple query, so it may hold many statements and DO blocks.
+        connection.execute(script.encode("utf-8"))
+        if up:
+            connection.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                (migration.version, migration.name),
+            )
+        else:
+            connection.execute(
+                "DELETE FROM schema_migrations WHERE version = %s", (migration.version,)
+            )

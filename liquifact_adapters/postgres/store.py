@@ -1,0 +1,226 @@
+"""The PostgreSQL store: a connection pool shared by threads, one transaction per unit of work.
+
+Every transaction runs as the non-owner application role with the unit's tenant set, so
+row-level security confines even a query that forgets its tenant filter to that tenant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+from types import TracebackType
+from typing import Self
+
+import psycopg
+
+from liquifact_adapters.postgres import schema
+from liquifact_adapters.postgres.connection import (
+    DEFAULT_APP_ROLE,
+    DEFAULT_POOL_MAX_SIZE,
+    DEFAULT_POOL_MIN_SIZE,
+    DEFAULT_POOL_TIMEOUT_S,
+    DEFAULT_STATEMENT_TIMEOUT_MS,
+    UNAVAILABLE_MESSAGE,
+    Connection,
+    open_pool,
+    translated,
+)
+from liquifact_adapters.postgres.mapping import Params, Row
+from liquifact_adapters.postgres.repositories import PostgresAuditLog, PostgresInvoiceRepository
+from liquifact_core.errors import Unavailable
+from liquifact_core.ports import AuditLog, InvoiceRepository
+
+# A readiness probe must answer fast: it waits this long for a connection and for the query.
+PING_TIMEOUT_S = 2.0
+
+# set_config(..., true) is SET LOCAL: both settings end with the transaction, so a pooled
+# connection never carries one tenant's identity into the next unit of work. Setting 'role'
+# is SET ROLE, with the same membership check.
+_BEGIN_AS_TENANT = "SELECT set_config('role', %s, true), set_config('app.tenant_id', %s, true)"
+_SAVEPOINT = "liquifact_write"
+_PING_SETUP = "SELECT set_config('statement_timeout', %s, true), set_config('role', %s, true)"
+
+
+class PostgresStore:
+    """The production store; many threads and processes can share one database.
+
+    ``url`` is a libpq URL (``postgresql://user@host:5432/db``). The schema is not migrated
+    here: run ``liquifact db migrate`` (or ``schema.migrate``) first; ``pending_migrations``
+    tells whether that is needed.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        app_role: str = DEFAULT_APP_ROLE,
+        pool_min_size: int = DEFAULT_POOL_MIN_SIZE,
+        pool_max_size: int = DEFAULT_POOL_MAX_SIZE,
+        pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S,
+        statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+    ) -> None:
+        self.app_role = schema.check_role_name(app_role)
+        if not 0 <= pool_min_size <= pool_max_size or pool_max_size < 1:
+            raise ValueError("Pool sizes must satisfy 0 <= min <= max and max >= 1.")
+        self._url = url
+        self._ping_timeout_s = min(PING_TIMEOUT_S, pool_timeout_s)
+        self._pool = open_pool(
+            url,
+            min_size=pool_min_size,
+            max_size=pool_max_size,
+            timeout_s=pool_timeout_s,
+            statement_timeout_ms=statement_timeout_ms,
+        )
+
+    def unit_of_work(self, tenant_id: str) -> PostgresUnitOfWork:
+        """A new unit of work acting for one tenant; it connects when its block is entered."""
+        return PostgresUnitOfWork(self, tenant_id)
+
+    def ping(self) -> None:
+        """Run ``SELECT 1`` with a short timeout; raise Unavailable if that fails or the schema
+        lacks a migration this code needs."""
+        timeout_s = self._ping_timeout_s
+        with translated(), self._pool.connection(timeout=timeout_s) as connection:
+            connection.execute(_PING_SETUP, (str(int(timeout_s * 1000)), self.app_role))
+            connection.execute("SELECT 1")
+            missing = schema.pending(schema.applied_versions(connection))
+            connection.rollback()
+        if missing:
+            raise Unavailable("The data store schema is not up to date.")
+
+    def pending_migrations(self) -> list[schema.Migration]:
+        """Migrations this code needs that the database lacks (empty when up to date).
+
+        Meant for start-up: it opens a connection of its own rather than waiting for the
+        pool, so an unreachable server is reported at once, not after the pool timeout.
+        """
+        with schema.connected(self._url) as connection, translated():
+            connection.execute("SELECT set_config('role', %s, false)", (self.app_role,))
+            return schema.pending(schema.applied_versions(connection))
+
+    def schema_is_current(self) -> bool:
+        """Exactly this code's migrations are applied: none pending, none from newer code."""
+        known = {migration.version for migration in schema.known_migrations()}
+        return self._applied_versions() == known
+
+    def _applied_versions(self) -> set[int]:
+        # Read as the application role, like every other query of the running service.
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            applied = schema.applied_versions(connection)
+            connection.rollback()
+        return applied
+
+    def close(self) -> None:
+        """Close the pool; later units of work answer Unavailable."""
+        self._pool.close()
+
+    def acquire(self) -> Connection:
+        with translated():
+            return self._pool.getconn()
+
+    def release(self, connection: Connection) -> None:
+        """Take a connection back, rolling back anything its user did not commit."""
+        # A failed rollback means the connection is broken; the pool sees that and drops it.
+        with suppress(psycopg.Error):
+            connection.rollback()
+        with suppress(psycopg.Error):
+            self._pool.putconn(connection)
+
+
+class PostgresUnitOfWork:
+    """One transaction on one pooled connection, as the application role, for one tenant."""
+
+    # Declared as the port types: the UnitOfWork protocol's attributes are mutable, hence
+    # invariant, so the concrete repository types would not satisfy it.
+    invoices: InvoiceRepository
+    audit: AuditLog
+
+    def __init__(self, store: PostgresStore, tenant_id: str) -> None:
+        self._store = store
+        self._tenant_id = tenant_id
+        self._connection: Connection | None = None
+        self._needs_begin = True
+        self.invoices = PostgresInvoiceRepository(self)
+        self.audit = PostgresAuditLog(self)
+
+    def __enter__(self) -> Self:
+        if self._connection is not None:
+            raise RuntimeError("This unit of work is already in use.")
+        connection = self._store.acquire()
+        self._connection = connection
+        try:
+            self._begin(connection)
+        except BaseException:
+            self._connection = None
+            self._store.release(connection)
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            self._store.release(connection)
+
+    def commit(self) -> None:
+        connection = self._active()
+        if self._needs_begin:
+            return
+        with translated():
+            connection.commit()
+        # Work after a commit belongs to a new transaction, which leaving the block rolls back
+        # unless it is committed too. It begins lazily, with the role and tenant set again.
+        self._needs_begin = True
+
+    def check_tenant(self, tenant_id: str) -> None:
+        # Refuse rather than filter: a unit reaching for another tenant is a bug to surface.
+        if tenant_id != self._tenant_id:
+            raise PermissionError("unit of work used for another tenant")
+
+    def fetch_all(self, sql: str, params: Params | Sequence[object]) -> list[Row]:
+        connection = self._ready()
+        with translated():
+            return connection.execute(sql, params).fetchall()
+
+    def write(self, sql: str, params: Params) -> int:
+        connection = self._ready()
+        with translated():
+            # A failed statement aborts a PostgreSQL transaction; the savepoint confines the
+            # damage to this write, as SQLite does, so the caller may go on after a Conflict.
+            connection.execute(f"SAVEPOINT {_SAVEPOINT}")
+            try:
+                cursor = connection.execute(sql, params)
+            except psycopg.IntegrityError:
+                connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+                raise
+            connection.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            return cursor.rowcount
+
+    def execute_unfiltered(self, sql: str) -> list[Row]:
+        """Run raw SQL inside this unit's transaction (role and tenant set). For tests and
+        diagnostics that prove what row-level security lets through."""
+        return self.fetch_all(sql, ())
+
+    def _begin(self, connection: Connection) -> None:
+        with translated():
+            connection.execute(_BEGIN_AS_TENANT, (self._store.app_role, self._tenant_id))
+        self._needs_begin = False
+
+    def _ready(self) -> Connection:
+        connection = self._active()
+        if self._needs_begin:
+            self._begin(connection)
+        return connection
+
+    def _active(self) -> Connection:
+        if self._connection is None:
+            raise RuntimeError("Use the unit of work inside a 'with' block.")
+        return self._connection
+
+
+__all__ = ["UNAVAILABLE_MESSAGE", "PostgresStore", "PostgresUnitOfWork"]
