@@ -5,8 +5,27 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# Without JWT_SECRET (or JWT_SECRET_FILE), `make run` and `make token` share a random
+# development secret kept in this file (created on first use, mode 0600), so tokens keep
+# working across restarts: curl -H "Authorization: Bearer $$(make -s token)" ...
+DEV_JWT_SECRET ?= var/dev-jwt-secret
+ROLE ?= admin
+TENANT ?= demo-tenant
+SUB ?=
+WALLET ?=
+TTL ?= 3600
+# Shell prefix: use the development secret unless a real one is configured.
+WITH_DEV_SECRET = if [ -z "$${JWT_SECRET:-}" ] && [ -z "$${JWT_SECRET_FILE:-}" ]; then \
+	if [ ! -s "$(DEV_JWT_SECRET)" ]; then \
+		mkdir -p "$$(dirname "$(DEV_JWT_SECRET)")" && \
+		(umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(48))' \
+			> "$(DEV_JWT_SECRET)") && \
+		echo "Created $(DEV_JWT_SECRET): the development JWT secret (make token signs with it)" >&2; \
+	fi; \
+	export JWT_SECRET_FILE="$(DEV_JWT_SECRET)"; \
+fi
 
-.PHONY: install run test check fmt lint types imports unit bench clean
+.PHONY: install run token test check fmt lint types imports unit bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -19,7 +38,12 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/liquifact serve --seed-demo-if-empty
+	@$(WITH_DEV_SECRET); exec $(BIN)/liquifact serve --seed-demo-if-empty
+
+# A signed JWT for local calls: make -s token [ROLE=sme] [TENANT=demo-tenant] [SUB=demo-sme]
+token: $(STAMP)
+	@$(WITH_DEV_SECRET); exec $(BIN)/liquifact token --role "$(ROLE)" --tenant "$(TENANT)" \
+		--ttl "$(TTL)" $(if $(SUB),--sub "$(SUB)") $(if $(WALLET),--wallet "$(WALLET)")
 
 test: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -14,14 +14,21 @@ from starlette.routing import BaseRoute
 from liquifact_adapters.system import RandomIdGenerator, SystemClock
 from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
 from liquifact_core.services import Services
-from liquifact_http.callers import CallerResolver, header_tenant_caller
+from liquifact_http.auth import Authenticator
+from liquifact_http.callers import CallerResolver
 from liquifact_http.errors import EXCEPTION_HANDLERS
 from liquifact_http.logs import configure_logging, get_logger
 from liquifact_http.metrics import Metrics, MetricsMiddleware
 from liquifact_http.middleware.body_limit import BodyLimitMiddleware, BodyLimits
 from liquifact_http.middleware.correlation import CorrelationMiddleware
 from liquifact_http.middleware.deprecation import DeprecatedAliasMiddleware
-from liquifact_http.ratelimit import RateLimitMiddleware, RateLimits, WindowCounter
+from liquifact_http.middleware.security import CorsMiddleware, SecurityHeadersMiddleware
+from liquifact_http.ratelimit import (
+    IdentifyPrincipalMiddleware,
+    RateLimitMiddleware,
+    RateLimits,
+    WindowCounter,
+)
 from liquifact_http.routes import docs, funding, health, invoices, marketplace, metrics, probes
 from liquifact_http.sentry import init_sentry
 from liquifact_http.settings import Settings
@@ -240,16 +247,21 @@ def create_app(
     **overrides: Any,
 ) -> Starlette:
     """The ASGI app. ``services`` (or port ``overrides`` such as ``store=``) replace adapters;
-    ``resolve_caller`` replaces how callers are identified (tests use it to act as any role);
-    ``metrics`` and ``rate_counter`` replace the app's registry and rate-limit store."""
+    ``resolve_caller`` replaces how callers are identified (default: JWT bearer tokens and
+    API keys as ``settings`` configure them, see ``auth.Authenticator``); ``metrics`` and
+    ``rate_counter`` replace the app's registry and rate-limit store."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     init_sentry(settings)
     metrics = metrics or Metrics()
     owns_services = services is None
     wired = services or build_services(settings, metrics=metrics, **overrides)
+    resolver = resolve_caller or Authenticator(settings)
     operations: list[Middleware] = [Middleware(MetricsMiddleware, metrics=metrics)]
     if settings.rate_limit_enabled:
+        if isinstance(resolver, Authenticator):
+            # Count verified users and API clients as themselves, not by their address.
+            operations.append(Middleware(IdentifyPrincipalMiddleware, identify=resolver.identify))
         operations.append(
             Middleware(
                 RateLimitMiddleware,
@@ -271,9 +283,17 @@ def create_app(
 
     app = Starlette(
         routes=list(all_routes()),
+        # Outermost first. Security headers wrap everything, the last-resort 500 included;
+        # CORS answers inside the correlation middleware so its 403s carry the id; metrics,
+        # rate limits and body limits see canonical /v1 paths.
         middleware=[
-            # Outermost first. Metrics, rate limits and body limits see canonical /v1 paths.
+            Middleware(SecurityHeadersMiddleware, trust_proxy=settings.trust_proxy),
             Middleware(CorrelationMiddleware),
+            Middleware(
+                CorsMiddleware,
+                allowed_origins=settings.cors_allowed_origins,
+                trust_proxy=settings.trust_proxy,
+            ),
             Middleware(DeprecatedAliasMiddleware),
             *operations,
         ],
@@ -283,5 +303,5 @@ def create_app(
     app.state.settings = settings
     app.state.services = wired
     app.state.metrics = metrics
-    app.state.resolve_caller = resolve_caller or header_tenant_caller
+    app.state.resolve_caller = resolver
     return app

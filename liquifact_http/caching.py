@@ -76,17 +76,27 @@ def family_of(key: str) -> str:
     return key.split(":", 1)[0] or "unknown"
 
 
-# The spec's key formats.
+def _viewer(_request: Request, caller: Caller) -> str:
+    # Lock reads depend on who asks (non-admins see only their bound wallet's locks).
+    return f"{caller.actor.role.value}.{caller.actor.id}.{caller.actor.wallet or '-'}"
+
+
+# The spec's key formats. Investor lock keys add the viewer after the tenant so that an entry
+# cached for one caller is never served to another; the spec's invalidation prefixes
+# ("investor:locks:<tenantId>:", "investor:lock:<tenantId>:") still cover them.
 MARKETPLACE_KEY = tenant_key("marketplace")  # marketplace:<tenantId>:<originalUrl>
-INVESTOR_LOCKS_KEY = tenant_key("investor:locks")  # investor:locks:<tenantId>:<originalUrl>
+INVESTOR_LOCKS_KEY = tenant_key(
+    "investor:locks", _viewer, lambda request, _caller: original_url(request)
+)  # investor:locks:<tenantId>:<viewer>:<originalUrl>
 
 
 def investor_lock_key(
     invoice_param: str = "invoiceId", funder_query: str = "funderAddress"
 ) -> CacheKey:
-    """``investor:lock:<tenantId>:<invoiceId>:<funderAddress>``."""
+    """``investor:lock:<tenantId>:<viewer>:<invoiceId>:<funderAddress>``."""
     return tenant_key(
         "investor:lock",
+        _viewer,
         lambda request, _caller: str(request.path_params.get(invoice_param, "")),
         lambda request, _caller: request.query_params.get(funder_query, ""),
     )

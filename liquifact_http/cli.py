@@ -1,4 +1,5 @@
-"""The ``liquifact`` command: serve, seed-demo, db migrate|rollback|status, idempotency purge."""
+"""The ``liquifact`` command: serve, seed-demo, db migrate|rollback|status, token,
+idempotency purge."""
 
 from __future__ import annotations
 
@@ -70,6 +71,10 @@ def _serve(args: argparse.Namespace) -> int:
             access_log=False,  # the correlation middleware writes one structured line per request
             log_config=None,
             server_header=False,
+            # X-Forwarded-* are believed only when TRUST_PROXY says a proxy is in front.
+            # Never let uvicorn rewrite the client address from X-Forwarded-For: /metrics judges
+            # loopback from the socket, and the middleware apply TRUST_PROXY themselves.
+            proxy_headers=False,
         )
     finally:
         services.close()
@@ -124,6 +129,50 @@ def _idempotency(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    from liquifact_core.errors import ValidationError
+    from liquifact_core.lifecycle import Role
+    from liquifact_http.auth import mint_token
+
+    settings = _settings()
+    if settings.environment == "production":
+        print(
+            "liquifact token is a development tool; refused when NODE_ENV=production.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if settings.jwt_secret is None:
+        print(
+            "JWT_SECRET is not set (nor JWT_SECRET_FILE): there is no key to sign with. "
+            "`make token` uses ./var/dev-jwt-secret, which `make run` creates.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    try:
+        token = mint_token(
+            settings,
+            role=Role(args.role),
+            tenant_id=args.tenant,
+            subject=args.sub or f"demo-{args.role}",
+            wallet=args.wallet or None,
+            ttl_seconds=args.ttl,
+        )
+    except (ValueError, ValidationError) as error:
+        print(f"Cannot mint a token: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(token)
+    return 0
+
+
+def _ttl(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= TOKEN_TTL_MAX:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to {TOKEN_TTL_MAX}")
+    return int(raw)
+
+
+TOKEN_TTL_MAX = 7 * 24 * 3600
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="liquifact", description="LiquiFact backend")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("action", choices=["purge"], help="delete expired idempotency records")
     keys.add_argument("--batch-size", type=int, default=1000, help="rows deleted per statement")
     keys.set_defaults(run=_idempotency)
+    token = commands.add_parser(
+        "token", help="print a signed JWT for local development (uses JWT_SECRET)"
+    )
+    token.add_argument("--role", required=True, choices=["sme", "investor", "admin"])
+    token.add_argument("--tenant", required=True, help="the tenantId claim")
+    token.add_argument("--sub", help="the sub claim (default: demo-<role>, as in the demo data)")
+    token.add_argument("--wallet", help="a walletAddress claim (a checksummed G... account)")
+    token.add_argument("--ttl", type=_ttl, default=3600, help="seconds until exp (default 3600)")
+    token.set_defaults(run=_token)
     return parser
 
 

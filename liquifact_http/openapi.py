@@ -21,6 +21,8 @@ from liquifact_core.lifecycle import InvoiceStatus, Role
 from liquifact_core.services.invoices import LIST_LIMIT_MAX
 from liquifact_core.validation import METADATA_MAX_BYTES, REASON_MAX
 from liquifact_http import problems
+from liquifact_http.access import access_for
+from liquifact_http.auth import API_KEY_HEADER, REALM
 from liquifact_http.callers import TENANT_HEADER
 from liquifact_http.middleware.correlation import HEADER as CORRELATION_HEADER
 from liquifact_http.middleware.deprecation import (
@@ -519,8 +521,11 @@ def _parameters() -> Object:
         "TenantId": {
             "name": TENANT_HEADER,
             "in": "header",
-            "required": True,
-            "description": "The tenant the request acts for (until authentication lands).",
+            "required": False,
+            "description": "The tenant the request acts for. Required with an API key (400 "
+            "without it; 403 if the key is limited to other tenants). With a bearer token the "
+            "tenant is the token's `tenantId` claim: the header may be left out, and if sent "
+            "it must be equal to the claim (else 403; it never overrides the claim).",
             "schema": _schema("TenantId"),
         },
         "InvoiceId": {
@@ -581,6 +586,14 @@ def _response_headers() -> Object:
             {"type": "string", "pattern": "^/v1/invoices/inv_[A-Za-z0-9_]{1,28}$"},
         ),
         "Allow": _header("The methods the resource supports.", {"type": "string"}),
+        "WWW-Authenticate": _header(
+            "The authentication challenge (RFC 6750).",
+            {
+                "type": "string",
+                "pattern": f'^Bearer realm="{REALM}"',
+                "example": f'Bearer realm="{REALM}"',
+            },
+        ),
         "Cache-Control": _header(
             "Probe answers are never cached.", {"type": "string", "enum": ["no-store"]}
         ),
@@ -621,15 +634,20 @@ _ERROR_MEANINGS: Mapping[int, str] = {
     400: "The request is invalid: malformed JSON, a body that is not an object, an unknown "
     "or invalid field or query parameter, or a missing or invalid X-Tenant-Id header or "
     "invoice id. `errors` lists each invalid field.",
-    403: "The caller's role or bound wallet does not allow this.",
-    404: "No invoice with this id is visible to the caller.",
+    401: "No credentials (AUTHENTICATION_REQUIRED), or credentials that are not valid "
+    "(INVALID_TOKEN: malformed, unsigned, tampered, expired, not yet valid, wrong issuer or "
+    "audience, unknown or revoked API key, ...). The answer never says which check failed.",
+    403: "The caller is authenticated but may not do this: its role is not allowed "
+    "(FORBIDDEN), its bound wallet is missing or is not the one named (WALLET_NOT_BOUND, "
+    "WALLET_MISMATCH), its API key lacks the scope (INSUFFICIENT_SCOPE), the X-Tenant-Id header "
+    "names another tenant than the credential allows (TENANT_FORBIDDEN), or the browser's "
+    "Origin is not allowed (CORS_FORBIDDEN).",
+    404: "No invoice with this id is visible to the caller (an invoice of another tenant, or "
+    "of another SME, is not visible).",
     405: "The path does not support this method; Allow lists those it does.",
     409: "The request clashes with the invoice's current state.",
     412: "If-Match does not name the invoice's current version, or the invoice changed "
     "concurrently. Re-read it and retry.",
-    401: "Not allowed to read metrics: the bearer token is missing or wrong, or (with no token "
-    "configured) the client is not on the loopback interface. The body is the same in every "
-    "case.",
     413: "The request body is larger than its limit: invoice create/edit "
     f"{_DEFAULTS.body_limit_invoice} bytes (BODY_LIMIT_INVOICE), other JSON bodies "
     f"{_DEFAULTS.body_limit_json} bytes (BODY_LIMIT_JSON), urlencoded "
@@ -644,12 +662,12 @@ _ERROR_MEANINGS: Mapping[int, str] = {
 
 _ERROR_EXAMPLES: Mapping[int, tuple[str, str]] = {
     400: ("VALIDATION_ERROR", "Invoice payload has invalid fields."),
-    403: ("WALLET_MISMATCH", "investorAddress must be the wallet bound to this account."),
+    401: ("INVALID_TOKEN", "The credentials are not valid."),
+    403: ("FORBIDDEN", "A caller with role 'investor' may not call this operation."),
     404: ("NOT_FOUND", f"Invoice '{_EXAMPLE_ID}' was not found."),
     405: ("METHOD_NOT_ALLOWED", "Method PUT is not allowed here."),
     409: ("INVALID_TRANSITION", "Cannot move an invoice from 'approved' to 'rejected'."),
     412: ("PRECONDITION_FAILED", "Invoice is at version 2, not 1; re-read it and retry."),
-    401: ("UNAUTHORIZED", "Authentication is required to read metrics."),
     413: ("PAYLOAD_TOO_LARGE", f"Request body exceeds {_DEFAULTS.body_limit_invoice} bytes."),
     429: ("RATE_LIMITED", "Too many requests; retry after the time in Retry-After."),
     415: ("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json."),
@@ -824,22 +842,31 @@ only clients connected from the loopback interface (127.0.0.1, ::1, ::ffff:127.0
 served. X-Forwarded-For is never consulted. Every refusal is the same 401. Not rate limited."""
 
 
+# /metrics is PUBLIC in the access table (no JWT or API key is looked at) but applies its own
+# rule: the METRICS_BEARER_TOKEN scheme, or (without one) loopback peers with no credentials.
+METRICS_SECURITY: list[Object] = [{"metricsBearerAuth": []}, {}]
+
+
 def _metrics_paths() -> Object:
     exposition = {"type": "string", "description": "Prometheus text format."}
-    return {
-        "/metrics": {
-            "get": _operation(
-                "getMetrics",
-                "Prometheus metrics",
-                "Probes",
-                {
-                    "200": _json_response("The metrics.", exposition, media_type="text/plain"),
-                    **_errors(401, limited=False),
-                },
-                description=_METRICS_DESCRIPTION,
-            )
-        }
-    }
+    unauthorized = _problem_response(401)
+    unauthorized["headers"]["WWW-Authenticate"] = _header(
+        "The metrics route's own challenge (not the API's realm).",
+        {"type": "string", "enum": ['Bearer realm="metrics"']},
+    )
+    operation = _operation(
+        "getMetrics",
+        "Prometheus metrics",
+        "Probes",
+        {
+            "200": _json_response("The metrics.", exposition, media_type="text/plain"),
+            "401": unauthorized,
+            **_errors(limited=False),
+        },
+        description=_METRICS_DESCRIPTION,
+    )
+    operation["security"] = copy.deepcopy(METRICS_SECURITY)
+    return {"/metrics": {"get": operation}}
 
 
 def _probe_paths() -> Object:
@@ -1059,6 +1086,64 @@ def _invoice_paths() -> Object:
     }
 
 
+SECURITY_SCHEMES: Object = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "`Authorization: Bearer <JWT>`, signed with an algorithm of "
+        "JWT_ALGORITHMS (HS256 by default). Claims: `sub` (the caller's id), `tenantId`, "
+        "`role` (sme, investor or admin), `exp` (required), optional `nbf`, `iat`, "
+        "`walletAddress` (a checksummed G... account bound to the caller), and `iss`/`aud` "
+        "when the server is configured with them.",
+    },
+    "apiKeyAuth": {
+        "type": "apiKey",
+        "in": "header",
+        "name": API_KEY_HEADER,
+        "description": "A service API key (`lf_...`) from API_KEYS. Acts with role `service` "
+        "for the tenant named in X-Tenant-Id, within the key's scopes (each operation names "
+        "the scope it needs in `x-liquifact-access`).",
+    },
+    "metricsBearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "For `GET /metrics` only: `Authorization: Bearer <METRICS_BEARER_TOKEN>`, "
+        "an opaque shared secret (not a JWT; JWTs and API keys are not accepted there). Without "
+        "METRICS_BEARER_TOKEN, only loopback peers are served, with no credentials.",
+    },
+}
+
+
+def _secure(paths: Object) -> Object:
+    """Each operation's ``security``, 401/403 answers and access note, from ``access.ACCESS``."""
+    for path, item in paths.items():
+        for method, operation in item.items():
+            access = access_for(path, method)
+            operation["x-liquifact-access"] = {
+                "public": access.public,
+                "roles": sorted(role.value for role in access.roles),
+                "apiKeyScope": access.scope.value if access.scope else None,
+            }
+            if access.public and "security" in operation:
+                continue  # a public route with its own rule (/metrics) declares it itself
+            note = access.describe()
+            original = operation.get("description")
+            operation["description"] = f"{original}\n\n{note}" if original else note
+            if access.public:
+                operation["security"] = []
+                continue
+            schemes: list[Object] = [{"bearerAuth": []}]
+            if access.scope is not None:
+                schemes.append({"apiKeyAuth": []})
+            operation["security"] = schemes
+            responses = operation["responses"]
+            responses["401"] = _problem_response(401, None, "WWW-Authenticate")
+            responses["403"] = _problem_response(403)
+            operation["responses"] = dict(sorted(responses.items()))
+    return paths
+
+
 def _legacy_path(path: str) -> str:
     return LEGACY_PREFIX + path[len(CANONICAL_PREFIX) :]
 
@@ -1083,13 +1168,15 @@ def _legacy_twin(path: str, item: Object) -> Object:
 def _paths() -> Object:
     from liquifact_http import openapi_market
 
-    canonical = {
-        **_probe_paths(),
-        **_metrics_paths(),
-        **_invoice_paths(),
-        **openapi_market.paths(),
-        **_docs_paths(),
-    }
+    canonical = _secure(
+        {
+            **_probe_paths(),
+            **_metrics_paths(),
+            **_invoice_paths(),
+            **openapi_market.paths(),
+            **_docs_paths(),
+        }
+    )
     legacy = {
         _legacy_path(path): _legacy_twin(path, item)
         for path, item in canonical.items()
@@ -1111,8 +1198,11 @@ link a Soroban escrow, investors fund them.
 
 * Canonical paths start with `/v1`; the older `/api/...` paths still answer the same but are \
 deprecated (Deprecation, Sunset and Link headers).
-* Every invoice, marketplace and investing request names its tenant in the `X-Tenant-Id` \
-header.
+* Authentication: a JWT bearer token (`Authorization: Bearer <token>`; people: SMEs, \
+investors, admins) or a service API key (`X-API-Key`, acting for the tenant named in \
+`X-Tenant-Id`). Each operation lists what it accepts in `security` and, in \
+`x-liquifact-access`, the roles and API-key scope it admits. Probes and documentation are public.
+* A token's tenant is its `tenantId` claim; `X-Tenant-Id`, if sent, must be equal to it.
 * Changes can be made conditional with `If-Match` and the ETag of an earlier response.
 * Every error is an RFC 9457 `application/problem+json` body; every response carries \
 `X-Correlation-Id`.
@@ -1156,5 +1246,6 @@ def openapi_document() -> dict[str, Any]:
             "headers": {**_response_headers(), **openapi_market.headers()},
             "responses": _generic_responses(),
             "examples": _examples(),
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }

@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import attrs
@@ -127,6 +127,25 @@ def client_address(scope: Scope, trust: TrustProxy) -> str:
         if not any(ipaddress.ip_address(address) in net for net in trust.networks):
             return address
     return _normalized(chain[0]) or "malformed"
+
+
+class IdentifyPrincipalMiddleware:
+    """Records who the request is from (``identify`` never raises) for the rate limiter.
+
+    Authentication proper happens in the route; a bad credential here just means the request
+    is counted against its address.
+    """
+
+    def __init__(self, app: ASGIApp, identify: Callable[[Scope], Principal | None]) -> None:
+        self.app = app
+        self.identify = identify
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in EXEMPT_PATHS:
+            principal = self.identify(scope)
+            if principal is not None:
+                scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
+        await self.app(scope, receive, send)
 
 
 def principal_of(scope: Scope, trust: TrustProxy) -> Principal:

@@ -16,11 +16,17 @@ import attrs
 from dotenv import dotenv_values
 
 from liquifact_core.marketplace import DEVELOPMENT_CURSOR_SECRET
+from liquifact_http.api_keys import ApiKey, ApiKeysError, parse_api_keys
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 DEFAULT_DATABASE_URL = "sqlite:///./var/liquifact.db"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# HMAC algorithms and the key length each needs (RFC 7518 3.2: at least the hash size).
+JWT_HMAC_KEY_LENGTHS = {"HS256": 32, "HS384": 48, "HS512": 64}
+JWT_LEEWAY_MAX = 300
+_ORIGIN = re.compile(r"(https?)://([a-z0-9.-]{1,253}|\[[0-9a-f:.]{2,45}\])(?::([0-9]{1,5}))?")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
 class ConfigError(Exception):
@@ -52,6 +58,16 @@ class TrustProxy:
     def enabled(self) -> bool:
         return self.hops > 0 or bool(self.networks)
 
+    def trusts_peer(self, peer: str | None) -> bool:
+        """Whether the direct peer is a proxy whose forwarded headers may be believed."""
+        if self.hops > 0:
+            return True
+        try:
+            address = ipaddress.ip_address((peer or "").strip("[]"))
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
 
 @attrs.frozen
 class Settings:
@@ -63,6 +79,12 @@ class Settings:
     log_format: str = "auto"
     environment: str = "development"
     jwt_secret: str | None = attrs.field(default=None, repr=False)
+    jwt_algorithms: tuple[str, ...] = ("HS256",)
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: int = 30
+    api_keys: tuple[ApiKey, ...] = attrs.field(default=(), repr=False)
+    cors_allowed_origins: tuple[str, ...] = ()
     database_pool_min_size: int = 1
     database_pool_max_size: int = 10
     database_statement_timeout_ms: int = 5000
@@ -261,14 +283,67 @@ def _hours(raw: str) -> int:
     return int(raw)
 
 
+def _secret_file(raw: str) -> str:
+    try:
+        secret = Path(raw).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        raise ValueError("must name a readable UTF-8 file") from None
+    if len(secret) < 32:
+        raise ValueError("must name a file holding at least 32 characters")
+    return secret
+
+
+def _jwt_algorithms(raw: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if any(name.lower() == "none" for name in names):
+        raise ValueError("'none' is never allowed: tokens must be signed")
+    supported = ", ".join(JWT_HMAC_KEY_LENGTHS)
+    if not names or any(name not in JWT_HMAC_KEY_LENGTHS for name in names):
+        raise ValueError(f"must be a comma-separated list of: {supported}")
+    return names
+
+
+def _claim_text(raw: str) -> str:
+    if len(raw) > 256 or not raw.isprintable():
+        raise ValueError("must be at most 256 printable characters")
+    return raw
+
+
+def _api_keys(raw: str) -> tuple[ApiKey, ...]:
+    return parse_api_keys(raw)
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins: list[str] = []
+    for position, part in enumerate((p.strip() for p in raw.split(",") if p.strip()), 1):
+        match = _ORIGIN.fullmatch(part.lower())
+        port = match.group(3) if match else None
+        if match is None or (port is not None and not 1 <= int(port) <= 65535):
+            raise ValueError(
+                f"entry {position} must be an exact origin such as https://app.example.com "
+                "(scheme, host and optional port; no path, no wildcard)"
+            )
+        scheme, host = match.group(1), match.group(2)
+        origin = f"{scheme}://{host}"
+        if port is not None and port != _DEFAULT_PORTS[scheme]:
+            origin += f":{port}"
+        origins.append(origin)
+    return tuple(dict.fromkeys(origins))
+
+
 @attrs.frozen
 class Field:
-    """One setting: its env name, the Settings attribute, its parser, and whether it is secret."""
+    """One setting: its env name, the Settings attribute, its parser, and whether it is secret.
+
+    A ``fallback`` field sets its attribute only when no earlier field did (``JWT_SECRET_FILE``
+    is read only without ``JWT_SECRET``).
+    """
 
     env: str
     attribute: str
     parse: Callable[[str], Any]
     secret: bool = False
+    fallback: bool = False
 
 
 FIELDS: tuple[Field, ...] = (
@@ -279,6 +354,13 @@ FIELDS: tuple[Field, ...] = (
     Field("LOG_FORMAT", "log_format", _choice("auto", "json", "console")),
     Field("NODE_ENV", "environment", _choice("development", "test", "staging", "production")),
     Field("JWT_SECRET", "jwt_secret", _secret(32), secret=True),
+    Field("JWT_SECRET_FILE", "jwt_secret", _secret_file, fallback=True),
+    Field("JWT_ALGORITHMS", "jwt_algorithms", _jwt_algorithms),
+    Field("JWT_ISSUER", "jwt_issuer", _claim_text),
+    Field("JWT_AUDIENCE", "jwt_audience", _claim_text),
+    Field("JWT_LEEWAY_SECONDS", "jwt_leeway_seconds", _int_range(0, JWT_LEEWAY_MAX)),
+    Field("API_KEYS", "api_keys", _api_keys, secret=True),
+    Field("CORS_ALLOWED_ORIGINS", "cors_allowed_origins", _origins),
     Field("DATABASE_POOL_MIN_SIZE", "database_pool_min_size", _int_range(0, 100)),
     Field("DATABASE_POOL_MAX_SIZE", "database_pool_max_size", _int_range(1, 1000)),
     Field(
@@ -314,15 +396,6 @@ FIELDS: tuple[Field, ...] = (
 REQUIRED_IN_PRODUCTION = ("CURSOR_SECRET",)
 
 
-def _cross_field_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    defaults = Settings()
-    low = values.get("database_pool_min_size", defaults.database_pool_min_size)
-    high = values.get("database_pool_max_size", defaults.database_pool_max_size)
-    if low > high:
-        return [("DATABASE_POOL_MIN_SIZE", "must not exceed DATABASE_POOL_MAX_SIZE")]
-    return []
-
-
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = None
 ) -> Settings:
@@ -337,21 +410,51 @@ def load_settings(
     source.update(os.environ if environ is None else environ)
     values: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
+    failed: set[str] = set()
     for field in FIELDS:
         raw = source.get(field.env)
-        if raw is None or raw == "":
+        if raw is None or raw == "" or (field.fallback and field.attribute in values):
+            continue
+        if field.fallback and field.attribute in failed:
             continue
         try:
             values[field.attribute] = field.parse(raw)
+        except ApiKeysError as error:
+            problems += [(field.env, problem) for problem in error.problems]
+            failed.add(field.attribute)
         except ValueError as error:
             problems.append((field.env, str(error)))
-    problems += _cross_field_problems(values)
-    if values.get("environment") == "production":
+            failed.add(field.attribute)
+    # Fields that failed keep their defaults here, so the rules that span several settings
+    # can still be checked and every problem is reported in one pass.
+    settings = Settings(**values)
+    failed_keys = {key for key, _ in problems}
+    problems += [p for p in _cross_checks(settings, source) if p[0] not in failed_keys]
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _cross_checks(settings: Settings, source: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Rules that span several settings."""
+    problems: list[tuple[str, str]] = []
+    if settings.database_pool_min_size > settings.database_pool_max_size:
+        problems.append(("DATABASE_POOL_MIN_SIZE", "must not exceed DATABASE_POOL_MAX_SIZE"))
+    if settings.environment == "production":
         problems += [
             (name, "is required when NODE_ENV=production")
             for name in REQUIRED_IN_PRODUCTION
             if not source.get(name)
         ]
-    if problems:
-        raise ConfigError(problems)
-    return Settings(**values)
+    secret = settings.jwt_secret
+    if secret is not None:
+        needed = max(JWT_HMAC_KEY_LENGTHS[name] for name in settings.jwt_algorithms)
+        if len(secret.encode()) < needed:
+            problems.append(
+                ("JWT_SECRET", f"must be at least {needed} bytes for the JWT_ALGORITHMS listed")
+            )
+    if settings.environment == "production" and secret is None and not settings.api_keys:
+        problems.append(
+            ("JWT_SECRET", "JWT_SECRET, JWT_SECRET_FILE or API_KEYS is required in production")
+        )
+    return problems

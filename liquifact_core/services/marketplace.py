@@ -22,7 +22,6 @@ from liquifact_core.ports import UnitOfWorkFactory
 
 # The spec's cache key: "marketplace:<tenantId>:<originalUrl>". Lifecycle changes drop the
 # tenant's prefix (InvoiceService), so a cache wrapper around the route stays correct.
-MARKETPLACE_CACHE_KEY = "marketplace:{tenant_id}:{original_url}"
 
 
 @attrs.frozen

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from liquifact_core.errors import ValidationError
 from liquifact_core.services import Services
+from liquifact_http.access import access_for, authorize
 from liquifact_http.problems import Problem
 
 P = ParamSpec("P")
@@ -73,10 +74,16 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def resource(path: str, **handlers: Handler) -> Route:
-    """One route per path, dispatching on method, so 405 answers list every allowed method."""
+    """One route per path, dispatching on method, so 405 answers list every allowed method.
+
+    Each method's access rule (``access.ACCESS``) is looked up now, so a route without one
+    fails at import, and is enforced before the handler runs.
+    """
+    rules = {method: access_for(path, method) for method in handlers}
 
     async def dispatch(request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
+        authorize(request, rules[method])
         return await handlers[method](request)
 
     route = Route(path, dispatch, methods=list(handlers))

@@ -19,6 +19,7 @@ from liquifact_core.services.funding import LOCKS_LIMIT_MAX
 from liquifact_http import problems
 from liquifact_http import representations as rep
 from liquifact_http.bodies import read_object
+from liquifact_http.caching import INVESTOR_LOCKS_KEY, cached, investor_lock_key
 from liquifact_http.callers import caller_of
 from liquifact_http.routes.common import (
     blocking,
@@ -77,6 +78,7 @@ async def fund_invoice(request: Request) -> Response:
     return Response(outcome.response.body, outcome.response.status, headers=headers)
 
 
+@cached(INVESTOR_LOCKS_KEY)
 async def list_locks(request: Request) -> Response:
     caller = caller_of(request)
     refuse_unknown_query(request, _LOCKS_QUERY)
@@ -103,6 +105,7 @@ async def list_locks(request: Request) -> Response:
     return json_response(body)
 
 
+@cached(investor_lock_key())
 async def get_lock(request: Request) -> Response:
     caller = caller_of(request)
     refuse_unknown_query(request, _LOCK_QUERY)

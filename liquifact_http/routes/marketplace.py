@@ -14,9 +14,10 @@ from liquifact_core.marketplace import (
     PAGE_MAX,
     SEARCH_PARAMETERS,
 )
-from liquifact_core.services.marketplace import MARKETPLACE_CACHE_KEY, MarketplaceResult
+from liquifact_core.services.marketplace import MarketplaceResult
 from liquifact_core.services.metrics import SmeMetrics
 from liquifact_http import representations as rep
+from liquifact_http.caching import MARKETPLACE_KEY, cached
 from liquifact_http.callers import caller_of
 from liquifact_http.routes.common import (
     blocking,
@@ -28,19 +29,6 @@ from liquifact_http.routes.common import (
 )
 
 _OPPORTUNITY_QUERY = frozenset({"page", "limit"})
-
-
-def original_url(request: Request) -> str:
-    """The path and query the client sent (``/api/...`` aliases keep their own path)."""
-    path = request.scope.get("state", {}).get("original_path", request.url.path)
-    query = request.url.query
-    return f"{path}?{query}" if query else str(path)
-
-
-def marketplace_cache_key(tenant_id: str, request: Request) -> str:
-    """The spec's cache key of a marketplace read; a response cache wraps the route with it.
-    Lifecycle changes invalidate the ``marketplace:<tenantId>:`` prefix (InvoiceService)."""
-    return MARKETPLACE_CACHE_KEY.format(tenant_id=tenant_id, original_url=original_url(request))
 
 
 def _page_body(result: MarketplaceResult) -> dict[str, Any]:
@@ -55,6 +43,7 @@ def _page_body(result: MarketplaceResult) -> dict[str, Any]:
     return {"data": [rep.market_item(item) for item in result.items], "meta": meta}
 
 
+@cached(MARKETPLACE_KEY)
 async def search_marketplace(request: Request) -> Response:
     caller = caller_of(request)
     refuse_unknown_query(request, SEARCH_PARAMETERS)
@@ -65,6 +54,7 @@ async def search_marketplace(request: Request) -> Response:
     return json_response(_page_body(result))
 
 
+@cached(MARKETPLACE_KEY)  # same family: the same lifecycle changes make it stale
 async def investment_opportunities(request: Request) -> Response:
     caller = caller_of(request)
     refuse_unknown_query(request, _OPPORTUNITY_QUERY)

@@ -30,10 +30,14 @@ from .market_support import listed
 
 @st.composite
 def invoices(draw: st.DrawFn, tenant: str) -> Invoice:
-    # Few distinct values, so ties on the sort value (broken by id) are common.
+    # Few distinct values, so ties on the sort value (broken by id) are common. Ids are drawn
+    # too, never random: page boundaries depend on them, and Hypothesis must replay exactly.
+    # Keys are (tenant, id) and every example has its own tenant, so ids never collide across
+    # examples; within one, `unique_ids` below keeps only the first invoice of each id.
     target = draw(st.sampled_from([1000, 3, 10**18]))
     return listed(
         tenant,
+        id=f"inv_p{draw(st.integers(0, 999)):03d}",
         target=target,
         funded=draw(st.integers(0, target - 1)),
         yield_bps=draw(st.sampled_from([0, 250, 500, 10_000])),
@@ -66,7 +70,9 @@ def test_cursor_walk_returns_each_preexisting_match_once_in_order(
     store: Store, data: st.DataObject
 ) -> None:
     tenant = f"tenant-{uuid4().hex}"
-    rows = data.draw(st.lists(invoices(tenant), min_size=0, max_size=25), label="rows")
+    by_id = st.lists(invoices(tenant), min_size=0, max_size=25, unique_by=lambda row: row.id)
+    rows = data.draw(by_id, label="rows")
+    used_ids = {row.id for row in rows}
     if rows:
         save(store, *rows)
     sort = data.draw(st.sampled_from(list(SortField)), label="sort")
@@ -86,7 +92,9 @@ def test_cursor_walk_returns_each_preexisting_match_once_in_order(
             break
         after = Keyset(sort_value(page.items[-1], sort), page.items[-1].id)
         # Between pages, others add invoices and delete some (soft delete, as the API does).
-        added = data.draw(st.lists(invoices(tenant), max_size=3), label="inserted")
+        drawn = data.draw(st.lists(invoices(tenant), max_size=3), label="inserted")
+        added = list({row.id: row for row in drawn if row.id not in used_ids}.values())
+        used_ids.update(row.id for row in added)
         if added:
             save(store, *added)
         delete_one: bool = bool(live) and data.draw(st.booleans(), label="delete one")

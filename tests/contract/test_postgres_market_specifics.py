@@ -125,6 +125,7 @@ def test_a_read_unit_is_read_only_and_takes_no_locks(pg_store: PostgresStore) ->
         "invoice_id = 'inv_other'",
         "tenant_id = 'elsewhere'",
     ],
+    ids=["amount", "investor", "invoice", "tenant"],  # stable ids: xdist workers must agree
 )
 def test_commitment_terms_cannot_be_rewritten_even_by_the_owner(
     pg_store: PostgresStore, owner: psycopg.Connection[Any], change: str

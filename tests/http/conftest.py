@@ -11,6 +11,7 @@ from liquifact_adapters.postgres import PostgresStore
 from liquifact_adapters.sqlite import SqliteStore
 from liquifact_core.ports import Store
 from liquifact_http.bootstrap import create_app
+from tests.auth_helpers import bearer, test_settings
 from tests.factories import new_tenant
 
 
@@ -42,7 +43,7 @@ def app(
     http_store_kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[Starlette]:
     store = HTTP_STORES[http_store_kind](request, tmp_path)
-    yield create_app(store=store)
+    yield create_app(test_settings(), store=store)
     # The client's lifespan closes it too, but not every test starts one; closing is idempotent.
     store.close()
 
@@ -60,4 +61,5 @@ def tenant() -> str:
 
 @pytest.fixture
 def headers(tenant: str) -> dict[str, str]:
-    return {"X-Tenant-Id": tenant}
+    """An admin of ``tenant``, authenticated with a real bearer token."""
+    return bearer("admin", tenant, "test-admin")

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from liquifact_adapters.memory import InMemoryStore
 from liquifact_http.bootstrap import create_app
 from liquifact_http.settings import Settings, load_settings, parse_byte_size
+from tests.auth_helpers import TEST_SECRET
 from tests.factories import invoice_payload
 from tests.http.asgi_driver import call
 
@@ -102,7 +103,7 @@ def test_streamed_body_over_the_limit_is_413(
     app: Starlette, client: TestClient, headers: dict[str, str], declared: str | None
 ) -> None:
     invoice_id = client.post("/v1/invoices", json=invoice_payload(), headers=headers).json()["id"]
-    sent_headers = [JSON, ("x-tenant-id", headers["X-Tenant-Id"])]
+    sent_headers = [JSON, ("authorization", headers["Authorization"])]
     if declared:
         sent_headers.append(("content-length", declared))
     body = reason_body(150 * KB)
@@ -117,13 +118,14 @@ def test_streamed_body_over_the_limit_is_413(
     assert state == "pending"
 
 
-def test_urlencoded_limit_is_50kb(app: Starlette) -> None:
+def test_urlencoded_limit_is_50kb(app: Starlette, headers: dict[str, str]) -> None:
     form = ("content-type", "application/x-www-form-urlencoded")
+    authorization = ("authorization", headers["Authorization"])
     exchange = call(
         app,
         "POST",
         "/v1/invoices/inv_x/reject",
-        headers=[form, ("x-tenant-id", "t1")],
+        headers=[form, authorization],
         chunks=[b"reason=" + b"r" * (50 * KB)],
     )
     assert exchange.status == 413
@@ -132,15 +134,18 @@ def test_urlencoded_limit_is_50kb(app: Starlette) -> None:
         app,
         "POST",
         "/v1/invoices/inv_x/reject",
-        headers=[form, ("x-tenant-id", "t1")],
+        headers=[form, authorization],
         chunks=[b"reason=" + b"r" * (40 * KB)],
     )
     assert small.status == 415  # within the limit: read, then refused for its media type
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/octet-stream"])
-def test_bodies_of_unknown_type_count_as_unknown(app: Starlette, content_type: str | None) -> None:
-    sent = [("x-tenant-id", "t1")] + ([("content-type", content_type)] if content_type else [])
+def test_bodies_of_unknown_type_count_as_unknown(
+    app: Starlette, headers: dict[str, str], content_type: str | None
+) -> None:
+    sent = [("authorization", headers["Authorization"])]
+    sent += [("content-type", content_type)] if content_type else []
     exchange = call(
         app, "POST", "/v1/invoices/inv_x/approve", headers=sent, chunks=[b"x" * 101 * KB]
     )
@@ -162,7 +167,8 @@ def test_every_type_is_exposed_from_the_start(app: Starlette) -> None:
 
 def test_limits_come_from_the_environment(headers: dict[str, str]) -> None:
     settings = load_settings(
-        {"BODY_LIMIT_JSON": "1kb", "BODY_LIMIT_INVOICE": "2KB"}, env_file=Path("/nonexistent/.env")
+        {"BODY_LIMIT_JSON": "1kb", "BODY_LIMIT_INVOICE": "2KB", "JWT_SECRET": TEST_SECRET},
+        env_file=Path("/nonexistent/.env"),
     )
     app = create_app(settings, store=InMemoryStore())
     with TestClient(app) as client:

@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 from liquifact_adapters.memory import InMemoryStore
 from liquifact_core.ports import Page
 from liquifact_http.bootstrap import create_app
+from tests.auth_helpers import READ_KEY, api_key, bearer, test_settings
 from tests.factories import invoice_payload
 
 PROBLEM_KEYS = {
@@ -70,10 +71,10 @@ def test_non_json_media_type_is_415(client: TestClient, headers: dict[str, str])
     assert_problem(response.status_code, response.json(), 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
-def test_missing_and_invalid_tenant(client: TestClient) -> None:
-    missing = client.get("/v1/invoices")
+def test_api_key_callers_must_name_a_valid_tenant(client: TestClient) -> None:
+    missing = client.get("/v1/invoices", headers=api_key(READ_KEY, None))
     assert_problem(missing.status_code, missing.json(), 400, "TENANT_REQUIRED")
-    invalid = client.get("/v1/invoices", headers={"X-Tenant-Id": "../admin"})
+    invalid = client.get("/v1/invoices", headers=api_key(READ_KEY, "../admin"))
     assert_problem(invalid.status_code, invalid.json(), 400, "VALIDATION_ERROR")
     assert invalid.json()["errors"][0]["field"] == "X-Tenant-Id"
 
@@ -154,9 +155,9 @@ class ExplodingStore(InMemoryStore):
 
 
 def test_unexpected_errors_are_opaque_500s(capsys: pytest.CaptureFixture[str]) -> None:
-    app = create_app(store=ExplodingStore())
+    app = create_app(test_settings(), store=ExplodingStore())
     with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.get("/v1/invoices", headers={"X-Tenant-Id": "t1"})
+        response = client.get("/v1/invoices", headers=bearer("admin", "t1"))
     assert_problem(response.status_code, response.json(), 500, "INTERNAL_SERVER_ERROR")
     assert response.json()["detail"] == "An internal server error occurred."
     assert "hunter2" not in response.text and "Traceback" not in response.text

@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from tests.auth_helpers import bearer
 from tests.factories import contract_address, invoice_payload
 
 
@@ -35,7 +36,7 @@ def test_create_returns_the_invoice_with_location_and_etag(
 def test_get_and_list_are_tenant_scoped(client: TestClient, headers: dict[str, str]) -> None:
     created = create(client, headers)
     assert client.get(f"/v1/invoices/{created['id']}", headers=headers).json() == created
-    other = {"X-Tenant-Id": "someone-else"}
+    other = bearer("admin", "someone-else", "test-admin")
     assert client.get(f"/v1/invoices/{created['id']}", headers=other).status_code == 404
     assert client.get("/v1/invoices", headers=other).json()["meta"]["total"] == 0
 
@@ -177,7 +178,7 @@ def test_invoice_numbers_are_unique_per_tenant(client: TestClient, headers: dict
     assert again.status_code == 409
     assert again.json()["code"] == "DUPLICATE_INVOICE_NUMBER"
     elsewhere = client.post(
-        "/v1/invoices", json=invoice_payload(invoiceNumber="DUP-1"), headers={"X-Tenant-Id": "b"}
+        "/v1/invoices", json=invoice_payload(invoiceNumber="DUP-1"), headers=bearer("admin", "b")
     )
     assert elsewhere.status_code == 201
 

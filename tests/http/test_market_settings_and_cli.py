@@ -23,9 +23,11 @@ def test_development_uses_the_documented_insecure_cursor_secret() -> None:
 
 def test_production_requires_a_cursor_secret() -> None:
     with pytest.raises(ConfigError) as caught:
-        load_settings({"NODE_ENV": "production"}, env_file=NO_DOTENV)
+        load_settings({"NODE_ENV": "production", "JWT_SECRET": "j" * 32}, env_file=NO_DOTENV)
     assert caught.value.problems == [("CURSOR_SECRET", "is required when NODE_ENV=production")]
-    production = load_settings({"NODE_ENV": "production", "CURSOR_SECRET": SECRET}, NO_DOTENV)
+    production = load_settings(
+        {"NODE_ENV": "production", "JWT_SECRET": "j" * 32, "CURSOR_SECRET": SECRET}, NO_DOTENV
+    )
     assert production.cursor_secret == SECRET
 
 

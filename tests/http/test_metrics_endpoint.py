@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from liquifact_adapters.memory import InMemoryStore
 from liquifact_http.bootstrap import create_app
 from liquifact_http.metrics import JobSample, record_readiness
-from liquifact_http.settings import Settings
+from tests.auth_helpers import bearer, test_settings
 from tests.factories import invoice_payload
 from tests.http.asgi_driver import Exchange, call
 
@@ -21,12 +21,12 @@ REMOTE = ("203.0.113.50", 5000)
 
 @pytest.fixture
 def token_app() -> Starlette:
-    return create_app(Settings(metrics_bearer_token=TOKEN), store=InMemoryStore())
+    return create_app(test_settings(metrics_bearer_token=TOKEN), store=InMemoryStore())
 
 
 @pytest.fixture
 def open_app() -> Starlette:
-    return create_app(Settings(), store=InMemoryStore())
+    return create_app(test_settings(), store=InMemoryStore())
 
 
 def scrape(app: Starlette, *headers: tuple[str, str], client: tuple[str, int] = REMOTE) -> Exchange:
@@ -106,7 +106,7 @@ def samples(app: Starlette, name: str, **labels: str) -> float | None:
 
 
 def test_requests_are_counted_by_route_template(open_app: Starlette) -> None:
-    headers = {"X-Tenant-Id": "metrics-t"}
+    headers = bearer("admin", "metrics-t")
     with TestClient(open_app) as client:
         invoice_id = client.post("/v1/invoices", json=invoice_payload(), headers=headers).json()[
             "id"
@@ -161,8 +161,8 @@ def test_job_gauges_sum_registered_sources(open_app: Starlette) -> None:
 
 
 def test_every_app_owns_its_registry() -> None:
-    first = create_app(Settings(), store=InMemoryStore())
-    second = create_app(Settings(), store=InMemoryStore())
+    first = create_app(test_settings(), store=InMemoryStore())
+    second = create_app(test_settings(), store=InMemoryStore())
     call(first, "GET", "/health")
     assert samples(first, "http_requests_total", method="GET", route="/health", status="200") == 1
     assert (

@@ -16,12 +16,24 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
+from liquifact_adapters.memory import InMemoryStore
 from liquifact_core.errors import Unavailable
 from liquifact_core.invoices import Actor
 from liquifact_core.lifecycle import InvoiceStatus, Role
-from liquifact_http.bootstrap import all_routes
+from liquifact_http.access import access_for
+from liquifact_http.bootstrap import all_routes, create_app
 from liquifact_http.openapi import openapi_document
+from tests.auth_helpers import (
+    ALL_KEY,
+    READ_KEY,
+    REVOKED_KEY,
+    WRITE_KEY,
+    api_key,
+    bearer,
+    test_settings,
+)
 from tests.factories import account_address, contract_address, invoice_payload
+from tests.http.asgi_driver import call
 from tests.http.openapi_validation import (
     HttpResponse,
     OpenApiContract,
@@ -134,7 +146,7 @@ class Api:
     """A client whose every exchange is checked against the document."""
 
     client: TestClient
-    tenant_headers: dict[str, str]
+    auth_headers: dict[str, str]
     answered: set[tuple[str, int]] = attrs.field(factory=set)
 
     def call(
@@ -143,11 +155,11 @@ class Api:
         path: str,
         status: int,
         *,
-        tenant: bool = True,
+        auth: bool = True,
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> JsonResponse:
-        sent = {**(self.tenant_headers if tenant else {}), **(headers or {})}
+        sent = {**(self.auth_headers if auth else {}), **(headers or {})}
         response: JsonResponse = self.client.request(method, path, headers=sent, **kwargs)
         assert response.status_code == status, response.text
         assert_matches_openapi(response)
@@ -175,12 +187,12 @@ def api(client: TestClient, headers: dict[str, str]) -> Api:
     "path", ["/health", "/healthz", "/v1", "/api", "/openapi.json", "/docs", "/docs/init.js"]
 )
 def test_probes_index_and_docs_answer_as_documented(api: Api, method: str, path: str) -> None:
-    response = api.call(method, path, 200, tenant=False)
+    response = api.call(method, path, 200, auth=False)
     assert response.headers["x-correlation-id"]
 
 
 def test_served_document_is_the_built_one(api: Api) -> None:
-    assert api.call("GET", "/openapi.json", 200, tenant=False).json() == DOCUMENT
+    assert api.call("GET", "/openapi.json", 200, auth=False).json() == DOCUMENT
 
 
 def _mark_disbursed(app: Starlette, tenant: str, invoice_id: str) -> None:
@@ -244,7 +256,7 @@ class ErrorCase:
     path: str  # "{id}" becomes a pending invoice's id
     status: int
     kwargs: Mapping[str, Any] = attrs.field(factory=dict)
-    tenant: bool = True
+    auth: bool = True  # send the admin's bearer token
     before: str | None = None  # an action to take on the invoice first
 
 
@@ -276,16 +288,38 @@ ERROR_CASES = {
     "reject: too large": ErrorCase(
         "POST", "/v1/invoices/{id}/reject", 413, _json_body(b'{"reason":"' + b"x" * 110_000 + b'"}')
     ),
-    "list: missing tenant": ErrorCase("GET", "/v1/invoices", 400, tenant=False),
-    "list: invalid tenant": ErrorCase(
-        "GET", "/v1/invoices", 400, {"headers": {"X-Tenant-Id": "../x"}}, tenant=False
+    "list: no credentials": ErrorCase("GET", "/v1/invoices", 401, auth=False),
+    "list: invalid token": ErrorCase(
+        "GET", "/v1/invoices", 401, {"headers": {"Authorization": "Bearer a.b.c"}}, auth=False
+    ),
+    "list: tenant header of another tenant": ErrorCase(
+        "GET", "/v1/invoices", 403, {"headers": {"X-Tenant-Id": "another-tenant"}}
+    ),
+    "list: API key without tenant": ErrorCase(
+        "GET", "/v1/invoices", 400, {"headers": api_key(READ_KEY, None)}, auth=False
+    ),
+    "list: API key with invalid tenant": ErrorCase(
+        "GET", "/v1/invoices", 400, {"headers": api_key(READ_KEY, "../x")}, auth=False
+    ),
+    "list: API key without the scope": ErrorCase(
+        "GET", "/v1/invoices", 403, {"headers": api_key(WRITE_KEY, "t1")}, auth=False
+    ),
+    "list: revoked API key": ErrorCase(
+        "GET", "/v1/invoices", 401, {"headers": api_key(REVOKED_KEY, "t1")}, auth=False
+    ),
+    "create: investor": ErrorCase(
+        "POST",
+        "/v1/invoices",
+        403,
+        {"headers": bearer("investor", "t1"), "json": invoice_payload()},
+        auth=False,
     ),
     "list: unknown query": ErrorCase("GET", "/v1/invoices?sort=id", 400),
     "list: limit too high": ErrorCase("GET", "/v1/invoices?limit=101", 400),
     "list: unknown status": ErrorCase("GET", "/v1/invoices?status=paid", 400),
     "get: invalid id": ErrorCase("GET", "/v1/invoices/not-an-id", 400),
     "get: unknown id": ErrorCase("GET", f"/v1/invoices/{UNKNOWN_ID}", 404),
-    "state: missing tenant": ErrorCase("GET", "/v1/invoices/{id}/state", 400, tenant=False),
+    "state: no credentials": ErrorCase("GET", "/v1/invoices/{id}/state", 401, auth=False),
     "state: unknown id": ErrorCase("GET", f"/v1/invoices/{UNKNOWN_ID}/state", 404),
     "history: unknown id": ErrorCase("GET", f"/v1/invoices/{UNKNOWN_ID}/history", 404),
     "patch: empty": ErrorCase("PATCH", "/v1/invoices/{id}", 400, {"json": {}}),
@@ -339,7 +373,7 @@ ERROR_CASES = {
     "default: stale If-Match": ErrorCase(
         "POST", "/v1/invoices/{id}/default", 412, _if_match('"v3"', json={"reason": "r"})
     ),
-    "legacy list: missing tenant": ErrorCase("GET", "/api/invoices", 400, tenant=False),
+    "legacy list: no credentials": ErrorCase("GET", "/api/invoices", 401, auth=False),
     "legacy get: unknown id": ErrorCase("GET", f"/api/invoices/{UNKNOWN_ID}", 404),
     "legacy approve: stale If-Match": ErrorCase(
         "POST", "/api/invoices/{id}/approve", 412, _if_match('"v7"')
@@ -354,7 +388,7 @@ def test_errors_answer_as_documented(api: Api, case: ErrorCase) -> None:
     if case.before is not None:
         api.call("POST", f"/v1/invoices/{invoice_id}/{case.before}", 200)
     path = case.path.replace("{id}", invoice_id)
-    response = api.call(case.method, path, case.status, tenant=case.tenant, **case.kwargs)
+    response = api.call(case.method, path, case.status, auth=case.auth, **case.kwargs)
     problem = response.json()
     assert problem["correlation_id"] == response.headers["x-correlation-id"]
 
@@ -581,3 +615,124 @@ def test_checker_validates_requests(api: Api) -> None:
     loose = _contract_with(("components", "schemas", "InvoiceCreate", "properties", "buyerName"))
     errors = loose.request_errors(response.request)
     assert any("buyerName" in error for error in errors), errors
+
+
+# ---- the security declarations are what the API enforces ------------------------------------
+KEY_SCOPES = {
+    READ_KEY: {"invoices:read"},
+    WRITE_KEY: {"invoices:write"},
+    ALL_KEY: {"invoices:read", "invoices:write", "escrow:read"},
+}
+
+
+# Public in the access table (no JWT or API key is looked at), but the route applies its own
+# rule: METRICS_BEARER_TOKEN, or without it loopback peers with no credentials.
+SELF_GUARDED: dict[str, list[dict[str, list[str]]]] = {"/metrics": [{"metricsBearerAuth": []}, {}]}
+METRICS_TOKEN = "c0ffee" * 8
+
+
+def test_security_schemes_are_declared() -> None:
+    schemes = DOCUMENT["components"]["securitySchemes"]
+    assert schemes["bearerAuth"]["type"] == "http"
+    assert schemes["bearerAuth"]["scheme"] == "bearer"
+    assert schemes["bearerAuth"]["bearerFormat"] == "JWT"
+    assert schemes["apiKeyAuth"] == {**schemes["apiKeyAuth"], "type": "apiKey", "in": "header"}
+    assert schemes["apiKeyAuth"]["name"] == "X-API-Key"
+    metrics = schemes["metricsBearerAuth"]
+    assert (metrics["type"], metrics["scheme"]) == ("http", "bearer")
+    assert "bearerFormat" not in metrics  # an opaque shared secret, not a JWT
+
+
+@pytest.mark.parametrize(("path", "method"), [(p, m) for p, m, _ in _operations()], ids=str)
+def test_every_operation_declares_the_access_table(path: str, method: str) -> None:
+    operation = PATHS[path][method]
+    access = access_for(_canonical(path), method)
+    expected: list[dict[str, list[str]]] = []
+    if not access.public:
+        expected = [{"bearerAuth": []}]
+        if access.scope is not None:
+            expected.append({"apiKeyAuth": []})
+    own = SELF_GUARDED.get(_canonical(path))
+    if own is not None:
+        assert access.public  # the JWT/API-key layer stays out of its way
+        expected = own
+    assert operation["security"] == expected
+    assert operation["x-liquifact-access"] == {
+        "public": access.public,
+        "roles": sorted(role.value for role in access.roles),
+        "apiKeyScope": access.scope.value if access.scope else None,
+    }
+    responses = operation["responses"]
+    if own is not None:
+        assert "401" in responses and "403" not in responses  # one uniform 401, never 403
+    else:
+        assert ("401" in responses) is ("403" in responses) is (not access.public)
+    if "401" in responses:
+        assert "WWW-Authenticate" in responses["401"]["headers"]
+
+
+@pytest.mark.parametrize(("path", "method"), [(p, m) for p, m, _ in _operations()], ids=str)
+def test_declared_security_is_what_the_api_enforces(
+    client: TestClient, tenant: str, path: str, method: str
+) -> None:
+    """Anonymous, garbage, every token role and every API key, against each operation."""
+    operation = PATHS[path][method]
+    owner = bearer("sme", tenant, "owner")
+    created = client.post("/v1/invoices", json=invoice_payload(), headers=owner)
+    url = path.replace("{id}", created.json()["id"])
+    body: dict[str, Any] | None = {} if method in ("post", "patch") else None
+
+    def send(headers: Mapping[str, str]) -> JsonResponse:
+        response: JsonResponse = client.request(method.upper(), url, json=body, headers=headers)
+        assert_matches_openapi(response)
+        return response
+
+    access = operation["x-liquifact-access"]
+    if _canonical(path) in SELF_GUARDED:
+        # No METRICS_BEARER_TOKEN here and the test client is not a loopback peer: whatever
+        # JWT or API key is sent, the route's own rule refuses with its 401.
+        for credentials in (
+            {},
+            {"Authorization": "Basic eDp5"},
+            *(bearer(role, tenant, "owner") for role in ("sme", "investor", "admin")),
+            *(api_key(key, tenant) for key in KEY_SCOPES),
+        ):
+            assert send(credentials).status_code == 401
+        return
+    if not operation["security"]:
+        for garbage in ({}, {"Authorization": "Basic eDp5"}, {"X-API-Key": "lf_garbage_1"}):
+            assert send(garbage).status_code == 200
+        return
+    anonymous = send({})
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "AUTHENTICATION_REQUIRED")
+    assert send({"Authorization": "Bearer a.b.c"}).json()["code"] == "INVALID_TOKEN"
+    for role in ("sme", "investor", "admin"):
+        # Investors act through a bound wallet; without one, funding routes refuse them (403).
+        wallet = account_address() if role == "investor" else None
+        status = send(bearer(role, tenant, "owner", wallet=wallet)).status_code
+        assert (status == 403) is (role not in access["roles"]), (role, status)
+        assert status != 401
+    scope = access["apiKeyScope"]
+    assert ({"apiKeyAuth": []} in operation["security"]) is (scope is not None)
+    for key, scopes in KEY_SCOPES.items():
+        status = send(api_key(key, tenant)).status_code
+        assert (status == 403) is (scope not in scopes), (key, status)
+        assert status != 401
+
+
+def test_metrics_own_scheme_is_what_the_route_enforces() -> None:
+    """``metricsBearerAuth`` opens /metrics when configured; ``{}`` is the loopback case."""
+    guarded = create_app(test_settings(metrics_bearer_token=METRICS_TOKEN), store=InMemoryStore())
+    remote = ("203.0.113.50", 5000)
+
+    def scrape(app: Starlette, *headers: tuple[str, str], peer: tuple[str, int]) -> int:
+        return call(app, "GET", "/metrics", headers=headers, client=peer).status
+
+    assert scrape(guarded, ("authorization", f"Bearer {METRICS_TOKEN}"), peer=remote) == 200
+    jwt = bearer("admin", "t1")["Authorization"]
+    assert scrape(guarded, ("authorization", jwt), peer=remote) == 401
+    assert scrape(guarded, ("x-api-key", ALL_KEY), ("x-tenant-id", "t1"), peer=remote) == 401
+    assert scrape(guarded, peer=("127.0.0.1", 1)) == 401  # the token, once set, binds loopback too
+    open_app = create_app(test_settings(), store=InMemoryStore())
+    assert scrape(open_app, peer=("127.0.0.1", 1)) == 200
+    assert scrape(open_app, ("authorization", jwt), peer=remote) == 401

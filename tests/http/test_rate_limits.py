@@ -16,12 +16,15 @@ from liquifact_adapters.redis import RedisWindowCounter, connect
 from liquifact_http.bootstrap import create_app
 from liquifact_http.ratelimit import PRINCIPAL_STATE_KEY, Principal, RateLimits, client_address
 from liquifact_http.settings import Settings, TrustProxy, load_settings
+from tests.auth_helpers import bearer, test_settings
 from tests.factories import invoice_payload
 from tests.http.asgi_driver import call
 from tests.redis_support import unique_namespace
 
 NO_DOTENV = Path("/nonexistent/.env")
-SMALL = Settings(rate_limit_max_requests=3, rate_limit_sensitive_max=2, rate_limit_api_key_max=5)
+SMALL = test_settings(
+    rate_limit_max_requests=3, rate_limit_sensitive_max=2, rate_limit_api_key_max=5
+)
 
 
 def build(settings: Settings = SMALL, **kwargs: object) -> Starlette:
@@ -76,7 +79,7 @@ def test_legacy_aliases_share_the_count(small: TestClient) -> None:
 def test_writes_on_invoices_have_the_stricter_limit(
     small: TestClient, small_app: Starlette
 ) -> None:
-    headers = {"X-Tenant-Id": "rl-tenant"}
+    headers = bearer("admin", "rl-tenant")
     writes = [small.post("/v1/invoices", json=invoice_payload(), headers=headers) for _ in range(3)]
     assert [w.status_code for w in writes] == [201, 201, 429]
     assert writes[0].headers["ratelimit-policy"] == "3;w=900, 2;w=3600"
@@ -87,9 +90,9 @@ def test_writes_on_invoices_have_the_stricter_limit(
 
 
 def test_sensitive_limit_does_not_apply_to_reads() -> None:
-    app = build(Settings(rate_limit_max_requests=10, rate_limit_sensitive_max=1))
+    app = build(test_settings(rate_limit_max_requests=10, rate_limit_sensitive_max=1))
     with TestClient(app) as client:
-        headers = {"X-Tenant-Id": "rl-reads"}
+        headers = bearer("admin", "rl-reads")
         assert (
             client.post("/v1/invoices", json=invoice_payload(), headers=headers).status_code == 201
         )
@@ -214,7 +217,7 @@ def test_an_unreachable_redis_fails_open() -> None:
 
 
 def test_rate_limiting_can_be_switched_off() -> None:
-    app = build(Settings(rate_limit_enabled=False, rate_limit_max_requests=1))
+    app = build(test_settings(rate_limit_enabled=False, rate_limit_max_requests=1))
     with TestClient(app) as client:
         assert [client.get("/v1").status_code for _ in range(3)] == [200] * 3
 

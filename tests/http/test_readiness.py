@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from liquifact_adapters.postgres import PostgresStore
 from liquifact_http.bootstrap import create_app
+from tests.auth_helpers import bearer, test_settings
 from tests.factories import invoice_payload
 from tests.http.openapi_validation import assert_matches_openapi
 from tests.integration.server import free_port
@@ -53,7 +54,7 @@ def unreachable() -> Iterator[tuple[Starlette, int]]:
     """An app whose PostgreSQL server does not exist: nothing listens on the port."""
     port = free_port()
     store = PostgresStore(f"postgresql://postgres@127.0.0.1:{port}/liquifact", pool_timeout_s=0.3)
-    yield create_app(store=store), port
+    yield create_app(test_settings(), store=store), port
     store.close()
 
 
@@ -84,7 +85,7 @@ def test_an_unreachable_database_is_a_retryable_503_problem(
 ) -> None:
     app, port = unreachable
     with TestClient(app) as client:
-        response = client.request(method, path, headers={"X-Tenant-Id": "t-outage"}, **kwargs)
+        response = client.request(method, path, headers=bearer("admin", "t-outage"), **kwargs)
 
     assert response.status_code == 503
     assert_matches_openapi(response)
@@ -100,7 +101,7 @@ def test_probes_are_not_ready_on_an_unmigrated_database() -> None:
     with fresh_database() as url:
         store = PostgresStore(url)
         try:
-            with TestClient(create_app(store=store)) as client:
+            with TestClient(create_app(test_settings(), store=store)) as client:
                 response = client.get("/readyz")
         finally:
             store.close()
@@ -114,7 +115,7 @@ def test_killed_database_sessions_are_replaced_between_requests(
     postgres_url: str, headers: dict[str, str]
 ) -> None:
     store = PostgresStore(postgres_url, pool_min_size=2, pool_max_size=2)
-    with TestClient(create_app(store=store)) as client:
+    with TestClient(create_app(test_settings(), store=store)) as client:
         created = client.post("/v1/invoices", json=invoice_payload(), headers=headers)
         assert created.status_code == 201
         database = postgres_url.rpartition("/")[2]

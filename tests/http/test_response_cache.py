@@ -8,22 +8,28 @@ import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from liquifact_adapters.cache import InProcessCache
 from liquifact_adapters.memory import InMemoryStore
 from liquifact_adapters.redis import RedisCache, connect
+from liquifact_core.lifecycle import Role
 from liquifact_core.ports import Cache
+from liquifact_http.access import Access, allow, authorize
+from liquifact_http.api_keys import ApiScope
 from liquifact_http.bootstrap import create_app
 from liquifact_http.caching import (
     MARKETPLACE_KEY,
+    Handler,
     cached,
     investor_lock_key,
     tenant_key,
 )
 from liquifact_http.callers import caller_of
-from liquifact_http.routes.common import json_response, resource
+from liquifact_http.routes.common import json_response
 from liquifact_http.settings import Settings
+from tests.auth_helpers import ALL_KEY, api_key, bearer, test_settings
 from tests.factories import contract_address, invoice_payload
 from tests.redis_support import unique_namespace
 
@@ -56,21 +62,32 @@ class Calls:
         )
 
 
+# The test-only routes have no row in access.ACCESS, so they are built like ``resource`` builds
+# a route, with this rule: authenticated callers of any role, and API keys that may read.
+TEST_ACCESS = allow(Role.SME, Role.INVESTOR, Role.ADMIN, scope=ApiScope.INVOICES_READ)
+
+
+def guarded(path: str, handler: Handler, access: Access = TEST_ACCESS) -> Route:
+    async def dispatch(request: Request) -> Response:
+        authorize(request, access)
+        return await handler(request)
+
+    return Route(path, dispatch, methods=["GET"])
+
+
 def with_test_routes(app: Starlette, calls: Calls) -> Starlette:
     # First in the routing table: the app's own /v1/marketplace route would match first.
-    app.router.routes.insert(0, resource("/v1/marketplace", GET=cached(MARKETPLACE_KEY)(calls)))
+    app.router.routes.insert(0, guarded("/v1/marketplace", cached(MARKETPLACE_KEY)(calls)))
     app.router.routes.insert(
         1,
-        resource(
-            "/v1/mine", GET=cached(tenant_key("mine", per_principal=True), ttl_seconds=5)(calls)
-        ),
+        guarded("/v1/mine", cached(tenant_key("mine", per_principal=True), ttl_seconds=5)(calls)),
     )
     return app
 
 
 def build(cache: Cache, settings: Settings | None = None, calls: Calls | None = None) -> Starlette:
     app = create_app(
-        settings or Settings(rate_limit_enabled=False), store=InMemoryStore(), cache=cache
+        settings or test_settings(rate_limit_enabled=False), store=InMemoryStore(), cache=cache
     )
     return with_test_routes(app, calls or Calls())
 
@@ -95,8 +112,8 @@ def sample(app: Starlette, name: str, **labels: str) -> float:
     return app.state.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-T1 = {"X-Tenant-Id": "tenant-one"}
-T2 = {"X-Tenant-Id": "tenant-two"}
+T1 = bearer("admin", "tenant-one", "alice")
+T2 = bearer("admin", "tenant-two", "bob")
 
 
 def test_miss_then_hit_with_the_same_answer(client: TestClient, cached_app: Starlette) -> None:
@@ -166,7 +183,9 @@ def test_head_is_served_from_the_same_entry(client: TestClient) -> None:
 
 
 def test_a_tenant_is_required_for_a_key(client: TestClient) -> None:
-    assert client.get("/v1/marketplace").status_code == 400
+    assert client.get("/v1/marketplace").status_code == 401  # no caller, no key
+    no_tenant = client.get("/v1/marketplace", headers=api_key(ALL_KEY, None))
+    assert (no_tenant.status_code, no_tenant.json()["code"]) == (400, "TENANT_REQUIRED")
 
 
 def test_a_committed_transition_invalidates_the_tenants_marketplace(
@@ -214,7 +233,7 @@ def test_a_failing_store_never_fails_the_request(cache: Cache) -> None:
 
 
 def test_evictions_are_counted_by_family() -> None:
-    settings = Settings(rate_limit_enabled=False, cache_max_entries=2)
+    settings = test_settings(rate_limit_enabled=False, cache_max_entries=2)
     app = with_test_routes(create_app(settings, store=InMemoryStore()), Calls())
     with TestClient(app) as client:
         for page in range(4):
@@ -229,7 +248,7 @@ def test_per_principal_keys_and_spec_key_builders() -> None:
     cache = app.state.services.cache
     with TestClient(app) as client:
         client.get("/v1/mine?x=1", headers=T1)
-    assert cache.get("mine:tenant-one:local-operator:/v1/mine?x=1")
+    assert cache.get("mine:tenant-one:alice:/v1/mine?x=1")
     lock_key = investor_lock_key()
 
     request = Request(
@@ -238,12 +257,13 @@ def test_per_principal_keys_and_spec_key_builders() -> None:
             "method": "GET",
             "path": "/v1/investor/locks/inv_1",
             "query_string": b"funderAddress=GABC",
-            "headers": [(b"x-tenant-id", b"tenant-one")],
+            "headers": [(b"authorization", T1["Authorization"].encode())],
             "path_params": {"invoiceId": "inv_1"},
             "app": app,
         }
     )
-    assert lock_key(request) == "investor:lock:tenant-one:inv_1:GABC"
+    # The viewer follows the tenant: a lock read cached for one caller is never served to another.
+    assert lock_key(request) == "investor:lock:tenant-one:admin.alice.-:inv_1:GABC"
 
 
 @pytest.mark.redis

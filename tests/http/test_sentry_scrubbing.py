@@ -14,14 +14,18 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from liquifact_adapters.memory import InMemoryStore
+from liquifact_core.lifecycle import Role
+from liquifact_http.access import allow, authorize
+from liquifact_http.api_keys import ApiScope, parse_api_keys
 from liquifact_http.bodies import read_object
 from liquifact_http.bootstrap import create_app
-from liquifact_http.routes.common import resource
 from liquifact_http.sentry import init_sentry, scrub_event, scrub_text
 from liquifact_http.settings import Settings
+from tests.auth_helpers import test_settings, token
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
@@ -73,9 +77,32 @@ async def explode(request: Request) -> Response:
     raise RuntimeError(f"submit failed: Authorization: Bearer {JWT}; xdr={XDR}; {API_KEY}")
 
 
-def test_an_unhandled_error_is_reported_without_any_secret(captured: list[Envelope]) -> None:
-    app = create_app(Settings(), store=InMemoryStore())
-    app.router.routes.append(resource("/v1/explode", POST=explode))
+# The test-only route has no row in access.ACCESS: built like ``resource`` builds one, with this
+# rule, so the request reaches the handler only with real credentials.
+EXPLODE_ACCESS = allow(Role.ADMIN, scope=ApiScope.INVOICES_WRITE)
+EXPLODE_KEYS = parse_api_keys(
+    f'{{"key":"{API_KEY}","clientId":"explode-svc","scopes":["invoices:write"]}}'
+)
+
+
+async def guarded_explode(request: Request) -> Response:
+    authorize(request, EXPLODE_ACCESS)
+    return await explode(request)
+
+
+@pytest.mark.parametrize("credential", ["bearer", "api_key"])
+def test_an_unhandled_error_is_reported_without_any_secret(
+    captured: list[Envelope], credential: str
+) -> None:
+    app = create_app(test_settings(api_keys=EXPLODE_KEYS), store=InMemoryStore())
+    app.router.routes.append(Route("/v1/explode", guarded_explode, methods=["POST"]))
+    real_token = token("admin", "t1", "sme-42")
+    # One credential per request (both at once is a 401); the other still travels, in the URL.
+    sent_credentials = (
+        {"Authorization": f"Bearer {real_token}"}
+        if credential == "bearer"
+        else {"X-API-Key": API_KEY, "X-Tenant-Id": "t1"}
+    )
     invoice = {
         "invoiceNumber": "INV-SECRET-77",
         "buyerName": BUYER,
@@ -85,14 +112,9 @@ def test_an_unhandled_error_is_reported_without_any_secret(captured: list[Envelo
     }
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.post(
-            "/v1/explode?api_key=" + API_KEY,
+            "/v1/explode?api_key=" + API_KEY + "&token=" + real_token,
             json=invoice,
-            headers={
-                "Authorization": f"Bearer {JWT}",
-                "X-API-Key": API_KEY,
-                "Cookie": COOKIE,
-                "X-Tenant-Id": "t1",
-            },
+            headers={**sent_credentials, "Cookie": COOKIE},
         )
     assert response.status_code == 500
     sent = serialized(captured)
@@ -101,6 +123,9 @@ def test_an_unhandled_error_is_reported_without_any_secret(captured: list[Envelo
     for secret in (
         JWT,
         JWT.split(".")[1],
+        real_token,
+        real_token.split(".")[1],
+        real_token.split(".")[2],
         API_KEY,
         SEED,
         XDR[:40],

@@ -48,3 +48,112 @@ def test_secret_is_not_in_repr() -> None:
     settings = load_settings({"JWT_SECRET": "x" * 40}, env_file=NO_DOTENV)
     assert settings.jwt_secret == "x" * 40
     assert "x" * 40 not in repr(settings)
+
+
+# ---- authentication, CORS and proxy settings --------------------------------------------------
+def _problems(environ: dict[str, str]) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ, env_file=NO_DOTENV)
+    return caught.value.problems
+
+
+def test_auth_defaults() -> None:
+    settings = load_settings({}, env_file=NO_DOTENV)
+    assert settings.jwt_secret is None and settings.jwt_algorithms == ("HS256",)
+    assert settings.jwt_leeway_seconds == 30 and settings.api_keys == ()
+    assert settings.cors_allowed_origins == () and not settings.trust_proxy.enabled
+
+
+@pytest.mark.parametrize("algorithms", ["none", "HS256,none", "HS256, None", "NONE"])
+def test_alg_none_is_refused_even_when_listed(algorithms: str) -> None:
+    problems = _problems({"JWT_ALGORITHMS": algorithms, "JWT_SECRET": "s" * 64})
+    assert problems == [("JWT_ALGORITHMS", "'none' is never allowed: tokens must be signed")]
+
+
+@pytest.mark.parametrize("algorithms", ["RS256", "HS256,ES256", "hs256", ",", "HS1"])
+def test_only_hmac_algorithms_are_supported(algorithms: str) -> None:
+    assert [key for key, _ in _problems({"JWT_ALGORITHMS": algorithms})] == ["JWT_ALGORITHMS"]
+
+
+def test_secret_must_be_long_enough_for_every_listed_algorithm() -> None:
+    environ = {"JWT_ALGORITHMS": "HS256,HS512", "JWT_SECRET": "s" * 48}
+    assert _problems(environ) == [
+        ("JWT_SECRET", "must be at least 64 bytes for the JWT_ALGORITHMS listed")
+    ]
+    assert load_settings(
+        {**environ, "JWT_SECRET": "s" * 64}, env_file=NO_DOTENV
+    ).jwt_algorithms == (
+        "HS256",
+        "HS512",
+    )
+
+
+def test_secret_file_is_read_when_no_secret_is_set(tmp_path: Path) -> None:
+    secret_file = tmp_path / "jwt"
+    secret_file.write_text("f" * 40 + "\n")
+    assert load_settings({"JWT_SECRET_FILE": str(secret_file)}, env_file=NO_DOTENV).jwt_secret == (
+        "f" * 40
+    )
+    both = {"JWT_SECRET_FILE": str(secret_file), "JWT_SECRET": "e" * 40}
+    assert load_settings(both, env_file=NO_DOTENV).jwt_secret == "e" * 40
+    secret_file.write_text("short")
+    problems = _problems({"JWT_SECRET_FILE": str(secret_file)})
+    assert problems == [("JWT_SECRET_FILE", "must name a file holding at least 32 characters")]
+    assert [k for k, _ in _problems({"JWT_SECRET_FILE": str(tmp_path / "missing")})] == [
+        "JWT_SECRET_FILE"
+    ]
+
+
+def test_production_needs_a_way_to_authenticate() -> None:
+    problems = _problems({"NODE_ENV": "production", "CURSOR_SECRET": "c" * 32})
+    assert [key for key, _ in problems] == ["JWT_SECRET"]
+    production = {"NODE_ENV": "production", "CURSOR_SECRET": "c" * 32}
+    assert load_settings({**production, "JWT_SECRET": "p" * 32}, env_file=NO_DOTENV)
+    keys = '{"key":"lf_prod_key_1","clientId":"svc","scopes":["invoices:read"]}'
+    assert load_settings({**production, "API_KEYS": keys}, env_file=NO_DOTENV)
+
+
+def test_production_reports_every_missing_setting_at_once() -> None:
+    problems = _problems({"NODE_ENV": "production"})
+    assert sorted(key for key, _ in problems) == ["CURSOR_SECRET", "JWT_SECRET"]
+
+
+def test_issuer_audience_and_leeway() -> None:
+    settings = load_settings(
+        {"JWT_ISSUER": "https://auth.example", "JWT_AUDIENCE": "api", "JWT_LEEWAY_SECONDS": "0"},
+        env_file=NO_DOTENV,
+    )
+    assert (settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds) == (
+        "https://auth.example",
+        "api",
+        0,
+    )
+    for leeway in ("301", "-1", "1.5", "x"):
+        assert [k for k, _ in _problems({"JWT_LEEWAY_SECONDS": leeway})] == ["JWT_LEEWAY_SECONDS"]
+
+
+def test_cors_origins_are_exact_and_normalised() -> None:
+    settings = load_settings(
+        {"CORS_ALLOWED_ORIGINS": "https://App.Example.com, http://localhost:5173,https://a.b:443"},
+        env_file=NO_DOTENV,
+    )
+    assert settings.cors_allowed_origins == (
+        "https://app.example.com",
+        "http://localhost:5173",
+        "https://a.b",
+    )
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["*", "null", "https://app.example.com/", "https://x.com/path", "ftp://x.com", "x.com"],
+)
+def test_cors_wildcards_paths_and_junk_are_refused(origin: str) -> None:
+    problems = _problems({"CORS_ALLOWED_ORIGINS": f"https://ok.example,{origin}"})
+    assert [key for key, _ in problems] == ["CORS_ALLOWED_ORIGINS"]
+    assert "entry 2" in problems[0][1]
+
+
+@pytest.mark.parametrize(("raw", "value"), [("true", True), ("1", True), ("false", False)])
+def test_trust_proxy(raw: str, value: bool) -> None:
+    assert load_settings({"TRUST_PROXY": raw}, env_file=NO_DOTENV).trust_proxy.enabled is value

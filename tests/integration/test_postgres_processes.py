@@ -12,6 +12,7 @@ import httpx2 as httpx
 import pytest
 
 from liquifact_adapters.postgres import known_migrations
+from tests.auth_helpers import TEST_SECRET, bearer
 from tests.factories import invoice_payload, new_tenant
 from tests.integration.server import LIQUIFACT, free_port, running_server
 from tests.pg import fresh_database
@@ -80,14 +81,14 @@ def test_server_refuses_an_unreachable_database_without_leaking_it() -> None:
 @pytest.fixture(scope="module")
 def two_servers(postgres_url: str) -> Iterator[tuple[str, str]]:
     """Two `liquifact serve` processes on two ports, sharing the session database."""
-    env = {"DATABASE_URL": postgres_url, "DATABASE_POOL_MAX_SIZE": "4"}
+    env = {"DATABASE_URL": postgres_url, "DATABASE_POOL_MAX_SIZE": "4", "JWT_SECRET": TEST_SECRET}
     with running_server(env) as one, running_server(env) as two:
         yield one, two
 
 
 def test_two_servers_share_one_database(two_servers: tuple[str, str]) -> None:
     one, two = two_servers
-    headers = {"X-Tenant-Id": new_tenant()}
+    headers = bearer("admin", new_tenant())
     assert httpx.get(one + "/readyz").json()["status"] == "ready"
     assert httpx.get(two + "/readyz").json()["status"] == "ready"
 
@@ -107,7 +108,7 @@ def test_two_servers_share_one_database(two_servers: tuple[str, str]) -> None:
     assert [step["to"] for step in history["data"]] == ["pending", "approved"]
 
     # Someone else's tenant sees nothing of it, through either process.
-    other = {"X-Tenant-Id": new_tenant()}
+    other = bearer("admin", new_tenant())
     assert httpx.get(f"{one}/v1/invoices/{invoice_id}", headers=other).status_code == 404
     assert httpx.get(two + "/v1/invoices", headers=other).json()["meta"]["total"] == 0
 
@@ -130,7 +131,7 @@ def test_racing_transitions_through_two_servers_succeed_once(
     two_servers: tuple[str, str], if_match: bool
 ) -> None:
     one, two = two_servers
-    tenant = {"X-Tenant-Id": new_tenant()}
+    tenant = bearer("admin", new_tenant())
     headers = {**tenant, **({"If-Match": '"v1"'} if if_match else {})}
     for _ in range(5):
         created = httpx.post(one + "/v1/invoices", json=invoice_payload(), headers=tenant)

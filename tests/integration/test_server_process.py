@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
+from tests.auth_helpers import TEST_SECRET, bearer
 from tests.factories import invoice_payload
 from tests.integration.server import LIQUIFACT, free_port, running_server
 
@@ -16,8 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_invoice_survives_a_restart_on_the_default_store(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'data.db'}"}
-    headers = {"X-Tenant-Id": "restart-test"}
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'data.db'}", "JWT_SECRET": TEST_SECRET}
+    headers = bearer("admin", "restart-test")
     with running_server(env) as base:
         created = httpx.post(base + "/v1/invoices", json=invoice_payload(), headers=headers)
         assert created.status_code == 201
@@ -32,16 +33,17 @@ def test_invoice_survives_a_restart_on_the_default_store(tmp_path: Path) -> None
 
 
 def test_default_database_url_is_a_file_under_var(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": ""}
+    env = {"DATABASE_URL": "", "JWT_SECRET": TEST_SECRET}
+    demo_admin = bearer("admin", "demo-tenant")
     with running_server(env, "--seed-demo-if-empty", cwd=tmp_path) as base:
-        demo = httpx.get(base + "/v1/invoices", headers={"X-Tenant-Id": "demo-tenant"})
+        demo = httpx.get(base + "/v1/invoices", headers=demo_admin)
         assert demo.json()["meta"]["total"] == 6
         statuses = {item["status"] for item in demo.json()["data"]}
         assert {"pending", "approved", "linked_escrow", "partially_funded", "funded"} <= statuses
     assert (tmp_path / "var" / "liquifact.db").is_file()
     with running_server(env, "--seed-demo-if-empty", cwd=tmp_path) as base:
         # seeding only happens on an empty store
-        demo = httpx.get(base + "/v1/invoices", headers={"X-Tenant-Id": "demo-tenant"})
+        demo = httpx.get(base + "/v1/invoices", headers=demo_admin)
         assert demo.json()["meta"]["total"] == 6
 
 

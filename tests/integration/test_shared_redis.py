@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from liquifact_adapters.redis import RedisCache
+from tests.auth_helpers import TEST_SECRET, bearer
 from tests.factories import invoice_payload
 from tests.integration.server import running_server
 
@@ -28,11 +29,13 @@ def test_two_processes_share_rate_limits_and_cache_invalidation(
         "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.db'}",
         "REDIS_URL": redis_url,
         "REDIS_KEY_PREFIX": prefix,
+        "JWT_SECRET": TEST_SECRET,
         "RATE_LIMIT_MAX_REQUESTS": "6",
         "RATE_LIMIT_SENSITIVE_MAX": "50",
     }
     tenant, other = "it-tenant-" + uuid.uuid4().hex[:8], "it-other-" + uuid.uuid4().hex[:8]
-    headers = {"X-Tenant-Id": tenant}
+    # One identity throughout: verified callers are counted as themselves, not by address.
+    headers = bearer("admin", tenant, "it-admin")
     with running_server(env) as first, running_server(env) as second:
         # The cache entries the marketplace route would hold, as any process stored them.
         shared = RedisCache(redis_client, namespace=prefix + "cache:")
@@ -50,8 +53,8 @@ def test_two_processes_share_rate_limits_and_cache_invalidation(
         assert shared.get(mine) is None  # dropped for every process
         assert shared.get(theirs) is not None  # other tenants keep theirs
 
-        # Two requests so far from 127.0.0.1; the budget of 6 is shared by both processes.
-        answers = [httpx.get((first, second)[n % 2] + "/v1") for n in range(5)]
+        # Two requests so far from this admin; the budget of 6 is shared by both processes.
+        answers = [httpx.get((first, second)[n % 2] + "/v1", headers=headers) for n in range(5)]
         assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]
         assert [a.headers["ratelimit-remaining"] for a in answers[:4]] == ["3", "2", "1", "0"]
         assert int(answers[-1].headers["retry-after"]) > 0
@@ -61,7 +64,7 @@ def test_two_processes_share_rate_limits_and_cache_invalidation(
         metrics = httpx.get(first + "/metrics")  # the 5th request (refused) went to the first
         assert metrics.status_code == 200
         assert 'rate_limit_rejections_total{policy="global"}' in metrics.text
-    assert redis_client.exists(prefix + "ratelimit:global:address:127.0.0.1") == 1
+    assert redis_client.exists(prefix + f"ratelimit:global:user:{tenant}:it-admin") == 1
 
 
 def test_metrics_token_header_casing_on_a_real_server(tmp_path: Path) -> None:

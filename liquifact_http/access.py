@@ -1,0 +1,128 @@
+"""Who may call what: one declarative table, route (path template, method) -> access rule.
+
+Every route built with ``routes.common.resource`` must have a row here, or the app does not
+import (deny by default). The rule is checked before the handler runs:
+
+* ``PUBLIC`` routes never look at credentials (garbage ``Authorization`` headers are ignored).
+* Otherwise the caller is authenticated (401 without valid credentials), then a token caller's
+  role must be listed (else 403 ``FORBIDDEN``) and an API-key caller (role ``service``) must
+  hold the rule's scope (else 403 ``INSUFFICIENT_SCOPE``; no scope in the rule: 403).
+
+Finer rules stay in the core use cases: an SME sees and changes only its own invoices, and an
+invoice the caller may not see is 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+from starlette.requests import Request
+
+from liquifact_core.lifecycle import Role
+from liquifact_http.api_keys import ApiScope
+from liquifact_http.callers import Caller, caller_of
+from liquifact_http.problems import Problem
+
+
+@attrs.frozen
+class Access:
+    """Who may call one operation: token roles, and the API-key scope that admits services."""
+
+    roles: frozenset[Role] = frozenset()
+    scope: ApiScope | None = None
+    public: bool = False
+
+    def describe(self) -> str:
+        """One sentence for humans (the OpenAPI description uses it)."""
+        if self.public:
+            return "Public: no credentials needed."
+        roles = ", ".join(role.value for role in sorted(self.roles)) or "none"
+        keys = f"API keys with scope `{self.scope.value}`" if self.scope else "no API keys"
+        return f"Allowed: bearer tokens with role {roles}; {keys}."
+
+
+PUBLIC = Access(public=True)
+
+
+def allow(*roles: Role, scope: ApiScope | None = None) -> Access:
+    return Access(frozenset(roles), scope)
+
+
+S, SME, ADMIN, INVESTOR = ApiScope, Role.SME, Role.ADMIN, Role.INVESTOR
+# SMEs see and change only their own invoices (the core enforces it); investors have no
+# invoice routes (the marketplace will be theirs).
+READ_INVOICES = allow(SME, ADMIN, scope=S.INVOICES_READ)
+WRITE_INVOICES = allow(SME, ADMIN, scope=S.INVOICES_WRITE)
+OPERATE_INVOICES = allow(ADMIN, scope=S.INVOICES_WRITE)
+CANCEL_INVOICES = allow(SME, ADMIN)
+
+# Investors browse and fund; admins and read-scoped services may look too.
+BROWSE_MARKET = allow(INVESTOR, ADMIN, scope=S.INVOICES_READ)
+SME_METRICS = allow(SME, ADMIN, scope=S.INVOICES_READ)
+FUND = allow(INVESTOR)  # a person with a bound wallet: never an API key
+READ_LOCKS = allow(INVESTOR, ADMIN, scope=S.ESCROW_READ)
+
+_INVOICE = "/v1/invoices/{id}"
+ACCESS: Mapping[tuple[str, str], Access] = {
+    ("/health", "GET"): PUBLIC,
+    ("/healthz", "GET"): PUBLIC,
+    ("/readyz", "GET"): PUBLIC,
+    ("/ready", "GET"): PUBLIC,
+    ("/v1", "GET"): PUBLIC,
+    ("/openapi.json", "GET"): PUBLIC,
+    ("/docs", "GET"): PUBLIC,
+    ("/docs/init.js", "GET"): PUBLIC,
+    # /metrics applies its own rule: METRICS_BEARER_TOKEN, or loopback peers only.
+    ("/metrics", "GET"): PUBLIC,
+    ("/v1/invoices", "GET"): READ_INVOICES,
+    ("/v1/invoices", "POST"): WRITE_INVOICES,
+    (_INVOICE, "GET"): READ_INVOICES,
+    (_INVOICE, "PATCH"): WRITE_INVOICES,
+    (_INVOICE, "DELETE"): WRITE_INVOICES,
+    (f"{_INVOICE}/state", "GET"): READ_INVOICES,
+    (f"{_INVOICE}/history", "GET"): READ_INVOICES,
+    (f"{_INVOICE}/approve", "POST"): OPERATE_INVOICES,
+    (f"{_INVOICE}/reject", "POST"): OPERATE_INVOICES,
+    (f"{_INVOICE}/link-escrow", "POST"): OPERATE_INVOICES,
+    (f"{_INVOICE}/default", "POST"): OPERATE_INVOICES,
+    (f"{_INVOICE}/cancel", "POST"): CANCEL_INVOICES,
+    ("/v1/marketplace", "GET"): BROWSE_MARKET,
+    ("/v1/invest/opportunities", "GET"): BROWSE_MARKET,
+    ("/v1/sme/metrics", "GET"): SME_METRICS,
+    ("/v1/invest/fund-invoice", "POST"): FUND,
+    ("/v1/investor/locks", "GET"): READ_LOCKS,
+    ("/v1/investor/locks/{invoiceId}", "GET"): READ_LOCKS,
+}
+
+
+def access_for(path: str, method: str) -> Access:
+    """The rule of one route; a route without a rule is a programming error."""
+    try:
+        return ACCESS[(path, method.upper())]
+    except KeyError:
+        raise LookupError(
+            f"{method.upper()} {path} has no access rule in liquifact_http/access.py"
+        ) from None
+
+
+def authorize(request: Request, access: Access) -> Caller | None:
+    """The caller if ``access`` admits it (None for public routes); raises 401/403 otherwise."""
+    if access.public:
+        return None
+    caller = caller_of(request)
+    role = caller.actor.role
+    if role is Role.SERVICE:
+        if access.scope is None:
+            raise Problem(403, "FORBIDDEN", "API keys may not call this operation.")
+        if access.scope not in caller.scopes:
+            raise Problem(
+                403,
+                "INSUFFICIENT_SCOPE",
+                f"This API key lacks the '{access.scope.value}' scope.",
+            )
+    elif role not in access.roles:
+        raise Problem(
+            403, "FORBIDDEN", f"A caller with role '{role.value}' may not call this operation."
+        )
+    return caller
