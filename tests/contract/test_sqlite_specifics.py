@@ -191,7 +191,10 @@ def test_concurrent_migrators_apply_each_migration_once(db_path: str) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(migrate, [db_path] * 4))
 
-    assert sorted(len(applied) for applied in results) == [0, 0, 0, len(known_migrations())]
+    # Migrators may share the work (one applies 0001, another 0002), but each migration runs
+    # exactly once overall.
+    applied_versions = sorted(m.version for applied in results for m in applied)
+    assert applied_versions == [m.version for m in known_migrations()]
 
 
 def test_unmigrated_store_is_not_current_and_not_ready(db_path: str) -> None:
