@@ -315,6 +315,34 @@ def scenarios(base: str, invoices: int) -> dict[str, str]:
     return found
 
 
+def cursor_walk(base: str, sort: str = "yield_bps", limit: int = 100) -> dict[str, Any]:
+    """Page through the whole marketplace with cursors, uncached: every invoice exactly once?"""
+    seen: list[str] = []
+    params: dict[str, Any] = {"sortBy": sort, "order": "desc", "limit": limit}
+    headers = {**auth_headers(), **CACHE_MODES["uncached"]}
+    started = time.perf_counter()
+    with httpx2.Client(base_url=base, headers=headers, timeout=60) as client:
+        while True:
+            page = client.get("/v1/marketplace", params=params)
+            page.raise_for_status()
+            body = page.json()
+            seen += [item["id"] for item in body["data"]]
+            cursor = body["meta"]["nextCursor"]
+            if not body["meta"]["hasMore"] or not cursor:
+                break
+            params = {"sortBy": sort, "order": "desc", "limit": limit, "cursor": cursor}
+    total = body["meta"]["total"]
+    return {
+        "sort": sort,
+        "pages": -(-len(seen) // limit),
+        "invoices_seen": len(seen),
+        "distinct": len(set(seen)),
+        "meta_total": total,
+        "every_invoice_once": len(seen) == len(set(seen)) == total,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
 # ---- reports ----------------------------------------------------------------------------------
 def write_reports(report: dict[str, Any], directory: Path) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
@@ -342,6 +370,14 @@ def write_reports(report: dict[str, Any], directory: Path) -> tuple[Path, Path]:
             f"| {latency['p50']} | {latency['p95']} | {latency['p99']} | {result['errors']} "
             f"| {result['non_2xx']} | {result['timeouts']} |"
         )
+    walk = report.get("cursor_walk")
+    if walk:
+        lines += [
+            "",
+            f"Cursor walk (sortBy={walk['sort']}, uncached): {walk['invoices_seen']} invoices in "
+            f"{walk['pages']} pages, {walk['distinct']} distinct, meta.total "
+            f"{walk['meta_total']}; every invoice exactly once: {walk['every_invoice_once']}.",
+        ]
     md_path.write_text("\n".join(lines) + "\n")
     return json_path, md_path
 
@@ -354,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--database-url", default=f"sqlite:///{ROOT / 'var' / 'marketplace.db'}")
     parser.add_argument("--report-dir", type=Path, default=ROOT / "reports")
+    parser.add_argument(
+        "--skip-walk", action="store_true", help="skip paging the whole marketplace by cursor"
+    )
     parser.add_argument(
         "--cache",
         choices=["both", *CACHE_MODES],
@@ -398,10 +437,21 @@ def main(argv: list[str] | None = None) -> int:
                 f"p95 {latency['p95']} ms, p99 {latency['p99']} ms, "
                 f"non-2xx {result['non_2xx']}, errors {result['errors']}"
             )
+        if not args.skip_walk:
+            walk = cursor_walk(base)
+            report["cursor_walk"] = walk
+            print(
+                f"cursor walk: {walk['invoices_seen']} invoices in {walk['pages']} pages, "
+                f"{walk['distinct']} distinct, meta.total {walk['meta_total']}, "
+                f"every invoice once: {walk['every_invoice_once']} ({walk['seconds']} s)"
+            )
     finally:
         server.terminate()
         server.wait(10)
     json_path, md_path = write_reports(report, args.report_dir)
+    if "cursor_walk" in report and not report["cursor_walk"]["every_invoice_once"]:
+        print("FAILED: the cursor walk skipped or repeated invoices", file=sys.stderr)
+        return 1
     print(f"reports: {json_path} {md_path}")
     return 0
 

@@ -7,8 +7,10 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import attrs
 import jwt
 import pytest
 from starlette.testclient import TestClient
@@ -34,6 +36,8 @@ from tests.auth_helpers import (
     token,
 )
 from tests.factories import account_address, invoice_payload
+from tests.http.conftest import HTTP_STORES
+from tests.redis_support import require_redis, unique_namespace
 
 PUBLIC_PATHS = [
     "/health",
@@ -46,6 +50,19 @@ PUBLIC_PATHS = [
     "/docs/static/swagger-ui.css",
 ]
 LIST = "/v1/invoices"
+
+
+@pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.redis)])
+def app(request: pytest.FixtureRequest, http_store_kind: str, tmp_path: Path) -> Iterator[Any]:
+    """The suite runs with the in-process rate-limit counters and cache, and with Redis's."""
+    store = HTTP_STORES[http_store_kind](request, tmp_path)
+    settings = test_settings()
+    if request.param == "redis":
+        settings = attrs.evolve(
+            settings, redis_url=require_redis(), redis_key_prefix=unique_namespace("security")
+        )
+    yield create_app(settings, store=store)
+    store.close()
 
 
 def _b64(data: dict[str, Any]) -> str:
@@ -613,3 +630,34 @@ def test_same_origin_requests_pass_without_listing(client: TestClient, tenant: s
 
 def test_plain_options_without_cors_headers_is_still_405(client: TestClient) -> None:
     assert client.options(LIST).status_code == 405
+
+
+@pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.redis)])
+def limited_client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """A small budget (5 requests per window) on the in-process counters, and on Redis's."""
+    settings = test_settings(rate_limit_max_requests=5)
+    if request.param == "redis":
+        settings = attrs.evolve(
+            settings, redis_url=require_redis(), redis_key_prefix=unique_namespace("abuse")
+        )
+    with TestClient(create_app(settings, store=InMemoryStore())) as client:
+        yield client
+
+
+def test_credential_stuffing_is_rate_limited(limited_client: TestClient, tenant: str) -> None:
+    forged = [{"Authorization": f"Bearer {token('admin', tenant, secret='x' * 64)}"}] * 8
+    statuses = [limited_client.get(LIST, headers=headers).status_code for headers in forged]
+    assert statuses[:5] == [401] * 5
+    assert set(statuses[5:]) == {429}
+    limited = limited_client.get(LIST, headers=forged[0])
+    body = limited.json()
+    assert (body["code"], body["retryable"]) == ("RATE_LIMITED", True)
+    assert int(limited.headers["retry-after"]) > 0
+    assert limited.headers["ratelimit-remaining"] == "0"
+    assert "x" * 16 not in limited.text and "Traceback" not in limited.text
+
+
+def test_one_abusive_user_does_not_exhaust_another(limited_client: TestClient, tenant: str) -> None:
+    abuser, other = bearer("admin", tenant, "abuser"), bearer("admin", tenant, "other")
+    assert [limited_client.get(LIST, headers=abuser).status_code for _ in range(6)][-1] == 429
+    assert limited_client.get(LIST, headers=other).status_code == 200
