@@ -10,6 +10,8 @@ from starlette.requests import Request
 from liquifact_http.problems import Problem
 
 MAX_DEPTH = 32
+# No field of the API takes more than a few thousand characters; longer strings are abuse.
+MAX_STRING = 10_000
 DEFAULT_LIMIT_BYTES = 100 * 1024
 _FORBIDDEN_KEYS = frozenset({"__proto__", "constructor", "prototype"})
 
@@ -33,17 +35,24 @@ def _refuse_constant(name: str) -> Any:
     raise _bad_body(f"{name} is not valid JSON.")
 
 
-def _depth(value: Any) -> int:
-    # Iterative so that a hostile body cannot exhaust the interpreter stack here.
-    deepest, stack = 0, [(value, 1)]
+def _check_shape(value: Any) -> None:
+    """Refuse bodies nested deeper than MAX_DEPTH or holding a string longer than MAX_STRING.
+
+    Iterative, so that a hostile body cannot exhaust the interpreter stack here.
+    """
+    stack = [(value, 1)]
     while stack:
         node, level = stack.pop()
-        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            raise _bad_body(f"JSON nesting deeper than {MAX_DEPTH} levels.")
         if isinstance(node, dict):
+            if any(len(key) > MAX_STRING for key in node):
+                raise _bad_body(f"A JSON key is longer than {MAX_STRING} characters.")
             stack.extend((child, level + 1) for child in node.values())
         elif isinstance(node, list):
             stack.extend((child, level + 1) for child in node)
-    return deepest
+        elif isinstance(node, str) and len(node) > MAX_STRING:
+            raise _bad_body(f"A JSON string is longer than {MAX_STRING} characters.")
 
 
 def parse_json(raw: bytes) -> Any:
@@ -55,8 +64,7 @@ def parse_json(raw: bytes) -> Any:
         if isinstance(error, Problem):
             raise
         raise _bad_body("Malformed JSON request body.") from None
-    if _depth(value) > MAX_DEPTH:
-        raise _bad_body(f"JSON nesting deeper than {MAX_DEPTH} levels.")
+    _check_shape(value)
     return value
 
 

@@ -35,6 +35,8 @@ def assert_problem(response_status: int, body: dict[str, object], status: int, c
         (b"[1, 2]", "The request body must be a JSON object."),
         (b'{"__proto__": {}}', "Key '__proto__' is not allowed."),
         (b"[" * 50 + b"]" * 50, "JSON nesting deeper than 32 levels."),
+        (b'{"reason": "' + b"x" * 10_001 + b'"}', "A JSON string is longer than 10000 characters."),
+        (b'{"' + b"k" * 10_001 + b'": 1}', "A JSON key is longer than 10000 characters."),
         (b"[" * 100_000, "Malformed JSON request body."),
     ],
 )
