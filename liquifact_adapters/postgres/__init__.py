@@ -11,14 +11,13 @@ from liquifact_adapters.postgres.connection import (
     DEFAULT_STATEMENT_TIMEOUT_MS,
 )
 from liquifact_adapters.postgres.schema import (
-    Migration,
-    MigrationStatus,
     known_migrations,
     migrate,
     rollback,
     status,
 )
 from liquifact_adapters.postgres.store import PostgresStore, PostgresUnitOfWork
+from liquifact_adapters.sql_migrations import Migration, MigrationStatus
 
 __all__ = [
     "DEFAULT_APP_ROLE",

@@ -12,10 +12,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from importlib import resources
-from typing import Any, NamedTuple
+from typing import Any
 
-import attrs
 import psycopg
 from psycopg.rows import TupleRow, tuple_row
 
@@ -24,9 +22,9 @@ from liquifact_adapters.postgres.connection import (
     DEFAULT_CONNECT_TIMEOUT_S,
     translated,
 )
+from liquifact_adapters.sql_migrations import Migration, MigrationStatus, load_migrations
 
 MIGRATIONS_PACKAGE = "liquifact_adapters.postgres.migrations"
-_FILE_NAME = re.compile(r"(?P<version>[0-9]{4})_(?P<name>[a-z0-9_]+)\.(?P<direction>up|down)\.sql")
 # PostgreSQL folds unquoted names to lower case; refusing anything else keeps the role name the
 # same whether it is written quoted (by migrations) or not (by an operator in psql).
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -43,26 +41,6 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-@attrs.frozen
-class Migration:
-    """One schema change and its inverse."""
-
-    version: int
-    name: str
-    up_sql: str = attrs.field(repr=False)
-    down_sql: str = attrs.field(repr=False)
-
-    @property
-    def label(self) -> str:
-        return f"{self.version:04d}_{self.name}"
-
-
-class MigrationStatus(NamedTuple):
-    version: int
-    name: str
-    applied: bool
-
-
 def check_role_name(app_role: str) -> str:
     if not ROLE_NAME.fullmatch(app_role):
         raise ValueError("must be 1-63 of [a-z0-9_], not starting with a digit")
@@ -72,28 +50,7 @@ def check_role_name(app_role: str) -> str:
 @cache
 def known_migrations() -> tuple[Migration, ...]:
     """Every migration shipped with this code, oldest first."""
-    scripts: dict[tuple[int, str], dict[str, str]] = {}
-    for entry in resources.files(MIGRATIONS_PACKAGE).iterdir():
-        match = _FILE_NAME.fullmatch(entry.name)
-        if match is None:
-            continue
-        key = (int(match["version"]), match["name"])
-        scripts.setdefault(key, {})[match["direction"]] = entry.read_text(encoding="utf-8")
-    migrations = [
-        _paired(version, name, directions)
-        for (version, name), directions in sorted(scripts.items())
-    ]
-    versions = [migration.version for migration in migrations]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"Two migrations share a version number: {versions}")
-    return tuple(migrations)
-
-
-def _paired(version: int, name: str, directions: dict[str, str]) -> Migration:
-    # A migration that cannot be undone would make ``rollback`` lie, so refuse to ship one.
-    if set(directions) != {"up", "down"}:
-        raise RuntimeError(f"Migration {version:04d}_{name} needs both an up and a down file.")
-    return Migration(version, name, directions["up"], directions["down"])
+    return load_migrations(MIGRATIONS_PACKAGE)
 
 
 def migrate(url: str, app_role: str = DEFAULT_APP_ROLE) -> list[Migration]:

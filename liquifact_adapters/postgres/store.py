@@ -33,6 +33,7 @@ from liquifact_adapters.postgres.funding import (
 )
 from liquifact_adapters.postgres.mapping import Params, Row, aware
 from liquifact_adapters.postgres.repositories import PostgresAuditLog, PostgresInvoiceRepository
+from liquifact_adapters.sql_migrations import Migration
 from liquifact_core.errors import Unavailable
 from liquifact_core.ports import (
     AuditLog,
@@ -122,7 +123,7 @@ class PostgresStore:
         if missing:
             raise Unavailable("The data store schema is not up to date.")
 
-    def pending_migrations(self) -> list[schema.Migration]:
+    def pending_migrations(self) -> list[Migration]:
         """Migrations this code needs that the database lacks (empty when up to date).
 
         Meant for start-up: it opens a connection of its own rather than waiting for the

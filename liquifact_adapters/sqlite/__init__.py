@@ -4,9 +4,8 @@
 ``status`` manage its schema from the CLI or from code.
 """
 
+from liquifact_adapters.sql_migrations import Migration, MigrationStatus
 from liquifact_adapters.sqlite.schema import (
-    Migration,
-    MigrationStatus,
     known_migrations,
     migrate,
     rollback,

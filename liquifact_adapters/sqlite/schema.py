@@ -8,21 +8,16 @@ migrating the same file at once apply each migration exactly once.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import cache
-from importlib import resources
-from typing import NamedTuple
 
-import attrs
-
+from liquifact_adapters.sql_migrations import Migration, MigrationStatus, load_migrations
 from liquifact_adapters.sqlite.connection import open_database, unavailable_on_failure
 
 MIGRATIONS_PACKAGE = "liquifact_adapters.sqlite.migrations"
-_FILE_NAME = re.compile(r"(?P<version>[0-9]{4})_(?P<name>[a-z0-9_]+)\.(?P<direction>up|down)\.sql")
 
 Target = str | os.PathLike[str] | sqlite3.Connection
 
@@ -35,47 +30,10 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-@attrs.frozen
-class Migration:
-    """One schema change and its inverse."""
-
-    version: int
-    name: str
-    up_sql: str = attrs.field(repr=False)
-    down_sql: str = attrs.field(repr=False)
-
-
-class MigrationStatus(NamedTuple):
-    version: int
-    name: str
-    applied: bool
-
-
 @cache
 def known_migrations() -> tuple[Migration, ...]:
     """Every migration shipped with this code, oldest first."""
-    scripts: dict[tuple[int, str], dict[str, str]] = {}
-    for entry in resources.files(MIGRATIONS_PACKAGE).iterdir():
-        match = _FILE_NAME.fullmatch(entry.name)
-        if match is None:
-            continue
-        key = (int(match["version"]), match["name"])
-        scripts.setdefault(key, {})[match["direction"]] = entry.read_text(encoding="utf-8")
-    migrations = [
-        _paired(version, name, directions)
-        for (version, name), directions in sorted(scripts.items())
-    ]
-    versions = [migration.version for migration in migrations]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"Two migrations share a version number: {versions}")
-    return tuple(migrations)
-
-
-def _paired(version: int, name: str, directions: dict[str, str]) -> Migration:
-    # A migration that cannot be undone would make ``rollback`` lie, so refuse to ship one.
-    if set(directions) != {"up", "down"}:
-        raise RuntimeError(f"Migration {version:04d}_{name} needs both an up and a down file.")
-    return Migration(version, name, directions["up"], directions["down"])
+    return load_migrations(MIGRATIONS_PACKAGE)
 
 
 def migrate(target: Target) -> list[Migration]:

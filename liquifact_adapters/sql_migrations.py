@@ -1,0 +1,62 @@
+"""Driver-neutral loading of SQL-first migrations shipped as package files.
+
+A migrations package holds ``NNNN_name.up.sql`` and ``NNNN_name.down.sql`` pairs. Each SQL
+store (``sqlite``, ``postgres``) keeps its own package and applies them with its own driver;
+how the files are found and paired is the same for both, so it lives here.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import NamedTuple
+
+import attrs
+
+_FILE_NAME = re.compile(r"(?P<version>[0-9]{4})_(?P<name>[a-z0-9_]+)\.(?P<direction>up|down)\.sql")
+
+
+@attrs.frozen
+class Migration:
+    """One schema change and its inverse."""
+
+    version: int
+    name: str
+    up_sql: str = attrs.field(repr=False)
+    down_sql: str = attrs.field(repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.version:04d}_{self.name}"
+
+
+class MigrationStatus(NamedTuple):
+    version: int
+    name: str
+    applied: bool
+
+
+def load_migrations(package: str) -> tuple[Migration, ...]:
+    """Every migration in ``package``, oldest first."""
+    scripts: dict[tuple[int, str], dict[str, str]] = {}
+    for entry in resources.files(package).iterdir():
+        match = _FILE_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        key = (int(match["version"]), match["name"])
+        scripts.setdefault(key, {})[match["direction"]] = entry.read_text(encoding="utf-8")
+    migrations = [
+        _paired(version, name, directions)
+        for (version, name), directions in sorted(scripts.items())
+    ]
+    versions = [migration.version for migration in migrations]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"Two migrations share a version number: {versions}")
+    return tuple(migrations)
+
+
+def _paired(version: int, name: str, directions: dict[str, str]) -> Migration:
+    # A migration that cannot be undone would make ``rollback`` lie, so refuse to ship one.
+    if set(directions) != {"up", "down"}:
+        raise RuntimeError(f"Migration {version:04d}_{name} needs both an up and a down file.")
+    return Migration(version, name, directions["up"], directions["down"])
