@@ -63,12 +63,14 @@ class Policy:
 
 @attrs.frozen
 class RateLimits:
-    window_ms: int = 900_000
-    max_requests: int = 100
-    sensitive_window_ms: int = 3_600_000
-    sensitive_max: int = 40
-    api_key_max: int = 1000
-    trust_proxy: TrustProxy = attrs.field(factory=TrustProxy)
+    """The policies of one deployment; the defaults live in ``Settings`` only."""
+
+    window_ms: int
+    max_requests: int
+    sensitive_window_ms: int
+    sensitive_max: int
+    api_key_max: int
+    trust_proxy: TrustProxy
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimits:
