@@ -8,11 +8,13 @@ from typing import Any
 from starlette.requests import Request
 
 from liquifact_http.problems import Problem
+from liquifact_http.settings import Settings
 
 MAX_DEPTH = 32
 # No field of the API takes more than a few thousand characters; longer strings are abuse.
 MAX_STRING = 10_000
-DEFAULT_LIMIT_BYTES = 100 * 1024
+# Used only when no BodyLimitMiddleware chose a limit for the request (e.g. a bare test app).
+DEFAULT_LIMIT_BYTES = Settings().body_limit_json
 _FORBIDDEN_KEYS = frozenset({"__proto__", "constructor", "prototype"})
 
 

@@ -31,9 +31,11 @@ STATE_KEY = "body_limit"
 
 @attrs.frozen
 class BodyLimits:
-    json: int = 100 * 1024
-    urlencoded: int = 50 * 1024
-    invoice: int = 512 * 1024
+    """Byte limit per parser type; the defaults live in ``Settings`` only."""
+
+    json: int
+    urlencoded: int
+    invoice: int
 
     def for_request(self, method: str, path: str, media_type: str) -> tuple[str, int]:
         """The parser type and its byte limit for this request."""
