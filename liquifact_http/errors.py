@@ -23,14 +23,8 @@ _HTTP_CODES = {
 _log = get_logger("liquifact.errors")
 
 
-def _correlation_id(request: Request) -> str:
-    state = request.scope.get("state", {})
-    return str(state.get("correlation_id", "unknown"))
-
-
 def _render(request: Request, problem: problems.Problem) -> Response:
-    instance = request.scope.get("state", {}).get("original_path", request.url.path)
-    return problems.render(problem, _correlation_id(request), instance)
+    return problems.render_in(problem, request.scope)
 
 
 async def on_domain_error(request: Request, error: Exception) -> Response:

@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 from starlette.responses import Response
+from starlette.types import Scope
 
 from liquifact_core import errors as core
 
@@ -96,6 +97,17 @@ def internal_error() -> Problem:
 
 def slug(code: str) -> str:
     return code.lower().replace("_", "-")
+
+
+def render_in(problem: Problem, scope: Scope) -> Response:
+    """``problem`` answering this request: its correlation id, and the path the client asked
+    for (before any ``/api`` alias was rewritten)."""
+    state = scope.get("state", {})
+    return render(
+        problem,
+        str(state.get("correlation_id", "unknown")),
+        str(state.get("original_path", scope.get("path", ""))),
+    )
 
 
 def render(problem: Problem, correlation_id: str, instance: str) -> Response:

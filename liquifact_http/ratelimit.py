@@ -230,7 +230,6 @@ class RateLimitMiddleware:
             for outcome in refused:
                 self.metrics.rate_limited.labels(policy=outcome.policy.name).inc()
             self.log.info("rate_limited", policies=[o.policy.name for o in refused])
-            state = scope.get("state", {})
             problem = problems.Problem(
                 429,
                 "RATE_LIMITED",
@@ -238,11 +237,7 @@ class RateLimitMiddleware:
                 retryable=True,
                 headers=headers,
             )
-            response = problems.render(
-                problem,
-                str(state.get("correlation_id", "unknown")),
-                str(state.get("original_path", scope["path"])),
-            )
+            response = problems.render_in(problem, scope)
             await response(scope, receive, send)
             return
 

@@ -114,11 +114,6 @@ class BodyLimitMiddleware:
         await self._render(scope, receive, send, limit)
 
     async def _render(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        state = scope.get("state", {})
-        response = problems.render(
-            too_large(limit),
-            str(state.get("correlation_id", "unknown")),
-            str(state.get("original_path", scope["path"])),
-        )
+        response = problems.render_in(too_large(limit), scope)
         response.headers["Connection"] = "close"  # the unread rest of the body is not wanted
         await response(scope, receive, send)

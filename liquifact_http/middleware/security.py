@@ -179,6 +179,5 @@ class CorsMiddleware:
         await response(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, detail: str) -> None:
-        correlation_id = str(scope.get("state", {}).get("correlation_id", "unknown"))
         problem = problems.Problem(403, "CORS_FORBIDDEN", f"Cross-origin request refused: {detail}")
-        await problems.render(problem, correlation_id, scope.get("path", ""))(scope, receive, send)
+        await problems.render_in(problem, scope)(scope, receive, send)

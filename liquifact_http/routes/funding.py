@@ -53,8 +53,6 @@ async def fund_invoice(request: Request) -> Response:
     # The canonical path: a retry through the /api alias is the same request.
     fingerprint = request_fingerprint("POST", FUND_PATH, f"{actor.role}:{actor.id}", payload)
     wired = services(request)
-    correlation_id = str(request.scope.get("state", {}).get("correlation_id", "unknown"))
-    instance = str(request.scope.get("state", {}).get("original_path", request.url.path))
 
     def work(uow: UnitOfWork) -> StoredResponse:
         commitment = wired.funding.fund_invoice_in(uow, tenant_id, actor, payload, key)
@@ -65,7 +63,7 @@ async def fund_invoice(request: Request) -> Response:
         problem = problems.problem_from_error(error)
         if problem.status >= 500:
             return None  # not the request's fault: release the key so a retry runs again
-        return _stored(problems.render(problem, correlation_id, instance))
+        return _stored(problems.render_in(problem, request.scope))
 
     outcome = await blocking(
         wired.idempotency.execute, tenant_id, key, fingerprint, work, client_error
