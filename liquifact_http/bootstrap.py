@@ -1,17 +1,31 @@
-"""The composition root: the only place that picks adapters and wires them to the core."""
+"""The HTTP composition root: settings in, an ASGI app out.
+
+Adapter selection lives in the library (``liquifact_adapters.composition.open_services``); this
+module turns ``Settings`` into its ``ServicesConfig``, passes metrics callbacks, and wires
+middleware and routes around the result.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
-import attrs
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from liquifact_adapters.system import RandomIdGenerator, SystemClock
+from liquifact_adapters.composition import (
+    MigrationRunner,
+    PostgresMigrations,
+    SchemaOutdated,
+    ServicesConfig,
+    SqliteMigrations,
+    open_cache,
+    open_services,
+    open_store,
+)
+from liquifact_adapters.composition import migration_runner as library_migration_runner
 from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
 from liquifact_core.services import Services
 from liquifact_http.auth import Authenticator
@@ -33,151 +47,81 @@ from liquifact_http.routes import docs, funding, health, invoices, marketplace, 
 from liquifact_http.sentry import init_sentry
 from liquifact_http.settings import Settings
 
-MIGRATE_COMMAND = "liquifact db migrate"
-
-
-class SchemaOutdated(Exception):
-    """The database lacks migrations this code needs; the server must not start on it."""
-
-    def __init__(self, pending: Sequence[str]) -> None:
-        super().__init__(
-            "The database schema is older than this code (pending migrations: "
-            f"{', '.join(pending)}). Run `{MIGRATE_COMMAND}` with the same DATABASE_URL, "
-            "then start again."
-        )
-        self.pending = tuple(pending)
-
+# The library's names stay importable from here for the CLI and existing callers.
+__all__ = [
+    "MigrationRunner",
+    "PostgresMigrations",
+    "SchemaOutdated",
+    "SqliteMigrations",
+    "build_cache",
+    "build_rate_counter",
+    "build_services",
+    "build_store",
+    "create_app",
+    "migration_runner",
+    "services_config",
+]
 
 _cache_log = get_logger("liquifact.cache")
 
 
-def build_store(settings: Settings) -> Store:
-    """The store that ``DATABASE_URL`` names (SQLite by default).
+def services_config(settings: Settings) -> ServicesConfig:
+    """The library configuration the environment describes (the shell reads, the library
+    builds: see ``liquifact_adapters.composition``)."""
+    return ServicesConfig(
+        database_url=settings.database_url,
+        database_app_role=settings.database_app_role,
+        database_pool_min_size=settings.database_pool_min_size,
+        database_pool_max_size=settings.database_pool_max_size,
+        database_statement_timeout_ms=settings.database_statement_timeout_ms,
+        redis_url=settings.redis_url,
+        redis_key_prefix=settings.redis_key_prefix,
+        cache_max_entries=settings.cache_max_entries,
+        cursor_secret=settings.cursor_secret,
+        idempotency_ttl_hours=settings.idempotency_key_ttl_hours,
+    )
 
-    The embedded store migrates its own file on open. PostgreSQL is shared by many processes,
-    so its schema changes only through ``liquifact db migrate``; a database that lacks a
+
+def build_store(settings: Settings) -> Store:
+    """The store ``DATABASE_URL`` names (SQLite by default); see ``open_store``.
+
+    PostgreSQL's schema changes only through ``liquifact db migrate``; a database that lacks a
     migration raises SchemaOutdated here, before anything serves requests.
     """
-    if settings.postgres_url is not None:
-        return _postgres_store(settings, settings.postgres_url)
-    from liquifact_adapters.sqlite import SqliteStore
-
-    path = settings.sqlite_path
-    if path is None:  # pragma: no cover - the settings gate admits only known schemes
-        raise ValueError("unsupported DATABASE_URL")
-    return SqliteStore(path)
-
-
-def _postgres_store(settings: Settings, url: str) -> Store:
-    from liquifact_adapters.postgres import PostgresStore
-
-    store = PostgresStore(
-        url,
-        app_role=settings.database_app_role,
-        pool_min_size=settings.database_pool_min_size,
-        pool_max_size=settings.database_pool_max_size,
-        statement_timeout_ms=settings.database_statement_timeout_ms,
-    )
-    try:
-        pending = store.pending_migrations()
-    except BaseException:
-        store.close()
-        raise
-    if pending:
-        store.close()
-        raise SchemaOutdated([migration.label for migration in pending])
-    return store
-
-
-class MigrationRunner(Protocol):
-    """Schema management of the configured store, for ``liquifact db``."""
-
-    def migrate(self) -> list[str]: ...
-    def rollback(self) -> str | None: ...
-    def status(self) -> list[tuple[int, str, bool]]: ...
-
-
-@attrs.frozen
-class SqliteMigrations:
-    path: str
-
-    def migrate(self) -> list[str]:
-        from liquifact_adapters import sqlite
-
-        return [f"{m.version:04d}_{m.name}" for m in sqlite.migrate(self.path)]
-
-    def rollback(self) -> str | None:
-        from liquifact_adapters import sqlite
-
-        undone = sqlite.rollback(self.path)
-        return None if undone is None else f"{undone.version:04d}_{undone.name}"
-
-    def status(self) -> list[tuple[int, str, bool]]:
-        from liquifact_adapters import sqlite
-
-        return [(row.version, row.name, row.applied) for row in sqlite.status(self.path)]
-
-
-@attrs.frozen
-class PostgresMigrations:
-    url: str = attrs.field(repr=False)
-    app_role: str
-
-    def migrate(self) -> list[str]:
-        from liquifact_adapters import postgres
-
-        return [m.label for m in postgres.migrate(self.url, self.app_role)]
-
-    def rollback(self) -> str | None:
-        from liquifact_adapters import postgres
-
-        undone = postgres.rollback(self.url, self.app_role)
-        return None if undone is None else undone.label
-
-    def status(self) -> list[tuple[int, str, bool]]:
-        from liquifact_adapters import postgres
-
-        return [(row.version, row.name, row.applied) for row in postgres.status(self.url)]
+    return open_store(services_config(settings))
 
 
 def migration_runner(settings: Settings) -> MigrationRunner:
-    if settings.postgres_url is not None:
-        return PostgresMigrations(settings.postgres_url, settings.database_app_role)
-    path = settings.sqlite_path
-    if path is None:  # pragma: no cover - the settings gate admits only known schemes
-        raise ValueError("unsupported DATABASE_URL")
-    return SqliteMigrations(path)
+    """What ``liquifact db`` runs on the store ``DATABASE_URL`` names."""
+    return library_migration_runner(services_config(settings))
 
 
-def build_cache(settings: Settings, metrics: Metrics | None = None) -> Cache:
-    """The response/read cache: Redis when ``REDIS_URL`` is set (shared by every process),
-    else an in-process LRU of ``CACHE_MAX_ENTRIES``. ``metrics`` receives evictions and errors."""
+def _cache_observers(
+    metrics: Metrics | None,
+) -> tuple[Callable[[list[str]], None], Callable[[str, str, Exception], None]]:
+    """Plain callables that log cache failures and count them (and evictions) in Prometheus."""
     from liquifact_http.caching import family_of
-
-    if settings.redis_url:
-        from liquifact_adapters.redis import RedisCache, connect
-
-        def on_error(operation: str, key: str, error: Exception) -> None:
-            _cache_log.warning(
-                "cache_store_failed", operation=operation, error_type=type(error).__name__
-            )
-            if metrics is not None:
-                metrics.cache_errors.labels(cache=family_of(key), operation=operation).inc()
-
-        return RedisCache(
-            connect(settings.redis_url),
-            namespace=settings.redis_key_prefix + "cache:",
-            on_error=on_error,
-        )
-
-    from liquifact_adapters.cache import InProcessCache
 
     def on_evict(keys: list[str]) -> None:
         if metrics is not None:
             for key in keys:
                 metrics.cache_evictions.labels(cache=family_of(key)).inc()
 
-    return InProcessCache(settings.cache_max_entries, on_evict=on_evict)
+    def on_error(operation: str, key: str, error: Exception) -> None:
+        _cache_log.warning(
+            "cache_store_failed", operation=operation, error_type=type(error).__name__
+        )
+        if metrics is not None:
+            metrics.cache_errors.labels(cache=family_of(key), operation=operation).inc()
+
+    return on_evict, on_error
+
+
+def build_cache(settings: Settings, metrics: Metrics | None = None) -> Cache:
+    """The response/read cache: Redis when ``REDIS_URL`` is set (shared by every process),
+    else an in-process LRU of ``CACHE_MAX_ENTRIES``. ``metrics`` receives evictions and errors."""
+    on_evict, on_error = _cache_observers(metrics)
+    return open_cache(services_config(settings), on_evict=on_evict, on_error=on_error)
 
 
 def build_rate_counter(settings: Settings) -> WindowCounter:
@@ -204,24 +148,19 @@ def build_services(
     metrics: Metrics | None = None,
     chain: EscrowChain | None = None,
 ) -> Services:
-    """Every use case, ready for library use; pass any port to replace the configured one.
-
-    The cache is the configured one (Redis with ``REDIS_URL``), so writes made through library
-    use or workers invalidate what the API processes cached."""
-    from datetime import timedelta
-
-    from liquifact_adapters.stubchain import StubbedEscrowChain
-
-    settings = settings or Settings()
-    return Services.from_ports(
-        store=store or build_store(settings),
-        clock=clock or SystemClock(),
-        ids=ids or RandomIdGenerator(),
-        cache=cache if cache is not None else build_cache(settings, metrics),
-        # The spec's "stubbed" signing mode is the only one built so far.
-        chain=chain or StubbedEscrowChain(),
-        cursor_secret=settings.cursor_secret,
-        idempotency_ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
+    """``open_services`` over the environment's settings, with cache events sent to
+    ``metrics`` and the log; pass any port to replace the configured one. Library users who
+    do not run the server call ``liquifact_adapters.open_services`` directly."""
+    on_evict, on_error = _cache_observers(metrics)
+    return open_services(
+        services_config(settings or Settings()),
+        store=store,
+        clock=clock,
+        ids=ids,
+        cache=cache,
+        chain=chain,
+        on_cache_evict=on_evict,
+        on_cache_error=on_error,
     )
 
 

@@ -1,0 +1,334 @@
+"""The library entry point: ``open_services`` builds the same ``Services`` the API server uses.
+
+No web framework is involved: ``liquifact_http`` reads the environment into a
+``ServicesConfig`` and calls ``open_services`` too, then wires HTTP around the result. Another
+service (a worker, a script, a notebook) calls it with explicit parameters::
+
+    from liquifact_adapters import open_services
+
+    services = open_services(database_url="sqlite:///./var/library.db")
+
+Adapters are imported when chosen, not when this module is: ``import liquifact_adapters``
+loads neither psycopg nor redis, and a SQLite deployment never loads psycopg.
+
+Store selection by ``database_url`` (the same URLs as ``DATABASE_URL``):
+
+* ``sqlite:///<path>``: the embedded store; the file is created and migrated on open.
+* ``postgresql://...`` (or ``postgres://``): the production store. Its schema changes only
+  through ``migration_runner(config).migrate()`` (``liquifact db migrate``); a database that
+  lacks a migration raises ``SchemaOutdated`` here, before anything uses it.
+* ``memory://``: the in-memory fakes (nothing kept; for tests and experiments).
+
+Cache selection: Redis when ``redis_url`` is set (shared by every process, so writes made
+through the library invalidate what API processes cached), else an in-process LRU cache.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from liquifact_core.services import Services
+
+if TYPE_CHECKING:
+    from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
+
+SQLITE_PREFIX = "sqlite:///"
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+MEMORY_URL = "memory://"
+DEFAULT_DATABASE_URL = "sqlite:///./var/liquifact.db"
+MIGRATE_COMMAND = "liquifact db migrate"
+
+EvictionObserver = Callable[[list[str]], None]
+"""Told the keys of every least-recently-used eviction of the in-process cache."""
+CacheErrorObserver = Callable[[str, str, Exception], None]
+"""Told ``(operation, key or prefix, error)`` of every failed Redis cache call (not raised)."""
+
+
+class SchemaOutdated(Exception):
+    """The database lacks migrations this code needs; nothing may use it until migrated.
+
+    ``pending``: the labels (``NNNN_name``) of the migrations not yet applied.
+    """
+
+    def __init__(self, pending: Sequence[str]) -> None:
+        super().__init__(
+            "The database schema is older than this code (pending migrations: "
+            f"{', '.join(pending)}). Run `{MIGRATE_COMMAND}` with the same DATABASE_URL "
+            "(or migration_runner(config).migrate()), then start again."
+        )
+        self.pending = tuple(pending)
+
+
+def _database_url(_instance: object, _attribute: object, value: str) -> None:
+    sqlite_path = value.startswith(SQLITE_PREFIX) and len(value) > len(SQLITE_PREFIX)
+    if not (sqlite_path or value.startswith(POSTGRES_PREFIXES) or value == MEMORY_URL):
+        # Never echo the URL: it can carry a password.
+        raise ValueError(
+            "database_url must be sqlite:///<path>, postgresql://<user>@<host>:<port>/<db> "
+            "or memory://"
+        )
+
+
+def _redis_url(_instance: object, _attribute: object, value: str | None) -> None:
+    if value is not None and not value.lower().startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("redis_url must be a redis://, rediss:// or unix:// URL")
+
+
+def _at_least(low: int) -> Callable[[object, attrs.Attribute[int], int], None]:
+    def check(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < low:
+            raise ValueError(f"{attribute.name} must be at least {low}")
+
+    return check
+
+
+def _pool_sizes(instance: ServicesConfig, _attribute: object, value: int) -> None:
+    if value < instance.database_pool_min_size:
+        raise ValueError("database_pool_max_size must not be below database_pool_min_size")
+
+
+def _cursor_secret(_instance: object, _attribute: object, value: str | None) -> None:
+    if value is not None and len(value) < 32:
+        raise ValueError("cursor_secret must be at least 32 characters")
+
+
+@attrs.frozen(kw_only=True)
+class ServicesConfig:
+    """Everything ``open_services`` needs, as explicit values (no environment is read).
+
+    The server fills it from its settings (``DATABASE_URL`` -> ``database_url`` and so on, see
+    docs/configuration.md); the defaults are the server's. Invalid values raise ``ValueError``
+    naming the field, never echoing a URL or secret.
+
+    * ``database_url``: ``sqlite:///<path>``, ``postgresql://...`` or ``memory://``.
+    * ``database_app_role``: the PostgreSQL role every transaction runs as (row-level security).
+    * ``database_pool_min_size`` / ``database_pool_max_size``: PostgreSQL connections kept open.
+    * ``database_statement_timeout_ms``: milliseconds before PostgreSQL cancels a statement.
+    * ``redis_url``: the shared cache; ``None`` for an in-process cache.
+    * ``redis_key_prefix``: prepended to every Redis key (``<prefix>cache:...``).
+    * ``cache_max_entries``: bound of the in-process cache (the spec's 5000).
+    * ``cursor_secret``: HMAC key of marketplace cursors, at least 32 characters. ``None``: a
+      random key per ``open_services`` call, so cursors are valid only for that ``Services``.
+    * ``idempotency_ttl_hours``: hours a funding idempotency key is kept (the spec's 24).
+    """
+
+    database_url: str = attrs.field(
+        default=DEFAULT_DATABASE_URL, repr=False, validator=_database_url
+    )
+    database_app_role: str = "liquifact_app"
+    database_pool_min_size: int = attrs.field(default=1, validator=_at_least(0))
+    database_pool_max_size: int = attrs.field(default=10, validator=[_at_least(1), _pool_sizes])
+    database_statement_timeout_ms: int = attrs.field(default=5000, validator=_at_least(1))
+    redis_url: str | None = attrs.field(default=None, repr=False, validator=_redis_url)
+    redis_key_prefix: str = "liquifact:"
+    cache_max_entries: int = attrs.field(default=5000, validator=_at_least(1))
+    cursor_secret: str | None = attrs.field(default=None, repr=False, validator=_cursor_secret)
+    idempotency_ttl_hours: int = attrs.field(default=24, validator=_at_least(1))
+
+    @property
+    def sqlite_path(self) -> str | None:
+        """The SQLite file of a ``sqlite:///`` URL, else None."""
+        if self.database_url.startswith(SQLITE_PREFIX):
+            return self.database_url[len(SQLITE_PREFIX) :]
+        return None
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The libpq URL of a ``postgresql://`` (or ``postgres://``) URL, else None."""
+        return self.database_url if self.database_url.startswith(POSTGRES_PREFIXES) else None
+
+
+def open_store(config: ServicesConfig) -> Store:
+    """The store ``config.database_url`` names.
+
+    Raises ``SchemaOutdated`` for a PostgreSQL database that lacks migrations (the pool is
+    closed first) and ``liquifact_core.errors.Unavailable`` when it cannot be reached.
+    """
+    postgres_url = config.postgres_url
+    if postgres_url is not None:
+        return _postgres_store(config, postgres_url)
+    sqlite_path = config.sqlite_path
+    if sqlite_path is not None:
+        from liquifact_adapters.sqlite import SqliteStore
+
+        return SqliteStore(sqlite_path)
+    from liquifact_adapters.memory import InMemoryStore
+
+    return InMemoryStore()
+
+
+def _postgres_store(config: ServicesConfig, url: str) -> Store:
+    from liquifact_adapters.postgres import PostgresStore
+
+    store = PostgresStore(
+        url,
+        app_role=config.database_app_role,
+        pool_min_size=config.database_pool_min_size,
+        pool_max_size=config.database_pool_max_size,
+        statement_timeout_ms=config.database_statement_timeout_ms,
+    )
+    try:
+        pending = store.pending_migrations()
+    except BaseException:
+        store.close()
+        raise
+    if pending:
+        store.close()
+        raise SchemaOutdated([migration.label for migration in pending])
+    return store
+
+
+def open_cache(
+    config: ServicesConfig,
+    *,
+    on_evict: EvictionObserver | None = None,
+    on_error: CacheErrorObserver | None = None,
+) -> Cache:
+    """The read cache: Redis when ``config.redis_url`` is set, else in-process.
+
+    ``on_evict`` hears the in-process cache's LRU evictions, ``on_error`` the Redis cache's
+    failed calls (which never raise: a failed read is a miss). Plain callables, so a caller can
+    count them in any metrics system.
+    """
+    if config.redis_url:
+        from liquifact_adapters.redis import RedisCache, connect
+
+        return RedisCache(
+            connect(config.redis_url),
+            namespace=config.redis_key_prefix + "cache:",
+            on_error=on_error,
+        )
+    from liquifact_adapters.cache import InProcessCache
+
+    return InProcessCache(config.cache_max_entries, on_evict=on_evict)
+
+
+def open_services(
+    config: ServicesConfig | None = None,
+    /,
+    *,
+    store: Store | None = None,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    cache: Cache | None = None,
+    chain: EscrowChain | None = None,
+    on_cache_evict: EvictionObserver | None = None,
+    on_cache_error: CacheErrorObserver | None = None,
+    **options: Any,
+) -> Services:
+    """Every use case, wired to the adapters ``config`` selects; call ``close()`` when done.
+
+    ``options`` are ``ServicesConfig`` fields and override ``config``'s
+    (``open_services(database_url="sqlite:///x.db")``); an unknown name raises ``TypeError``.
+    ``store``, ``clock``, ``ids``, ``cache`` and ``chain`` replace the configured port. The clock
+    is the system clock, ids are time-sortable random ids, and the chain is the spec's
+    ``stubbed`` signing mode (the only one built so far).
+    """
+    from liquifact_adapters.stubchain import StubbedEscrowChain
+    from liquifact_adapters.system import RandomIdGenerator, SystemClock
+
+    config = attrs.evolve(config or ServicesConfig(), **options)
+    opened_store = store or open_store(config)
+    try:
+        if cache is None:
+            cache = open_cache(config, on_evict=on_cache_evict, on_error=on_cache_error)
+        return Services.from_ports(
+            store=opened_store,
+            clock=clock or SystemClock(),
+            ids=ids or RandomIdGenerator(),
+            cache=cache,
+            chain=chain or StubbedEscrowChain(),
+            cursor_secret=config.cursor_secret or secrets.token_urlsafe(32),
+            idempotency_ttl=timedelta(hours=config.idempotency_ttl_hours),
+        )
+    except BaseException:
+        if store is None:
+            opened_store.close()
+        raise
+
+
+class MigrationRunner(Protocol):
+    """Schema management of the configured store (what ``liquifact db`` runs).
+
+    ``migrate()`` returns the labels applied (``NNNN_name``), ``rollback()`` the label undone
+    (None when nothing is applied), ``status()`` ``(version, name, applied)`` per migration.
+    """
+
+    def migrate(self) -> list[str]: ...
+    def rollback(self) -> str | None: ...
+    def status(self) -> list[tuple[int, str, bool]]: ...
+
+
+@attrs.frozen
+class SqliteMigrations:
+    """The migrations of one SQLite file."""
+
+    path: str
+
+    def migrate(self) -> list[str]:
+        from liquifact_adapters import sqlite
+
+        return [f"{m.version:04d}_{m.name}" for m in sqlite.migrate(self.path)]
+
+    def rollback(self) -> str | None:
+        from liquifact_adapters import sqlite
+
+        undone = sqlite.rollback(self.path)
+        return None if undone is None else f"{undone.version:04d}_{undone.name}"
+
+    def status(self) -> list[tuple[int, str, bool]]:
+        from liquifact_adapters import sqlite
+
+        return [(row.version, row.name, row.applied) for row in sqlite.status(self.path)]
+
+
+@attrs.frozen
+class PostgresMigrations:
+    """The migrations of one PostgreSQL database, run as its owner; grants go to ``app_role``."""
+
+    url: str = attrs.field(repr=False)
+    app_role: str
+
+    def migrate(self) -> list[str]:
+        from liquifact_adapters import postgres
+
+        return [m.label for m in postgres.migrate(self.url, self.app_role)]
+
+    def rollback(self) -> str | None:
+        from liquifact_adapters import postgres
+
+        undone = postgres.rollback(self.url, self.app_role)
+        return None if undone is None else undone.label
+
+    def status(self) -> list[tuple[int, str, bool]]:
+        from liquifact_adapters import postgres
+
+        return [(row.version, row.name, row.applied) for row in postgres.status(self.url)]
+
+
+@attrs.frozen
+class NoMigrations:
+    """The in-memory store has no schema: nothing to apply, undo or list."""
+
+    def migrate(self) -> list[str]:
+        return []
+
+    def rollback(self) -> str | None:
+        return None
+
+    def status(self) -> list[tuple[int, str, bool]]:
+        return []
+
+
+def migration_runner(config: ServicesConfig) -> MigrationRunner:
+    """The schema manager of the store ``config.database_url`` names."""
+    if config.postgres_url is not None:
+        return PostgresMigrations(config.postgres_url, config.database_app_role)
+    if config.sqlite_path is not None:
+        return SqliteMigrations(config.sqlite_path)
+    return NoMigrations()
