@@ -1,45 +1,48 @@
-"""Fixed-window hit counters in this process's memory (the rate limiter's default store)."""
+"""Fixed-window hit counters in this process's memory (the rate limiter's default store).
+
+Bounded and expiring through ``cachetools.TLRUCache``: each window is an entry that expires
+when the window ends.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
+from cachetools import TLRUCache
+
 DEFAULT_MAX_KEYS = 100_000
+
+# A window: (when it ends, in seconds on the counter's clock; hits so far).
+_Window = tuple[float, int]
+
+
+def _window_end(_key: str, window: _Window, _now: float) -> float:
+    return window[0]
 
 
 class InProcessWindowCounter:
     """``hit(key, window_ms)`` counts hits in the current fixed window of ``key``.
 
-    At most ``max_keys`` windows are kept: expired ones are swept first, then the oldest are
-    dropped (their clients start a fresh window), so many distinct clients cannot exhaust memory.
+    A window starts at a key's first hit and lasts ``window_ms`` milliseconds. At most
+    ``max_keys`` windows are kept: ended ones are dropped first, then the least recently hit
+    (their clients start a fresh window), so many distinct clients cannot exhaust memory.
+    ``now`` is the clock in seconds (monotonic).
     """
 
     def __init__(
         self, *, now: Callable[[], float] = time.monotonic, max_keys: int = DEFAULT_MAX_KEYS
     ) -> None:
-        self._now = now
-        self._max_keys = max_keys
-        self._windows: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._windows: TLRUCache[str, _Window, float] = TLRUCache(max_keys, _window_end, now)
         self._lock = threading.Lock()
 
     def hit(self, key: str, window_ms: int) -> tuple[int, int]:
-        now_ms = self._now() * 1000
-        with self._lock:
-            ends_at, hits = self._windows.get(key, (0.0, 0))
-            if ends_at <= now_ms:
-                ends_at, hits = now_ms + window_ms, 0
-                self._windows.pop(key, None)
+        """Count one hit; return (hits in the current window, milliseconds until it ends)."""
+        # The cache's timer, entered, holds one reading of the clock for the whole call: the
+        # window cannot expire between the lookup and the update.
+        with self._lock, self._windows.timer as now:
+            ends_at, hits = self._windows.get(key) or (now + window_ms / 1000, 0)
             hits += 1
             self._windows[key] = (ends_at, hits)
-            if len(self._windows) > self._max_keys:
-                self._shrink(now_ms)
-            return hits, max(0, round(ends_at - now_ms))
-
-    def _shrink(self, now_ms: float) -> None:
-        for key in [k for k, (ends_at, _) in self._windows.items() if ends_at <= now_ms]:
-            del self._windows[key]
-        while len(self._windows) > self._max_keys:
-            self._windows.popitem(last=False)
+            return hits, max(0, round((ends_at - now) * 1000))

@@ -208,3 +208,13 @@ def test_in_process_counter_keeps_a_bounded_number_of_windows() -> None:
         counter.hit(f"client-{n}", 60_000)
     assert counter.hit("client-249", 60_000)[0] == 2  # recent windows survive
     assert counter.hit("client-0", 60_000)[0] == 1  # the oldest were dropped
+
+
+def test_in_process_counter_drops_the_least_recently_hit_window_first() -> None:
+    counter = InProcessWindowCounter(max_keys=2)
+    counter.hit("busy", 60_000)
+    counter.hit("idle", 60_000)
+    counter.hit("busy", 60_000)  # now "idle" is the least recently hit
+    counter.hit("new", 60_000)
+    assert counter.hit("busy", 60_000)[0] == 3
+    assert counter.hit("idle", 60_000)[0] == 1  # its window was dropped for room
