@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import SAFELISTED_HEADERS, CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,25 +27,36 @@ STATIC_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 CORS_METHODS = ("GET", "HEAD", "POST", "PATCH", "DELETE")
+# Every request header the API documents (tests/http/test_cors.py derives the list from
+# /openapi.json and fails when one is missing here): a browser must be allowed to send it.
 CORS_HEADERS = (
     "authorization",
     "content-type",
+    "idempotency-key",
     "if-match",
     "x-api-key",
     "x-correlation-id",
     "x-tenant-id",
 )
+# Every response header the API documents, beyond the CORS-safelisted ones a browser always
+# shows (Cache-Control, Content-Type, ...): without this list a script cannot read them.
 CORS_EXPOSED = (
     "X-Correlation-Id",
     "ETag",
     "Location",
+    "Idempotent-Replayed",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+    "Retry-After",
     "Deprecation",
     "Sunset",
     "Link",
     "WWW-Authenticate",
-    "Retry-After",
+    "Allow",
 )
-CORS_MAX_AGE = "600"
+CORS_MAX_AGE = 600
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
@@ -94,10 +106,14 @@ class SecurityHeadersMiddleware:
 class CorsMiddleware:
     """Cross-origin requests only from the exact origins in ``CORS_ALLOWED_ORIGINS``.
 
-    Same-origin requests (a browser on /docs sends ``Origin`` with its POSTs) always pass.
-    A preflight from an allowed origin is answered here (204); from any other origin, and any
-    actual request whose ``Origin`` is not allowed, is a 403 problem. Every response varies
-    on ``Origin``. Credentials travel in headers, never cookies, so no ``Allow-Credentials``.
+    Starlette's ``CORSMiddleware`` does the CORS work: origin matching, preflight checks of
+    the method and headers against ``CORS_METHODS`` / ``CORS_HEADERS``, the ``Allow-*``,
+    ``Max-Age`` and ``Expose-Headers`` answers. This wrapper keeps what the API specifies
+    beyond it (docs/architecture.md): a request or preflight Starlette would pass on or
+    answer 400 is refused here as a 403 ``CORS_FORBIDDEN`` problem, so a non-browser client
+    learns why; a successful preflight is 204 (no body); same-origin requests (a browser on
+    /docs sends ``Origin`` with its POSTs) pass without being listed; every response varies on
+    ``Origin``. Credentials travel in headers, never cookies, so no ``Allow-Credentials``.
     """
 
     def __init__(
@@ -109,6 +125,14 @@ class CorsMiddleware:
         self.app = app
         self.origins = frozenset(origin.lower() for origin in allowed_origins)
         self.trust_proxy = trust_proxy or TrustProxy()
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=sorted(self.origins),
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_HEADERS,
+            expose_headers=CORS_EXPOSED,
+            max_age=CORS_MAX_AGE,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,28 +140,30 @@ class CorsMiddleware:
             return
         headers = Headers(scope=scope)
         origin = headers.get("origin")
-        listed = origin is not None and origin.lower() in self.origins
 
-        async def send_with_cors(message: Message) -> None:
+        async def send_varying(message: Message) -> None:
+            # Starlette adds Vary: Origin to what it answers; everything else gets it here.
             if message["type"] == "http.response.start":
-                response_headers = MutableHeaders(scope=message)
-                response_headers.add_vary_header("Origin")
-                if listed and origin is not None:
-                    response_headers["Access-Control-Allow-Origin"] = origin
-                    response_headers["Access-Control-Expose-Headers"] = ", ".join(CORS_EXPOSED)
+                MutableHeaders(scope=message).add_vary_header("Origin")
             await send(message)
 
         if origin is None:
-            await self.app(scope, receive, send_with_cors)
+            await self.app(scope, receive, send_varying)
             return
-        allowed = listed or self._same_origin(origin, scope, headers)
         preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
-        if not allowed:
-            await self._refuse(scope, receive, send_with_cors, "This origin is not allowed.")
-        elif preflight:
-            await self._preflight(scope, receive, send_with_cors, headers, origin)
+        if origin.lower() in self.origins:
+            if preflight:
+                answer = self.cors.preflight_response(request_headers=headers)
+                if answer.status_code == 200:
+                    await _no_content(answer)(scope, receive, send)
+                else:
+                    await self._refuse(scope, receive, send_varying, _refusal_detail(headers))
+            else:
+                await self.cors(scope, receive, send)
+        elif not preflight and self._same_origin(origin, scope, headers):
+            await self.app(scope, receive, send_varying)
         else:
-            await self.app(scope, receive, send_with_cors)
+            await self._refuse(scope, receive, send_varying, "This origin is not allowed.")
 
     def _same_origin(self, origin: str, scope: Scope, headers: Headers) -> bool:
         host = headers.get("host")
@@ -150,34 +176,29 @@ class CorsMiddleware:
             host = host[: -len(default)]
         return origin.lower() == f"{scheme}://{host}"
 
-    async def _preflight(
-        self, scope: Scope, receive: Receive, send: Send, headers: Headers, origin: str
-    ) -> None:
-        method = headers["access-control-request-method"].strip().upper()
-        requested = [
-            name.strip().lower()
-            for name in headers.get("access-control-request-headers", "").split(",")
-            if name.strip()
-        ]
-        if method not in CORS_METHODS:
-            await self._refuse(scope, receive, send, f"Method {method} is not allowed.")
-            return
-        refused = [name for name in requested if name not in CORS_HEADERS]
-        if refused:
-            await self._refuse(scope, receive, send, f"Header {refused[0]} is not allowed.")
-            return
-        response = Response(
-            status_code=204,
-            headers={
-                "Access-Control-Allow-Origin": origin,
-                "Access-Control-Allow-Methods": ", ".join(CORS_METHODS),
-                "Access-Control-Allow-Headers": ", ".join(CORS_HEADERS),
-                "Access-Control-Max-Age": CORS_MAX_AGE,
-                "Vary": "Access-Control-Request-Method, Access-Control-Request-Headers",
-            },
-        )
-        await response(scope, receive, send)
-
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, detail: str) -> None:
         problem = problems.Problem(403, "CORS_FORBIDDEN", f"Cross-origin request refused: {detail}")
         await problems.render_in(problem, scope)(scope, receive, send)
+
+
+def _no_content(answer: Response) -> Response:
+    """Starlette's successful preflight ("200 OK") as the 204 this API has always answered."""
+    kept = {
+        name: value
+        for name, value in answer.headers.items()
+        if name not in ("content-length", "content-type")
+    }
+    return Response(status_code=204, headers=kept)
+
+
+def _refusal_detail(headers: Headers) -> str:
+    """Why Starlette refused a preflight from a listed origin, naming the method or header."""
+    method = headers["access-control-request-method"].strip()
+    if method.upper() not in CORS_METHODS:
+        return f"Method {method} is not allowed."
+    allowed = {name.lower() for name in (*CORS_HEADERS, *SAFELISTED_HEADERS)}
+    requested = headers.get("access-control-request-headers", "").split(",")
+    refused = [name.strip().lower() for name in requested if name.strip().lower() not in allowed]
+    if refused:
+        return f"Header {refused[0]} is not allowed."
+    return "The preflight request is not allowed."
