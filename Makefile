@@ -25,6 +25,14 @@ WITH_DEV_SECRET = if [ -z "$${JWT_SECRET:-}" ] && [ -z "$${JWT_SECRET_FILE:-}" ]
 	export JWT_SECRET_FILE="$(DEV_JWT_SECRET)"; \
 fi
 
+# `make run` is for development: a browser front end on the usual dev origin may call the API
+# unless CORS_ALLOWED_ORIGINS is set (environment or .env). Never used in production.
+DEV_CORS_ORIGINS ?= http://localhost:3000
+WITH_DEV_CORS = if [ -z "$${CORS_ALLOWED_ORIGINS+set}" ] && \
+	! grep -qs '^[[:space:]]*CORS_ALLOWED_ORIGINS=' .env; then \
+	export CORS_ALLOWED_ORIGINS="$(DEV_CORS_ORIGINS)"; \
+fi
+
 .PHONY: install run token test check fmt lint types imports unit bench clean
 
 $(STAMP): pyproject.toml requirements.lock
@@ -38,7 +46,7 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 run: $(STAMP)
-	@$(WITH_DEV_SECRET); exec $(BIN)/liquifact serve --seed-demo-if-empty
+	@$(WITH_DEV_SECRET); $(WITH_DEV_CORS); exec $(BIN)/liquifact serve --seed-demo-if-empty
 
 # A signed JWT for local calls: make -s token [ROLE=sme] [TENANT=demo-tenant] [SUB=demo-sme]
 token: $(STAMP)
