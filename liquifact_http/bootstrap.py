@@ -36,6 +36,7 @@ from liquifact_http.metrics import Metrics, MetricsMiddleware
 from liquifact_http.middleware.body_limit import BodyLimitMiddleware, BodyLimits
 from liquifact_http.middleware.correlation import CorrelationMiddleware
 from liquifact_http.middleware.deprecation import DeprecatedAliasMiddleware
+from liquifact_http.middleware.forwarded import ForwardedHeadersMiddleware
 from liquifact_http.middleware.security import CorsMiddleware, SecurityHeadersMiddleware
 from liquifact_http.ratelimit import (
     IdentifyPrincipalMiddleware,
@@ -226,13 +227,12 @@ def create_app(
         # CORS answers inside the correlation middleware so its 403s carry the id; metrics,
         # rate limits and body limits see canonical /v1 paths.
         middleware=[
-            Middleware(SecurityHeadersMiddleware, trust_proxy=settings.trust_proxy),
+            # TRUST_PROXY applied once, first: every layer below sees the client's address
+            # and scheme (uvicorn's ProxyHeadersMiddleware, see middleware/forwarded.py).
+            Middleware(ForwardedHeadersMiddleware, trust_proxy=settings.trust_proxy),
+            Middleware(SecurityHeadersMiddleware),
             Middleware(CorrelationMiddleware),
-            Middleware(
-                CorsMiddleware,
-                allowed_origins=settings.cors_allowed_origins,
-                trust_proxy=settings.trust_proxy,
-            ),
+            Middleware(CorsMiddleware, allowed_origins=settings.cors_allowed_origins),
             Middleware(DeprecatedAliasMiddleware),
             *operations,
         ],

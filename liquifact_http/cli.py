@@ -71,9 +71,9 @@ def _serve(args: argparse.Namespace) -> int:
             access_log=False,  # the correlation middleware writes one structured line per request
             log_config=None,
             server_header=False,
-            # X-Forwarded-* are believed only when TRUST_PROXY says a proxy is in front.
-            # Never let uvicorn rewrite the client address from X-Forwarded-For: /metrics judges
-            # loopback from the socket, and the middleware apply TRUST_PROXY themselves.
+            # X-Forwarded-* are believed only when TRUST_PROXY says a proxy is in front: the app
+            # applies it (middleware/forwarded.py, keeping the socket peer for /metrics), so the
+            # server's own proxy-header rewriting stays off.
             proxy_headers=False,
         )
     finally:

@@ -2,8 +2,9 @@
 
 Who is counted (the *principal*): an authenticated user or API-key client, when the
 authentication layer has put a ``Principal`` in ``scope["state"]["principal"]`` before this
-middleware runs; otherwise the client address of the TCP connection. ``X-Forwarded-For`` is read
-only when ``TRUST_PROXY`` trusts the direct peer (see ``client_address``).
+middleware runs; otherwise the client address, as ``middleware.forwarded`` left it in
+``scope["client"]`` (the socket peer, or the client a trusted proxy names under
+``TRUST_PROXY``; see ``client_address``).
 
 Policies: ``global`` (``RATE_LIMIT_MAX_REQUESTS`` per ``RATE_LIMIT_WINDOW_MS``; API-key clients
 get ``RATE_LIMIT_API_KEY_MAX``) applies to every request but probes and /metrics; ``sensitive``
@@ -16,7 +17,6 @@ through (fail open), logs and counts ``rate_limit_store_errors_total``.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -24,13 +24,14 @@ from typing import Protocol
 
 import attrs
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from liquifact_http import problems
 from liquifact_http.logs import get_logger
 from liquifact_http.metrics import Metrics
-from liquifact_http.settings import Settings, TrustProxy
+from liquifact_http.middleware.forwarded import SOCKET_PEER, normalized_address
+from liquifact_http.settings import Settings
 
 PRINCIPAL_STATE_KEY = "principal"
 EXEMPT_PATHS = frozenset({"/health", "/healthz", "/ready", "/readyz", "/metrics"})
@@ -70,7 +71,6 @@ class RateLimits:
     sensitive_window_ms: int
     sensitive_max: int
     api_key_max: int
-    trust_proxy: TrustProxy
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimits:
@@ -80,7 +80,6 @@ class RateLimits:
             sensitive_window_ms=settings.rate_limit_sensitive_window_ms,
             sensitive_max=settings.rate_limit_sensitive_max,
             api_key_max=settings.rate_limit_api_key_max,
-            trust_proxy=settings.trust_proxy,
         )
 
     def policies_for(self, method: str, path: str, principal: Principal) -> list[Policy]:
@@ -91,44 +90,21 @@ class RateLimits:
         return policies
 
 
-def _normalized(raw: str) -> str | None:
-    try:
-        address = ipaddress.ip_address(raw.strip().strip("[]"))
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return str(address)
+def client_address(scope: Scope) -> str:
+    """The client's canonical IP address from ``scope["client"]``.
 
-
-def client_address(scope: Scope, trust: TrustProxy) -> str:
-    """The client's address: the socket peer, unless ``trust`` lets a proxy name the client.
-
-    The chain is the X-Forwarded-For entries followed by the socket peer. With ``hops=N`` the
-    client is N entries left of the peer; with trusted networks it is the rightmost entry not
-    in them. A malformed entry stops the walk: it is taken as the client.
+    ``ForwardedHeadersMiddleware`` has already applied ``TRUST_PROXY`` (the socket peer, or the
+    client a trusted proxy names). A forwarded value that is not an IP address counts as
+    ``malformed``: one shared budget, so made-up values cannot mint fresh ones.
     """
     client = scope.get("client")
-    peer = str(client[0]) if client else "unknown"
-    peer = _normalized(peer) or peer
-    if not trust.enabled:
-        return peer
-    forwarded = [
-        part.strip()
-        for value in Headers(scope=scope).getlist("x-forwarded-for")
-        for part in value.split(",")
-        if part.strip()
-    ]
-    chain = [*forwarded, peer]
-    if trust.hops:
-        return _normalized(chain[max(0, len(chain) - 1 - trust.hops)]) or "malformed"
-    for raw in reversed(chain):
-        address = _normalized(raw)
-        if address is None:
-            return "malformed"
-        if not any(ipaddress.ip_address(address) in net for net in trust.networks):
-            return address
-    return _normalized(chain[0]) or "malformed"
+    host = str(client[0]) if client else "unknown"
+    address = normalized_address(host)
+    if address is not None:
+        return address
+    if client != scope.get(SOCKET_PEER, client):  # rewritten from a forwarded header
+        return "malformed"
+    return host
 
 
 class IdentifyPrincipalMiddleware:
@@ -150,11 +126,12 @@ class IdentifyPrincipalMiddleware:
         await self.app(scope, receive, send)
 
 
-def principal_of(scope: Scope, trust: TrustProxy) -> Principal:
+def principal_of(scope: Scope) -> Principal:
+    """The principal the authentication layer recorded, else the client address."""
     found = scope.get("state", {}).get(PRINCIPAL_STATE_KEY)
     if isinstance(found, Principal):
         return found
-    return Principal("address", client_address(scope, trust))
+    return Principal("address", client_address(scope))
 
 
 @attrs.frozen
@@ -210,7 +187,7 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
-        principal = principal_of(scope, self.limits.trust_proxy)
+        principal = principal_of(scope)
         outcomes: list[_Outcome] = []
         for policy in self.limits.policies_for(scope["method"], scope["path"], principal):
             key = f"{policy.name}:{principal.kind}:{principal.id}"

@@ -10,7 +10,6 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from liquifact_http import problems
-from liquifact_http.settings import TrustProxy
 
 HSTS = "max-age=31536000; includeSubDomains"
 # JSON never needs to load anything; Swagger UI loads its own assets (no inline scripts: its
@@ -60,15 +59,9 @@ CORS_MAX_AGE = 600
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
-def request_scheme(scope: Scope, trust_proxy: TrustProxy) -> str:
-    """``https`` or ``http``: the connection's scheme, or the proxy's word only if trusted."""
-    client = scope.get("client")
-    if trust_proxy.trusts_peer(str(client[0]) if client else None):
-        forwarded = Headers(scope=scope).get("x-forwarded-proto")
-        if forwarded:
-            first = forwarded.split(",")[0].strip().lower()
-            if first in _DEFAULT_PORTS:
-                return first
+def request_scheme(scope: Scope) -> str:
+    """``https`` or ``http``: the connection's scheme, or a trusted proxy's word for it
+    (``ForwardedHeadersMiddleware`` has already applied ``TRUST_PROXY``)."""
     return "https" if scope.get("scheme") in ("https", "wss") else "http"
 
 
@@ -79,16 +72,15 @@ def _is_docs(path: str) -> bool:
 class SecurityHeadersMiddleware:
     """Adds the hardening headers to every response, errors included."""
 
-    def __init__(self, app: ASGIApp, trust_proxy: TrustProxy | None = None) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.trust_proxy = trust_proxy or TrustProxy()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         csp = DOCS_CSP if _is_docs(scope.get("path", "")) else API_CSP
-        https = request_scheme(scope, self.trust_proxy) == "https"
+        https = request_scheme(scope) == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -120,11 +112,9 @@ class CorsMiddleware:
         self,
         app: ASGIApp,
         allowed_origins: Iterable[str],
-        trust_proxy: TrustProxy | None = None,
     ):
         self.app = app
         self.origins = frozenset(origin.lower() for origin in allowed_origins)
-        self.trust_proxy = trust_proxy or TrustProxy()
         self.cors = CORSMiddleware(
             app,
             allow_origins=sorted(self.origins),
@@ -169,7 +159,7 @@ class CorsMiddleware:
         host = headers.get("host")
         if not host:
             return False
-        scheme = request_scheme(scope, self.trust_proxy)
+        scheme = request_scheme(scope)
         host = host.lower()
         default = f":{_DEFAULT_PORTS[scheme]}"
         if host.endswith(default):

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from liquifact_http.metrics import Metrics
+from liquifact_http.middleware.forwarded import socket_peer
 from liquifact_http.problems import Problem
 from liquifact_http.routes.common import resource
 
@@ -55,8 +56,8 @@ def allowed(request: Request, token: str | None) -> bool:
         return presented is not None and hmac.compare_digest(
             presented.encode("utf-8", "surrogateescape"), token.encode("utf-8")
         )
-    client = request.scope.get("client")
-    return client is not None and str(client[0]) in LOOPBACK
+    peer = socket_peer(request.scope)  # never a forwarded address, whatever TRUST_PROXY says
+    return peer is not None and peer in LOOPBACK
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,11 +10,12 @@ import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.testclient import TestClient
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from liquifact_adapters.memory import InMemoryStore
 from liquifact_adapters.redis import RedisWindowCounter, connect
 from liquifact_http.bootstrap import create_app
+from liquifact_http.middleware.forwarded import ForwardedHeadersMiddleware
 from liquifact_http.ratelimit import PRINCIPAL_STATE_KEY, Principal, RateLimits, client_address
 from liquifact_http.settings import Settings, TrustProxy, load_settings
 from tests.auth_helpers import bearer, test_settings
@@ -158,7 +160,24 @@ def _scope(peer: str, forwarded: str | None) -> Scope:
 )
 def test_client_address_rules(raw: str, peer: str, forwarded: str | None, expected: str) -> None:
     trust = load_settings({"TRUST_PROXY": raw}, env_file=NO_DOTENV).trust_proxy
-    assert client_address(_scope(peer, forwarded), trust) == expected
+    assert _client_behind(trust, _scope(peer, forwarded)) == expected
+
+
+def _client_behind(trust: TrustProxy, scope: Scope) -> str:
+    """The address the rate limiter counts once the forwarded headers middleware ran."""
+    seen: list[str] = []
+
+    async def limiter(scope: Scope, _receive: Receive, _send: Send) -> None:
+        seen.append(client_address(scope))
+
+    async def nothing() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def ignore(_message: Message) -> None:
+        return None
+
+    asyncio.run(ForwardedHeadersMiddleware(limiter, trust)(scope, nothing, ignore))
+    return seen[0]
 
 
 def test_bad_trust_proxy_is_a_configuration_error() -> None:
