@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import redis
 
 from liquifact_adapters import (
     SchemaOutdated,
@@ -29,6 +30,7 @@ from liquifact_adapters.sqlite import SqliteStore
 from liquifact_core.invoices import Actor
 from liquifact_core.lifecycle import InvoiceStatus, Role
 from tests.factories import invoice_payload, new_tenant
+from tests.redis_support import unique_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the HTTP shell brings in; a library user must get none of it.
@@ -136,6 +138,25 @@ def test_options_override_the_config_and_unknown_names_are_refused(tmp_path: Pat
     assert not (tmp_path / "never.db").exists()
     with pytest.raises(TypeError):
         open_services(base, databse_url="memory://")
+
+
+def test_cache_events_reach_plain_callables() -> None:
+    evicted: list[str] = []
+    services = open_services(
+        database_url="memory://", cache_max_entries=1, on_cache_evict=evicted.extend
+    )
+    services.cache.set("marketplace:t:/a", b"1", 30)
+    services.cache.set("marketplace:t:/b", b"2", 30)
+    assert evicted == ["marketplace:t:/a"]
+
+
+@pytest.mark.redis
+def test_a_redis_url_selects_the_shared_cache(redis_client: redis.Redis, redis_url: str) -> None:
+    prefix = unique_namespace("library")
+    services = open_services(database_url="memory://", redis_url=redis_url, redis_key_prefix=prefix)
+    services.cache.set("marketplace:t:/a", b"cached", 30)
+    # The key the API processes read: the same prefix, the same layout.
+    assert redis_client.get(prefix + "cache:marketplace:t:/a") == b"cached"
 
 
 @pytest.mark.parametrize(
