@@ -26,9 +26,9 @@ WITH_DEV_SECRET = if [ -z "$${JWT_SECRET:-}" ] && [ -z "$${JWT_SECRET_FILE:-}" ]
 fi
 
 # `make run` is for development: a browser front end on the usual dev origin may call the API
-# unless CORS_ALLOWED_ORIGINS is set (environment or .env). Never used in production.
+# unless CORS_ALLOWED_ORIGINS is set (environment or .env); never with NODE_ENV=production.
 DEV_CORS_ORIGINS ?= http://localhost:3000
-WITH_DEV_CORS = if [ -z "$${CORS_ALLOWED_ORIGINS+set}" ] && \
+WITH_DEV_CORS = if [ -z "$${CORS_ALLOWED_ORIGINS+set}" ] && [ "$${NODE_ENV:-}" != production ] && \
 	! grep -qs '^[[:space:]]*CORS_ALLOWED_ORIGINS=' .env; then \
 	export CORS_ALLOWED_ORIGINS="$(DEV_CORS_ORIGINS)"; \
 fi

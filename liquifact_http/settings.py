@@ -49,6 +49,7 @@ class TrustProxy:
     ``hops``: that many proxies in front of the app are trusted (the client is the address
     ``hops`` entries from the right of the socket peer + X-Forwarded-For chain). ``networks``:
     peers in these networks are trusted, wherever they are in the chain. Default: none.
+    ``liquifact_http.middleware.forwarded`` applies it.
     """
 
     hops: int = 0
@@ -57,16 +58,6 @@ class TrustProxy:
     @property
     def enabled(self) -> bool:
         return self.hops > 0 or bool(self.networks)
-
-    def trusts_peer(self, peer: str | None) -> bool:
-        """Whether the direct peer is a proxy whose forwarded headers may be believed."""
-        if self.hops > 0:
-            return True
-        try:
-            address = ipaddress.ip_address((peer or "").strip("[]"))
-        except ValueError:
-            return False
-        return any(address in network for network in self.networks)
 
 
 @attrs.frozen

@@ -32,7 +32,7 @@ def _origins_make_run_would_serve(cwd: Path, **env: str) -> str | None:
     )
     assert recipe.endswith(SERVE), recipe
     script = recipe.removesuffix(SERVE) + 'printf "%s" "${CORS_ALLOWED_ORIGINS-<unset>}"'
-    base = {k: v for k, v in os.environ.items() if k != "CORS_ALLOWED_ORIGINS"}
+    base = {k: v for k, v in os.environ.items() if k not in ("CORS_ALLOWED_ORIGINS", "NODE_ENV")}
     # A configured secret keeps the recipe from creating the development one in `cwd`.
     done = subprocess.run(
         ["bash", "-c", script],
@@ -53,6 +53,10 @@ def test_the_environment_chooses_the_origins(tmp_path: Path) -> None:
     chosen = "https://app.example.com,http://localhost:5173"
     assert _origins_make_run_would_serve(tmp_path, CORS_ALLOWED_ORIGINS=chosen) == chosen
     assert _origins_make_run_would_serve(tmp_path, CORS_ALLOWED_ORIGINS="") == ""
+
+
+def test_production_gets_no_development_origin(tmp_path: Path) -> None:
+    assert _origins_make_run_would_serve(tmp_path, NODE_ENV="production") is None
 
 
 def test_a_dotenv_setting_is_left_to_the_server(tmp_path: Path) -> None:
