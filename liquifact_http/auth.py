@@ -7,6 +7,7 @@ check failed: every bad credential is the same 401 ``INVALID_TOKEN``; the reason
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -52,13 +53,26 @@ def unauthenticated() -> Problem:
     )
 
 
-def invalid_credentials(reason: str) -> Problem:
-    """The one answer to every bad credential; ``reason`` goes to the log only."""
+class _Rejected(Exception):
+    """A credential failed one check; ``reason`` names which, for the log only."""
+
+    def __init__(self, reason: str, detail: str = "The credentials are not valid.") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def invalid_credentials(reason: str, detail: str = "The credentials are not valid.") -> Problem:
+    """The one answer to every bad credential, logged once (``reason`` goes to the log only).
+
+    ``detail`` stays the generic sentence except for rules a client must know to mint a good
+    token (the maximum lifetime), which say what they are and reveal nothing about the key.
+    """
     _log.info("authentication_failed", reason=reason)
     return Problem(
         401,
         "INVALID_TOKEN",
-        "The credentials are not valid.",
+        detail,
         headers={"WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token"'},
     )
 
@@ -76,6 +90,7 @@ class Authenticator:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._leeway = settings.jwt_leeway_seconds
+        self._max_ttl = settings.jwt_max_ttl_seconds
         self._api_keys = settings.api_keys
 
     def __call__(self, request: Request) -> Caller:
@@ -90,7 +105,10 @@ class Authenticator:
         raise unauthenticated()
 
     def identify(self, scope: Scope) -> Principal | None:
-        """Who a request's valid credentials name, for rate limiting; None if they name no one."""
+        """Who a request's valid credentials name, for rate limiting; None if they name no one.
+
+        Silent: the same request reaches ``__call__`` later, which logs a bad credential once.
+        """
         headers = Headers(scope=scope)
         keys, authorization = headers.getlist("x-api-key"), headers.getlist("authorization")
         if len(keys) == 1 and not authorization and len(keys[0]) <= TOKEN_MAX_LENGTH:
@@ -102,8 +120,8 @@ class Authenticator:
         if match is None or len(authorization[0]) > TOKEN_MAX_LENGTH:
             return None
         try:
-            claims = self.verify(match.group(1))
-        except Problem:
+            claims = self._claims(match.group(1))
+        except _Rejected:
             return None
         return Principal("user", f"{claims.get('tenantId')}:{claims['sub']}")
 
@@ -125,9 +143,22 @@ class Authenticator:
         return Caller(tenant_id, actor)
 
     def verify(self, token: str) -> Mapping[str, Any]:
-        """The claims of a valid token; raises the 401 problem otherwise."""
+        """The claims of a valid token; raises the 401 problem (and logs why) otherwise."""
+        try:
+            return self._claims(token)
+        except _Rejected as rejected:
+            raise invalid_credentials(rejected.reason, rejected.detail) from None
+
+    def _claims(self, token: str) -> Mapping[str, Any]:
+        """The claims of a valid token; raises _Rejected naming the failed check.
+
+        Beyond PyJWT's checks: NumericDates are finite JSON numbers (RFC 7519 section 2), and
+        the token lives at most ``JWT_MAX_TTL_SECONDS``: ``exp - now`` and, when ``iat`` is
+        present, ``exp - iat`` may not exceed it (a stolen long-lived token stays useful for
+        at most that long; docs/security.md).
+        """
         if self._secret is None:
-            raise invalid_credentials("jwt_not_configured")
+            raise _Rejected("jwt_not_configured")
         required = ["exp", "sub"] + (["iss"] if self._issuer else [])
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -140,12 +171,24 @@ class Authenticator:
                 leeway=self._leeway,
             )
         except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as error:
-            raise invalid_credentials(type(error).__name__) from None
+            raise _Rejected(type(error).__name__) from None
         for name in _TIME_CLAIMS:
-            # PyJWT would accept "123" and true; RFC 7519 NumericDates are JSON numbers.
+            # PyJWT would accept "123", true and NaN; RFC 7519 NumericDates are JSON numbers.
             value = claims.get(name)
-            if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
-                raise invalid_credentials(f"bad_{name}_claim")
+            if name in claims and (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise _Rejected(f"bad_{name}_claim")
+        too_long = (
+            f"The token's lifetime exceeds the maximum of {self._max_ttl} seconds: "
+            "mint one whose exp is at most that far after iat and after now."
+        )
+        if claims["exp"] - time.time() > self._max_ttl + self._leeway:
+            raise _Rejected("token_lifetime_exceeded", too_long)
+        if "iat" in claims and claims["exp"] - claims["iat"] > self._max_ttl:
+            raise _Rejected("token_lifetime_exceeded", too_long)
         return claims
 
     # ---- API keys ---------------------------------------------------------------------------

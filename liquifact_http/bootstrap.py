@@ -37,6 +37,7 @@ from liquifact_http.middleware.body_limit import BodyLimitMiddleware, BodyLimits
 from liquifact_http.middleware.correlation import CorrelationMiddleware
 from liquifact_http.middleware.deprecation import DeprecatedAliasMiddleware
 from liquifact_http.middleware.forwarded import ForwardedHeadersMiddleware
+from liquifact_http.middleware.headers import SingletonHeadersMiddleware
 from liquifact_http.middleware.security import CorsMiddleware, SecurityHeadersMiddleware
 from liquifact_http.ratelimit import (
     IdentifyPrincipalMiddleware,
@@ -234,11 +235,17 @@ def create_app(
             Middleware(CorrelationMiddleware),
             Middleware(CorsMiddleware, allowed_origins=settings.cors_allowed_origins),
             Middleware(DeprecatedAliasMiddleware),
+            # Before rate limits and routes read Authorization, X-API-Key, If-Match ...
+            Middleware(SingletonHeadersMiddleware),
             *operations,
         ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )
+    # Starlette would answer /v1/invoices/ with a 307 to an absolute URL built from the Host
+    # header (an open redirect, and clients re-send POST bodies to it). One spelling per
+    # route: the other is a plain 404 problem (docs/security.md).
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.services = wired
     app.state.metrics = metrics

@@ -4,9 +4,16 @@ idempotency purge."""
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
+import signal
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import attrs
 
 from liquifact_http.settings import ConfigError, Settings, load_settings
 
@@ -48,37 +55,122 @@ def _services(settings: Settings, metrics: Metrics | None = None) -> Services:
     raise SystemExit(EXIT_DATABASE)
 
 
+DEV_CURSOR_SECRET_FILE = Path("var/dev-cursor-secret")
+
+
+def development_cursor_secret(path: Path = DEV_CURSOR_SECRET_FILE) -> str:
+    """The development cursor secret kept in ``path``, created once (random, mode 0600).
+
+    As ``make run`` does for the JWT secret: cursors stay valid across restarts and across
+    processes started in the same directory, and no published constant ever signs them.
+    Creation is atomic (a temporary file linked into place), so two servers starting at once
+    agree on one secret.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process won the race; use its secret
+        finally:
+            temporary.unlink()
+    return path.read_text(encoding="utf-8").strip()
+
+
+def store_label(settings: Settings) -> str:
+    """Where the data lives, for humans: the SQLite file, or PostgreSQL host:port/database.
+    Never a user name or password."""
+    if settings.postgres_url is None:
+        return f"sqlite {settings.sqlite_path}"
+    parts = urlsplit(settings.postgres_url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "localhost"
+    return f"postgresql {host}{f':{port}' if port else ''}/{parts.path.lstrip('/')}"
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from liquifact_http.bootstrap import create_app
-    from liquifact_http.logs import configure_logging, get_logger
+    from liquifact_http.logs import configure_logging, get_logger, uvicorn_log_config
     from liquifact_http.metrics import Metrics
+    from liquifact_http.routes.health import LOCAL_CACHE_WARNING
     from liquifact_http.seed import seed_demo, store_is_empty
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
+    log = get_logger("liquifact.cli")
+    if settings.cursor_secret is None:  # the settings gate requires one in production
+        settings = attrs.evolve(settings, cursor_secret=development_cursor_secret())
+    if settings.postgres_url is not None and not settings.redis_url:
+        log.warning("process_local_cache", detail=LOCAL_CACHE_WARNING)
     metrics = Metrics()
     services = _services(settings, metrics)
     if args.seed_demo_if_empty and store_is_empty(services):
-        get_logger("liquifact.cli").info("seeded_demo_data", invoices=seed_demo(services))
+        log.info("seeded_demo_data", invoices=seed_demo(services))
     app = create_app(settings, services=services, metrics=metrics)
+    config = uvicorn.Config(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        access_log=False,  # the correlation middleware writes one structured line per request
+        log_config=uvicorn_log_config(settings.log_level),
+        server_header=False,
+        # X-Forwarded-* are believed only when TRUST_PROXY says a proxy is in front: the app
+        # applies it (middleware/forwarded.py, keeping the socket peer for /metrics), so the
+        # server's own proxy-header rewriting stays off.
+        proxy_headers=False,
+        # SIGTERM: stop accepting, let requests in flight finish for at most this long.
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+    )
+    server = _announcing_server(config, store_label(settings))
+    # uvicorn re-raises the signal that stopped it once it has shut down (so that the default
+    # action, death by SIGTERM = exit 143, follows). Our handler is what it restores and
+    # re-raises into: the stop was graceful, so the process goes on to close the store and
+    # exits 0 (issue 9: SIGTERM from Docker/Kubernetes is a normal stop).
+    stopped_by: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda number, _frame: stopped_by.append(number))
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
-        uvicorn.run(
-            app,
-            host=args.host or settings.host,
-            port=args.port or settings.port,
-            access_log=False,  # the correlation middleware writes one structured line per request
-            log_config=None,
-            server_header=False,
-            # X-Forwarded-* are believed only when TRUST_PROXY says a proxy is in front: the app
-            # applies it (middleware/forwarded.py, keeping the socket peer for /metrics), so the
-            # server's own proxy-header rewriting stays off.
-            proxy_headers=False,
-        )
+        server.run()
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        # Pools closed; SQLite's last connection checkpoints its WAL and removes -wal/-shm.
         services.close()
+    log.info("stopped", signal=signal.Signals(stopped_by[0]).name if stopped_by else None)
     return 0
+
+
+def _announcing_server(config: Any, store: str) -> Any:
+    """uvicorn's server, plus one line once it listens: the URL, the store and the docs."""
+    import uvicorn
+
+    from liquifact_http.logs import get_logger
+
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if not self.started:
+                return
+            host, port = self.servers[0].sockets[0].getsockname()[:2]
+            # Bound to every interface: show the address a local browser can open.
+            shown = "localhost" if host in ("0.0.0.0", "::") else host  # noqa: S104
+            base = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+            get_logger("liquifact.cli").info(
+                "listening", url=base, store=store, docs=f"{base}/docs"
+            )
+
+    return AnnouncingServer(config)
 
 
 def _seed(_args: argparse.Namespace) -> int:
@@ -145,6 +237,13 @@ def _token(args: argparse.Namespace) -> int:
         print(
             "JWT_SECRET is not set (nor JWT_SECRET_FILE): there is no key to sign with. "
             "`make token` uses ./var/dev-jwt-secret, which `make run` creates.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if args.ttl > settings.jwt_max_ttl_seconds:
+        print(
+            f"--ttl {args.ttl} exceeds JWT_MAX_TTL_SECONDS ({settings.jwt_max_ttl_seconds}): "
+            "the server would refuse the token.",
             file=sys.stderr,
         )
         return EXIT_CONFIG

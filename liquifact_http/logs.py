@@ -1,15 +1,25 @@
-"""structlog set-up: JSON lines in production, readable console output on a terminal."""
+"""structlog set-up: JSON lines in production, readable console output on a terminal.
+
+Every log record of the process takes one path: structlog's own loggers and every library
+logger (uvicorn, psycopg, psycopg_pool, ...) reach the stdlib root logger, whose one handler
+renders them with structlog's ``ProcessorFormatter``. So a library line is a JSON object like
+ours (``event``, ``level``, ``logger``, ``timestamp``, the request's ``correlation_id``), never
+plain text in the middle of the JSON stream.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
 _SECRET_KEYS = ("authorization", "password", "secret", "token", "api_key", "apikey", "cookie")
+# Library loggers whose level follows LOG_LEVEL; uvicorn's access log stays off because the
+# correlation middleware writes one structured line per request.
+_LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "psycopg", "psycopg.pool", "psycopg_pool")
 
 
 def _drop_secrets(
@@ -22,25 +32,96 @@ def _drop_secrets(
     return event
 
 
+def _exception_type_only(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A library record's exception is named, never traced: tracebacks and driver messages can
+    carry hosts, users or data (docs/security.md)."""
+    exc_info = event.pop("exc_info", None)
+    if isinstance(exc_info, tuple) and exc_info[0] is not None:
+        event["error_type"] = exc_info[0].__name__
+    elif isinstance(exc_info, BaseException):
+        event["error_type"] = type(exc_info).__name__
+    return event
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record (test runners swap it)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
+    """Route every logger of the process through one structlog renderer on stderr.
+
+    Idempotent: the handler it installed before is replaced, handlers others added (test
+    log capture) are kept.
+    """
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: Any = (
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    numeric_level = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.filter_by_level,
+            *shared,
             _drop_secrets,
-            renderer,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            *shared,
+            _exception_type_only,
+            _drop_secrets,
+        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = _CurrentStderr()
+    handler.setFormatter(formatter)
+    handler.set_name("liquifact")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "liquifact"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric_level)
+    for name in _LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        library.handlers.clear()
+        library.propagate = True
+        library.setLevel(numeric_level)
+
+
+def uvicorn_log_config(level: str = "info") -> dict[str, Any]:
+    """uvicorn's ``log_config``: its loggers add no handler or format of their own and
+    propagate to the root handler above; the access log is off (one line per request comes
+    from the correlation middleware)."""
+    numeric = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "loggers": {
+            "uvicorn": {"handlers": [], "level": numeric, "propagate": True},
+            "uvicorn.error": {"handlers": [], "level": numeric, "propagate": True},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": True},
+        },
+    }
 
 
 def get_logger(name: str = "liquifact") -> Any:

@@ -819,6 +819,18 @@ def _readiness() -> Object:
                 "description": "One entry per check, by name (`database`, ...).",
                 "additionalProperties": _schema("ReadinessCheck"),
             },
+            "cache": {
+                "type": "object",
+                "description": "`/ready` only: whether the response cache is shared by every "
+                "process (Redis) or local to this one; `warning` is set when a process on "
+                "PostgreSQL (meant to run beside others) has only a process-local cache.",
+                "properties": {
+                    "shared": {"type": "boolean"},
+                    "warning": {"type": "string"},
+                },
+                "required": ["shared"],
+                "additionalProperties": False,
+            },
         },
         ["status", "checks"],
         example={"status": "ready", "checks": {"database": {"status": "up", "latencyMs": 1.4}}},

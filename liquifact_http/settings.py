@@ -15,7 +15,6 @@ from typing import Any
 import attrs
 from dotenv import dotenv_values
 
-from liquifact_core.marketplace import DEVELOPMENT_CURSOR_SECRET
 from liquifact_http.api_keys import ApiKey, ApiKeysError, parse_api_keys
 
 SQLITE_PREFIX = "sqlite:///"
@@ -99,10 +98,14 @@ class Settings:
     sentry_dsn: str | None = attrs.field(default=None, repr=False)
     sentry_release: str | None = None
     sentry_environment: str | None = None
-    # Outside production an insecure, documented default keeps cursors valid across restarts
-    # and processes; production refuses to start without a real one.
-    cursor_secret: str = attrs.field(default=DEVELOPMENT_CURSOR_SECRET, repr=False)
+    # Signs marketplace cursors. Production refuses to start without one (CURSOR_SECRET or
+    # CURSOR_SECRET_FILE); elsewhere `liquifact serve` creates a random development secret file
+    # once (cli.py), and library use without one signs with a per-process random key.
+    cursor_secret: str | None = attrs.field(default=None, repr=False)
     idempotency_key_ttl_hours: int = 24
+    # ---- issue 9 hardening: token lifetime, graceful shutdown ----
+    jwt_max_ttl_seconds: int = 86_400
+    shutdown_timeout_seconds: int = 10
 
     @property
     def sqlite_path(self) -> str | None:
@@ -381,6 +384,9 @@ FIELDS: tuple[Field, ...] = (
     Field("SENTRY_RELEASE", "sentry_release", _label),
     Field("SENTRY_ENVIRONMENT", "sentry_environment", _label),
     Field("CURSOR_SECRET", "cursor_secret", _secret(32), secret=True),
+    Field("CURSOR_SECRET_FILE", "cursor_secret", _secret_file, fallback=True),
+    Field("JWT_MAX_TTL_SECONDS", "jwt_max_ttl_seconds", _int_range(60, 31_536_000)),
+    Field("SHUTDOWN_TIMEOUT_SECONDS", "shutdown_timeout_seconds", _int_range(0, 3600)),
     Field("IDEMPOTENCY_KEY_TTL_HOURS", "idempotency_key_ttl_hours", _hours),
 )
 # Settings a production deployment must set explicitly (their defaults are for development).
@@ -435,7 +441,8 @@ def _cross_checks(settings: Settings, source: Mapping[str, str]) -> list[tuple[s
         problems += [
             (name, "is required when NODE_ENV=production")
             for name in REQUIRED_IN_PRODUCTION
-            if not source.get(name)
+            # As with JWT_SECRET, the value may come from a file named by <NAME>_FILE.
+            if not source.get(name) and not source.get(name + "_FILE")
         ]
     secret = settings.jwt_secret
     if secret is not None:

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from liquifact_http import problems
 from liquifact_http.logs import get_logger
+from liquifact_http.routes.common import PRIVATE_STATE_KEY
 from liquifact_http.sentry import report_exception
 
 # A client-sent id is echoed only if it is short and plain; anything else is replaced.
@@ -27,6 +28,13 @@ def accepted_or_new(raw: str | None) -> str:
     return raw if raw is not None and _ACCEPTED.fullmatch(raw) else new_correlation_id()
 
 
+def _sent_id(headers: Headers) -> str | None:
+    """The client's id if it sent exactly one (a repeat is refused later with 400, and that
+    answer carries an id of ours rather than either of the client's)."""
+    values = headers.getlist(HEADER)
+    return values[0] if len(values) == 1 else None
+
+
 class CorrelationMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -36,7 +44,7 @@ class CorrelationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        correlation_id = accepted_or_new(Headers(scope=scope).get(HEADER))
+        correlation_id = accepted_or_new(_sent_id(Headers(scope=scope)))
         scope.setdefault("state", {})["correlation_id"] = correlation_id
         started = time.perf_counter()
         status = 500
@@ -49,6 +57,10 @@ class CorrelationMiddleware:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers[HEADER] = correlation_id
+                if scope["state"].get(PRIVATE_STATE_KEY):
+                    # An authenticated answer (routes.common.mark_private): no shared or
+                    # browser cache may keep it, whatever the route set.
+                    headers["Cache-Control"] = "private, no-store"
             await send(message)
 
         with structlog.contextvars.bound_contextvars(

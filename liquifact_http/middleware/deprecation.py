@@ -1,6 +1,13 @@
-"""The spec's ``/api/...`` paths: served by the ``/v1/...`` routes, marked deprecated."""
+"""The spec's ``/api/...`` paths: served by the ``/v1/...`` routes, marked deprecated.
+
+Any path works: the decoded ``path`` can hold any character (``/api/invoices/%E2%82%AC`` is
+``/api/invoices/€``), but ``raw_path`` and the ``Link`` header are bytes on the wire, so the
+successor is percent-encoded (RFC 3986) there, never encoded as it stands.
+"""
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,14 +36,17 @@ class DeprecatedAliasMiddleware:
             return
         # Errors name the path the client asked for, not the rewritten one.
         scope.setdefault("state", {})["original_path"] = path
-        scope = {**scope, "path": successor, "raw_path": successor.encode()}
+        # Percent-encoded as RFC 3986 allows in a path; "%" itself is encoded, since the
+        # decoded path is what gets encoded.
+        successor_ref = quote(successor, safe="/:@!$&'()*+,;=-._~", errors="surrogatepass")
+        scope = {**scope, "path": successor, "raw_path": successor_ref.encode("ascii")}
 
         async def send_with_notice(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["Deprecation"] = DEPRECATION
                 headers["Sunset"] = SUNSET
-                headers.append("Link", f'<{successor}>; rel="successor-version"')
+                headers.append("Link", f'<{successor_ref}>; rel="successor-version"')
             await send(message)
 
         await self.app(scope, receive, send_with_notice)

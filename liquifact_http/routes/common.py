@@ -11,15 +11,23 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from liquifact_core.errors import ValidationError
 from liquifact_core.services import Services
 from liquifact_http.access import access_for, authorize
+from liquifact_http.callers import caller_of
 from liquifact_http.problems import Problem
 
 P = ParamSpec("P")
 T = TypeVar("T")
-_IF_MATCH = re.compile(r'(?:W/)?"v([0-9]{1,18})"')
+# RFC 9110 section 13.1.1: If-Match = "*" / #entity-tag, entity-tag = [ "W/" ] DQUOTE
+# *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text; a list may hold empty elements (5.6.1).
+_ETAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+IF_MATCH_SYNTAX = rf"^[ \t]*(?:\*|(?:,[ \t]*)*{_ETAG}(?:[ \t]*,(?:[ \t]*{_ETAG})?)*)[ \t]*$"
+_IF_MATCH = re.compile(IF_MATCH_SYNTAX)
+_ENTITY_TAG = re.compile(r'(W/)?"([^"]*)"')
+_OUR_TAG = re.compile(r"v([0-9]{1,18})")  # representations.etag: "v<version>"
 
 
 def services(request: Request) -> Services:
@@ -41,15 +49,58 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def expected_version(request: Request) -> int | None:
-    """The version named by ``If-Match`` (an ETag we issued); None when absent or ``*``."""
-    raw = request.headers.get("if-match")
-    if raw is None or raw.strip() == "*":
+def if_match_versions(raw: str) -> frozenset[int] | None:
+    """The invoice versions an ``If-Match`` value can match; None for ``*`` (any).
+
+    Strong comparison (RFC 9110 section 8.8.3.2): a weak tag (``W/"v1"``) matches nothing, nor
+    does a well-formed tag this API never issues. A value that is not ``*`` or a list of
+    entity-tags raises 400 ``VALIDATION_ERROR`` naming the ``If-Match`` field.
+    """
+    if _IF_MATCH.fullmatch(raw) is None:
+        raise ValidationError.for_field(
+            "If-Match",
+            'must be "*" or a comma-separated list of entity-tags such as "v3"',
+            "INVALID_IF_MATCH",
+        )
+    if raw.strip() == "*":
         return None
-    match = _IF_MATCH.fullmatch(raw.strip())
-    if match is None:
-        raise Problem(412, "PRECONDITION_FAILED", "If-Match does not name a current ETag.")
-    return int(match.group(1))
+    versions = set()
+    for weak, opaque in _ENTITY_TAG.findall(raw):
+        ours = _OUR_TAG.fullmatch(opaque)
+        if not weak and ours is not None:
+            versions.add(int(ours.group(1)))
+    return frozenset(versions)
+
+
+async def expected_version(request: Request) -> int | None:
+    """The current version of the invoice ``{id}`` if ``If-Match`` names it; None when the
+    header is absent or ``*`` (no precondition beyond existence).
+
+    RFC 9110 section 13.2.2: the precondition is evaluated before the method's body is
+    looked at, so a stale tag is 412 even when the body is also invalid. The current version
+    is read (as the caller is allowed to see it: 404 otherwise) and the version returned is
+    handed to the use case, which compares it again inside its unit of work, so a change
+    between this read and the write still ends in 412. Raises 400 for a malformed header,
+    412 ``PRECONDITION_FAILED`` when no listed strong tag is the current version.
+    """
+    values = request.headers.getlist("if-match")
+    if not values:
+        return None
+    versions = if_match_versions(",".join(values))
+    if versions is None:
+        return None
+    caller = caller_of(request)
+    invoice = await blocking(
+        services(request).invoices.get, caller.tenant_id, caller.actor, request.path_params["id"]
+    )
+    if invoice.version not in versions:
+        raise Problem(
+            412,
+            "PRECONDITION_FAILED",
+            f'If-Match does not name the invoice\'s current version (ETag "v{invoice.version}"); '
+            "re-read it and retry.",
+        )
+    return int(invoice.version)
 
 
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -71,6 +122,13 @@ def refuse_unknown_query(request: Request, allowed: frozenset[str]) -> None:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+PRIVATE_STATE_KEY = "private_response"
+
+
+def mark_private(scope: Scope) -> None:
+    """This response answers an authenticated operation: it gets ``Cache-Control: private,
+    no-store`` (errors included), so no shared or browser cache keeps it."""
+    scope.setdefault("state", {})[PRIVATE_STATE_KEY] = True
 
 
 def resource(path: str, **handlers: Handler) -> Route:
@@ -83,6 +141,9 @@ def resource(path: str, **handlers: Handler) -> Route:
 
     async def dispatch(request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
+        if not rules[method].public:
+            # The answer depends on who asks: CorrelationMiddleware marks it uncacheable.
+            mark_private(request.scope)
         authorize(request, rules[method])
         return await handlers[method](request)
 

@@ -3,7 +3,8 @@
 ``/readyz`` runs the critical checks, the ones without which no request can succeed (the
 database). ``/ready`` runs those plus the checks of optional dependencies; the Soroban RPC and
 KYC provider checks join ``EXTENDED_CHECKS`` when those adapters exist. Bodies name each check
-and whether it is up, never a host, user or driver message.
+and whether it is up, never a host, user or driver message. ``/ready`` also says whether the
+response cache is shared across processes (see ``cache_report``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from liquifact_core.services import Services
 from liquifact_http.logs import get_logger
 from liquifact_http.metrics import record_readiness
 from liquifact_http.routes.common import blocking, json_response, resource, services
+from liquifact_http.settings import Settings
 
 Check = Callable[[Services], None]
 _log = get_logger("liquifact.readiness")
@@ -55,12 +57,35 @@ def _report(checks: Mapping[str, Check], wired: Services) -> tuple[int, dict[str
     return (200 if ready else 503), body
 
 
-async def _answer(request: Request, checks: Mapping[str, Check]) -> Response:
+async def _answer(
+    request: Request, checks: Mapping[str, Check], cache: dict[str, Any] | None = None
+) -> Response:
     status, body = await blocking(_report, checks, services(request))
+    if cache is not None:
+        body["cache"] = cache
     for name, result in body["checks"].items():
         record_readiness(request.app, name, result["status"] == "up")
     # A cached "ready" would hide an outage from the load balancer.
     return json_response(body, status, headers={"Cache-Control": "no-store"})
+
+
+LOCAL_CACHE_WARNING = (
+    "PostgreSQL with a process-local cache (no REDIS_URL): other processes' changes can take "
+    "up to CACHE_TTL_SECONDS to show here. Set REDIS_URL when running more than one process."
+)
+
+
+def cache_report(settings: Settings) -> dict[str, Any]:
+    """Whether the response cache is shared, with a warning when it should be and is not.
+
+    PostgreSQL is the store that several API processes share; with no ``REDIS_URL`` each keeps
+    its own cache, so a change made through one is invisible to the others' cached reads until
+    the TTL ends (issue 9). SQLite is one process's file: a local cache is right there.
+    """
+    report: dict[str, Any] = {"shared": bool(settings.redis_url)}
+    if settings.postgres_url is not None and not settings.redis_url:
+        report["warning"] = LOCAL_CACHE_WARNING
+    return report
 
 
 async def readyz(request: Request) -> Response:
@@ -68,7 +93,9 @@ async def readyz(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    return await _answer(request, {**CRITICAL_CHECKS, **EXTENDED_CHECKS})
+    return await _answer(
+        request, {**CRITICAL_CHECKS, **EXTENDED_CHECKS}, cache_report(request.app.state.settings)
+    )
 
 
 routes = [

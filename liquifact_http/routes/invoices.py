@@ -92,7 +92,7 @@ async def get_invoice(request: Request) -> Response:
 
 async def update_invoice(request: Request) -> Response:
     caller = caller_of(request)
-    version = expected_version(request)
+    version = await expected_version(request)
     patch = await read_object(request)
     invoice = await blocking(
         services(request).invoices.update,
@@ -107,7 +107,7 @@ async def update_invoice(request: Request) -> Response:
 
 async def delete_invoice(request: Request) -> Response:
     caller = caller_of(request)
-    version = expected_version(request)
+    version = await expected_version(request)
     await blocking(
         services(request).invoices.delete,
         caller.tenant_id,
@@ -148,7 +148,7 @@ def _action(name: str, *fields: str) -> Any:
 
     async def handler(request: Request) -> Response:
         caller = caller_of(request)
-        version = expected_version(request)
+        version = await expected_version(request)
         body = await read_object(request, required=bool(fields))
         _only_fields(body, *fields)
         use_case = getattr(services(request).invoices, name)
