@@ -36,22 +36,28 @@ def _settings() -> Settings:
         raise SystemExit(EXIT_CONFIG) from None
 
 
-def _services(settings: Settings, metrics: Metrics | None = None) -> Services:
-    """The wired use cases, or exit before binding when the database cannot serve them."""
+def _services(settings: Settings, metrics: Metrics | None = None, log: Any = None) -> Services:
+    """The wired use cases, or exit before binding when the database cannot serve them.
+
+    With ``log`` (``serve``, whose stderr is a JSON log stream) the reason is a log event;
+    otherwise a plain sentence on stderr."""
     from liquifact_core.errors import Unavailable
     from liquifact_http.bootstrap import SchemaOutdated, build_services
 
     try:
         return build_services(settings, metrics=metrics)
     except SchemaOutdated as error:
-        print(f"Not started: {error}", file=sys.stderr)
+        reason = f"Not started: {error}"
     except Unavailable:
         # The driver's text can name hosts and users; the operator's logs hold the cause.
-        print(
+        reason = (
             "Not started: the database named by DATABASE_URL is unreachable. "
-            "Check that it is running and accepts connections, then start again.",
-            file=sys.stderr,
+            "Check that it is running and accepts connections, then start again."
         )
+    if log is None:
+        print(reason, file=sys.stderr)
+    else:
+        log.error("not_started", detail=reason)
     raise SystemExit(EXIT_DATABASE)
 
 
@@ -112,7 +118,7 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.postgres_url is not None and not settings.redis_url:
         log.warning("process_local_cache", detail=LOCAL_CACHE_WARNING)
     metrics = Metrics()
-    services = _services(settings, metrics)
+    services = _services(settings, metrics, log)
     if args.seed_demo_if_empty and store_is_empty(services):
         log.info("seeded_demo_data", invoices=seed_demo(services))
     app = create_app(settings, services=services, metrics=metrics)

@@ -17,9 +17,11 @@ from typing import Any, TextIO
 import structlog
 
 _SECRET_KEYS = ("authorization", "password", "secret", "token", "api_key", "apikey", "cookie")
-# Library loggers whose level follows LOG_LEVEL; uvicorn's access log stays off because the
-# correlation middleware writes one structured line per request.
-_LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "psycopg", "psycopg.pool", "psycopg_pool")
+# Library loggers routed through the root handler. uvicorn's follow LOG_LEVEL (its access log
+# stays off: the correlation middleware writes one structured line per request); the driver's
+# info lines (one per pooled connection) show only at LOG_LEVEL=debug, its warnings always.
+_SERVER_LOGGERS = ("uvicorn", "uvicorn.error")
+_DRIVER_LOGGERS = ("psycopg", "psycopg.pool", "psycopg_pool")
 
 
 def _drop_secrets(
@@ -101,11 +103,12 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric_level)
-    for name in _LIBRARY_LOGGERS:
+    for name in (*_SERVER_LOGGERS, *_DRIVER_LOGGERS):
         library = logging.getLogger(name)
         library.handlers.clear()
         library.propagate = True
-        library.setLevel(numeric_level)
+        quiet = name in _DRIVER_LOGGERS and numeric_level > logging.DEBUG
+        library.setLevel(max(numeric_level, logging.WARNING) if quiet else numeric_level)
 
 
 def uvicorn_log_config(level: str = "info") -> dict[str, Any]:

@@ -31,6 +31,7 @@ from liquifact_http.middleware.deprecation import (
     LEGACY_PREFIX,
     SUNSET,
 )
+from liquifact_http.routes.common import IF_MATCH_SYNTAX
 from liquifact_http.settings import Settings
 
 Object = dict[str, Any]
@@ -49,7 +50,8 @@ STROOPS_OR_ZERO_PATTERN = "^(0|[1-9][0-9]{0,18})$"
 AMOUNT_PATTERN = f"^(0|[1-9][0-9]{{0,{MONEY_MAX_DIGITS - 1}}})(\\.[0-9]+)?$"
 EMAIL_PATTERN = "^[^@\\s]{1,64}@[^@\\s]+\\.[^@\\s]+$"
 ETAG_PATTERN = '^"v[0-9]{1,18}"$'
-IF_MATCH_PATTERN = '^(\\*|(W/)?"v[0-9]{1,18}")$'
+# The If-Match grammar of RFC 9110 (routes.common.IF_MATCH_SYNTAX states it once).
+IF_MATCH_PATTERN = IF_MATCH_SYNTAX
 # Mirrors the ids CorrelationMiddleware accepts from clients (its own are ``req_`` + 24 hex).
 CORRELATION_ID_PATTERN = "^[A-Za-z0-9._:\\-]{8,128}$"
 NOT_BLANK = "\\S"
@@ -538,8 +540,11 @@ def _parameters() -> Object:
             "name": "If-Match",
             "in": "header",
             "required": False,
-            "description": "An ETag from an earlier response: the change happens only if the "
-            "invoice is still at that version (else 412). `*` or absent: no check.",
+            "description": "RFC 9110 If-Match: `*`, or a comma-separated list of entity-tags "
+            'such as `"v3"` or `"v3", "v4"`. The change happens only if one listed tag is the '
+            'invoice\'s current ETag by strong comparison (a weak tag such as `W/"v3"` never '
+            "matches), else 412; the precondition is checked before the body. `*` or absent: "
+            "no version check. A value that is not `*` or a list of entity-tags is 400.",
             "schema": {"type": "string", "pattern": IF_MATCH_PATTERN, "example": '"v1"'},
         },
         "StatusFilter": {

@@ -1,0 +1,216 @@
+"""Issue 9 on real ``liquifact serve`` processes: SIGTERM (item 9), one JSON log stream (item 10),
+the start-up line (item 14), the process-local cache warning (item 8) and the development cursor
+secret file (item 6)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx2 as httpx
+import pytest
+
+from liquifact_core.marketplace import DEVELOPMENT_CURSOR_SECRET
+from tests.auth_helpers import TEST_SECRET, bearer
+from tests.factories import invoice_payload
+from tests.integration.server import ServerProcess, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _sqlite_env(tmp_path: Path) -> dict[str, str]:
+    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'data.db'}", "JWT_SECRET": TEST_SECRET}
+
+
+def _every_line_is_json(lines: list[str]) -> list[dict[str, object]]:
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            pytest.fail(f"plain text in the JSON log stream: {line!r}")
+        assert isinstance(record, dict) and "event" in record and "level" in record, line
+        records.append(record)
+    return records
+
+
+def _request_head(port: int, body: bytes, tenant: str) -> bytes:
+    return (
+        f"POST /v1/invoices HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: {bearer('admin', tenant)['Authorization']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-continue\r\n\r\n"
+    ).encode()
+
+
+def _in_flight(sock: socket.socket, head: bytes) -> None:
+    """Send ``head`` and return once the app is reading the body: uvicorn answers
+    ``100 Continue`` when the app first asks for it (RFC 9110 section 10.1.1)."""
+    sock.sendall(head)
+    interim = b""
+    while not interim.endswith(b"\r\n\r\n"):
+        chunk = sock.recv(1)
+        assert chunk, "connection closed before 100 Continue"
+        interim += chunk
+    assert interim.startswith(b"HTTP/1.1 100 "), interim
+
+
+# ---- item 9: SIGTERM --------------------------------------------------------------------------
+def test_sigterm_drains_the_request_in_flight_then_closes_and_exits_0(tmp_path: Path) -> None:
+    server = ServerProcess({**_sqlite_env(tmp_path), "SHUTDOWN_TIMEOUT_SECONDS": "30"})
+    try:
+        server.wait_for_event("listening")
+        body = json.dumps(invoice_payload(invoiceNumber="DRAIN-1")).encode()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            # The app is reading the body when SIGTERM arrives: the request is in flight.
+            _in_flight(sock, _request_head(server.port, body, "drain"))
+            sock.sendall(body[:10])
+            os.kill(server.process.pid, signal.SIGTERM)
+            server.wait_for_event("Shutting down")
+            with pytest.raises(httpx.TransportError):  # no new connections once stopping
+                httpx.get(server.base + "/health", timeout=5)
+            sock.sendall(body[10:])
+            answer = sock.makefile("rb").readline()
+        assert answer.startswith(b"HTTP/1.1 201 "), answer
+        assert server.wait() == 0
+        stopped = server.wait_for_event("stopped")
+        assert stopped["signal"] == "SIGTERM"
+    finally:
+        server.stop()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["data.db"]  # no -wal, -shm
+    _every_line_is_json(server.lines)
+    # The drained write is durable: a new process finds it.
+    restarted = ServerProcess(_sqlite_env(tmp_path))
+    try:
+        restarted.wait_for_event("listening")
+        listed = httpx.get(restarted.base + "/v1/invoices", headers=bearer("admin", "drain"))
+        assert [item["invoiceNumber"] for item in listed.json()["data"]] == ["DRAIN-1"]
+    finally:
+        restarted.stop()
+
+
+def test_the_drain_is_bounded_by_shutdown_timeout_seconds(tmp_path: Path) -> None:
+    server = ServerProcess({**_sqlite_env(tmp_path), "SHUTDOWN_TIMEOUT_SECONDS": "1"})
+    try:
+        server.wait_for_event("listening")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            _in_flight(sock, _request_head(server.port, b"{" * 50, "bounded"))
+            sock.sendall(b"{")
+            os.kill(server.process.pid, signal.SIGTERM)
+            # A client that never finishes its body does not hold the process up.
+            assert server.wait() == 0
+    finally:
+        server.stop()
+    records = _every_line_is_json(server.lines)
+    assert any("timeout graceful shutdown exceeded" in str(r["event"]) for r in records)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["data.db"]
+
+
+# ---- items 10 and 14: one JSON log stream, the start-up line ----------------------------------
+def test_every_line_is_json_and_each_bad_credential_is_logged_once(tmp_path: Path) -> None:
+    server = ServerProcess(_sqlite_env(tmp_path))
+    try:
+        listening = server.wait_for_event("listening")
+        assert listening["url"] == server.base
+        assert listening["docs"] == server.base + "/docs"
+        assert listening["store"] == f"sqlite {tmp_path / 'data.db'}"
+        bad = ["Bearer a.b.c", "Bearer " + "x" * 20, "Basic dXNlcjpwYXNz"]
+        for value in bad:
+            answer = httpx.get(server.base + "/v1/invoices", headers={"Authorization": value})
+            assert answer.status_code == 401
+        # A request uvicorn cannot parse: its warning is a JSON record too.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            sock.recv(4096)
+        server.wait_for_event("Invalid HTTP request received.")
+        os.kill(server.process.pid, signal.SIGTERM)
+        assert server.wait() == 0
+    finally:
+        server.stop()
+    records = _every_line_is_json(server.lines)
+    failures = [r for r in records if r["event"] == "authentication_failed"]
+    assert len(failures) == len(bad)
+    assert len({r["correlation_id"] for r in failures}) == len(bad)
+    invalid = [r for r in records if r["event"] == "Invalid HTTP request received."]
+    assert invalid[0]["logger"] == "uvicorn.error" and "Traceback" not in json.dumps(invalid)
+    assert [r["event"] for r in records].count("listening") == 1
+
+
+@pytest.mark.postgres
+def test_with_postgresql_down_the_stream_stays_json(tmp_path: Path) -> None:
+    down = f"postgresql://liquifact:hunter2@127.0.0.1:{free_port()}/nowhere"
+    server = ServerProcess({"DATABASE_URL": down, "JWT_SECRET": TEST_SECRET}, cwd=tmp_path)
+    try:
+        assert server.wait() == 3
+    finally:
+        server.stop()
+    # psycopg_pool's connection warnings (when its workers get to log before the start-up
+    # gives up) and the refusal itself are all JSON records.
+    records = _every_line_is_json(server.lines)
+    assert records[-1]["event"] == "not_started"
+    assert "hunter2" not in "\n".join(server.lines)
+
+
+# ---- item 8: PostgreSQL with a process-local cache --------------------------------------------
+@pytest.mark.postgres
+def test_postgres_without_redis_warns_once_and_ready_says_so(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": postgres_url, "JWT_SECRET": TEST_SECRET, "CURSOR_SECRET": "c" * 40}
+    server = ServerProcess(env, cwd=tmp_path)
+    try:
+        listening = server.wait_for_event("listening")
+        parts = urlsplit(postgres_url)
+        assert listening["store"] == f"postgresql {parts.hostname}:{parts.port}{parts.path}"
+        assert "@" not in str(listening["store"])  # no user (or password) shown
+        ready = httpx.get(server.base + "/ready").json()
+        assert ready["cache"]["shared"] is False
+        assert "REDIS_URL" in ready["cache"]["warning"]
+        assert "cache" not in httpx.get(server.base + "/readyz").json()
+    finally:
+        server.stop()
+    records = _every_line_is_json(server.lines)
+    warnings = [r for r in records if r["event"] == "process_local_cache"]
+    assert len(warnings) == 1 and warnings[0]["level"] == "warning"
+
+
+@pytest.mark.postgres
+def test_postgres_with_redis_has_no_warning(
+    postgres_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {
+        "DATABASE_URL": postgres_url,
+        "JWT_SECRET": TEST_SECRET,
+        "CURSOR_SECRET": "c" * 40,
+        "REDIS_URL": redis_url,
+    }
+    server = ServerProcess(env, cwd=tmp_path)
+    try:
+        server.wait_for_event("listening")
+        assert httpx.get(server.base + "/ready").json()["cache"] == {"shared": True}
+    finally:
+        server.stop()
+    assert "process_local_cache" not in "\n".join(server.lines)
+
+
+# ---- item 6: the development cursor secret ----------------------------------------------------
+def test_development_server_creates_a_random_cursor_secret_file_once(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": "", "JWT_SECRET": TEST_SECRET, "CURSOR_SECRET": ""}
+    secret_file = tmp_path / "var" / "dev-cursor-secret"
+    contents = []
+    for _ in range(2):
+        server = ServerProcess(env, cwd=tmp_path)
+        try:
+            server.wait_for_event("listening")
+            contents.append(secret_file.read_text())
+        finally:
+            server.stop()
+    assert contents[0] == contents[1]  # created once, then reused
+    secret = contents[0].strip()
+    assert len(secret) >= 32 and secret != DEVELOPMENT_CURSOR_SECRET
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
