@@ -90,3 +90,14 @@ def test_token_refuses_invalid_claims(
 def test_token_argument_errors(args: list[str]) -> None:
     with pytest.raises(SystemExit):
         main(["token", "--tenant", "t", *args])
+
+
+def test_token_refuses_a_lifetime_the_server_would_refuse(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
+    monkeypatch.setenv("JWT_MAX_TTL_SECONDS", "600")
+    assert main(["token", "--role", "admin", "--tenant", "t", "--ttl", "601"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "JWT_MAX_TTL_SECONDS (600)" in captured.err
+    assert _mint(capsys, "--role", "admin", "--tenant", "t", "--ttl", "600")

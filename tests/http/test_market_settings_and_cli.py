@@ -7,16 +7,20 @@ from pathlib import Path
 import pytest
 
 from liquifact_core.marketplace import DEVELOPMENT_CURSOR_SECRET
-from liquifact_http.cli import main
+from liquifact_http.cli import development_cursor_secret, main
 from liquifact_http.settings import ConfigError, load_settings
 
 NO_DOTENV = Path("/nonexistent/.env")
 SECRET = "c" * 48
 
 
-def test_development_uses_the_documented_insecure_cursor_secret() -> None:
+def test_development_has_no_published_cursor_secret(tmp_path: Path) -> None:
     settings = load_settings({}, env_file=NO_DOTENV)
-    assert settings.cursor_secret == DEVELOPMENT_CURSOR_SECRET
+    assert settings.cursor_secret is None  # `liquifact serve` creates a random file instead
+    generated = development_cursor_secret(tmp_path / "var" / "dev-cursor-secret")
+    assert generated != DEVELOPMENT_CURSOR_SECRET and len(generated) >= 32
+    assert development_cursor_secret(tmp_path / "var" / "dev-cursor-secret") == generated
+    assert development_cursor_secret(tmp_path / "other") != generated
     assert settings.idempotency_key_ttl_hours == 24
     assert SECRET not in repr(load_settings({"CURSOR_SECRET": SECRET}, env_file=NO_DOTENV))
 
@@ -29,6 +33,13 @@ def test_production_requires_a_cursor_secret() -> None:
         {"NODE_ENV": "production", "JWT_SECRET": "j" * 32, "CURSOR_SECRET": SECRET}, NO_DOTENV
     )
     assert production.cursor_secret == SECRET
+
+
+def test_production_takes_the_cursor_secret_from_a_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "cursor-secret"
+    secret_file.write_text(SECRET + "\n")
+    env = {"NODE_ENV": "production", "JWT_SECRET": "j" * 32, "CURSOR_SECRET_FILE": str(secret_file)}
+    assert load_settings(env, NO_DOTENV).cursor_secret == SECRET
 
 
 @pytest.mark.parametrize(
