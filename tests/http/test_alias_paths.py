@@ -51,7 +51,7 @@ def _as_uvicorn_decodes(raw: str) -> str:
 
 # Suffixes after the prefix: real route shapes, text in any script (no surrogates: a server
 # never decodes to one), percent-encoded text and raw bytes (invalid UTF-8 included).
-_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
 _SEGMENT = st.one_of(
     st.sampled_from(["invoices", "inv_X", "state", "history", "approve", "marketplace", ""]),
     _TEXT.map(lambda text: _as_uvicorn_decodes(quote(text, safe=""))),

@@ -152,7 +152,9 @@ def test_stale_if_match_is_412_and_changes_nothing(
     garbage = client.post(
         f"/v1/invoices/{invoice_id}/approve", headers={**headers, "If-Match": "x"}
     )
-    assert garbage.status_code == 412
+    # Malformed is a bad request (RFC 9110 grammar), not a failed precondition (issue 9).
+    assert garbage.status_code == 400
+    assert garbage.json()["errors"][0]["field"] == "If-Match"
     assert client.get(f"/v1/invoices/{invoice_id}", headers=headers).json()["status"] == "pending"
     fresh = client.post(
         f"/v1/invoices/{invoice_id}/approve", headers={**headers, "If-Match": '"v2"'}

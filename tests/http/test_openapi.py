@@ -340,7 +340,7 @@ ERROR_CASES = {
     "delete: stale If-Match": ErrorCase("DELETE", "/v1/invoices/{id}", 412, _if_match('"v2"')),
     "delete: not pending": ErrorCase("DELETE", "/v1/invoices/{id}", 409, before="approve"),
     "approve: malformed If-Match": ErrorCase(
-        "POST", "/v1/invoices/{id}/approve", 412, _if_match("v1")
+        "POST", "/v1/invoices/{id}/approve", 400, _if_match("v1")
     ),
     "approve: unknown field": ErrorCase(
         "POST", "/v1/invoices/{id}/approve", 400, {"json": {"reason": "x"}}

@@ -68,7 +68,9 @@ def test_probes_are_not_ready_when_the_database_is_unreachable(
 
     assert response.status_code == 503
     assert_matches_openapi(response)
-    assert response.json() == NOT_READY
+    # /ready also says whether the cache is shared (issue 9; these settings: SQLite, no Redis).
+    cache = {"cache": {"shared": False}} if path == "/ready" else {}
+    assert response.json() == {**NOT_READY, **cache}
     _assert_discloses_nothing(response.text, port)
 
 
@@ -133,3 +135,20 @@ def test_killed_database_sessions_are_replaced_between_requests(
     assert again.status_code == 200
     assert again.json() == created.json()
     assert ready.status_code == 200
+
+
+@pytest.mark.postgres
+def test_ready_warns_of_a_process_local_cache_on_postgresql(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url, pool_max_size=2)
+    app = create_app(test_settings(database_url=postgres_url), store=store)
+    try:
+        with TestClient(app) as client:
+            ready = client.get("/ready")
+            readyz = client.get("/readyz")
+    finally:
+        store.close()
+    assert ready.status_code == 200  # a warning, not an outage
+    assert_matches_openapi(ready)
+    assert ready.json()["cache"]["shared"] is False
+    assert "REDIS_URL" in ready.json()["cache"]["warning"]
+    assert "cache" not in readyz.json()
