@@ -17,7 +17,7 @@ import pytest
 
 from liquifact_core.marketplace import DEVELOPMENT_CURSOR_SECRET
 from tests.auth_helpers import TEST_SECRET, bearer
-from tests.factories import invoice_payload
+from tests.factories import invoice_payload, new_tenant
 from tests.integration.server import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
@@ -37,6 +37,10 @@ def _every_line_is_json(lines: list[str]) -> list[dict[str, object]]:
         assert isinstance(record, dict) and "event" in record and "level" in record, line
         records.append(record)
     return records
+
+
+def _database_files(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.name.startswith("data.db"))
 
 
 def _request_head(port: int, body: bytes, tenant: str) -> bytes:
@@ -61,14 +65,26 @@ def _in_flight(sock: socket.socket, head: bytes) -> None:
 
 
 # ---- item 9: SIGTERM --------------------------------------------------------------------------
-def test_sigterm_drains_the_request_in_flight_then_closes_and_exits_0(tmp_path: Path) -> None:
-    server = ServerProcess({**_sqlite_env(tmp_path), "SHUTDOWN_TIMEOUT_SECONDS": "30"})
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    if request.param == "sqlite":
+        return _sqlite_env(tmp_path)
+    url = request.getfixturevalue("postgres_url")
+    return {"DATABASE_URL": url, "JWT_SECRET": TEST_SECRET, "CURSOR_SECRET": "c" * 40}
+
+
+def test_sigterm_drains_the_request_in_flight_then_closes_and_exits_0(
+    store_env: dict[str, str], tmp_path: Path
+) -> None:
+    tenant = new_tenant()
+    env = {**store_env, "SHUTDOWN_TIMEOUT_SECONDS": "30"}
+    server = ServerProcess(env, cwd=tmp_path)
     try:
         server.wait_for_event("listening")
         body = json.dumps(invoice_payload(invoiceNumber="DRAIN-1")).encode()
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
             # The app is reading the body when SIGTERM arrives: the request is in flight.
-            _in_flight(sock, _request_head(server.port, body, "drain"))
+            _in_flight(sock, _request_head(server.port, body, tenant))
             sock.sendall(body[:10])
             os.kill(server.process.pid, signal.SIGTERM)
             server.wait_for_event("Shutting down")
@@ -77,25 +93,27 @@ def test_sigterm_drains_the_request_in_flight_then_closes_and_exits_0(tmp_path: 
             sock.sendall(body[10:])
             answer = sock.makefile("rb").readline()
         assert answer.startswith(b"HTTP/1.1 201 "), answer
-        assert server.wait() == 0
+        assert server.wait() == 0  # not 143: services.close() ran
         stopped = server.wait_for_event("stopped")
         assert stopped["signal"] == "SIGTERM"
     finally:
         server.stop()
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["data.db"]  # no -wal, -shm
     _every_line_is_json(server.lines)
+    if "sqlite" in store_env["DATABASE_URL"]:
+        # The last connection closed: the WAL was checkpointed, no -wal or -shm left.
+        assert _database_files(tmp_path) == ["data.db"]
     # The drained write is durable: a new process finds it.
-    restarted = ServerProcess(_sqlite_env(tmp_path))
+    restarted = ServerProcess(store_env, cwd=tmp_path)
     try:
         restarted.wait_for_event("listening")
-        listed = httpx.get(restarted.base + "/v1/invoices", headers=bearer("admin", "drain"))
+        listed = httpx.get(restarted.base + "/v1/invoices", headers=bearer("admin", tenant))
         assert [item["invoiceNumber"] for item in listed.json()["data"]] == ["DRAIN-1"]
     finally:
         restarted.stop()
 
 
 def test_the_drain_is_bounded_by_shutdown_timeout_seconds(tmp_path: Path) -> None:
-    server = ServerProcess({**_sqlite_env(tmp_path), "SHUTDOWN_TIMEOUT_SECONDS": "1"})
+    server = ServerProcess({**_sqlite_env(tmp_path), "SHUTDOWN_TIMEOUT_SECONDS": "1"}, cwd=tmp_path)
     try:
         server.wait_for_event("listening")
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
@@ -108,12 +126,12 @@ def test_the_drain_is_bounded_by_shutdown_timeout_seconds(tmp_path: Path) -> Non
         server.stop()
     records = _every_line_is_json(server.lines)
     assert any("timeout graceful shutdown exceeded" in str(r["event"]) for r in records)
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["data.db"]
+    assert _database_files(tmp_path) == ["data.db"]
 
 
 # ---- items 10 and 14: one JSON log stream, the start-up line ----------------------------------
 def test_every_line_is_json_and_each_bad_credential_is_logged_once(tmp_path: Path) -> None:
-    server = ServerProcess(_sqlite_env(tmp_path))
+    server = ServerProcess(_sqlite_env(tmp_path), cwd=tmp_path)
     try:
         listening = server.wait_for_event("listening")
         assert listening["url"] == server.base
