@@ -198,7 +198,12 @@ def create_app(
     owns_services = services is None
     wired = services or build_services(settings, metrics=metrics, **overrides)
     resolver = resolve_caller or Authenticator(settings)
-    operations: list[Middleware] = [Middleware(MetricsMiddleware, metrics=metrics)]
+    operations: list[Middleware] = [
+        Middleware(MetricsMiddleware, metrics=metrics),
+        # Repeated singleton headers are 400 (counted by metrics) before the rate limiter and
+        # the routes read Authorization, X-API-Key, If-Match ...
+        Middleware(SingletonHeadersMiddleware),
+    ]
     if settings.rate_limit_enabled:
         if isinstance(resolver, Authenticator):
             # Count verified users and API clients as themselves, not by their address.
@@ -235,8 +240,6 @@ def create_app(
             Middleware(CorrelationMiddleware),
             Middleware(CorsMiddleware, allowed_origins=settings.cors_allowed_origins),
             Middleware(DeprecatedAliasMiddleware),
-            # Before rate limits and routes read Authorization, X-API-Key, If-Match ...
-            Middleware(SingletonHeadersMiddleware),
             *operations,
         ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
