@@ -4,8 +4,9 @@ time from constant column names, so no SQL is ever built from a request."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from liquifact_adapters.postgres import mapping
+from liquifact_adapters.sql.rows import SORT_COLUMNS
 from liquifact_core.marketplace import MarketplaceQuery, SortField, SortOrder
 
 # Repeated verbatim from the partial indexes of migration 0002: the planner uses a partial
@@ -39,7 +40,7 @@ _ID = 'id COLLATE "C"'
 
 
 def _page_sql(sort: SortField, order: SortOrder, keyset: bool) -> str:
-    column = mapping.SORT_COLUMNS[sort]
+    column = SORT_COLUMNS[sort]
     direction = "DESC" if order is SortOrder.DESC else "ASC"
     after = ""
     if keyset:
@@ -68,9 +69,9 @@ PAGE_SQL: Mapping[tuple[SortField, SortOrder, bool], str] = {
 COUNT_SQL = "SELECT count(*) AS total\nFROM invoices" + _FILTERED
 
 
-def params(query: MarketplaceQuery) -> mapping.Params:
+def params(query: MarketplaceQuery) -> dict[str, Any]:
     filters = query.filters
-    values: mapping.Params = {
+    values: dict[str, Any] = {
         "tenant_id": query.tenant_id,
         "yield_min": filters.yield_bps_min,
         "yield_max": filters.yield_bps_max,

@@ -26,15 +26,18 @@ from liquifact_adapters.postgres.connection import (
     open_pool,
     translated,
 )
-from liquifact_adapters.postgres.funding import (
+from liquifact_adapters.postgres.mapping import Params, Row, aware
+from liquifact_adapters.postgres.repositories import (
     PURGE_EXPIRED,
+    PostgresAuditLog,
     PostgresCommitmentRepository,
     PostgresIdempotencyRepository,
+    PostgresInvoiceRepository,
+    constraint_violations,
 )
-from liquifact_adapters.postgres.mapping import Params, Row, aware
-from liquifact_adapters.postgres.repositories import PostgresAuditLog, PostgresInvoiceRepository
+from liquifact_adapters.sql.repositories import ConstraintViolation
 from liquifact_adapters.sql_migrations import Migration
-from liquifact_core.errors import Unavailable
+from liquifact_core.errors import schema_not_current
 from liquifact_core.ports import (
     AuditLog,
     CommitmentRepository,
@@ -121,7 +124,7 @@ class PostgresStore:
             missing = schema.pending(schema.applied_versions(connection))
             connection.rollback()
         if missing:
-            raise Unavailable("The data store schema is not up to date.")
+            raise schema_not_current()
 
     def pending_migrations(self) -> list[Migration]:
         """Migrations this code needs that the database lacks (empty when up to date).
@@ -227,6 +230,7 @@ class PostgresUnitOfWork:
             raise PermissionError("unit of work used for another tenant")
 
     def fetch_all(self, sql: str, params: Params | Sequence[object]) -> list[Row]:
+        """The rows of a statement in this unit's transaction."""
         connection = self._ready()
         with translated():
             return connection.execute(sql, params).fetchall()
@@ -238,8 +242,9 @@ class PostgresUnitOfWork:
             # damage to this write, as SQLite does, so the caller may go on after a Conflict.
             connection.execute(f"SAVEPOINT {_SAVEPOINT}")
             try:
-                cursor = connection.execute(sql, params)
-            except psycopg.IntegrityError:
+                with constraint_violations():
+                    cursor = connection.execute(sql, params)
+            except ConstraintViolation:
                 connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
                 raise
             connection.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")

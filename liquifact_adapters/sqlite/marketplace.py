@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from liquifact_adapters.sql.rows import SORT_COLUMNS
 from liquifact_adapters.sqlite import mapping
 from liquifact_core.marketplace import MarketplaceQuery, SortField, SortOrder
 
@@ -27,7 +28,7 @@ WHERE tenant_id = :tenant_id AND {INVESTABLE_LIVE}
 
 
 def _page_sql(sort: SortField, order: SortOrder, keyset: bool) -> str:
-    column = mapping.SORT_COLUMNS[sort]
+    column = SORT_COLUMNS[sort]
     direction = "DESC" if order is SortOrder.DESC else "ASC"
     after = ""
     if keyset:
@@ -52,7 +53,7 @@ PAGE_SQL: Mapping[tuple[SortField, SortOrder, bool], str] = {
 # Counted on the covering index of every filter column: the table is never read. The planner,
 # given statistics, tends to pick a sort index and read the rows instead, hence the hint
 # (PostgreSQL needs none: it plans an index-only scan on its own).
-COUNT_SQL = "SELECT count(*)\nFROM invoices INDEXED BY invoices_market_filters" + _FILTERED
+COUNT_SQL = "SELECT count(*) AS total\nFROM invoices INDEXED BY invoices_market_filters" + _FILTERED
 
 
 def params(query: MarketplaceQuery) -> dict[str, mapping.SqlValue]:

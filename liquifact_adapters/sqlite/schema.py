@@ -16,6 +16,7 @@ from functools import cache
 
 from liquifact_adapters.sql_migrations import Migration, MigrationStatus, load_migrations
 from liquifact_adapters.sqlite.connection import open_database, unavailable_on_failure
+from liquifact_core.invoice_numbers import canonical_invoice_number
 
 MIGRATIONS_PACKAGE = "liquifact_adapters.sqlite.migrations"
 
@@ -115,6 +116,10 @@ def _apply(connection: sqlite3.Connection, migration: Migration, *, up: bool) ->
 
     Returns False, changing nothing, when another connection already did it.
     """
+    # Migration 0003 backfills canonical invoice-number keys with the application's function.
+    connection.create_function(
+        "liquifact_invoice_number_key", 1, canonical_invoice_number, deterministic=True
+    )
     with unavailable_on_failure():
         connection.execute("BEGIN IMMEDIATE")
         try:

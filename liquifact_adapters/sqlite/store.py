@@ -7,29 +7,34 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from liquifact_adapters.sql.rows import Params, Row
 from liquifact_adapters.sqlite import schema
 from liquifact_adapters.sqlite.connection import (
     DEFAULT_BUSY_TIMEOUT_MS,
-    UNAVAILABLE_MESSAGE,
     ConnectionPool,
     discard_transaction,
     open_database,
     unavailable_on_failure,
 )
-from liquifact_adapters.sqlite.funding import (
+from liquifact_adapters.sqlite.mapping import utc_text
+from liquifact_adapters.sqlite.repositories import (
     PURGE_EXPIRED,
+    SqliteAuditLog,
     SqliteCommitmentRepository,
     SqliteIdempotencyRepository,
+    SqliteInvoiceRepository,
+    constraint_violations,
 )
-from liquifact_adapters.sqlite.mapping import SqlParams, utc_text
-from liquifact_adapters.sqlite.repositories import SqliteAuditLog, SqliteInvoiceRepository
-from liquifact_core.errors import Unavailable
+from liquifact_core.errors import schema_not_current, store_unavailable
 from liquifact_core.ports import (
     AuditLog,
     CommitmentRepository,
     IdempotencyRepository,
     InvoiceRepository,
 )
+
+# A readiness probe must answer fast: it waits at most this long for the write lock.
+DEFAULT_PING_TIMEOUT_MS = 2000
 
 
 class SqliteStore:
@@ -46,9 +51,16 @@ class SqliteStore:
         *,
         migrate: bool = True,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        ping_timeout_ms: int = DEFAULT_PING_TIMEOUT_MS,
     ) -> None:
-        """Open the file at ``path``, creating it; ``migrate`` applies pending migrations."""
+        """Open the file at ``path``, creating it; ``migrate`` applies pending migrations.
+
+        ``busy_timeout_ms``: how long a unit of work waits for the write lock before answering
+        Unavailable; ``ping_timeout_ms``: how long ``ping`` waits for it (at most the former).
+        """
         self.path = path
+        self._busy_timeout_ms = int(busy_timeout_ms)
+        self._ping_timeout_ms = int(min(ping_timeout_ms, busy_timeout_ms))
         connection = open_database(path, busy_timeout_ms)
         try:
             if migrate:
@@ -67,10 +79,22 @@ class SqliteStore:
         return SqliteUnitOfWork(self._pool, tenant_id, read_only=True)
 
     def ping(self) -> None:
-        """Raise Unavailable unless the file answers and holds every migration this code needs."""
+        """Raise Unavailable unless a unit of work could start now: the file answers, holds
+        every migration this code needs, and its write lock can be taken within the probe's
+        timeout (``ping_timeout_ms``). Another process holding the lock (``BEGIN EXCLUSIVE``,
+        a long migration) makes units of work queue and answer 503 after the busy timeout, so
+        the probe must not call the store ready then (issue 9, item 8). The lock is released
+        at once: the probe writes nothing."""
         with self._pool.connection() as connection:
             if schema.has_pending(connection):
-                raise Unavailable("The data store schema is not up to date.")
+                raise schema_not_current()
+            with unavailable_on_failure():
+                connection.execute(f"PRAGMA busy_timeout = {self._ping_timeout_ms}")
+                try:
+                    connection.execute("BEGIN IMMEDIATE")
+                    connection.execute("ROLLBACK")
+                finally:
+                    connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
 
     def purge_expired_idempotency(self, now: datetime, limit: int) -> int:
         """Delete up to ``limit`` expired idempotency records of any tenant."""
@@ -162,7 +186,19 @@ class SqliteUnitOfWork:
         if tenant_id != self._tenant_id:
             raise PermissionError("unit of work used for another tenant")
 
-    def execute(self, sql: str, params: SqlParams) -> sqlite3.Cursor:
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    def fetch_all(self, sql: str, params: Params) -> list[Row]:
+        return [dict(row) for row in self._execute(sql, params).fetchall()]
+
+    def write(self, sql: str, params: Params) -> int:
+        # A refused statement changes nothing in SQLite: the unit stays usable after it.
+        with constraint_violations():
+            return int(self._execute(sql, params).rowcount)
+
+    def _execute(self, sql: str, params: Params) -> sqlite3.Cursor:
         connection = self._active()
         with unavailable_on_failure():
             if self._begin_on_next_statement:
@@ -182,4 +218,4 @@ class SqliteUnitOfWork:
         # SQLite itself rolls back on some failures (disk full, I/O error). Going on would run
         # the remaining statements outside any transaction and commit half a unit.
         if not connection.in_transaction:
-            raise Unavailable(UNAVAILABLE_MESSAGE)
+            raise store_unavailable()
