@@ -152,6 +152,7 @@ def test_duplicate_invoice_number_conflicts(store: Store, tenant: str) -> None:
         uow.invoices.add(invoice(tenant, invoice_number=first.draft.invoice_number))
 
     assert raised.value.code == "DUPLICATE_INVOICE_NUMBER"
+    assert raised.value.message == f"Invoice number '{first.draft.invoice_number}' is already used."
 
 
 def test_number_is_free_again_after_soft_delete(store: Store, tenant: str) -> None:
@@ -190,6 +191,7 @@ def test_update_to_a_taken_number_conflicts(store: Store, tenant: str) -> None:
         uow.invoices.update(renumbered, 1)
 
     assert raised.value.code == "DUPLICATE_INVOICE_NUMBER"
+    assert raised.value.message == f"Invoice number '{first.draft.invoice_number}' is already used."
 
 
 # ---- update ---------------------------------------------------------------------------------
@@ -347,10 +349,14 @@ def test_duplicate_sequence_conflicts(store: Store, tenant: str) -> None:
         uow.invoices.add_transition(transition(subject, 2))
 
     assert raised.value.code == "CONCURRENT_UPDATE"
+    assert raised.value.message == "This history step was already recorded."
 
 
 def test_transition_of_unknown_invoice_is_refused(store: Store, tenant: str) -> None:
     ghost = invoice(tenant)
 
-    with store.unit_of_work(tenant) as uow, pytest.raises(NotFound):
+    with store.unit_of_work(tenant) as uow, pytest.raises(NotFound) as raised:
         uow.invoices.add_transition(transition(ghost, 1))
+
+    assert raised.value.code == "NOT_FOUND"
+    assert raised.value.message == f"Invoice '{ghost.id}' was not found."
