@@ -198,6 +198,10 @@ class SqliteUnitOfWork:
         with constraint_violations():
             return int(self._execute(sql, params).rowcount)
 
+    def execute_raw(self, sql: str) -> list[tuple[object, ...]]:
+        """Run raw SQL inside this unit's transaction. For tests and diagnostics."""
+        return [tuple(row) for row in self._execute(sql, {}).fetchall()]
+
     def _execute(self, sql: str, params: Params) -> sqlite3.Cursor:
         connection = self._active()
         with unavailable_on_failure():

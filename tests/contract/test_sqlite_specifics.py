@@ -12,11 +12,13 @@ import pytest
 from liquifact_adapters.sqlite import (
     MigrationStatus,
     SqliteStore,
+    SqliteUnitOfWork,
     known_migrations,
     migrate,
     rollback,
     status,
 )
+from liquifact_adapters.sqlite.connection import DEFAULT_BUSY_TIMEOUT_MS
 from liquifact_core.errors import Unavailable
 
 from .contract_support import T0, audit_event, full_invoice, invoice, load, new_tenant, transition
@@ -279,3 +281,41 @@ def test_a_locked_database_is_unavailable(db_path: str) -> None:
 def test_memory_databases_are_refused() -> None:
     with pytest.raises(ValueError, match="file path"):
         SqliteStore(":memory:")
+
+
+def test_ping_is_unavailable_while_another_connection_holds_the_database(db_path: str) -> None:
+    # Issue 9, item 8: units of work would queue for the lock and answer 503, so readiness
+    # must not say ready. The holder is a connection of its own, as another process's is.
+    store = SqliteStore(db_path, ping_timeout_ms=50)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        store.ping()
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(Unavailable) as raised:
+            store.ping()
+        _assert_safe(raised.value)
+        assert raised.value.message == SAFE_MESSAGE
+
+        holder.execute("ROLLBACK")
+        store.ping()
+        # The probe's short wait is its own: pooled connections keep the store's busy timeout.
+        with store.unit_of_work(new_tenant()) as uow:
+            assert isinstance(uow, SqliteUnitOfWork)
+            assert uow.execute_raw("PRAGMA busy_timeout") == [(DEFAULT_BUSY_TIMEOUT_MS,)]
+    finally:
+        holder.close()
+        store.close()
+
+
+def test_ping_leaves_no_transaction_or_lock_behind(db_path: str) -> None:
+    store = SqliteStore(db_path)
+    try:
+        store.ping()
+        other = sqlite3.connect(db_path, isolation_level=None, timeout=0)
+        try:
+            other.execute("BEGIN EXCLUSIVE")  # would fail at once if ping still held the lock
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+    finally:
+        store.close()
