@@ -9,7 +9,6 @@ import attrs
 
 from liquifact_core.addresses import AccountAddress
 from liquifact_core.amounts import Stroops
-from liquifact_core.audit import AuditEvent
 from liquifact_core.commitments import (
     COMMITMENT_ID_PREFIX,
     Commitment,
@@ -20,6 +19,7 @@ from liquifact_core.commitments import (
     InvestorLock,
     LockPage,
     SubmissionStatus,
+    commitment_audit_event,
 )
 from liquifact_core.errors import (
     Conflict,
@@ -290,23 +290,7 @@ class FundingService:
 
     def _audit(self, uow: UnitOfWork, commitment: Commitment, actor: Actor, action: str) -> None:
         uow.audit.append(
-            AuditEvent(
-                id=self._ids.new_id("aud_"),
-                tenant_id=commitment.tenant_id,
-                actor_id=actor.id,
-                actor_role=actor.role.value,
-                action=action,
-                resource_type="commitment",
-                resource_id=commitment.id,
-                at=commitment.updated_at,
-                metadata={
-                    "invoiceId": commitment.invoice_id,
-                    "investorAddress": commitment.investor_address,
-                    "amountStroops": str(commitment.amount_stroops),
-                    "status": commitment.status.value,
-                    "submissionStatus": commitment.submission_status.value,
-                },
-            )
+            commitment_audit_event(self._ids.new_id("aud_"), commitment, actor, action)
         )
 
 

@@ -11,7 +11,7 @@ from liquifact_core import validation as v
 from liquifact_core.addresses import ContractAddress
 from liquifact_core.amounts import Stroops
 from liquifact_core.audit import AuditEvent
-from liquifact_core.commitments import Commitment
+from liquifact_core.commitments import Commitment, commitment_audit_event
 from liquifact_core.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
 from liquifact_core.ids import INVOICE_ID_PREFIX, parse_invoice_id
 from liquifact_core.invoices import DRAFT_FIELDS, Actor, Invoice, InvoiceDraft, Transition
@@ -325,23 +325,12 @@ class InvoiceService:
         )
         for commitment in released:
             uow.audit.append(
-                AuditEvent(
-                    id=self._ids.new_id("aud_"),
-                    tenant_id=commitment.tenant_id,
-                    actor_id=actor.id,
-                    actor_role=actor.role.value,
-                    action="commitment.released",
-                    resource_type="commitment",
-                    resource_id=commitment.id,
-                    at=commitment.updated_at,
-                    metadata={
-                        "invoiceId": commitment.invoice_id,
-                        "investorAddress": commitment.investor_address,
-                        "amountStroops": str(commitment.amount_stroops),
-                        "status": commitment.status.value,
-                        "submissionStatus": commitment.submission_status.value,
-                        "invoiceStatus": invoice.status.value,
-                    },
+                commitment_audit_event(
+                    self._ids.new_id("aud_"),
+                    commitment,
+                    actor,
+                    "commitment.released",
+                    invoiceStatus=invoice.status.value,
                 )
             )
         return released
