@@ -30,7 +30,7 @@ from liquifact_adapters.sql.rows import Params
 from liquifact_adapters.sql.statements import pyformat
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.marketplace import MarketplaceQuery
-from liquifact_core.ports import InvoiceQuery, StatusTotals
+from liquifact_core.ports import StatusTotals
 
 # A unit of work reads an invoice to decide how to change it. Locking the row here makes
 # read-check-write atomic: a concurrent unit waits, then reads the committed result and
@@ -43,12 +43,7 @@ _SELECT_INVOICE = pyformat(shared.SELECT_INVOICE)
 _SELECT_INVOICE_LOCKED = _SELECT_INVOICE + "\nFOR NO KEY UPDATE"
 
 # One fixed statement serves every filter combination, so no SQL is ever built from a query.
-_LIVE_MATCHING = """
-FROM invoices
-WHERE tenant_id = %(tenant_id)s AND deleted_at IS NULL
-    AND (%(any_status)s OR status = ANY(%(statuses)s))
-    AND (%(sme_id)s::text IS NULL OR sme_id = %(sme_id)s)
-"""
+_LIVE_MATCHING = shared.live_invoices("= ANY(:statuses)")
 
 # Sums in SQL are exact: numeric for amounts, numeric for bigint stroops.
 _STATUS_TOTALS = """
@@ -68,15 +63,6 @@ ORDER BY status COLLATE "C", currency COLLATE "C"
 _LOCK_INVOICE = (
     "SELECT 1 FROM invoices WHERE tenant_id = %(tenant_id)s AND id = %(invoice_id)s FOR UPDATE"
 )
-
-_LOCK_GROUPS = """
-FROM investor_commitments AS c
-JOIN invoices AS i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id
-WHERE c.tenant_id = %(tenant_id)s AND c.status IN ('pending', 'confirmed')
-    AND (%(investor)s::text IS NULL OR c.investor_address = %(investor)s::text)
-    AND (%(invoice_id)s::text IS NULL OR c.invoice_id = %(invoice_id)s::text)
-GROUP BY c.invoice_id, c.investor_address
-"""
 
 
 @contextmanager
@@ -100,24 +86,13 @@ class PostgresInvoiceRepository(SqlInvoiceRepository):
     UPDATE = pyformat(shared.UPDATE_INVOICE)
     SELECT = _SELECT_INVOICE
     SELECT_FOR_WRITE = _SELECT_INVOICE_LOCKED
-    LIST = (
-        "SELECT *"
-        + _LIVE_MATCHING
-        + "ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s"
-    )
-    COUNT = "SELECT count(*) AS total" + _LIVE_MATCHING
+    LIST = pyformat(shared.list_invoices(_LIVE_MATCHING))
+    COUNT = pyformat(shared.count_invoices(_LIVE_MATCHING))
     INSERT_TRANSITION = pyformat(shared.INSERT_TRANSITION)
     SELECT_HISTORY = pyformat(shared.SELECT_HISTORY)
 
-    def list_params(self, query: InvoiceQuery) -> Params:
-        return {
-            "tenant_id": query.tenant_id,
-            "any_status": not query.statuses,
-            "statuses": sorted(status.value for status in query.statuses),
-            "sme_id": query.sme_id,
-            "limit": query.limit,
-            "offset": query.offset,
-        }
+    def status_set(self, statuses: tuple[str, ...]) -> list[str]:
+        return [*statuses]
 
     def marketplace_params(self, query: MarketplaceQuery) -> Params:
         return market.params(query)
@@ -156,17 +131,9 @@ class PostgresCommitmentRepository(SqlCommitmentRepository):
     SELECT_BY_KEY = pyformat(shared.SELECT_COMMITMENT_BY_KEY)
     PENDING_TOTAL = pyformat(shared.PENDING_TOTAL)
     RELEASE_PENDING = pyformat(shared.RELEASE_PENDING)
-    SELECT_LOCKS = (
-        """
-SELECT c.invoice_id, c.investor_address, sum(c.amount_stroops) AS amount_stroops,
-    count(*) AS commitment_count, max(c.updated_at) AS updated_at,
-    max(i.yield_bps) AS yield_bps, max(i.due_date) AS due_date
-"""
-        + _LOCK_GROUPS
-        + 'ORDER BY c.invoice_id COLLATE "C", c.investor_address COLLATE "C"\n'
-        + "LIMIT %(limit)s OFFSET %(offset)s"
-    )
-    COUNT_LOCKS = "SELECT count(*) AS total FROM (SELECT 1 " + _LOCK_GROUPS + ") AS groups"  # noqa: S608
+    # Ids in the "C" collation: code point order, as Python and SQLite compare strings.
+    SELECT_LOCKS = pyformat(shared.select_locks(' COLLATE "C"'))
+    COUNT_LOCKS = pyformat(shared.COUNT_LOCKS)
 
     def serialise_funding(self, tenant_id: str, invoice_id: str) -> None:
         # The lock first: a sum read after it counts every commitment committed before it,

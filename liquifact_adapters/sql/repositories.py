@@ -116,9 +116,20 @@ class SqlInvoiceRepository(_Repository, ABC):
         [count] = self._session.fetch_all(self.COUNT, params)
         return Page([self.rows.invoice_from_row(row) for row in rows], int(count["total"]))
 
-    @abstractmethod
     def list_params(self, query: InvoiceQuery) -> Params:
-        """Parameters of ``LIST`` and ``COUNT``: how a set of statuses is bound differs."""
+        """Parameters of ``LIST`` and ``COUNT``."""
+        return {
+            "tenant_id": query.tenant_id,
+            "any_status": not query.statuses,
+            "statuses": self.status_set(tuple(sorted(status.value for status in query.statuses))),
+            "sme_id": query.sme_id,
+            "limit": query.limit,
+            "offset": query.offset,
+        }
+
+    @abstractmethod
+    def status_set(self, statuses: tuple[str, ...]) -> object:
+        """A set of statuses as the dialect's ``status_in`` test binds it."""
 
     def add_transition(self, step: Transition) -> None:
         self._session.check_tenant(step.tenant_id)

@@ -143,3 +143,55 @@ DELETE FROM idempotency_records
 WHERE tenant_id = :tenant_id AND key = :key AND claim_id = :claim_id AND state = 'in_progress'
 """
 SELECT_RECORD = "SELECT * FROM idempotency_records WHERE tenant_id = :tenant_id AND key = :key"
+
+# Optional filters compare with CAST(... AS TEXT): PostgreSQL cannot infer the type of a lone
+# NULL parameter, and SQLite reads the cast the same way.
+_OPTIONAL_SME = "(CAST(:sme_id AS TEXT) IS NULL OR sme_id = CAST(:sme_id AS TEXT))"
+
+
+def live_invoices(status_in: str) -> str:
+    """The FROM/WHERE of a tenant's live invoices, filtered by an optional SME and a set of
+    statuses; ``status_in`` is the dialect's test of ``status`` against ``:statuses``."""
+    return f"""
+FROM invoices
+WHERE tenant_id = :tenant_id AND deleted_at IS NULL
+    AND (:any_status OR status {status_in})
+    AND {_OPTIONAL_SME}
+"""
+
+
+def list_invoices(matching: str) -> str:
+    """A page of ``live_invoices``, newest first."""
+    return "SELECT *" + matching + "ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
+
+
+def count_invoices(matching: str) -> str:
+    return "SELECT count(*) AS total" + matching
+
+
+_LOCK_GROUPS = """
+FROM investor_commitments AS c
+JOIN invoices AS i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id
+WHERE c.tenant_id = :tenant_id AND c.status IN ('pending', 'confirmed')
+    AND (CAST(:investor AS TEXT) IS NULL OR c.investor_address = CAST(:investor AS TEXT))
+    AND (CAST(:invoice_id AS TEXT) IS NULL OR c.invoice_id = CAST(:invoice_id AS TEXT))
+GROUP BY c.invoice_id, c.investor_address
+"""
+
+
+def select_locks(collate: str) -> str:
+    """Pending and confirmed commitments per (invoice, investor), with the invoice's terms,
+    ordered by ids in code point order (``collate``: the dialect's clause for it, if any)."""
+    return (
+        """
+SELECT c.invoice_id, c.investor_address, sum(c.amount_stroops) AS amount_stroops,
+    count(*) AS commitment_count, max(c.updated_at) AS updated_at,
+    max(i.yield_bps) AS yield_bps, max(i.due_date) AS due_date
+"""
+        + _LOCK_GROUPS
+        + f"ORDER BY c.invoice_id{collate}, c.investor_address{collate}\n"
+        + "LIMIT :limit OFFSET :offset"
+    )
+
+
+COUNT_LOCKS = "SELECT count(*) AS total FROM (SELECT 1 " + _LOCK_GROUPS + ") AS groups"  # noqa: S608

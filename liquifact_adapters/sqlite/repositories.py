@@ -24,29 +24,16 @@ from liquifact_adapters.sqlite import marketplace as market
 from liquifact_adapters.sqlite.mapping import ROWS
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.marketplace import MarketplaceQuery
-from liquifact_core.ports import InvoiceQuery, StatusTotals
+from liquifact_core.ports import StatusTotals
 
 # One fixed statement serves every filter combination, so no SQL is ever built from a query.
-_LIVE_MATCHING = """
-FROM invoices
-WHERE tenant_id = :tenant_id AND deleted_at IS NULL
-    AND (:any_status OR status IN (SELECT value FROM json_each(:statuses)))
-    AND (:sme_id IS NULL OR sme_id = :sme_id)
-"""
+_LIVE_MATCHING = shared.live_invoices("IN (SELECT value FROM json_each(:statuses))")
 
 _SELECT_FOR_TOTALS = """
 SELECT status, currency, amount, funding_target_stroops, funded_stroops FROM invoices
 WHERE tenant_id = :tenant_id AND deleted_at IS NULL AND (:sme_id IS NULL OR sme_id = :sme_id)
 """
 
-_LOCK_GROUPS = """
-FROM investor_commitments AS c
-JOIN invoices AS i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id
-WHERE c.tenant_id = :tenant_id AND c.status IN ('pending', 'confirmed')
-    AND (:investor IS NULL OR c.investor_address = :investor)
-    AND (:invoice_id IS NULL OR c.invoice_id = :invoice_id)
-GROUP BY c.invoice_id, c.investor_address
-"""
 
 _CONSTRAINTS: dict[str, ViolationKind] = {
     "SQLITE_CONSTRAINT_PRIMARYKEY": "primary_key",
@@ -70,24 +57,13 @@ class SqliteInvoiceRepository(SqlInvoiceRepository):
     INSERT = shared.INSERT_INVOICE
     UPDATE = shared.UPDATE_INVOICE
     SELECT = SELECT_FOR_WRITE = shared.SELECT_INVOICE  # BEGIN IMMEDIATE already serialises
-    LIST = (
-        "SELECT *"
-        + _LIVE_MATCHING
-        + "ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
-    )
-    COUNT = "SELECT count(*) AS total" + _LIVE_MATCHING
+    LIST = shared.list_invoices(_LIVE_MATCHING)
+    COUNT = shared.count_invoices(_LIVE_MATCHING)
     INSERT_TRANSITION = shared.INSERT_TRANSITION
     SELECT_HISTORY = shared.SELECT_HISTORY
 
-    def list_params(self, query: InvoiceQuery) -> Params:
-        return {
-            "tenant_id": query.tenant_id,
-            "any_status": int(not query.statuses),
-            "statuses": json.dumps(sorted(status.value for status in query.statuses)),
-            "sme_id": query.sme_id,
-            "limit": query.limit,
-            "offset": query.offset,
-        }
+    def status_set(self, statuses: tuple[str, ...]) -> str:
+        return json.dumps(statuses)
 
     def marketplace_params(self, query: MarketplaceQuery) -> Params:
         return market.params(query)
@@ -137,16 +113,9 @@ class SqliteCommitmentRepository(SqlCommitmentRepository):
     SELECT_BY_KEY = shared.SELECT_COMMITMENT_BY_KEY
     PENDING_TOTAL = shared.PENDING_TOTAL
     RELEASE_PENDING = shared.RELEASE_PENDING
-    SELECT_LOCKS = (
-        """
-SELECT c.invoice_id, c.investor_address, sum(c.amount_stroops) AS amount_stroops,
-    count(*) AS commitment_count, max(c.updated_at) AS updated_at,
-    max(i.yield_bps) AS yield_bps, max(i.due_date) AS due_date
-"""
-        + _LOCK_GROUPS
-        + "ORDER BY c.invoice_id, c.investor_address LIMIT :limit OFFSET :offset"
-    )
-    COUNT_LOCKS = "SELECT count(*) AS total FROM (SELECT 1 " + _LOCK_GROUPS + ")"  # noqa: S608
+    # SQLite's default BINARY collation already orders text by code point.
+    SELECT_LOCKS = shared.select_locks("")
+    COUNT_LOCKS = shared.COUNT_LOCKS
 
     def serialise_funding(self, tenant_id: str, invoice_id: str) -> None:
         # Every unit holds the file's write lock from BEGIN IMMEDIATE: already serialised.
