@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
 
@@ -55,6 +55,10 @@ class PostgresRows(RowConverter):
 
     def amount_key(self, amount: Decimal) -> Decimal:
         # numeric compares exactly at any scale: the amount is its own sort key.
+        return amount
+
+    def amount_bound(self, amount: Decimal, rounding: Literal["ceiling", "floor"]) -> Decimal:
+        del rounding  # numeric compares exactly at any scale: bounds need no rounding
         return amount
 
 

@@ -4,9 +4,9 @@ time from constant column names, so no SQL is ever built from a request."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from liquifact_adapters.sql.rows import SORT_COLUMNS
+from liquifact_adapters.postgres.mapping import ROWS
+from liquifact_adapters.sql.rows import SORT_COLUMNS, Params, marketplace_params
 from liquifact_core.marketplace import MarketplaceQuery, SortField, SortOrder
 
 # Repeated verbatim from the partial indexes of migration 0002: the planner uses a partial
@@ -69,25 +69,6 @@ PAGE_SQL: Mapping[tuple[SortField, SortOrder, bool], str] = {
 COUNT_SQL = "SELECT count(*) AS total\nFROM invoices" + _FILTERED
 
 
-def params(query: MarketplaceQuery) -> dict[str, Any]:
-    filters = query.filters
-    values: dict[str, Any] = {
-        "tenant_id": query.tenant_id,
-        "yield_min": filters.yield_bps_min,
-        "yield_max": filters.yield_bps_max,
-        "maturity_from": filters.maturity_from,
-        "maturity_to": filters.maturity_to,
-        "ratio_min": filters.funded_ratio_min,
-        "ratio_max": filters.funded_ratio_max,
-        # numeric compares exactly at any scale: bounds need no rounding.
-        "amount_min": filters.amount_min,
-        "amount_max": filters.amount_max,
-        "limit": query.limit + 1,  # one more row tells whether another page follows
-        "offset": query.offset,
-        "after_value": None,
-        "after_id": None,
-    }
-    if query.after is not None:
-        values["after_value"] = query.after.value
-        values["after_id"] = query.after.id
-    return values
+def params(query: MarketplaceQuery) -> Params:
+    """The parameters of ``PAGE_SQL`` and ``COUNT_SQL`` for ``query``."""
+    return marketplace_params(query, ROWS)

@@ -35,15 +35,9 @@ from liquifact_adapters.postgres.repositories import (
     PostgresInvoiceRepository,
     constraint_violations,
 )
-from liquifact_adapters.sql.repositories import ConstraintViolation
+from liquifact_adapters.sql.repositories import ConstraintViolation, SqlUnitOfWork
 from liquifact_adapters.sql_migrations import Migration
 from liquifact_core.errors import schema_not_current
-from liquifact_core.ports import (
-    AuditLog,
-    CommitmentRepository,
-    IdempotencyRepository,
-    InvoiceRepository,
-)
 
 # A readiness probe must answer fast: it waits this long for a connection and for the query.
 PING_TIMEOUT_S = 2.0
@@ -166,30 +160,19 @@ class PostgresStore:
             self._pool.putconn(connection)
 
 
-class PostgresUnitOfWork:
+class PostgresUnitOfWork(SqlUnitOfWork):
     """One transaction on one pooled connection, as the application role, for one tenant."""
 
-    # Declared as the port types: the UnitOfWork protocol's attributes are mutable, hence
-    # invariant, so the concrete repository types would not satisfy it.
-    invoices: InvoiceRepository
-    audit: AuditLog
-    commitments: CommitmentRepository
-    idempotency: IdempotencyRepository
+    invoice_repository = PostgresInvoiceRepository
+    audit_log = PostgresAuditLog
+    commitment_repository = PostgresCommitmentRepository
+    idempotency_repository = PostgresIdempotencyRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
+        super().__init__(tenant_id, read_only=read_only)
         self._store = store
-        self._tenant_id = tenant_id
-        self._read_only = read_only
         self._connection: Connection | None = None
         self._needs_begin = True
-        self.invoices = PostgresInvoiceRepository(self)
-        self.audit = PostgresAuditLog(self)
-        self.commitments = PostgresCommitmentRepository(self)
-        self.idempotency = PostgresIdempotencyRepository(self)
-
-    @property
-    def read_only(self) -> bool:
-        return self._read_only
 
     def __enter__(self) -> Self:
         if self._connection is not None:
@@ -223,11 +206,6 @@ class PostgresUnitOfWork:
         # Work after a commit belongs to a new transaction, which leaving the block rolls back
         # unless it is committed too. It begins lazily, with the role and tenant set again.
         self._needs_begin = True
-
-    def check_tenant(self, tenant_id: str) -> None:
-        # Refuse rather than filter: a unit reaching for another tenant is a bug to surface.
-        if tenant_id != self._tenant_id:
-            raise PermissionError("unit of work used for another tenant")
 
     def fetch_all(self, sql: str, params: Params | Sequence[object]) -> list[Row]:
         """The rows of a statement in this unit's transaction."""

@@ -20,7 +20,15 @@ from liquifact_core.commitments import Commitment, CommitmentQuery, LockPage
 from liquifact_core.idempotency import IdempotencyRecord, StoredResponse, claim_lost
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
-from liquifact_core.ports import InvoiceQuery, Page, StatusTotals
+from liquifact_core.ports import (
+    AuditLog,
+    CommitmentRepository,
+    IdempotencyRepository,
+    InvoiceQuery,
+    InvoiceRepository,
+    Page,
+    StatusTotals,
+)
 
 ViolationKind = Literal["primary_key", "unique", "foreign_key", "other"]
 
@@ -322,3 +330,46 @@ class SqlIdempotencyRepository(_Repository):
         self._session.check_tenant(tenant_id)
         row = self._one(self.SELECT, {"tenant_id": tenant_id, "key": key})
         return None if row is None else self.rows.idempotency_from_row(row)
+
+
+class SqlUnitOfWork(ABC):
+    """What the SQL units of work share: their repositories, built over the unit itself as
+    their ``Session``, the tenant check and the read-only flag. A dialect names its
+    repository classes and runs statements (``fetch_all``, ``write``) on its connection."""
+
+    # Declared as the port types: the UnitOfWork protocol's attributes are mutable, hence
+    # invariant, so the concrete repository types would not satisfy it.
+    invoices: InvoiceRepository
+    audit: AuditLog
+    commitments: CommitmentRepository
+    idempotency: IdempotencyRepository
+
+    invoice_repository: ClassVar[type[SqlInvoiceRepository]]
+    audit_log: ClassVar[type[SqlAuditLog]]
+    commitment_repository: ClassVar[type[SqlCommitmentRepository]]
+    idempotency_repository: ClassVar[type[SqlIdempotencyRepository]]
+
+    def __init__(self, tenant_id: str, *, read_only: bool) -> None:
+        self._tenant_id = tenant_id
+        self._read_only = read_only
+        self.invoices = self.invoice_repository(self)
+        self.audit = self.audit_log(self)
+        self.commitments = self.commitment_repository(self)
+        self.idempotency = self.idempotency_repository(self)
+
+    @property
+    def read_only(self) -> bool:
+        """True for a read unit: no writes, no row locks."""
+        return self._read_only
+
+    def check_tenant(self, tenant_id: str) -> None:
+        """PermissionError unless this unit acts for ``tenant_id``."""
+        # Refuse rather than filter: a unit reaching for another tenant is a bug to surface.
+        if tenant_id != self._tenant_id:
+            raise PermissionError("unit of work used for another tenant")
+
+    @abstractmethod
+    def fetch_all(self, sql: str, params: Params) -> list[Row]: ...
+
+    @abstractmethod
+    def write(self, sql: str, params: Params) -> int: ...

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import cattrs
@@ -22,7 +22,12 @@ from liquifact_core.commitments import Commitment, InvestorLock
 from liquifact_core.idempotency import IdempotencyRecord, StoredResponse
 from liquifact_core.invoice_numbers import canonical_invoice_number
 from liquifact_core.invoices import Invoice, InvoiceDraft, Transition
-from liquifact_core.marketplace import SortField, funded_ratio_hundredths
+from liquifact_core.marketplace import (
+    MarketplaceQuery,
+    SortField,
+    SortValue,
+    funded_ratio_hundredths,
+)
 
 Row = dict[str, Any]
 Params = dict[str, Any]
@@ -99,6 +104,21 @@ class RowConverter(ABC):
     @abstractmethod
     def amount_key(self, amount: Decimal) -> Any:
         """The marketplace's amount sort key for an invoice amount."""
+
+    @abstractmethod
+    def amount_bound(self, amount: Decimal, rounding: Literal["ceiling", "floor"]) -> Any:
+        """A filter bound on ``amount_key``; a bound with more decimals than any stored amount
+        is rounded inwards where the key is scaled (``ceiling`` for a lower bound)."""
+
+    def sort_value_to_sql(self, value: SortValue) -> Any:
+        """A keyset value in the form of its sort column."""
+        if isinstance(value, datetime):
+            return self.timestamp_to_sql(value)
+        if isinstance(value, date):
+            return self.date_to_sql(value)
+        if isinstance(value, Decimal):
+            return self.amount_key(value)
+        return value
 
     # ---- shared shapes ------------------------------------------------------------------
     def invoice_params(self, invoice: Invoice) -> Params:
@@ -198,3 +218,33 @@ def require_aware(moment: datetime) -> datetime:
     if moment.utcoffset() is None:
         raise ValueError("Timestamps must be timezone-aware.")
     return moment
+
+
+def marketplace_params(query: MarketplaceQuery, rows: RowConverter) -> Params:
+    """The parameters of a dialect's marketplace statements: filter bounds and the keyset in
+    the form of their columns, and ``limit`` one more than the page size (the extra row tells
+    whether another page follows)."""
+    filters = query.filters
+
+    def optional(value: Any, convert: Any) -> Any:
+        return None if value is None else convert(value)
+
+    values: Params = {
+        "tenant_id": query.tenant_id,
+        "yield_min": filters.yield_bps_min,
+        "yield_max": filters.yield_bps_max,
+        "maturity_from": optional(filters.maturity_from, rows.date_to_sql),
+        "maturity_to": optional(filters.maturity_to, rows.date_to_sql),
+        "ratio_min": filters.funded_ratio_min,
+        "ratio_max": filters.funded_ratio_max,
+        "amount_min": optional(filters.amount_min, lambda a: rows.amount_bound(a, "ceiling")),
+        "amount_max": optional(filters.amount_max, lambda a: rows.amount_bound(a, "floor")),
+        "limit": query.limit + 1,
+        "offset": query.offset,
+        "after_value": None,
+        "after_id": None,
+    }
+    if query.after is not None:
+        values["after_value"] = rows.sort_value_to_sql(query.after.value)
+        values["after_id"] = query.after.id
+    return values

@@ -10,12 +10,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from liquifact_adapters.sql.rows import RowConverter, require_aware
-from liquifact_core.marketplace import SortField, SortValue
-
-SqlValue = str | int | bytes | None
 
 
 def utc_text(moment: datetime) -> str:
@@ -56,6 +53,9 @@ class SqliteRows(RowConverter):
     def amount_key(self, amount: Decimal) -> str:
         return amount_key(amount)
 
+    def amount_bound(self, amount: Decimal, rounding: Literal["ceiling", "floor"]) -> str:
+        return amount_key(amount, rounding=rounding)
+
 
 ROWS = SqliteRows()
 
@@ -82,18 +82,6 @@ def amount_key(amount: Decimal, *, rounding: str = "exact") -> str:
     if whole >= 10**AMOUNT_KEY_WIDTH:
         return "9" * AMOUNT_KEY_WIDTH  # beyond any storable amount
     return format(whole, f"0{AMOUNT_KEY_WIDTH}d")
-
-
-def sort_param(field: SortField, value: SortValue) -> SqlValue:
-    """A keyset value in the form of its column."""
-    if isinstance(value, datetime):
-        return utc_text(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return amount_key(value)
-    del field
-    return value
 
 
 # Module-level entry points, for bulk loaders (bench/) and tests that write rows directly.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from liquifact_adapters.sql.rows import SORT_COLUMNS
-from liquifact_adapters.sqlite import mapping
+from liquifact_adapters.sql.rows import SORT_COLUMNS, Params, marketplace_params
+from liquifact_adapters.sqlite.mapping import ROWS
 from liquifact_core.marketplace import MarketplaceQuery, SortField, SortOrder
 
 # Repeated verbatim from the partial indexes of migration 0002: the planner uses an index only
@@ -56,32 +56,6 @@ PAGE_SQL: Mapping[tuple[SortField, SortOrder, bool], str] = {
 COUNT_SQL = "SELECT count(*) AS total\nFROM invoices INDEXED BY invoices_market_filters" + _FILTERED
 
 
-def params(query: MarketplaceQuery) -> dict[str, mapping.SqlValue]:
-    filters = query.filters
-    values: dict[str, mapping.SqlValue] = {
-        "tenant_id": query.tenant_id,
-        "yield_min": filters.yield_bps_min,
-        "yield_max": filters.yield_bps_max,
-        "maturity_from": _iso(filters.maturity_from),
-        "maturity_to": _iso(filters.maturity_to),
-        "ratio_min": filters.funded_ratio_min,
-        "ratio_max": filters.funded_ratio_max,
-        "amount_min": None
-        if filters.amount_min is None
-        else mapping.amount_key(filters.amount_min, rounding="ceiling"),
-        "amount_max": None
-        if filters.amount_max is None
-        else mapping.amount_key(filters.amount_max, rounding="floor"),
-        "limit": query.limit + 1,  # one more row tells whether another page follows
-        "offset": query.offset,
-        "after_value": None,
-        "after_id": None,
-    }
-    if query.after is not None:
-        values["after_value"] = mapping.sort_param(query.sort, query.after.value)
-        values["after_id"] = query.after.id
-    return values
-
-
-def _iso(value: object) -> str | None:
-    return None if value is None else str(value)
+def params(query: MarketplaceQuery) -> Params:
+    """The parameters of ``PAGE_SQL`` and ``COUNT_SQL`` for ``query``."""
+    return marketplace_params(query, ROWS)

@@ -7,6 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from liquifact_adapters.sql.repositories import SqlUnitOfWork
 from liquifact_adapters.sql.rows import Params, Row
 from liquifact_adapters.sqlite import schema
 from liquifact_adapters.sqlite.connection import (
@@ -26,12 +27,6 @@ from liquifact_adapters.sqlite.repositories import (
     constraint_violations,
 )
 from liquifact_core.errors import schema_not_current, store_unavailable
-from liquifact_core.ports import (
-    AuditLog,
-    CommitmentRepository,
-    IdempotencyRepository,
-    InvoiceRepository,
-)
 
 # A readiness probe must answer fast: it waits at most this long for the write lock.
 DEFAULT_PING_TIMEOUT_MS = 2000
@@ -114,27 +109,20 @@ class SqliteStore:
         self._pool.close()
 
 
-class SqliteUnitOfWork:
+class SqliteUnitOfWork(SqlUnitOfWork):
     """One transaction on one connection, acting for one tenant."""
 
-    # Declared as the port types: the UnitOfWork protocol's attributes are mutable, hence
-    # invariant, so the concrete repository types would not satisfy it.
-    invoices: InvoiceRepository
-    audit: AuditLog
-    commitments: CommitmentRepository
-    idempotency: IdempotencyRepository
+    invoice_repository = SqliteInvoiceRepository
+    audit_log = SqliteAuditLog
+    commitment_repository = SqliteCommitmentRepository
+    idempotency_repository = SqliteIdempotencyRepository
 
     def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
+        super().__init__(tenant_id, read_only=read_only)
         self._pool = pool
-        self._tenant_id = tenant_id
-        self._read_only = read_only
         self._begin = "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
         self._connection: sqlite3.Connection | None = None
         self._begin_on_next_statement = False
-        self.invoices = SqliteInvoiceRepository(self)
-        self.audit = SqliteAuditLog(self)
-        self.commitments = SqliteCommitmentRepository(self)
-        self.idempotency = SqliteIdempotencyRepository(self)
 
     def __enter__(self) -> Self:
         if self._connection is not None:
@@ -180,15 +168,6 @@ class SqliteUnitOfWork:
         # back unless it is committed too. It starts lazily, so a unit that ends right after
         # committing does not queue for the write lock again.
         self._begin_on_next_statement = True
-
-    def check_tenant(self, tenant_id: str) -> None:
-        # Refuse rather than filter: a unit reaching for another tenant is a bug to surface.
-        if tenant_id != self._tenant_id:
-            raise PermissionError("unit of work used for another tenant")
-
-    @property
-    def read_only(self) -> bool:
-        return self._read_only
 
     def fetch_all(self, sql: str, params: Params) -> list[Row]:
         return [dict(row) for row in self._execute(sql, params).fetchall()]
