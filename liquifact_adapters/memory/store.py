@@ -7,7 +7,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from types import TracebackType
 from typing import Self
 
 import attrs
@@ -111,12 +110,9 @@ class InMemoryUnitOfWork:
         self._work = self._store._state.copy()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
+        """Drop what was not committed and let the next unit in (whatever ended the block:
+        the exception, if any, goes on)."""
         self._work = _State()
         self._store._lock.release()
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from liquifact_adapters.postgres.mapping import ROWS
-from liquifact_adapters.sql.rows import SORT_COLUMNS, Params, marketplace_params
-from liquifact_core.marketplace import MarketplaceQuery, SortField, SortOrder
+from liquifact_adapters.sql.rows import Params, marketplace_params
+from liquifact_adapters.sql.statements import marketplace_pages
+from liquifact_core.marketplace import MarketplaceQuery, SortField
 
 # Repeated verbatim from the partial indexes of migration 0002: the planner uses a partial
 # index only when the query implies its predicate.
@@ -39,32 +40,14 @@ _SORT_TYPES: Mapping[SortField, str] = {
 _ID = 'id COLLATE "C"'
 
 
-def _page_sql(sort: SortField, order: SortOrder, keyset: bool) -> str:
-    column = SORT_COLUMNS[sort]
-    direction = "DESC" if order is SortOrder.DESC else "ASC"
-    after = ""
-    if keyset:
-        # A row value comparison: "strictly after (value, id)" in the page order, which the
-        # sort index answers as one range scan.
-        operator = "<" if order is SortOrder.DESC else ">"
-        value = f"%(after_value)s::{_SORT_TYPES[sort]}"
-        after = f"    AND ({column}, {_ID}) {operator} ({value}, %(after_id)s::text)\n"
-    return (
-        "SELECT *"
-        + _MATCHING
-        + after
-        + f"ORDER BY {column} {direction}, {_ID} {direction}\n"
-        + "LIMIT %(limit)s OFFSET %(offset)s"
-    )
-
-
 _MATCHING = "\nFROM invoices" + _FILTERED
-PAGE_SQL: Mapping[tuple[SortField, SortOrder, bool], str] = {
-    (sort, order, keyset): _page_sql(sort, order, keyset)
-    for sort in SortField
-    for order in SortOrder
-    for keyset in (False, True)
-}
+PAGE_SQL = marketplace_pages(
+    _MATCHING,
+    id_column=_ID,
+    after_value=lambda sort: f"%(after_value)s::{_SORT_TYPES[sort]}",
+    after_id="%(after_id)s::text",
+    limit="LIMIT %(limit)s OFFSET %(offset)s",
+)
 # An index-only scan of invoices_market_filters, which covers every filter column.
 COUNT_SQL = "SELECT count(*) AS total\nFROM invoices" + _FILTERED
 

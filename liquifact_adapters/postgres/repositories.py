@@ -26,10 +26,8 @@ from liquifact_adapters.sql.repositories import (
     SqlIdempotencyRepository,
     SqlInvoiceRepository,
 )
-from liquifact_adapters.sql.rows import Params
 from liquifact_adapters.sql.statements import pyformat
 from liquifact_core.lifecycle import InvoiceStatus
-from liquifact_core.marketplace import MarketplaceQuery
 from liquifact_core.ports import StatusTotals
 
 # A unit of work reads an invoice to decide how to change it. Locking the row here makes
@@ -88,17 +86,13 @@ class PostgresInvoiceRepository(SqlInvoiceRepository):
     SELECT_FOR_WRITE = _SELECT_INVOICE_LOCKED
     LIST = pyformat(shared.list_invoices(_LIVE_MATCHING))
     COUNT = pyformat(shared.count_invoices(_LIVE_MATCHING))
+    MARKET_PAGES = market.PAGE_SQL
+    MARKET_COUNT = market.COUNT_SQL
     INSERT_TRANSITION = pyformat(shared.INSERT_TRANSITION)
     SELECT_HISTORY = pyformat(shared.SELECT_HISTORY)
 
     def status_set(self, statuses: tuple[str, ...]) -> list[str]:
         return [*statuses]
-
-    def marketplace_params(self, query: MarketplaceQuery) -> Params:
-        return market.params(query)
-
-    def marketplace_sql(self, query: MarketplaceQuery) -> tuple[str, str]:
-        return market.PAGE_SQL[(query.sort, query.order, query.after is not None)], market.COUNT_SQL
 
     def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]:
         self._session.check_tenant(tenant_id)

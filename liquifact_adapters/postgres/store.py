@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import datetime
-from types import TracebackType
 from typing import Self
 
 import psycopg
@@ -187,12 +186,9 @@ class PostgresUnitOfWork(SqlUnitOfWork):
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
+        """Roll back what was not committed, and release the connection (whatever ended the
+        block: the exception, if any, goes on)."""
         connection, self._connection = self._connection, None
         if connection is not None:
             self._store.release(connection)

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import ClassVar, Literal, Protocol
 
-from liquifact_adapters.sql.rows import Params, Row, RowConverter
+from liquifact_adapters.sql.rows import Params, Row, RowConverter, marketplace_params
+from liquifact_adapters.sql.statements import MarketplacePages
 from liquifact_core import errors
 from liquifact_core.audit import AuditEvent
 from liquifact_core.commitments import Commitment, CommitmentQuery, LockPage
@@ -87,6 +88,8 @@ class SqlInvoiceRepository(_Repository, ABC):
     COUNT: ClassVar[str]
     INSERT_TRANSITION: ClassVar[str]
     SELECT_HISTORY: ClassVar[str]
+    MARKET_PAGES: ClassVar[MarketplacePages]
+    MARKET_COUNT: ClassVar[str]
 
     def add(self, invoice: Invoice) -> None:
         self._session.check_tenant(invoice.tenant_id)
@@ -159,27 +162,18 @@ class SqlInvoiceRepository(_Repository, ABC):
 
     def marketplace(self, query: MarketplaceQuery) -> MarketplacePage:
         self._session.check_tenant(query.tenant_id)
-        values = self.marketplace_params(query)
-        page_sql, count_sql = self.marketplace_sql(query)
+        values = marketplace_params(query, self.rows)
+        page_sql = self.MARKET_PAGES[(query.sort, query.order, query.after is not None)]
         rows = self._session.fetch_all(page_sql, values)
         total = None
         if query.with_total:
-            [count] = self._session.fetch_all(count_sql, values)
+            [count] = self._session.fetch_all(self.MARKET_COUNT, values)
             total = int(count["total"])
         return MarketplacePage(
             items=[self.rows.invoice_from_row(row) for row in rows[: query.limit]],
             has_more=len(rows) > query.limit,
             total=total,
         )
-
-    @abstractmethod
-    def marketplace_params(self, query: MarketplaceQuery) -> Params:
-        """The marketplace statement's parameters: filter bounds and keyset in column form,
-        and ``limit`` one more than the page size (the extra row tells ``has_more``)."""
-
-    @abstractmethod
-    def marketplace_sql(self, query: MarketplaceQuery) -> tuple[str, str]:
-        """The page statement for the query's (sort, order, keyset) and the count statement."""
 
     @abstractmethod
     def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]: ...

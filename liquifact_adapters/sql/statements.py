@@ -7,6 +7,10 @@ They use named ``:name`` placeholders, SQLite's style; ``pyformat`` rewrites the
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
+
+from liquifact_adapters.sql.rows import SORT_COLUMNS
+from liquifact_core.marketplace import SortField, SortOrder
 
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
@@ -195,3 +199,41 @@ SELECT c.invoice_id, c.investor_address, sum(c.amount_stroops) AS amount_stroops
 
 
 COUNT_LOCKS = "SELECT count(*) AS total FROM (SELECT 1 " + _LOCK_GROUPS + ") AS groups"  # noqa: S608
+
+
+MarketplacePages = Mapping[tuple[SortField, SortOrder, bool], str]
+
+
+def marketplace_pages(
+    matching: str,
+    *,
+    id_column: str = "id",
+    after_value: Callable[[SortField], str] = lambda _sort: ":after_value",
+    after_id: str = ":after_id",
+    limit: str = "LIMIT :limit OFFSET :offset",
+) -> MarketplacePages:
+    """One fixed page statement per (sort, order, keyset or not), built at import time from
+    constant column names, so no SQL is ever built from a request. ``matching`` is the
+    dialect's FROM/WHERE of the filters; the keyword arguments are its spelling of the id
+    order and of the keyset and limit parameters."""
+
+    def page(sort: SortField, order: SortOrder, keyset: bool) -> str:
+        column = SORT_COLUMNS[sort]
+        direction = "DESC" if order is SortOrder.DESC else "ASC"
+        after = ""
+        if keyset:
+            # A row value comparison: "strictly after (value, id)" in the page order, which
+            # the sort index answers as one range scan.
+            operator = "<" if order is SortOrder.DESC else ">"
+            after = (
+                f"    AND ({column}, {id_column}) {operator} ({after_value(sort)}, {after_id})\n"
+            )
+        order_by = f"ORDER BY {column} {direction}, {id_column} {direction}\n"
+        return "SELECT *" + matching + after + order_by + limit
+
+    return {
+        (sort, order, keyset): page(sort, order, keyset)
+        for sort in SortField
+        for order in SortOrder
+        for keyset in (False, True)
+    }

@@ -3,11 +3,10 @@ time from constant column names, so no SQL is ever built from a request."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from liquifact_adapters.sql.rows import SORT_COLUMNS, Params, marketplace_params
+from liquifact_adapters.sql.rows import Params, marketplace_params
+from liquifact_adapters.sql.statements import marketplace_pages
 from liquifact_adapters.sqlite.mapping import ROWS
-from liquifact_core.marketplace import MarketplaceQuery, SortField, SortOrder
+from liquifact_core.marketplace import MarketplaceQuery
 
 # Repeated verbatim from the partial indexes of migration 0002: the planner uses an index only
 # when the query carries its WHERE terms (tests/contract/test_marketplace_sqlite.py checks the
@@ -27,29 +26,8 @@ WHERE tenant_id = :tenant_id AND {INVESTABLE_LIVE}
 """
 
 
-def _page_sql(sort: SortField, order: SortOrder, keyset: bool) -> str:
-    column = SORT_COLUMNS[sort]
-    direction = "DESC" if order is SortOrder.DESC else "ASC"
-    after = ""
-    if keyset:
-        # A row value comparison: "strictly after (value, id)" in the page order.
-        operator = "<" if order is SortOrder.DESC else ">"
-        after = f"    AND ({column}, id) {operator} (:after_value, :after_id)\n"
-    return (
-        "SELECT *"
-        + _MATCHING
-        + after
-        + f"ORDER BY {column} {direction}, id {direction}\nLIMIT :limit OFFSET :offset"
-    )
-
-
 _MATCHING = "\nFROM invoices" + _FILTERED
-PAGE_SQL: Mapping[tuple[SortField, SortOrder, bool], str] = {
-    (sort, order, keyset): _page_sql(sort, order, keyset)
-    for sort in SortField
-    for order in SortOrder
-    for keyset in (False, True)
-}
+PAGE_SQL = marketplace_pages(_MATCHING)
 # Counted on the covering index of every filter column: the table is never read. The planner,
 # given statistics, tends to pick a sort index and read the rows instead, hence the hint
 # (PostgreSQL needs none: it plans an index-only scan on its own).

@@ -19,11 +19,9 @@ from liquifact_adapters.sql.repositories import (
     SqlInvoiceRepository,
     ViolationKind,
 )
-from liquifact_adapters.sql.rows import Params
 from liquifact_adapters.sqlite import marketplace as market
 from liquifact_adapters.sqlite.mapping import ROWS
 from liquifact_core.lifecycle import InvoiceStatus
-from liquifact_core.marketplace import MarketplaceQuery
 from liquifact_core.ports import StatusTotals
 
 # One fixed statement serves every filter combination, so no SQL is ever built from a query.
@@ -59,17 +57,13 @@ class SqliteInvoiceRepository(SqlInvoiceRepository):
     SELECT = SELECT_FOR_WRITE = shared.SELECT_INVOICE  # BEGIN IMMEDIATE already serialises
     LIST = shared.list_invoices(_LIVE_MATCHING)
     COUNT = shared.count_invoices(_LIVE_MATCHING)
+    MARKET_PAGES = market.PAGE_SQL
+    MARKET_COUNT = market.COUNT_SQL
     INSERT_TRANSITION = shared.INSERT_TRANSITION
     SELECT_HISTORY = shared.SELECT_HISTORY
 
     def status_set(self, statuses: tuple[str, ...]) -> str:
         return json.dumps(statuses)
-
-    def marketplace_params(self, query: MarketplaceQuery) -> Params:
-        return market.params(query)
-
-    def marketplace_sql(self, query: MarketplaceQuery) -> tuple[str, str]:
-        return market.PAGE_SQL[(query.sort, query.order, query.after is not None)], market.COUNT_SQL
 
     def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]:
         self._session.check_tenant(tenant_id)

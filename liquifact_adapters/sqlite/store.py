@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
-from types import TracebackType
 from typing import Self
 
 from liquifact_adapters.sql.repositories import SqlUnitOfWork
@@ -140,12 +139,9 @@ class SqliteUnitOfWork(SqlUnitOfWork):
         self._begin_on_next_statement = False
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
+        """Roll back what was not committed, and release the connection (whatever ended the
+        block: the exception, if any, goes on)."""
         connection, self._connection = self._connection, None
         if connection is not None:
             if self._read_only:
