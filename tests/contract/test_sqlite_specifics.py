@@ -18,7 +18,7 @@ from liquifact_adapters.sqlite import (
     rollback,
     status,
 )
-from liquifact_adapters.sqlite.connection import DEFAULT_BUSY_TIMEOUT_MS
+from liquifact_adapters.sqlite.connection import DEFAULT_BUSY_TIMEOUT_MS, is_busy, open_database
 from liquifact_core.errors import Unavailable
 
 from .contract_support import T0, audit_event, full_invoice, invoice, load, new_tenant, transition
@@ -319,3 +319,40 @@ def test_ping_leaves_no_transaction_or_lock_behind(db_path: str) -> None:
             other.close()
     finally:
         store.close()
+
+
+def test_connections_racing_to_switch_a_new_file_to_wal_all_succeed(tmp_path: Path) -> None:
+    # SQLite may answer "busy" at once to all but one of them; tenacity retries until the
+    # busy timeout (issue 8: the library, not a hand-written loop).
+    path = str(tmp_path / "race.sqlite3")
+
+    def open_and_report(_n: int) -> str:
+        connection = open_database(path)
+        try:
+            return str(connection.execute("PRAGMA journal_mode").fetchone()[0])
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(open_and_report, range(16))) == ["wal"] * 16
+
+
+def test_switching_to_wal_gives_up_after_the_busy_timeout(tmp_path: Path) -> None:
+    path = str(tmp_path / "held.sqlite3")
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("CREATE TABLE t (x)")
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(Unavailable) as raised:
+            open_database(path, busy_timeout_ms=50)
+        _assert_safe(raised.value)
+        cause = raised.value.__cause__  # the last "busy" answer, kept for the logs
+        assert cause is not None and is_busy(cause)
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+    connection = open_database(path, busy_timeout_ms=50)
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        connection.close()
