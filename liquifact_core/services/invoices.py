@@ -12,7 +12,13 @@ from liquifact_core.addresses import ContractAddress
 from liquifact_core.amounts import Stroops
 from liquifact_core.audit import AuditEvent
 from liquifact_core.commitments import Commitment, commitment_audit_event
-from liquifact_core.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
+from liquifact_core.errors import (
+    Conflict,
+    Forbidden,
+    StaleVersion,
+    ValidationError,
+    invoice_not_found,
+)
 from liquifact_core.ids import INVOICE_ID_PREFIX, parse_invoice_id
 from liquifact_core.invoices import DRAFT_FIELDS, Actor, Invoice, InvoiceDraft, Transition
 from liquifact_core.lifecycle import (
@@ -366,12 +372,12 @@ class InvoiceService:
         parse_invoice_id(invoice_id)
         invoice = uow.invoices.get(tenant_id, invoice_id)
         if invoice is None:
-            raise NotFound(f"Invoice '{invoice_id}' was not found.")
+            raise invoice_not_found(invoice_id)
         hidden = (actor.role is Role.SME and invoice.sme_id != actor.id) or (
             actor.role is Role.INVESTOR and invoice.status not in INVESTABLE
         )
         if hidden:
-            raise NotFound(f"Invoice '{invoice_id}' was not found.")
+            raise invoice_not_found(invoice_id)
         return invoice
 
     def _editable(
