@@ -1,16 +1,20 @@
-"""Cancelling an invoice after concurrent fundings (issue 9, item 7), over HTTP on SQLite:
+"""Cancelling an invoice after concurrent fundings (issue 9, item 7), over HTTP on both stores:
 no commitment stays pending and the locks show nothing, even when they were cached before."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
+from liquifact_adapters.postgres import PostgresStore
 from liquifact_adapters.sqlite import SqliteStore
 from liquifact_core.commitments import CommitmentQuery
+from liquifact_core.ports import Store
 from liquifact_http.bootstrap import create_app
 from tests.factories import new_tenant
 from tests.http.openapi_validation import assert_matches_openapi
@@ -19,9 +23,20 @@ from tests.http.test_funding_api import FUND, Investor
 from tests.http.test_marketplace_api import list_invoice
 
 
-def test_concurrent_fundings_then_cancel_leave_nothing_pending(tmp_path: Path) -> None:
-    path = str(tmp_path / "liquifact.sqlite3")
-    app = create_app(store=SqliteStore(path), resolve_caller=role_header_caller)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
+    """Opens the same database again each call (the app closes its store on shutdown)."""
+    if request.param == "sqlite":
+        path = str(tmp_path / "liquifact.sqlite3")
+        return lambda: SqliteStore(path)
+    url = request.getfixturevalue("postgres_url")
+    return lambda: PostgresStore(url)
+
+
+def test_concurrent_fundings_then_cancel_leave_nothing_pending(
+    open_store: Callable[[], Store],
+) -> None:
+    app = create_app(store=open_store(), resolve_caller=role_header_caller)
     tenant = new_tenant()
     admin = as_caller(tenant)
     with TestClient(app) as client:
@@ -58,9 +73,9 @@ def test_concurrent_fundings_then_cancel_leave_nothing_pending(tmp_path: Path) -
         own = client.get(f"/v1/investor/locks/{invoice_id}", headers=investors[0].headers)
         assert own.status_code == 404
     # The app closed its store on shutdown; a fresh one reads what was committed.
-    store = SqliteStore(path)
+    store = open_store()
     try:
-        with store.read_unit(tenant) as uow:
+        with store.unit_of_work(tenant) as uow:
             assert uow.commitments.pending_total_for_update(tenant, invoice_id) == 0
             assert uow.commitments.locks(CommitmentQuery(tenant)).total == 0
     finally:
