@@ -60,3 +60,20 @@ def _paired(version: int, name: str, directions: dict[str, str]) -> Migration:
     if set(directions) != {"up", "down"}:
         raise RuntimeError(f"Migration {version:04d}_{name} needs both an up and a down file.")
     return Migration(version, name, directions["up"], directions["down"])
+
+
+def statuses(known: tuple[Migration, ...], applied: set[int]) -> list[MigrationStatus]:
+    """Every known migration with whether its version is in ``applied``, oldest first."""
+    return [MigrationStatus(m.version, m.name, m.version in applied) for m in known]
+
+
+def newest_applied(known: tuple[Migration, ...], applied: set[int]) -> Migration | None:
+    """The migration ``rollback`` undoes: the newest applied one, or None when none is.
+    RuntimeError when that version is unknown here (newer code applied it: roll back there)."""
+    if not applied:
+        return None
+    newest = max(applied)
+    by_version = {migration.version: migration for migration in known}
+    if newest not in by_version:
+        raise RuntimeError(f"Migration {newest} was applied by newer code; roll back there.")
+    return by_version[newest]

@@ -17,8 +17,10 @@ import attrs
 from liquifact_core import validation as v
 from liquifact_core.addresses import AccountAddress
 from liquifact_core.amounts import Stroops
+from liquifact_core.audit import AuditEvent
 from liquifact_core.errors import FieldError, ValidationError
 from liquifact_core.ids import parse_invoice_id
+from liquifact_core.invoices import Actor
 
 COMMITMENT_FIELDS = frozenset({"invoiceId", "investorAddress", "amountStroops"})
 COMMITMENT_ID_PREFIX = "cmt_"
@@ -145,3 +147,29 @@ class InvestorLock:
 class LockPage:
     items: Sequence[InvestorLock]
     total: int
+
+
+def commitment_audit_event(
+    event_id: str, commitment: Commitment, actor: Actor, action: str, **extra: str
+) -> AuditEvent:
+    """The audit event for something that happened to a commitment, in the one wording every
+    use case shares (``commitment.created``, ``commitment.updated``, ``commitment.released``):
+    the commitment's terms and state, plus ``extra`` facts (e.g. the invoice's new status)."""
+    return AuditEvent(
+        id=event_id,
+        tenant_id=commitment.tenant_id,
+        actor_id=actor.id,
+        actor_role=actor.role.value,
+        action=action,
+        resource_type="commitment",
+        resource_id=commitment.id,
+        at=commitment.updated_at,
+        metadata={
+            "invoiceId": commitment.invoice_id,
+            "investorAddress": commitment.investor_address,
+            "amountStroops": str(commitment.amount_stroops),
+            "status": commitment.status.value,
+            "submissionStatus": commitment.submission_status.value,
+            **extra,
+        },
+    )

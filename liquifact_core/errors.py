@@ -104,3 +104,71 @@ class Unavailable(LiquifactError):
 
     code = "SERVICE_UNAVAILABLE"
     retryable = True
+
+
+# ---- One factory per store error -------------------------------------------------------------
+# Every store (in-memory, SQLite, PostgreSQL) raises these, so the code and the wording a client
+# sees never depend on the backend; the contract suite (tests/contract) checks both.
+
+STORE_UNAVAILABLE_MESSAGE = "The data store is unavailable."
+CONCURRENT_UPDATE_MESSAGE = "Another change to the same data happened at the same time; retry."
+
+
+def invoice_not_found(invoice_id: str) -> NotFound:
+    """The invoice does not exist for this tenant (or is hidden from the caller)."""
+    return NotFound(f"Invoice '{invoice_id}' was not found.")
+
+
+def duplicate_invoice_number(invoice_number: str) -> Conflict:
+    """The SME already has a live invoice whose number has the same canonical form
+    (``liquifact_core.invoice_numbers``). It names only the caller's own number: nothing about
+    other SMEs' invoices (issue 9, item 3)."""
+    return Conflict(
+        f"Invoice number '{invoice_number}' is already used.", code="DUPLICATE_INVOICE_NUMBER"
+    )
+
+
+def duplicate_invoice_id(invoice_id: str) -> Conflict:
+    """An invoice with this id is already stored (an id generator bug, never a client's)."""
+    return Conflict(f"Invoice '{invoice_id}' already exists.", code="DUPLICATE_INVOICE_ID")
+
+
+def stale_invoice() -> StaleVersion:
+    """The stored invoice is no longer at the version the writer read."""
+    return StaleVersion("The invoice changed since it was read; re-read it and retry.")
+
+
+def duplicate_history_step() -> Conflict:
+    """Two units appended the same step of an invoice's history: one lost a race."""
+    return Conflict("This history step was already recorded.", code="CONCURRENT_UPDATE")
+
+
+def duplicate_audit_event(event_id: str) -> Conflict:
+    """An audit event with this id is already recorded."""
+    return Conflict(f"Audit event '{event_id}' was already recorded.", code="DUPLICATE_AUDIT_EVENT")
+
+
+def duplicate_commitment() -> Conflict:
+    """The commitment's id, or its tenant's idempotency key, is already taken."""
+    return Conflict("This commitment was already recorded.", code="DUPLICATE_COMMITMENT")
+
+
+def commitment_not_found(commitment_id: str) -> NotFound:
+    """The commitment does not exist for this tenant."""
+    return NotFound(f"Commitment '{commitment_id}' was not found.")
+
+
+def store_unavailable() -> Unavailable:
+    """The store cannot serve now (down, locked past its timeout, disk failure); the driver's
+    text stays in ``__cause__`` for logs, never in the client-facing message."""
+    return Unavailable(STORE_UNAVAILABLE_MESSAGE)
+
+
+def schema_not_current() -> Unavailable:
+    """The database lacks a migration this code needs."""
+    return Unavailable("The data store schema is not up to date.")
+
+
+def concurrent_update() -> Conflict:
+    """The database aborted a unit to keep concurrent transactions consistent; retryable."""
+    return Conflict(CONCURRENT_UPDATE_MESSAGE, code="CONCURRENT_UPDATE", retryable=True)

@@ -95,3 +95,9 @@ def request_fingerprint(method: str, path: str, principal: str, body: Any) -> st
         digest.update(len(encoded).to_bytes(8, "big"))  # length-prefixed: no ambiguity
         digest.update(encoded)
     return digest.hexdigest()
+
+
+def claim_lost() -> RequestInProgress:
+    """The in-progress claim on an Idempotency-Key is gone (taken over after its lease lapsed);
+    raised by every store's ``IdempotencyRepository.complete``."""
+    return RequestInProgress("The claim on this Idempotency-Key was lost; retry.")

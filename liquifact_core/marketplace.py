@@ -17,7 +17,7 @@ import hmac
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -310,11 +310,21 @@ def _value_from_text(sort: SortField, text: str) -> SortValue:
     if sort is SortField.MATURITY_DATE:
         return date.fromisoformat(text)
     if sort is SortField.AMOUNT:
-        return parse_decimal_text(text)
+        amount = parse_decimal_text(text)
+        if -int(amount.as_tuple().exponent) > _AMOUNT_DECIMALS_MAX:
+            raise ValueError("more decimals than any stored amount has")
+        return amount
     moment = datetime.fromisoformat(text)
     if moment.utcoffset() is None:
         raise ValueError("naive timestamp")
+    # Stores compare instants in UTC; one that leaves years 1-9999 there (0001-01-01T00:00+05:00)
+    # cannot be a stored creation time: OverflowError, reported as INVALID_CURSOR (issue 9).
+    moment.astimezone(UTC)
     return moment
+
+
+# The most decimals of any ISO 4217 currency: no stored invoice amount has more.
+_AMOUNT_DECIMALS_MAX = 4
 
 
 def _b64(data: bytes) -> str:
@@ -366,7 +376,7 @@ class CursorCodec:
             payload = json.loads(body)
             value_text, invoice_id = payload["k"]
             keyset = Keyset(_value_from_text(SortField(payload["s"]), value_text), invoice_id)
-        except (ValueError, KeyError, TypeError, ValidationError):
+        except (ValueError, KeyError, TypeError, OverflowError, ValidationError):
             raise _invalid_cursor("is not a cursor issued by this API") from None
         expected = self.encode(tenant_id, search, keyset)
         if payload.get("v") != _CURSOR_VERSION or not is_invoice_id(str(keyset.id)):

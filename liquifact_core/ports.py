@@ -62,7 +62,9 @@ class StatusTotals:
 
 class InvoiceRepository(Protocol):
     def add(self, invoice: Invoice) -> None:
-        """Store a new invoice; Conflict if its invoice number is taken in the tenant."""
+        """Store a new invoice; Conflict (DUPLICATE_INVOICE_NUMBER) if the same SME of the tenant
+        has a live invoice whose number has the same canonical form
+        (``invoice_numbers.canonical_invoice_number``); other SMEs' numbers never clash."""
         ...
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
@@ -70,7 +72,8 @@ class InvoiceRepository(Protocol):
         ...
 
     def update(self, invoice: Invoice, expected_version: int) -> None:
-        """Replace the stored invoice if still at ``expected_version``; else StaleVersion."""
+        """Replace the stored invoice if still at ``expected_version``; else StaleVersion. A
+        changed number follows the rule of ``add`` (Conflict DUPLICATE_INVOICE_NUMBER)."""
         ...
 
     def list(self, query: InvoiceQuery) -> Page:
@@ -122,6 +125,14 @@ class CommitmentRepository(Protocol):
         """The summed amount of the invoice's pending commitments. Serialises: until this unit
         ends, no other unit can add a commitment to the invoice or change its funding (SQLite:
         BEGIN IMMEDIATE already; PostgreSQL: lock the invoice row FOR UPDATE first)."""
+        ...
+
+    def release_pending(
+        self, tenant_id: str, invoice_id: str, at: datetime
+    ) -> Sequence[Commitment]:
+        """Mark every pending commitment of the invoice ``released`` (``updated_at`` = ``at``)
+        and return them as now stored, ordered by id; serialised with funding as
+        ``pending_total_for_update`` is. For an invoice reaching a terminal state."""
         ...
 
     def locks(self, query: CommitmentQuery) -> LockPage:
@@ -242,7 +253,9 @@ class Store(Protocol):
         ...
 
     def ping(self) -> None:
-        """Raise Unavailable if the store cannot serve queries now."""
+        """Raise Unavailable unless a unit of work could start now, within a short timeout:
+        the store answers, its schema is current, and (SQLite) its write lock can be taken.
+        A readiness probe calls it, so it must not wait as long as a unit of work does."""
         ...
 
     def purge_expired_idempotency(self, now: datetime, limit: int) -> int:

@@ -998,8 +998,8 @@ def _invoice_paths() -> Object:
                         413,
                         415,
                         503,
-                        conflict="The invoice number is already used in this tenant "
-                        "(DUPLICATE_INVOICE_NUMBER).",
+                        conflict="The invoice number is already used by one of this SME's live "
+                        "invoices, compared in canonical form (DUPLICATE_INVOICE_NUMBER).",
                     ),
                 },
                 parameters=("TenantId",),

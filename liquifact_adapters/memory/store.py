@@ -7,11 +7,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from types import TracebackType
 from typing import Self
 
 import attrs
 
+from liquifact_core import errors
 from liquifact_core.audit import AuditEvent
 from liquifact_core.commitments import (
     Commitment,
@@ -20,13 +20,13 @@ from liquifact_core.commitments import (
     InvestorLock,
     LockPage,
 )
-from liquifact_core.errors import Conflict, NotFound, StaleVersion
 from liquifact_core.idempotency import (
     IdempotencyRecord,
     IdempotencyState,
-    RequestInProgress,
     StoredResponse,
+    claim_lost,
 )
+from liquifact_core.invoice_numbers import canonical_invoice_number
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery, page_in_memory
@@ -110,12 +110,9 @@ class InMemoryUnitOfWork:
         self._work = self._store._state.copy()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
+        """Drop what was not committed and let the next unit in (whatever ended the block:
+        the exception, if any, goes on)."""
         self._work = _State()
         self._store._lock.release()
 
@@ -145,7 +142,7 @@ class _InvoiceRepository:
         self._uow.check_tenant(invoice.tenant_id)
         state = self._uow.state()
         if (invoice.tenant_id, invoice.id) in state.invoices:
-            raise Conflict("An invoice with this id already exists.", code="DUPLICATE_INVOICE_ID")
+            raise errors.duplicate_invoice_id(invoice.id)
         self._check_number_free(invoice)
         state.invoices[(invoice.tenant_id, invoice.id)] = invoice
 
@@ -159,7 +156,7 @@ class _InvoiceRepository:
         state = self._uow.state()
         current = state.invoices.get((invoice.tenant_id, invoice.id))
         if current is None or current.deleted_at is not None or current.version != expected_version:
-            raise StaleVersion("The invoice changed since it was read; re-read it and retry.")
+            raise errors.stale_invoice()
         self._check_number_free(invoice)
         state.invoices[(invoice.tenant_id, invoice.id)] = invoice
 
@@ -180,10 +177,10 @@ class _InvoiceRepository:
         self._uow.check_tenant(step.tenant_id)
         key = (step.tenant_id, step.invoice_id)
         if key not in self._uow.state().invoices:
-            raise NotFound(f"Invoice '{step.invoice_id}' was not found.")
+            raise errors.invoice_not_found(step.invoice_id)
         transitions = self._uow.state().transitions
         if any(t.sequence == step.sequence for t in transitions.get(key, ())):
-            raise Conflict("This history step was already recorded.", code="CONCURRENT_UPDATE")
+            raise errors.duplicate_history_step()
         transitions[key] = (*transitions.get(key, ()), step)
 
     def history(self, tenant_id: str, invoice_id: str) -> Sequence[Transition]:
@@ -217,17 +214,17 @@ class _InvoiceRepository:
         ]
 
     def _check_number_free(self, invoice: Invoice) -> None:
+        # Unique per (tenant, SME) among live invoices, in canonical form (migration 0003).
+        key = canonical_invoice_number(invoice.draft.invoice_number)
         for (tenant, invoice_id), other in self._uow.state().invoices.items():
             if (
                 tenant == invoice.tenant_id
                 and invoice_id != invoice.id
+                and other.sme_id == invoice.sme_id
                 and other.deleted_at is None
-                and other.draft.invoice_number == invoice.draft.invoice_number
+                and canonical_invoice_number(other.draft.invoice_number) == key
             ):
-                raise Conflict(
-                    f"Invoice number '{invoice.draft.invoice_number}' is already used.",
-                    code="DUPLICATE_INVOICE_NUMBER",
-                )
+                raise errors.duplicate_invoice_number(invoice.draft.invoice_number)
 
 
 class _AuditLog:
@@ -238,7 +235,7 @@ class _AuditLog:
         self._uow.check_tenant(event.tenant_id)
         state = self._uow.state()
         if any(existing.id == event.id for existing in state.audit):
-            raise Conflict("This audit event was already recorded.", code="DUPLICATE_AUDIT_EVENT")
+            raise errors.duplicate_audit_event(event.id)
         state.audit = (*state.audit, event)
 
     def for_resource(
@@ -270,9 +267,9 @@ class _CommitmentRepository:
             key is not None and self.by_idempotency_key(commitment.tenant_id, key) is not None
         )
         if taken:
-            raise Conflict("This commitment was already recorded.", code="DUPLICATE_COMMITMENT")
+            raise errors.duplicate_commitment()
         if (commitment.tenant_id, commitment.invoice_id) not in self._uow.state().invoices:
-            raise NotFound(f"Invoice '{commitment.invoice_id}' was not found.")
+            raise errors.invoice_not_found(commitment.invoice_id)
         commitments[(commitment.tenant_id, commitment.id)] = commitment
 
     def get(self, tenant_id: str, commitment_id: str) -> Commitment | None:
@@ -291,7 +288,7 @@ class _CommitmentRepository:
         commitments = self._uow.state().commitments
         current = commitments.get((commitment.tenant_id, commitment.id))
         if current is None:
-            raise NotFound(f"Commitment '{commitment.id}' was not found.")
+            raise errors.commitment_not_found(commitment.id)
         commitments[(commitment.tenant_id, commitment.id)] = attrs.evolve(
             current,
             status=commitment.status,
@@ -310,6 +307,20 @@ class _CommitmentRepository:
             and commitment.invoice_id == invoice_id
             and commitment.status is CommitmentStatus.PENDING
         )
+
+    def release_pending(self, tenant_id: str, invoice_id: str, at: datetime) -> list[Commitment]:
+        self._uow.check_tenant(tenant_id)
+        commitments = self._uow.state().commitments
+        released = [
+            attrs.evolve(commitment, status=CommitmentStatus.RELEASED, updated_at=at)
+            for commitment in commitments.values()
+            if commitment.tenant_id == tenant_id
+            and commitment.invoice_id == invoice_id
+            and commitment.status is CommitmentStatus.PENDING
+        ]
+        for commitment in released:
+            commitments[(tenant_id, commitment.id)] = commitment
+        return sorted(released, key=lambda commitment: commitment.id)
 
     def locks(self, query: CommitmentQuery) -> LockPage:
         self._uow.check_tenant(query.tenant_id)
@@ -363,7 +374,7 @@ class _IdempotencyRepository:
             or current.claim_id != claim_id
             or current.state is not IdempotencyState.IN_PROGRESS
         ):
-            raise RequestInProgress("The claim on this Idempotency-Key was lost; retry.")
+            raise claim_lost()
         records[(tenant_id, key)] = attrs.evolve(
             current, state=IdempotencyState.COMPLETED, response=response
         )

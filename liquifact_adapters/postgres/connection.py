@@ -11,10 +11,9 @@ from psycopg import errors as pg_errors
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
-from liquifact_core.errors import Conflict, Unavailable
+from liquifact_core.errors import STORE_UNAVAILABLE_MESSAGE, concurrent_update, store_unavailable
 
-UNAVAILABLE_MESSAGE = "The data store is unavailable."
-CONCURRENT_UPDATE_MESSAGE = "Another change to the same data happened at the same time; retry."
+UNAVAILABLE_MESSAGE = STORE_UNAVAILABLE_MESSAGE
 
 DEFAULT_POOL_MIN_SIZE = 1
 DEFAULT_POOL_MAX_SIZE = 10
@@ -50,9 +49,9 @@ def translate(error: psycopg.Error) -> Exception:
     because it can name hosts, roles and SQL.
     """
     if is_concurrency_failure(error):
-        return Conflict(CONCURRENT_UPDATE_MESSAGE, code="CONCURRENT_UPDATE", retryable=True)
+        return concurrent_update()
     if is_infrastructure_failure(error):
-        return Unavailable(UNAVAILABLE_MESSAGE)
+        return store_unavailable()
     return error
 
 

@@ -1,284 +1,71 @@
-"""Conversions between domain objects and PostgreSQL rows.
+"""How PostgreSQL stores the domain's values (the row shapes are shared: ``sql.rows``).
 
 Native types do the work: numeric keeps an amount's exact digits and scale, bigint holds
-stroops up to 10^18 exactly, timestamptz keeps microseconds and the instant, jsonb the metadata.
+stroops up to 10^18 exactly, timestamptz keeps microseconds and the instant, jsonb documents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
 
-from liquifact_core.amounts import Money, quantize
-from liquifact_core.audit import AuditEvent
-from liquifact_core.commitments import (
-    Commitment,
-    CommitmentStatus,
-    InvestorLock,
-    SubmissionStatus,
-)
-from liquifact_core.idempotency import IdempotencyRecord, IdempotencyState, StoredResponse
-from liquifact_core.invoices import Invoice, InvoiceDraft, Transition
-from liquifact_core.lifecycle import InvoiceStatus, Role
-from liquifact_core.marketplace import SortField, funded_ratio_hundredths
-
-Params = dict[str, Any]
-Row = dict[str, Any]
+from liquifact_adapters.sql.rows import Params, Row, RowConverter, require_aware
 
 
 def aware(moment: datetime) -> datetime:
-    if moment.utcoffset() is None:
-        # A naive time has no defined instant; the server would read it in its own zone.
-        raise ValueError("Timestamps must be timezone-aware.")
-    return moment
+    """``moment`` if timezone-aware; the server would read a naive time in its own zone."""
+    return require_aware(moment)
 
 
-def optional_aware(moment: datetime | None) -> datetime | None:
-    return None if moment is None else aware(moment)
+class PostgresRows(RowConverter):
+    def timestamp_to_sql(self, moment: datetime) -> datetime:
+        return aware(moment)
+
+    def timestamp_from_sql(self, value: Any) -> datetime:
+        if not isinstance(value, datetime):
+            raise TypeError("Expected a timestamptz value.")
+        return value
+
+    def date_to_sql(self, day: date) -> date:
+        return day
+
+    def date_from_sql(self, value: Any) -> date:
+        if not isinstance(value, date):
+            raise TypeError("Expected a date value.")
+        return value
+
+    def decimal_to_sql(self, amount: Decimal) -> Decimal:
+        return amount
+
+    def decimal_from_sql(self, value: Any) -> Decimal:
+        # numeric arrives as a Decimal already; Decimal() of it is exact and keeps the scale.
+        return Decimal(value)
+
+    def stroops_to_sql(self, stroops: int) -> int:
+        return stroops
+
+    def json_to_sql(self, value: Any) -> Jsonb:
+        return Jsonb(value if isinstance(value, list) else dict(value))
+
+    def json_from_sql(self, value: Any) -> Any:
+        return value
+
+    def amount_key(self, amount: Decimal) -> Decimal:
+        # numeric compares exactly at any scale: the amount is its own sort key.
+        return amount
+
+    def amount_bound(self, amount: Decimal, rounding: Literal["ceiling", "floor"]) -> Decimal:
+        del rounding  # numeric compares exactly at any scale: bounds need no rounding
+        return amount
 
 
-def json_object(value: Mapping[str, Any]) -> Jsonb:
-    return Jsonb(dict(value))
+ROWS = PostgresRows()
 
+# Module-level entry points, for bulk loaders (bench/) and tests that write rows directly.
+invoice_params = ROWS.invoice_params
+invoice_from_row = ROWS.invoice_from_row
 
-def parse_json_object(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError("Stored metadata is not a JSON object.")
-    return value
-
-
-def optional_text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def invoice_params(invoice: Invoice) -> Params:
-    draft = invoice.draft
-    return {
-        "tenant_id": invoice.tenant_id,
-        "id": invoice.id,
-        "sme_id": invoice.sme_id,
-        "sme_wallet": invoice.sme_wallet,
-        "invoice_number": draft.invoice_number,
-        "buyer_name": draft.buyer_name,
-        "buyer_email": draft.buyer_email,
-        "buyer_tax_id": draft.buyer_tax_id,
-        "amount": draft.amount.amount,
-        "currency": draft.amount.currency,
-        "issue_date": draft.issue_date,
-        "due_date": draft.due_date,
-        "yield_bps": draft.yield_bps,
-        "description": draft.description,
-        "metadata": json_object(draft.metadata),
-        "status": invoice.status.value,
-        "status_reason": invoice.status_reason,
-        "version": invoice.version,
-        "escrow_address": invoice.escrow_address,
-        "funding_target_stroops": invoice.funding_target_stroops,
-        "funded_stroops": invoice.funded_stroops,
-        "created_at": aware(invoice.created_at),
-        "updated_at": aware(invoice.updated_at),
-        "deleted_at": optional_aware(invoice.deleted_at),
-        # Derived sort keys (migration 0002), rewritten with every write of the row.
-        "funded_ratio_hundredths": funded_ratio_hundredths(invoice),
-        "amount_key": draft.amount.amount,
-    }
-
-
-# The marketplace's sort columns; every one is a native type whose order is the sort order.
-SORT_COLUMNS: Mapping[SortField, str] = {
-    SortField.YIELD_BPS: "yield_bps",
-    SortField.MATURITY_DATE: "due_date",
-    SortField.FUNDED_RATIO: "funded_ratio_hundredths",
-    SortField.AMOUNT: "amount_key",
-    SortField.CREATED_AT: "created_at",
-}
-
-
-def invoice_from_row(row: Row) -> Invoice:
-    currency = str(row["currency"])
-    # numeric arrives as a Decimal already; Decimal() of it is exact and keeps the scale.
-    amount = Decimal(row["amount"])
-    draft = InvoiceDraft(
-        invoice_number=str(row["invoice_number"]),
-        buyer_name=str(row["buyer_name"]),
-        amount=Money(quantize(amount, currency), currency),
-        issue_date=row["issue_date"],
-        due_date=row["due_date"],
-        yield_bps=int(row["yield_bps"]),
-        buyer_email=optional_text(row["buyer_email"]),
-        buyer_tax_id=optional_text(row["buyer_tax_id"]),
-        description=optional_text(row["description"]),
-        metadata=parse_json_object(row["metadata"]),
-    )
-    funding_target = row["funding_target_stroops"]
-    return Invoice(
-        id=str(row["id"]),
-        tenant_id=str(row["tenant_id"]),
-        sme_id=str(row["sme_id"]),
-        draft=draft,
-        status=InvoiceStatus(row["status"]),
-        version=int(row["version"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        sme_wallet=optional_text(row["sme_wallet"]),
-        escrow_address=optional_text(row["escrow_address"]),
-        funding_target_stroops=None if funding_target is None else int(funding_target),
-        funded_stroops=int(row["funded_stroops"]),
-        deleted_at=row["deleted_at"],
-        status_reason=optional_text(row["status_reason"]),
-    )
-
-
-def transition_params(step: Transition) -> Params:
-    return {
-        "tenant_id": step.tenant_id,
-        "invoice_id": step.invoice_id,
-        "sequence": step.sequence,
-        "from_status": None if step.from_status is None else step.from_status.value,
-        "to_status": step.to_status.value,
-        "actor_id": step.actor_id,
-        "actor_role": step.actor_role.value,
-        "reason": step.reason,
-        "at": aware(step.at),
-    }
-
-
-def transition_from_row(row: Row) -> Transition:
-    from_status = row["from_status"]
-    return Transition(
-        invoice_id=str(row["invoice_id"]),
-        tenant_id=str(row["tenant_id"]),
-        sequence=int(row["sequence"]),
-        from_status=None if from_status is None else InvoiceStatus(from_status),
-        to_status=InvoiceStatus(row["to_status"]),
-        actor_id=str(row["actor_id"]),
-        actor_role=Role(row["actor_role"]),
-        at=row["at"],
-        reason=optional_text(row["reason"]),
-    )
-
-
-def audit_params(event: AuditEvent) -> Params:
-    return {
-        "id": event.id,
-        "tenant_id": event.tenant_id,
-        "actor_id": event.actor_id,
-        "actor_role": event.actor_role,
-        "action": event.action,
-        "resource_type": event.resource_type,
-        "resource_id": event.resource_id,
-        "at": aware(event.at),
-        "metadata": json_object(event.metadata),
-    }
-
-
-def audit_from_row(row: Row) -> AuditEvent:
-    return AuditEvent(
-        id=str(row["id"]),
-        tenant_id=str(row["tenant_id"]),
-        actor_id=str(row["actor_id"]),
-        actor_role=str(row["actor_role"]),
-        action=str(row["action"]),
-        resource_type=str(row["resource_type"]),
-        resource_id=str(row["resource_id"]),
-        at=row["at"],
-        metadata=parse_json_object(row["metadata"]),
-    )
-
-
-def commitment_params(commitment: Commitment) -> Params:
-    return {
-        "tenant_id": commitment.tenant_id,
-        "id": commitment.id,
-        "invoice_id": commitment.invoice_id,
-        "investor_address": commitment.investor_address,
-        "amount_stroops": commitment.amount_stroops,
-        "status": commitment.status.value,
-        "investor_effective_yield_bps": commitment.investor_effective_yield_bps,
-        "claim_not_before": commitment.claim_not_before,
-        "submission_status": commitment.submission_status.value,
-        "tx_hash": commitment.tx_hash,
-        "idempotency_key": commitment.idempotency_key,
-        "actor_id": commitment.actor_id,
-        "created_at": aware(commitment.created_at),
-        "updated_at": aware(commitment.updated_at),
-    }
-
-
-def commitment_from_row(row: Row) -> Commitment:
-    return Commitment(
-        id=str(row["id"]),
-        tenant_id=str(row["tenant_id"]),
-        invoice_id=str(row["invoice_id"]),
-        investor_address=str(row["investor_address"]),
-        amount_stroops=int(row["amount_stroops"]),
-        status=CommitmentStatus(row["status"]),
-        investor_effective_yield_bps=int(row["investor_effective_yield_bps"]),
-        claim_not_before=row["claim_not_before"],
-        submission_status=SubmissionStatus(row["submission_status"]),
-        actor_id=str(row["actor_id"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        tx_hash=optional_text(row["tx_hash"]),
-        idempotency_key=optional_text(row["idempotency_key"]),
-    )
-
-
-def lock_from_row(tenant_id: str, row: Row) -> InvestorLock:
-    return InvestorLock(
-        tenant_id=tenant_id,
-        invoice_id=str(row["invoice_id"]),
-        investor_address=str(row["investor_address"]),
-        amount_stroops=int(row["amount_stroops"]),
-        commitment_count=int(row["commitment_count"]),
-        claim_not_before=row["due_date"],
-        investor_effective_yield_bps=int(row["yield_bps"]),
-        updated_at=row["updated_at"],
-    )
-
-
-def idempotency_params(record: IdempotencyRecord) -> Params:
-    return {
-        "tenant_id": record.tenant_id,
-        "key": record.key,
-        "fingerprint": record.fingerprint,
-        "state": record.state.value,
-        "claim_id": record.claim_id,
-        "created_at": aware(record.created_at),
-        "expires_at": aware(record.expires_at),
-        "locked_until": aware(record.locked_until),
-    }
-
-
-def response_params(response: StoredResponse) -> Params:
-    return {
-        "response_status": response.status,
-        "response_headers": Jsonb([list(pair) for pair in response.headers]),
-        "response_body": response.body,
-    }
-
-
-def idempotency_from_row(row: Row) -> IdempotencyRecord:
-    response = None
-    if row["response_status"] is not None:
-        headers = row["response_headers"] or []
-        response = StoredResponse(
-            status=int(row["response_status"]),
-            headers=tuple((str(name), str(value)) for name, value in headers),
-            body=bytes(row["response_body"]),
-        )
-    return IdempotencyRecord(
-        tenant_id=str(row["tenant_id"]),
-        key=str(row["key"]),
-        fingerprint=str(row["fingerprint"]),
-        state=IdempotencyState(row["state"]),
-        claim_id=str(row["claim_id"]),
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        locked_until=row["locked_until"],
-        response=response,
-    )
+__all__ = ["ROWS", "Params", "PostgresRows", "Row", "aware", "invoice_from_row", "invoice_params"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from liquifact_adapters.postgres import mapping
-from liquifact_core.marketplace import MarketplaceQuery, SortField, SortOrder
+from liquifact_adapters.postgres.mapping import ROWS
+from liquifact_adapters.sql.rows import Params, marketplace_params
+from liquifact_adapters.sql.statements import marketplace_pages
+from liquifact_core.marketplace import MarketplaceQuery, SortField
 
 # Repeated verbatim from the partial indexes of migration 0002: the planner uses a partial
 # index only when the query implies its predicate.
@@ -38,55 +40,18 @@ _SORT_TYPES: Mapping[SortField, str] = {
 _ID = 'id COLLATE "C"'
 
 
-def _page_sql(sort: SortField, order: SortOrder, keyset: bool) -> str:
-    column = mapping.SORT_COLUMNS[sort]
-    direction = "DESC" if order is SortOrder.DESC else "ASC"
-    after = ""
-    if keyset:
-        # A row value comparison: "strictly after (value, id)" in the page order, which the
-        # sort index answers as one range scan.
-        operator = "<" if order is SortOrder.DESC else ">"
-        value = f"%(after_value)s::{_SORT_TYPES[sort]}"
-        after = f"    AND ({column}, {_ID}) {operator} ({value}, %(after_id)s::text)\n"
-    return (
-        "SELECT *"
-        + _MATCHING
-        + after
-        + f"ORDER BY {column} {direction}, {_ID} {direction}\n"
-        + "LIMIT %(limit)s OFFSET %(offset)s"
-    )
-
-
 _MATCHING = "\nFROM invoices" + _FILTERED
-PAGE_SQL: Mapping[tuple[SortField, SortOrder, bool], str] = {
-    (sort, order, keyset): _page_sql(sort, order, keyset)
-    for sort in SortField
-    for order in SortOrder
-    for keyset in (False, True)
-}
+PAGE_SQL = marketplace_pages(
+    _MATCHING,
+    id_column=_ID,
+    after_value=lambda sort: f"%(after_value)s::{_SORT_TYPES[sort]}",
+    after_id="%(after_id)s::text",
+    limit="LIMIT %(limit)s OFFSET %(offset)s",
+)
 # An index-only scan of invoices_market_filters, which covers every filter column.
 COUNT_SQL = "SELECT count(*) AS total\nFROM invoices" + _FILTERED
 
 
-def params(query: MarketplaceQuery) -> mapping.Params:
-    filters = query.filters
-    values: mapping.Params = {
-        "tenant_id": query.tenant_id,
-        "yield_min": filters.yield_bps_min,
-        "yield_max": filters.yield_bps_max,
-        "maturity_from": filters.maturity_from,
-        "maturity_to": filters.maturity_to,
-        "ratio_min": filters.funded_ratio_min,
-        "ratio_max": filters.funded_ratio_max,
-        # numeric compares exactly at any scale: bounds need no rounding.
-        "amount_min": filters.amount_min,
-        "amount_max": filters.amount_max,
-        "limit": query.limit + 1,  # one more row tells whether another page follows
-        "offset": query.offset,
-        "after_value": None,
-        "after_id": None,
-    }
-    if query.after is not None:
-        values["after_value"] = query.after.value
-        values["after_id"] = query.after.id
-    return values
+def params(query: MarketplaceQuery) -> Params:
+    """The parameters of ``PAGE_SQL`` and ``COUNT_SQL`` for ``query``."""
+    return marketplace_params(query, ROWS)

@@ -1,4 +1,6 @@
-"""The invoice repository and audit log over one PostgreSQL unit of work.
+"""The PostgreSQL repositories: the shared SQL logic (``liquifact_adapters.sql``) with
+PostgreSQL's statements where they differ (row locks, typed NULL parameters, arrays, the "C"
+collation for ids, exact sums in SQL).
 
 Every query still filters on its tenant even though row-level security would hide other
 tenants' rows anyway: the filter lets indexes work, and the policy is the safety net for a
@@ -7,119 +9,39 @@ query that forgets it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
-from typing import Protocol
 
 import psycopg
 from psycopg import errors as pg_errors
 
-from liquifact_adapters.postgres import mapping
 from liquifact_adapters.postgres import marketplace as market
-from liquifact_core.audit import AuditEvent
-from liquifact_core.errors import Conflict, NotFound, StaleVersion
-from liquifact_core.invoices import Invoice, Transition
-from liquifact_core.lifecycle import InvoiceStatus
-from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
-from liquifact_core.ports import InvoiceQuery, Page, StatusTotals
-
-_INSERT_INVOICE = """
-INSERT INTO invoices (
-    tenant_id, id, sme_id, sme_wallet, invoice_number, buyer_name, buyer_email, buyer_tax_id,
-    amount, currency, issue_date, due_date, yield_bps, description, metadata, status,
-    status_reason, version, escrow_address, funding_target_stroops, funded_stroops,
-    created_at, updated_at, deleted_at, funded_ratio_hundredths, amount_key
-) VALUES (
-    %(tenant_id)s, %(id)s, %(sme_id)s, %(sme_wallet)s, %(invoice_number)s, %(buyer_name)s,
-    %(buyer_email)s, %(buyer_tax_id)s, %(amount)s, %(currency)s, %(issue_date)s, %(due_date)s,
-    %(yield_bps)s, %(description)s, %(metadata)s, %(status)s, %(status_reason)s, %(version)s,
-    %(escrow_address)s, %(funding_target_stroops)s, %(funded_stroops)s, %(created_at)s,
-    %(updated_at)s, %(deleted_at)s, %(funded_ratio_hundredths)s, %(amount_key)s
+from liquifact_adapters.postgres.mapping import ROWS
+from liquifact_adapters.sql import statements as shared
+from liquifact_adapters.sql.repositories import (
+    ConstraintViolation,
+    SqlAuditLog,
+    SqlCommitmentRepository,
+    SqlIdempotencyRepository,
+    SqlInvoiceRepository,
 )
-"""
-
-# The version and liveness checks sit in the WHERE clause so that checking and writing are
-# one atomic statement; a row count of 0 means someone else won.
-_UPDATE_INVOICE = """
-UPDATE invoices SET
-    sme_id = %(sme_id)s, sme_wallet = %(sme_wallet)s, invoice_number = %(invoice_number)s,
-    buyer_name = %(buyer_name)s, buyer_email = %(buyer_email)s,
-    buyer_tax_id = %(buyer_tax_id)s, amount = %(amount)s, currency = %(currency)s,
-    issue_date = %(issue_date)s, due_date = %(due_date)s, yield_bps = %(yield_bps)s,
-    description = %(description)s, metadata = %(metadata)s, status = %(status)s,
-    status_reason = %(status_reason)s, version = %(version)s,
-    escrow_address = %(escrow_address)s, funding_target_stroops = %(funding_target_stroops)s,
-    funded_stroops = %(funded_stroops)s, created_at = %(created_at)s,
-    updated_at = %(updated_at)s, deleted_at = %(deleted_at)s,
-    funded_ratio_hundredths = %(funded_ratio_hundredths)s, amount_key = %(amount_key)s
-WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND version = %(expected_version)s
-    AND deleted_at IS NULL
-"""
+from liquifact_adapters.sql.statements import pyformat
+from liquifact_core.lifecycle import InvoiceStatus
+from liquifact_core.ports import StatusTotals
 
 # A unit of work reads an invoice to decide how to change it. Locking the row here makes
 # read-check-write atomic: a concurrent unit waits, then reads the committed result and
 # decides again (so the second of two racing approvals sees 'approved' and is refused),
 # instead of both deciding on the same old version. NO KEY UPDATE, the weakest lock that does
-# this, still lets other units insert history rows that reference the invoice.
-_SELECT_INVOICE = """
-SELECT * FROM invoices
-WHERE tenant_id = %s AND id = %s AND deleted_at IS NULL
-FOR NO KEY UPDATE
-"""
-# A read-only unit takes no row locks (PostgreSQL refuses them in a READ ONLY transaction, and
-# a read must never make a writer wait): it reads its snapshot.
-_SELECT_INVOICE_UNLOCKED = """
-SELECT * FROM invoices WHERE tenant_id = %s AND id = %s AND deleted_at IS NULL
-"""
+# this, still lets other units insert history rows that reference the invoice. A read-only
+# unit takes no row locks (PostgreSQL refuses them in a READ ONLY transaction, and a read must
+# never make a writer wait): it reads its snapshot.
+_SELECT_INVOICE = pyformat(shared.SELECT_INVOICE)
+_SELECT_INVOICE_LOCKED = _SELECT_INVOICE + "\nFOR NO KEY UPDATE"
 
 # One fixed statement serves every filter combination, so no SQL is ever built from a query.
-_LIVE_MATCHING = """
-FROM invoices
-WHERE tenant_id = %(tenant_id)s AND deleted_at IS NULL
-    AND (%(any_status)s OR status = ANY(%(statuses)s))
-    AND (%(sme_id)s::text IS NULL OR sme_id = %(sme_id)s)
-"""
-_LIST_INVOICES = (
-    "SELECT *"
-    + _LIVE_MATCHING
-    + "ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s"
-)
-_COUNT_INVOICES = "SELECT count(*) AS total" + _LIVE_MATCHING
-
-_INSERT_TRANSITION = """
-INSERT INTO invoice_transitions (
-    tenant_id, invoice_id, sequence, from_status, to_status, actor_id, actor_role, reason, at
-) VALUES (
-    %(tenant_id)s, %(invoice_id)s, %(sequence)s, %(from_status)s, %(to_status)s, %(actor_id)s,
-    %(actor_role)s, %(reason)s, %(at)s
-)
-"""
-
-_SELECT_HISTORY = """
-SELECT * FROM invoice_transitions WHERE tenant_id = %s AND invoice_id = %s ORDER BY sequence
-"""
-
-_INSERT_AUDIT = """
-INSERT INTO audit_log_events (
-    id, tenant_id, actor_id, actor_role, action, resource_type, resource_id, at, metadata
-) VALUES (
-    %(id)s, %(tenant_id)s, %(actor_id)s, %(actor_role)s, %(action)s, %(resource_type)s,
-    %(resource_id)s, %(at)s, %(metadata)s
-)
-"""
-
-_SELECT_AUDIT = """
-SELECT * FROM audit_log_events
-WHERE tenant_id = %s AND resource_type = %s AND resource_id = %s
-ORDER BY at, seq
-"""
-
-# Constraint names from migrations/0001_initial_schema.up.sql.
-_LIVE_NUMBER = "invoices_live_number"
-_INVOICE_KEY = "invoices_pkey"
-_TRANSITION_KEY = "invoice_transitions_pkey"
-_AUDIT_KEY = "audit_log_events_pkey"
-
+_LIVE_MATCHING = shared.live_invoices("= ANY(:statuses)")
 
 # Sums in SQL are exact: numeric for amounts, numeric for bigint stroops.
 _STATUS_TOTALS = """
@@ -133,119 +55,44 @@ GROUP BY status, currency
 ORDER BY status COLLATE "C", currency COLLATE "C"
 """
 
-
-class Session(Protocol):
-    """What repositories need from their unit of work."""
-
-    @property
-    def read_only(self) -> bool:
-        """True for a read unit: no writes, no row locks."""
-        ...
-
-    def check_tenant(self, tenant_id: str) -> None: ...
-
-    def fetch_all(self, sql: str, params: mapping.Params | Sequence[object]) -> list[mapping.Row]:
-        """Rows of a read; infrastructure failures arrive as core errors."""
-        ...
-
-    def write(self, sql: str, params: mapping.Params) -> int:
-        """Run a write in a savepoint and return its row count; a refused write (raising
-        psycopg.IntegrityError) leaves the rest of the transaction usable."""
-        ...
+# FOR UPDATE (not NO KEY UPDATE) on the invoice also conflicts with the KEY SHARE lock that
+# inserting a commitment takes through its foreign key: until this unit ends, no other unit
+# can add a commitment to the invoice, change its funding or sum its pending commitments.
+_LOCK_INVOICE = (
+    "SELECT 1 FROM invoices WHERE tenant_id = %(tenant_id)s AND id = %(invoice_id)s FOR UPDATE"
+)
 
 
-def constraint_of(error: psycopg.Error) -> str | None:
-    return error.diag.constraint_name
+@contextmanager
+def constraint_violations() -> Iterator[None]:
+    """Report a refused write as the driver-neutral ConstraintViolation (primary keys are
+    named ``<table>_pkey`` in migrations 0001 and 0002)."""
+    try:
+        yield
+    except pg_errors.UniqueViolation as error:
+        name = error.diag.constraint_name or ""
+        raise ConstraintViolation("primary_key" if name.endswith("_pkey") else "unique") from error
+    except pg_errors.ForeignKeyViolation as error:
+        raise ConstraintViolation("foreign_key") from error
+    except psycopg.IntegrityError as error:
+        raise ConstraintViolation("other") from error
 
 
-def _duplicate_number(invoice: Invoice) -> Conflict:
-    return Conflict(
-        f"Invoice number '{invoice.draft.invoice_number}' is already used.",
-        code="DUPLICATE_INVOICE_NUMBER",
-    )
+class PostgresInvoiceRepository(SqlInvoiceRepository):
+    rows = ROWS
+    INSERT = pyformat(shared.INSERT_INVOICE)
+    UPDATE = pyformat(shared.UPDATE_INVOICE)
+    SELECT = _SELECT_INVOICE
+    SELECT_FOR_WRITE = _SELECT_INVOICE_LOCKED
+    LIST = pyformat(shared.list_invoices(_LIVE_MATCHING))
+    COUNT = pyformat(shared.count_invoices(_LIVE_MATCHING))
+    MARKET_PAGES = market.PAGE_SQL
+    MARKET_COUNT = market.COUNT_SQL
+    INSERT_TRANSITION = pyformat(shared.INSERT_TRANSITION)
+    SELECT_HISTORY = pyformat(shared.SELECT_HISTORY)
 
-
-class PostgresInvoiceRepository:
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def add(self, invoice: Invoice) -> None:
-        self._session.check_tenant(invoice.tenant_id)
-        try:
-            self._session.write(_INSERT_INVOICE, mapping.invoice_params(invoice))
-        except pg_errors.UniqueViolation as error:
-            if constraint_of(error) == _LIVE_NUMBER:
-                raise _duplicate_number(invoice) from error
-            if constraint_of(error) == _INVOICE_KEY:
-                raise Conflict(
-                    f"Invoice '{invoice.id}' already exists.", code="DUPLICATE_INVOICE_ID"
-                ) from error
-            raise
-
-    def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
-        self._session.check_tenant(tenant_id)
-        sql = _SELECT_INVOICE_UNLOCKED if self._session.read_only else _SELECT_INVOICE
-        rows = self._session.fetch_all(sql, (tenant_id, invoice_id))
-        return mapping.invoice_from_row(rows[0]) if rows else None
-
-    def update(self, invoice: Invoice, expected_version: int) -> None:
-        self._session.check_tenant(invoice.tenant_id)
-        params = {**mapping.invoice_params(invoice), "expected_version": expected_version}
-        try:
-            count = self._session.write(_UPDATE_INVOICE, params)
-        except pg_errors.UniqueViolation as error:
-            if constraint_of(error) == _LIVE_NUMBER:
-                raise _duplicate_number(invoice) from error
-            raise
-        if count != 1:
-            raise StaleVersion("The invoice changed since it was read; re-read it and retry.")
-
-    def list(self, query: InvoiceQuery) -> Page:
-        self._session.check_tenant(query.tenant_id)
-        params: mapping.Params = {
-            "tenant_id": query.tenant_id,
-            "any_status": not query.statuses,
-            "statuses": sorted(status.value for status in query.statuses),
-            "sme_id": query.sme_id,
-            "limit": query.limit,
-            "offset": query.offset,
-        }
-        rows = self._session.fetch_all(_LIST_INVOICES, params)
-        [count] = self._session.fetch_all(_COUNT_INVOICES, params)
-        return Page([mapping.invoice_from_row(row) for row in rows], int(count["total"]))
-
-    def add_transition(self, step: Transition) -> None:
-        self._session.check_tenant(step.tenant_id)
-        try:
-            self._session.write(_INSERT_TRANSITION, mapping.transition_params(step))
-        except pg_errors.UniqueViolation as error:
-            if constraint_of(error) == _TRANSITION_KEY:
-                raise Conflict(
-                    "This history step was already recorded.", code="CONCURRENT_UPDATE"
-                ) from error
-            raise
-        except pg_errors.ForeignKeyViolation as error:
-            raise NotFound(f"Invoice '{step.invoice_id}' was not found.") from error
-
-    def history(self, tenant_id: str, invoice_id: str) -> Sequence[Transition]:
-        self._session.check_tenant(tenant_id)
-        rows = self._session.fetch_all(_SELECT_HISTORY, (tenant_id, invoice_id))
-        return [mapping.transition_from_row(row) for row in rows]
-
-    def marketplace(self, query: MarketplaceQuery) -> MarketplacePage:
-        self._session.check_tenant(query.tenant_id)
-        values = market.params(query)
-        sql = market.PAGE_SQL[(query.sort, query.order, query.after is not None)]
-        rows = self._session.fetch_all(sql, values)
-        total = None
-        if query.with_total:
-            [count] = self._session.fetch_all(market.COUNT_SQL, values)
-            total = int(count["total"])
-        return MarketplacePage(
-            items=[mapping.invoice_from_row(row) for row in rows[: query.limit]],
-            has_more=len(rows) > query.limit,
-            total=total,
-        )
+    def status_set(self, statuses: tuple[str, ...]) -> list[str]:
+        return [*statuses]
 
     def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]:
         self._session.check_tenant(tenant_id)
@@ -263,24 +110,38 @@ class PostgresInvoiceRepository:
         ]
 
 
-class PostgresAuditLog:
-    def __init__(self, session: Session) -> None:
-        self._session = session
+class PostgresAuditLog(SqlAuditLog):
+    rows = ROWS
+    INSERT = pyformat(shared.INSERT_AUDIT)
+    # seq (a bigserial) breaks ties between events of the same instant in append order.
+    SELECT = pyformat(shared.SELECT_AUDIT) + "seq"
 
-    def append(self, event: AuditEvent) -> None:
-        self._session.check_tenant(event.tenant_id)
-        try:
-            self._session.write(_INSERT_AUDIT, mapping.audit_params(event))
-        except pg_errors.UniqueViolation as error:
-            if constraint_of(error) == _AUDIT_KEY:
-                raise Conflict(
-                    f"Audit event '{event.id}' was already recorded.", code="DUPLICATE_AUDIT_EVENT"
-                ) from error
-            raise
 
-    def for_resource(
-        self, tenant_id: str, resource_type: str, resource_id: str
-    ) -> Sequence[AuditEvent]:
-        self._session.check_tenant(tenant_id)
-        rows = self._session.fetch_all(_SELECT_AUDIT, (tenant_id, resource_type, resource_id))
-        return [mapping.audit_from_row(row) for row in rows]
+class PostgresCommitmentRepository(SqlCommitmentRepository):
+    rows = ROWS
+    INSERT = pyformat(shared.INSERT_COMMITMENT)
+    UPDATE = pyformat(shared.UPDATE_COMMITMENT)
+    SELECT = pyformat(shared.SELECT_COMMITMENT)
+    SELECT_BY_KEY = pyformat(shared.SELECT_COMMITMENT_BY_KEY)
+    PENDING_TOTAL = pyformat(shared.PENDING_TOTAL)
+    RELEASE_PENDING = pyformat(shared.RELEASE_PENDING)
+    # Ids in the "C" collation: code point order, as Python and SQLite compare strings.
+    SELECT_LOCKS = pyformat(shared.select_locks(' COLLATE "C"'))
+    COUNT_LOCKS = pyformat(shared.COUNT_LOCKS)
+
+    def serialise_funding(self, tenant_id: str, invoice_id: str) -> None:
+        # The lock first: a sum read after it counts every commitment committed before it,
+        # and none can be added until this unit ends.
+        self._session.fetch_all(_LOCK_INVOICE, {"tenant_id": tenant_id, "invoice_id": invoice_id})
+
+
+class PostgresIdempotencyRepository(SqlIdempotencyRepository):
+    rows = ROWS
+    CLAIM = pyformat(shared.CLAIM)
+    COMPLETE = pyformat(shared.COMPLETE)
+    RELEASE = pyformat(shared.RELEASE_CLAIM)
+    SELECT = pyformat(shared.SELECT_RECORD)
+
+
+# Across tenants, through the SECURITY DEFINER function of migration 0002.
+PURGE_EXPIRED = "SELECT purge_expired_idempotency_records(%s, %s) AS removed"

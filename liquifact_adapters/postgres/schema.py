@@ -22,7 +22,13 @@ from liquifact_adapters.postgres.connection import (
     DEFAULT_CONNECT_TIMEOUT_S,
     translated,
 )
-from liquifact_adapters.sql_migrations import Migration, MigrationStatus, load_migrations
+from liquifact_adapters.sql_migrations import (
+    Migration,
+    MigrationStatus,
+    load_migrations,
+    newest_applied,
+    statuses,
+)
 
 MIGRATIONS_PACKAGE = "liquifact_adapters.postgres.migrations"
 # PostgreSQL folds unquoted names to lower case; refusing anything else keeps the role name the
@@ -70,25 +76,17 @@ def rollback(url: str, app_role: str = DEFAULT_APP_ROLE) -> Migration | None:
     """Undo the newest applied migration; returns it, or None when nothing is applied."""
     check_role_name(app_role)
     with _locked(url) as connection:
-        applied = applied_versions(connection)
-        if not applied:
-            return None
-        newest = max(applied)
-        by_version = {migration.version: migration for migration in known_migrations()}
-        if newest not in by_version:
-            raise RuntimeError(f"Migration {newest} was applied by newer code; roll back there.")
-        _apply(connection, by_version[newest], app_role, up=False)
-        return by_version[newest]
+        newest = newest_applied(known_migrations(), applied_versions(connection))
+        if newest is not None:
+            _apply(connection, newest, app_role, up=False)
+        return newest
 
 
 def status(url: str) -> list[MigrationStatus]:
     """Every known migration with whether it is applied, oldest first."""
     with connected(url) as connection:
         applied = applied_versions(connection)
-    return [
-        MigrationStatus(migration.version, migration.name, migration.version in applied)
-        for migration in known_migrations()
-    ]
+    return statuses(known_migrations(), applied)
 
 
 def pending(applied: set[int]) -> list[Migration]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import datetime
-from types import TracebackType
 from typing import Self
 
 import psycopg
@@ -26,21 +25,18 @@ from liquifact_adapters.postgres.connection import (
     open_pool,
     translated,
 )
-from liquifact_adapters.postgres.funding import (
+from liquifact_adapters.postgres.mapping import Params, Row, aware
+from liquifact_adapters.postgres.repositories import (
     PURGE_EXPIRED,
+    PostgresAuditLog,
     PostgresCommitmentRepository,
     PostgresIdempotencyRepository,
+    PostgresInvoiceRepository,
+    constraint_violations,
 )
-from liquifact_adapters.postgres.mapping import Params, Row, aware
-from liquifact_adapters.postgres.repositories import PostgresAuditLog, PostgresInvoiceRepository
+from liquifact_adapters.sql.repositories import ConstraintViolation, SqlUnitOfWork
 from liquifact_adapters.sql_migrations import Migration
-from liquifact_core.errors import Unavailable
-from liquifact_core.ports import (
-    AuditLog,
-    CommitmentRepository,
-    IdempotencyRepository,
-    InvoiceRepository,
-)
+from liquifact_core.errors import schema_not_current
 
 # A readiness probe must answer fast: it waits this long for a connection and for the query.
 PING_TIMEOUT_S = 2.0
@@ -121,7 +117,7 @@ class PostgresStore:
             missing = schema.pending(schema.applied_versions(connection))
             connection.rollback()
         if missing:
-            raise Unavailable("The data store schema is not up to date.")
+            raise schema_not_current()
 
     def pending_migrations(self) -> list[Migration]:
         """Migrations this code needs that the database lacks (empty when up to date).
@@ -163,30 +159,19 @@ class PostgresStore:
             self._pool.putconn(connection)
 
 
-class PostgresUnitOfWork:
+class PostgresUnitOfWork(SqlUnitOfWork):
     """One transaction on one pooled connection, as the application role, for one tenant."""
 
-    # Declared as the port types: the UnitOfWork protocol's attributes are mutable, hence
-    # invariant, so the concrete repository types would not satisfy it.
-    invoices: InvoiceRepository
-    audit: AuditLog
-    commitments: CommitmentRepository
-    idempotency: IdempotencyRepository
+    invoice_repository = PostgresInvoiceRepository
+    audit_log = PostgresAuditLog
+    commitment_repository = PostgresCommitmentRepository
+    idempotency_repository = PostgresIdempotencyRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
+        super().__init__(tenant_id, read_only=read_only)
         self._store = store
-        self._tenant_id = tenant_id
-        self._read_only = read_only
         self._connection: Connection | None = None
         self._needs_begin = True
-        self.invoices = PostgresInvoiceRepository(self)
-        self.audit = PostgresAuditLog(self)
-        self.commitments = PostgresCommitmentRepository(self)
-        self.idempotency = PostgresIdempotencyRepository(self)
-
-    @property
-    def read_only(self) -> bool:
-        return self._read_only
 
     def __enter__(self) -> Self:
         if self._connection is not None:
@@ -201,12 +186,9 @@ class PostgresUnitOfWork:
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
+        """Roll back what was not committed, and release the connection (whatever ended the
+        block: the exception, if any, goes on)."""
         connection, self._connection = self._connection, None
         if connection is not None:
             self._store.release(connection)
@@ -221,12 +203,8 @@ class PostgresUnitOfWork:
         # unless it is committed too. It begins lazily, with the role and tenant set again.
         self._needs_begin = True
 
-    def check_tenant(self, tenant_id: str) -> None:
-        # Refuse rather than filter: a unit reaching for another tenant is a bug to surface.
-        if tenant_id != self._tenant_id:
-            raise PermissionError("unit of work used for another tenant")
-
     def fetch_all(self, sql: str, params: Params | Sequence[object]) -> list[Row]:
+        """The rows of a statement in this unit's transaction."""
         connection = self._ready()
         with translated():
             return connection.execute(sql, params).fetchall()
@@ -238,8 +216,9 @@ class PostgresUnitOfWork:
             # damage to this write, as SQLite does, so the caller may go on after a Conflict.
             connection.execute(f"SAVEPOINT {_SAVEPOINT}")
             try:
-                cursor = connection.execute(sql, params)
-            except psycopg.IntegrityError:
+                with constraint_violations():
+                    cursor = connection.execute(sql, params)
+            except ConstraintViolation:
                 connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
                 raise
             connection.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from liquifact_core.errors import Unavailable
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
-UNAVAILABLE_MESSAGE = "The data store is unavailable."
+from liquifact_core.errors import store_unavailable
+
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 IDLE_CONNECTIONS_MAX = 16
 WAL_SWITCH_RETRY_S = 0.01
@@ -30,7 +30,7 @@ def unavailable_on_failure() -> Iterator[None]:
         yield
     except sqlite3.Error as error:
         if is_infrastructure_failure(error):
-            raise Unavailable(UNAVAILABLE_MESSAGE) from error
+            raise store_unavailable() from error
         raise
 
 
@@ -69,7 +69,7 @@ def open_database(path: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> 
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise Unavailable(UNAVAILABLE_MESSAGE) from error
+        raise store_unavailable() from error
     connection = connect(path, busy_timeout_ms)
     try:
         with unavailable_on_failure():
@@ -80,22 +80,28 @@ def open_database(path: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> 
     return connection
 
 
+def is_busy(error: BaseException) -> bool:
+    """SQLite answered "busy" (another connection holds the lock it needs)."""
+    return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorname.startswith(
+        "SQLITE_BUSY"
+    )
+
+
 def _use_wal(connection: sqlite3.Connection, busy_timeout_ms: int) -> None:
     if connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
         return
     # Switching needs an exclusive lock, and when connections race to switch a new file SQLite
-    # may answer "busy" at once without using the busy timeout, so the waiting is done here.
-    deadline = time.monotonic() + busy_timeout_ms / 1000
-    while True:
-        try:
+    # may answer "busy" at once without using the busy timeout, so tenacity does the waiting:
+    # retry "busy" only, every WAL_SWITCH_RETRY_S, until the busy timeout, then re-raise it.
+    retrying = Retrying(
+        retry=retry_if_exception(is_busy),
+        stop=stop_after_delay(busy_timeout_ms / 1000),
+        wait=wait_fixed(WAL_SWITCH_RETRY_S),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
             connection.execute("PRAGMA journal_mode = WAL").fetchone()
-            return
-        except sqlite3.OperationalError as error:
-            if not error.sqlite_errorname.startswith("SQLITE_BUSY"):
-                raise
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(WAL_SWITCH_RETRY_S)
 
 
 def discard_transaction(connection: sqlite3.Connection) -> bool:
@@ -123,7 +129,7 @@ class ConnectionPool:
         """An idle connection, or a new one; Unavailable once the pool is closed."""
         with self._lock:
             if self._closed:
-                raise Unavailable(UNAVAILABLE_MESSAGE)
+                raise store_unavailable()
             if self._idle:
                 return self._idle.pop()
         return connect(self._path, self._busy_timeout_ms)

@@ -3,10 +3,10 @@ time from constant column names, so no SQL is ever built from a request."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from liquifact_adapters.sqlite import mapping
-from liquifact_core.marketplace import MarketplaceQuery, SortField, SortOrder
+from liquifact_adapters.sql.rows import Params, marketplace_params
+from liquifact_adapters.sql.statements import marketplace_pages
+from liquifact_adapters.sqlite.mapping import ROWS
+from liquifact_core.marketplace import MarketplaceQuery
 
 # Repeated verbatim from the partial indexes of migration 0002: the planner uses an index only
 # when the query carries its WHERE terms (tests/contract/test_marketplace_sqlite.py checks the
@@ -26,61 +26,14 @@ WHERE tenant_id = :tenant_id AND {INVESTABLE_LIVE}
 """
 
 
-def _page_sql(sort: SortField, order: SortOrder, keyset: bool) -> str:
-    column = mapping.SORT_COLUMNS[sort]
-    direction = "DESC" if order is SortOrder.DESC else "ASC"
-    after = ""
-    if keyset:
-        # A row value comparison: "strictly after (value, id)" in the page order.
-        operator = "<" if order is SortOrder.DESC else ">"
-        after = f"    AND ({column}, id) {operator} (:after_value, :after_id)\n"
-    return (
-        "SELECT *"
-        + _MATCHING
-        + after
-        + f"ORDER BY {column} {direction}, id {direction}\nLIMIT :limit OFFSET :offset"
-    )
-
-
 _MATCHING = "\nFROM invoices" + _FILTERED
-PAGE_SQL: Mapping[tuple[SortField, SortOrder, bool], str] = {
-    (sort, order, keyset): _page_sql(sort, order, keyset)
-    for sort in SortField
-    for order in SortOrder
-    for keyset in (False, True)
-}
+PAGE_SQL = marketplace_pages(_MATCHING)
 # Counted on the covering index of every filter column: the table is never read. The planner,
 # given statistics, tends to pick a sort index and read the rows instead, hence the hint
 # (PostgreSQL needs none: it plans an index-only scan on its own).
-COUNT_SQL = "SELECT count(*)\nFROM invoices INDEXED BY invoices_market_filters" + _FILTERED
+COUNT_SQL = "SELECT count(*) AS total\nFROM invoices INDEXED BY invoices_market_filters" + _FILTERED
 
 
-def params(query: MarketplaceQuery) -> dict[str, mapping.SqlValue]:
-    filters = query.filters
-    values: dict[str, mapping.SqlValue] = {
-        "tenant_id": query.tenant_id,
-        "yield_min": filters.yield_bps_min,
-        "yield_max": filters.yield_bps_max,
-        "maturity_from": _iso(filters.maturity_from),
-        "maturity_to": _iso(filters.maturity_to),
-        "ratio_min": filters.funded_ratio_min,
-        "ratio_max": filters.funded_ratio_max,
-        "amount_min": None
-        if filters.amount_min is None
-        else mapping.amount_key(filters.amount_min, rounding="ceiling"),
-        "amount_max": None
-        if filters.amount_max is None
-        else mapping.amount_key(filters.amount_max, rounding="floor"),
-        "limit": query.limit + 1,  # one more row tells whether another page follows
-        "offset": query.offset,
-        "after_value": None,
-        "after_id": None,
-    }
-    if query.after is not None:
-        values["after_value"] = mapping.sort_param(query.sort, query.after.value)
-        values["after_id"] = query.after.id
-    return values
-
-
-def _iso(value: object) -> str | None:
-    return None if value is None else str(value)
+def params(query: MarketplaceQuery) -> Params:
+    """The parameters of ``PAGE_SQL`` and ``COUNT_SQL`` for ``query``."""
+    return marketplace_params(query, ROWS)

@@ -14,8 +14,15 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import cache
 
-from liquifact_adapters.sql_migrations import Migration, MigrationStatus, load_migrations
+from liquifact_adapters.sql_migrations import (
+    Migration,
+    MigrationStatus,
+    load_migrations,
+    newest_applied,
+    statuses,
+)
 from liquifact_adapters.sqlite.connection import open_database, unavailable_on_failure
+from liquifact_core.invoice_numbers import canonical_invoice_number
 
 MIGRATIONS_PACKAGE = "liquifact_adapters.sqlite.migrations"
 
@@ -49,25 +56,17 @@ def migrate(target: Target) -> list[Migration]:
 def rollback(target: Target) -> Migration | None:
     """Undo the newest applied migration; returns it, or None when nothing is applied."""
     with _connection(target) as connection:
-        applied = _applied_versions(connection)
-        if not applied:
-            return None
-        newest = max(applied)
-        by_version = {migration.version: migration for migration in known_migrations()}
-        if newest not in by_version:
-            raise RuntimeError(f"Migration {newest} was applied by newer code; roll back there.")
-        _apply(connection, by_version[newest], up=False)
-        return by_version[newest]
+        newest = newest_applied(known_migrations(), _applied_versions(connection))
+        if newest is not None:
+            _apply(connection, newest, up=False)
+        return newest
 
 
 def status(target: Target) -> list[MigrationStatus]:
     """Every known migration with whether it is applied, oldest first."""
     with _connection(target) as connection:
         applied = _applied_versions(connection)
-    return [
-        MigrationStatus(migration.version, migration.name, migration.version in applied)
-        for migration in known_migrations()
-    ]
+    return statuses(known_migrations(), applied)
 
 
 def is_current(target: Target) -> bool:
@@ -115,6 +114,10 @@ def _apply(connection: sqlite3.Connection, migration: Migration, *, up: bool) ->
 
     Returns False, changing nothing, when another connection already did it.
     """
+    # Migration 0003 backfills canonical invoice-number keys with the application's function.
+    connection.create_function(
+        "liquifact_invoice_number_key", 1, canonical_invoice_number, deterministic=True
+    )
     with unavailable_on_failure():
         connection.execute("BEGIN IMMEDIATE")
         try:

@@ -4,32 +4,31 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
-from types import TracebackType
 from typing import Self
 
+from liquifact_adapters.sql.repositories import SqlUnitOfWork
+from liquifact_adapters.sql.rows import Params, Row
 from liquifact_adapters.sqlite import schema
 from liquifact_adapters.sqlite.connection import (
     DEFAULT_BUSY_TIMEOUT_MS,
-    UNAVAILABLE_MESSAGE,
     ConnectionPool,
     discard_transaction,
     open_database,
     unavailable_on_failure,
 )
-from liquifact_adapters.sqlite.funding import (
+from liquifact_adapters.sqlite.mapping import utc_text
+from liquifact_adapters.sqlite.repositories import (
     PURGE_EXPIRED,
+    SqliteAuditLog,
     SqliteCommitmentRepository,
     SqliteIdempotencyRepository,
+    SqliteInvoiceRepository,
+    constraint_violations,
 )
-from liquifact_adapters.sqlite.mapping import SqlParams, utc_text
-from liquifact_adapters.sqlite.repositories import SqliteAuditLog, SqliteInvoiceRepository
-from liquifact_core.errors import Unavailable
-from liquifact_core.ports import (
-    AuditLog,
-    CommitmentRepository,
-    IdempotencyRepository,
-    InvoiceRepository,
-)
+from liquifact_core.errors import schema_not_current, store_unavailable
+
+# A readiness probe must answer fast: it waits at most this long for the write lock.
+DEFAULT_PING_TIMEOUT_MS = 2000
 
 
 class SqliteStore:
@@ -46,9 +45,16 @@ class SqliteStore:
         *,
         migrate: bool = True,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        ping_timeout_ms: int = DEFAULT_PING_TIMEOUT_MS,
     ) -> None:
-        """Open the file at ``path``, creating it; ``migrate`` applies pending migrations."""
+        """Open the file at ``path``, creating it; ``migrate`` applies pending migrations.
+
+        ``busy_timeout_ms``: how long a unit of work waits for the write lock before answering
+        Unavailable; ``ping_timeout_ms``: how long ``ping`` waits for it (at most the former).
+        """
         self.path = path
+        self._busy_timeout_ms = int(busy_timeout_ms)
+        self._ping_timeout_ms = int(min(ping_timeout_ms, busy_timeout_ms))
         connection = open_database(path, busy_timeout_ms)
         try:
             if migrate:
@@ -67,10 +73,22 @@ class SqliteStore:
         return SqliteUnitOfWork(self._pool, tenant_id, read_only=True)
 
     def ping(self) -> None:
-        """Raise Unavailable unless the file answers and holds every migration this code needs."""
+        """Raise Unavailable unless a unit of work could start now: the file answers, holds
+        every migration this code needs, and its write lock can be taken within the probe's
+        timeout (``ping_timeout_ms``). Another process holding the lock (``BEGIN EXCLUSIVE``,
+        a long migration) makes units of work queue and answer 503 after the busy timeout, so
+        the probe must not call the store ready then (issue 9, item 8). The lock is released
+        at once: the probe writes nothing."""
         with self._pool.connection() as connection:
             if schema.has_pending(connection):
-                raise Unavailable("The data store schema is not up to date.")
+                raise schema_not_current()
+            with unavailable_on_failure():
+                connection.execute(f"PRAGMA busy_timeout = {self._ping_timeout_ms}")
+                try:
+                    connection.execute("BEGIN IMMEDIATE")
+                    connection.execute("ROLLBACK")
+                finally:
+                    connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
 
     def purge_expired_idempotency(self, now: datetime, limit: int) -> int:
         """Delete up to ``limit`` expired idempotency records of any tenant."""
@@ -90,27 +108,20 @@ class SqliteStore:
         self._pool.close()
 
 
-class SqliteUnitOfWork:
+class SqliteUnitOfWork(SqlUnitOfWork):
     """One transaction on one connection, acting for one tenant."""
 
-    # Declared as the port types: the UnitOfWork protocol's attributes are mutable, hence
-    # invariant, so the concrete repository types would not satisfy it.
-    invoices: InvoiceRepository
-    audit: AuditLog
-    commitments: CommitmentRepository
-    idempotency: IdempotencyRepository
+    invoice_repository = SqliteInvoiceRepository
+    audit_log = SqliteAuditLog
+    commitment_repository = SqliteCommitmentRepository
+    idempotency_repository = SqliteIdempotencyRepository
 
     def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
+        super().__init__(tenant_id, read_only=read_only)
         self._pool = pool
-        self._tenant_id = tenant_id
-        self._read_only = read_only
         self._begin = "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
         self._connection: sqlite3.Connection | None = None
         self._begin_on_next_statement = False
-        self.invoices = SqliteInvoiceRepository(self)
-        self.audit = SqliteAuditLog(self)
-        self.commitments = SqliteCommitmentRepository(self)
-        self.idempotency = SqliteIdempotencyRepository(self)
 
     def __enter__(self) -> Self:
         if self._connection is not None:
@@ -128,12 +139,9 @@ class SqliteUnitOfWork:
         self._begin_on_next_statement = False
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
+        """Roll back what was not committed, and release the connection (whatever ended the
+        block: the exception, if any, goes on)."""
         connection, self._connection = self._connection, None
         if connection is not None:
             if self._read_only:
@@ -157,12 +165,19 @@ class SqliteUnitOfWork:
         # committing does not queue for the write lock again.
         self._begin_on_next_statement = True
 
-    def check_tenant(self, tenant_id: str) -> None:
-        # Refuse rather than filter: a unit reaching for another tenant is a bug to surface.
-        if tenant_id != self._tenant_id:
-            raise PermissionError("unit of work used for another tenant")
+    def fetch_all(self, sql: str, params: Params) -> list[Row]:
+        return [dict(row) for row in self._execute(sql, params).fetchall()]
 
-    def execute(self, sql: str, params: SqlParams) -> sqlite3.Cursor:
+    def write(self, sql: str, params: Params) -> int:
+        # A refused statement changes nothing in SQLite: the unit stays usable after it.
+        with constraint_violations():
+            return int(self._execute(sql, params).rowcount)
+
+    def execute_raw(self, sql: str) -> list[tuple[object, ...]]:
+        """Run raw SQL inside this unit's transaction. For tests and diagnostics."""
+        return [tuple(row) for row in self._execute(sql, {}).fetchall()]
+
+    def _execute(self, sql: str, params: Params) -> sqlite3.Cursor:
         connection = self._active()
         with unavailable_on_failure():
             if self._begin_on_next_statement:
@@ -182,4 +197,4 @@ class SqliteUnitOfWork:
         # SQLite itself rolls back on some failures (disk full, I/O error). Going on would run
         # the remaining statements outside any transaction and commit half a unit.
         if not connection.in_transaction:
-            raise Unavailable(UNAVAILABLE_MESSAGE)
+            raise store_unavailable()

@@ -9,7 +9,6 @@ import attrs
 
 from liquifact_core.addresses import AccountAddress
 from liquifact_core.amounts import Stroops
-from liquifact_core.audit import AuditEvent
 from liquifact_core.commitments import (
     COMMITMENT_ID_PREFIX,
     Commitment,
@@ -20,6 +19,7 @@ from liquifact_core.commitments import (
     InvestorLock,
     LockPage,
     SubmissionStatus,
+    commitment_audit_event,
 )
 from liquifact_core.errors import (
     Conflict,
@@ -28,6 +28,8 @@ from liquifact_core.errors import (
     NotFound,
     Unavailable,
     ValidationError,
+    commitment_not_found,
+    invoice_not_found,
 )
 from liquifact_core.ids import parse_invoice_id
 from liquifact_core.invoices import Actor
@@ -122,7 +124,7 @@ class FundingService:
         pending = uow.commitments.pending_total_for_update(tenant_id, request.invoice_id)
         invoice = uow.invoices.get(tenant_id, request.invoice_id)
         if invoice is None:
-            raise NotFound(f"Invoice '{request.invoice_id}' was not found.")
+            raise invoice_not_found(request.invoice_id)
         if invoice.status not in INVESTABLE or invoice.escrow_address is None:
             raise Conflict(
                 f"Invoice is '{invoice.status.value}'; only invoices with a linked escrow that "
@@ -205,7 +207,7 @@ class FundingService:
         with self._uow(tenant_id) as uow:
             current = uow.commitments.get(tenant_id, commitment_id)
             if current is None:
-                raise NotFound(f"Commitment '{commitment_id}' was not found.")
+                raise commitment_not_found(commitment_id)
             updated = attrs.evolve(current, updated_at=self._clock.now())
             if "status" in changes:
                 updated = attrs.evolve(updated, status=_next_status(current, changes["status"]))
@@ -290,23 +292,7 @@ class FundingService:
 
     def _audit(self, uow: UnitOfWork, commitment: Commitment, actor: Actor, action: str) -> None:
         uow.audit.append(
-            AuditEvent(
-                id=self._ids.new_id("aud_"),
-                tenant_id=commitment.tenant_id,
-                actor_id=actor.id,
-                actor_role=actor.role.value,
-                action=action,
-                resource_type="commitment",
-                resource_id=commitment.id,
-                at=commitment.updated_at,
-                metadata={
-                    "invoiceId": commitment.invoice_id,
-                    "investorAddress": commitment.investor_address,
-                    "amountStroops": str(commitment.amount_stroops),
-                    "status": commitment.status.value,
-                    "submissionStatus": commitment.submission_status.value,
-                },
-            )
+            commitment_audit_event(self._ids.new_id("aud_"), commitment, actor, action)
         )
 
 

@@ -11,11 +11,19 @@ from liquifact_core import validation as v
 from liquifact_core.addresses import ContractAddress
 from liquifact_core.amounts import Stroops
 from liquifact_core.audit import AuditEvent
-from liquifact_core.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
+from liquifact_core.commitments import Commitment, commitment_audit_event
+from liquifact_core.errors import (
+    Conflict,
+    Forbidden,
+    StaleVersion,
+    ValidationError,
+    invoice_not_found,
+)
 from liquifact_core.ids import INVOICE_ID_PREFIX, parse_invoice_id
 from liquifact_core.invoices import DRAFT_FIELDS, Actor, Invoice, InvoiceDraft, Transition
 from liquifact_core.lifecycle import (
     INVESTABLE,
+    TERMINAL,
     InvoiceStatus,
     Role,
     allowed_targets,
@@ -30,6 +38,7 @@ from liquifact_core.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from liquifact_core.services.funding import INVESTOR_CACHE_PREFIXES
 
 _WRITERS = frozenset({Role.SME, Role.ADMIN, Role.SERVICE})
 _OPERATORS = frozenset({Role.ADMIN, Role.SERVICE})
@@ -301,9 +310,36 @@ class InvoiceService:
             self._audit(
                 uow, moved, actor, f"invoice.{invoice.status.value}_to_{target.value}", metadata
             )
+            released = self._release_commitments(uow, moved, actor)
             uow.commit()
         self._invalidate_reads(tenant_id)
+        if released:
+            for prefix in INVESTOR_CACHE_PREFIXES:
+                self._cache.invalidate_prefix(prefix.format(tenant_id=tenant_id))
         return moved
+
+    def _release_commitments(
+        self, uow: UnitOfWork, invoice: Invoice, actor: Actor
+    ) -> Sequence[Commitment]:
+        """A terminal invoice (rejected, cancelled, settled, defaulted) can take no funding:
+        its pending commitments are released in the same unit, one audit event each, so they
+        stop counting in locks and against the escrow (issue 9, item 7)."""
+        if invoice.status not in TERMINAL:
+            return ()
+        released = uow.commitments.release_pending(
+            invoice.tenant_id, invoice.id, invoice.updated_at
+        )
+        for commitment in released:
+            uow.audit.append(
+                commitment_audit_event(
+                    self._ids.new_id("aud_"),
+                    commitment,
+                    actor,
+                    "commitment.released",
+                    invoiceStatus=invoice.status.value,
+                )
+            )
+        return released
 
     def record_chain_funding(
         self, tenant_id: str, actor: Actor, invoice_id: str, funded_stroops: int
@@ -336,12 +372,12 @@ class InvoiceService:
         parse_invoice_id(invoice_id)
         invoice = uow.invoices.get(tenant_id, invoice_id)
         if invoice is None:
-            raise NotFound(f"Invoice '{invoice_id}' was not found.")
+            raise invoice_not_found(invoice_id)
         hidden = (actor.role is Role.SME and invoice.sme_id != actor.id) or (
             actor.role is Role.INVESTOR and invoice.status not in INVESTABLE
         )
         if hidden:
-            raise NotFound(f"Invoice '{invoice_id}' was not found.")
+            raise invoice_not_found(invoice_id)
         return invoice
 
     def _editable(

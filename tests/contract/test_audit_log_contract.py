@@ -94,7 +94,9 @@ def test_an_event_id_is_recorded_once(store: Store, tenant: str) -> None:
     event = audit_event(tenant, new_invoice_id())
     _append(store, event)
 
-    with store.unit_of_work(tenant) as uow, pytest.raises(Conflict):
+    with store.unit_of_work(tenant) as uow, pytest.raises(Conflict) as raised:
         uow.audit.append(event)
 
+    assert raised.value.code == "DUPLICATE_AUDIT_EVENT"
+    assert raised.value.message == f"Audit event '{event.id}' was already recorded."
     assert list(_events(store, tenant, event.resource_id)) == [event]

@@ -45,12 +45,14 @@ def test_a_key_or_id_is_used_once_per_tenant(store: Store, tenant: str) -> None:
         with store.unit_of_work(tenant) as uow, pytest.raises(Conflict) as raised:
             uow.commitments.add(duplicate)
         assert raised.value.code == "DUPLICATE_COMMITMENT"
+        assert raised.value.message == "This commitment was already recorded."
 
 
 def test_a_commitment_needs_an_existing_invoice(store: Store, tenant: str) -> None:
     orphan = commitment(listed(tenant))
-    with store.unit_of_work(tenant) as uow, pytest.raises(NotFound):
+    with store.unit_of_work(tenant) as uow, pytest.raises(NotFound) as raised:
         uow.commitments.add(orphan)
+    assert raised.value.message == f"Invoice '{orphan.invoice_id}' was not found."
 
 
 def test_update_changes_status_but_never_the_terms(store: Store, tenant: str) -> None:
@@ -164,8 +166,10 @@ def test_keys_are_per_tenant(store: Store, tenant: str) -> None:
 def test_completing_or_releasing_needs_the_claim(store: Store, tenant: str) -> None:
     record = claim(tenant)
     _claim(store, record)
-    with store.unit_of_work(tenant) as uow, pytest.raises(RequestInProgress):
+    with store.unit_of_work(tenant) as uow, pytest.raises(RequestInProgress) as raised:
         uow.idempotency.complete(tenant, record.key, "idk_someone_else", RESPONSE)
+    assert raised.value.code == "IDEMPOTENCY_REQUEST_IN_PROGRESS"
+    assert raised.value.message == "The claim on this Idempotency-Key was lost; retry."
     with store.unit_of_work(tenant) as uow:
         uow.idempotency.release(tenant, record.key, "idk_someone_else")
         uow.commit()

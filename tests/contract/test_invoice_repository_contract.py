@@ -25,6 +25,8 @@ from .contract_support import (
     transition,
 )
 
+STALE_MESSAGE = "The invoice changed since it was read; re-read it and retry."
+
 # ---- add / get ------------------------------------------------------------------------------
 
 
@@ -135,9 +137,11 @@ def test_adding_an_existing_id_conflicts(store: Store, tenant: str) -> None:
     original = invoice(tenant)
     save(store, original)
 
-    with store.unit_of_work(tenant) as uow, pytest.raises(Conflict):
+    with store.unit_of_work(tenant) as uow, pytest.raises(Conflict) as raised:
         uow.invoices.add(invoice(tenant, id=original.id))
 
+    assert raised.value.code == "DUPLICATE_INVOICE_ID"
+    assert raised.value.message == f"Invoice '{original.id}' already exists."
     assert load(store, tenant, original.id) == original
 
 
@@ -152,6 +156,7 @@ def test_duplicate_invoice_number_conflicts(store: Store, tenant: str) -> None:
         uow.invoices.add(invoice(tenant, invoice_number=first.draft.invoice_number))
 
     assert raised.value.code == "DUPLICATE_INVOICE_NUMBER"
+    assert raised.value.message == f"Invoice number '{first.draft.invoice_number}' is already used."
 
 
 def test_number_is_free_again_after_soft_delete(store: Store, tenant: str) -> None:
@@ -190,6 +195,7 @@ def test_update_to_a_taken_number_conflicts(store: Store, tenant: str) -> None:
         uow.invoices.update(renumbered, 1)
 
     assert raised.value.code == "DUPLICATE_INVOICE_NUMBER"
+    assert raised.value.message == f"Invoice number '{first.draft.invoice_number}' is already used."
 
 
 # ---- update ---------------------------------------------------------------------------------
@@ -214,9 +220,11 @@ def test_update_with_a_stale_version_fails(store: Store, tenant: str, wrong_vers
     original = invoice(tenant, version=2)
     save(store, original)
 
-    with store.unit_of_work(tenant) as uow, pytest.raises(StaleVersion):
+    with store.unit_of_work(tenant) as uow, pytest.raises(StaleVersion) as raised:
         uow.invoices.update(attrs.evolve(original, version=wrong_version + 1), wrong_version)
 
+    assert raised.value.code == "PRECONDITION_FAILED"
+    assert raised.value.message == STALE_MESSAGE
     assert load(store, tenant, original.id) == original
 
 
@@ -225,9 +233,9 @@ def test_update_of_unknown_or_deleted_invoice_is_stale(store: Store, tenant: str
     save(store, deleted)
 
     with store.unit_of_work(tenant) as uow:
-        with pytest.raises(StaleVersion):
+        with pytest.raises(StaleVersion, match=STALE_MESSAGE):
             uow.invoices.update(attrs.evolve(deleted, deleted_at=None, version=2), 1)
-        with pytest.raises(StaleVersion):
+        with pytest.raises(StaleVersion, match=STALE_MESSAGE):
             uow.invoices.update(invoice(tenant, version=2), 1)
 
 
@@ -347,10 +355,14 @@ def test_duplicate_sequence_conflicts(store: Store, tenant: str) -> None:
         uow.invoices.add_transition(transition(subject, 2))
 
     assert raised.value.code == "CONCURRENT_UPDATE"
+    assert raised.value.message == "This history step was already recorded."
 
 
 def test_transition_of_unknown_invoice_is_refused(store: Store, tenant: str) -> None:
     ghost = invoice(tenant)
 
-    with store.unit_of_work(tenant) as uow, pytest.raises(NotFound):
+    with store.unit_of_work(tenant) as uow, pytest.raises(NotFound) as raised:
         uow.invoices.add_transition(transition(ghost, 1))
+
+    assert raised.value.code == "NOT_FOUND"
+    assert raised.value.message == f"Invoice '{ghost.id}' was not found."

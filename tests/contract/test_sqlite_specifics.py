@@ -12,11 +12,13 @@ import pytest
 from liquifact_adapters.sqlite import (
     MigrationStatus,
     SqliteStore,
+    SqliteUnitOfWork,
     known_migrations,
     migrate,
     rollback,
     status,
 )
+from liquifact_adapters.sqlite.connection import DEFAULT_BUSY_TIMEOUT_MS, is_busy, open_database
 from liquifact_core.errors import Unavailable
 
 from .contract_support import T0, audit_event, full_invoice, invoice, load, new_tenant, transition
@@ -279,3 +281,78 @@ def test_a_locked_database_is_unavailable(db_path: str) -> None:
 def test_memory_databases_are_refused() -> None:
     with pytest.raises(ValueError, match="file path"):
         SqliteStore(":memory:")
+
+
+def test_ping_is_unavailable_while_another_connection_holds_the_database(db_path: str) -> None:
+    # Issue 9, item 8: units of work would queue for the lock and answer 503, so readiness
+    # must not say ready. The holder is a connection of its own, as another process's is.
+    store = SqliteStore(db_path, ping_timeout_ms=50)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        store.ping()
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(Unavailable) as raised:
+            store.ping()
+        _assert_safe(raised.value)
+        assert raised.value.message == SAFE_MESSAGE
+
+        holder.execute("ROLLBACK")
+        store.ping()
+        # The probe's short wait is its own: pooled connections keep the store's busy timeout.
+        with store.unit_of_work(new_tenant()) as uow:
+            assert isinstance(uow, SqliteUnitOfWork)
+            assert uow.execute_raw("PRAGMA busy_timeout") == [(DEFAULT_BUSY_TIMEOUT_MS,)]
+    finally:
+        holder.close()
+        store.close()
+
+
+def test_ping_leaves_no_transaction_or_lock_behind(db_path: str) -> None:
+    store = SqliteStore(db_path)
+    try:
+        store.ping()
+        other = sqlite3.connect(db_path, isolation_level=None, timeout=0)
+        try:
+            other.execute("BEGIN EXCLUSIVE")  # would fail at once if ping still held the lock
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+    finally:
+        store.close()
+
+
+def test_connections_racing_to_switch_a_new_file_to_wal_all_succeed(tmp_path: Path) -> None:
+    # SQLite may answer "busy" at once to all but one of them; tenacity retries until the
+    # busy timeout (issue 8: the library, not a hand-written loop).
+    path = str(tmp_path / "race.sqlite3")
+
+    def open_and_report(_n: int) -> str:
+        connection = open_database(path)
+        try:
+            return str(connection.execute("PRAGMA journal_mode").fetchone()[0])
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(open_and_report, range(16))) == ["wal"] * 16
+
+
+def test_switching_to_wal_gives_up_after_the_busy_timeout(tmp_path: Path) -> None:
+    path = str(tmp_path / "held.sqlite3")
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("CREATE TABLE t (x)")
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(Unavailable) as raised:
+            open_database(path, busy_timeout_ms=50)
+        _assert_safe(raised.value)
+        cause = raised.value.__cause__  # the last "busy" answer, kept for the logs
+        assert cause is not None and is_busy(cause)
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+    connection = open_database(path, busy_timeout_ms=50)
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        connection.close()

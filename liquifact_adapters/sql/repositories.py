@@ -1,0 +1,369 @@
+"""Repository logic written once for both SQL dialects (abstract bases, as in
+pyeventsourcing's SQLite and PostgreSQL recorders): each dialect subclass supplies its row
+converter, its statements where the SQL differs, and the few queries that really differ.
+
+Domain errors come from the factories in ``liquifact_core.errors``, so every store raises the
+same code and message for the same fault (tests/contract checks both).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import datetime
+from typing import ClassVar, Literal, Protocol
+
+from liquifact_adapters.sql.rows import Params, Row, RowConverter, marketplace_params
+from liquifact_adapters.sql.statements import MarketplacePages
+from liquifact_core import errors
+from liquifact_core.audit import AuditEvent
+from liquifact_core.commitments import Commitment, CommitmentQuery, LockPage
+from liquifact_core.idempotency import IdempotencyRecord, StoredResponse, claim_lost
+from liquifact_core.invoices import Invoice, Transition
+from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
+from liquifact_core.ports import (
+    AuditLog,
+    CommitmentRepository,
+    IdempotencyRepository,
+    InvoiceQuery,
+    InvoiceRepository,
+    Page,
+    StatusTotals,
+)
+
+ViolationKind = Literal["primary_key", "unique", "foreign_key", "other"]
+
+
+class ConstraintViolation(Exception):
+    """A write the database refused for a constraint, in driver-neutral terms; the driver's
+    error is the ``__cause__``. ``unique`` is any unique index but the primary key."""
+
+    def __init__(self, kind: ViolationKind) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class Session(Protocol):
+    """What repositories need from their unit of work."""
+
+    @property
+    def read_only(self) -> bool:
+        """True for a read unit: no writes, no row locks."""
+        ...
+
+    def check_tenant(self, tenant_id: str) -> None:
+        """PermissionError unless the unit acts for ``tenant_id``."""
+        ...
+
+    def fetch_all(self, sql: str, params: Params) -> list[Row]:
+        """The rows of a statement, as mappings by column name; infrastructure failures
+        arrive as core errors (Unavailable, retryable Conflict)."""
+        ...
+
+    def write(self, sql: str, params: Params) -> int:
+        """Run a write and return its row count. A refused write raises ConstraintViolation
+        and leaves the rest of the unit usable."""
+        ...
+
+
+class _Repository:
+    rows: ClassVar[RowConverter]
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def _one(self, sql: str, params: Params) -> Row | None:
+        found = self._session.fetch_all(sql, params)
+        return found[0] if found else None
+
+
+class SqlInvoiceRepository(_Repository, ABC):
+    """``InvoiceRepository`` over a SQL session."""
+
+    INSERT: ClassVar[str]
+    UPDATE: ClassVar[str]
+    SELECT: ClassVar[str]
+    SELECT_FOR_WRITE: ClassVar[str]  # the dialect's row lock for read-check-write, if any
+    LIST: ClassVar[str]
+    COUNT: ClassVar[str]
+    INSERT_TRANSITION: ClassVar[str]
+    SELECT_HISTORY: ClassVar[str]
+    MARKET_PAGES: ClassVar[MarketplacePages]
+    MARKET_COUNT: ClassVar[str]
+
+    def add(self, invoice: Invoice) -> None:
+        self._session.check_tenant(invoice.tenant_id)
+        try:
+            self._session.write(self.INSERT, self.rows.invoice_params(invoice))
+        except ConstraintViolation as violation:
+            if violation.kind == "unique":
+                raise errors.duplicate_invoice_number(invoice.draft.invoice_number) from None
+            if violation.kind == "primary_key":
+                raise errors.duplicate_invoice_id(invoice.id) from None
+            raise
+
+    def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
+        self._session.check_tenant(tenant_id)
+        statement = self.SELECT if self._session.read_only else self.SELECT_FOR_WRITE
+        row = self._one(statement, {"tenant_id": tenant_id, "id": invoice_id})
+        return None if row is None else self.rows.invoice_from_row(row)
+
+    def update(self, invoice: Invoice, expected_version: int) -> None:
+        self._session.check_tenant(invoice.tenant_id)
+        params = {**self.rows.invoice_params(invoice), "expected_version": expected_version}
+        try:
+            count = self._session.write(self.UPDATE, params)
+        except ConstraintViolation as violation:
+            if violation.kind == "unique":
+                raise errors.duplicate_invoice_number(invoice.draft.invoice_number) from None
+            raise
+        if count != 1:
+            raise errors.stale_invoice()
+
+    def list(self, query: InvoiceQuery) -> Page:
+        self._session.check_tenant(query.tenant_id)
+        params = self.list_params(query)
+        rows = self._session.fetch_all(self.LIST, params)
+        [count] = self._session.fetch_all(self.COUNT, params)
+        return Page([self.rows.invoice_from_row(row) for row in rows], int(count["total"]))
+
+    def list_params(self, query: InvoiceQuery) -> Params:
+        """Parameters of ``LIST`` and ``COUNT``."""
+        return {
+            "tenant_id": query.tenant_id,
+            "any_status": not query.statuses,
+            "statuses": self.status_set(tuple(sorted(status.value for status in query.statuses))),
+            "sme_id": query.sme_id,
+            "limit": query.limit,
+            "offset": query.offset,
+        }
+
+    @abstractmethod
+    def status_set(self, statuses: tuple[str, ...]) -> object:
+        """A set of statuses as the dialect's ``status_in`` test binds it."""
+
+    def add_transition(self, step: Transition) -> None:
+        self._session.check_tenant(step.tenant_id)
+        try:
+            self._session.write(self.INSERT_TRANSITION, self.rows.transition_params(step))
+        except ConstraintViolation as violation:
+            if violation.kind == "primary_key":
+                raise errors.duplicate_history_step() from None
+            if violation.kind == "foreign_key":
+                raise errors.invoice_not_found(step.invoice_id) from None
+            raise
+
+    def history(self, tenant_id: str, invoice_id: str) -> Sequence[Transition]:
+        self._session.check_tenant(tenant_id)
+        rows = self._session.fetch_all(
+            self.SELECT_HISTORY, {"tenant_id": tenant_id, "invoice_id": invoice_id}
+        )
+        return [self.rows.transition_from_row(row) for row in rows]
+
+    def marketplace(self, query: MarketplaceQuery) -> MarketplacePage:
+        self._session.check_tenant(query.tenant_id)
+        values = marketplace_params(query, self.rows)
+        page_sql = self.MARKET_PAGES[(query.sort, query.order, query.after is not None)]
+        rows = self._session.fetch_all(page_sql, values)
+        total = None
+        if query.with_total:
+            [count] = self._session.fetch_all(self.MARKET_COUNT, values)
+            total = int(count["total"])
+        return MarketplacePage(
+            items=[self.rows.invoice_from_row(row) for row in rows[: query.limit]],
+            has_more=len(rows) > query.limit,
+            total=total,
+        )
+
+    @abstractmethod
+    def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]: ...
+
+
+class SqlAuditLog(_Repository):
+    """``AuditLog`` over a SQL session."""
+
+    INSERT: ClassVar[str]
+    SELECT: ClassVar[str]
+
+    def append(self, event: AuditEvent) -> None:
+        self._session.check_tenant(event.tenant_id)
+        try:
+            self._session.write(self.INSERT, self.rows.audit_params(event))
+        except ConstraintViolation as violation:
+            if violation.kind == "primary_key":
+                raise errors.duplicate_audit_event(event.id) from None
+            raise
+
+    def for_resource(
+        self, tenant_id: str, resource_type: str, resource_id: str
+    ) -> Sequence[AuditEvent]:
+        self._session.check_tenant(tenant_id)
+        params = {
+            "tenant_id": tenant_id,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+        }
+        return [
+            self.rows.audit_from_row(row) for row in self._session.fetch_all(self.SELECT, params)
+        ]
+
+
+class SqlCommitmentRepository(_Repository, ABC):
+    """``CommitmentRepository`` over a SQL session."""
+
+    INSERT: ClassVar[str]
+    UPDATE: ClassVar[str]
+    SELECT: ClassVar[str]
+    SELECT_BY_KEY: ClassVar[str]
+    PENDING_TOTAL: ClassVar[str]
+    RELEASE_PENDING: ClassVar[str]
+    SELECT_LOCKS: ClassVar[str]
+    COUNT_LOCKS: ClassVar[str]
+
+    def add(self, commitment: Commitment) -> None:
+        self._session.check_tenant(commitment.tenant_id)
+        try:
+            self._session.write(self.INSERT, self.rows.commitment_params(commitment))
+        except ConstraintViolation as violation:
+            if violation.kind in ("primary_key", "unique"):
+                raise errors.duplicate_commitment() from None
+            if violation.kind == "foreign_key":
+                raise errors.invoice_not_found(commitment.invoice_id) from None
+            raise
+
+    def get(self, tenant_id: str, commitment_id: str) -> Commitment | None:
+        self._session.check_tenant(tenant_id)
+        row = self._one(self.SELECT, {"tenant_id": tenant_id, "id": commitment_id})
+        return None if row is None else self.rows.commitment_from_row(row)
+
+    def by_idempotency_key(self, tenant_id: str, key: str) -> Commitment | None:
+        self._session.check_tenant(tenant_id)
+        row = self._one(self.SELECT_BY_KEY, {"tenant_id": tenant_id, "key": key})
+        return None if row is None else self.rows.commitment_from_row(row)
+
+    def update(self, commitment: Commitment) -> None:
+        self._session.check_tenant(commitment.tenant_id)
+        if self._session.write(self.UPDATE, self.rows.commitment_params(commitment)) != 1:
+            raise errors.commitment_not_found(commitment.id)
+
+    def pending_total_for_update(self, tenant_id: str, invoice_id: str) -> int:
+        self._session.check_tenant(tenant_id)
+        self.serialise_funding(tenant_id, invoice_id)
+        params = {"tenant_id": tenant_id, "invoice_id": invoice_id}
+        [row] = self._session.fetch_all(self.PENDING_TOTAL, params)
+        return int(row["total"])
+
+    def release_pending(self, tenant_id: str, invoice_id: str, at: datetime) -> list[Commitment]:
+        self._session.check_tenant(tenant_id)
+        self.serialise_funding(tenant_id, invoice_id)
+        params = {
+            "tenant_id": tenant_id,
+            "invoice_id": invoice_id,
+            "at": self.rows.timestamp_to_sql(at),
+        }
+        released = [
+            self.rows.commitment_from_row(row)
+            for row in self._session.fetch_all(self.RELEASE_PENDING, params)
+        ]
+        return sorted(released, key=lambda commitment: commitment.id)
+
+    @abstractmethod
+    def serialise_funding(self, tenant_id: str, invoice_id: str) -> None:
+        """Until this unit ends, no other unit may add a commitment to the invoice or change
+        its funding (SQLite: BEGIN IMMEDIATE did it; PostgreSQL: lock the invoice row)."""
+
+    def locks(self, query: CommitmentQuery) -> LockPage:
+        self._session.check_tenant(query.tenant_id)
+        params: Params = {
+            "tenant_id": query.tenant_id,
+            "investor": query.investor_address,
+            "invoice_id": query.invoice_id,
+            "limit": query.limit,
+            "offset": query.offset,
+        }
+        rows = self._session.fetch_all(self.SELECT_LOCKS, params)
+        [count] = self._session.fetch_all(self.COUNT_LOCKS, params)
+        return LockPage(
+            [self.rows.lock_from_row(query.tenant_id, row) for row in rows], int(count["total"])
+        )
+
+
+class SqlIdempotencyRepository(_Repository):
+    """``IdempotencyRepository`` over a SQL session."""
+
+    CLAIM: ClassVar[str]
+    COMPLETE: ClassVar[str]
+    RELEASE: ClassVar[str]
+    SELECT: ClassVar[str]
+
+    def claim(self, record: IdempotencyRecord, now: datetime) -> IdempotencyRecord | None:
+        self._session.check_tenant(record.tenant_id)
+        params = {**self.rows.idempotency_params(record), "now": self.rows.timestamp_to_sql(now)}
+        if self._session.write(self.CLAIM, params) == 1:
+            return None
+        return self.get(record.tenant_id, record.key)
+
+    def complete(self, tenant_id: str, key: str, claim_id: str, response: StoredResponse) -> None:
+        self._session.check_tenant(tenant_id)
+        params = {
+            **self.rows.response_params(response),
+            "tenant_id": tenant_id,
+            "key": key,
+            "claim_id": claim_id,
+        }
+        if self._session.write(self.COMPLETE, params) != 1:
+            raise claim_lost()
+
+    def release(self, tenant_id: str, key: str, claim_id: str) -> None:
+        self._session.check_tenant(tenant_id)
+        self._session.write(
+            self.RELEASE, {"tenant_id": tenant_id, "key": key, "claim_id": claim_id}
+        )
+
+    def get(self, tenant_id: str, key: str) -> IdempotencyRecord | None:
+        self._session.check_tenant(tenant_id)
+        row = self._one(self.SELECT, {"tenant_id": tenant_id, "key": key})
+        return None if row is None else self.rows.idempotency_from_row(row)
+
+
+class SqlUnitOfWork(ABC):
+    """What the SQL units of work share: their repositories, built over the unit itself as
+    their ``Session``, the tenant check and the read-only flag. A dialect names its
+    repository classes and runs statements (``fetch_all``, ``write``) on its connection."""
+
+    # Declared as the port types: the UnitOfWork protocol's attributes are mutable, hence
+    # invariant, so the concrete repository types would not satisfy it.
+    invoices: InvoiceRepository
+    audit: AuditLog
+    commitments: CommitmentRepository
+    idempotency: IdempotencyRepository
+
+    invoice_repository: ClassVar[type[SqlInvoiceRepository]]
+    audit_log: ClassVar[type[SqlAuditLog]]
+    commitment_repository: ClassVar[type[SqlCommitmentRepository]]
+    idempotency_repository: ClassVar[type[SqlIdempotencyRepository]]
+
+    def __init__(self, tenant_id: str, *, read_only: bool) -> None:
+        self._tenant_id = tenant_id
+        self._read_only = read_only
+        self.invoices = self.invoice_repository(self)
+        self.audit = self.audit_log(self)
+        self.commitments = self.commitment_repository(self)
+        self.idempotency = self.idempotency_repository(self)
+
+    @property
+    def read_only(self) -> bool:
+        """True for a read unit: no writes, no row locks."""
+        return self._read_only
+
+    def check_tenant(self, tenant_id: str) -> None:
+        """PermissionError unless this unit acts for ``tenant_id``."""
+        # Refuse rather than filter: a unit reaching for another tenant is a bug to surface.
+        if tenant_id != self._tenant_id:
+            raise PermissionError("unit of work used for another tenant")
+
+    @abstractmethod
+    def fetch_all(self, sql: str, params: Params) -> list[Row]: ...
+
+    @abstractmethod
+    def write(self, sql: str, params: Params) -> int: ...

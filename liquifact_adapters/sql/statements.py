@@ -1,0 +1,239 @@
+"""Statements whose SQL is the same in SQLite and PostgreSQL, written once.
+
+They use named ``:name`` placeholders, SQLite's style; ``pyformat`` rewrites them to psycopg's
+``%(name)s``. Only constant text is rewritten, at import time: no SQL is built from a request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+from liquifact_adapters.sql.rows import SORT_COLUMNS
+from liquifact_core.marketplace import SortField, SortOrder
+
+_NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+def pyformat(sql: str) -> str:
+    """``sql`` with every ``:name`` placeholder as ``%(name)s`` (casts like ``::text`` stay)."""
+    if "%" in sql:
+        raise ValueError("A shared statement must not contain '%'.")
+    return _NAMED.sub(r"%(\1)s", sql)
+
+
+INVOICE_COLUMNS = (
+    "tenant_id, id, sme_id, sme_wallet, invoice_number, buyer_name, buyer_email, buyer_tax_id, "
+    "amount, currency, issue_date, due_date, yield_bps, description, metadata, status, "
+    "status_reason, version, escrow_address, funding_target_stroops, funded_stroops, "
+    "created_at, updated_at, deleted_at, funded_ratio_hundredths, amount_key, invoice_number_key"
+)
+_INVOICE_NAMES = [name.strip() for name in INVOICE_COLUMNS.split(",")]
+
+INSERT_INVOICE = (
+    f"INSERT INTO invoices ({INVOICE_COLUMNS})\nVALUES ("
+    + ", ".join(f":{name}" for name in _INVOICE_NAMES)
+    + ")"
+)
+
+# The version and liveness checks sit in the WHERE clause so that checking and writing are
+# one atomic statement; a row count of 0 means someone else won.
+_ASSIGNMENTS = ", ".join(
+    f"{name} = :{name}" for name in _INVOICE_NAMES if name not in ("tenant_id", "id")
+)
+UPDATE_INVOICE = (
+    "UPDATE invoices SET "  # noqa: S608 - built at import time from the constant names above
+    + _ASSIGNMENTS
+    + "\nWHERE tenant_id = :tenant_id AND id = :id AND version = :expected_version"
+    + " AND deleted_at IS NULL"
+)
+
+SELECT_INVOICE = (
+    "SELECT * FROM invoices WHERE tenant_id = :tenant_id AND id = :id AND deleted_at IS NULL"
+)
+
+INSERT_TRANSITION = """
+INSERT INTO invoice_transitions (
+    tenant_id, invoice_id, sequence, from_status, to_status, actor_id, actor_role, reason, at
+) VALUES (
+    :tenant_id, :invoice_id, :sequence, :from_status, :to_status, :actor_id, :actor_role,
+    :reason, :at
+)
+"""
+
+SELECT_HISTORY = """
+SELECT * FROM invoice_transitions WHERE tenant_id = :tenant_id AND invoice_id = :invoice_id
+ORDER BY sequence
+"""
+
+INSERT_AUDIT = """
+INSERT INTO audit_log_events (
+    id, tenant_id, actor_id, actor_role, action, resource_type, resource_id, at, metadata
+) VALUES (
+    :id, :tenant_id, :actor_id, :actor_role, :action, :resource_type, :resource_id, :at,
+    :metadata
+)
+"""
+
+# Followed by the dialect's tie-breaker between events of the same instant, in append order.
+SELECT_AUDIT = """
+SELECT * FROM audit_log_events
+WHERE tenant_id = :tenant_id AND resource_type = :resource_type AND resource_id = :resource_id
+ORDER BY at, """
+
+INSERT_COMMITMENT = """
+INSERT INTO investor_commitments (
+    tenant_id, id, invoice_id, investor_address, amount_stroops, status,
+    investor_effective_yield_bps, claim_not_before, submission_status, tx_hash,
+    idempotency_key, actor_id, created_at, updated_at
+) VALUES (
+    :tenant_id, :id, :invoice_id, :investor_address, :amount_stroops, :status,
+    :investor_effective_yield_bps, :claim_not_before, :submission_status, :tx_hash,
+    :idempotency_key, :actor_id, :created_at, :updated_at
+)
+"""
+
+# Only what may change is written (PostgreSQL's application role may update nothing else); the
+# terms (amount, investor, invoice) never are, and a trigger refuses any statement that tries.
+UPDATE_COMMITMENT = """
+UPDATE investor_commitments SET
+    status = :status, submission_status = :submission_status, tx_hash = :tx_hash,
+    updated_at = :updated_at
+WHERE tenant_id = :tenant_id AND id = :id
+"""
+
+# A terminal invoice (rejected, cancelled, settled, defaulted) releases its pending
+# commitments in one statement; RETURNING hands back what changed, for the audit.
+RELEASE_PENDING = """
+UPDATE investor_commitments SET status = 'released', updated_at = :at
+WHERE tenant_id = :tenant_id AND invoice_id = :invoice_id AND status = 'pending'
+RETURNING *
+"""
+
+SELECT_COMMITMENT = "SELECT * FROM investor_commitments WHERE tenant_id = :tenant_id AND id = :id"
+SELECT_COMMITMENT_BY_KEY = (
+    "SELECT * FROM investor_commitments WHERE tenant_id = :tenant_id AND idempotency_key = :key"
+)
+PENDING_TOTAL = """
+SELECT coalesce(sum(amount_stroops), 0) AS total FROM investor_commitments
+WHERE tenant_id = :tenant_id AND invoice_id = :invoice_id AND status = 'pending'
+"""
+
+# Inserts a claim, or takes over a record that expired or whose in-progress holder's lease
+# lapsed. A live record makes the row count 0 and stays as it is. On PostgreSQL a concurrent
+# claimant of the same key waits for the first one's transaction, then sees its row.
+CLAIM = """
+INSERT INTO idempotency_records (
+    tenant_id, key, fingerprint, state, claim_id, created_at, expires_at, locked_until
+) VALUES (
+    :tenant_id, :key, :fingerprint, :state, :claim_id, :created_at, :expires_at, :locked_until
+)
+ON CONFLICT (tenant_id, key) DO UPDATE SET
+    fingerprint = excluded.fingerprint, state = excluded.state, claim_id = excluded.claim_id,
+    response_status = NULL, response_headers = NULL, response_body = NULL,
+    created_at = excluded.created_at, expires_at = excluded.expires_at,
+    locked_until = excluded.locked_until
+WHERE idempotency_records.expires_at <= :now
+    OR (idempotency_records.state = 'in_progress' AND idempotency_records.locked_until <= :now)
+"""
+COMPLETE = """
+UPDATE idempotency_records SET
+    state = 'completed', response_status = :response_status,
+    response_headers = :response_headers, response_body = :response_body
+WHERE tenant_id = :tenant_id AND key = :key AND claim_id = :claim_id AND state = 'in_progress'
+"""
+RELEASE_CLAIM = """
+DELETE FROM idempotency_records
+WHERE tenant_id = :tenant_id AND key = :key AND claim_id = :claim_id AND state = 'in_progress'
+"""
+SELECT_RECORD = "SELECT * FROM idempotency_records WHERE tenant_id = :tenant_id AND key = :key"
+
+# Optional filters compare with CAST(... AS TEXT): PostgreSQL cannot infer the type of a lone
+# NULL parameter, and SQLite reads the cast the same way.
+_OPTIONAL_SME = "(CAST(:sme_id AS TEXT) IS NULL OR sme_id = CAST(:sme_id AS TEXT))"
+
+
+def live_invoices(status_in: str) -> str:
+    """The FROM/WHERE of a tenant's live invoices, filtered by an optional SME and a set of
+    statuses; ``status_in`` is the dialect's test of ``status`` against ``:statuses``."""
+    return f"""
+FROM invoices
+WHERE tenant_id = :tenant_id AND deleted_at IS NULL
+    AND (:any_status OR status {status_in})
+    AND {_OPTIONAL_SME}
+"""
+
+
+def list_invoices(matching: str) -> str:
+    """A page of ``live_invoices``, newest first."""
+    return "SELECT *" + matching + "ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
+
+
+def count_invoices(matching: str) -> str:
+    return "SELECT count(*) AS total" + matching
+
+
+_LOCK_GROUPS = """
+FROM investor_commitments AS c
+JOIN invoices AS i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id
+WHERE c.tenant_id = :tenant_id AND c.status IN ('pending', 'confirmed')
+    AND (CAST(:investor AS TEXT) IS NULL OR c.investor_address = CAST(:investor AS TEXT))
+    AND (CAST(:invoice_id AS TEXT) IS NULL OR c.invoice_id = CAST(:invoice_id AS TEXT))
+GROUP BY c.invoice_id, c.investor_address
+"""
+
+
+def select_locks(collate: str) -> str:
+    """Pending and confirmed commitments per (invoice, investor), with the invoice's terms,
+    ordered by ids in code point order (``collate``: the dialect's clause for it, if any)."""
+    return (
+        """
+SELECT c.invoice_id, c.investor_address, sum(c.amount_stroops) AS amount_stroops,
+    count(*) AS commitment_count, max(c.updated_at) AS updated_at,
+    max(i.yield_bps) AS yield_bps, max(i.due_date) AS due_date
+"""
+        + _LOCK_GROUPS
+        + f"ORDER BY c.invoice_id{collate}, c.investor_address{collate}\n"
+        + "LIMIT :limit OFFSET :offset"
+    )
+
+
+COUNT_LOCKS = "SELECT count(*) AS total FROM (SELECT 1 " + _LOCK_GROUPS + ") AS groups"  # noqa: S608
+
+
+MarketplacePages = Mapping[tuple[SortField, SortOrder, bool], str]
+
+
+def marketplace_pages(
+    matching: str,
+    *,
+    id_column: str = "id",
+    after_value: Callable[[SortField], str] = lambda _sort: ":after_value",
+    after_id: str = ":after_id",
+    limit: str = "LIMIT :limit OFFSET :offset",
+) -> MarketplacePages:
+    """One fixed page statement per (sort, order, keyset or not), built at import time from
+    constant column names, so no SQL is ever built from a request. ``matching`` is the
+    dialect's FROM/WHERE of the filters; the keyword arguments are its spelling of the id
+    order and of the keyset and limit parameters."""
+
+    def page(sort: SortField, order: SortOrder, keyset: bool) -> str:
+        column = SORT_COLUMNS[sort]
+        direction = "DESC" if order is SortOrder.DESC else "ASC"
+        after = ""
+        if keyset:
+            # A row value comparison: "strictly after (value, id)" in the page order, which
+            # the sort index answers as one range scan.
+            operator = "<" if order is SortOrder.DESC else ">"
+            after = (
+                f"    AND ({column}, {id_column}) {operator} ({after_value(sort)}, {after_id})\n"
+            )
+        order_by = f"ORDER BY {column} {direction}, {id_column} {direction}\n"
+        return "SELECT *" + matching + after + order_by + limit
+
+    return {
+        (sort, order, keyset): page(sort, order, keyset)
+        for sort in SortField
+        for order in SortOrder
+        for keyset in (False, True)
+    }

@@ -1,0 +1,44 @@
+"""Readiness on SQLite while another process holds the database (issue 9, item 8): data
+requests would wait for the lock and answer 503, so the probes must say not ready too."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from liquifact_adapters.sqlite import SqliteStore
+from liquifact_http.bootstrap import create_app
+from tests.auth_helpers import test_settings
+from tests.http.openapi_validation import assert_matches_openapi
+
+NOT_READY = {
+    "status": "not_ready",
+    "checks": {"database": {"status": "down", "error": "unavailable"}},
+}
+
+
+@pytest.mark.parametrize("path", ["/readyz", "/ready"])
+def test_probes_are_not_ready_while_the_file_is_exclusively_locked(
+    tmp_path: Path, path: str
+) -> None:
+    db_path = str(tmp_path / "liquifact.sqlite3")
+    store = SqliteStore(db_path, ping_timeout_ms=50)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        with TestClient(create_app(test_settings(), store=store)) as client:
+            assert client.get(path).status_code == 200
+
+            holder.execute("BEGIN EXCLUSIVE")
+            locked = client.get(path)
+            holder.execute("ROLLBACK")
+
+            assert locked.status_code == 503
+            assert_matches_openapi(locked)
+            assert locked.json() == NOT_READY
+            assert client.get(path).status_code == 200
+    finally:
+        holder.close()
+        store.close()
