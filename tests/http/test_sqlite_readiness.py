@@ -37,7 +37,9 @@ def test_probes_are_not_ready_while_the_file_is_exclusively_locked(
 
             assert locked.status_code == 503
             assert_matches_openapi(locked)
-            assert locked.json() == NOT_READY
+            # /ready adds whether the cache is shared between processes (issue 9, item 8).
+            expected = NOT_READY if path == "/readyz" else {**NOT_READY, "cache": {"shared": False}}
+            assert locked.json() == expected
             assert client.get(path).status_code == 200
     finally:
         holder.close()
