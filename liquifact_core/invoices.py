@@ -64,7 +64,7 @@ class InvoiceDraft:
         if issue_date and due_date and due_date < issue_date:
             fields.fail("dueDate", "must be on or after issueDate", "DUE_BEFORE_ISSUE")
         yield_bps = fields.take("yieldBps", v.integer(0, 10_000))
-        description = fields.take("description", v.text(0, 1000), required=False)
+        description = fields.take("description", v.multiline_text(0, 1000), required=False)
         metadata = fields.take("metadata", v.json_object, required=False)
         fields.raise_if_any("Invoice payload has invalid fields.")
         assert number and buyer and isinstance(amount, Money) and issue_date and due_date

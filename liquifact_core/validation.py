@@ -1,8 +1,14 @@
-"""Small field parsers that collect every problem of a payload before failing once."""
+"""Small field parsers that collect every problem of a payload before failing once.
+
+Every parser that accepts text applies the text rules of docs/security.md ("Text rules"):
+nothing that is not a sequence of Unicode scalar values, no NUL, and (by kind of field) no
+control or invisible format characters; text is stored NFC-normalised.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -16,6 +22,49 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 REASON_MAX = 1024
 METADATA_MAX_BYTES = 4096
+# Deeper than any real metadata; the HTTP body parser allows 32 levels for a whole body.
+METADATA_MAX_DEPTH = 32
+# Field code for text whose characters break the text rules (the length rules keep theirs).
+INVALID_TEXT = "INVALID_TEXT"
+# Code points no store can keep: an unpaired surrogate (a JSON "\ud800" escape decodes to
+# one; it is not a Unicode scalar value, so it has no UTF-8 form) and NUL (PostgreSQL text
+# cannot hold it, and C-string consumers truncate at it).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Unicode general categories refused in one-line text: controls (Cc), format characters (Cf:
+# zero-width, BOM, bidi controls, word joiner, soft hyphen ...), surrogates (Cs), and the
+# line and paragraph separators (Zl, Zp).
+SINGLE_LINE_FORBIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_LINE_BREAKS_AND_TAB = frozenset({"\n", "\r", "\t"})
+_UNSTORABLE_MESSAGE = "must be Unicode text without unpaired surrogates or NUL characters"
+_FORBIDDEN_MESSAGE = "must not contain control, format (invisible) or line separator characters"
+
+
+def is_storable_text(value: str) -> bool:
+    """True when ``value`` is made only of Unicode scalar values and holds no NUL: text every
+    store and every UTF-8 encoder accepts (RFC 8259 section 8.2, RFC 3629)."""
+    return _UNSTORABLE.search(value) is None
+
+
+def text_error(message: str) -> ValidationError:
+    """A text-rule failure: the field code is ``INVALID_TEXT`` (``FieldCollector`` uses it)."""
+    return ValidationError(message, code=INVALID_TEXT)
+
+
+def normalized_text(raw: str) -> str:
+    """``raw`` in Unicode Normalization Form C (UAX #15): the one form text is stored in, so
+    that ``"e\u0301"`` and ``"\u00e9"`` are the same value. Raises ``ValidationError``
+    (``INVALID_TEXT``) when ``raw`` is not storable text (see ``is_storable_text``)."""
+    if not is_storable_text(raw):
+        raise text_error(_UNSTORABLE_MESSAGE)
+    return unicodedata.normalize("NFC", raw)
+
+
+def has_forbidden_character(
+    value: str, categories: frozenset[str], allowed: frozenset[str] = frozenset()
+) -> bool:
+    """True when a character of ``value`` (other than those in ``allowed``) belongs to one of
+    the Unicode general ``categories``."""
+    return any(unicodedata.category(ch) in categories and ch not in allowed for ch in value)
 
 
 class FieldCollector:
@@ -39,7 +88,9 @@ class FieldCollector:
             if error.field_errors:
                 self.errors.extend(FieldError(name, e.message, e.code) for e in error.field_errors)
             else:
-                self.errors.append(FieldError(name, error.message, "INVALID_VALUE"))
+                # A parser's own code (e.g. INVALID_TEXT) names the rule; the generic one does not.
+                code = error.code if error.code != ValidationError.code else "INVALID_VALUE"
+                self.errors.append(FieldError(name, error.message, code))
             return None
 
     def fail(self, name: str, message: str, code: str = "INVALID_VALUE") -> None:
@@ -51,14 +102,34 @@ class FieldCollector:
 
 
 def text(min_len: int, max_len: int) -> Callable[[Any], str]:
-    """A string of ``min_len``..``max_len`` characters after trimming, no control characters."""
+    """Single-line text (invoice number, buyer name, tax id, names): ``min_len``..``max_len``
+    characters after NFC normalisation and trimming.
 
+    Refused with field code ``INVALID_TEXT``: unpaired surrogates and NUL (not storable text),
+    control characters (Unicode category Cc), format characters (Cf: zero-width space,
+    byte-order mark, bidi overrides and isolates, word joiner, soft hyphen ...) and line or
+    paragraph separators (Zl, Zp): none of them belongs in a one-line value, and the invisible
+    ones make look-alikes of identifiers. A value blank after normalisation is refused
+    (``INVALID_VALUE``, the length rule). Raises ``ValidationError``.
+    """
+    return _text_parser(min_len, max_len, SINGLE_LINE_FORBIDDEN, frozenset())
+
+
+def multiline_text(min_len: int, max_len: int) -> Callable[[Any], str]:
+    """Free text (an invoice description): like ``text`` but line feed, carriage return and
+    tab may appear inside it. Every other control or format character is refused."""
+    return _text_parser(min_len, max_len, SINGLE_LINE_FORBIDDEN, _LINE_BREAKS_AND_TAB)
+
+
+def _text_parser(
+    min_len: int, max_len: int, forbidden: frozenset[str], allowed: frozenset[str]
+) -> Callable[[Any], str]:
     def parse(raw: Any) -> str:
         if not isinstance(raw, str):
             raise ValidationError("must be a string")
-        value = raw.strip()
-        if any(unicodedata.category(ch) == "Cc" for ch in value):
-            raise ValidationError("must not contain control characters")
+        value = normalized_text(raw).strip()
+        if has_forbidden_character(value, forbidden, allowed):
+            raise text_error(_FORBIDDEN_MESSAGE)
         if not min_len <= len(value) <= max_len:
             raise ValidationError(f"must be {min_len}-{max_len} characters")
         return value
@@ -67,9 +138,17 @@ def text(min_len: int, max_len: int) -> Callable[[Any], str]:
 
 
 def email(raw: Any) -> str:
-    if not isinstance(raw, str) or len(raw) > 254 or not _EMAIL.fullmatch(raw):
+    """An email address (loosely checked: one ``@`` and a dotted domain, at most 254
+    characters), NFC-normalised as RFC 6532 section 3.1 recommends. Control and format
+    characters are refused with ``INVALID_TEXT``. Raises ``ValidationError``."""
+    if not isinstance(raw, str):
         raise ValidationError("must be an email address")
-    return raw
+    value = normalized_text(raw)
+    if has_forbidden_character(value, SINGLE_LINE_FORBIDDEN):
+        raise text_error(_FORBIDDEN_MESSAGE)
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise ValidationError("must be an email address")
+    return value
 
 
 def iso_date(raw: Any) -> date:
@@ -92,20 +171,88 @@ def integer(low: int, high: int) -> Callable[[Any], int]:
 
 
 def json_object(raw: Any) -> dict[str, Any]:
+    """Client metadata: a JSON object of at most ``METADATA_MAX_BYTES`` (as compact JSON with
+    ASCII escapes) and ``METADATA_MAX_DEPTH`` levels, returned as a fresh copy made of dicts,
+    lists, str, int, finite float, bool and None only (so every store keeps the same value).
+
+    Keys must be strings; every key and string value, at any depth, must be storable text
+    (``is_storable_text``), else ``INVALID_TEXT`` naming where (``note``, ``lines/0``). The
+    values are the client's own data: they are neither normalised nor checked for format
+    characters. Raises ``ValidationError``.
+    """
     if not isinstance(raw, dict):
         raise ValidationError("must be a JSON object")
-    if len(json.dumps(raw, separators=(",", ":"))) > METADATA_MAX_BYTES:
+    _check_json_tree(raw)
+    encoded = json.dumps(raw, separators=(",", ":"), allow_nan=False)
+    if len(encoded) > METADATA_MAX_BYTES:
         raise ValidationError(f"must be at most {METADATA_MAX_BYTES} bytes as JSON")
-    return raw
+    copy: dict[str, Any] = json.loads(encoded)
+    return copy
+
+
+def _check_json_tree(root: Mapping[Any, Any]) -> None:
+    """Refuse what JSON cannot carry unchanged. Iterative, so depth cannot exhaust the stack."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) > METADATA_MAX_DEPTH:
+            raise ValidationError(f"must be nested at most {METADATA_MAX_DEPTH} levels deep")
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    raise ValidationError(f"must have string keys ({_where(path)})")
+                if not is_storable_text(key):
+                    raise text_error(f"key {_UNSTORABLE_MESSAGE} ({_where((*path, key))})")
+                stack.append((child, (*path, key)))
+        elif isinstance(node, list | tuple):
+            stack.extend((child, (*path, str(index))) for index, child in enumerate(node))
+        elif isinstance(node, str):
+            if not is_storable_text(node):
+                raise text_error(f"{_UNSTORABLE_MESSAGE} ({_where(path)})")
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                raise ValidationError(f"must hold only finite numbers ({_where(path)})")
+        elif node is not None and not isinstance(node, int):  # bool is an int
+            raise ValidationError(f"must hold only JSON values ({_where(path)})")
+
+
+def _where(path: tuple[str, ...]) -> str:
+    """A printable JSON-pointer-like location inside metadata ("at the top level" for ())."""
+    if not path:
+        return "at the top level"
+    return "at " + "/".join(safe_path_segment(segment) for segment in path)
+
+
+def safe_path_segment(segment: str, limit: int = 64) -> str:
+    """``segment`` (an object key or array index) as printable ASCII-safe text for an error
+    message: ``~`` and ``/`` escaped as in a JSON Pointer (RFC 6901), any character that is
+    not printable (surrogates, controls, format characters) shown as a ``\\uXXXX`` escape,
+    cut to ``limit`` characters."""
+    shown = segment[:limit].replace("~", "~0").replace("/", "~1")
+    out = "".join(ch if ch.isprintable() else _escape(ch) for ch in shown)
+    return out + ("..." if len(segment) > limit else "")
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def reason(raw: Any) -> str:
-    """A human reason: control characters are stripped, then 1-1024 characters must remain."""
+    """A human reason (reject, cancel, default): control characters (Cc, NUL included) are
+    stripped as DESIGN.md says, the rest NFC-normalised and trimmed, then 1-1024 characters
+    must remain (``INVALID_REASON``). Unpaired surrogates and format or line separator
+    characters are refused (``INVALID_TEXT``). Raises ``ValidationError`` on field reason."""
     if raw is None:
         raise ValidationError.for_field("reason", "is required for this transition", "REQUIRED")
     if not isinstance(raw, str):
         raise ValidationError.for_field("reason", "must be a string", "INVALID_REASON")
-    cleaned = "".join(ch for ch in raw if unicodedata.category(ch) != "Cc").strip()
+    without_controls = "".join(ch for ch in raw if unicodedata.category(ch) != "Cc")
+    if not is_storable_text(without_controls):
+        raise ValidationError.for_field("reason", _UNSTORABLE_MESSAGE, INVALID_TEXT)
+    cleaned = unicodedata.normalize("NFC", without_controls).strip()
+    if has_forbidden_character(cleaned, SINGLE_LINE_FORBIDDEN):
+        raise ValidationError.for_field("reason", _FORBIDDEN_MESSAGE, INVALID_TEXT)
     if not 1 <= len(cleaned) <= REASON_MAX:
         raise ValidationError.for_field(
             "reason", f"must be 1-{REASON_MAX} characters", "INVALID_REASON"

@@ -1,4 +1,5 @@
-"""Strict JSON request bodies: right media type, bounded size and depth, no duplicate keys."""
+"""Strict JSON request bodies: right media type, bounded size and depth, no duplicate keys,
+and only storable text (no unpaired surrogate, no NUL) in every string and key."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ from typing import Any
 
 from starlette.requests import Request
 
+from liquifact_core.errors import FieldError
+from liquifact_core.validation import INVALID_TEXT, is_storable_text, safe_path_segment
 from liquifact_http.problems import Problem
 from liquifact_http.settings import Settings
+from liquifact_http.text_guard import (
+    BODY_KEY_MESSAGE,
+    BODY_TEXT_MESSAGE,
+    json_path,
+    refuse_body_text,
+)
 
 MAX_DEPTH = 32
 # No field of the API takes more than a few thousand characters; longer strings are abuse.
@@ -26,7 +35,7 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _bad_body(f"Duplicate key '{key[:64]}' in JSON object.")
+            raise _bad_body(f"Duplicate key '{safe_path_segment(key)}' in JSON object.")
         if key in _FORBIDDEN_KEYS:
             raise _bad_body(f"Key '{key}' is not allowed.")
         result[key] = value
@@ -38,23 +47,36 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _check_shape(value: Any) -> None:
-    """Refuse bodies nested deeper than MAX_DEPTH or holding a string longer than MAX_STRING.
+    """Refuse bodies nested deeper than MAX_DEPTH, holding a string longer than MAX_STRING, or
+    holding a string or key that is not storable text (400 naming every such field by its
+    path, field code INVALID_TEXT; docs/security.md "Text rules").
 
-    Iterative, so that a hostile body cannot exhaust the interpreter stack here.
+    Iterative, so that a hostile body cannot exhaust the interpreter stack here. Children are
+    visited in document order, so the first field reported is the first in the body.
     """
-    stack = [(value, 1)]
+    text_errors: list[FieldError] = []
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while stack:
-        node, level = stack.pop()
-        if level > MAX_DEPTH:
+        node, path = stack.pop()
+        if len(path) >= MAX_DEPTH:
             raise _bad_body(f"JSON nesting deeper than {MAX_DEPTH} levels.")
         if isinstance(node, dict):
             if any(len(key) > MAX_STRING for key in node):
                 raise _bad_body(f"A JSON key is longer than {MAX_STRING} characters.")
-            stack.extend((child, level + 1) for child in node.values())
+            for key in node:
+                if not is_storable_text(key):
+                    text_errors.append(
+                        FieldError(json_path((*path, key)), BODY_KEY_MESSAGE, INVALID_TEXT)
+                    )
+            stack.extend((node[key], (*path, key)) for key in reversed(node))
         elif isinstance(node, list):
-            stack.extend((child, level + 1) for child in node)
-        elif isinstance(node, str) and len(node) > MAX_STRING:
-            raise _bad_body(f"A JSON string is longer than {MAX_STRING} characters.")
+            stack.extend((node[i], (*path, i)) for i in reversed(range(len(node))))
+        elif isinstance(node, str):
+            if len(node) > MAX_STRING:
+                raise _bad_body(f"A JSON string is longer than {MAX_STRING} characters.")
+            if not is_storable_text(node):
+                text_errors.append(FieldError(json_path(path), BODY_TEXT_MESSAGE, INVALID_TEXT))
+    refuse_body_text(text_errors)
 
 
 def parse_json(raw: bytes) -> Any:

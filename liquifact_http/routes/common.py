@@ -18,6 +18,7 @@ from liquifact_core.services import Services
 from liquifact_http.access import access_for, authorize
 from liquifact_http.callers import caller_of
 from liquifact_http.problems import Problem
+from liquifact_http.text_guard import refuse_bad_query_text
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -135,7 +136,8 @@ def resource(path: str, **handlers: Handler) -> Route:
     """One route per path, dispatching on method, so 405 answers list every allowed method.
 
     Each method's access rule (``access.ACCESS``) is looked up now, so a route without one
-    fails at import, and is enforced before the handler runs.
+    fails at import, and is enforced before the handler runs. Then the query string is held
+    to the text rules (``text_guard.refuse_bad_query_text``) before any handler reads it.
     """
     rules = {method: access_for(path, method) for method in handlers}
 
@@ -145,6 +147,7 @@ def resource(path: str, **handlers: Handler) -> Route:
             # The answer depends on who asks: CorrelationMiddleware marks it uncacheable.
             mark_private(request.scope)
         authorize(request, rules[method])
+        refuse_bad_query_text(request.scope.get("query_string", b""))
         return await handlers[method](request)
 
     route = Route(path, dispatch, methods=list(handlers))

@@ -70,7 +70,8 @@ def test_full_lifecycle_through_actions(client: TestClient, headers: dict[str, s
     assert linked["fundedRatio"] == 0.0
     cancelled = client.post(
         f"/v1/invoices/{invoice_id}/cancel",
-        json={"reason": "Buyer\x00 paid early"},
+        # Controls in a reason are stripped; NUL is refused by the body parser (text rules).
+        json={"reason": "Buyer\x07 paid early"},
         headers=headers,
     ).json()
     assert cancelled["status"] == "cancelled"

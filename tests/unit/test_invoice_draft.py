@@ -247,9 +247,25 @@ def test_blank_text_is_refused_where_text_is_needed(name: str, raw: str) -> None
 
 
 @pytest.mark.parametrize("name", ["invoiceNumber", "buyerName", "buyerTaxId", "description"])
-@pytest.mark.parametrize("raw", ["INV\x001", "Acme\nLtd", "bell\x07", "del\x7f", "c1\x85x"])
+@pytest.mark.parametrize("raw", ["INV\x001", "bell\x07", "del\x7f", "c1\x85x"])
 def test_control_characters_inside_text_are_refused(name: str, raw: str) -> None:
     assert only_error(valid_payload(**{name: raw})).field == name
+
+
+@pytest.mark.parametrize("name", ["invoiceNumber", "buyerName", "buyerTaxId"])
+@pytest.mark.parametrize("raw", ["Acme\nLtd", "Acme\tLtd", "Acme\rLtd"])
+def test_line_breaks_and_tabs_inside_single_line_text_are_refused(name: str, raw: str) -> None:
+    assert only_error(valid_payload(**{name: raw})) == FieldError(
+        name,
+        "must not contain control, format (invisible) or line separator characters",
+        "INVALID_TEXT",
+    )
+
+
+def test_a_description_may_span_lines_and_hold_tabs() -> None:
+    # The description is free text (issue 9): line feed, carriage return and tab stay.
+    raw = "Line one\r\nLine two\n\tindented"
+    assert InvoiceDraft.from_json(valid_payload(description=raw)).description == raw
 
 
 @pytest.mark.parametrize("name", ["invoiceNumber", "buyerName", "description"])
@@ -305,10 +321,14 @@ def test_metadata_is_limited_in_size() -> None:
 
 # ---- round trip ------------------------------------------------------------------------------
 
+# Format characters (Cf) are refused in text fields since issue 9; NFC normalisation keeps
+# the round trip (the draft holds the normalised form both times).
 plain_text = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=["Cc", "Cs", "Zl", "Zp"]),
+    alphabet=st.characters(codec="utf-8", exclude_categories=["Cc", "Cf", "Cs", "Zl", "Zp"]),
     max_size=40,
 )
+# Metadata is the client's data, kept as sent, but NUL is refused there too (issue 9).
+metadata_text = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"))
 
 
 @st.composite
@@ -338,8 +358,13 @@ def valid_payloads(draw: st.DrawFn) -> dict[str, Any]:
         "buyerTaxId": plain_text.filter(lambda s: 1 <= len(s.strip()) <= 64),
         "description": plain_text,
         "metadata": st.dictionaries(
-            st.text(max_size=8),
-            st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000), st.text(max_size=10)),
+            metadata_text.filter(lambda s: len(s) <= 8),
+            st.one_of(
+                st.none(),
+                st.booleans(),
+                st.integers(-1000, 1000),
+                metadata_text.filter(lambda s: len(s) <= 10),
+            ),
             max_size=5,
         ),
     }
