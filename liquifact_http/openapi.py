@@ -178,8 +178,11 @@ _DRAFT_REQUIRED = (
     "yieldBps",
 )
 _TEXT_RULES = (
-    "Text fields are trimmed before their length is checked and may not contain control "
-    "characters. Unknown fields are refused (400, code UNKNOWN_FIELD)."
+    "Text fields are NFC-normalised and trimmed before their length is checked and may not "
+    "contain control or invisible format characters (the description may hold line breaks and "
+    "tabs); no string or key may hold an unpaired surrogate or NUL (400, field code "
+    "INVALID_TEXT; see docs/security.md, Text rules). Unknown fields are refused (400, code "
+    "UNKNOWN_FIELD)."
 )
 
 
