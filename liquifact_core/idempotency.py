@@ -87,11 +87,15 @@ def request_fingerprint(method: str, path: str, principal: str, body: Any) -> st
 
     The principal is part of it so that another caller of the same tenant who (by chance or
     on purpose) sends the same key is refused instead of being shown someone else's answer.
+    Defined for any text, lone surrogates included (the HTTP body parser refuses those before
+    this runs; surrogates encode to bytes no valid UTF-8 text has, so nothing collides).
     """
     parts: Sequence[str] = (method.upper(), path, principal, canonical_json(body))
     digest = hashlib.sha256()
     for part in parts:
-        encoded = part.encode("utf-8")
+        # surrogatepass: a lone surrogate (a JSON "\\ud800" escape from a library caller) gets
+        # its own bytes instead of crashing here; the use case then refuses it as a bad field.
+        encoded = part.encode("utf-8", "surrogatepass")
         digest.update(len(encoded).to_bytes(8, "big"))  # length-prefixed: no ambiguity
         digest.update(encoded)
     return digest.hexdigest()
