@@ -403,3 +403,53 @@ def test_no_header_value_makes_a_server_error(
     correlation = exchange.headers["x-correlation-id"]
     assert correlation.isprintable() and correlation.isascii()
     assert junk not in exchange.body.decode("utf-8")
+
+
+def test_the_api_aliases_apply_the_same_text_rules(client: TestClient, sme: dict[str, str]) -> None:
+    body = raw_json(invoice_payload(metadata={"note": "@x@"}), x="\\ud800")
+    response = send(client, "POST", "/api/invoices", body, sme)
+    assert_text_refused(response, "metadata/note")
+    assert response.headers["deprecation"]
+    alias_query = client.get("/api/invoices?status=%00", headers=sme)
+    assert_text_refused(alias_query, "status")
+    assert invoice_count(client, sme) == 0
+
+
+def test_format_characters_in_identifier_fields_are_refused_by_their_grammar(
+    client: TestClient, tenant: str
+) -> None:
+    # Addresses and amounts are ASCII grammars: an invisible character breaks them (400 with
+    # their own codes), never a 500.
+    assert isinstance(client.app, Starlette)
+    invoice_id = _in_state(client.app, tenant, InvoiceStatus.APPROVED)
+    admin = bearer("admin", tenant, "admin-text")
+    link = f"/v1/invoices/{invoice_id}/link-escrow"
+    bad_link = client.post(
+        link,
+        json={"escrowAddress": contract_address() + "\u200b", "fundingTargetStroops": "1\u20600"},
+        headers=admin,
+    )
+    assert bad_link.status_code == 400, bad_link.text
+    assert {(e["field"], e["code"]) for e in bad_link.json()["errors"]} == {
+        ("escrowAddress", "INVALID_CONTRACT_ADDRESS"),
+        ("fundingTargetStroops", "INVALID_AMOUNT_FORMAT"),
+    }
+    linked = client.post(
+        link,
+        json={"escrowAddress": contract_address(), "fundingTargetStroops": "1000"},
+        headers=admin,
+    )
+    assert linked.status_code == 200, linked.text
+    wallet = account_address()
+    investor = {
+        **bearer("investor", tenant, "inv-cf", wallet=wallet),
+        "Idempotency-Key": "key-cf-0001",
+    }
+    funded = client.post(
+        FUND,
+        json={"invoiceId": invoice_id, "investorAddress": wallet, "amountStroops": "\ufeff10"},
+        headers=investor,
+    )
+    assert funded.status_code == 400, funded.text
+    assert funded.json()["errors"][0]["field"] == "amountStroops"
+    assert client.get("/v1/investor/locks", headers=admin).json()["meta"]["total"] == 0
