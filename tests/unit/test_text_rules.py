@@ -21,6 +21,10 @@ from liquifact_http.text_guard import json_path, query_text_errors
 any_text = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF))
 FORBIDDEN_ONE_LINE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 FORBIDDEN_KEYS = {"__proto__", "constructor", "prototype"}
+# Half arbitrary, half without the refused categories: enough accepted values to check.
+mostly_text = any_text | st.text(
+    alphabet=st.characters(exclude_categories=["Cc", "Cf", "Cs", "Zl", "Zp"])
+)
 
 
 def _accepted(parse: Any, raw: str) -> str | None:
@@ -113,7 +117,7 @@ def test_length_counts_characters_after_normalisation() -> None:
     assert code_of(v.text(1, 3), "\u00e9" * 4) == "VALIDATION_ERROR"
 
 
-@given(any_text)
+@given(mostly_text)
 def test_accepted_one_line_text_is_clean_nfc_and_stable(raw: str) -> None:
     value = _accepted(v.text(0, 10_000), raw)
     assume(value is not None)  # a refused value broke a rule the checks below restate
@@ -137,7 +141,7 @@ def test_multiline_text_refuses_other_controls_and_invisible_characters(raw: str
     assert code_of(v.multiline_text(0, 100), raw) == v.INVALID_TEXT
 
 
-@given(any_text)
+@given(mostly_text)
 def test_accepted_multiline_text_is_clean_nfc(raw: str) -> None:
     value = _accepted(v.multiline_text(0, 10_000), raw)
     assume(value is not None)
