@@ -17,8 +17,8 @@ from typing import Any
 
 from liquifact_core.amounts import CURRENCY_EXPONENTS, MONEY_MAX_DIGITS, STROOPS_MAX
 from liquifact_core.errors import FieldError
+from liquifact_core.invoices import LIST_LIMIT_MAX
 from liquifact_core.lifecycle import InvoiceStatus, Role
-from liquifact_core.services.invoices import LIST_LIMIT_MAX
 from liquifact_core.validation import METADATA_MAX_BYTES, REASON_MAX
 from liquifact_http import problems
 from liquifact_http.access import access_for
@@ -551,7 +551,12 @@ def _parameters() -> Object:
             "name": "status",
             "in": "query",
             "required": False,
-            "description": f"Only invoices in these statuses, comma-separated ({statuses}).",
+            "description": (
+                f"Only invoices in these statuses, comma-separated ({statuses}). The parameter "
+                "may be repeated: repeats combine (their union), so `status=a&status=b` equals "
+                "`status=a,b`. Every other query parameter may be given once (else 400 "
+                "REPEATED_PARAMETER)."
+            ),
             "style": "form",
             "explode": False,
             "schema": {"type": "array", "items": _schema("InvoiceStatus")},

@@ -8,7 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from liquifact_core.amounts import STROOPS_MAX
-from liquifact_core.commitments import COMMITMENT_CODES, CommitmentStatus, SubmissionStatus
+from liquifact_core.commitments import (
+    COMMITMENT_CODES,
+    LOCKS_LIMIT_MAX,
+    CommitmentStatus,
+    SubmissionStatus,
+)
 from liquifact_core.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN
 from liquifact_core.lifecycle import INVESTABLE, InvoiceStatus
 from liquifact_core.marketplace import (
@@ -18,7 +23,6 @@ from liquifact_core.marketplace import (
     SortField,
     SortOrder,
 )
-from liquifact_core.services.funding import LOCKS_LIMIT_MAX
 from liquifact_http.openapi import (
     ACCOUNT_ADDRESS_PATTERN,
     AMOUNT_PATTERN,

@@ -9,7 +9,7 @@ from typing import Any
 
 from liquifact_core.amounts import quantize
 from liquifact_core.commitments import Commitment, InvestorLock
-from liquifact_core.invoices import Invoice, Transition
+from liquifact_core.invoices import Invoice, InvoiceDraft, Transition
 from liquifact_core.lifecycle import TERMINAL
 from liquifact_core.services.invoices import InvoiceState
 
@@ -31,7 +31,7 @@ def invoice(item: Invoice) -> dict[str, Any]:
         "tenantId": item.tenant_id,
         "smeId": item.sme_id,
         "smeWallet": item.sme_wallet,
-        **item.draft.to_json(),
+        **draft(item.draft),
         "maturityDate": item.draft.due_date.isoformat(),
         "status": item.status.value,
         "statusReason": item.status_reason,
@@ -42,6 +42,23 @@ def invoice(item: Invoice) -> dict[str, Any]:
         "fundingTargetStroops": _stroops(item.funding_target_stroops),
         "fundedStroops": _stroops(item.funded_stroops) if linked else None,
         "fundedRatio": float(ratio) if ratio is not None else None,
+    }
+
+
+def draft(item: InvoiceDraft) -> dict[str, Any]:
+    """The client-supplied fields of an invoice, as they were accepted."""
+    return {
+        "invoiceNumber": item.invoice_number,
+        "buyerName": item.buyer_name,
+        "buyerEmail": item.buyer_email,
+        "buyerTaxId": item.buyer_tax_id,
+        "amount": str(item.amount),
+        "currency": item.amount.currency,
+        "issueDate": item.issue_date.isoformat(),
+        "dueDate": item.due_date.isoformat(),
+        "yieldBps": item.yield_bps,
+        "description": item.description,
+        "metadata": dict(item.metadata),
     }
 
 

@@ -9,6 +9,10 @@ from typing import Any
 from stellar_sdk.keypair import Keypair
 from stellar_sdk.strkey import StrKey
 
+from liquifact_core.commitments import FundingRequest
+from liquifact_core.invoices import EscrowLink, InvoiceDraft, InvoicePatch
+from liquifact_http.wire import structure
+
 
 def new_tenant() -> str:
     return "t-" + uuid.uuid4().hex[:12]
@@ -37,3 +41,29 @@ def invoice_payload(**overrides: Any) -> dict[str, Any]:
     }
     payload.update(overrides)
     return payload
+
+
+def draft_of(payload: dict[str, Any]) -> InvoiceDraft:
+    """The typed draft a client's camelCase payload becomes (through the API's converter)."""
+    return structure(payload, InvoiceDraft)
+
+
+def invoice_draft(**overrides: Any) -> InvoiceDraft:
+    """A valid draft built the way library callers build one; ``overrides`` are camelCase."""
+    return draft_of(invoice_payload(**overrides))
+
+
+def patch_of(payload: dict[str, Any]) -> InvoicePatch:
+    return structure(payload, InvoicePatch)
+
+
+def link_of(escrow_address: Any, funding_target_stroops: Any) -> EscrowLink:
+    """An escrow link from its two wire values (``C...`` text, digit string)."""
+    return structure(
+        {"escrowAddress": escrow_address, "fundingTargetStroops": funding_target_stroops},
+        EscrowLink,
+    )
+
+
+def funding_of(payload: dict[str, Any]) -> FundingRequest:
+    return structure(payload, FundingRequest)
