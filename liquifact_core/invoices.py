@@ -11,7 +11,7 @@ import attrs
 
 from liquifact_core import validation as v
 from liquifact_core.addresses import ContractAddress
-from liquifact_core.amounts import STROOPS_MAX, Money, Stroops
+from liquifact_core.amounts import CURRENCY_EXPONENTS, STROOPS_MAX, Money, Stroops
 from liquifact_core.errors import FieldError, Forbidden, InvalidTransition, ValidationError
 from liquifact_core.lifecycle import InvoiceStatus, Role, check_transition
 from liquifact_core.rules import (
@@ -91,7 +91,11 @@ class InvoicePatch(Checked):
 
     invoice_number: str | Absent = rule_field(Text(1, 100), default=ABSENT)
     buyer_name: str | Absent = rule_field(Text(1, 255), default=ABSENT)
-    amount: Decimal | Absent = rule_field(DecimalAmount(), default=ABSENT)
+    # Four decimals at most whatever the currency (the most any currency has); the
+    # currency's own number is checked when the patch is applied.
+    amount: Decimal | Absent = rule_field(
+        DecimalAmount(decimals=max(CURRENCY_EXPONENTS.values())), default=ABSENT
+    )
     currency: str | Absent = rule_field(Currency(), default=ABSENT)
     issue_date: date | Absent = rule_field(Day(), default=ABSENT)
     due_date: date | Absent = rule_field(Day(), default=ABSENT)

@@ -222,12 +222,17 @@ class DecimalAmount:
     """A positive plain decimal (``"1250.00"`` on the wire; a ``Decimal`` in library use)."""
 
     max_integer_digits: int = MONEY_MAX_DIGITS
-    pattern: str = "^(0|[1-9][0-9]{0,17})(\\.[0-9]+)?$"
+    decimals: int | None = None  # None: any number of decimals
 
     def parse(self, raw: Any) -> Decimal:
         if isinstance(raw, Decimal):
             raw = format(raw, "f")
-        return parse_decimal_text(raw)
+        amount = parse_decimal_text(raw)
+        if self.decimals is not None and amount != amount.quantize(
+            Decimal(1).scaleb(-self.decimals)
+        ):
+            raise ValidationError(f"has more than {self.decimals} decimal places")
+        return amount
 
 
 @attrs.frozen

@@ -15,12 +15,18 @@ from functools import cache
 from importlib.metadata import version
 from typing import Any
 
-from liquifact_core.amounts import CURRENCY_EXPONENTS, MONEY_MAX_DIGITS, STROOPS_MAX
+from liquifact_core.amounts import CURRENCY_EXPONENTS, MONEY_MAX_DIGITS
 from liquifact_core.errors import FieldError
-from liquifact_core.invoices import LIST_LIMIT_MAX
+from liquifact_core.invoices import (
+    EscrowLink,
+    InvoiceDraft,
+    InvoiceListQuery,
+    InvoicePatch,
+    TransitionReason,
+)
 from liquifact_core.lifecycle import InvoiceStatus, Role
-from liquifact_core.validation import METADATA_MAX_BYTES, REASON_MAX
-from liquifact_http import problems
+from liquifact_core.validation import REASON_MAX
+from liquifact_http import problems, schemas
 from liquifact_http.access import access_for
 from liquifact_http.auth import API_KEY_HEADER, REALM
 from liquifact_http.callers import TENANT_HEADER
@@ -125,78 +131,22 @@ def _json_response(
 
 
 # ---- schemas ----------------------------------------------------------------------------------
-def _draft_properties() -> Object:
-    """The client-supplied invoice fields, as ``InvoiceDraft.from_json`` accepts them."""
-    return {
-        "invoiceNumber": _text(1, 100, "The SME's invoice number, unique per tenant.", "INV-0001"),
-        "buyerName": _text(1, 255, "Who owes the invoice.", "Acme Retail Ltd"),
-        "buyerEmail": _nullable(
-            {
-                "type": "string",
-                "format": "email",
-                "maxLength": 254,
-                "pattern": EMAIL_PATTERN,
-                "description": "The buyer's email address (personal data).",
-                "example": "ap@acme.example",
-            }
-        ),
-        "buyerTaxId": _nullable(
-            _text(1, 64, "The buyer's tax id (personal data, purged by retention).")
-        ),
-        "amount": _schema("Amount"),
-        "currency": _schema("Currency"),
-        "issueDate": _date("The day the invoice was issued.", "2026-01-15"),
-        "dueDate": _date("The day payment is due; on or after issueDate.", "2026-03-15"),
-        "yieldBps": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 10_000,
-            "description": "The yield offered to investors, in basis points.",
-            "example": 650,
-        },
-        "description": _nullable(
-            {"type": "string", "maxLength": 1000, "description": "Free text for investors."}
-        ),
-        "metadata": _nullable(
-            {
-                "type": "object",
-                "additionalProperties": True,
-                "description": f"A small JSON object (at most {METADATA_MAX_BYTES} bytes as "
-                "compact JSON) kept with the invoice.",
-            }
-        ),
-    }
-
-
-_DRAFT_REQUIRED = (
-    "invoiceNumber",
-    "buyerName",
-    "amount",
-    "currency",
-    "issueDate",
-    "dueDate",
-    "yieldBps",
-)
-_TEXT_RULES = (
-    "Text fields are trimmed before their length is checked and may not contain control "
-    "characters. Unknown fields are refused (400, code UNKNOWN_FIELD)."
-)
+_TEXT_RULES = "Text fields are trimmed before their length is checked."
 
 
 def _invoice_create() -> Object:
-    return _closed_object(
-        _draft_properties(),
-        _DRAFT_REQUIRED,
-        description=f"A new invoice. dueDate must be on or after issueDate. {_TEXT_RULES}",
+    return schemas.body_schema(
+        InvoiceDraft,
+        f"A new invoice. dueDate must be on or after issueDate (DUE_BEFORE_ISSUE). {_TEXT_RULES}",
     )
 
 
 def _invoice_patch() -> Object:
-    return _closed_object(
-        _draft_properties(),
-        minProperties=1,
-        description="Fields to change on a pending invoice; at least one. null clears an "
-        f"optional field. The merged invoice must still be valid. {_TEXT_RULES}",
+    return schemas.body_schema(
+        InvoicePatch,
+        "Fields to change on a pending invoice; at least one. null clears an optional field. "
+        f"The merged invoice must still be valid. {_TEXT_RULES}",
+        at_least_one=True,
     )
 
 
@@ -216,7 +166,9 @@ def _invoice() -> Object:
                 "description": "The submitting SME's bound Stellar account, if any.",
             }
         ),
-        **_draft_properties(),
+        # The client's fields as the draft's rules accepted them (trimmed, never null where
+        # the draft requires them).
+        **schemas.body_schema(InvoiceDraft, "")["properties"],
         "metadata": {"type": "object", "additionalProperties": True},
         "maturityDate": _date("Equal to dueDate.", "2026-03-15"),
         "status": _schema("InvoiceStatus"),
@@ -306,7 +258,7 @@ def _invoice_list() -> Object:
         {
             "total": {"type": "integer", "minimum": 0, "description": "Matching invoices."},
             "page": {"type": "integer", "minimum": 1},
-            "limit": {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX},
+            "limit": schemas.field_schema(InvoiceListQuery, "limit"),
             "totalPages": {"type": "integer", "minimum": 0},
             "hasMore": {"type": "boolean", "description": "True when a later page exists."},
         },
@@ -431,26 +383,6 @@ def _field_error() -> Object:
     )
 
 
-def _link_escrow_body() -> Object:
-    return _closed_object(
-        {
-            "escrowAddress": {
-                "type": "string",
-                "pattern": CONTRACT_ADDRESS_PATTERN,
-                "description": "The Soroban escrow contract (C..., checksummed StrKey).",
-            },
-            "fundingTargetStroops": {
-                "type": "string",
-                "pattern": STROOPS_PATTERN,
-                "description": f"The funding target in stroops, as a string; at most "
-                f"{STROOPS_MAX}.",
-                "example": "12500000000",
-            },
-        },
-        ["escrowAddress", "fundingTargetStroops"],
-    )
-
-
 def _api_index() -> Object:
     link_names = ["self", "invoices", "openapi", "docs", "health"]
     return _closed_object(
@@ -493,11 +425,10 @@ def _schemas() -> Object:
         "InvoiceState": _invoice_state(),
         "Transition": _transition(),
         "History": _history(),
-        "ReasonBody": _closed_object(
-            {"reason": _text(1, REASON_MAX, "Why; control characters are removed.")},
-            ["reason"],
+        "ReasonBody": schemas.body_schema(TransitionReason, "Why the invoice changes status."),
+        "LinkEscrowBody": schemas.body_schema(
+            EscrowLink, "The escrow contract and the funding target of an approved invoice."
         ),
-        "LinkEscrowBody": _link_escrow_body(),
         "EmptyBody": _closed_object({}, description="No fields; the body may be omitted."),
         "Health": _closed_object({"status": {"type": "string", "enum": ["ok"]}}, ["status"]),
         "Readiness": _readiness(),
@@ -510,7 +441,6 @@ def _schemas() -> Object:
 
 # ---- parameters and headers -------------------------------------------------------------------
 def _parameters() -> Object:
-    statuses = ", ".join(s.value for s in InvoiceStatus)
     return {
         "CorrelationId": {
             "name": CORRELATION_HEADER,
@@ -546,33 +476,6 @@ def _parameters() -> Object:
             "matches), else 412; the precondition is checked before the body. `*` or absent: "
             "no version check. A value that is not `*` or a list of entity-tags is 400.",
             "schema": {"type": "string", "pattern": IF_MATCH_PATTERN, "example": '"v1"'},
-        },
-        "StatusFilter": {
-            "name": "status",
-            "in": "query",
-            "required": False,
-            "description": (
-                f"Only invoices in these statuses, comma-separated ({statuses}). The parameter "
-                "may be repeated: repeats combine (their union), so `status=a&status=b` equals "
-                "`status=a,b`. Every other query parameter may be given once (else 400 "
-                "REPEATED_PARAMETER)."
-            ),
-            "style": "form",
-            "explode": False,
-            "schema": {"type": "array", "items": _schema("InvoiceStatus")},
-        },
-        "Page": {
-            "name": "page",
-            "in": "query",
-            "required": False,
-            "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1},
-        },
-        "Limit": {
-            "name": "limit",
-            "in": "query",
-            "required": False,
-            "description": "Invoices per page.",
-            "schema": {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX, "default": 20},
         },
     }
 
@@ -749,11 +652,17 @@ def _operation(
     description: str | None = None,
     parameters: Iterable[str] = (),
     request_body: Object | None = None,
+    query: type[Any] | None = None,
+    query_notes: Mapping[str, str] | None = None,
 ) -> Object:
+    """One operation; ``query`` (a typed query class) documents its query parameters, from the
+    rules of its fields (``schemas.query_parameters``)."""
     operation: Object = {"operationId": operation_id, "summary": summary, "tags": [tag]}
     if description:
         operation["description"] = description
     operation["parameters"] = [_ref("parameters", name) for name in ("CorrelationId", *parameters)]
+    if query is not None:
+        operation["parameters"] += schemas.query_parameters(query, dict(query_notes or {}))
     if request_body is not None:
         operation["requestBody"] = request_body
     operation["responses"] = responses
@@ -989,7 +898,13 @@ def _invoice_paths() -> Object:
                     **_errors(400, 503),
                 },
                 description="Newest first. Unknown query parameters are refused (400).",
-                parameters=("TenantId", "StatusFilter", "Page", "Limit"),
+                parameters=("TenantId",),
+                query=InvoiceListQuery,
+                query_notes={
+                    "status": "Only invoices in these statuses.",
+                    "page": "1-based page number.",
+                    "limit": "Invoices per page.",
+                },
             ),
             "post": _operation(
                 "createInvoice",
@@ -1187,17 +1102,44 @@ def _legacy_twin(path: str, item: Object) -> Object:
     return twin
 
 
+def _routed(described: Object) -> Object:
+    """The operations of the route table (``routes.common.resource``), in its order.
+
+    Paths and methods come from the routes: a route or method without a description here, or a
+    description without a route, stops the document from being built.
+    """
+    from liquifact_http.bootstrap import all_routes  # the route table imports this module
+
+    remaining = dict(described)
+    routed: Object = {}
+    for route in all_routes():
+        handlers = getattr(route, "handlers", None)
+        if handlers is None:
+            continue  # a mounted static-file app (Swagger UI assets), not an operation
+        path: str = route.path  # type: ignore[attr-defined]
+        item = remaining.pop(path, None)
+        methods = {method.lower() for method in handlers}
+        if item is None or set(item) != methods:
+            raise LookupError(f"{path} {sorted(methods)} is not described for the document")
+        routed[path] = {method: item[method] for method in sorted(methods)}
+    if remaining:
+        raise LookupError(f"Described but not routed: {sorted(remaining)}")
+    return routed
+
+
 def _paths() -> Object:
     from liquifact_http import openapi_market
 
     canonical = _secure(
-        {
-            **_probe_paths(),
-            **_metrics_paths(),
-            **_invoice_paths(),
-            **openapi_market.paths(),
-            **_docs_paths(),
-        }
+        _routed(
+            {
+                **_probe_paths(),
+                **_metrics_paths(),
+                **_invoice_paths(),
+                **openapi_market.paths(),
+                **_docs_paths(),
+            }
+        )
     )
     legacy = {
         _legacy_path(path): _legacy_twin(path, item)
