@@ -24,9 +24,10 @@ from liquifact_core.invoices import (
     InvoicePatch,
     TransitionReason,
 )
-from liquifact_core.lifecycle import InvoiceStatus, Role
+from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.validation import REASON_MAX
 from liquifact_http import problems, schemas
+from liquifact_http import representations as rep
 from liquifact_http.access import access_for
 from liquifact_http.auth import API_KEY_HEADER, REALM
 from liquifact_http.callers import TENANT_HEADER
@@ -275,50 +276,6 @@ def _status_list(description: str) -> Object:
     return {"type": "array", "items": _schema("InvoiceStatus"), "description": description}
 
 
-def _invoice_state() -> Object:
-    return _closed_object(
-        {
-            "invoiceId": _schema("InvoiceId"),
-            "status": _schema("InvoiceStatus"),
-            "version": {"type": "integer", "minimum": 1},
-            "terminal": {"type": "boolean", "description": "True when no transition is left."},
-            "allowedTransitions": _status_list("Every status reachable in one step."),
-            "allowedForCaller": _status_list("The statuses this caller may move it to."),
-        },
-        [
-            "invoiceId",
-            "status",
-            "version",
-            "terminal",
-            "allowedTransitions",
-            "allowedForCaller",
-        ],
-        description="Where an invoice is in its lifecycle and where it can go next.",
-    )
-
-
-def _transition() -> Object:
-    return _closed_object(
-        {
-            "sequence": {"type": "integer", "minimum": 1, "description": "1 for creation."},
-            "from": _nullable(
-                {
-                    "type": "string",
-                    "enum": [s.value for s in InvoiceStatus],
-                    "description": "The previous status; null for creation.",
-                }
-            ),
-            "to": _schema("InvoiceStatus"),
-            "actorId": {"type": "string", "minLength": 1},
-            "actorRole": {"type": "string", "enum": [r.value for r in Role]},
-            "reason": _nullable({"type": "string", "minLength": 1, "maxLength": REASON_MAX}),
-            "at": _timestamp("When the step happened"),
-        },
-        ["sequence", "from", "to", "actorId", "actorRole", "reason", "at"],
-        description="One step of an invoice's history.",
-    )
-
-
 def _history() -> Object:
     return _closed_object(
         {
@@ -422,8 +379,13 @@ def _schemas() -> Object:
         "InvoiceCreate": _invoice_create(),
         "InvoicePatch": _invoice_patch(),
         "InvoiceList": _invoice_list(),
-        "InvoiceState": _invoice_state(),
-        "Transition": _transition(),
+        "InvoiceState": schemas.response_schema(
+            rep.StateBody,
+            "Where an invoice is in its lifecycle and where it can go next.",
+        ),
+        "Transition": schemas.response_schema(
+            rep.TransitionBody, "One step of an invoice's history."
+        ),
         "History": _history(),
         "ReasonBody": schemas.body_schema(TransitionReason, "Why the invoice changes status."),
         "LinkEscrowBody": schemas.body_schema(

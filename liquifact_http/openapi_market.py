@@ -10,11 +10,9 @@ from collections.abc import Mapping
 from liquifact_core.commitments import (
     COMMITMENT_CODES,
     LOCKS_LIMIT_MAX,
-    CommitmentStatus,
     FundingRequest,
     LockQuery,
     LocksQuery,
-    SubmissionStatus,
 )
 from liquifact_core.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN
 from liquifact_core.lifecycle import INVESTABLE, InvoiceStatus
@@ -23,9 +21,9 @@ from liquifact_core.marketplace import (
     MarketplaceSearch,
     OpportunitiesQuery,
 )
+from liquifact_http import representations as rep
 from liquifact_http import schemas as typed
 from liquifact_http.openapi import (
-    ACCOUNT_ADDRESS_PATTERN,
     AMOUNT_PATTERN,
     CONTRACT_ADDRESS_PATTERN,
     JSON,
@@ -131,60 +129,6 @@ def _fund_body() -> Object:
     return typed.body_schema(FundingRequest, "A funding intent.")
 
 
-def _funding_intent() -> Object:
-    submission = _closed_object(
-        {
-            "status": {
-                "type": "string",
-                "enum": [s.value for s in SubmissionStatus],
-                "description": "`stubbed`: the spec's stubbed signing mode; nothing was sent "
-                "to the chain.",
-            },
-            "txHash": _nullable(
-                {
-                    "type": "string",
-                    "pattern": "^[0-9a-f]{64}$",
-                    "description": "Only when a transaction was really submitted.",
-                }
-            ),
-            "note": {"type": "string"},
-        },
-        ["status", "txHash", "note"],
-    )
-    properties: Object = {
-        "id": {"type": "string", "pattern": "^cmt_[A-Za-z0-9]{1,40}$"},
-        "invoiceId": _schema("InvoiceId"),
-        "investorAddress": {"type": "string", "pattern": ACCOUNT_ADDRESS_PATTERN},
-        "amountStroops": _stroops("The committed amount; never changes."),
-        "status": {"type": "string", "enum": [s.value for s in CommitmentStatus]},
-        "investorEffectiveYieldBps": {"type": "integer", "minimum": 0, "maximum": 10_000},
-        "claimNotBefore": _timestamp("Earliest time a payout claim can succeed (maturity)"),
-        "createdAt": _timestamp("When the commitment was recorded"),
-        "submission": submission,
-    }
-    return _closed_object(
-        properties, list(properties), description="A recorded investor commitment."
-    )
-
-
-def _lock() -> Object:
-    properties: Object = {
-        "invoiceId": _schema("InvoiceId"),
-        "funderAddress": {"type": "string", "pattern": ACCOUNT_ADDRESS_PATTERN},
-        "amountStroops": _stroops("Pending and confirmed commitments of this funder."),
-        "commitmentCount": {"type": "integer", "minimum": 1},
-        "claimNotBefore": _timestamp("Earliest time a payout claim can succeed (maturity)"),
-        "investorEffectiveYieldBps": {"type": "integer", "minimum": 0, "maximum": 10_000},
-        "updatedAt": _timestamp("When a commitment behind it last changed"),
-        "stale": {
-            "type": "boolean",
-            "enum": [True],
-            "description": "Always true: from the backend's records, not read live from chain.",
-        },
-    }
-    return _closed_object(properties, list(properties), description="An investor lock.")
-
-
 def _lock_list() -> Object:
     meta = _closed_object(
         {
@@ -235,8 +179,10 @@ def schemas() -> Object:
         "MarketplaceItem": _market_item(),
         "MarketplacePage": _market_page(),
         "FundInvoiceBody": _fund_body(),
-        "FundingIntent": _funding_intent(),
-        "InvestorLock": _lock(),
+        "FundingIntent": typed.response_schema(
+            rep.CommitmentBody, "A recorded investor commitment."
+        ),
+        "InvestorLock": typed.response_schema(rep.LockBody, "An investor lock."),
         "InvestorLockList": _lock_list(),
         "SmeMetrics": _sme_metrics(),
     }

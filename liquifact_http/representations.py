@@ -1,4 +1,8 @@
-"""Domain objects in their JSON (camelCase) form."""
+"""Domain objects in their JSON (camelCase) form.
+
+The bodies with a ``Representation`` class are built from it: the same class gives the JSON
+(``wire.unstructure``) and its schema in the document (``schemas.response_schema``).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,22 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from liquifact_core.amounts import quantize
-from liquifact_core.commitments import Commitment, InvestorLock
+from liquifact_core.commitments import (
+    Commitment,
+    CommitmentStatus,
+    InvestorLock,
+    SubmissionStatus,
+)
 from liquifact_core.invoices import Invoice, InvoiceDraft, Transition
-from liquifact_core.lifecycle import TERMINAL
+from liquifact_core.lifecycle import TERMINAL, InvoiceStatus, Role
+from liquifact_core.rules import Account, StroopsAmount
 from liquifact_core.services.invoices import InvoiceState
+from liquifact_core.validation import REASON_MAX
+from liquifact_http.schemas import Representation, out
+from liquifact_http.wire import unstructure
 
 
 def timestamp(value: datetime) -> str:
@@ -105,60 +120,176 @@ SUBMISSION_NOTES = {
     "the commitment is recorded off-chain only.",
     "submitted": "A funding transaction was submitted to the network.",
 }
+# Shared field schemas of the bodies below (response side).
+_TIMESTAMP = {"format": "date-time", "example": "2026-01-15T09:30:00.000Z"}
+_BPS = {"minimum": 0, "maximum": 10_000}
+_STATUSES = [s.value for s in InvoiceStatus]
+
+
+def _at(description: str) -> dict[str, Any]:
+    return {**_TIMESTAMP, "description": f"{description} (RFC 3339, UTC, milliseconds)."}
+
+
+@attrs.frozen
+class SubmissionBody(Representation):
+    status: str = out(
+        {
+            "enum": [s.value for s in SubmissionStatus],
+            "description": "`stubbed`: the spec's stubbed signing mode; nothing was "
+            "sent to the chain.",
+        }
+    )
+    tx_hash: str | None = out(
+        {"pattern": "^[0-9a-f]{64}$", "description": "Only when a transaction was submitted."},
+        nullable=True,
+    )
+    note: str = out()
+
+
+@attrs.frozen
+class CommitmentBody(Representation):
+    """A recorded investor commitment (``FundingIntent`` in the document)."""
+
+    id: str = out({"pattern": "^cmt_[A-Za-z0-9]{1,40}$"})
+    invoice_id: str = out(ref="InvoiceId")
+    investor_address: str = out(rule=Account())
+    amount_stroops: str = out(
+        {"description": "The committed amount; never changes."}, rule=StroopsAmount()
+    )
+    status: str = out({"enum": [s.value for s in CommitmentStatus]})
+    investor_effective_yield_bps: int = out(_BPS)
+    claim_not_before: str = out(_at("Earliest time a payout claim can succeed (maturity)"))
+    created_at: str = out(_at("When the commitment was recorded"))
+    submission: SubmissionBody = out()
+
+    @classmethod
+    def of(cls, item: Commitment) -> CommitmentBody:
+        return cls(
+            id=item.id,
+            invoice_id=item.invoice_id,
+            investor_address=item.investor_address,
+            amount_stroops=str(item.amount_stroops),
+            status=item.status.value,
+            investor_effective_yield_bps=item.investor_effective_yield_bps,
+            claim_not_before=start_of_day(item.claim_not_before),
+            created_at=timestamp(item.created_at),
+            submission=SubmissionBody(
+                item.submission_status.value,
+                item.tx_hash,
+                SUBMISSION_NOTES[item.submission_status.value],
+            ),
+        )
 
 
 def commitment(item: Commitment) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "invoiceId": item.invoice_id,
-        "investorAddress": item.investor_address,
-        "amountStroops": str(item.amount_stroops),
-        "status": item.status.value,
-        "investorEffectiveYieldBps": item.investor_effective_yield_bps,
-        "claimNotBefore": start_of_day(item.claim_not_before),
-        "createdAt": timestamp(item.created_at),
-        "submission": {
-            "status": item.submission_status.value,
-            "txHash": item.tx_hash,
-            "note": SUBMISSION_NOTES[item.submission_status.value],
-        },
-    }
+    body: dict[str, Any] = unstructure(CommitmentBody.of(item))
+    return body
+
+
+@attrs.frozen
+class LockBody(Representation):
+    """An investor lock (``InvestorLock`` in the document)."""
+
+    invoice_id: str = out(ref="InvoiceId")
+    funder_address: str = out(rule=Account())
+    amount_stroops: str = out(
+        {"description": "Pending and confirmed commitments of this funder."},
+        rule=StroopsAmount(),
+    )
+    commitment_count: int = out({"minimum": 1})
+    claim_not_before: str = out(_at("Earliest time a payout claim can succeed (maturity)"))
+    investor_effective_yield_bps: int = out(_BPS)
+    updated_at: str = out(_at("When a commitment behind it last changed"))
+    stale: bool = out(
+        {
+            "enum": [True],
+            "description": "Always true: from the backend's records, not read live from the chain.",
+        }
+    )
 
 
 def lock(item: InvestorLock) -> dict[str, Any]:
-    return {
-        "invoiceId": item.invoice_id,
-        "funderAddress": item.investor_address,
-        "amountStroops": str(item.amount_stroops),
-        "commitmentCount": item.commitment_count,
-        "claimNotBefore": start_of_day(item.claim_not_before),
-        "investorEffectiveYieldBps": item.investor_effective_yield_bps,
-        "updatedAt": timestamp(item.updated_at),
-        "stale": True,  # from the backend's records, never read live from the chain
-    }
+    body: dict[str, Any] = unstructure(
+        LockBody(
+            invoice_id=item.invoice_id,
+            funder_address=item.investor_address,
+            amount_stroops=str(item.amount_stroops),
+            commitment_count=item.commitment_count,
+            claim_not_before=start_of_day(item.claim_not_before),
+            investor_effective_yield_bps=item.investor_effective_yield_bps,
+            updated_at=timestamp(item.updated_at),
+            stale=True,  # from the backend's records, never read live from the chain
+        )
+    )
+    return body
+
+
+@attrs.frozen
+class TransitionBody(Representation):
+    """One step of an invoice's history (``Transition`` in the document)."""
+
+    sequence: int = out({"minimum": 1, "description": "1 for creation."})
+    from_status: str | None = out(
+        {"enum": _STATUSES, "description": "The previous status; null for creation."},
+        wire="from",
+        nullable=True,
+    )
+    to_status: str = out(ref="InvoiceStatus", wire="to")
+    actor_id: str = out({"minLength": 1})
+    actor_role: str = out({"enum": [r.value for r in Role]})
+    reason: str | None = out({"minLength": 1, "maxLength": REASON_MAX}, nullable=True)
+    at: str = out(_at("When the step happened"))
 
 
 def transition(step: Transition) -> dict[str, Any]:
-    return {
-        "sequence": step.sequence,
-        "from": step.from_status.value if step.from_status else None,
-        "to": step.to_status.value,
-        "actorId": step.actor_id,
-        "actorRole": step.actor_role.value,
-        "reason": step.reason,
-        "at": timestamp(step.at),
-    }
+    body: dict[str, Any] = unstructure(
+        TransitionBody(
+            sequence=step.sequence,
+            from_status=step.from_status.value if step.from_status else None,
+            to_status=step.to_status.value,
+            actor_id=step.actor_id,
+            actor_role=step.actor_role.value,
+            reason=step.reason,
+            at=timestamp(step.at),
+        )
+    )
+    return body
+
+
+@attrs.frozen
+class StateBody(Representation):
+    """Where an invoice is in its lifecycle and where it can go next."""
+
+    invoice_id: str = out(ref="InvoiceId")
+    status: str = out(ref="InvoiceStatus")
+    version: int = out({"minimum": 1})
+    terminal: bool = out({"description": "True when no transition is left."})
+    allowed_transitions: list[str] = out(
+        {
+            "items": {"$ref": "#/components/schemas/InvoiceStatus"},
+            "description": "Every status reachable in one step.",
+        }
+    )
+    allowed_for_caller: list[str] = out(
+        {
+            "items": {"$ref": "#/components/schemas/InvoiceStatus"},
+            "description": "The statuses this caller may move it to.",
+        }
+    )
 
 
 def state(item: InvoiceState) -> dict[str, Any]:
-    return {
-        "invoiceId": item.invoice_id,
-        "status": item.status.value,
-        "version": item.version,
-        "terminal": item.status in TERMINAL,
-        "allowedTransitions": [s.value for s in item.allowed_transitions],
-        "allowedForCaller": [s.value for s in item.allowed_for_caller],
-    }
+    body: dict[str, Any] = unstructure(
+        StateBody(
+            invoice_id=item.invoice_id,
+            status=item.status.value,
+            version=item.version,
+            terminal=item.status in TERMINAL,
+            allowed_transitions=[s.value for s in item.allowed_transitions],
+            allowed_for_caller=[s.value for s in item.allowed_for_caller],
+        )
+    )
+    return body
 
 
 def history(steps: Sequence[Transition]) -> dict[str, Any]:

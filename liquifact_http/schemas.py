@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sys
+import typing
 import unicodedata
 from collections.abc import Callable
 from functools import cache
@@ -25,6 +26,8 @@ from liquifact_core import validation as v
 from liquifact_core.amounts import CURRENCY_EXPONENTS, MONEY_MAX_DIGITS, STROOPS_MAX
 from liquifact_core.errors import ValidationError
 from liquifact_core.rules import (
+    RULE,
+    WIRE,
     Account,
     Contract,
     Currency,
@@ -345,3 +348,73 @@ def field_schema(cls: type[Any], name: str) -> Object:
     schema = _field_schema(attrs.fields_dict(cls)[name])
     schema.pop("default", None)
     return schema
+
+
+# ---- response bodies ----------------------------------------------------------------------------
+class Representation:
+    """Base of response bodies: attrs classes whose fields give both the JSON the API sends
+    (``wire.converter.unstructure``, camelCase names) and its schema (``response_schema``)."""
+
+
+def out(
+    schema: Object | None = None,
+    *,
+    rule: Rule | None = None,
+    ref: str | None = None,
+    nullable: bool = False,
+    wire: str | None = None,
+) -> Any:
+    """A response field: its JSON Schema from ``rule`` (a command rule), ``ref`` (a component
+    schema), or its Python type, refined by ``schema`` (pattern, enum, description ...)."""
+    return attrs.field(
+        metadata={
+            "schema": schema or {},
+            RULE: rule,
+            "ref": ref,
+            "nullable": nullable,
+            WIRE: wire,
+        }
+    )
+
+
+_PLAIN_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _schema_of_type(kind: Any) -> Object:
+    origin = typing.get_origin(kind)
+    if origin in (list, tuple) or kind in (list, tuple):
+        (item,) = typing.get_args(kind)[:1] or (str,)
+        return {"type": "array", "items": _schema_of_type(item)}
+    if attrs.has(kind):
+        return response_schema(kind)
+    arguments = [a for a in typing.get_args(kind) if a is not type(None)]
+    if arguments and len(arguments) < len(typing.get_args(kind)):
+        return _schema_of_type(arguments[0])  # X | None: nullability is stated on the field
+    return {"type": _PLAIN_TYPES[kind]}
+
+
+def response_schema(cls: type[Any], description: str | None = None) -> Object:
+    """A closed JSON object with every field of ``cls`` required (null where nullable)."""
+    hints = typing.get_type_hints(cls)
+    properties: Object = {}
+    for field in attrs.fields(cls):
+        rule = rule_of(field)
+        if field.metadata.get("ref"):
+            schema: Object = {"$ref": f"#/components/schemas/{field.metadata['ref']}"}
+        elif rule is not None:
+            schema = rule_schema(rule)
+        else:
+            schema = _schema_of_type(hints[field.name])
+        schema = {**schema, **field.metadata.get("schema", {})}
+        if field.metadata.get("nullable"):
+            schema = _nullable(schema)
+        properties[wire_name(field)] = schema
+    result: Object = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        "required": list(properties),
+    }
+    if description:
+        result["description"] = description
+    return result

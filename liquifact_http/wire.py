@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 from cattrs.errors import AttributeValidationNote, ClassValidationError, ForbiddenExtraKeysError
-from cattrs.gen import make_dict_structure_fn, override
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from liquifact_core.errors import FieldError, ValidationError
 from liquifact_core.rules import (
@@ -30,6 +30,7 @@ from liquifact_core.rules import (
     rule_of,
     wire_name,
 )
+from liquifact_http.schemas import Representation
 
 T = TypeVar("T")
 UNKNOWN_FIELD = "is not a known field"
@@ -64,6 +65,25 @@ converter.register_structure_hook_factory(
     lambda kind: isinstance(kind, type) and issubclass(kind, Checked) and attrs.has(kind),
     _checked_hook,
 )
+
+
+def _representation_hook(cls: type[Any]) -> Callable[[Any], Any]:
+    overrides: dict[str, Any] = {
+        field.name: override(rename=wire_name(field)) for field in attrs.fields(cls)
+    }
+    return make_dict_unstructure_fn(cls, converter, **overrides)
+
+
+# Response bodies (``schemas.Representation``): camelCase keys, every field present.
+converter.register_unstructure_hook_factory(
+    lambda kind: isinstance(kind, type) and issubclass(kind, Representation) and attrs.has(kind),
+    _representation_hook,
+)
+
+
+def unstructure(body: Any) -> Any:
+    """A response body (a ``Representation``) as plain JSON data."""
+    return converter.unstructure(body)
 
 
 def structure(payload: Any, cls: type[T], *, unknown: str = UNKNOWN_FIELD) -> T:

@@ -361,7 +361,7 @@ def valid_payloads(draw: st.DrawFn) -> dict[str, Any]:
     return payload
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)  # the first call builds the converter hooks
 @given(valid_payloads())
 def test_the_wire_form_round_trips(payload: dict[str, Any]) -> None:
     draft = from_wire(payload)

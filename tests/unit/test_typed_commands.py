@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from stellar_sdk import Keypair
 from stellar_sdk.strkey import StrKey
@@ -193,6 +193,7 @@ def test_status_sets_combine_lists_and_repeats() -> None:
 
 
 # ---- ranges, as properties -------------------------------------------------------------------
+@settings(deadline=None)  # the first call may build converter hooks
 @given(st.integers(-(10**6), 10**6))
 def test_yield_bps_is_accepted_exactly_from_0_to_10000(value: int) -> None:
     if 0 <= value <= 10_000:
@@ -203,6 +204,7 @@ def test_yield_bps_is_accepted_exactly_from_0_to_10000(value: int) -> None:
         assert set(codes(info.value)) == {"yieldBps"}
 
 
+@settings(deadline=None)  # the first call may build converter hooks
 @given(st.integers(-5, 200))
 def test_page_limits_are_accepted_exactly_from_1_to_100(limit: int) -> None:
     for build in (
@@ -217,6 +219,7 @@ def test_page_limits_are_accepted_exactly_from_1_to_100(limit: int) -> None:
                 build()
 
 
+@settings(deadline=None)  # the first call may build converter hooks
 @given(st.integers(0, 12_000), st.booleans())
 def test_funded_ratio_percentages_from_0_to_100_with_two_decimals(
     hundredths: int, whole: bool
@@ -232,6 +235,7 @@ def test_funded_ratio_percentages_from_0_to_100_with_two_decimals(
             MarketplaceSearch(funded_ratio_min=wire_text(text))
 
 
+@settings(deadline=None)  # the first call may build converter hooks
 @given(st.integers(-10, STROOPS_MAX + 10**6))
 def test_stroops_amounts_from_1_to_10_pow_18(value: int) -> None:
     raw = str(value)
@@ -245,6 +249,7 @@ def test_stroops_amounts_from_1_to_10_pow_18(value: int) -> None:
         assert set(codes(info.value)) == {"amountStroops"}
 
 
+@settings(deadline=None)  # the first call may build converter hooks
 @given(st.integers(0, 120))
 def test_invoice_numbers_from_1_to_100_characters(length: int) -> None:
     if 1 <= length <= 100:
