@@ -25,7 +25,6 @@ from liquifact_core.invoices import (
     TransitionReason,
 )
 from liquifact_core.lifecycle import InvoiceStatus
-from liquifact_core.validation import REASON_MAX
 from liquifact_http import problems, schemas
 from liquifact_http import representations as rep
 from liquifact_http.access import access_for
@@ -152,76 +151,9 @@ def _invoice_patch() -> Object:
 
 
 def _invoice() -> Object:
-    properties: Object = {
-        "id": _schema("InvoiceId"),
-        "tenantId": _schema("TenantId"),
-        "smeId": {
-            "type": "string",
-            "minLength": 1,
-            "description": "The principal that submitted the invoice.",
-        },
-        "smeWallet": _nullable(
-            {
-                "type": "string",
-                "pattern": ACCOUNT_ADDRESS_PATTERN,
-                "description": "The submitting SME's bound Stellar account, if any.",
-            }
-        ),
-        # The client's fields as the draft's rules accepted them (trimmed, never null where
-        # the draft requires them).
-        **schemas.body_schema(InvoiceDraft, "")["properties"],
-        "metadata": {"type": "object", "additionalProperties": True},
-        "maturityDate": _date("Equal to dueDate.", "2026-03-15"),
-        "status": _schema("InvoiceStatus"),
-        "statusReason": _nullable(
-            {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": REASON_MAX,
-                "description": "The reason given for the last transition, if it took one.",
-            }
-        ),
-        "version": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "Increases on every change; the ETag is derived from it.",
-        },
-        "createdAt": _timestamp("When the invoice was submitted"),
-        "updatedAt": _timestamp("When the invoice last changed"),
-        "escrowAddress": _nullable(
-            {
-                "type": "string",
-                "pattern": CONTRACT_ADDRESS_PATTERN,
-                "description": "The Soroban escrow contract, once linked.",
-            }
-        ),
-        "fundingTargetStroops": _nullable(
-            {
-                "type": "string",
-                "pattern": STROOPS_PATTERN,
-                "description": "The escrow's funding target in stroops, once linked.",
-            }
-        ),
-        "fundedStroops": _nullable(
-            {
-                "type": "string",
-                "pattern": STROOPS_OR_ZERO_PATTERN,
-                "description": "Stroops funded so far; null until an escrow is linked.",
-            }
-        ),
-        "fundedRatio": _nullable(
-            {
-                "type": "number",
-                "minimum": 0,
-                "maximum": 100,
-                "description": "Percent of the funding target reached (two decimals); null "
-                "until an escrow is linked.",
-            }
-        ),
-    }
-    return _closed_object(
-        properties, list(properties), description="An invoice.", example=_invoice_example()
-    )
+    schema = schemas.response_schema(rep.InvoiceBody, "An invoice.")
+    schema["example"] = _invoice_example()
+    return schema
 
 
 def _invoice_example() -> Object:

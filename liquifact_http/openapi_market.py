@@ -25,19 +25,16 @@ from liquifact_http import representations as rep
 from liquifact_http import schemas as typed
 from liquifact_http.openapi import (
     AMOUNT_PATTERN,
-    CONTRACT_ADDRESS_PATTERN,
     JSON,
     STROOPS_OR_ZERO_PATTERN,
     STROOPS_PATTERN,
     Object,
     _closed_object,
-    _date,
     _json_response,
     _nullable,
     _operation,
     _problem_response,
     _schema,
-    _timestamp,
 )
 
 PERCENT_PATTERN = "^(100(\\.0{1,2})?|[0-9]{1,2}(\\.[0-9]{1,2})?)$"
@@ -64,37 +61,9 @@ def _errors(meanings: Mapping[int, str]) -> Object:
 
 # ---- schemas --------------------------------------------------------------------------------
 def _market_item() -> Object:
-    properties: Object = {
-        "id": _schema("InvoiceId"),
-        "status": {"type": "string", "enum": _INVESTABLE},
-        "invoiceNumber": {"type": "string", "minLength": 1, "maxLength": 100},
-        "buyerName": {"type": "string", "minLength": 1, "maxLength": 255},
-        "description": _nullable({"type": "string", "maxLength": 1000}),
-        "amount": _schema("Amount"),
-        "currency": _schema("Currency"),
-        "yieldBps": {"type": "integer", "minimum": 0, "maximum": 10_000},
-        "issueDate": _date("The day the invoice was issued.", "2026-01-15"),
-        "maturityDate": _date("The invoice's due date.", "2026-03-15"),
-        "escrowAddress": {"type": "string", "pattern": CONTRACT_ADDRESS_PATTERN},
-        "fundingTargetStroops": _stroops("The escrow's funding target."),
-        "fundedStroops": _stroops("Funded so far, as the chain last reported.", zero=True),
-        "remainingCapacityStroops": _stroops(
-            "fundingTargetStroops - fundedStroops, never below 0 (pending commitments are "
-            "not subtracted).",
-            zero=True,
-        ),
-        "fundedRatio": {
-            "type": "number",
-            "minimum": 0,
-            "maximum": 100,
-            "description": "Percent of the funding target reached (two decimals).",
-        },
-        "createdAt": _timestamp("When the invoice was submitted"),
-    }
-    return _closed_object(
-        properties,
-        list(properties),
-        description="An investable invoice as investors browse it (no buyer contact or tax data).",
+    return typed.response_schema(
+        rep.MarketItemBody,
+        "An investable invoice as investors browse it (no buyer contact or tax data).",
     )
 
 

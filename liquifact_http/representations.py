@@ -21,8 +21,8 @@ from liquifact_core.commitments import (
     SubmissionStatus,
 )
 from liquifact_core.invoices import Invoice, InvoiceDraft, Transition
-from liquifact_core.lifecycle import TERMINAL, InvoiceStatus, Role
-from liquifact_core.rules import Account, StroopsAmount
+from liquifact_core.lifecycle import INVESTABLE, TERMINAL, InvoiceStatus, Role
+from liquifact_core.rules import Account, Contract, StroopsAmount
 from liquifact_core.services.invoices import InvoiceState
 from liquifact_core.validation import REASON_MAX
 from liquifact_http.schemas import Representation, out
@@ -38,26 +38,15 @@ def _stroops(value: int | None) -> str | None:
     return None if value is None else str(value)
 
 
-def invoice(item: Invoice) -> dict[str, Any]:
-    ratio = item.funded_ratio
-    linked = item.funding_target_stroops is not None
-    return {
-        "id": item.id,
-        "tenantId": item.tenant_id,
-        "smeId": item.sme_id,
-        "smeWallet": item.sme_wallet,
-        **draft(item.draft),
-        "maturityDate": item.draft.due_date.isoformat(),
-        "status": item.status.value,
-        "statusReason": item.status_reason,
-        "version": item.version,
-        "createdAt": timestamp(item.created_at),
-        "updatedAt": timestamp(item.updated_at),
-        "escrowAddress": item.escrow_address,
-        "fundingTargetStroops": _stroops(item.funding_target_stroops),
-        "fundedStroops": _stroops(item.funded_stroops) if linked else None,
-        "fundedRatio": float(ratio) if ratio is not None else None,
-    }
+def money_text(amount: Decimal, currency: str) -> str:
+    return format(quantize(amount, currency), "f")
+
+
+def _linked(value: str | None) -> str:
+    """A value every investable (hence linked) invoice has."""
+    if value is None:
+        raise ValueError("A marketplace invoice has no linked escrow.")
+    return value
 
 
 def draft(item: InvoiceDraft) -> dict[str, Any]:
@@ -77,10 +66,6 @@ def draft(item: InvoiceDraft) -> dict[str, Any]:
     }
 
 
-def money_text(amount: Decimal, currency: str) -> str:
-    return format(quantize(amount, currency), "f")
-
-
 def start_of_day(day: date) -> str:
     return timestamp(datetime.combine(day, time(0), tzinfo=UTC))
 
@@ -90,29 +75,6 @@ def remaining_capacity(item: Invoice) -> str | None:
     if item.funding_target_stroops is None:
         return None
     return str(max(item.funding_target_stroops - item.funded_stroops, 0))
-
-
-def market_item(item: Invoice) -> dict[str, Any]:
-    """An invoice as investors browse it: no buyer contact or tax data."""
-    ratio = item.funded_ratio
-    return {
-        "id": item.id,
-        "status": item.status.value,
-        "invoiceNumber": item.draft.invoice_number,
-        "buyerName": item.draft.buyer_name,
-        "description": item.draft.description,
-        "amount": str(item.draft.amount),
-        "currency": item.draft.amount.currency,
-        "yieldBps": item.draft.yield_bps,
-        "issueDate": item.draft.issue_date.isoformat(),
-        "maturityDate": item.draft.due_date.isoformat(),
-        "escrowAddress": item.escrow_address,
-        "fundingTargetStroops": _stroops(item.funding_target_stroops),
-        "fundedStroops": _stroops(item.funded_stroops),
-        "remainingCapacityStroops": remaining_capacity(item),
-        "fundedRatio": float(ratio) if ratio is not None else 0.0,
-        "createdAt": timestamp(item.created_at),
-    }
 
 
 SUBMISSION_NOTES = {
@@ -287,6 +249,176 @@ def state(item: InvoiceState) -> dict[str, Any]:
             terminal=item.status in TERMINAL,
             allowed_transitions=[s.value for s in item.allowed_transitions],
             allowed_for_caller=[s.value for s in item.allowed_for_caller],
+        )
+    )
+    return body
+
+
+_D = InvoiceDraft
+_LINKED_ONLY = "; null until an escrow is linked."
+_STROOPS_OR_ZERO = {"pattern": "^(?:0|[1-9][0-9]{0,17}|1000000000000000000)$"}
+
+
+@attrs.frozen
+class InvoiceBody(Representation):
+    """An invoice (``Invoice`` in the document)."""
+
+    id: str = out(ref="InvoiceId")
+    tenant_id: str = out(ref="TenantId")
+    sme_id: str = out({"minLength": 1, "description": "The principal that submitted it."})
+    sme_wallet: str | None = out(
+        {"description": "The submitting SME's bound Stellar account, if any."},
+        rule=Account(),
+        nullable=True,
+    )
+    invoice_number: str = out(like=(_D, "invoice_number"))
+    buyer_name: str = out(like=(_D, "buyer_name"))
+    buyer_email: str | None = out(like=(_D, "buyer_email"))
+    buyer_tax_id: str | None = out(like=(_D, "buyer_tax_id"))
+    amount: str = out(like=(_D, "amount"))
+    currency: str = out(like=(_D, "amount"))
+    issue_date: str = out(like=(_D, "issue_date"))
+    due_date: str = out(like=(_D, "due_date"))
+    yield_bps: int = out(like=(_D, "yield_bps"))
+    description: str | None = out(like=(_D, "description"))
+    metadata: dict[str, Any] = out({"type": "object", "additionalProperties": True})
+    maturity_date: str = out({"format": "date", "description": "Equal to dueDate."})
+    status: str = out(ref="InvoiceStatus")
+    status_reason: str | None = out(
+        {
+            "minLength": 1,
+            "maxLength": REASON_MAX,
+            "description": "The reason given for the last transition, if it took one.",
+        },
+        nullable=True,
+    )
+    version: int = out(
+        {"minimum": 1, "description": "Increases on every change; the ETag is derived from it."}
+    )
+    created_at: str = out(_at("When the invoice was submitted"))
+    updated_at: str = out(_at("When the invoice last changed"))
+    escrow_address: str | None = out(
+        {"description": "The Soroban escrow contract, once linked."},
+        rule=Contract(),
+        nullable=True,
+    )
+    funding_target_stroops: str | None = out(
+        {"description": "The escrow's funding target in stroops, once linked."},
+        rule=StroopsAmount(),
+        nullable=True,
+    )
+    funded_stroops: str | None = out(
+        {**_STROOPS_OR_ZERO, "description": f"Stroops funded so far{_LINKED_ONLY}"},
+        nullable=True,
+    )
+    funded_ratio: float | None = out(
+        {
+            "minimum": 0,
+            "maximum": 100,
+            "description": f"Percent of the funding target reached (two decimals){_LINKED_ONLY}",
+        },
+        nullable=True,
+    )
+
+    @classmethod
+    def of(cls, item: Invoice) -> InvoiceBody:
+        ratio = item.funded_ratio
+        linked = item.funding_target_stroops is not None
+        draft = item.draft
+        return cls(
+            id=item.id,
+            tenant_id=item.tenant_id,
+            sme_id=item.sme_id,
+            sme_wallet=item.sme_wallet,
+            invoice_number=draft.invoice_number,
+            buyer_name=draft.buyer_name,
+            buyer_email=draft.buyer_email,
+            buyer_tax_id=draft.buyer_tax_id,
+            amount=str(draft.amount),
+            currency=draft.amount.currency,
+            issue_date=draft.issue_date.isoformat(),
+            due_date=draft.due_date.isoformat(),
+            yield_bps=draft.yield_bps,
+            description=draft.description,
+            metadata=dict(draft.metadata),
+            maturity_date=draft.due_date.isoformat(),
+            status=item.status.value,
+            status_reason=item.status_reason,
+            version=item.version,
+            created_at=timestamp(item.created_at),
+            updated_at=timestamp(item.updated_at),
+            escrow_address=item.escrow_address,
+            funding_target_stroops=_stroops(item.funding_target_stroops),
+            funded_stroops=_stroops(item.funded_stroops) if linked else None,
+            funded_ratio=float(ratio) if ratio is not None else None,
+        )
+
+
+def invoice(item: Invoice) -> dict[str, Any]:
+    body: dict[str, Any] = unstructure(InvoiceBody.of(item))
+    return body
+
+
+@attrs.frozen
+class MarketItemBody(Representation):
+    """An investable invoice as investors browse it: no buyer contact or tax data."""
+
+    id: str = out(ref="InvoiceId")
+    status: str = out({"enum": sorted(s.value for s in INVESTABLE)})
+    invoice_number: str = out(like=(_D, "invoice_number"))
+    buyer_name: str = out(like=(_D, "buyer_name"))
+    description: str | None = out(like=(_D, "description"))
+    amount: str = out(like=(_D, "amount"))
+    currency: str = out(like=(_D, "amount"))
+    yield_bps: int = out(like=(_D, "yield_bps"))
+    issue_date: str = out(like=(_D, "issue_date"))
+    maturity_date: str = out({"format": "date", "description": "The invoice's due date."})
+    escrow_address: str = out(rule=Contract())
+    funding_target_stroops: str = out(
+        {"description": "The escrow's funding target."}, rule=StroopsAmount()
+    )
+    funded_stroops: str = out(
+        {**_STROOPS_OR_ZERO, "description": "Funded so far, as the chain last reported."}
+    )
+    remaining_capacity_stroops: str = out(
+        {
+            **_STROOPS_OR_ZERO,
+            "description": "fundingTargetStroops - fundedStroops, never below "
+            "0 (pending commitments are not subtracted).",
+        }
+    )
+    funded_ratio: float = out(
+        {
+            "minimum": 0,
+            "maximum": 100,
+            "description": "Percent of the funding target reached (two decimals).",
+        }
+    )
+    created_at: str = out(_at("When the invoice was submitted"))
+
+
+def market_item(item: Invoice) -> dict[str, Any]:
+    """An invoice as investors browse it: no buyer contact or tax data."""
+    ratio = item.funded_ratio
+    draft = item.draft
+    body: dict[str, Any] = unstructure(
+        MarketItemBody(
+            id=item.id,
+            status=item.status.value,
+            invoice_number=draft.invoice_number,
+            buyer_name=draft.buyer_name,
+            description=draft.description,
+            amount=str(draft.amount),
+            currency=draft.amount.currency,
+            yield_bps=draft.yield_bps,
+            issue_date=draft.issue_date.isoformat(),
+            maturity_date=draft.due_date.isoformat(),
+            escrow_address=_linked(item.escrow_address),
+            funding_target_stroops=_linked(_stroops(item.funding_target_stroops)),
+            funded_stroops=str(item.funded_stroops),
+            remaining_capacity_stroops=_linked(remaining_capacity(item)),
+            funded_ratio=float(ratio) if ratio is not None else 0.0,
+            created_at=timestamp(item.created_at),
         )
     )
     return body

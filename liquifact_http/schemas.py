@@ -363,8 +363,10 @@ def out(
     ref: str | None = None,
     nullable: bool = False,
     wire: str | None = None,
+    like: tuple[type[Any], str] | None = None,
 ) -> Any:
-    """A response field: its JSON Schema from ``rule`` (a command rule), ``ref`` (a component
+    """A response field: its JSON Schema from ``rule`` (a command rule), ``like`` (the same
+    schema as a command's field, e.g. ``(InvoiceDraft, "buyer_name")``), ``ref`` (a component
     schema), or its Python type, refined by ``schema`` (pattern, enum, description ...)."""
     return attrs.field(
         metadata={
@@ -373,8 +375,18 @@ def out(
             "ref": ref,
             "nullable": nullable,
             WIRE: wire,
+            "like": like,
         }
     )
+
+
+def _like(command: type[Any], name: str, wire: str) -> Object:
+    field = attrs.fields_dict(command)[name]
+    rule = rule_of(field)
+    if isinstance(rule, MoneyAmount):
+        schema: Object = _money_properties(rule)[wire]
+        return schema
+    return _field_schema(field)
 
 
 _PLAIN_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
@@ -385,6 +397,8 @@ def _schema_of_type(kind: Any) -> Object:
     if origin in (list, tuple) or kind in (list, tuple):
         (item,) = typing.get_args(kind)[:1] or (str,)
         return {"type": "array", "items": _schema_of_type(item)}
+    if origin is dict or kind is dict:
+        return {"type": "object", "additionalProperties": True}
     if attrs.has(kind):
         return response_schema(kind)
     arguments = [a for a in typing.get_args(kind) if a is not type(None)]
@@ -399,8 +413,11 @@ def response_schema(cls: type[Any], description: str | None = None) -> Object:
     properties: Object = {}
     for field in attrs.fields(cls):
         rule = rule_of(field)
-        if field.metadata.get("ref"):
-            schema: Object = {"$ref": f"#/components/schemas/{field.metadata['ref']}"}
+        if field.metadata.get("like"):
+            command, name = field.metadata["like"]
+            schema: Object = _like(command, name, wire_name(field))
+        elif field.metadata.get("ref"):
+            schema = {"$ref": f"#/components/schemas/{field.metadata['ref']}"}
         elif rule is not None:
             schema = rule_schema(rule)
         else:

@@ -756,6 +756,8 @@ def test_a_route_without_a_description_stops_the_document() -> None:
         ("InvoiceState", "StateBody"),
         ("InvestorLock", "LockBody"),
         ("FundingIntent", "CommitmentBody"),
+        ("Invoice", "InvoiceBody"),
+        ("MarketplaceItem", "MarketItemBody"),
     ],
 )
 def test_response_schemas_are_generated_from_the_response_types(component: str, body: str) -> None:
