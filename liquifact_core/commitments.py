@@ -8,21 +8,26 @@ can never promise more than the escrow can still take.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
 
 import attrs
 
-from liquifact_core import validation as v
 from liquifact_core.addresses import AccountAddress
 from liquifact_core.amounts import Stroops
 from liquifact_core.audit import AuditEvent
 from liquifact_core.errors import FieldError, ValidationError
-from liquifact_core.ids import parse_invoice_id
 from liquifact_core.invoices import Actor
+from liquifact_core.rules import (
+    Account,
+    Checked,
+    InvoiceId,
+    QueryInteger,
+    StroopsAmount,
+    query_error,
+    rule_field,
+)
 
-COMMITMENT_FIELDS = frozenset({"invoiceId", "investorAddress", "amountStroops"})
 COMMITMENT_ID_PREFIX = "cmt_"
 # The codes of the spec's CommitmentValidationError, in the order they are checked.
 COMMITMENT_CODES = (
@@ -79,35 +84,68 @@ class Commitment:
 
 
 @attrs.frozen
-class CommitmentInput:
-    invoice_id: str
-    investor: AccountAddress
-    amount: Stroops
+class FundingRequest(Checked):
+    """An investor's request to fund an invoice's escrow (``POST /v1/invest/fund-invoice``,
+    ``{invoiceId, investorAddress, amountStroops}``): the invoice, the investor's ``G...``
+    wallet (checksum checked; it must be the caller's bound wallet) and the amount in stroops
+    (digit string on the wire, 0 < x <= 10^18). Bad fields raise
+    ``CommitmentValidationError`` coded by the first commitment rule broken."""
+
+    invoice_id: str = rule_field(InvoiceId())
+    investor: AccountAddress = rule_field(
+        Account("INVALID_INVESTOR_ADDRESS"), wire="investorAddress"
+    )
+    amount: Stroops = rule_field(StroopsAmount(), wire="amountStroops")
 
     @classmethod
-    def from_json(cls, payload: Any) -> CommitmentInput:
-        """Validate ``{invoiceId, investorAddress, amountStroops}``, reporting every bad field."""
-        if not isinstance(payload, Mapping):
-            raise ValidationError("Funding payload must be a JSON object.")
-        fields = v.FieldCollector(payload, COMMITMENT_FIELDS)
-        invoice_id = fields.take("invoiceId", lambda raw: parse_invoice_id(raw, "invoiceId"))
-        investor = fields.take(
-            "investorAddress",
-            lambda raw: AccountAddress.parse(raw, "investorAddress", "INVALID_INVESTOR_ADDRESS"),
-        )
-        amount = fields.take("amountStroops", Stroops.parse)
-        raise_commitment_errors(fields.errors)
-        assert invoice_id is not None and investor is not None and amount is not None
-        return cls(invoice_id, investor, amount)
+    def invalid(cls, errors: Sequence[FieldError]) -> ValidationError:
+        return commitment_error(errors)
 
 
-def raise_commitment_errors(errors: Sequence[FieldError]) -> None:
-    """Raise CommitmentValidationError for ``errors``, coded by the first commitment rule
+LOCKS_LIMIT_MAX = 100
+LOCKS_PAGE_MAX = 1_000_000
+
+
+@attrs.frozen
+class LocksQuery(Checked):
+    """Which investor locks to list: optionally one funder (``G...``) and/or one invoice, and
+    a page (``page`` from 1, ``limit`` 1-100)."""
+
+    funder_address: AccountAddress | None = rule_field(
+        Account("INVALID_INVESTOR_ADDRESS"), default=None, optional=True
+    )
+    invoice_id: str | None = rule_field(InvoiceId(), default=None, optional=True)
+    page: int = rule_field(QueryInteger(1, LOCKS_PAGE_MAX), default=1)
+    limit: int = rule_field(QueryInteger(1, LOCKS_LIMIT_MAX), default=20)
+
+    @classmethod
+    def invalid(cls, errors: Sequence[FieldError]) -> ValidationError:
+        return query_error(errors, "The locks query has invalid parameters.")
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+@attrs.frozen
+class LockQuery(Checked):
+    """Whose lock on one invoice to read: a funder (``G...``; an investor's own wallet when
+    omitted, required for operators)."""
+
+    funder_address: AccountAddress | None = rule_field(
+        Account("INVALID_INVESTOR_ADDRESS"), default=None, optional=True
+    )
+
+    @classmethod
+    def invalid(cls, errors: Sequence[FieldError]) -> ValidationError:
+        return query_error(errors, "The lock query has invalid parameters.")
+
+
+def commitment_error(errors: Sequence[FieldError]) -> CommitmentValidationError:
+    """The CommitmentValidationError for ``errors``, coded by the first commitment rule
     broken (the spec's typed ``.code``)."""
-    if not errors:
-        return
     codes = [e.code for e in errors if e.code in COMMITMENT_CODES]
-    raise CommitmentValidationError(
+    return CommitmentValidationError(
         "Funding payload has invalid fields.",
         code=codes[0] if codes else None,
         field_errors=errors,

@@ -2,106 +2,183 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
 from liquifact_core import validation as v
-from liquifact_core.amounts import (
-    STROOPS_MAX,
-    Money,
-    Stroops,
-    parse_currency,
-    parse_decimal_text,
-)
-from liquifact_core.errors import Forbidden, InvalidTransition, ValidationError
+from liquifact_core.addresses import ContractAddress
+from liquifact_core.amounts import CURRENCY_EXPONENTS, STROOPS_MAX, Money, Stroops
+from liquifact_core.errors import FieldError, Forbidden, InvalidTransition, ValidationError
 from liquifact_core.lifecycle import InvoiceStatus, Role, check_transition
+from liquifact_core.rules import (
+    ABSENT,
+    Absent,
+    Checked,
+    Contract,
+    Currency,
+    Day,
+    DecimalAmount,
+    Email,
+    Integer,
+    JsonObject,
+    MoneyAmount,
+    QueryInteger,
+    Reason,
+    SetOf,
+    StroopsAmount,
+    Text,
+    WirePair,
+    query_error,
+    rule_field,
+    wire_name,
+)
 
-DRAFT_FIELDS = frozenset(
-    {
-        "invoiceNumber", "buyerName", "buyerEmail", "buyerTaxId", "amount", "currency",
-        "issueDate", "dueDate", "yieldBps", "description", "metadata",
-    }
-)  # fmt: skip
+LIST_LIMIT_MAX = 100
+LIST_PAGE_MAX = 1_000_000
 
 
 @attrs.frozen
-class InvoiceDraft:
-    """What a client supplies to create (or, merged with the current values, update) an invoice."""
+class InvoiceDraft(Checked):
+    """What a client supplies to create an invoice (camelCase on the wire, e.g.
+    ``invoiceNumber``). Built directly by library callers and by the HTTP shell's converter
+    alike; every bad field is reported at once (``ValidationError.field_errors``).
 
-    invoice_number: str
-    buyer_name: str
-    amount: Money
-    issue_date: date
-    due_date: date
-    yield_bps: int
-    buyer_email: str | None = None
-    buyer_tax_id: str | None = None
-    description: str | None = None
-    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+    ``amount`` is a ``Money``: on the wire the two fields ``amount`` (decimal text such as
+    ``"1250.00"``, no more decimals than the currency has) and ``currency`` (ISO 4217).
+    ``due_date`` is on or after ``issue_date`` (DUE_BEFORE_ISSUE).
+    """
+
+    INVALID_MESSAGE: ClassVar[str] = "Invoice payload has invalid fields."
+
+    invoice_number: str = rule_field(Text(1, 100))
+    buyer_name: str = rule_field(Text(1, 255))
+    amount: Money = rule_field(MoneyAmount())
+    issue_date: date = rule_field(Day())
+    due_date: date = rule_field(Day(), description="On or after issueDate.")
+    yield_bps: int = rule_field(Integer(0, 10_000))
+    buyer_email: str | None = rule_field(Email(), default=None, optional=True)
+    buyer_tax_id: str | None = rule_field(Text(1, 64), default=None, optional=True)
+    description: str | None = rule_field(
+        Text(0, 1000, blank_is_none=True, multiline=True), default=None, optional=True
+    )
+    metadata: Mapping[str, Any] = rule_field(JsonObject(null_is_empty=True), factory=dict)
 
     @classmethod
-    def from_json(cls, payload: Any) -> InvoiceDraft:
-        """Validate a camelCase JSON object, reporting every bad field at once."""
-        if not isinstance(payload, Mapping):
-            raise ValidationError("Invoice payload must be a JSON object.")
-        fields = v.FieldCollector(payload, DRAFT_FIELDS)
-        number = fields.take("invoiceNumber", v.text(1, 100))
-        buyer = fields.take("buyerName", v.text(1, 255))
-        buyer_email = fields.take("buyerEmail", v.email, required=False)
-        buyer_tax_id = fields.take("buyerTaxId", v.text(1, 64), required=False)
-        currency = fields.take("currency", parse_currency)
-        amount = (
-            fields.take("amount", lambda raw: Money.parse(raw, currency))
-            if currency is not None
-            else fields.take("amount", _decimal_text)
-        )
-        issue_date = fields.take("issueDate", v.iso_date)
-        due_date = fields.take("dueDate", v.iso_date)
-        if issue_date and due_date and due_date < issue_date:
-            fields.fail("dueDate", "must be on or after issueDate", "DUE_BEFORE_ISSUE")
-        yield_bps = fields.take("yieldBps", v.integer(0, 10_000))
-        description = fields.take("description", v.multiline_text(0, 1000), required=False)
-        metadata = fields.take("metadata", v.json_object, required=False)
-        fields.raise_if_any("Invoice payload has invalid fields.")
-        assert number and buyer and isinstance(amount, Money) and issue_date and due_date
-        assert yield_bps is not None
-        return cls(
-            invoice_number=number,
-            buyer_name=buyer,
-            amount=amount,
-            issue_date=issue_date,
-            due_date=due_date,
-            yield_bps=yield_bps,
-            buyer_email=buyer_email,
-            buyer_tax_id=buyer_tax_id,
-            description=description or None,
-            metadata=metadata or {},
+    def cross_field_errors(cls, parsed: Mapping[str, Any]) -> list[FieldError]:
+        return _date_order_errors(parsed)
+
+
+def _date_order_errors(parsed: Mapping[str, Any]) -> list[FieldError]:
+    issue, due = parsed.get("issue_date"), parsed.get("due_date")
+    if isinstance(issue, date) and isinstance(due, date) and due < issue:
+        return [FieldError("dueDate", "must be on or after issueDate", "DUE_BEFORE_ISSUE")]
+    return []
+
+
+@attrs.frozen
+class InvoicePatch(Checked):
+    """The fields of a pending invoice to change. ``ABSENT`` (the default) leaves a field as it
+    is; ``None`` clears an optional field (``buyerEmail``, ``buyerTaxId``, ``description``,
+    ``metadata``). ``amount`` and ``currency`` are separate here: a new currency is checked
+    against the current amount and the other way round when the patch is applied. At least
+    one field must be given."""
+
+    INVALID_MESSAGE: ClassVar[str] = "Invoice payload has invalid fields."
+
+    invoice_number: str | Absent = rule_field(Text(1, 100), default=ABSENT)
+    buyer_name: str | Absent = rule_field(Text(1, 255), default=ABSENT)
+    # Four decimals at most whatever the currency (the most any currency has); the
+    # currency's own number is checked when the patch is applied.
+    amount: Decimal | Absent = rule_field(
+        DecimalAmount(decimals=max(CURRENCY_EXPONENTS.values())), default=ABSENT
+    )
+    currency: str | Absent = rule_field(Currency(), default=ABSENT)
+    issue_date: date | Absent = rule_field(Day(), default=ABSENT)
+    due_date: date | Absent = rule_field(Day(), default=ABSENT)
+    yield_bps: int | Absent = rule_field(Integer(0, 10_000), default=ABSENT)
+    buyer_email: str | Absent | None = rule_field(Email(), default=ABSENT, optional=True)
+    buyer_tax_id: str | Absent | None = rule_field(Text(1, 64), default=ABSENT, optional=True)
+    description: str | Absent | None = rule_field(
+        Text(0, 1000, blank_is_none=True, multiline=True), default=ABSENT, optional=True
+    )
+    metadata: Mapping[str, Any] | Absent | None = rule_field(
+        JsonObject(), default=ABSENT, optional=True
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if not self.changed_fields():
+            raise ValidationError("Patch must be a non-empty JSON object of invoice fields.")
+
+    def changed_fields(self) -> list[str]:
+        """The wire names of the fields this patch sets (or clears), sorted."""
+        return sorted(
+            wire_name(f) for f in attrs.fields(InvoicePatch) if getattr(self, f.name) is not ABSENT
         )
 
-    def to_json(self) -> dict[str, Any]:
-        """The draft in its wire form (the inverse of ``from_json``)."""
-        return {
-            "invoiceNumber": self.invoice_number,
-            "buyerName": self.buyer_name,
-            "buyerEmail": self.buyer_email,
-            "buyerTaxId": self.buyer_tax_id,
-            "amount": str(self.amount),
-            "currency": self.amount.currency,
-            "issueDate": self.issue_date.isoformat(),
-            "dueDate": self.due_date.isoformat(),
-            "yieldBps": self.yield_bps,
-            "description": self.description,
-            "metadata": dict(self.metadata),
+    def apply(self, draft: InvoiceDraft) -> InvoiceDraft:
+        """``draft`` with this patch's changes, checked again as a whole (e.g. a new currency
+        against the current amount's decimals, a new due date against the issue date)."""
+        changes = {
+            f.name: getattr(self, f.name)
+            for f in attrs.fields(InvoicePatch)
+            if getattr(self, f.name) is not ABSENT and f.name not in ("amount", "currency")
         }
+        if changes.get("metadata", ABSENT) is None:
+            changes["metadata"] = {}
+        amount = draft.amount.amount if self.amount is ABSENT else self.amount
+        currency = draft.amount.currency if self.currency is ABSENT else self.currency
+        assert not isinstance(amount, Absent) and not isinstance(currency, Absent)
+        values = {
+            **{f.name: getattr(draft, f.name) for f in attrs.fields(InvoiceDraft)},
+            **changes,
+            "amount": WirePair(format(amount, "f"), currency),
+        }
+        return InvoiceDraft(**values)
 
 
-def _decimal_text(raw: Any) -> Decimal:
-    """Checks an amount's form when the currency is unusable, so both errors are reported."""
-    return parse_decimal_text(raw, "amount")
+@attrs.frozen
+class TransitionReason(Checked):
+    """Why an invoice is rejected, cancelled or marked defaulted (``{"reason": ...}``):
+    1-1024 characters once control characters are stripped."""
+
+    reason: str = rule_field(Reason())
+
+    @classmethod
+    def invalid(cls, errors: Sequence[FieldError]) -> ValidationError:
+        return query_error(errors, "The reason is not valid.")
+
+
+@attrs.frozen
+class EscrowLink(Checked):
+    """The escrow contract an approved invoice is linked to: its ``C...`` address (StrKey
+    checksum checked) and the funding target in stroops (the token's smallest unit)."""
+
+    INVALID_MESSAGE: ClassVar[str] = "Escrow link has invalid fields."
+
+    escrow_address: ContractAddress = rule_field(Contract())
+    funding_target: Stroops = rule_field(StroopsAmount(), wire="fundingTargetStroops")
+
+
+@attrs.frozen
+class InvoiceListQuery(Checked):
+    """Which invoices to list: a status filter (empty: every status the caller may see) and
+    a page (``page`` from 1, ``limit`` 1-100 per page)."""
+
+    status: frozenset[InvoiceStatus] = rule_field(SetOf(InvoiceStatus), default=frozenset())
+    page: int = rule_field(QueryInteger(1, LIST_PAGE_MAX), default=1)
+    limit: int = rule_field(QueryInteger(1, LIST_LIMIT_MAX), default=20)
+
+    @classmethod
+    def invalid(cls, errors: Sequence[FieldError]) -> ValidationError:
+        return query_error(errors, "The invoice query has invalid parameters.")
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
 
 
 @attrs.frozen

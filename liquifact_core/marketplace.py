@@ -15,7 +15,6 @@ import enum
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -23,12 +22,23 @@ from typing import Any
 
 import attrs
 
-from liquifact_core import validation as v
 from liquifact_core.amounts import parse_decimal_text
 from liquifact_core.errors import FieldError, ValidationError
 from liquifact_core.ids import is_invoice_id
 from liquifact_core.invoices import Invoice
 from liquifact_core.lifecycle import INVESTABLE
+from liquifact_core.rules import (
+    Checked,
+    Cursor,
+    Day,
+    DecimalAmount,
+    OneOf,
+    Percent,
+    QueryInteger,
+    query_error,
+    rule_field,
+    wire_name,
+)
 
 PAGE_LIMIT_MAX = 100
 PAGE_LIMIT_DEFAULT = 10
@@ -38,8 +48,6 @@ RATIO_SCALE = 100  # funded ratios are compared in hundredths of a percent (0..1
 # work across processes, so the default cannot be random. Production must set CURSOR_SECRET.
 DEVELOPMENT_CURSOR_SECRET = "liquifact-development-cursor-secret-not-for-production"  # noqa: S105
 _CURSOR_VERSION = 1
-_CURSOR_MAX_LENGTH = 2048
-_PERCENT = re.compile(r"(?:100(?:\.0{1,2})?|[0-9]{1,2}(?:\.[0-9]{1,2})?)")
 
 
 class SortField(enum.StrEnum):
@@ -185,112 +193,94 @@ def page_in_memory(invoices: Sequence[Invoice], query: MarketplaceQuery) -> Mark
     )
 
 
-# ---- parsing a search from query parameters ---------------------------------------------------
-SEARCH_PARAMETERS = frozenset(
-    {
-        "yieldBpsMin", "yieldBpsMax", "maturityDateFrom", "maturityDateTo", "fundedRatioMin",
-        "fundedRatioMax", "amountMin", "amountMax", "sortBy", "order", "cursor", "page", "limit",
-    }
-)  # fmt: skip
+# ---- a client's search --------------------------------------------------------------------
+_BOUND_PAIRS = (
+    ("yield_bps_min", "yield_bps_max"),
+    ("maturity_from", "maturity_to"),
+    ("funded_ratio_min", "funded_ratio_max"),
+    ("amount_min", "amount_max"),
+)
 
 
 @attrs.frozen
-class MarketplaceSearch:
-    """A client's search: filters, order and which page (a cursor, a page number, or first)."""
+class MarketplaceSearch(Checked):
+    """A client's marketplace search (``GET /v1/marketplace``): inclusive filter bounds (a
+    low bound above its high bound is INVALID_RANGE), the order, and which page: a cursor
+    (``nextCursor`` of an earlier page; it wins over ``page``), a page number, or the first.
 
-    filters: MarketplaceFilters = MarketplaceFilters()
-    sort: SortField = SortField.YIELD_BPS
-    order: SortOrder = SortOrder.DESC
-    limit: int = PAGE_LIMIT_DEFAULT
-    cursor: str | None = None
-    page: int | None = None
+    Funded ratios are percentages (0-100, two decimals); amounts compare the invoice amount as
+    a number whatever its currency.
+    """
+
+    yield_bps_min: int | None = rule_field(QueryInteger(0, 10_000), default=None, optional=True)
+    yield_bps_max: int | None = rule_field(QueryInteger(0, 10_000), default=None, optional=True)
+    maturity_from: date | None = rule_field(
+        Day(), wire="maturityDateFrom", default=None, optional=True
+    )
+    maturity_to: date | None = rule_field(Day(), wire="maturityDateTo", default=None, optional=True)
+    funded_ratio_min: Decimal | None = rule_field(Percent(), default=None, optional=True)
+    funded_ratio_max: Decimal | None = rule_field(Percent(), default=None, optional=True)
+    amount_min: Decimal | None = rule_field(DecimalAmount(), default=None, optional=True)
+    amount_max: Decimal | None = rule_field(DecimalAmount(), default=None, optional=True)
+    sort: SortField = rule_field(OneOf(SortField), wire="sortBy", default=SortField.YIELD_BPS)
+    order: SortOrder = rule_field(OneOf(SortOrder), default=SortOrder.DESC)
+    limit: int = rule_field(QueryInteger(1, PAGE_LIMIT_MAX), default=PAGE_LIMIT_DEFAULT)
+    page: int | None = rule_field(QueryInteger(1, PAGE_MAX), default=None, optional=True)
+    cursor: str | None = rule_field(Cursor(), default=None, optional=True)
+
+    def __attrs_post_init__(self) -> None:
+        if self.cursor is not None and self.page is not None:
+            object.__setattr__(self, "page", None)  # a cursor wins over a page number
 
     @classmethod
-    def from_params(cls, params: Mapping[str, str]) -> MarketplaceSearch:
-        """Validate query parameters (strings), reporting every bad one at once."""
-        fields = v.FieldCollector(params, SEARCH_PARAMETERS)
-        bps = _digits(0, 10_000)
-        filters = MarketplaceFilters(
-            yield_bps_min=fields.take("yieldBpsMin", bps, required=False),
-            yield_bps_max=fields.take("yieldBpsMax", bps, required=False),
-            maturity_from=fields.take("maturityDateFrom", v.iso_date, required=False),
-            maturity_to=fields.take("maturityDateTo", v.iso_date, required=False),
-            funded_ratio_min=fields.take("fundedRatioMin", _percent, required=False),
-            funded_ratio_max=fields.take("fundedRatioMax", _percent, required=False),
-            amount_min=fields.take("amountMin", _amount_bound, required=False),
-            amount_max=fields.take("amountMax", _amount_bound, required=False),
-        )
-        sort = fields.take("sortBy", _enum(SortField), required=False)
-        order = fields.take("order", _enum(SortOrder), required=False)
-        limit = fields.take("limit", _digits(1, PAGE_LIMIT_MAX), required=False)
-        page = fields.take("page", _digits(1, PAGE_MAX), required=False)
-        cursor = fields.take("cursor", _cursor_text, required=False)
-        for low, high in (
-            ("yieldBpsMin", "yieldBpsMax"),
-            ("maturityDateFrom", "maturityDateTo"),
-            ("fundedRatioMin", "fundedRatioMax"),
-            ("amountMin", "amountMax"),
-        ):
-            lowest, highest = _bounds(filters, low)
+    def cross_field_errors(cls, parsed: Mapping[str, Any]) -> list[FieldError]:
+        errors = []
+        for low, high in _BOUND_PAIRS:
+            lowest, highest = parsed.get(low), parsed.get(high)
             if lowest is not None and highest is not None and lowest > highest:
-                fields.fail(high, f"must not be less than {low}", "INVALID_RANGE")
-        fields.raise_if_any("The marketplace query has invalid parameters.")
-        return cls(
-            filters=filters,
-            sort=sort or SortField.YIELD_BPS,
-            order=order or SortOrder.DESC,
-            limit=limit or PAGE_LIMIT_DEFAULT,
-            cursor=cursor,
-            page=None if cursor is not None else page,  # a cursor wins over a page number
+                low_field, high_field = (attrs.fields_dict(cls)[n] for n in (low, high))
+                errors.append(
+                    FieldError(
+                        wire_name(high_field),
+                        f"must not be less than {wire_name(low_field)}",
+                        "INVALID_RANGE",
+                    )
+                )
+        return errors
+
+    @classmethod
+    def invalid(cls, errors: Sequence[FieldError]) -> ValidationError:
+        return ValidationError("The marketplace query has invalid parameters.", field_errors=errors)
+
+    @property
+    def filters(self) -> MarketplaceFilters:
+        """The bounds as the stores compare them (ratios in hundredths of a percent)."""
+        return MarketplaceFilters(
+            yield_bps_min=self.yield_bps_min,
+            yield_bps_max=self.yield_bps_max,
+            maturity_from=self.maturity_from,
+            maturity_to=self.maturity_to,
+            funded_ratio_min=_hundredths(self.funded_ratio_min),
+            funded_ratio_max=_hundredths(self.funded_ratio_max),
+            amount_min=self.amount_min,
+            amount_max=self.amount_max,
         )
 
 
-def _bounds(filters: MarketplaceFilters, low_param: str) -> tuple[Any, Any]:
-    return {
-        "yieldBpsMin": (filters.yield_bps_min, filters.yield_bps_max),
-        "maturityDateFrom": (filters.maturity_from, filters.maturity_to),
-        "fundedRatioMin": (filters.funded_ratio_min, filters.funded_ratio_max),
-        "amountMin": (filters.amount_min, filters.amount_max),
-    }[low_param]
+def _hundredths(percent: Decimal | None) -> int | None:
+    return None if percent is None else int(percent * RATIO_SCALE)
 
 
-def _digits(low: int, high: int) -> Any:
-    def parse(raw: Any) -> int:
-        text = str(raw)
-        if not (text.isascii() and text.isdigit() and len(text) <= 18) or not (
-            low <= int(text) <= high
-        ):
-            raise ValidationError(f"must be an integer from {low} to {high}")
-        return int(text)
+@attrs.frozen
+class OpportunitiesQuery(Checked):
+    """A page of investment opportunities (newest first): ``page`` from 1, ``limit`` 1-100."""
 
-    return parse
+    page: int = rule_field(QueryInteger(1, PAGE_MAX), default=1)
+    limit: int = rule_field(QueryInteger(1, PAGE_LIMIT_MAX), default=PAGE_LIMIT_DEFAULT)
 
-
-def _percent(raw: Any) -> int:
-    if not isinstance(raw, str) or not _PERCENT.fullmatch(raw):
-        raise ValidationError("must be a percentage from 0 to 100 with at most two decimals")
-    return int(Decimal(raw) * RATIO_SCALE)
-
-
-def _amount_bound(raw: Any) -> Decimal:
-    return parse_decimal_text(raw, "amount")
-
-
-def _enum(kind: type[enum.StrEnum]) -> Any:
-    def parse(raw: Any) -> Any:
-        try:
-            return kind(raw)
-        except ValueError:
-            allowed = "|".join(member.value for member in kind)
-            raise ValidationError(f"must be one of {allowed}") from None
-
-    return parse
-
-
-def _cursor_text(raw: Any) -> str:
-    if not isinstance(raw, str) or not 1 <= len(raw) <= _CURSOR_MAX_LENGTH:
-        raise ValidationError("must be a nextCursor value from an earlier page")
-    return raw
+    @classmethod
+    def invalid(cls, errors: Sequence[FieldError]) -> ValidationError:
+        return query_error(errors, "The opportunities query has invalid parameters.")
 
 
 # ---- cursors ----------------------------------------------------------------------------------

@@ -258,3 +258,7 @@ def reason(raw: Any) -> str:
             "reason", f"must be 1-{REASON_MAX} characters", "INVALID_REASON"
         )
     return cleaned
+
+
+# The e-mail rule's pattern, for the generated API document (stated once, here).
+EMAIL_PATTERN = _EMAIL.pattern

@@ -15,12 +15,18 @@ from functools import cache
 from importlib.metadata import version
 from typing import Any
 
-from liquifact_core.amounts import CURRENCY_EXPONENTS, MONEY_MAX_DIGITS, STROOPS_MAX
+from liquifact_core.amounts import CURRENCY_EXPONENTS, MONEY_MAX_DIGITS
 from liquifact_core.errors import FieldError
-from liquifact_core.lifecycle import InvoiceStatus, Role
-from liquifact_core.services.invoices import LIST_LIMIT_MAX
-from liquifact_core.validation import METADATA_MAX_BYTES, REASON_MAX
-from liquifact_http import problems
+from liquifact_core.invoices import (
+    EscrowLink,
+    InvoiceDraft,
+    InvoiceListQuery,
+    InvoicePatch,
+    TransitionReason,
+)
+from liquifact_core.lifecycle import InvoiceStatus
+from liquifact_http import problems, schemas
+from liquifact_http import representations as rep
 from liquifact_http.access import access_for
 from liquifact_http.auth import API_KEY_HEADER, REALM
 from liquifact_http.callers import TENANT_HEADER
@@ -125,153 +131,34 @@ def _json_response(
 
 
 # ---- schemas ----------------------------------------------------------------------------------
-def _draft_properties() -> Object:
-    """The client-supplied invoice fields, as ``InvoiceDraft.from_json`` accepts them."""
-    return {
-        "invoiceNumber": _text(1, 100, "The SME's invoice number, unique per tenant.", "INV-0001"),
-        "buyerName": _text(1, 255, "Who owes the invoice.", "Acme Retail Ltd"),
-        "buyerEmail": _nullable(
-            {
-                "type": "string",
-                "format": "email",
-                "maxLength": 254,
-                "pattern": EMAIL_PATTERN,
-                "description": "The buyer's email address (personal data).",
-                "example": "ap@acme.example",
-            }
-        ),
-        "buyerTaxId": _nullable(
-            _text(1, 64, "The buyer's tax id (personal data, purged by retention).")
-        ),
-        "amount": _schema("Amount"),
-        "currency": _schema("Currency"),
-        "issueDate": _date("The day the invoice was issued.", "2026-01-15"),
-        "dueDate": _date("The day payment is due; on or after issueDate.", "2026-03-15"),
-        "yieldBps": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 10_000,
-            "description": "The yield offered to investors, in basis points.",
-            "example": 650,
-        },
-        "description": _nullable(
-            {"type": "string", "maxLength": 1000, "description": "Free text for investors."}
-        ),
-        "metadata": _nullable(
-            {
-                "type": "object",
-                "additionalProperties": True,
-                "description": f"A small JSON object (at most {METADATA_MAX_BYTES} bytes as "
-                "compact JSON) kept with the invoice.",
-            }
-        ),
-    }
-
-
-_DRAFT_REQUIRED = (
-    "invoiceNumber",
-    "buyerName",
-    "amount",
-    "currency",
-    "issueDate",
-    "dueDate",
-    "yieldBps",
-)
 _TEXT_RULES = (
     "Text fields are NFC-normalised and trimmed before their length is checked and may not "
     "contain control or invisible format characters (the description may hold line breaks and "
     "tabs); no string or key may hold an unpaired surrogate or NUL (400, field code "
-    "INVALID_TEXT; see docs/security.md, Text rules). Unknown fields are refused (400, code "
-    "UNKNOWN_FIELD)."
+    "INVALID_TEXT; see docs/security.md, Text rules)."
 )
 
 
 def _invoice_create() -> Object:
-    return _closed_object(
-        _draft_properties(),
-        _DRAFT_REQUIRED,
-        description=f"A new invoice. dueDate must be on or after issueDate. {_TEXT_RULES}",
+    return schemas.body_schema(
+        InvoiceDraft,
+        f"A new invoice. dueDate must be on or after issueDate (DUE_BEFORE_ISSUE). {_TEXT_RULES}",
     )
 
 
 def _invoice_patch() -> Object:
-    return _closed_object(
-        _draft_properties(),
-        minProperties=1,
-        description="Fields to change on a pending invoice; at least one. null clears an "
-        f"optional field. The merged invoice must still be valid. {_TEXT_RULES}",
+    return schemas.body_schema(
+        InvoicePatch,
+        "Fields to change on a pending invoice; at least one. null clears an optional field. "
+        f"The merged invoice must still be valid. {_TEXT_RULES}",
+        at_least_one=True,
     )
 
 
 def _invoice() -> Object:
-    properties: Object = {
-        "id": _schema("InvoiceId"),
-        "tenantId": _schema("TenantId"),
-        "smeId": {
-            "type": "string",
-            "minLength": 1,
-            "description": "The principal that submitted the invoice.",
-        },
-        "smeWallet": _nullable(
-            {
-                "type": "string",
-                "pattern": ACCOUNT_ADDRESS_PATTERN,
-                "description": "The submitting SME's bound Stellar account, if any.",
-            }
-        ),
-        **_draft_properties(),
-        "metadata": {"type": "object", "additionalProperties": True},
-        "maturityDate": _date("Equal to dueDate.", "2026-03-15"),
-        "status": _schema("InvoiceStatus"),
-        "statusReason": _nullable(
-            {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": REASON_MAX,
-                "description": "The reason given for the last transition, if it took one.",
-            }
-        ),
-        "version": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "Increases on every change; the ETag is derived from it.",
-        },
-        "createdAt": _timestamp("When the invoice was submitted"),
-        "updatedAt": _timestamp("When the invoice last changed"),
-        "escrowAddress": _nullable(
-            {
-                "type": "string",
-                "pattern": CONTRACT_ADDRESS_PATTERN,
-                "description": "The Soroban escrow contract, once linked.",
-            }
-        ),
-        "fundingTargetStroops": _nullable(
-            {
-                "type": "string",
-                "pattern": STROOPS_PATTERN,
-                "description": "The escrow's funding target in stroops, once linked.",
-            }
-        ),
-        "fundedStroops": _nullable(
-            {
-                "type": "string",
-                "pattern": STROOPS_OR_ZERO_PATTERN,
-                "description": "Stroops funded so far; null until an escrow is linked.",
-            }
-        ),
-        "fundedRatio": _nullable(
-            {
-                "type": "number",
-                "minimum": 0,
-                "maximum": 100,
-                "description": "Percent of the funding target reached (two decimals); null "
-                "until an escrow is linked.",
-            }
-        ),
-    }
-    return _closed_object(
-        properties, list(properties), description="An invoice.", example=_invoice_example()
-    )
+    schema = schemas.response_schema(rep.InvoiceBody, "An invoice.")
+    schema["example"] = _invoice_example()
+    return schema
 
 
 def _invoice_example() -> Object:
@@ -309,7 +196,7 @@ def _invoice_list() -> Object:
         {
             "total": {"type": "integer", "minimum": 0, "description": "Matching invoices."},
             "page": {"type": "integer", "minimum": 1},
-            "limit": {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX},
+            "limit": schemas.field_schema(InvoiceListQuery, "limit"),
             "totalPages": {"type": "integer", "minimum": 0},
             "hasMore": {"type": "boolean", "description": "True when a later page exists."},
         },
@@ -324,50 +211,6 @@ def _invoice_list() -> Object:
 
 def _status_list(description: str) -> Object:
     return {"type": "array", "items": _schema("InvoiceStatus"), "description": description}
-
-
-def _invoice_state() -> Object:
-    return _closed_object(
-        {
-            "invoiceId": _schema("InvoiceId"),
-            "status": _schema("InvoiceStatus"),
-            "version": {"type": "integer", "minimum": 1},
-            "terminal": {"type": "boolean", "description": "True when no transition is left."},
-            "allowedTransitions": _status_list("Every status reachable in one step."),
-            "allowedForCaller": _status_list("The statuses this caller may move it to."),
-        },
-        [
-            "invoiceId",
-            "status",
-            "version",
-            "terminal",
-            "allowedTransitions",
-            "allowedForCaller",
-        ],
-        description="Where an invoice is in its lifecycle and where it can go next.",
-    )
-
-
-def _transition() -> Object:
-    return _closed_object(
-        {
-            "sequence": {"type": "integer", "minimum": 1, "description": "1 for creation."},
-            "from": _nullable(
-                {
-                    "type": "string",
-                    "enum": [s.value for s in InvoiceStatus],
-                    "description": "The previous status; null for creation.",
-                }
-            ),
-            "to": _schema("InvoiceStatus"),
-            "actorId": {"type": "string", "minLength": 1},
-            "actorRole": {"type": "string", "enum": [r.value for r in Role]},
-            "reason": _nullable({"type": "string", "minLength": 1, "maxLength": REASON_MAX}),
-            "at": _timestamp("When the step happened"),
-        },
-        ["sequence", "from", "to", "actorId", "actorRole", "reason", "at"],
-        description="One step of an invoice's history.",
-    )
 
 
 def _history() -> Object:
@@ -434,26 +277,6 @@ def _field_error() -> Object:
     )
 
 
-def _link_escrow_body() -> Object:
-    return _closed_object(
-        {
-            "escrowAddress": {
-                "type": "string",
-                "pattern": CONTRACT_ADDRESS_PATTERN,
-                "description": "The Soroban escrow contract (C..., checksummed StrKey).",
-            },
-            "fundingTargetStroops": {
-                "type": "string",
-                "pattern": STROOPS_PATTERN,
-                "description": f"The funding target in stroops, as a string; at most "
-                f"{STROOPS_MAX}.",
-                "example": "12500000000",
-            },
-        },
-        ["escrowAddress", "fundingTargetStroops"],
-    )
-
-
 def _api_index() -> Object:
     link_names = ["self", "invoices", "openapi", "docs", "health"]
     return _closed_object(
@@ -493,14 +316,18 @@ def _schemas() -> Object:
         "InvoiceCreate": _invoice_create(),
         "InvoicePatch": _invoice_patch(),
         "InvoiceList": _invoice_list(),
-        "InvoiceState": _invoice_state(),
-        "Transition": _transition(),
-        "History": _history(),
-        "ReasonBody": _closed_object(
-            {"reason": _text(1, REASON_MAX, "Why; control characters are removed.")},
-            ["reason"],
+        "InvoiceState": schemas.response_schema(
+            rep.StateBody,
+            "Where an invoice is in its lifecycle and where it can go next.",
         ),
-        "LinkEscrowBody": _link_escrow_body(),
+        "Transition": schemas.response_schema(
+            rep.TransitionBody, "One step of an invoice's history."
+        ),
+        "History": _history(),
+        "ReasonBody": schemas.body_schema(TransitionReason, "Why the invoice changes status."),
+        "LinkEscrowBody": schemas.body_schema(
+            EscrowLink, "The escrow contract and the funding target of an approved invoice."
+        ),
         "EmptyBody": _closed_object({}, description="No fields; the body may be omitted."),
         "Health": _closed_object({"status": {"type": "string", "enum": ["ok"]}}, ["status"]),
         "Readiness": _readiness(),
@@ -513,7 +340,6 @@ def _schemas() -> Object:
 
 # ---- parameters and headers -------------------------------------------------------------------
 def _parameters() -> Object:
-    statuses = ", ".join(s.value for s in InvoiceStatus)
     return {
         "CorrelationId": {
             "name": CORRELATION_HEADER,
@@ -549,28 +375,6 @@ def _parameters() -> Object:
             "matches), else 412; the precondition is checked before the body. `*` or absent: "
             "no version check. A value that is not `*` or a list of entity-tags is 400.",
             "schema": {"type": "string", "pattern": IF_MATCH_PATTERN, "example": '"v1"'},
-        },
-        "StatusFilter": {
-            "name": "status",
-            "in": "query",
-            "required": False,
-            "description": f"Only invoices in these statuses, comma-separated ({statuses}).",
-            "style": "form",
-            "explode": False,
-            "schema": {"type": "array", "items": _schema("InvoiceStatus")},
-        },
-        "Page": {
-            "name": "page",
-            "in": "query",
-            "required": False,
-            "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1},
-        },
-        "Limit": {
-            "name": "limit",
-            "in": "query",
-            "required": False,
-            "description": "Invoices per page.",
-            "schema": {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX, "default": 20},
         },
     }
 
@@ -747,11 +551,17 @@ def _operation(
     description: str | None = None,
     parameters: Iterable[str] = (),
     request_body: Object | None = None,
+    query: type[Any] | None = None,
+    query_notes: Mapping[str, str] | None = None,
 ) -> Object:
+    """One operation; ``query`` (a typed query class) documents its query parameters, from the
+    rules of its fields (``schemas.query_parameters``)."""
     operation: Object = {"operationId": operation_id, "summary": summary, "tags": [tag]}
     if description:
         operation["description"] = description
     operation["parameters"] = [_ref("parameters", name) for name in ("CorrelationId", *parameters)]
+    if query is not None:
+        operation["parameters"] += schemas.query_parameters(query, dict(query_notes or {}))
     if request_body is not None:
         operation["requestBody"] = request_body
     operation["responses"] = responses
@@ -987,7 +797,13 @@ def _invoice_paths() -> Object:
                     **_errors(400, 503),
                 },
                 description="Newest first. Unknown query parameters are refused (400).",
-                parameters=("TenantId", "StatusFilter", "Page", "Limit"),
+                parameters=("TenantId",),
+                query=InvoiceListQuery,
+                query_notes={
+                    "status": "Only invoices in these statuses.",
+                    "page": "1-based page number.",
+                    "limit": "Invoices per page.",
+                },
             ),
             "post": _operation(
                 "createInvoice",
@@ -1185,17 +1001,44 @@ def _legacy_twin(path: str, item: Object) -> Object:
     return twin
 
 
+def _routed(described: Object) -> Object:
+    """The operations of the route table (``routes.common.resource``), in its order.
+
+    Paths and methods come from the routes: a route or method without a description here, or a
+    description without a route, stops the document from being built.
+    """
+    from liquifact_http.bootstrap import all_routes  # the route table imports this module
+
+    remaining = dict(described)
+    routed: Object = {}
+    for route in all_routes():
+        handlers = getattr(route, "handlers", None)
+        if handlers is None:
+            continue  # a mounted static-file app (Swagger UI assets), not an operation
+        path: str = route.path  # type: ignore[attr-defined]
+        item = remaining.pop(path, None)
+        methods = {method.lower() for method in handlers}
+        if item is None or set(item) != methods:
+            raise LookupError(f"{path} {sorted(methods)} is not described for the document")
+        routed[path] = {method: item[method] for method in sorted(methods)}
+    if remaining:
+        raise LookupError(f"Described but not routed: {sorted(remaining)}")
+    return routed
+
+
 def _paths() -> Object:
     from liquifact_http import openapi_market
 
     canonical = _secure(
-        {
-            **_probe_paths(),
-            **_metrics_paths(),
-            **_invoice_paths(),
-            **openapi_market.paths(),
-            **_docs_paths(),
-        }
+        _routed(
+            {
+                **_probe_paths(),
+                **_metrics_paths(),
+                **_invoice_paths(),
+                **openapi_market.paths(),
+                **_docs_paths(),
+            }
+        )
     )
     legacy = {
         _legacy_path(path): _legacy_twin(path, item)

@@ -7,34 +7,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from liquifact_core.amounts import STROOPS_MAX
-from liquifact_core.commitments import COMMITMENT_CODES, CommitmentStatus, SubmissionStatus
+from liquifact_core.commitments import (
+    COMMITMENT_CODES,
+    LOCKS_LIMIT_MAX,
+    FundingRequest,
+    LockQuery,
+    LocksQuery,
+)
 from liquifact_core.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN
 from liquifact_core.lifecycle import INVESTABLE, InvoiceStatus
 from liquifact_core.marketplace import (
-    PAGE_LIMIT_DEFAULT,
     PAGE_LIMIT_MAX,
-    PAGE_MAX,
-    SortField,
-    SortOrder,
+    MarketplaceSearch,
+    OpportunitiesQuery,
 )
-from liquifact_core.services.funding import LOCKS_LIMIT_MAX
+from liquifact_http import representations as rep
+from liquifact_http import schemas as typed
 from liquifact_http.openapi import (
-    ACCOUNT_ADDRESS_PATTERN,
     AMOUNT_PATTERN,
-    CONTRACT_ADDRESS_PATTERN,
     JSON,
     STROOPS_OR_ZERO_PATTERN,
     STROOPS_PATTERN,
     Object,
     _closed_object,
-    _date,
     _json_response,
     _nullable,
     _operation,
     _problem_response,
     _schema,
-    _timestamp,
 )
 
 PERCENT_PATTERN = "^(100(\\.0{1,2})?|[0-9]{1,2}(\\.[0-9]{1,2})?)$"
@@ -61,37 +61,9 @@ def _errors(meanings: Mapping[int, str]) -> Object:
 
 # ---- schemas --------------------------------------------------------------------------------
 def _market_item() -> Object:
-    properties: Object = {
-        "id": _schema("InvoiceId"),
-        "status": {"type": "string", "enum": _INVESTABLE},
-        "invoiceNumber": {"type": "string", "minLength": 1, "maxLength": 100},
-        "buyerName": {"type": "string", "minLength": 1, "maxLength": 255},
-        "description": _nullable({"type": "string", "maxLength": 1000}),
-        "amount": _schema("Amount"),
-        "currency": _schema("Currency"),
-        "yieldBps": {"type": "integer", "minimum": 0, "maximum": 10_000},
-        "issueDate": _date("The day the invoice was issued.", "2026-01-15"),
-        "maturityDate": _date("The invoice's due date.", "2026-03-15"),
-        "escrowAddress": {"type": "string", "pattern": CONTRACT_ADDRESS_PATTERN},
-        "fundingTargetStroops": _stroops("The escrow's funding target."),
-        "fundedStroops": _stroops("Funded so far, as the chain last reported.", zero=True),
-        "remainingCapacityStroops": _stroops(
-            "fundingTargetStroops - fundedStroops, never below 0 (pending commitments are "
-            "not subtracted).",
-            zero=True,
-        ),
-        "fundedRatio": {
-            "type": "number",
-            "minimum": 0,
-            "maximum": 100,
-            "description": "Percent of the funding target reached (two decimals).",
-        },
-        "createdAt": _timestamp("When the invoice was submitted"),
-    }
-    return _closed_object(
-        properties,
-        list(properties),
-        description="An investable invoice as investors browse it (no buyer contact or tax data).",
+    return typed.response_schema(
+        rep.MarketItemBody,
+        "An investable invoice as investors browse it (no buyer contact or tax data).",
     )
 
 
@@ -123,79 +95,7 @@ def _market_page() -> Object:
 
 
 def _fund_body() -> Object:
-    return _closed_object(
-        {
-            "invoiceId": _schema("InvoiceId"),
-            "investorAddress": {
-                "type": "string",
-                "pattern": ACCOUNT_ADDRESS_PATTERN,
-                "description": "The investor's Stellar account; must be the caller's bound wallet.",
-            },
-            "amountStroops": {
-                "type": "string",
-                "pattern": STROOPS_PATTERN,
-                "description": f"Digits only, no sign or leading zeros, 1 to {STROOPS_MAX}. "
-                "JSON numbers are refused (INVALID_AMOUNT_TYPE).",
-                "example": "5000000000",
-            },
-        },
-        ["invoiceId", "investorAddress", "amountStroops"],
-        description="A funding intent.",
-    )
-
-
-def _funding_intent() -> Object:
-    submission = _closed_object(
-        {
-            "status": {
-                "type": "string",
-                "enum": [s.value for s in SubmissionStatus],
-                "description": "`stubbed`: the spec's stubbed signing mode; nothing was sent "
-                "to the chain.",
-            },
-            "txHash": _nullable(
-                {
-                    "type": "string",
-                    "pattern": "^[0-9a-f]{64}$",
-                    "description": "Only when a transaction was really submitted.",
-                }
-            ),
-            "note": {"type": "string"},
-        },
-        ["status", "txHash", "note"],
-    )
-    properties: Object = {
-        "id": {"type": "string", "pattern": "^cmt_[A-Za-z0-9]{1,40}$"},
-        "invoiceId": _schema("InvoiceId"),
-        "investorAddress": {"type": "string", "pattern": ACCOUNT_ADDRESS_PATTERN},
-        "amountStroops": _stroops("The committed amount; never changes."),
-        "status": {"type": "string", "enum": [s.value for s in CommitmentStatus]},
-        "investorEffectiveYieldBps": {"type": "integer", "minimum": 0, "maximum": 10_000},
-        "claimNotBefore": _timestamp("Earliest time a payout claim can succeed (maturity)"),
-        "createdAt": _timestamp("When the commitment was recorded"),
-        "submission": submission,
-    }
-    return _closed_object(
-        properties, list(properties), description="A recorded investor commitment."
-    )
-
-
-def _lock() -> Object:
-    properties: Object = {
-        "invoiceId": _schema("InvoiceId"),
-        "funderAddress": {"type": "string", "pattern": ACCOUNT_ADDRESS_PATTERN},
-        "amountStroops": _stroops("Pending and confirmed commitments of this funder."),
-        "commitmentCount": {"type": "integer", "minimum": 1},
-        "claimNotBefore": _timestamp("Earliest time a payout claim can succeed (maturity)"),
-        "investorEffectiveYieldBps": {"type": "integer", "minimum": 0, "maximum": 10_000},
-        "updatedAt": _timestamp("When a commitment behind it last changed"),
-        "stale": {
-            "type": "boolean",
-            "enum": [True],
-            "description": "Always true: from the backend's records, not read live from chain.",
-        },
-    }
-    return _closed_object(properties, list(properties), description="An investor lock.")
+    return typed.body_schema(FundingRequest, "A funding intent.")
 
 
 def _lock_list() -> Object:
@@ -248,8 +148,10 @@ def schemas() -> Object:
         "MarketplaceItem": _market_item(),
         "MarketplacePage": _market_page(),
         "FundInvoiceBody": _fund_body(),
-        "FundingIntent": _funding_intent(),
-        "InvestorLock": _lock(),
+        "FundingIntent": typed.response_schema(
+            rep.CommitmentBody, "A recorded investor commitment."
+        ),
+        "InvestorLock": typed.response_schema(rep.LockBody, "An investor lock."),
         "InvestorLockList": _lock_list(),
         "SmeMetrics": _sme_metrics(),
     }
@@ -267,66 +169,7 @@ def _query(name: str, schema: Object, description: str) -> Object:
 
 
 def parameters() -> Object:
-    bps = {"type": "integer", "minimum": 0, "maximum": 10_000}
-    percent = {"type": "string", "pattern": PERCENT_PATTERN}
-    amount = {"type": "string", "pattern": AMOUNT_PATTERN}
-    day = {"type": "string", "format": "date"}
     return {
-        "YieldBpsMin": _query("yieldBpsMin", bps, "Lowest yield, in basis points (inclusive)."),
-        "YieldBpsMax": _query("yieldBpsMax", bps, "Highest yield, in basis points (inclusive)."),
-        "MaturityDateFrom": _query("maturityDateFrom", day, "Earliest maturity (inclusive)."),
-        "MaturityDateTo": _query("maturityDateTo", day, "Latest maturity (inclusive)."),
-        "FundedRatioMin": _query("fundedRatioMin", percent, "Lowest funded percent, 0-100."),
-        "FundedRatioMax": _query("fundedRatioMax", percent, "Highest funded percent, 0-100."),
-        "AmountMin": _query(
-            "amountMin",
-            amount,
-            "Smallest amount (inclusive), compared as a number whatever the currency.",
-        ),
-        "AmountMax": _query("amountMax", amount, "Largest amount (inclusive)."),
-        "SortBy": _query(
-            "sortBy",
-            {"type": "string", "enum": [s.value for s in SortField], "default": "yield_bps"},
-            "Sort key; ties are broken by invoice id in the same direction.",
-        ),
-        "Order": _query(
-            "order",
-            {"type": "string", "enum": [o.value for o in SortOrder], "default": "desc"},
-            "Sort direction; must stay the same across the pages of a cursor.",
-        ),
-        "Cursor": _query(
-            "cursor",
-            {"type": "string", "minLength": 1, "maxLength": 2048},
-            "nextCursor of the previous page (opaque, HMAC-signed). Repeat the same sortBy, "
-            "order and filters; `page` is ignored when a cursor is present.",
-        ),
-        "MarketPage": _query(
-            "page",
-            {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
-            "Offset mode: 1-based page number.",
-        ),
-        "MarketLimit": _query(
-            "limit",
-            {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": PAGE_LIMIT_MAX,
-                "default": PAGE_LIMIT_DEFAULT,
-            },
-            "Invoices per page.",
-        ),
-        "LockLimit": _query(
-            "limit",
-            {"type": "integer", "minimum": 1, "maximum": LOCKS_LIMIT_MAX, "default": 20},
-            "Locks per page.",
-        ),
-        "FunderAddress": _query(
-            "funderAddress",
-            {"type": "string", "pattern": ACCOUNT_ADDRESS_PATTERN},
-            "A funder's Stellar account (checksummed G... address; else 400). Investors may "
-            "name only their own bound wallet (else 403), which is also the default.",
-        ),
-        "InvoiceIdFilter": _query("invoiceId", _schema("InvoiceId"), "Only this invoice."),
         "LockInvoiceId": {
             "name": "invoiceId",
             "in": "path",
@@ -362,11 +205,28 @@ def headers() -> Object:
 
 
 # ---- paths ----------------------------------------------------------------------------------
-_MARKET_QUERY = (
-    "YieldBpsMin", "YieldBpsMax", "MaturityDateFrom", "MaturityDateTo", "FundedRatioMin",
-    "FundedRatioMax", "AmountMin", "AmountMax", "SortBy", "Order", "Cursor", "MarketPage",
-    "MarketLimit",
-)  # fmt: skip
+_MARKET_NOTES = {
+    "yieldBpsMin": "Lowest yield, in basis points (inclusive).",
+    "yieldBpsMax": "Highest yield, in basis points (inclusive).",
+    "maturityDateFrom": "Earliest maturity (inclusive).",
+    "maturityDateTo": "Latest maturity (inclusive).",
+    "fundedRatioMin": "Lowest funded percent (inclusive).",
+    "fundedRatioMax": "Highest funded percent (inclusive).",
+    "amountMin": "Smallest amount (inclusive), compared as a number whatever the currency.",
+    "amountMax": "Largest amount (inclusive).",
+    "sortBy": "Sort key; ties are broken by invoice id in the same direction.",
+    "order": "Sort direction; must stay the same across the pages of a cursor.",
+    "cursor": "nextCursor of the previous page. Repeat the same sortBy, order and filters; "
+    "`page` is ignored when a cursor is present.",
+    "page": "Offset mode: 1-based page number.",
+    "limit": "Invoices per page.",
+}
+_LOCK_NOTES = {
+    "funderAddress": "A funder's Stellar account (checksummed G... address; else 400). "
+    "Investors may name only their own bound wallet (else 403), which is also the default.",
+    "page": "1-based page number.",
+    "limit": "Locks per page.",
+}
 _BAD_QUERY = (
     "A query parameter is invalid or unknown, the X-Tenant-Id header is missing or invalid, "
     "or the cursor was altered (INVALID_CURSOR) or belongs to another tenant, sort, order or "
@@ -429,7 +289,9 @@ def paths() -> Object:
                 "then pass each `meta.nextCursor` as `cursor`. Offset mode: `page` + `limit`; "
                 "nextCursor and hasMore are returned too. Cached responses, when enabled, are "
                 "keyed `marketplace:<tenantId>:<originalUrl>`.",
-                parameters=("TenantId", *_MARKET_QUERY),
+                parameters=("TenantId",),
+                query=MarketplaceSearch,
+                query_notes=_MARKET_NOTES,
             )
         },
         "/v1/invest/opportunities": {
@@ -443,7 +305,9 @@ def paths() -> Object:
                 },
                 description="Investable invoices with funded ratio, maturity, yield and "
                 "remaining capacity, newest first.",
-                parameters=("TenantId", "MarketPage", "MarketLimit"),
+                parameters=("TenantId",),
+                query=OpportunitiesQuery,
+                query_notes={"page": "1-based page number.", "limit": "Invoices per page."},
             )
         },
         "/v1/invest/fund-invoice": {
@@ -483,7 +347,9 @@ def paths() -> Object:
                 description="Pending and confirmed commitments per (invoice, funder), from the "
                 "store, with claimNotBefore and investorEffectiveYieldBps; `stale` is always "
                 "true. Operators may read any funder (or all).",
-                parameters=("TenantId", "FunderAddress", "InvoiceIdFilter", "Page", "LockLimit"),
+                parameters=("TenantId",),
+                query=LocksQuery,
+                query_notes={**_LOCK_NOTES, "invoiceId": "Only this invoice."},
             )
         },
         "/v1/investor/locks/{invoiceId}": {
@@ -502,7 +368,9 @@ def paths() -> Object:
                         }
                     ),
                 },
-                parameters=("TenantId", "LockInvoiceId", "FunderAddress"),
+                parameters=("TenantId", "LockInvoiceId"),
+                query=LockQuery,
+                query_notes=_LOCK_NOTES,
             )
         },
         "/v1/sme/metrics": {

@@ -1,4 +1,8 @@
-"""Domain objects in their JSON (camelCase) form."""
+"""Domain objects in their JSON (camelCase) form.
+
+The bodies with a ``Representation`` class are built from it: the same class gives the JSON
+(``wire.unstructure``) and its schema in the document (``schemas.response_schema``).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,22 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from liquifact_core.amounts import quantize
-from liquifact_core.commitments import Commitment, InvestorLock
-from liquifact_core.invoices import Invoice, Transition
-from liquifact_core.lifecycle import TERMINAL
+from liquifact_core.commitments import (
+    Commitment,
+    CommitmentStatus,
+    InvestorLock,
+    SubmissionStatus,
+)
+from liquifact_core.invoices import Invoice, InvoiceDraft, Transition
+from liquifact_core.lifecycle import INVESTABLE, TERMINAL, InvoiceStatus, Role
+from liquifact_core.rules import Account, Contract, StroopsAmount
 from liquifact_core.services.invoices import InvoiceState
+from liquifact_core.validation import REASON_MAX
+from liquifact_http.schemas import Representation, out
+from liquifact_http.wire import unstructure
 
 
 def timestamp(value: datetime) -> str:
@@ -23,30 +38,32 @@ def _stroops(value: int | None) -> str | None:
     return None if value is None else str(value)
 
 
-def invoice(item: Invoice) -> dict[str, Any]:
-    ratio = item.funded_ratio
-    linked = item.funding_target_stroops is not None
-    return {
-        "id": item.id,
-        "tenantId": item.tenant_id,
-        "smeId": item.sme_id,
-        "smeWallet": item.sme_wallet,
-        **item.draft.to_json(),
-        "maturityDate": item.draft.due_date.isoformat(),
-        "status": item.status.value,
-        "statusReason": item.status_reason,
-        "version": item.version,
-        "createdAt": timestamp(item.created_at),
-        "updatedAt": timestamp(item.updated_at),
-        "escrowAddress": item.escrow_address,
-        "fundingTargetStroops": _stroops(item.funding_target_stroops),
-        "fundedStroops": _stroops(item.funded_stroops) if linked else None,
-        "fundedRatio": float(ratio) if ratio is not None else None,
-    }
-
-
 def money_text(amount: Decimal, currency: str) -> str:
     return format(quantize(amount, currency), "f")
+
+
+def _linked(value: str | None) -> str:
+    """A value every investable (hence linked) invoice has."""
+    if value is None:
+        raise ValueError("A marketplace invoice has no linked escrow.")
+    return value
+
+
+def draft(item: InvoiceDraft) -> dict[str, Any]:
+    """The client-supplied fields of an invoice, as they were accepted."""
+    return {
+        "invoiceNumber": item.invoice_number,
+        "buyerName": item.buyer_name,
+        "buyerEmail": item.buyer_email,
+        "buyerTaxId": item.buyer_tax_id,
+        "amount": str(item.amount),
+        "currency": item.amount.currency,
+        "issueDate": item.issue_date.isoformat(),
+        "dueDate": item.due_date.isoformat(),
+        "yieldBps": item.yield_bps,
+        "description": item.description,
+        "metadata": dict(item.metadata),
+    }
 
 
 def start_of_day(day: date) -> str:
@@ -60,88 +77,351 @@ def remaining_capacity(item: Invoice) -> str | None:
     return str(max(item.funding_target_stroops - item.funded_stroops, 0))
 
 
-def market_item(item: Invoice) -> dict[str, Any]:
-    """An invoice as investors browse it: no buyer contact or tax data."""
-    ratio = item.funded_ratio
-    return {
-        "id": item.id,
-        "status": item.status.value,
-        "invoiceNumber": item.draft.invoice_number,
-        "buyerName": item.draft.buyer_name,
-        "description": item.draft.description,
-        "amount": str(item.draft.amount),
-        "currency": item.draft.amount.currency,
-        "yieldBps": item.draft.yield_bps,
-        "issueDate": item.draft.issue_date.isoformat(),
-        "maturityDate": item.draft.due_date.isoformat(),
-        "escrowAddress": item.escrow_address,
-        "fundingTargetStroops": _stroops(item.funding_target_stroops),
-        "fundedStroops": _stroops(item.funded_stroops),
-        "remainingCapacityStroops": remaining_capacity(item),
-        "fundedRatio": float(ratio) if ratio is not None else 0.0,
-        "createdAt": timestamp(item.created_at),
-    }
-
-
 SUBMISSION_NOTES = {
     "stubbed": "Stubbed signing mode: no transaction was built, signed or submitted; "
     "the commitment is recorded off-chain only.",
     "submitted": "A funding transaction was submitted to the network.",
 }
+# Shared field schemas of the bodies below (response side).
+_TIMESTAMP = {"format": "date-time", "example": "2026-01-15T09:30:00.000Z"}
+_BPS = {"minimum": 0, "maximum": 10_000}
+_STATUSES = [s.value for s in InvoiceStatus]
+
+
+def _at(description: str) -> dict[str, Any]:
+    return {**_TIMESTAMP, "description": f"{description} (RFC 3339, UTC, milliseconds)."}
+
+
+@attrs.frozen
+class SubmissionBody(Representation):
+    status: str = out(
+        {
+            "enum": [s.value for s in SubmissionStatus],
+            "description": "`stubbed`: the spec's stubbed signing mode; nothing was "
+            "sent to the chain.",
+        }
+    )
+    tx_hash: str | None = out(
+        {"pattern": "^[0-9a-f]{64}$", "description": "Only when a transaction was submitted."},
+        nullable=True,
+    )
+    note: str = out()
+
+
+@attrs.frozen
+class CommitmentBody(Representation):
+    """A recorded investor commitment (``FundingIntent`` in the document)."""
+
+    id: str = out({"pattern": "^cmt_[A-Za-z0-9]{1,40}$"})
+    invoice_id: str = out(ref="InvoiceId")
+    investor_address: str = out(rule=Account())
+    amount_stroops: str = out(
+        {"description": "The committed amount; never changes."}, rule=StroopsAmount()
+    )
+    status: str = out({"enum": [s.value for s in CommitmentStatus]})
+    investor_effective_yield_bps: int = out(_BPS)
+    claim_not_before: str = out(_at("Earliest time a payout claim can succeed (maturity)"))
+    created_at: str = out(_at("When the commitment was recorded"))
+    submission: SubmissionBody = out()
+
+    @classmethod
+    def of(cls, item: Commitment) -> CommitmentBody:
+        return cls(
+            id=item.id,
+            invoice_id=item.invoice_id,
+            investor_address=item.investor_address,
+            amount_stroops=str(item.amount_stroops),
+            status=item.status.value,
+            investor_effective_yield_bps=item.investor_effective_yield_bps,
+            claim_not_before=start_of_day(item.claim_not_before),
+            created_at=timestamp(item.created_at),
+            submission=SubmissionBody(
+                item.submission_status.value,
+                item.tx_hash,
+                SUBMISSION_NOTES[item.submission_status.value],
+            ),
+        )
 
 
 def commitment(item: Commitment) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "invoiceId": item.invoice_id,
-        "investorAddress": item.investor_address,
-        "amountStroops": str(item.amount_stroops),
-        "status": item.status.value,
-        "investorEffectiveYieldBps": item.investor_effective_yield_bps,
-        "claimNotBefore": start_of_day(item.claim_not_before),
-        "createdAt": timestamp(item.created_at),
-        "submission": {
-            "status": item.submission_status.value,
-            "txHash": item.tx_hash,
-            "note": SUBMISSION_NOTES[item.submission_status.value],
-        },
-    }
+    body: dict[str, Any] = unstructure(CommitmentBody.of(item))
+    return body
+
+
+@attrs.frozen
+class LockBody(Representation):
+    """An investor lock (``InvestorLock`` in the document)."""
+
+    invoice_id: str = out(ref="InvoiceId")
+    funder_address: str = out(rule=Account())
+    amount_stroops: str = out(
+        {"description": "Pending and confirmed commitments of this funder."},
+        rule=StroopsAmount(),
+    )
+    commitment_count: int = out({"minimum": 1})
+    claim_not_before: str = out(_at("Earliest time a payout claim can succeed (maturity)"))
+    investor_effective_yield_bps: int = out(_BPS)
+    updated_at: str = out(_at("When a commitment behind it last changed"))
+    stale: bool = out(
+        {
+            "enum": [True],
+            "description": "Always true: from the backend's records, not read live from the chain.",
+        }
+    )
 
 
 def lock(item: InvestorLock) -> dict[str, Any]:
-    return {
-        "invoiceId": item.invoice_id,
-        "funderAddress": item.investor_address,
-        "amountStroops": str(item.amount_stroops),
-        "commitmentCount": item.commitment_count,
-        "claimNotBefore": start_of_day(item.claim_not_before),
-        "investorEffectiveYieldBps": item.investor_effective_yield_bps,
-        "updatedAt": timestamp(item.updated_at),
-        "stale": True,  # from the backend's records, never read live from the chain
-    }
+    body: dict[str, Any] = unstructure(
+        LockBody(
+            invoice_id=item.invoice_id,
+            funder_address=item.investor_address,
+            amount_stroops=str(item.amount_stroops),
+            commitment_count=item.commitment_count,
+            claim_not_before=start_of_day(item.claim_not_before),
+            investor_effective_yield_bps=item.investor_effective_yield_bps,
+            updated_at=timestamp(item.updated_at),
+            stale=True,  # from the backend's records, never read live from the chain
+        )
+    )
+    return body
+
+
+@attrs.frozen
+class TransitionBody(Representation):
+    """One step of an invoice's history (``Transition`` in the document)."""
+
+    sequence: int = out({"minimum": 1, "description": "1 for creation."})
+    from_status: str | None = out(
+        {"enum": _STATUSES, "description": "The previous status; null for creation."},
+        wire="from",
+        nullable=True,
+    )
+    to_status: str = out(ref="InvoiceStatus", wire="to")
+    actor_id: str = out({"minLength": 1})
+    actor_role: str = out({"enum": [r.value for r in Role]})
+    reason: str | None = out({"minLength": 1, "maxLength": REASON_MAX}, nullable=True)
+    at: str = out(_at("When the step happened"))
 
 
 def transition(step: Transition) -> dict[str, Any]:
-    return {
-        "sequence": step.sequence,
-        "from": step.from_status.value if step.from_status else None,
-        "to": step.to_status.value,
-        "actorId": step.actor_id,
-        "actorRole": step.actor_role.value,
-        "reason": step.reason,
-        "at": timestamp(step.at),
-    }
+    body: dict[str, Any] = unstructure(
+        TransitionBody(
+            sequence=step.sequence,
+            from_status=step.from_status.value if step.from_status else None,
+            to_status=step.to_status.value,
+            actor_id=step.actor_id,
+            actor_role=step.actor_role.value,
+            reason=step.reason,
+            at=timestamp(step.at),
+        )
+    )
+    return body
+
+
+@attrs.frozen
+class StateBody(Representation):
+    """Where an invoice is in its lifecycle and where it can go next."""
+
+    invoice_id: str = out(ref="InvoiceId")
+    status: str = out(ref="InvoiceStatus")
+    version: int = out({"minimum": 1})
+    terminal: bool = out({"description": "True when no transition is left."})
+    allowed_transitions: list[str] = out(
+        {
+            "items": {"$ref": "#/components/schemas/InvoiceStatus"},
+            "description": "Every status reachable in one step.",
+        }
+    )
+    allowed_for_caller: list[str] = out(
+        {
+            "items": {"$ref": "#/components/schemas/InvoiceStatus"},
+            "description": "The statuses this caller may move it to.",
+        }
+    )
 
 
 def state(item: InvoiceState) -> dict[str, Any]:
-    return {
-        "invoiceId": item.invoice_id,
-        "status": item.status.value,
-        "version": item.version,
-        "terminal": item.status in TERMINAL,
-        "allowedTransitions": [s.value for s in item.allowed_transitions],
-        "allowedForCaller": [s.value for s in item.allowed_for_caller],
-    }
+    body: dict[str, Any] = unstructure(
+        StateBody(
+            invoice_id=item.invoice_id,
+            status=item.status.value,
+            version=item.version,
+            terminal=item.status in TERMINAL,
+            allowed_transitions=[s.value for s in item.allowed_transitions],
+            allowed_for_caller=[s.value for s in item.allowed_for_caller],
+        )
+    )
+    return body
+
+
+_D = InvoiceDraft
+_LINKED_ONLY = "; null until an escrow is linked."
+_STROOPS_OR_ZERO = {"pattern": "^(?:0|[1-9][0-9]{0,17}|1000000000000000000)$"}
+
+
+@attrs.frozen
+class InvoiceBody(Representation):
+    """An invoice (``Invoice`` in the document)."""
+
+    id: str = out(ref="InvoiceId")
+    tenant_id: str = out(ref="TenantId")
+    sme_id: str = out({"minLength": 1, "description": "The principal that submitted it."})
+    sme_wallet: str | None = out(
+        {"description": "The submitting SME's bound Stellar account, if any."},
+        rule=Account(),
+        nullable=True,
+    )
+    invoice_number: str = out(like=(_D, "invoice_number"))
+    buyer_name: str = out(like=(_D, "buyer_name"))
+    buyer_email: str | None = out(like=(_D, "buyer_email"))
+    buyer_tax_id: str | None = out(like=(_D, "buyer_tax_id"))
+    amount: str = out(like=(_D, "amount"))
+    currency: str = out(like=(_D, "amount"))
+    issue_date: str = out(like=(_D, "issue_date"))
+    due_date: str = out(like=(_D, "due_date"))
+    yield_bps: int = out(like=(_D, "yield_bps"))
+    description: str | None = out(like=(_D, "description"))
+    metadata: dict[str, Any] = out({"type": "object", "additionalProperties": True})
+    maturity_date: str = out({"format": "date", "description": "Equal to dueDate."})
+    status: str = out(ref="InvoiceStatus")
+    status_reason: str | None = out(
+        {
+            "minLength": 1,
+            "maxLength": REASON_MAX,
+            "description": "The reason given for the last transition, if it took one.",
+        },
+        nullable=True,
+    )
+    version: int = out(
+        {"minimum": 1, "description": "Increases on every change; the ETag is derived from it."}
+    )
+    created_at: str = out(_at("When the invoice was submitted"))
+    updated_at: str = out(_at("When the invoice last changed"))
+    escrow_address: str | None = out(
+        {"description": "The Soroban escrow contract, once linked."},
+        rule=Contract(),
+        nullable=True,
+    )
+    funding_target_stroops: str | None = out(
+        {"description": "The escrow's funding target in stroops, once linked."},
+        rule=StroopsAmount(),
+        nullable=True,
+    )
+    funded_stroops: str | None = out(
+        {**_STROOPS_OR_ZERO, "description": f"Stroops funded so far{_LINKED_ONLY}"},
+        nullable=True,
+    )
+    funded_ratio: float | None = out(
+        {
+            "minimum": 0,
+            "maximum": 100,
+            "description": f"Percent of the funding target reached (two decimals){_LINKED_ONLY}",
+        },
+        nullable=True,
+    )
+
+    @classmethod
+    def of(cls, item: Invoice) -> InvoiceBody:
+        ratio = item.funded_ratio
+        linked = item.funding_target_stroops is not None
+        draft = item.draft
+        return cls(
+            id=item.id,
+            tenant_id=item.tenant_id,
+            sme_id=item.sme_id,
+            sme_wallet=item.sme_wallet,
+            invoice_number=draft.invoice_number,
+            buyer_name=draft.buyer_name,
+            buyer_email=draft.buyer_email,
+            buyer_tax_id=draft.buyer_tax_id,
+            amount=str(draft.amount),
+            currency=draft.amount.currency,
+            issue_date=draft.issue_date.isoformat(),
+            due_date=draft.due_date.isoformat(),
+            yield_bps=draft.yield_bps,
+            description=draft.description,
+            metadata=dict(draft.metadata),
+            maturity_date=draft.due_date.isoformat(),
+            status=item.status.value,
+            status_reason=item.status_reason,
+            version=item.version,
+            created_at=timestamp(item.created_at),
+            updated_at=timestamp(item.updated_at),
+            escrow_address=item.escrow_address,
+            funding_target_stroops=_stroops(item.funding_target_stroops),
+            funded_stroops=_stroops(item.funded_stroops) if linked else None,
+            funded_ratio=float(ratio) if ratio is not None else None,
+        )
+
+
+def invoice(item: Invoice) -> dict[str, Any]:
+    body: dict[str, Any] = unstructure(InvoiceBody.of(item))
+    return body
+
+
+@attrs.frozen
+class MarketItemBody(Representation):
+    """An investable invoice as investors browse it: no buyer contact or tax data."""
+
+    id: str = out(ref="InvoiceId")
+    status: str = out({"enum": sorted(s.value for s in INVESTABLE)})
+    invoice_number: str = out(like=(_D, "invoice_number"))
+    buyer_name: str = out(like=(_D, "buyer_name"))
+    description: str | None = out(like=(_D, "description"))
+    amount: str = out(like=(_D, "amount"))
+    currency: str = out(like=(_D, "amount"))
+    yield_bps: int = out(like=(_D, "yield_bps"))
+    issue_date: str = out(like=(_D, "issue_date"))
+    maturity_date: str = out({"format": "date", "description": "The invoice's due date."})
+    escrow_address: str = out(rule=Contract())
+    funding_target_stroops: str = out(
+        {"description": "The escrow's funding target."}, rule=StroopsAmount()
+    )
+    funded_stroops: str = out(
+        {**_STROOPS_OR_ZERO, "description": "Funded so far, as the chain last reported."}
+    )
+    remaining_capacity_stroops: str = out(
+        {
+            **_STROOPS_OR_ZERO,
+            "description": "fundingTargetStroops - fundedStroops, never below "
+            "0 (pending commitments are not subtracted).",
+        }
+    )
+    funded_ratio: float = out(
+        {
+            "minimum": 0,
+            "maximum": 100,
+            "description": "Percent of the funding target reached (two decimals).",
+        }
+    )
+    created_at: str = out(_at("When the invoice was submitted"))
+
+
+def market_item(item: Invoice) -> dict[str, Any]:
+    """An invoice as investors browse it: no buyer contact or tax data."""
+    ratio = item.funded_ratio
+    draft = item.draft
+    body: dict[str, Any] = unstructure(
+        MarketItemBody(
+            id=item.id,
+            status=item.status.value,
+            invoice_number=draft.invoice_number,
+            buyer_name=draft.buyer_name,
+            description=draft.description,
+            amount=str(draft.amount),
+            currency=draft.amount.currency,
+            yield_bps=draft.yield_bps,
+            issue_date=draft.issue_date.isoformat(),
+            maturity_date=draft.due_date.isoformat(),
+            escrow_address=_linked(item.escrow_address),
+            funding_target_stroops=_linked(_stroops(item.funding_target_stroops)),
+            funded_stroops=str(item.funded_stroops),
+            remaining_capacity_stroops=_linked(remaining_capacity(item)),
+            funded_ratio=float(ratio) if ratio is not None else 0.0,
+            created_at=timestamp(item.created_at),
+        )
+    )
+    return body
 
 
 def history(steps: Sequence[Transition]) -> dict[str, Any]:

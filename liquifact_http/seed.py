@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import os
 from datetime import date, timedelta
+from decimal import Decimal
 
 from stellar_sdk.strkey import StrKey
 
+from liquifact_core.addresses import ContractAddress
+from liquifact_core.amounts import Money, Stroops
 from liquifact_core.errors import Conflict
-from liquifact_core.invoices import Actor
+from liquifact_core.invoices import (
+    Actor,
+    EscrowLink,
+    InvoiceDraft,
+    InvoiceListQuery,
+    TransitionReason,
+)
 from liquifact_core.lifecycle import Role
 from liquifact_core.services import Services
 
@@ -29,7 +38,8 @@ _PLAN = (
 
 def store_is_empty(services: Services) -> bool:
     return all(
-        services.invoices.list(tenant, _ADMIN, limit=1).total == 0 for tenant in DEMO_TENANTS
+        services.invoices.list(tenant, _ADMIN, InvoiceListQuery(limit=1)).total == 0
+        for tenant in DEMO_TENANTS
     )
 
 
@@ -39,19 +49,18 @@ def seed_demo(services: Services, today: date | None = None) -> int:
     created = 0
     for tenant in DEMO_TENANTS:
         for suffix, amount, bps, days, fate in _PLAN:
-            payload = {
-                "invoiceNumber": f"DEMO-{tenant[:4].upper()}-{suffix}",
-                "buyerName": f"Buyer {suffix} Ltd",
-                "buyerEmail": f"ap-{suffix}@buyer.example",
-                "amount": amount,
-                "currency": "USD",
-                "issueDate": today.isoformat(),
-                "dueDate": (today + timedelta(days=days)).isoformat(),
-                "yieldBps": bps,
-                "description": f"Demo invoice {suffix}",
-            }
+            draft = InvoiceDraft(
+                invoice_number=f"DEMO-{tenant[:4].upper()}-{suffix}",
+                buyer_name=f"Buyer {suffix} Ltd",
+                buyer_email=f"ap-{suffix}@buyer.example",
+                amount=Money(Decimal(amount), "USD"),
+                issue_date=today,
+                due_date=today + timedelta(days=days),
+                yield_bps=bps,
+                description=f"Demo invoice {suffix}",
+            )
             try:
-                invoice = services.invoices.submit(tenant, _SME, payload)
+                invoice = services.invoices.submit(tenant, _SME, draft)
             except Conflict:
                 continue  # already seeded
             created += 1
@@ -64,14 +73,15 @@ def _advance(services: Services, tenant: str, invoice_id: str, fate: str, amount
     if fate == "pending":
         return
     if fate == "rejected":
-        invoices.reject(tenant, _ADMIN, invoice_id, "Buyer could not be verified")
+        invoices.reject(tenant, _ADMIN, invoice_id, TransitionReason("Buyer could not be verified"))
         return
     invoices.approve(tenant, _ADMIN, invoice_id)
     if fate == "approved":
         return
-    target = str(int(amount.replace(".", "")) * 100_000)  # 7-decimal token units
-    invoices.link_escrow(tenant, _ADMIN, invoice_id, StrKey.encode_contract(os.urandom(32)), target)
+    target = Stroops(int(amount.replace(".", "")) * 100_000)  # 7-decimal token units
+    escrow = ContractAddress(StrKey.encode_contract(os.urandom(32)))
+    invoices.link_escrow(tenant, _ADMIN, invoice_id, EscrowLink(escrow, target))
     if fate == "partially_funded":
-        invoices.record_chain_funding(tenant, _CHAIN, invoice_id, int(target) // 3)
+        invoices.record_chain_funding(tenant, _CHAIN, invoice_id, target.value // 3)
     elif fate == "funded":
-        invoices.record_chain_funding(tenant, _CHAIN, invoice_id, int(target))
+        invoices.record_chain_funding(tenant, _CHAIN, invoice_id, target.value)

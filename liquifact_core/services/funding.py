@@ -12,12 +12,14 @@ from liquifact_core.amounts import Stroops
 from liquifact_core.commitments import (
     COMMITMENT_ID_PREFIX,
     Commitment,
-    CommitmentInput,
     CommitmentQuery,
     CommitmentStatus,
     CommitmentValidationError,
+    FundingRequest,
     InvestorLock,
     LockPage,
+    LockQuery,
+    LocksQuery,
     SubmissionStatus,
     commitment_audit_event,
 )
@@ -43,7 +45,6 @@ from liquifact_core.ports import (
     UnitOfWorkFactory,
 )
 
-LOCKS_LIMIT_MAX = 100
 # The spec's cache keys: "investor:locks:<tenantId>:<originalUrl>" and
 # "investor:lock:<tenantId>:<invoiceId>:<funderAddress>".
 INVESTOR_CACHE_PREFIXES = ("investor:locks:{tenant_id}:", "investor:lock:{tenant_id}:")
@@ -79,13 +80,13 @@ class FundingService:
         self,
         tenant_id: str,
         actor: Actor,
-        payload: Mapping[str, Any],
+        request: FundingRequest,
         idempotency_key: str | None = None,
     ) -> Commitment:
         """Record a funding intent in its own transaction (library use; HTTP adds
         response-level idempotency around ``fund_invoice_in``)."""
         with self._uow(tenant_id) as uow:
-            commitment = self.fund_invoice_in(uow, tenant_id, actor, payload, idempotency_key)
+            commitment = self.fund_invoice_in(uow, tenant_id, actor, request, idempotency_key)
             uow.commit()
         self.invalidate_reads(tenant_id)
         return commitment
@@ -95,7 +96,7 @@ class FundingService:
         uow: UnitOfWork,
         tenant_id: str,
         actor: Actor,
-        payload: Mapping[str, Any],
+        request: FundingRequest,
         idempotency_key: str | None = None,
     ) -> Commitment:
         """Check and record a funding intent inside ``uow`` (the caller commits).
@@ -104,14 +105,7 @@ class FundingService:
         beyond the escrow's capacity: target - funded - pending commitments. The capacity read
         and the insert happen in this one unit, which serialises them per invoice.
         """
-        if actor.role is not Role.INVESTOR:
-            raise Forbidden("Only investors may fund invoices.")
-        if actor.wallet is None:
-            raise Forbidden(
-                "No Stellar wallet is bound to this account; bind one before funding.",
-                code="WALLET_NOT_BOUND",
-            )
-        request = CommitmentInput.from_json(payload)
+        self.check_can_fund(actor)
         if request.investor.value != actor.wallet:
             raise Forbidden(
                 "investorAddress must be the wallet bound to this account.",
@@ -166,6 +160,16 @@ class FundingService:
         self._audit(uow, commitment, actor, "commitment.created")
         return commitment
 
+    def check_can_fund(self, actor: Actor) -> None:
+        """Forbidden unless ``actor`` is an investor with a bound wallet."""
+        if actor.role is not Role.INVESTOR:
+            raise Forbidden("Only investors may fund invoices.")
+        if actor.wallet is None:
+            raise Forbidden(
+                "No Stellar wallet is bound to this account; bind one before funding.",
+                code="WALLET_NOT_BOUND",
+            )
+
     def persist_commitment(self, tenant_id: str, commitment: Commitment) -> Commitment:
         """Store a commitment; with an idempotency key already used, return the stored one
         (no second insert), or refuse if that one is for another invoice, investor or amount."""
@@ -175,7 +179,7 @@ class FundingService:
             if existing is not None:
                 return _same_request(
                     existing,
-                    CommitmentInput(
+                    FundingRequest(
                         commitment.invoice_id,
                         AccountAddress(commitment.investor_address),
                         Stroops(commitment.amount_stroops),
@@ -224,40 +228,30 @@ class FundingService:
         return updated
 
     # ---- locks ----------------------------------------------------------------------------
-    def locks(
-        self,
-        tenant_id: str,
-        actor: Actor,
-        *,
-        funder_address: str | None = None,
-        invoice_id: str | None = None,
-        limit: int = LOCKS_LIMIT_MAX,
-        offset: int = 0,
-    ) -> LockPage:
+    def locks(self, tenant_id: str, actor: Actor, query: LocksQuery | None = None) -> LockPage:
         """Investor locks of the tenant. Investors see only their bound wallet's; operators
         see any funder's, or every funder's when none is named."""
-        if invoice_id is not None:
-            parse_invoice_id(invoice_id, "invoiceId")
-        funder = self._funder_scope(actor, funder_address)
-        if not 1 <= limit <= LOCKS_LIMIT_MAX:
-            raise ValidationError.for_field("limit", f"must be from 1 to {LOCKS_LIMIT_MAX}")
-        query = CommitmentQuery(tenant_id, funder, invoice_id, limit, offset)
+        query = query or LocksQuery()
+        funder = self._funder_scope(actor, query.funder_address)
+        commitments = CommitmentQuery(
+            tenant_id, funder, query.invoice_id, query.limit, query.offset
+        )
         with self._read(tenant_id) as uow:
-            return uow.commitments.locks(query)
+            return uow.commitments.locks(commitments)
 
     def lock(
-        self, tenant_id: str, actor: Actor, invoice_id: str, funder_address: str | None = None
+        self, tenant_id: str, actor: Actor, invoice_id: str, query: LockQuery | None = None
     ) -> InvestorLock:
         """One funder's lock on one invoice (the caller's own wallet by default)."""
         parse_invoice_id(invoice_id, "invoiceId")
-        funder = self._funder_scope(actor, funder_address)
+        funder = self._funder_scope(actor, (query or LockQuery()).funder_address)
         if funder is None:
             raise ValidationError.for_field(
                 "funderAddress", "is required for operators", "REQUIRED"
             )
-        query = CommitmentQuery(tenant_id, funder, invoice_id, 1, 0)
+        commitments = CommitmentQuery(tenant_id, funder, invoice_id, 1, 0)
         with self._read(tenant_id) as uow:
-            page = uow.commitments.locks(query)
+            page = uow.commitments.locks(commitments)
         if not page.items:
             raise NotFound(f"No lock of this funder on invoice '{invoice_id}' was found.")
         return page.items[0]
@@ -267,9 +261,8 @@ class FundingService:
             self._cache.invalidate_prefix(prefix.format(tenant_id=tenant_id))
 
     # ---- helpers --------------------------------------------------------------------------
-    def _funder_scope(self, actor: Actor, funder_address: str | None) -> str | None:
-        if funder_address is not None:
-            AccountAddress.parse(funder_address, "funderAddress", "INVALID_INVESTOR_ADDRESS")
+    def _funder_scope(self, actor: Actor, funder: AccountAddress | None) -> str | None:
+        funder_address = None if funder is None else funder.value
         if actor.role in _OPERATORS:
             return funder_address
         if actor.role is not Role.INVESTOR:
@@ -296,7 +289,7 @@ class FundingService:
         )
 
 
-def _same_request(existing: Commitment, request: CommitmentInput) -> Commitment:
+def _same_request(existing: Commitment, request: FundingRequest) -> Commitment:
     same = (
         existing.invoice_id == request.invoice_id
         and existing.investor_address == request.investor.value

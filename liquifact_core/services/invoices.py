@@ -7,8 +7,6 @@ from typing import Any
 
 import attrs
 
-from liquifact_core import validation as v
-from liquifact_core.addresses import ContractAddress
 from liquifact_core.amounts import Stroops
 from liquifact_core.audit import AuditEvent
 from liquifact_core.commitments import Commitment, commitment_audit_event
@@ -16,11 +14,19 @@ from liquifact_core.errors import (
     Conflict,
     Forbidden,
     StaleVersion,
-    ValidationError,
     invoice_not_found,
 )
 from liquifact_core.ids import INVOICE_ID_PREFIX, parse_invoice_id
-from liquifact_core.invoices import DRAFT_FIELDS, Actor, Invoice, InvoiceDraft, Transition
+from liquifact_core.invoices import (
+    Actor,
+    EscrowLink,
+    Invoice,
+    InvoiceDraft,
+    InvoiceListQuery,
+    InvoicePatch,
+    Transition,
+    TransitionReason,
+)
 from liquifact_core.lifecycle import (
     INVESTABLE,
     TERMINAL,
@@ -42,7 +48,6 @@ from liquifact_core.services.funding import INVESTOR_CACHE_PREFIXES
 
 _WRITERS = frozenset({Role.SME, Role.ADMIN, Role.SERVICE})
 _OPERATORS = frozenset({Role.ADMIN, Role.SERVICE})
-LIST_LIMIT_MAX = 100
 # Cached marketplace reads are keyed "marketplace:<tenant>:..." (the spec's key format).
 MARKETPLACE_CACHE_PREFIX = "marketplace:"
 
@@ -72,19 +77,11 @@ class InvoiceService:
         with self._uow(tenant_id) as uow:
             return self._visible(uow, tenant_id, actor, invoice_id)
 
-    def list(
-        self,
-        tenant_id: str,
-        actor: Actor,
-        *,
-        statuses: frozenset[InvoiceStatus] = frozenset(),
-        limit: int = 20,
-        offset: int = 0,
-    ) -> Page:
-        if not 1 <= limit <= LIST_LIMIT_MAX:
-            raise ValidationError.for_field("limit", f"must be from 1 to {LIST_LIMIT_MAX}")
-        if offset < 0:
-            raise ValidationError.for_field("offset", "must be 0 or more")
+    def list(self, tenant_id: str, actor: Actor, query: InvoiceListQuery | None = None) -> Page:
+        """One page of the invoices ``actor`` may see: SMEs their own, investors only
+        investable ones, operators all; filtered by ``query.status`` when given."""
+        query = query or InvoiceListQuery()
+        statuses = query.status
         sme_id = None
         if actor.role is Role.SME:
             sme_id = actor.id
@@ -92,9 +89,10 @@ class InvoiceService:
             statuses = (statuses or INVESTABLE) & INVESTABLE
             if not statuses:
                 return Page(items=[], total=0)
-        query = InvoiceQuery(tenant_id, statuses, sme_id, limit, offset)
         with self._uow(tenant_id) as uow:
-            return uow.invoices.list(query)
+            return uow.invoices.list(
+                InvoiceQuery(tenant_id, statuses, sme_id, query.limit, query.offset)
+            )
 
     def state(self, tenant_id: str, actor: Actor, invoice_id: str) -> InvoiceState:
         invoice = self.get(tenant_id, actor, invoice_id)
@@ -114,12 +112,11 @@ class InvoiceService:
             return uow.invoices.history(tenant_id, invoice_id)
 
     # ---- writes while pending -----------------------------------------------------------
-    def submit(
-        self, tenant_id: str, actor: Actor, payload: Mapping[str, Any] | InvoiceDraft
-    ) -> Invoice:
+    def submit(self, tenant_id: str, actor: Actor, draft: InvoiceDraft) -> Invoice:
+        """Record a new ``pending`` invoice of ``actor`` (an SME, or an operator on its
+        behalf) with its creation step and audit event, in one transaction."""
         if actor.role not in _WRITERS:
             raise Forbidden("Only SMEs and operators may submit invoices.")
-        draft = payload if isinstance(payload, InvoiceDraft) else InvoiceDraft.from_json(payload)
         now = self._clock.now()
         invoice = Invoice(
             id=self._ids.new_id(INVOICE_ID_PREFIX),
@@ -154,22 +151,20 @@ class InvoiceService:
         tenant_id: str,
         actor: Actor,
         invoice_id: str,
-        patch: Mapping[str, Any],
+        patch: InvoicePatch,
         expected_version: int | None = None,
     ) -> Invoice:
-        """Change client fields of a pending invoice; ``None`` clears an optional field."""
-        if not isinstance(patch, Mapping) or not patch:
-            raise ValidationError("Patch must be a non-empty JSON object of invoice fields.")
-        v.FieldCollector(patch, DRAFT_FIELDS).raise_if_any("Invoice payload has invalid fields.")
+        """Change client fields of a pending invoice (``InvoicePatch``: absent fields stay,
+        ``None`` clears an optional one); the result is checked as a whole draft."""
         with self._uow(tenant_id) as uow:
             invoice = self._editable(uow, tenant_id, actor, invoice_id, expected_version)
-            draft = InvoiceDraft.from_json({**invoice.draft.to_json(), **patch})
+            draft = patch.apply(invoice.draft)
             now = self._clock.now()
             updated = attrs.evolve(
                 invoice, draft=draft, version=invoice.version + 1, updated_at=now
             )
             uow.invoices.update(updated, invoice.version)
-            self._audit(uow, updated, actor, "invoice.updated", {"fields": sorted(patch)})
+            self._audit(uow, updated, actor, "invoice.updated", {"fields": patch.changed_fields()})
             uow.commit()
         return updated
 
@@ -200,7 +195,7 @@ class InvoiceService:
         tenant_id: str,
         actor: Actor,
         invoice_id: str,
-        reason: Any,
+        reason: TransitionReason,
         expected_version: int | None = None,
     ) -> Invoice:
         return self._with_reason(
@@ -212,7 +207,7 @@ class InvoiceService:
         tenant_id: str,
         actor: Actor,
         invoice_id: str,
-        reason: Any,
+        reason: TransitionReason,
         expected_version: int | None = None,
     ) -> Invoice:
         return self._with_reason(
@@ -224,7 +219,7 @@ class InvoiceService:
         tenant_id: str,
         actor: Actor,
         invoice_id: str,
-        reason: Any,
+        reason: TransitionReason,
         expected_version: int | None = None,
     ) -> Invoice:
         return self._with_reason(
@@ -237,7 +232,7 @@ class InvoiceService:
         tenant_id: str,
         actor: Actor,
         invoice_id: str,
-        reason: Any,
+        reason: TransitionReason,
         expected_version: int | None,
     ) -> Invoice:
         return self.transition(
@@ -245,7 +240,7 @@ class InvoiceService:
             actor,
             invoice_id,
             target,
-            reason=v.reason(reason),
+            reason=reason.reason,
             expected_version=expected_version,
         )
 
@@ -254,27 +249,17 @@ class InvoiceService:
         tenant_id: str,
         actor: Actor,
         invoice_id: str,
-        escrow_address: Any,
-        funding_target_stroops: Any,
+        link: EscrowLink,
         expected_version: int | None = None,
     ) -> Invoice:
-        errors = v.FieldCollector(
-            {"escrowAddress": escrow_address, "fundingTargetStroops": funding_target_stroops},
-            frozenset({"escrowAddress", "fundingTargetStroops"}),
-        )
-        address = errors.take("escrowAddress", ContractAddress.parse)
-        target = errors.take(
-            "fundingTargetStroops", lambda raw: Stroops.parse(raw, "fundingTargetStroops")
-        )
-        errors.raise_if_any("Escrow link has invalid fields.")
-        assert address is not None and target is not None
+        """Link an approved invoice to its escrow contract (``approved`` -> ``linked_escrow``)."""
         return self.transition(
             tenant_id,
             actor,
             invoice_id,
             InvoiceStatus.LINKED_ESCROW,
-            escrow_address=address.value,
-            funding_target=target,
+            escrow_address=link.escrow_address.value,
+            funding_target=link.funding_target,
             expected_version=expected_version,
         )
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import attrs
 
-from liquifact_core.errors import ValidationError
 from liquifact_core.invoices import Actor, Invoice
 from liquifact_core.marketplace import (
-    PAGE_LIMIT_DEFAULT,
-    PAGE_LIMIT_MAX,
-    PAGE_MAX,
     CursorCodec,
     MarketplaceQuery,
     MarketplaceSearch,
+    OpportunitiesQuery,
     SortField,
     SortOrder,
 )
@@ -41,14 +38,10 @@ class MarketplaceService:
         self._uow = unit_of_work
         self._codec = CursorCodec(cursor_secret.encode("utf-8"))
 
-    def search(
-        self, tenant_id: str, actor: Actor, search: MarketplaceSearch | Mapping[str, str]
-    ) -> MarketplaceResult:
+    def search(self, tenant_id: str, actor: Actor, search: MarketplaceSearch) -> MarketplaceResult:
         """One page of the tenant's investable invoices. Every principal of the tenant may
         search; a cursor from an earlier page continues exactly where that page ended."""
         del actor  # every role of the tenant sees the same marketplace
-        if not isinstance(search, MarketplaceSearch):
-            search = MarketplaceSearch.from_params(search)
         after = None
         offset = 0
         if search.cursor is not None:
@@ -81,14 +74,11 @@ class MarketplaceService:
         )
 
     def opportunities(
-        self, tenant_id: str, actor: Actor, *, page: int = 1, limit: int = PAGE_LIMIT_DEFAULT
+        self, tenant_id: str, actor: Actor, query: OpportunitiesQuery | None = None
     ) -> MarketplaceResult:
         """Investable invoices, newest first, by page number."""
-        if not 1 <= limit <= PAGE_LIMIT_MAX:
-            raise ValidationError.for_field("limit", f"must be from 1 to {PAGE_LIMIT_MAX}")
-        if not 1 <= page <= PAGE_MAX:
-            raise ValidationError.for_field("page", f"must be from 1 to {PAGE_MAX}")
+        query = query or OpportunitiesQuery()
         search = MarketplaceSearch(
-            sort=SortField.CREATED_AT, order=SortOrder.DESC, limit=limit, page=page
+            sort=SortField.CREATED_AT, order=SortOrder.DESC, limit=query.limit, page=query.page
         )
         return self.search(tenant_id, actor, search)

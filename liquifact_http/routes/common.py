@@ -15,7 +15,9 @@ from starlette.types import Scope
 
 from liquifact_core.errors import ValidationError
 from liquifact_core.services import Services
+from liquifact_http import wire
 from liquifact_http.access import access_for, authorize
+from liquifact_http.bodies import read_object
 from liquifact_http.callers import caller_of
 from liquifact_http.problems import Problem
 from liquifact_http.text_guard import refuse_bad_query_text
@@ -104,22 +106,20 @@ async def expected_version(request: Request) -> int | None:
     return int(invoice.version)
 
 
-def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    # isdigit() admits '²' and Arabic-Indic digits; only ASCII digits are numbers here.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18) or not low <= int(raw) <= high:
-        raise ValidationError.for_field(name, f"must be an integer from {low} to {high}")
-    return int(raw)
+def query(request: Request, cls: type[T]) -> T:
+    """The request's query string as a typed ``cls`` query (``wire.structure_query``): every
+    unknown, repeated or bad parameter is a 400 entry of its own."""
+    return wire.structure_query(request.query_params.multi_items(), cls)
 
 
-def refuse_unknown_query(request: Request, allowed: frozenset[str]) -> None:
-    unknown = sorted(set(request.query_params) - allowed)
-    if unknown:
-        raise ValidationError.for_field(
-            unknown[0], "is not a known query parameter", "UNKNOWN_FIELD"
-        )
+def no_query(request: Request) -> None:
+    """Refuse every query parameter of a route that takes none, each in its own entry."""
+    wire.refuse_query(request.query_params.multi_items())
+
+
+async def body(request: Request, cls: type[T], *, required: bool = True) -> T:
+    """The request's JSON object body as a typed ``cls`` command (``wire.structure``)."""
+    return wire.structure(await read_object(request, required=required), cls)
 
 
 Handler = Callable[[Request], Awaitable[Response]]

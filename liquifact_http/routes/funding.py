@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from liquifact_core.commitments import FundingRequest, LockQuery, LocksQuery
 from liquifact_core.errors import LiquifactError
 from liquifact_core.idempotency import (
     IDEMPOTENCY_HEADER,
@@ -15,8 +16,7 @@ from liquifact_core.idempotency import (
     request_fingerprint,
 )
 from liquifact_core.ports import UnitOfWork
-from liquifact_core.services.funding import LOCKS_LIMIT_MAX
-from liquifact_http import problems
+from liquifact_http import problems, wire
 from liquifact_http import representations as rep
 from liquifact_http.bodies import read_object
 from liquifact_http.caching import INVESTOR_LOCKS_KEY, cached, investor_lock_key
@@ -24,16 +24,13 @@ from liquifact_http.callers import caller_of
 from liquifact_http.routes.common import (
     blocking,
     json_response,
-    query_int,
-    refuse_unknown_query,
+    query,
     resource,
     services,
 )
 
 FUND_PATH = "/v1/invest/fund-invoice"
 REPLAYED_HEADER = "Idempotent-Replayed"
-_LOCKS_QUERY = frozenset({"funderAddress", "invoiceId", "page", "limit"})
-_LOCK_QUERY = frozenset({"funderAddress"})
 
 
 def _stored(response: Response) -> StoredResponse:
@@ -55,7 +52,9 @@ async def fund_invoice(request: Request) -> Response:
     wired = services(request)
 
     def work(uow: UnitOfWork) -> StoredResponse:
-        commitment = wired.funding.fund_invoice_in(uow, tenant_id, actor, payload, key)
+        wired.funding.check_can_fund(actor)  # who may fund is answered before what
+        funding = wire.structure(payload, FundingRequest)
+        commitment = wired.funding.fund_invoice_in(uow, tenant_id, actor, funding, key)
         location = f"/v1/investor/locks/{commitment.invoice_id}"
         return _stored(json_response(rep.commitment(commitment), 201, {"Location": location}))
 
@@ -79,18 +78,9 @@ async def fund_invoice(request: Request) -> Response:
 @cached(INVESTOR_LOCKS_KEY)
 async def list_locks(request: Request) -> Response:
     caller = caller_of(request)
-    refuse_unknown_query(request, _LOCKS_QUERY)
-    limit = query_int(request, "limit", 20, 1, LOCKS_LIMIT_MAX)
-    page = query_int(request, "page", 1, 1, 1_000_000)
-    result = await blocking(
-        services(request).funding.locks,
-        caller.tenant_id,
-        caller.actor,
-        funder_address=request.query_params.get("funderAddress"),
-        invoice_id=request.query_params.get("invoiceId"),
-        limit=limit,
-        offset=(page - 1) * limit,
-    )
+    wanted = query(request, LocksQuery)
+    result = await blocking(services(request).funding.locks, caller.tenant_id, caller.actor, wanted)
+    page, limit = wanted.page, wanted.limit
     body: dict[str, Any] = {
         "data": [rep.lock(item) for item in result.items],
         "meta": {
@@ -106,13 +96,13 @@ async def list_locks(request: Request) -> Response:
 @cached(investor_lock_key())
 async def get_lock(request: Request) -> Response:
     caller = caller_of(request)
-    refuse_unknown_query(request, _LOCK_QUERY)
+    wanted = query(request, LockQuery)
     lock = await blocking(
         services(request).funding.lock,
         caller.tenant_id,
         caller.actor,
         request.path_params["invoiceId"],
-        request.query_params.get("funderAddress"),
+        wanted,
     )
     return json_response(rep.lock(lock))
 

@@ -7,23 +7,27 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from liquifact_core.errors import ValidationError
-from liquifact_core.invoices import Invoice
-from liquifact_core.lifecycle import InvoiceStatus
+from liquifact_core.invoices import (
+    EscrowLink,
+    Invoice,
+    InvoiceDraft,
+    InvoiceListQuery,
+    InvoicePatch,
+    TransitionReason,
+)
 from liquifact_http import representations as rep
+from liquifact_http import wire
 from liquifact_http.bodies import read_object
 from liquifact_http.callers import caller_of
 from liquifact_http.routes.common import (
     blocking,
+    body,
     expected_version,
     json_response,
-    query_int,
-    refuse_unknown_query,
+    query,
     resource,
     services,
 )
-
-_LIST_QUERY = frozenset({"status", "page", "limit"})
 
 
 def _invoice_response(invoice: Invoice, status: int = 200, **headers: str) -> Response:
@@ -32,51 +36,29 @@ def _invoice_response(invoice: Invoice, status: int = 200, **headers: str) -> Re
     )
 
 
-def _statuses(raw: str | None) -> frozenset[InvoiceStatus]:
-    if not raw:
-        return frozenset()
-    try:
-        return frozenset(InvoiceStatus(part.strip()) for part in raw.split(","))
-    except ValueError:
-        allowed = ", ".join(s.value for s in InvoiceStatus)
-        raise ValidationError.for_field(
-            "status", f"must be a comma-separated list of: {allowed}"
-        ) from None
-
-
 async def create_invoice(request: Request) -> Response:
     caller = caller_of(request)
-    payload = await read_object(request)
+    draft = await body(request, InvoiceDraft)
     invoice = await blocking(
-        services(request).invoices.submit, caller.tenant_id, caller.actor, payload
+        services(request).invoices.submit, caller.tenant_id, caller.actor, draft
     )
     return _invoice_response(invoice, 201, Location=f"/v1/invoices/{invoice.id}")
 
 
 async def list_invoices(request: Request) -> Response:
     caller = caller_of(request)
-    refuse_unknown_query(request, _LIST_QUERY)
-    statuses = _statuses(request.query_params.get("status"))
-    limit = query_int(request, "limit", 20, 1, 100)
-    page = query_int(request, "page", 1, 1, 1_000_000)
-    result = await blocking(
-        services(request).invoices.list,
-        caller.tenant_id,
-        caller.actor,
-        statuses=statuses,
-        limit=limit,
-        offset=(page - 1) * limit,
-    )
-    total_pages = (result.total + limit - 1) // limit
+    wanted = query(request, InvoiceListQuery)
+    result = await blocking(services(request).invoices.list, caller.tenant_id, caller.actor, wanted)
+    total_pages = (result.total + wanted.limit - 1) // wanted.limit
     return json_response(
         {
             "data": [rep.invoice(item) for item in result.items],
             "meta": {
                 "total": result.total,
-                "page": page,
-                "limit": limit,
+                "page": wanted.page,
+                "limit": wanted.limit,
                 "totalPages": total_pages,
-                "hasMore": page < total_pages,
+                "hasMore": wanted.page < total_pages,
             },
         }
     )
@@ -93,7 +75,8 @@ async def get_invoice(request: Request) -> Response:
 async def update_invoice(request: Request) -> Response:
     caller = caller_of(request)
     version = await expected_version(request)
-    patch = await read_object(request)
+    raw = await read_object(request)
+    patch = wire.structure(raw, InvoicePatch)
     invoice = await blocking(
         services(request).invoices.update,
         caller.tenant_id,
@@ -137,22 +120,19 @@ async def invoice_history(request: Request) -> Response:
     return json_response(rep.history(steps))
 
 
-def _only_fields(body: dict[str, Any], *names: str) -> None:
-    unknown = sorted(set(body) - set(names))
-    if unknown:
-        raise ValidationError.for_field(unknown[0], "is not a known field", "UNKNOWN_FIELD")
-
-
-def _action(name: str, *fields: str) -> Any:
-    """A POST handler for one lifecycle action taking exactly ``fields`` from the body."""
+def _action(name: str, command: type[Any] | None = None) -> Any:
+    """A POST handler for one lifecycle action whose body is ``command`` (none: an empty or
+    absent body; any field in it is unknown)."""
 
     async def handler(request: Request) -> Response:
         caller = caller_of(request)
         version = await expected_version(request)
-        body = await read_object(request, required=bool(fields))
-        _only_fields(body, *fields)
         use_case = getattr(services(request).invoices, name)
-        arguments = [body.get(field) for field in fields]
+        arguments: list[Any] = []
+        if command is None:
+            wire.refuse_fields(await read_object(request, required=False))
+        else:
+            arguments.append(await body(request, command))
         invoice = await blocking(
             use_case,
             caller.tenant_id,
@@ -164,6 +144,7 @@ def _action(name: str, *fields: str) -> Any:
         return _invoice_response(invoice)
 
     handler.__name__ = name
+    handler.command = command  # type: ignore[attr-defined]  # read by the OpenAPI generator
     return handler
 
 
@@ -173,11 +154,8 @@ routes = [
     resource("/v1/invoices/{id}/state", GET=invoice_state),
     resource("/v1/invoices/{id}/history", GET=invoice_history),
     resource("/v1/invoices/{id}/approve", POST=_action("approve")),
-    resource("/v1/invoices/{id}/reject", POST=_action("reject", "reason")),
-    resource("/v1/invoices/{id}/cancel", POST=_action("cancel", "reason")),
-    resource(
-        "/v1/invoices/{id}/link-escrow",
-        POST=_action("link_escrow", "escrowAddress", "fundingTargetStroops"),
-    ),
-    resource("/v1/invoices/{id}/default", POST=_action("mark_defaulted", "reason")),
+    resource("/v1/invoices/{id}/reject", POST=_action("reject", TransitionReason)),
+    resource("/v1/invoices/{id}/cancel", POST=_action("cancel", TransitionReason)),
+    resource("/v1/invoices/{id}/link-escrow", POST=_action("link_escrow", EscrowLink)),
+    resource("/v1/invoices/{id}/default", POST=_action("mark_defaulted", TransitionReason)),
 ]

@@ -8,12 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from liquifact_core.lifecycle import InvoiceStatus
-from liquifact_core.marketplace import (
-    PAGE_LIMIT_DEFAULT,
-    PAGE_LIMIT_MAX,
-    PAGE_MAX,
-    SEARCH_PARAMETERS,
-)
+from liquifact_core.marketplace import MarketplaceSearch, OpportunitiesQuery
 from liquifact_core.services.marketplace import MarketplaceResult
 from liquifact_core.services.metrics import SmeMetrics
 from liquifact_http import representations as rep
@@ -22,13 +17,11 @@ from liquifact_http.callers import caller_of
 from liquifact_http.routes.common import (
     blocking,
     json_response,
-    query_int,
-    refuse_unknown_query,
+    no_query,
+    query,
     resource,
     services,
 )
-
-_OPPORTUNITY_QUERY = frozenset({"page", "limit"})
 
 
 def _page_body(result: MarketplaceResult) -> dict[str, Any]:
@@ -46,10 +39,9 @@ def _page_body(result: MarketplaceResult) -> dict[str, Any]:
 @cached(MARKETPLACE_KEY)
 async def search_marketplace(request: Request) -> Response:
     caller = caller_of(request)
-    refuse_unknown_query(request, SEARCH_PARAMETERS)
-    params = dict(request.query_params)
+    search = query(request, MarketplaceSearch)
     result = await blocking(
-        services(request).marketplace.search, caller.tenant_id, caller.actor, params
+        services(request).marketplace.search, caller.tenant_id, caller.actor, search
     )
     return json_response(_page_body(result))
 
@@ -57,15 +49,9 @@ async def search_marketplace(request: Request) -> Response:
 @cached(MARKETPLACE_KEY)  # same family: the same lifecycle changes make it stale
 async def investment_opportunities(request: Request) -> Response:
     caller = caller_of(request)
-    refuse_unknown_query(request, _OPPORTUNITY_QUERY)
-    limit = query_int(request, "limit", PAGE_LIMIT_DEFAULT, 1, PAGE_LIMIT_MAX)
-    page = query_int(request, "page", 1, 1, PAGE_MAX)
+    wanted = query(request, OpportunitiesQuery)
     result = await blocking(
-        services(request).marketplace.opportunities,
-        caller.tenant_id,
-        caller.actor,
-        page=page,
-        limit=limit,
+        services(request).marketplace.opportunities, caller.tenant_id, caller.actor, wanted
     )
     return json_response(_page_body(result))
 
@@ -98,7 +84,7 @@ def _metrics_body(metrics: SmeMetrics) -> dict[str, Any]:
 
 async def sme_metrics(request: Request) -> Response:
     caller = caller_of(request)
-    refuse_unknown_query(request, frozenset())
+    no_query(request)
     metrics = await blocking(services(request).metrics.sme_metrics, caller.tenant_id, caller.actor)
     return json_response(_metrics_body(metrics))
 

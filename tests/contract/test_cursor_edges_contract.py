@@ -15,6 +15,7 @@ from liquifact_core.lifecycle import Role
 from liquifact_core.marketplace import CursorCodec, Keyset, MarketplaceSearch, SortValue
 from liquifact_core.ports import Store
 from liquifact_core.services.marketplace import MarketplaceService
+from liquifact_http.wire import structure_query
 
 from .contract_support import new_invoice_id, save
 from .market_support import listed
@@ -27,14 +28,15 @@ CREATED = {"sortBy": "created_at"}
 
 
 def signed(tenant: str, params: dict[str, str], value: SortValue) -> str:
-    search = MarketplaceSearch.from_params(params)
+    search = structure_query(params.items(), MarketplaceSearch)
     return CursorCodec(SECRET.encode()).encode(tenant, search, Keyset(value, new_invoice_id()))
 
 
 def search(store: Store, tenant: str, params: dict[str, str], value: SortValue) -> int:
     service = MarketplaceService(store.read_unit, SECRET)
     cursor = signed(tenant, params, value)
-    return len(service.search(tenant, INVESTOR, {**params, "cursor": cursor}).items)
+    query = structure_query({**params, "cursor": cursor}.items(), MarketplaceSearch)
+    return len(service.search(tenant, INVESTOR, query).items)
 
 
 OUT_OF_RANGE: dict[str, tuple[dict[str, str], SortValue]] = {

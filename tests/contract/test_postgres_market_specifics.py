@@ -21,6 +21,9 @@ from liquifact_adapters.postgres import mapping as pg_mapping
 from liquifact_adapters.postgres import marketplace as market
 from liquifact_adapters.stubchain import StubbedEscrowChain
 from liquifact_adapters.system import RandomIdGenerator, SystemClock
+from liquifact_core.addresses import AccountAddress
+from liquifact_core.amounts import Stroops
+from liquifact_core.commitments import FundingRequest
 from liquifact_core.errors import Conflict
 from liquifact_core.invoices import Actor
 from liquifact_core.lifecycle import Role
@@ -284,14 +287,14 @@ def test_concurrent_fundings_never_exceed_the_capacity(pg_store: PostgresStore) 
     target = listed(tenant, target=1000, funded=100)
     save(pg_store, target)
     investor = Actor("investor-1", Role.INVESTOR, wallet=INVESTOR)
-    payload = {"invoiceId": target.id, "investorAddress": INVESTOR, "amountStroops": "200"}
+    request = FundingRequest(target.id, AccountAddress(INVESTOR), Stroops(200))
     threads = 12
     barrier = threading.Barrier(threads)
 
     def fund(_: int) -> object:
         barrier.wait()
         try:
-            return services.funding.fund_invoice(tenant, investor, payload)
+            return services.funding.fund_invoice(tenant, investor, request)
         except Conflict as error:
             return error
 

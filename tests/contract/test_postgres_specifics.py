@@ -24,7 +24,7 @@ from liquifact_adapters.postgres import (
 )
 from liquifact_adapters.system import RandomIdGenerator, SystemClock
 from liquifact_core.errors import Conflict, InvalidTransition, StaleVersion, Unavailable
-from liquifact_core.invoices import Actor
+from liquifact_core.invoices import Actor, TransitionReason
 from liquifact_core.lifecycle import Role
 from liquifact_core.services import Services
 from tests.integration.server import free_port
@@ -392,7 +392,14 @@ def test_two_racing_transitions_never_both_succeed(
         invoice_id = subject.id
         outcomes = _race(
             partial(services.invoices.approve, tenant, ADMIN, invoice_id, version),
-            partial(services.invoices.reject, tenant, ADMIN, invoice_id, "Unknown buyer", version),
+            partial(
+                services.invoices.reject,
+                tenant,
+                ADMIN,
+                invoice_id,
+                TransitionReason("Unknown buyer"),
+                version,
+            ),
         )
 
         winners = [o for o in outcomes if not isinstance(o, Exception)]

@@ -26,9 +26,28 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
+from jsonschema import FormatChecker
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
+from stellar_sdk.strkey import StrKey
 
 from liquifact_http.openapi import openapi_document
+
+# OpenAPI's formats plus the two the document defines for Stellar addresses (StrKey with its
+# checksum): a value valid by the schema *and* its formats is what the API accepts.
+API_FORMATS = FormatChecker()
+API_FORMATS.checkers = dict(oas30_format_checker.checkers)
+
+
+def _is_account(value: object) -> bool:
+    return not isinstance(value, str) or StrKey.is_valid_ed25519_public_key(value)
+
+
+def _is_contract(value: object) -> bool:
+    return not isinstance(value, str) or StrKey.is_valid_contract(value)
+
+
+API_FORMATS.checks("stellar-account")(_is_account)
+API_FORMATS.checks("soroban-contract")(_is_contract)
 
 _TEMPLATE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -110,7 +129,7 @@ class OpenApiContract:
         self.document = document
         # A validator rooted at the whole document: ``evolve`` keeps its $ref resolution, so
         # every sub-schema's "#/components/..." references resolve against the document.
-        self._root = OAS30Validator(document, format_checker=oas30_format_checker)
+        self._root = OAS30Validator(document, format_checker=API_FORMATS)
         # Literal paths win over templated ones, as in Starlette's routing of this API.
         self._templates = sorted(
             ((template, _template_regex(template)) for template in document["paths"]),

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from liquifact_adapters.sqlite import SqliteStore
 from liquifact_core.marketplace import CursorCodec, Keyset, MarketplaceSearch
 from liquifact_http.bootstrap import create_app
+from liquifact_http.wire import structure_query
 from tests.auth_helpers import test_settings
 from tests.factories import new_tenant
 from tests.http.openapi_validation import assert_matches_openapi
@@ -47,7 +48,7 @@ def test_out_of_range_created_at_is_400_invalid_cursor(
 ) -> None:
     tenant = new_tenant()
     list_invoice(client, client.app, tenant)  # type: ignore[arg-type]
-    search = MarketplaceSearch.from_params(PARAMS)
+    search = structure_query(PARAMS.items(), MarketplaceSearch)
     cursor = CursorCodec(SECRET.encode()).encode(tenant, search, Keyset(moment, "inv_x1"))
 
     response = client.get(

@@ -13,16 +13,22 @@ from liquifact_core.invoices import Actor
 from liquifact_core.lifecycle import Role
 from liquifact_http.bootstrap import create_app
 from tests.auth_helpers import bearer, test_settings
-from tests.factories import account_address, contract_address, invoice_payload, new_tenant
+from tests.factories import (
+    account_address,
+    contract_address,
+    invoice_draft,
+    link_of,
+    new_tenant,
+)
 
 
 def list_invoice(app: Starlette, tenant: str, target: str = "1000") -> str:
     """An investable invoice, put on the marketplace through the use cases."""
     invoices = app.state.services.invoices
     admin = Actor("ops", Role.ADMIN)
-    invoice = invoices.submit(tenant, Actor("sme-1", Role.SME), invoice_payload())
+    invoice = invoices.submit(tenant, Actor("sme-1", Role.SME), invoice_draft())
     invoices.approve(tenant, admin, invoice.id)
-    invoices.link_escrow(tenant, admin, invoice.id, contract_address(), target)
+    invoices.link_escrow(tenant, admin, invoice.id, link_of(contract_address(), target))
     invoice_id: str = invoice.id
     return invoice_id
 

@@ -736,3 +736,35 @@ def test_metrics_own_scheme_is_what_the_route_enforces() -> None:
     open_app = create_app(test_settings(), store=InMemoryStore())
     assert scrape(open_app, peer=("127.0.0.1", 1)) == 200
     assert scrape(open_app, ("authorization", jwt), peer=remote) == 401
+
+
+def test_a_route_without_a_description_stops_the_document() -> None:
+    from liquifact_http import openapi
+
+    described = {path: dict(item) for path, item in PATHS.items() if _canonical(path) == path}
+    assert openapi._routed(described).keys() == described.keys()
+    with pytest.raises(LookupError, match="is not described"):
+        openapi._routed({path: item for path, item in described.items() if path != "/v1"})
+    with pytest.raises(LookupError, match="Described but not routed"):
+        openapi._routed({**described, "/v1/never-routed": {"get": {}}})
+
+
+@pytest.mark.parametrize(
+    ("component", "body"),
+    [
+        ("Transition", "TransitionBody"),
+        ("InvoiceState", "StateBody"),
+        ("InvestorLock", "LockBody"),
+        ("FundingIntent", "CommitmentBody"),
+        ("Invoice", "InvoiceBody"),
+        ("MarketplaceItem", "MarketItemBody"),
+    ],
+)
+def test_response_schemas_are_generated_from_the_response_types(component: str, body: str) -> None:
+    from liquifact_http import representations, schemas
+
+    kind = getattr(representations, body)
+    generated = schemas.response_schema(kind)
+    documented = DOCUMENT["components"]["schemas"][component]
+    assert documented["properties"] == generated["properties"]
+    assert documented["required"] == list(generated["properties"])

@@ -18,7 +18,7 @@ from liquifact_http.bootstrap import (
     migration_runner,
 )
 from liquifact_http.settings import ConfigError, Settings, load_settings
-from tests.factories import invoice_payload, new_tenant
+from tests.factories import invoice_draft, new_tenant
 from tests.pg import fresh_database
 
 NO_DOTENV = Path("/nonexistent/.env")
@@ -95,7 +95,7 @@ def test_library_use_on_postgres(postgres_url: str) -> None:
     tenant, sme, admin = new_tenant(), Actor("sme-1", Role.SME), Actor("ops-1", Role.ADMIN)
     try:
         assert isinstance(services.store, PostgresStore)
-        invoice = services.invoices.submit(tenant, sme, invoice_payload())
+        invoice = services.invoices.submit(tenant, sme, invoice_draft())
         services.invoices.approve(tenant, admin, invoice.id)
         assert services.invoices.get(tenant, admin, invoice.id).status is InvoiceStatus.APPROVED
     finally:

@@ -29,7 +29,7 @@ from liquifact_adapters.memory import InMemoryStore
 from liquifact_adapters.sqlite import SqliteStore
 from liquifact_core.invoices import Actor
 from liquifact_core.lifecycle import InvoiceStatus, Role
-from tests.factories import invoice_payload, new_tenant
+from tests.factories import invoice_draft, new_tenant
 from tests.redis_support import unique_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,13 +69,13 @@ def test_library_use_loads_no_web_framework(tmp_path: Path) -> None:
         import liquifact_adapters
         from liquifact_core.invoices import Actor
         from liquifact_core.lifecycle import Role
-        from tests.factories import invoice_payload
+        from tests.factories import invoice_draft
 
         services = liquifact_adapters.open_services(
             database_url="sqlite:///{tmp_path / "lib.db"}", cursor_secret="s" * 32
         )
         sme, admin = Actor("sme-1", Role.SME), Actor("ops-1", Role.ADMIN)
-        invoice = services.invoices.submit("tenant-lib", sme, invoice_payload())
+        invoice = services.invoices.submit("tenant-lib", sme, invoice_draft())
         services.invoices.approve("tenant-lib", admin, invoice.id)
         print(services.invoices.get("tenant-lib", admin, invoice.id).status.value)
         print(type(services.store).__name__, type(services.cache).__name__)
@@ -123,7 +123,7 @@ def test_open_services_selects_the_store_by_url(tmp_path: Path) -> None:
     memory = open_services(ServicesConfig(database_url="memory://"))
     assert isinstance(memory.store, InMemoryStore)
     tenant, sme, admin = new_tenant(), Actor("sme-1", Role.SME), Actor("ops-1", Role.ADMIN)
-    invoice = memory.invoices.submit(tenant, sme, invoice_payload())
+    invoice = memory.invoices.submit(tenant, sme, invoice_draft())
     assert memory.invoices.approve(tenant, admin, invoice.id).status is InvoiceStatus.APPROVED
     assert isinstance(migration_runner(ServicesConfig(database_url="memory://")), NoMigrations)
     runner = migration_runner(ServicesConfig(database_url=f"sqlite:///{tmp_path / 'b.db'}"))

@@ -14,10 +14,13 @@ import pytest
 from liquifact_adapters.memory import FixedClock, InMemoryStore, SequentialIdGenerator
 from liquifact_adapters.sqlite import SqliteStore
 from liquifact_adapters.stubchain import StubbedEscrowChain
+from liquifact_core.addresses import AccountAddress
 from liquifact_core.commitments import (
     Commitment,
     CommitmentStatus,
     CommitmentValidationError,
+    LockQuery,
+    LocksQuery,
     SubmissionStatus,
 )
 from liquifact_core.errors import (
@@ -33,7 +36,13 @@ from liquifact_core.invoices import Actor, Invoice
 from liquifact_core.lifecycle import Role
 from liquifact_core.ports import Store, UnitOfWork
 from liquifact_core.services import Services
-from tests.factories import account_address, contract_address, invoice_payload
+from tests.factories import (
+    account_address,
+    contract_address,
+    funding_of,
+    invoice_draft,
+    link_of,
+)
 
 ADMIN = Actor("ops", Role.ADMIN)
 CHAIN = Actor("indexer", Role.CHAIN)
@@ -55,16 +64,19 @@ def _services(store: Store | None = None, clock: FixedClock | None = None) -> Se
 def _listed(
     services: Services, target: str = "1000", sme: str = "sme-1", **payload: Any
 ) -> Invoice:
-    created = services.invoices.submit("t1", Actor(sme, Role.SME), invoice_payload(**payload))
+    created = services.invoices.submit("t1", Actor(sme, Role.SME), invoice_draft(**payload))
     services.invoices.approve("t1", ADMIN, created.id)
-    return services.invoices.link_escrow("t1", ADMIN, created.id, contract_address(), target)
+    return services.invoices.link_escrow(
+        "t1", ADMIN, created.id, link_of(contract_address(), target)
+    )
 
 
 def _fund(
     services: Services, invoice_id: str, amount: str, actor: Actor = INVESTOR, **extra: Any
 ) -> Commitment:
     body = {"invoiceId": invoice_id, "investorAddress": actor.wallet, "amountStroops": amount}
-    return services.funding.fund_invoice("t1", actor, {**body, **extra.pop("body", {})}, **extra)
+    request = funding_of({**body, **extra.pop("body", {})})
+    return services.funding.fund_invoice("t1", actor, request, **extra)
 
 
 # ---- funding rules ----------------------------------------------------------------------------
@@ -93,7 +105,7 @@ def test_pending_commitments_count_against_capacity() -> None:
 
 def test_only_investable_invoices_can_be_funded() -> None:
     services = _services()
-    pending = services.invoices.submit("t1", Actor("s", Role.SME), invoice_payload())
+    pending = services.invoices.submit("t1", Actor("s", Role.SME), invoice_draft())
     with pytest.raises(Conflict) as raised:
         _fund(services, pending.id, "1")
     assert raised.value.code == "INVOICE_NOT_INVESTABLE"
@@ -118,7 +130,7 @@ def test_only_investors_with_a_bound_wallet_fund(actor: Actor, code: str) -> Non
     invoice = _listed(services)
     body = {"invoiceId": invoice.id, "investorAddress": WALLET, "amountStroops": "1"}
     with pytest.raises(Forbidden) as raised:
-        services.funding.fund_invoice("t1", actor, body)
+        services.funding.fund_invoice("t1", actor, funding_of(body))
     assert raised.value.code == code
 
 
@@ -222,13 +234,22 @@ def test_investors_see_their_own_locks_and_operators_any() -> None:
     (lock,) = services.funding.locks("t1", INVESTOR).items
     assert (lock.amount_stroops, lock.commitment_count) == (150, 2)
     assert services.funding.locks("t1", ADMIN).total == 2
-    assert services.funding.lock("t1", ADMIN, invoice.id, other.wallet).amount_stroops == 10
+    assert (
+        services.funding.lock(
+            "t1", ADMIN, invoice.id, LockQuery(funder_address=AccountAddress(str(other.wallet)))
+        ).amount_stroops
+        == 10
+    )
     with pytest.raises(Forbidden):
-        services.funding.locks("t1", INVESTOR, funder_address=other.wallet)
+        services.funding.locks(
+            "t1", INVESTOR, LocksQuery(funder_address=AccountAddress(str(other.wallet)))
+        )
     with pytest.raises(Forbidden):
         services.funding.locks("t1", Actor("x", Role.INVESTOR))
     with pytest.raises(ValidationError) as raised:
-        services.funding.locks("t1", ADMIN, funder_address="not-an-address")
+        services.funding.locks(
+            "t1", ADMIN, LocksQuery(funder_address=AccountAddress("not-an-address"))
+        )
     assert raised.value.code == "VALIDATION_ERROR"
     with pytest.raises(ValidationError):
         services.funding.lock("t1", ADMIN, invoice.id)
@@ -300,7 +321,7 @@ def test_the_effect_rolls_back_when_the_record_cannot_complete() -> None:
     body = {"invoiceId": invoice.id, "investorAddress": WALLET, "amountStroops": "100"}
 
     def slow_first_attempt(uow: UnitOfWork) -> StoredResponse:
-        services.funding.fund_invoice_in(uow, "t1", INVESTOR, body)
+        services.funding.fund_invoice_in(uow, "t1", INVESTOR, funding_of(body))
         # Meanwhile the claim lapsed and a retry took the key over (simulated here).
         with pytest.raises(RequestInProgress):
             uow.idempotency.complete("t1", "key-00000004", "idk_not_ours", OK)
@@ -380,7 +401,7 @@ def test_concurrent_duplicates_run_the_request_once(tmp_path: Path) -> None:
 
     def work(uow: UnitOfWork) -> StoredResponse:
         runs.append(1)
-        services.funding.fund_invoice_in(uow, "t1", INVESTOR, body, "key-00000006")
+        services.funding.fund_invoice_in(uow, "t1", INVESTOR, funding_of(body), "key-00000006")
         return OK
 
     def attempt(_n: int) -> str:
@@ -402,8 +423,8 @@ def test_concurrent_duplicates_run_the_request_once(tmp_path: Path) -> None:
 def test_sme_metrics_are_scoped_to_the_caller() -> None:
     services = _services()
     _listed(services, sme="sme-1", amount="10.00")
-    services.invoices.submit("t1", Actor("sme-1", Role.SME), invoice_payload(amount="5.50"))
-    services.invoices.submit("t1", Actor("sme-2", Role.SME), invoice_payload(amount="1.00"))
+    services.invoices.submit("t1", Actor("sme-1", Role.SME), invoice_draft(amount="5.50"))
+    services.invoices.submit("t1", Actor("sme-2", Role.SME), invoice_draft(amount="1.00"))
     mine = services.metrics.sme_metrics("t1", Actor("sme-1", Role.SME))
     assert (mine.scope, sum(t.count for t in mine.totals)) == ("sme", 2)
     tenant = services.metrics.sme_metrics("t1", ADMIN)

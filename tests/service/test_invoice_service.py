@@ -22,9 +22,10 @@ from liquifact_core.errors import (
     StaleVersion,
     ValidationError,
 )
-from liquifact_core.invoices import Actor, Invoice, InvoiceDraft
+from liquifact_core.invoices import Actor, Invoice, InvoiceListQuery, TransitionReason
 from liquifact_core.lifecycle import InvoiceStatus, Role
 from liquifact_core.services import Services
+from tests.factories import draft_of, link_of, patch_of
 
 S = InvoiceStatus
 SME = Actor("sme_alice", Role.SME, wallet=Keypair.random().public_key)
@@ -67,7 +68,7 @@ class World:
 
     def submit(self, actor: Actor = SME, tenant: str | None = None, **changes: Any) -> Invoice:
         self.clock.advance(timedelta(seconds=1))
-        return self.invoices.submit(tenant or self.tenant, actor, self.payload(**changes))
+        return self.invoices.submit(tenant or self.tenant, actor, draft_of(self.payload(**changes)))
 
     def audit(self, invoice_id: str, tenant: str | None = None) -> Sequence[AuditEvent]:
         tenant = tenant or self.tenant
@@ -76,7 +77,9 @@ class World:
 
     def link(self, invoice: Invoice, target: str = "10000000") -> Invoice:
         approved = self.invoices.approve(self.tenant, ADMIN, invoice.id)
-        return self.invoices.link_escrow(self.tenant, ADMIN, approved.id, contract(), target)
+        return self.invoices.link_escrow(
+            self.tenant, ADMIN, approved.id, link_of(contract(), target)
+        )
 
     def move(
         self, invoice_id: str, target: InvoiceStatus, actor: Actor = CHAIN, **kwargs: Any
@@ -117,7 +120,7 @@ def test_submit_creates_a_pending_invoice_owned_by_the_caller(world: World) -> N
 
 
 def test_submit_accepts_a_ready_draft(world: World) -> None:
-    draft = InvoiceDraft.from_json(world.payload())
+    draft = draft_of(world.payload())
     invoice = world.invoices.submit(world.tenant, ADMIN, draft)
     assert invoice.draft == draft
     assert world.invoices.get(world.tenant, ADMIN, invoice.id).draft == draft
@@ -189,7 +192,9 @@ def test_investors_see_only_investable_invoices(world: World) -> None:
     assert world.invoices.get(world.tenant, INVESTOR, linked.id).status is S.LINKED_ESCROW
     page = world.invoices.list(world.tenant, INVESTOR)
     assert [i.id for i in page.items] == [linked.id]
-    empty = world.invoices.list(world.tenant, INVESTOR, statuses=frozenset({S.PENDING}))
+    empty = world.invoices.list(
+        world.tenant, INVESTOR, InvoiceListQuery(status=frozenset({S.PENDING}))
+    )
     assert (empty.items, empty.total) == ([], 0)
 
 
@@ -198,10 +203,14 @@ def test_list_filters_by_status(world: World) -> None:
     second = world.submit()
     third = world.submit()
     world.invoices.approve(world.tenant, ADMIN, second.id)
-    world.invoices.reject(world.tenant, ADMIN, third.id, "Buyer unknown")
-    approved = world.invoices.list(world.tenant, ADMIN, statuses=frozenset({S.APPROVED}))
+    world.invoices.reject(world.tenant, ADMIN, third.id, TransitionReason("Buyer unknown"))
+    approved = world.invoices.list(
+        world.tenant, ADMIN, InvoiceListQuery(status=frozenset({S.APPROVED}))
+    )
     assert [i.id for i in approved.items] == [second.id]
-    either = world.invoices.list(world.tenant, ADMIN, statuses=frozenset({S.PENDING, S.REJECTED}))
+    either = world.invoices.list(
+        world.tenant, ADMIN, InvoiceListQuery(status=frozenset({S.PENDING, S.REJECTED}))
+    )
     assert {i.id for i in either.items} == {first.id, third.id}
     assert either.total == 2
 
@@ -209,7 +218,10 @@ def test_list_filters_by_status(world: World) -> None:
 def test_list_pages_newest_first_with_the_full_total(world: World) -> None:
     created = [world.submit().id for _ in range(5)]
     newest_first = list(reversed(created))
-    pages = [world.invoices.list(world.tenant, ADMIN, limit=2, offset=o) for o in (0, 2, 4, 6)]
+    pages = [
+        world.invoices.list(world.tenant, ADMIN, InvoiceListQuery(limit=2, page=page))
+        for page in (1, 2, 3, 4)
+    ]
     assert [page.total for page in pages] == [5, 5, 5, 5]
     assert [[i.id for i in page.items] for page in pages] == [
         newest_first[0:2],
@@ -219,15 +231,15 @@ def test_list_pages_newest_first_with_the_full_total(world: World) -> None:
     ]
 
 
-@pytest.mark.parametrize(("limit", "offset"), [(0, 0), (101, 0), (-1, 0), (20, -1)])
-def test_list_refuses_bad_paging(world: World, limit: int, offset: int) -> None:
+@pytest.mark.parametrize(("limit", "page"), [(0, 1), (101, 1), (-1, 1), (20, 0), (20, -1)])
+def test_list_refuses_bad_paging(world: World, limit: int, page: int) -> None:
     with pytest.raises(ValidationError):
-        world.invoices.list(world.tenant, ADMIN, limit=limit, offset=offset)
+        world.invoices.list(world.tenant, ADMIN, InvoiceListQuery(limit=limit, page=page))
 
 
 def test_list_accepts_the_largest_page(world: World) -> None:
     world.submit()
-    assert world.invoices.list(world.tenant, ADMIN, limit=100).total == 1
+    assert world.invoices.list(world.tenant, ADMIN, InvoiceListQuery(limit=100)).total == 1
 
 
 @pytest.mark.parametrize("invoice_id", ["", "inv_", "INV_1", "inv-1", "inv_" + "a" * 29, "1"])
@@ -249,7 +261,11 @@ def test_update_changes_fields_and_bumps_the_version(world: World) -> None:
     invoice = world.submit()
     world.clock.advance(timedelta(minutes=3))
     updated = world.invoices.update(
-        world.tenant, SME, invoice.id, {"buyerName": "  Acme Holdings ", "yieldBps": 500}, 1
+        world.tenant,
+        SME,
+        invoice.id,
+        patch_of({"buyerName": "  Acme Holdings ", "yieldBps": 500}),
+        1,
     )
     assert (updated.draft.buyer_name, updated.draft.yield_bps) == ("Acme Holdings", 500)
     assert updated.draft.amount == invoice.draft.amount
@@ -267,7 +283,7 @@ def test_null_clears_optional_fields(world: World) -> None:
         world.tenant,
         SME,
         invoice.id,
-        {"buyerEmail": None, "buyerTaxId": None, "description": None, "metadata": None},
+        patch_of({"buyerEmail": None, "buyerTaxId": None, "description": None, "metadata": None}),
     )
     draft = updated.draft
     assert (draft.buyer_email, draft.buyer_tax_id, draft.description) == (None, None, None)
@@ -279,7 +295,7 @@ def test_null_clears_optional_fields(world: World) -> None:
 def test_null_cannot_clear_a_required_field(world: World, name: str) -> None:
     invoice = world.submit()
     with pytest.raises(ValidationError) as info:
-        world.invoices.update(world.tenant, SME, invoice.id, {name: None})
+        world.invoices.update(world.tenant, SME, invoice.id, patch_of({name: None}))
     assert name in field_codes(info.value)
     assert world.invoices.get(world.tenant, SME, invoice.id) == invoice
 
@@ -287,14 +303,14 @@ def test_null_cannot_clear_a_required_field(world: World, name: str) -> None:
 def test_the_merged_result_is_revalidated(world: World) -> None:
     invoice = world.submit(issueDate="2026-01-15", dueDate="2026-03-15", amount="1250.50")
     with pytest.raises(ValidationError) as info:
-        world.invoices.update(world.tenant, SME, invoice.id, {"dueDate": "2026-01-01"})
+        world.invoices.update(world.tenant, SME, invoice.id, patch_of({"dueDate": "2026-01-01"}))
     assert field_codes(info.value) == {"dueDate": "DUE_BEFORE_ISSUE"}
     with pytest.raises(ValidationError) as info:
-        world.invoices.update(world.tenant, SME, invoice.id, {"currency": "JPY"})
+        world.invoices.update(world.tenant, SME, invoice.id, patch_of({"currency": "JPY"}))
     assert set(field_codes(info.value)) == {"amount"}
     assert world.invoices.get(world.tenant, SME, invoice.id).version == 1
     moved = world.invoices.update(
-        world.tenant, SME, invoice.id, {"currency": "JPY", "amount": "180000"}
+        world.tenant, SME, invoice.id, patch_of({"currency": "JPY", "amount": "180000"})
     )
     assert str(moved.draft.amount) == "180000"
 
@@ -303,14 +319,18 @@ def test_an_update_may_not_take_a_used_invoice_number(world: World) -> None:
     world.submit(invoiceNumber="INV-TAKEN")
     invoice = world.submit()
     with pytest.raises(Conflict) as info:
-        world.invoices.update(world.tenant, SME, invoice.id, {"invoiceNumber": "INV-TAKEN"})
+        world.invoices.update(
+            world.tenant, SME, invoice.id, patch_of({"invoiceNumber": "INV-TAKEN"})
+        )
     assert info.value.code == "DUPLICATE_INVOICE_NUMBER"
 
 
 def test_unknown_patch_fields_are_the_only_errors_reported(world: World) -> None:
     invoice = world.submit()
     with pytest.raises(ValidationError) as info:
-        world.invoices.update(world.tenant, SME, invoice.id, {"buyerName": "X", "status": "paid"})
+        world.invoices.update(
+            world.tenant, SME, invoice.id, patch_of({"buyerName": "X", "status": "paid"})
+        )
     assert field_codes(info.value) == {"status": "UNKNOWN_FIELD"}
 
 
@@ -318,15 +338,15 @@ def test_unknown_patch_fields_are_the_only_errors_reported(world: World) -> None
 def test_an_empty_or_non_object_patch_is_refused(world: World, patch: Any) -> None:
     invoice = world.submit()
     with pytest.raises(ValidationError):
-        world.invoices.update(world.tenant, SME, invoice.id, patch)
+        world.invoices.update(world.tenant, SME, invoice.id, patch_of(patch))
 
 
 @pytest.mark.parametrize(
     "advance",
     [
         lambda w, i: w.invoices.approve(w.tenant, ADMIN, i),
-        lambda w, i: w.invoices.reject(w.tenant, ADMIN, i, "No"),
-        lambda w, i: w.invoices.cancel(w.tenant, SME, i, "Withdrawn"),
+        lambda w, i: w.invoices.reject(w.tenant, ADMIN, i, TransitionReason("No")),
+        lambda w, i: w.invoices.cancel(w.tenant, SME, i, TransitionReason("Withdrawn")),
     ],
     ids=["approved", "rejected", "cancelled"],
 )
@@ -334,7 +354,9 @@ def test_only_pending_invoices_are_editable(world: World, advance: Any) -> None:
     invoice = world.submit()
     advance(world, invoice.id)
     with pytest.raises(Conflict) as info:
-        world.invoices.update(world.tenant, ADMIN, invoice.id, {"buyerName": "Late change"})
+        world.invoices.update(
+            world.tenant, ADMIN, invoice.id, patch_of({"buyerName": "Late change"})
+        )
     assert info.value.code == "INVOICE_NOT_EDITABLE"
     with pytest.raises(Conflict) as info:
         world.invoices.delete(world.tenant, ADMIN, invoice.id)
@@ -344,10 +366,16 @@ def test_only_pending_invoices_are_editable(world: World, advance: Any) -> None:
 def test_an_operator_may_edit_and_another_sme_may_not(world: World) -> None:
     invoice = world.submit()
     with pytest.raises(NotFound):
-        world.invoices.update(world.tenant, OTHER_SME, invoice.id, {"buyerName": "Mine now"})
+        world.invoices.update(
+            world.tenant, OTHER_SME, invoice.id, patch_of({"buyerName": "Mine now"})
+        )
     with pytest.raises(Forbidden):
-        world.invoices.update(world.tenant, INVESTOR, invoice.id, {"buyerName": "Mine now"})
-    edited = world.invoices.update(world.tenant, ADMIN, invoice.id, {"buyerName": "Fixed"})
+        world.invoices.update(
+            world.tenant, INVESTOR, invoice.id, patch_of({"buyerName": "Mine now"})
+        )
+    edited = world.invoices.update(
+        world.tenant, ADMIN, invoice.id, patch_of({"buyerName": "Fixed"})
+    )
     assert edited.draft.buyer_name == "Fixed"
     assert edited.sme_id == SME.id
 
@@ -389,11 +417,13 @@ def test_every_transition_writes_history_and_an_audit_event(world: World) -> Non
     invoice = world.submit()
     escrow = contract()
     world.invoices.approve(world.tenant, ADMIN, invoice.id)
-    world.invoices.link_escrow(world.tenant, SERVICE, invoice.id, escrow, "5000000")
+    world.invoices.link_escrow(world.tenant, SERVICE, invoice.id, link_of(escrow, "5000000"))
     world.move(invoice.id, S.PARTIALLY_FUNDED)
     world.move(invoice.id, S.FUNDED)
     world.move(invoice.id, S.DISBURSED)
-    final = world.invoices.mark_defaulted(world.tenant, ADMIN, invoice.id, "Buyer never paid")
+    final = world.invoices.mark_defaulted(
+        world.tenant, ADMIN, invoice.id, TransitionReason("Buyer never paid")
+    )
     assert final.status is S.DEFAULTED
     assert final.version == 7
     assert final.escrow_address == escrow
@@ -449,8 +479,8 @@ def test_the_owner_may_cancel_while_pending_but_not_approve(world: World) -> Non
     with pytest.raises(Forbidden):
         world.invoices.approve(world.tenant, SME, invoice.id)
     with pytest.raises(NotFound):
-        world.invoices.cancel(world.tenant, OTHER_SME, invoice.id, "Not mine")
-    cancelled = world.invoices.cancel(world.tenant, SME, invoice.id, "Sent twice")
+        world.invoices.cancel(world.tenant, OTHER_SME, invoice.id, TransitionReason("Not mine"))
+    cancelled = world.invoices.cancel(world.tenant, SME, invoice.id, TransitionReason("Sent twice"))
     assert (cancelled.status, cancelled.status_reason) == (S.CANCELLED, "Sent twice")
 
 
@@ -474,7 +504,7 @@ def test_an_invalid_transition_changes_nothing(world: World) -> None:
 
 def test_terminal_invoices_refuse_every_move(world: World) -> None:
     invoice = world.submit()
-    world.invoices.reject(world.tenant, ADMIN, invoice.id, "Fraud suspected")
+    world.invoices.reject(world.tenant, ADMIN, invoice.id, TransitionReason("Fraud suspected"))
     for target in InvoiceStatus:
         with pytest.raises(InvalidTransition):
             world.move(invoice.id, target, ADMIN, reason="again")
@@ -486,13 +516,21 @@ def test_terminal_invoices_refuse_every_move(world: World) -> None:
 
 def test_a_stale_expected_version_is_refused_everywhere(world: World) -> None:
     invoice = world.submit()
-    world.invoices.update(world.tenant, SME, invoice.id, {"buyerName": "B2"}, expected_version=1)
+    world.invoices.update(
+        world.tenant, SME, invoice.id, patch_of({"buyerName": "B2"}), expected_version=1
+    )
     attempts: list[Callable[[], object]] = [
-        lambda: world.invoices.update(world.tenant, SME, invoice.id, {"buyerName": "B3"}, 1),
+        lambda: world.invoices.update(
+            world.tenant, SME, invoice.id, patch_of({"buyerName": "B3"}), 1
+        ),
         lambda: world.invoices.delete(world.tenant, SME, invoice.id, expected_version=1),
         lambda: world.invoices.approve(world.tenant, ADMIN, invoice.id, expected_version=1),
-        lambda: world.invoices.reject(world.tenant, ADMIN, invoice.id, "r", expected_version=3),
-        lambda: world.invoices.cancel(world.tenant, SME, invoice.id, "r", expected_version=0),
+        lambda: world.invoices.reject(
+            world.tenant, ADMIN, invoice.id, TransitionReason("r"), expected_version=3
+        ),
+        lambda: world.invoices.cancel(
+            world.tenant, SME, invoice.id, TransitionReason("r"), expected_version=0
+        ),
     ]
     for attempt in attempts:
         with pytest.raises(StaleVersion) as info:
@@ -510,7 +548,7 @@ def test_a_stale_expected_version_is_refused_everywhere(world: World) -> None:
 def test_control_characters_are_stripped_from_reasons(world: World) -> None:
     invoice = world.submit()
     rejected = world.invoices.reject(
-        world.tenant, ADMIN, invoice.id, "\x00 Duplicate\x07 of INV-7\x1b\n"
+        world.tenant, ADMIN, invoice.id, TransitionReason("\x00 Duplicate\x07 of INV-7\x1b\n")
     )
     assert rejected.status_reason == "Duplicate of INV-7"
     assert world.audit(invoice.id)[-1].metadata["reason"] == "Duplicate of INV-7"
@@ -533,7 +571,7 @@ def test_control_characters_are_stripped_from_reasons(world: World) -> None:
 def test_reasons_must_have_1_to_1024_characters(world: World, reason: Any, code: str) -> None:
     invoice = world.submit()
     with pytest.raises(ValidationError) as info:
-        world.invoices.reject(world.tenant, ADMIN, invoice.id, reason)
+        world.invoices.reject(world.tenant, ADMIN, invoice.id, TransitionReason(reason))
     assert field_codes(info.value) == {"reason": code}
     assert world.invoices.get(world.tenant, ADMIN, invoice.id).status is S.PENDING
 
@@ -541,7 +579,12 @@ def test_reasons_must_have_1_to_1024_characters(world: World, reason: Any, code:
 def test_the_longest_reason_is_kept_whole(world: World) -> None:
     invoice = world.submit()
     reason = "r" * 1024
-    assert world.invoices.cancel(world.tenant, ADMIN, invoice.id, reason).status_reason == reason
+    assert (
+        world.invoices.cancel(
+            world.tenant, ADMIN, invoice.id, TransitionReason(reason)
+        ).status_reason
+        == reason
+    )
 
 
 def test_reasons_are_cleaned_on_every_path_into_a_reason_state(world: World) -> None:
@@ -562,7 +605,9 @@ def test_link_escrow_records_the_contract_and_target(world: World) -> None:
     invoice = world.submit()
     world.invoices.approve(world.tenant, ADMIN, invoice.id)
     escrow = contract()
-    linked = world.invoices.link_escrow(world.tenant, ADMIN, invoice.id, escrow, str(10**18))
+    linked = world.invoices.link_escrow(
+        world.tenant, ADMIN, invoice.id, link_of(escrow, str(10**18))
+    )
     assert linked.status is S.LINKED_ESCROW
     assert (linked.escrow_address, linked.funding_target_stroops) == (escrow, 10**18)
     assert linked.funded_stroops == 0
@@ -585,7 +630,7 @@ def test_link_escrow_needs_a_contract_address(world: World, address: Any) -> Non
     invoice = world.submit()
     world.invoices.approve(world.tenant, ADMIN, invoice.id)
     with pytest.raises(ValidationError) as info:
-        world.invoices.link_escrow(world.tenant, ADMIN, invoice.id, address, "1000")
+        world.invoices.link_escrow(world.tenant, ADMIN, invoice.id, link_of(address, "1000"))
     assert set(field_codes(info.value)) == {"escrowAddress"}
     assert world.invoices.get(world.tenant, ADMIN, invoice.id).status is S.APPROVED
 
@@ -596,7 +641,7 @@ def test_a_one_character_change_to_the_contract_is_refused(world: World) -> None
     escrow = contract()
     flipped = escrow[:20] + ("A" if escrow[20] != "A" else "B") + escrow[21:]
     with pytest.raises(ValidationError) as info:
-        world.invoices.link_escrow(world.tenant, ADMIN, invoice.id, flipped, "1000")
+        world.invoices.link_escrow(world.tenant, ADMIN, invoice.id, link_of(flipped, "1000"))
     assert field_codes(info.value) == {"escrowAddress": "INVALID_CONTRACT_ADDRESS"}
 
 
@@ -617,14 +662,14 @@ def test_link_escrow_reports_the_stroops_code(world: World, target: Any, code: s
     invoice = world.submit()
     world.invoices.approve(world.tenant, ADMIN, invoice.id)
     with pytest.raises(ValidationError) as info:
-        world.invoices.link_escrow(world.tenant, ADMIN, invoice.id, contract(), target)
+        world.invoices.link_escrow(world.tenant, ADMIN, invoice.id, link_of(contract(), target))
     assert field_codes(info.value) == {"fundingTargetStroops": code}
 
 
 def test_link_escrow_reports_both_bad_fields_at_once(world: World) -> None:
     invoice = world.submit()
     with pytest.raises(ValidationError) as info:
-        world.invoices.link_escrow(world.tenant, ADMIN, invoice.id, "GBAD", "007")
+        world.invoices.link_escrow(world.tenant, ADMIN, invoice.id, link_of("GBAD", "007"))
     assert field_codes(info.value) == {
         "escrowAddress": "INVALID_CONTRACT_ADDRESS",
         "fundingTargetStroops": "INVALID_AMOUNT_FORMAT",
@@ -634,9 +679,9 @@ def test_link_escrow_reports_both_bad_fields_at_once(world: World) -> None:
 def test_link_escrow_needs_an_approved_invoice_and_an_operator(world: World) -> None:
     invoice = world.submit()
     with pytest.raises(InvalidTransition):
-        world.invoices.link_escrow(world.tenant, ADMIN, invoice.id, contract(), "1000")
+        world.invoices.link_escrow(world.tenant, ADMIN, invoice.id, link_of(contract(), "1000"))
     world.invoices.approve(world.tenant, ADMIN, invoice.id)
     for actor in (SME, CHAIN):
         with pytest.raises(Forbidden):
-            world.invoices.link_escrow(world.tenant, actor, invoice.id, contract(), "1000")
+            world.invoices.link_escrow(world.tenant, actor, invoice.id, link_of(contract(), "1000"))
     assert world.invoices.get(world.tenant, ADMIN, invoice.id).escrow_address is None

@@ -6,10 +6,10 @@ import pytest
 
 from liquifact_adapters.memory import FixedClock, InMemoryStore, SequentialIdGenerator
 from liquifact_core.errors import InvalidTransition
-from liquifact_core.invoices import Actor
+from liquifact_core.invoices import Actor, TransitionReason
 from liquifact_core.lifecycle import Role
 from liquifact_core.services import Services
-from tests.factories import contract_address, invoice_payload
+from tests.factories import contract_address, invoice_draft, link_of
 
 
 class RecordingCache:
@@ -30,10 +30,10 @@ def test_transitions_and_funding_invalidate_the_tenants_marketplace_reads() -> N
     cache = RecordingCache()
     services = Services.from_ports(InMemoryStore(), FixedClock(), SequentialIdGenerator(), cache)
     admin, chain = Actor("a", Role.ADMIN), Actor("indexer", Role.CHAIN)
-    invoice = services.invoices.submit("t1", Actor("s", Role.SME), invoice_payload())
+    invoice = services.invoices.submit("t1", Actor("s", Role.SME), invoice_draft())
     assert cache.invalidated == []  # a pending invoice is not on the marketplace
     services.invoices.approve("t1", admin, invoice.id)
-    services.invoices.link_escrow("t1", admin, invoice.id, contract_address(), "1000")
+    services.invoices.link_escrow("t1", admin, invoice.id, link_of(contract_address(), "1000"))
     services.invoices.record_chain_funding("t1", chain, invoice.id, 400)
     services.invoices.record_chain_funding("t1", chain, invoice.id, 400)  # re-applied: no change
     assert cache.invalidated == ["marketplace:t1:"] * 3
@@ -42,7 +42,9 @@ def test_transitions_and_funding_invalidate_the_tenants_marketplace_reads() -> N
 def test_a_failed_transition_invalidates_nothing() -> None:
     cache = RecordingCache()
     services = Services.from_ports(InMemoryStore(), FixedClock(), SequentialIdGenerator(), cache)
-    invoice = services.invoices.submit("t1", Actor("s", Role.SME), invoice_payload())
+    invoice = services.invoices.submit("t1", Actor("s", Role.SME), invoice_draft())
     with pytest.raises(InvalidTransition):
-        services.invoices.mark_defaulted("t1", Actor("a", Role.ADMIN), invoice.id, "late")
+        services.invoices.mark_defaulted(
+            "t1", Actor("a", Role.ADMIN), invoice.id, TransitionReason("late")
+        )
     assert cache.invalidated == []

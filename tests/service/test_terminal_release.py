@@ -12,11 +12,17 @@ from liquifact_adapters.memory import FixedClock, InMemoryStore, SequentialIdGen
 from liquifact_adapters.sqlite import SqliteStore
 from liquifact_adapters.stubchain import StubbedEscrowChain
 from liquifact_core.commitments import Commitment, CommitmentStatus
-from liquifact_core.invoices import Actor, Invoice
+from liquifact_core.invoices import Actor, Invoice, TransitionReason
 from liquifact_core.lifecycle import InvoiceStatus, Role
 from liquifact_core.ports import Store
 from liquifact_core.services import Services
-from tests.factories import account_address, contract_address, invoice_payload
+from tests.factories import (
+    account_address,
+    contract_address,
+    funding_of,
+    invoice_draft,
+    link_of,
+)
 from tests.service.test_read_invalidation import RecordingCache
 
 ADMIN = Actor("ops", Role.ADMIN)
@@ -36,14 +42,16 @@ def _services(store: Store, cache: RecordingCache | None = None) -> Services:
 
 
 def _listed(services: Services) -> Invoice:
-    created = services.invoices.submit("t1", Actor("sme-1", Role.SME), invoice_payload())
+    created = services.invoices.submit("t1", Actor("sme-1", Role.SME), invoice_draft())
     services.invoices.approve("t1", ADMIN, created.id)
-    return services.invoices.link_escrow("t1", ADMIN, created.id, contract_address(), "1000")
+    return services.invoices.link_escrow(
+        "t1", ADMIN, created.id, link_of(contract_address(), "1000")
+    )
 
 
 def _fund(services: Services, invoice: Invoice, amount: str, investor: Actor) -> Commitment:
     body = {"invoiceId": invoice.id, "investorAddress": investor.wallet, "amountStroops": amount}
-    return services.funding.fund_invoice("t1", investor, body)
+    return services.funding.fund_invoice("t1", investor, funding_of(body))
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -61,7 +69,9 @@ def test_cancelling_releases_pending_commitments_with_an_audit_each(store: Store
     confirmed = _fund(services, invoice, "50", INVESTORS[0])
     services.funding.update_commitment("t1", CHAIN, confirmed.id, {"status": "confirmed"})
 
-    cancelled = services.invoices.cancel("t1", ADMIN, invoice.id, "buyer withdrew")
+    cancelled = services.invoices.cancel(
+        "t1", ADMIN, invoice.id, TransitionReason("buyer withdrew")
+    )
 
     assert cancelled.status is InvoiceStatus.CANCELLED
     with store.unit_of_work("t1") as uow:
@@ -123,7 +133,7 @@ def test_releasing_drops_the_cached_lock_reads() -> None:
     _fund(services, invoice, "100", INVESTORS[0])
     cache.invalidated.clear()
 
-    services.invoices.cancel("t1", ADMIN, invoice.id, "buyer withdrew")
+    services.invoices.cancel("t1", ADMIN, invoice.id, TransitionReason("buyer withdrew"))
 
     assert cache.invalidated == ["marketplace:t1:", "investor:locks:t1:", "investor:lock:t1:"]
 
@@ -131,8 +141,8 @@ def test_releasing_drops_the_cached_lock_reads() -> None:
 def test_a_terminal_transition_without_commitments_touches_no_lock_cache() -> None:
     cache = RecordingCache()
     services = _services(InMemoryStore(), cache)
-    invoice = services.invoices.submit("t1", Actor("sme-1", Role.SME), invoice_payload())
+    invoice = services.invoices.submit("t1", Actor("sme-1", Role.SME), invoice_draft())
 
-    services.invoices.reject("t1", ADMIN, invoice.id, "duplicate")
+    services.invoices.reject("t1", ADMIN, invoice.id, TransitionReason("duplicate"))
 
     assert cache.invalidated == ["marketplace:t1:"]
