@@ -291,10 +291,10 @@ def test_concurrent_fundings_never_exceed_the_capacity(pg_store: PostgresStore) 
     threads = 12
     barrier = threading.Barrier(threads)
 
-    def fund(_: int) -> object:
+    def fund(n: int) -> object:
         barrier.wait()
         try:
-            return services.funding.fund_invoice(tenant, investor, request)
+            return services.funding.fund_invoice(tenant, investor, request, f"key-{n:08d}")
         except Conflict as error:
             return error
 

@@ -12,7 +12,7 @@ import pytest
 from liquifact_core import errors
 from liquifact_core.commitments import Commitment
 from liquifact_core.errors import LiquifactError
-from liquifact_core.idempotency import StoredResponse, claim_lost
+from liquifact_core.idempotency import ErrorKind, RecordedError, RecordedOutcome, claim_lost
 from liquifact_core.ports import Store, UnitOfWork
 
 from .contract_support import audit_event, invoice, load, save, transition
@@ -82,7 +82,7 @@ def test_audit_and_funding_errors_are_worded_alike(store: Store, tenant: str) ->
         refused(store, tenant, lambda uow: uow.commitments.update(orphan)),
         errors.commitment_not_found(orphan.id),
     )
-    response = StoredResponse(200, (), b"{}")
+    response = RecordedOutcome(error=RecordedError(ErrorKind.NOT_FOUND, "NOT_FOUND", "gone"))
     assert_same(
         refused(
             store,
