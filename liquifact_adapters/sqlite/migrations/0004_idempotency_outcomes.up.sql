@@ -2,7 +2,7 @@
 --
 -- idempotency_records.outcome holds what the use case came to as a JSON document (the result,
 -- or the domain error that answered, plus the caller's context; see
--- liquifact_adapters/sql_outcomes.py) instead of an HTTP response's status, headers and bytes.
+-- liquifact_adapters/sql/outcomes.py) instead of an HTTP response's status, headers and bytes.
 -- Records completed before this migration keep no outcome: their fingerprints were taken over
 -- the HTTP request and never equal a new one, so until they expire a retry under such a key is
 -- refused (409 IDEMPOTENCY_KEY_REUSED) and never funds twice.
