@@ -20,7 +20,9 @@ Store selection by ``database_url`` (the same URLs as ``DATABASE_URL``):
 * ``memory://``: the in-memory fakes (nothing kept; for tests and experiments).
 
 Cache selection: Redis when ``redis_url`` is set (shared by every process, so writes made
-through the library invalidate what API processes cached), else an in-process LRU cache.
+through the library invalidate what API processes cached), else an in-process LRU cache. The
+use cases report each committed change (``liquifact_core.changes``); ``CacheInvalidation``
+(``liquifact_adapters.cache.invalidation``) drops the key prefixes it made stale from that cache.
 """
 
 from __future__ import annotations
@@ -229,6 +231,7 @@ def open_services(
     is the system clock, ids are time-sortable random ids, and the chain is the spec's
     ``stubbed`` signing mode (the only one built so far).
     """
+    from liquifact_adapters.cache.invalidation import CacheInvalidation
     from liquifact_adapters.stubchain import StubbedEscrowChain
     from liquifact_adapters.system import RandomIdGenerator, SystemClock
 
@@ -242,6 +245,9 @@ def open_services(
             clock=clock or SystemClock(),
             ids=ids or RandomIdGenerator(),
             cache=cache,
+            # What a committed change means for cached reads: the one map, for the server and
+            # library use alike (a library write drops the API's shared Redis entries too).
+            changes=CacheInvalidation(cache),
             chain=chain or StubbedEscrowChain(),
             cursor_secret=config.cursor_secret or secrets.token_urlsafe(32),
             idempotency_ttl=timedelta(hours=config.idempotency_ttl_hours),

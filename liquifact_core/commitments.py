@@ -80,7 +80,6 @@ class Commitment:
     created_at: datetime
     updated_at: datetime
     tx_hash: str | None = None
-    idempotency_key: str | None = None
 
 
 @attrs.frozen

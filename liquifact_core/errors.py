@@ -6,7 +6,7 @@ never shows anything but ``message`` (which must be safe to show) and ``field_er
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -25,6 +25,9 @@ class LiquifactError(Exception):
 
     code = "LIQUIFACT_ERROR"
     retryable = False
+    # Set only on an error raised again from an idempotency record (a replay): what the caller
+    # kept about the first attempt (``idempotency.RecordedOutcome.context``).
+    replayed_context: Mapping[str, str] | None = None
 
     def __init__(
         self,

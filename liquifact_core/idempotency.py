@@ -1,8 +1,10 @@
-"""Idempotency keys: a retried request with the same key and body gets the first answer back.
+"""Idempotency keys: a retried request with the same key gets the first outcome back.
 
-A record is claimed (inserted ``in_progress``) in a transaction of its own before the request
-runs, then completed with the stored response in the same transaction as the request's effect.
-The fingerprint binds a key to one request: method, path, principal and canonical body.
+A record is claimed (inserted ``in_progress``) in a transaction of its own before the use case
+runs, then completed with the use case's outcome in the same transaction as its effect. The
+outcome is kept in domain terms (the result, or the domain error that answered), never as an
+HTTP response: each caller renders it (the HTTP shell replays the same status and body). The
+fingerprint binds a key to one request: the operation, the principal and the typed request.
 """
 
 from __future__ import annotations
@@ -11,13 +13,23 @@ import enum
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
 
-from liquifact_core.errors import Conflict, FieldError, ValidationError
+from liquifact_core.commitments import Commitment
+from liquifact_core.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    LiquifactError,
+    NotFound,
+    StaleVersion,
+    Unauthenticated,
+    ValidationError,
+)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_PATTERN = "^[A-Za-z0-9._:-]{8,128}$"
@@ -36,13 +48,89 @@ class IdempotencyState(enum.StrEnum):
     COMPLETED = "completed"
 
 
-@attrs.frozen
-class StoredResponse:
-    """A response exactly as first sent: replays return these bytes."""
+def _field_errors(errors: Sequence[FieldError]) -> tuple[FieldError, ...]:
+    return tuple(errors)
 
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
+
+class ErrorKind(enum.StrEnum):
+    """The family of a recorded domain error: enough to raise an error of the same class
+    again (the HTTP shell maps the family to the status, as for a live error)."""
+
+    VALIDATION = "validation"
+    UNAUTHENTICATED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    STALE_VERSION = "stale_version"
+    CONFLICT = "conflict"
+
+
+# Most specific first: StaleVersion is not a Conflict, InvalidTransition is.
+_ERROR_CLASSES: tuple[tuple[ErrorKind, type[LiquifactError]], ...] = (
+    (ErrorKind.VALIDATION, ValidationError),
+    (ErrorKind.UNAUTHENTICATED, Unauthenticated),
+    (ErrorKind.FORBIDDEN, Forbidden),
+    (ErrorKind.NOT_FOUND, NotFound),
+    (ErrorKind.STALE_VERSION, StaleVersion),
+    (ErrorKind.CONFLICT, Conflict),
+)
+
+
+@attrs.frozen
+class RecordedError:
+    """A domain error that answered a request, as stored under its idempotency key.
+
+    Only errors the request itself caused are recorded (the kinds above): a retry of the same
+    request would meet them again. ``Unavailable`` and unexpected errors are never recorded:
+    the claim is released so that a retry runs the use case again.
+    """
+
+    kind: ErrorKind
+    code: str
+    message: str
+    field_errors: tuple[FieldError, ...] = attrs.field(default=(), converter=_field_errors)
+    retryable: bool = False
+
+    @classmethod
+    def of(cls, error: LiquifactError) -> RecordedError | None:
+        """The record of ``error``, or None if it is not the request's own outcome."""
+        if isinstance(error, RequestInProgress):
+            return None  # about the key, not the request: never the answer to keep
+        for kind, error_class in _ERROR_CLASSES:
+            if isinstance(error, error_class):
+                return cls(kind, error.code, error.message, error.field_errors, error.retryable)
+        return None
+
+    def to_error(self) -> LiquifactError:
+        """An error of the recorded family with the same code, message and field errors."""
+        error_class = dict(_ERROR_CLASSES)[self.kind]
+        return error_class(
+            self.message, code=self.code, field_errors=self.field_errors, retryable=self.retryable
+        )
+
+
+def copy_context(context: Mapping[str, str]) -> dict[str, str]:
+    """A private copy of a caller's context notes (attrs converter)."""
+    return dict(context)
+
+
+# The results an idempotent use case can record; widen to a union as more use cases use keys.
+IdempotentResult = Commitment
+
+
+@attrs.frozen
+class RecordedOutcome:
+    """What the first request under a key came to: its ``result`` or its ``error`` (exactly
+    one is set), and ``context``: what the caller asked to keep about that first attempt so
+    that it can answer a replay as it answered the first time (HTTP: the correlation id and
+    path that its problem body named). The core stores ``context`` and never reads it."""
+
+    result: IdempotentResult | None = None
+    error: RecordedError | None = None
+    context: Mapping[str, str] = attrs.field(factory=dict, converter=copy_context, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.result is None) == (self.error is None):
+            raise ValueError("an outcome has exactly one of result and error")
 
 
 @attrs.frozen
@@ -55,7 +143,7 @@ class IdempotencyRecord:
     created_at: datetime
     expires_at: datetime  # the record may be purged (and the key reused) from then on
     locked_until: datetime  # an in-progress claim older than this was abandoned (crash)
-    response: StoredResponse | None = None
+    outcome: RecordedOutcome | None = None  # set when completed
 
 
 def parse_idempotency_key(raw: Any) -> str:
@@ -82,15 +170,16 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def request_fingerprint(method: str, path: str, principal: str, body: Any) -> str:
-    """SHA-256 (hex) of the method, path, calling principal and canonical JSON body.
+def request_fingerprint(operation: str, principal: str, request: Any) -> str:
+    """SHA-256 (hex) of the operation's name, the calling principal and the request (a JSON
+    value: the typed request's fields as plain values, canonicalised).
 
     The principal is part of it so that another caller of the same tenant who (by chance or
     on purpose) sends the same key is refused instead of being shown someone else's answer.
     Defined for any text, lone surrogates included (the HTTP body parser refuses those before
     this runs; surrogates encode to bytes no valid UTF-8 text has, so nothing collides).
     """
-    parts: Sequence[str] = (method.upper(), path, principal, canonical_json(body))
+    parts: Sequence[str] = (operation, principal, canonical_json(request))
     digest = hashlib.sha256()
     for part in parts:
         # surrogatepass: a lone surrogate (a JSON "\\ud800" escape from a library caller) gets

@@ -12,8 +12,9 @@ import attrs
 
 from liquifact_core.amounts import Stroops
 from liquifact_core.audit import AuditEvent
+from liquifact_core.changes import Change
 from liquifact_core.commitments import Commitment, CommitmentQuery, LockPage, SubmissionStatus
-from liquifact_core.idempotency import IdempotencyRecord, StoredResponse
+from liquifact_core.idempotency import IdempotencyRecord, RecordedOutcome
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
@@ -104,16 +105,11 @@ class InvoiceRepository(Protocol):
 
 class CommitmentRepository(Protocol):
     def add(self, commitment: Commitment) -> None:
-        """Store a new commitment; Conflict (DUPLICATE_COMMITMENT) if its id or its tenant's
-        idempotency key is taken."""
+        """Store a new commitment; Conflict (DUPLICATE_COMMITMENT) if its id is taken."""
         ...
 
     def get(self, tenant_id: str, commitment_id: str) -> Commitment | None:
         """One commitment of this tenant, or None."""
-        ...
-
-    def by_idempotency_key(self, tenant_id: str, key: str) -> Commitment | None:
-        """The commitment persisted with this idempotency key, or None."""
         ...
 
     def update(self, commitment: Commitment) -> None:
@@ -149,9 +145,10 @@ class IdempotencyRepository(Protocol):
         one whose ``locked_until`` passed (its holder died), is replaced."""
         ...
 
-    def complete(self, tenant_id: str, key: str, claim_id: str, response: StoredResponse) -> None:
-        """Store ``response`` on the in-progress claim ``claim_id`` and mark it completed;
-        Conflict (IDEMPOTENCY_REQUEST_IN_PROGRESS) if that claim no longer exists."""
+    def complete(self, tenant_id: str, key: str, claim_id: str, outcome: RecordedOutcome) -> None:
+        """Store ``outcome`` on the in-progress claim ``claim_id`` and mark it completed;
+        Conflict (IDEMPOTENCY_REQUEST_IN_PROGRESS) if that claim no longer exists. ``get``
+        and ``claim`` return the outcome equal to the one stored."""
         ...
 
     def release(self, tenant_id: str, key: str, claim_id: str) -> None:
@@ -220,6 +217,15 @@ class EscrowChain(Protocol):
         self, escrow_address: str, investor: str, amount: Stroops, invoice_id: str
     ) -> FundingSubmission:
         """Hand an investor's funding of an escrow to the chain (per the signing mode)."""
+        ...
+
+
+class ChangeListener(Protocol):
+    """Hears what the use cases changed, after each commit (``liquifact_core.changes``)."""
+
+    def changed(self, change: Change) -> None:
+        """React to one committed change. Must not raise: the change is already durable, so
+        a failure here cannot undo it (report it and carry on)."""
         ...
 
 

@@ -1,8 +1,10 @@
 """Response caching for expensive read routes: ``@cached(key)`` on a GET handler.
 
 The store is the app's ``Cache`` port (``services.cache``: in-process LRU, or Redis when
-``REDIS_URL`` is set), the same object the use cases invalidate after each committed change, so
-a write through any process drops the affected entries. Rules, as in the spec:
+``REDIS_URL`` is set). The use cases report each committed change (``liquifact_core.changes``);
+the composition root wires ``liquifact_adapters.cache.CacheInvalidation`` over the same cache,
+which drops the affected key prefixes, so a write through any process (or library use) drops
+the affected entries. Rules, as in the spec:
 
 * keys always start ``<family>:<tenantId>:`` (``marketplace:<tenantId>:<originalUrl>``...), so
   one tenant's data is never served to another; add the principal when results depend on it;
@@ -17,8 +19,8 @@ A marketplace route opts in like this::
     @cached(MARKETPLACE_KEY)
     async def search_marketplace(request: Request) -> Response: ...
 
-and ``InvoiceService`` already calls ``cache.invalidate_prefix("marketplace:<tenant>:")`` after
-every committed lifecycle change.
+and every committed lifecycle change of the tenant's invoices drops ``marketplace:<tenant>:``
+(``liquifact_adapters.cache.invalidation.stale_prefixes``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from liquifact_adapters.cache.invalidation import INVESTOR_LOCK, INVESTOR_LOCKS, MARKETPLACE
 from liquifact_core.ports import Cache
 from liquifact_http.callers import Caller, caller_of
 from liquifact_http.logs import get_logger
@@ -81,12 +84,12 @@ def _viewer(_request: Request, caller: Caller) -> str:
     return f"{caller.actor.role.value}.{caller.actor.id}.{caller.actor.wallet or '-'}"
 
 
-# The spec's key formats. Investor lock keys add the viewer after the tenant so that an entry
-# cached for one caller is never served to another; the spec's invalidation prefixes
-# ("investor:locks:<tenantId>:", "investor:lock:<tenantId>:") still cover them.
-MARKETPLACE_KEY = tenant_key("marketplace")  # marketplace:<tenantId>:<originalUrl>
+# The spec's key formats; the families are the ones change invalidation drops. Investor lock
+# keys add the viewer after the tenant so that an entry cached for one caller is never served
+# to another; the invalidation prefixes ("investor:locks:<tenantId>:", ...) still cover them.
+MARKETPLACE_KEY = tenant_key(MARKETPLACE)  # marketplace:<tenantId>:<originalUrl>
 INVESTOR_LOCKS_KEY = tenant_key(
-    "investor:locks", _viewer, lambda request, _caller: original_url(request)
+    INVESTOR_LOCKS, _viewer, lambda request, _caller: original_url(request)
 )  # investor:locks:<tenantId>:<viewer>:<originalUrl>
 
 
@@ -95,7 +98,7 @@ def investor_lock_key(
 ) -> CacheKey:
     """``investor:lock:<tenantId>:<viewer>:<invoiceId>:<funderAddress>``."""
     return tenant_key(
-        "investor:lock",
+        INVESTOR_LOCK,
         _viewer,
         lambda request, _caller: str(request.path_params.get(invoice_param, "")),
         lambda request, _caller: request.query_params.get(funder_query, ""),

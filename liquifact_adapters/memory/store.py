@@ -23,7 +23,7 @@ from liquifact_core.commitments import (
 from liquifact_core.idempotency import (
     IdempotencyRecord,
     IdempotencyState,
-    StoredResponse,
+    RecordedOutcome,
     claim_lost,
 )
 from liquifact_core.invoice_numbers import canonical_invoice_number
@@ -262,11 +262,7 @@ class _CommitmentRepository:
     def add(self, commitment: Commitment) -> None:
         self._uow.check_tenant(commitment.tenant_id)
         commitments = self._uow.state().commitments
-        key = commitment.idempotency_key
-        taken = (commitment.tenant_id, commitment.id) in commitments or (
-            key is not None and self.by_idempotency_key(commitment.tenant_id, key) is not None
-        )
-        if taken:
+        if (commitment.tenant_id, commitment.id) in commitments:
             raise errors.duplicate_commitment()
         if (commitment.tenant_id, commitment.invoice_id) not in self._uow.state().invoices:
             raise errors.invoice_not_found(commitment.invoice_id)
@@ -275,13 +271,6 @@ class _CommitmentRepository:
     def get(self, tenant_id: str, commitment_id: str) -> Commitment | None:
         self._uow.check_tenant(tenant_id)
         return self._uow.state().commitments.get((tenant_id, commitment_id))
-
-    def by_idempotency_key(self, tenant_id: str, key: str) -> Commitment | None:
-        self._uow.check_tenant(tenant_id)
-        for (tenant, _), commitment in self._uow.state().commitments.items():
-            if tenant == tenant_id and commitment.idempotency_key == key:
-                return commitment
-        return None
 
     def update(self, commitment: Commitment) -> None:
         self._uow.check_tenant(commitment.tenant_id)
@@ -365,7 +354,7 @@ class _IdempotencyRepository:
         records[(record.tenant_id, record.key)] = record
         return None
 
-    def complete(self, tenant_id: str, key: str, claim_id: str, response: StoredResponse) -> None:
+    def complete(self, tenant_id: str, key: str, claim_id: str, outcome: RecordedOutcome) -> None:
         self._uow.check_tenant(tenant_id)
         records = self._uow.state().idempotency
         current = records.get((tenant_id, key))
@@ -376,7 +365,7 @@ class _IdempotencyRepository:
         ):
             raise claim_lost()
         records[(tenant_id, key)] = attrs.evolve(
-            current, state=IdempotencyState.COMPLETED, response=response
+            current, state=IdempotencyState.COMPLETED, outcome=outcome
         )
 
     def release(self, tenant_id: str, key: str, claim_id: str) -> None:

@@ -122,7 +122,6 @@ class PostgresCommitmentRepository(SqlCommitmentRepository):
     INSERT = pyformat(shared.INSERT_COMMITMENT)
     UPDATE = pyformat(shared.UPDATE_COMMITMENT)
     SELECT = pyformat(shared.SELECT_COMMITMENT)
-    SELECT_BY_KEY = pyformat(shared.SELECT_COMMITMENT_BY_KEY)
     PENDING_TOTAL = pyformat(shared.PENDING_TOTAL)
     RELEASE_PENDING = pyformat(shared.RELEASE_PENDING)
     # Ids in the "C" collation: code point order, as Python and SQLite compare strings.

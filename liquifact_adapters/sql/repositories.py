@@ -18,7 +18,7 @@ from liquifact_adapters.sql.statements import MarketplacePages
 from liquifact_core import errors
 from liquifact_core.audit import AuditEvent
 from liquifact_core.commitments import Commitment, CommitmentQuery, LockPage
-from liquifact_core.idempotency import IdempotencyRecord, StoredResponse, claim_lost
+from liquifact_core.idempotency import IdempotencyRecord, RecordedOutcome, claim_lost
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
 from liquifact_core.ports import (
@@ -214,7 +214,6 @@ class SqlCommitmentRepository(_Repository, ABC):
     INSERT: ClassVar[str]
     UPDATE: ClassVar[str]
     SELECT: ClassVar[str]
-    SELECT_BY_KEY: ClassVar[str]
     PENDING_TOTAL: ClassVar[str]
     RELEASE_PENDING: ClassVar[str]
     SELECT_LOCKS: ClassVar[str]
@@ -234,11 +233,6 @@ class SqlCommitmentRepository(_Repository, ABC):
     def get(self, tenant_id: str, commitment_id: str) -> Commitment | None:
         self._session.check_tenant(tenant_id)
         row = self._one(self.SELECT, {"tenant_id": tenant_id, "id": commitment_id})
-        return None if row is None else self.rows.commitment_from_row(row)
-
-    def by_idempotency_key(self, tenant_id: str, key: str) -> Commitment | None:
-        self._session.check_tenant(tenant_id)
-        row = self._one(self.SELECT_BY_KEY, {"tenant_id": tenant_id, "key": key})
         return None if row is None else self.rows.commitment_from_row(row)
 
     def update(self, commitment: Commitment) -> None:
@@ -303,10 +297,10 @@ class SqlIdempotencyRepository(_Repository):
             return None
         return self.get(record.tenant_id, record.key)
 
-    def complete(self, tenant_id: str, key: str, claim_id: str, response: StoredResponse) -> None:
+    def complete(self, tenant_id: str, key: str, claim_id: str, outcome: RecordedOutcome) -> None:
         self._session.check_tenant(tenant_id)
         params = {
-            **self.rows.response_params(response),
+            **self.rows.outcome_params(outcome),
             "tenant_id": tenant_id,
             "key": key,
             "claim_id": claim_id,

@@ -16,10 +16,11 @@ from typing import Any, Literal
 import attrs
 import cattrs
 
+from liquifact_adapters.sql.outcomes import outcome_document, outcome_from_document
 from liquifact_core.amounts import Money, quantize
 from liquifact_core.audit import AuditEvent
 from liquifact_core.commitments import Commitment, InvestorLock
-from liquifact_core.idempotency import IdempotencyRecord, StoredResponse
+from liquifact_core.idempotency import IdempotencyRecord, RecordedOutcome
 from liquifact_core.invoice_numbers import canonical_invoice_number
 from liquifact_core.invoices import Invoice, InvoiceDraft, Transition
 from liquifact_core.marketplace import (
@@ -174,28 +175,20 @@ class RowConverter(ABC):
 
     def idempotency_params(self, record: IdempotencyRecord) -> Params:
         params: Params = self.converter.unstructure(record)
-        del params["response"]  # written by ``response_params`` when the request completes
+        del params["outcome"]  # written by ``outcome_params`` when the request completes
         return params
 
-    def response_params(self, response: StoredResponse) -> Params:
-        return {
-            "response_status": response.status,
-            "response_headers": self.json_to_sql([list(pair) for pair in response.headers]),
-            "response_body": response.body,
-        }
+    def outcome_params(self, outcome: RecordedOutcome) -> Params:
+        """The ``outcome`` column: the JSON document of ``sql.outcomes`` (migration 0004)."""
+        return {"outcome": self.json_to_sql(outcome_document(outcome))}
 
     def idempotency_from_row(self, row: Row) -> IdempotencyRecord:
-        response = None
-        if row["response_status"] is not None:
-            headers = self.json_from_sql(row["response_headers"]) or []
-            response = StoredResponse(
-                status=int(row["response_status"]),
-                headers=tuple((str(name), str(value)) for name, value in headers),
-                body=bytes(row["response_body"]),
-            )
-        values = {name: row[name] for name in row if not name.startswith("response_")}
+        values = {name: row[name] for name in row if name != "outcome"}
         record = self.converter.structure(values, IdempotencyRecord)
-        return record if response is None else _with_response(record, response)
+        if row["outcome"] is None:  # in progress, or completed before migration 0004
+            return record
+        outcome = outcome_from_document(self.json_from_sql(row["outcome"]))
+        return attrs.evolve(record, outcome=outcome)
 
     # ---- helpers ------------------------------------------------------------------------
     def _json_object(self, value: Any) -> dict[str, Any]:
@@ -207,10 +200,6 @@ class RowConverter(ABC):
     def _money(self, value: Mapping[str, Any]) -> Money:
         currency = str(value["currency"])
         return Money(quantize(self.decimal_from_sql(value["amount"]), currency), currency)
-
-
-def _with_response(record: IdempotencyRecord, response: StoredResponse) -> IdempotencyRecord:
-    return attrs.evolve(record, response=response)
 
 
 def require_aware(moment: datetime) -> datetime:

@@ -85,11 +85,11 @@ INSERT_COMMITMENT = """
 INSERT INTO investor_commitments (
     tenant_id, id, invoice_id, investor_address, amount_stroops, status,
     investor_effective_yield_bps, claim_not_before, submission_status, tx_hash,
-    idempotency_key, actor_id, created_at, updated_at
+    actor_id, created_at, updated_at
 ) VALUES (
     :tenant_id, :id, :invoice_id, :investor_address, :amount_stroops, :status,
     :investor_effective_yield_bps, :claim_not_before, :submission_status, :tx_hash,
-    :idempotency_key, :actor_id, :created_at, :updated_at
+    :actor_id, :created_at, :updated_at
 )
 """
 
@@ -111,9 +111,6 @@ RETURNING *
 """
 
 SELECT_COMMITMENT = "SELECT * FROM investor_commitments WHERE tenant_id = :tenant_id AND id = :id"
-SELECT_COMMITMENT_BY_KEY = (
-    "SELECT * FROM investor_commitments WHERE tenant_id = :tenant_id AND idempotency_key = :key"
-)
 PENDING_TOTAL = """
 SELECT coalesce(sum(amount_stroops), 0) AS total FROM investor_commitments
 WHERE tenant_id = :tenant_id AND invoice_id = :invoice_id AND status = 'pending'
@@ -130,16 +127,14 @@ INSERT INTO idempotency_records (
 )
 ON CONFLICT (tenant_id, key) DO UPDATE SET
     fingerprint = excluded.fingerprint, state = excluded.state, claim_id = excluded.claim_id,
-    response_status = NULL, response_headers = NULL, response_body = NULL,
-    created_at = excluded.created_at, expires_at = excluded.expires_at,
+    outcome = NULL, created_at = excluded.created_at, expires_at = excluded.expires_at,
     locked_until = excluded.locked_until
 WHERE idempotency_records.expires_at <= :now
     OR (idempotency_records.state = 'in_progress' AND idempotency_records.locked_until <= :now)
 """
 COMPLETE = """
 UPDATE idempotency_records SET
-    state = 'completed', response_status = :response_status,
-    response_headers = :response_headers, response_body = :response_body
+    state = 'completed', outcome = :outcome
 WHERE tenant_id = :tenant_id AND key = :key AND claim_id = :claim_id AND state = 'in_progress'
 """
 RELEASE_CLAIM = """

@@ -104,7 +104,6 @@ class SqliteCommitmentRepository(SqlCommitmentRepository):
     INSERT = shared.INSERT_COMMITMENT
     UPDATE = shared.UPDATE_COMMITMENT
     SELECT = shared.SELECT_COMMITMENT
-    SELECT_BY_KEY = shared.SELECT_COMMITMENT_BY_KEY
     PENDING_TOTAL = shared.PENDING_TOTAL
     RELEASE_PENDING = shared.RELEASE_PENDING
     # SQLite's default BINARY collation already orders text by code point.

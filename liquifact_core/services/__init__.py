@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import attrs
 
+from liquifact_core.changes import IgnoreChanges
 from liquifact_core.marketplace import DEVELOPMENT_CURSOR_SECRET
-from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
+from liquifact_core.ports import Cache, ChangeListener, Clock, EscrowChain, IdGenerator, Store
 from liquifact_core.services.funding import FundingService
 from liquifact_core.services.idempotency import DEFAULT_TTL, IdempotencyService
 from liquifact_core.services.invoices import InvoiceService
@@ -23,6 +24,7 @@ class Services:
     clock: Clock
     ids: IdGenerator
     cache: Cache
+    changes: ChangeListener
     invoices: InvoiceService
     marketplace: MarketplaceService
     funding: FundingService
@@ -37,24 +39,34 @@ class Services:
         ids: IdGenerator,
         cache: Cache | None = None,
         *,
+        changes: ChangeListener | None = None,
         chain: EscrowChain | None = None,
         cursor_secret: str = DEVELOPMENT_CURSOR_SECRET,
         idempotency_ttl: timedelta = DEFAULT_TTL,
     ) -> Services:
-        """``chain`` is the escrow chain funding goes to (none: funding answers 503);
+        """``cache`` is the response cache the HTTP shell serves reads from (the core never
+        touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
+        the composition root passes one that drops the affected ``cache`` entries
+        (``liquifact_adapters.cache.CacheInvalidation``); none: changes are ignored.
+        ``chain`` is the escrow chain funding goes to (none: funding answers 503);
         ``cursor_secret`` signs marketplace cursors (the default is for development only)."""
         cache = cache if cache is not None else NoCache()
+        changes = changes if changes is not None else IgnoreChanges()
+        idempotency = IdempotencyService(
+            store.unit_of_work, store.purge_expired_idempotency, clock, ids, idempotency_ttl
+        )
         return cls(
             store=store,
             clock=clock,
             ids=ids,
             cache=cache,
-            invoices=InvoiceService(store.unit_of_work, clock, ids, cache),
+            changes=changes,
+            invoices=InvoiceService(store.unit_of_work, clock, ids, changes),
             marketplace=MarketplaceService(store.read_unit, cursor_secret),
-            funding=FundingService(store.unit_of_work, clock, ids, chain, cache, store.read_unit),
-            idempotency=IdempotencyService(
-                store.unit_of_work, store.purge_expired_idempotency, clock, ids, idempotency_ttl
+            funding=FundingService(
+                store.unit_of_work, clock, ids, chain, idempotency, changes, store.read_unit
             ),
+            idempotency=idempotency,
             metrics=MetricsService(store.read_unit),
         )
 

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from liquifact_core.addresses import AccountAddress
-from liquifact_core.amounts import Stroops
+from liquifact_core.changes import CommitmentChanged
 from liquifact_core.commitments import (
     COMMITMENT_ID_PREFIX,
     Commitment,
@@ -33,21 +33,22 @@ from liquifact_core.errors import (
     commitment_not_found,
     invoice_not_found,
 )
+from liquifact_core.idempotency import copy_context, parse_idempotency_key, request_fingerprint
 from liquifact_core.ids import parse_invoice_id
 from liquifact_core.invoices import Actor
 from liquifact_core.lifecycle import INVESTABLE, Role
 from liquifact_core.ports import (
-    Cache,
+    ChangeListener,
     Clock,
     EscrowChain,
     IdGenerator,
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from liquifact_core.services.idempotency import IdempotencyService
 
-# The spec's cache keys: "investor:locks:<tenantId>:<originalUrl>" and
-# "investor:lock:<tenantId>:<invoiceId>:<funderAddress>".
-INVESTOR_CACHE_PREFIXES = ("investor:locks:{tenant_id}:", "investor:lock:{tenant_id}:")
+# The operation name in funding fingerprints: a key used for funding is bound to funding.
+FUND_INVOICE = "fund_invoice"
 _OPERATORS = frozenset({Role.ADMIN, Role.SERVICE})
 _UPDATERS = frozenset({Role.ADMIN, Role.SERVICE, Role.CHAIN})
 _UPDATABLE = frozenset({"status", "tx_hash"})
@@ -58,6 +59,17 @@ _NEXT_STATUS = {
 }
 
 
+@attrs.frozen
+class FundingOutcome:
+    """What ``fund_invoice`` came to: the ``commitment`` as recorded by the first request
+    under the key; ``replayed`` when this call returned that record and changed nothing;
+    ``context`` is what the first caller asked to keep (see ``RecordedOutcome.context``)."""
+
+    commitment: Commitment
+    replayed: bool
+    context: Mapping[str, str] = attrs.field(factory=dict, converter=copy_context, hash=False)
+
+
 class FundingService:
     def __init__(
         self,
@@ -65,7 +77,8 @@ class FundingService:
         clock: Clock,
         ids: IdGenerator,
         chain: EscrowChain | None,
-        cache: Cache,
+        idempotency: IdempotencyService,
+        changes: ChangeListener,
         read_unit: UnitOfWorkFactory | None = None,
     ) -> None:
         self._uow = unit_of_work
@@ -73,7 +86,8 @@ class FundingService:
         self._clock = clock
         self._ids = ids
         self._chain = chain
-        self._cache = cache
+        self._idempotency = idempotency
+        self._changes = changes
 
     # ---- funding ------------------------------------------------------------------------
     def fund_invoice(
@@ -81,40 +95,59 @@ class FundingService:
         tenant_id: str,
         actor: Actor,
         request: FundingRequest,
-        idempotency_key: str | None = None,
-    ) -> Commitment:
-        """Record a funding intent in its own transaction (library use; HTTP adds
-        response-level idempotency around ``fund_invoice_in``)."""
-        with self._uow(tenant_id) as uow:
-            commitment = self.fund_invoice_in(uow, tenant_id, actor, request, idempotency_key)
-            uow.commit()
-        self.invalidate_reads(tenant_id)
-        return commitment
+        idempotency_key: str | None,
+        *,
+        context: Mapping[str, str] | None = None,
+    ) -> FundingOutcome:
+        """Record a funding intent at most once per ``idempotency_key`` (8-128 of
+        ``[A-Za-z0-9._:-]``; required: ValidationError IDEMPOTENCY_KEY_REQUIRED /
+        INVALID_IDEMPOTENCY_KEY).
 
-    def fund_invoice_in(
-        self,
-        uow: UnitOfWork,
-        tenant_id: str,
-        actor: Actor,
-        request: FundingRequest,
-        idempotency_key: str | None = None,
+        The key is bound to this principal and this request (``request_fingerprint`` of the
+        operation, the actor and the typed request). A repeat of the same request returns the
+        first outcome: the same commitment (``replayed``), or the same domain error raised
+        again. Another request under the key raises Conflict IDEMPOTENCY_KEY_REUSED; a repeat
+        while the first still runs raises RequestInProgress (retryable). Who may fund is
+        checked before the key is claimed (Forbidden: not an investor, WALLET_NOT_BOUND).
+        ``context`` is kept with the outcome for the caller's replays (``FundingOutcome``).
+        """
+        key = parse_idempotency_key(idempotency_key)
+        self.check_can_fund(actor)
+        fingerprint = request_fingerprint(
+            FUND_INVOICE,
+            f"{actor.role.value}:{actor.id}",
+            {
+                "invoice_id": request.invoice_id,
+                "investor": request.investor.value,
+                "amount_stroops": str(request.amount.value),
+            },
+        )
+        outcome = self._idempotency.execute(
+            tenant_id,
+            key,
+            fingerprint,
+            lambda uow: self._record_intent(uow, tenant_id, actor, request),
+            context,
+        )
+        commitment = outcome.result
+        if not outcome.replayed:
+            self._changes.changed(_changed(commitment))
+        return FundingOutcome(commitment, outcome.replayed, outcome.context)
+
+    def _record_intent(
+        self, uow: UnitOfWork, tenant_id: str, actor: Actor, request: FundingRequest
     ) -> Commitment:
         """Check and record a funding intent inside ``uow`` (the caller commits).
 
-        Only investors, only from their bound wallet, only on investable invoices, and never
-        beyond the escrow's capacity: target - funded - pending commitments. The capacity read
-        and the insert happen in this one unit, which serialises them per invoice.
+        Only from the investor's bound wallet, only on investable invoices, and never beyond
+        the escrow's capacity: target - funded - pending commitments. The capacity read and
+        the insert happen in this one unit, which serialises them per invoice.
         """
-        self.check_can_fund(actor)
         if request.investor.value != actor.wallet:
             raise Forbidden(
                 "investorAddress must be the wallet bound to this account.",
                 code="WALLET_MISMATCH",
             )
-        if idempotency_key is not None:
-            existing = uow.commitments.by_idempotency_key(tenant_id, idempotency_key)
-            if existing is not None:
-                return _same_request(existing, request)
         pending = uow.commitments.pending_total_for_update(tenant_id, request.invoice_id)
         invoice = uow.invoices.get(tenant_id, request.invoice_id)
         if invoice is None:
@@ -147,7 +180,6 @@ class FundingService:
             actor_id=actor.id,
             created_at=now,
             updated_at=now,
-            idempotency_key=idempotency_key,
         )
         uow.commitments.add(commitment)
         submission = self._chain_port().submit_funding(
@@ -169,26 +201,6 @@ class FundingService:
                 "No Stellar wallet is bound to this account; bind one before funding.",
                 code="WALLET_NOT_BOUND",
             )
-
-    def persist_commitment(self, tenant_id: str, commitment: Commitment) -> Commitment:
-        """Store a commitment; with an idempotency key already used, return the stored one
-        (no second insert), or refuse if that one is for another invoice, investor or amount."""
-        with self._uow(tenant_id) as uow:
-            key = commitment.idempotency_key
-            existing = None if key is None else uow.commitments.by_idempotency_key(tenant_id, key)
-            if existing is not None:
-                return _same_request(
-                    existing,
-                    FundingRequest(
-                        commitment.invoice_id,
-                        AccountAddress(commitment.investor_address),
-                        Stroops(commitment.amount_stroops),
-                    ),
-                )
-            uow.commitments.add(commitment)
-            uow.commit()
-        self.invalidate_reads(tenant_id)
-        return commitment
 
     def update_commitment(
         self, tenant_id: str, actor: Actor, commitment_id: str, changes: Mapping[str, Any]
@@ -224,7 +236,7 @@ class FundingService:
             uow.commitments.update(updated)
             self._audit(uow, updated, actor, "commitment.updated")
             uow.commit()
-        self.invalidate_reads(tenant_id)
+        self._changes.changed(_changed(updated))
         return updated
 
     # ---- locks ----------------------------------------------------------------------------
@@ -256,10 +268,6 @@ class FundingService:
             raise NotFound(f"No lock of this funder on invoice '{invoice_id}' was found.")
         return page.items[0]
 
-    def invalidate_reads(self, tenant_id: str) -> None:
-        for prefix in INVESTOR_CACHE_PREFIXES:
-            self._cache.invalidate_prefix(prefix.format(tenant_id=tenant_id))
-
     # ---- helpers --------------------------------------------------------------------------
     def _funder_scope(self, actor: Actor, funder: AccountAddress | None) -> str | None:
         funder_address = None if funder is None else funder.value
@@ -289,18 +297,13 @@ class FundingService:
         )
 
 
-def _same_request(existing: Commitment, request: FundingRequest) -> Commitment:
-    same = (
-        existing.invoice_id == request.invoice_id
-        and existing.investor_address == request.investor.value
-        and existing.amount_stroops == request.amount.value
+def _changed(commitment: Commitment) -> CommitmentChanged:
+    return CommitmentChanged(
+        tenant_id=commitment.tenant_id,
+        invoice_id=commitment.invoice_id,
+        commitment_id=commitment.id,
+        investor_address=commitment.investor_address,
     )
-    if not same:
-        raise Conflict(
-            "This idempotency key was already used for another commitment.",
-            code="IDEMPOTENCY_KEY_REUSED",
-        )
-    return existing
 
 
 def _next_status(current: Commitment, raw: Any) -> CommitmentStatus:

@@ -1,9 +1,9 @@
-"""Running a request at most once per idempotency key, and purging expired keys."""
+"""Running a use case at most once per idempotency key, and purging expired keys."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 import attrs
@@ -12,8 +12,11 @@ from liquifact_core.errors import Conflict, LiquifactError
 from liquifact_core.idempotency import (
     IdempotencyRecord,
     IdempotencyState,
+    IdempotentResult,
+    RecordedError,
+    RecordedOutcome,
     RequestInProgress,
-    StoredResponse,
+    copy_context,
     parse_idempotency_key,
 )
 from liquifact_core.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
@@ -25,15 +28,19 @@ DEFAULT_TTL = timedelta(hours=24)
 DEFAULT_LEASE = timedelta(minutes=2)
 PURGE_BATCH = 1000
 
-Work = Callable[[UnitOfWork], StoredResponse]
-ClientError = Callable[[LiquifactError], StoredResponse | None]
+Work = Callable[[UnitOfWork], IdempotentResult]
 Purge = Callable[..., int]
 
 
 @attrs.frozen
 class IdempotentOutcome:
-    response: StoredResponse
+    """The result of a keyed use case: ``replayed`` when it is the recorded result of an
+    earlier request with the same key (nothing ran now); ``context`` is what the caller kept
+    about the attempt that produced it."""
+
+    result: IdempotentResult
     replayed: bool
+    context: Mapping[str, str] = attrs.field(factory=dict, converter=copy_context, hash=False)
 
 
 class IdempotencyService:
@@ -59,18 +66,24 @@ class IdempotencyService:
         key: str | None,
         fingerprint: str,
         work: Work,
-        client_error: ClientError,
+        context: Mapping[str, str] | None = None,
     ) -> IdempotentOutcome:
-        """Run ``work`` once for (tenant, key) and store its response with its effect.
+        """Run ``work`` once for (tenant, key) and record its outcome with its effect.
 
         1. Claim the key in a committed transaction of its own. A live record answers instead:
-           another fingerprint -> 409 IDEMPOTENCY_KEY_REUSED; still in progress -> 409
-           IDEMPOTENCY_REQUEST_IN_PROGRESS (retryable); completed -> its stored response.
-        2. Run ``work`` in a new unit and complete the record in that same unit.
-        3. A domain error that ``client_error`` renders (a 4xx) is stored as the answer too;
-           anything else releases the claim so a retry can run.
+           another fingerprint -> Conflict IDEMPOTENCY_KEY_REUSED; still in progress ->
+           RequestInProgress (IDEMPOTENCY_REQUEST_IN_PROGRESS, retryable); completed -> its
+           recorded result (``replayed``), or its recorded domain error raised again (with
+           ``replayed_context`` set to the first attempt's ``context``).
+        2. Run ``work`` in a new unit and complete the record in that same unit: the effect
+           and its record commit together or not at all.
+        3. A domain error the request caused (``RecordedError.of``) is recorded as the answer
+           too, then raised; anything else releases the claim so that a retry runs again.
+
+        ``key``: 8-128 of ``[A-Za-z0-9._:-]`` (ValidationError otherwise, before any claim).
         """
         key = parse_idempotency_key(key)
+        context = dict(context or {})
         now = self._clock.now()
         claim = IdempotencyRecord(
             tenant_id=tenant_id,
@@ -89,21 +102,23 @@ class IdempotencyService:
             return _answer(existing, fingerprint)
         try:
             with self._uow(tenant_id) as uow:
-                response = work(uow)
-                uow.idempotency.complete(tenant_id, key, claim.claim_id, response)
+                result = work(uow)
+                recorded = RecordedOutcome(result=result, context=context)
+                uow.idempotency.complete(tenant_id, key, claim.claim_id, recorded)
                 uow.commit()
-            return IdempotentOutcome(response, replayed=False)
+            return IdempotentOutcome(result, replayed=False, context=context)
         except RequestInProgress:
             raise  # our claim was taken over; the effect rolled back with the failed completion
         except LiquifactError as error:
-            stored = client_error(error)
-            if stored is None:
+            answer = RecordedError.of(error)
+            if answer is None:
                 self._release(claim)
                 raise
             with self._uow(tenant_id) as uow:
-                uow.idempotency.complete(tenant_id, key, claim.claim_id, stored)
+                failed = RecordedOutcome(error=answer, context=context)
+                uow.idempotency.complete(tenant_id, key, claim.claim_id, failed)
                 uow.commit()
-            return IdempotentOutcome(stored, replayed=False)
+            raise
         except BaseException:
             self._release(claim)
             raise
@@ -131,8 +146,14 @@ def _answer(existing: IdempotencyRecord, fingerprint: str) -> IdempotentOutcome:
             "This Idempotency-Key was already used for a different request; use a new key.",
             code="IDEMPOTENCY_KEY_REUSED",
         )
-    if existing.state is IdempotencyState.IN_PROGRESS or existing.response is None:
+    outcome = existing.outcome
+    if existing.state is IdempotencyState.IN_PROGRESS or outcome is None:
         raise RequestInProgress(
             "A request with this Idempotency-Key is still being processed; retry shortly."
         )
-    return IdempotentOutcome(existing.response, replayed=True)
+    if outcome.error is not None:
+        error = outcome.error.to_error()
+        error.replayed_context = dict(outcome.context)
+        raise error
+    assert outcome.result is not None  # RecordedOutcome holds exactly one of the two
+    return IdempotentOutcome(outcome.result, replayed=True, context=outcome.context)

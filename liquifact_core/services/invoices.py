@@ -9,6 +9,7 @@ import attrs
 
 from liquifact_core.amounts import Stroops
 from liquifact_core.audit import AuditEvent
+from liquifact_core.changes import CommitmentChanged, InvoiceChanged
 from liquifact_core.commitments import Commitment, commitment_audit_event
 from liquifact_core.errors import (
     Conflict,
@@ -36,7 +37,7 @@ from liquifact_core.lifecycle import (
     allowed_targets_for,
 )
 from liquifact_core.ports import (
-    Cache,
+    ChangeListener,
     Clock,
     IdGenerator,
     InvoiceQuery,
@@ -44,12 +45,9 @@ from liquifact_core.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from liquifact_core.services.funding import INVESTOR_CACHE_PREFIXES
 
 _WRITERS = frozenset({Role.SME, Role.ADMIN, Role.SERVICE})
 _OPERATORS = frozenset({Role.ADMIN, Role.SERVICE})
-# Cached marketplace reads are keyed "marketplace:<tenant>:..." (the spec's key format).
-MARKETPLACE_CACHE_PREFIX = "marketplace:"
 
 
 @attrs.frozen
@@ -65,12 +63,18 @@ class InvoiceState:
 
 class InvoiceService:
     def __init__(
-        self, unit_of_work: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, cache: Cache
+        self,
+        unit_of_work: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        changes: ChangeListener,
     ) -> None:
+        """``changes`` hears, after each commit, every lifecycle or funding change
+        (``InvoiceChanged``)."""
         self._uow = unit_of_work
         self._clock = clock
         self._ids = ids
-        self._cache = cache
+        self._changes = changes
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, tenant_id: str, actor: Actor, invoice_id: str) -> Invoice:
@@ -297,10 +301,14 @@ class InvoiceService:
             )
             released = self._release_commitments(uow, moved, actor)
             uow.commit()
-        self._invalidate_reads(tenant_id)
-        if released:
-            for prefix in INVESTOR_CACHE_PREFIXES:
-                self._cache.invalidate_prefix(prefix.format(tenant_id=tenant_id))
+        # After commit: a reader must never re-cache the state from before this change.
+        self._changes.changed(InvoiceChanged(tenant_id, moved.id, invoice.status, moved.status))
+        for commitment in released:
+            self._changes.changed(
+                CommitmentChanged(
+                    tenant_id, commitment.invoice_id, commitment.id, commitment.investor_address
+                )
+            )
         return moved
 
     def _release_commitments(
@@ -344,12 +352,8 @@ class InvoiceService:
                 action = f"invoice.{invoice.status.value}_to_{updated.status.value}"
             self._audit(uow, updated, actor, action, metadata)
             uow.commit()
-        self._invalidate_reads(tenant_id)
+        self._changes.changed(InvoiceChanged(tenant_id, updated.id, invoice.status, updated.status))
         return updated
-
-    def _invalidate_reads(self, tenant_id: str) -> None:
-        # After commit: a reader must never re-cache the state from before this change.
-        self._cache.invalidate_prefix(f"{MARKETPLACE_CACHE_PREFIX}{tenant_id}:")
 
     # ---- helpers ------------------------------------------------------------------------
     def _visible(self, uow: UnitOfWork, tenant_id: str, actor: Actor, invoice_id: str) -> Invoice:

@@ -17,8 +17,8 @@ from liquifact_core.marketplace import (
 )
 from liquifact_core.ports import UnitOfWorkFactory
 
-# The spec's cache key: "marketplace:<tenantId>:<originalUrl>". Lifecycle changes drop the
-# tenant's prefix (InvoiceService), so a cache wrapper around the route stays correct.
+# Lifecycle and funding changes are published as InvoiceChanged (InvoiceService); the shell's
+# cache invalidation drops the tenant's cached marketplace reads on each.
 
 
 @attrs.frozen

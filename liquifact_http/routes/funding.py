@@ -9,13 +9,7 @@ from starlette.responses import Response
 
 from liquifact_core.commitments import FundingRequest, LockQuery, LocksQuery
 from liquifact_core.errors import LiquifactError
-from liquifact_core.idempotency import (
-    IDEMPOTENCY_HEADER,
-    StoredResponse,
-    parse_idempotency_key,
-    request_fingerprint,
-)
-from liquifact_core.ports import UnitOfWork
+from liquifact_core.idempotency import IDEMPOTENCY_HEADER, parse_idempotency_key
 from liquifact_http import problems, wire
 from liquifact_http import representations as rep
 from liquifact_http.bodies import read_object
@@ -31,48 +25,51 @@ from liquifact_http.routes.common import (
 
 FUND_PATH = "/v1/invest/fund-invoice"
 REPLAYED_HEADER = "Idempotent-Replayed"
-
-
-def _stored(response: Response) -> StoredResponse:
-    headers = tuple(
-        (name, value)
-        for name, value in response.headers.items()
-        if name in ("content-type", "location")
-    )
-    return StoredResponse(response.status_code, headers, bytes(response.body))
+# What the funding use case keeps with its outcome for us: a replayed problem names the
+# correlation id and path of the first attempt, so its body is the first body byte for byte.
+_CORRELATION_ID = "correlation_id"
+_INSTANCE = "instance"
 
 
 async def fund_invoice(request: Request) -> Response:
+    """Typed request in, ``FundingOutcome`` out, rendered. Idempotency (claim, record, replay,
+    409s) is the use case's own; a replay answers as the first attempt did, plus
+    ``Idempotent-Replayed: true``."""
     caller = caller_of(request)
     key = parse_idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
     payload = await read_object(request)
-    tenant_id, actor = caller.tenant_id, caller.actor
-    # The canonical path: a retry through the /api alias is the same request.
-    fingerprint = request_fingerprint("POST", FUND_PATH, f"{actor.role}:{actor.id}", payload)
     wired = services(request)
-
-    def work(uow: UnitOfWork) -> StoredResponse:
-        wired.funding.check_can_fund(actor)  # who may fund is answered before what
-        funding = wire.structure(payload, FundingRequest)
-        commitment = wired.funding.fund_invoice_in(uow, tenant_id, actor, funding, key)
-        location = f"/v1/investor/locks/{commitment.invoice_id}"
-        return _stored(json_response(rep.commitment(commitment), 201, {"Location": location}))
-
-    def client_error(error: LiquifactError) -> StoredResponse | None:
+    wired.funding.check_can_fund(caller.actor)  # who may fund is answered before what
+    funding = wire.structure(payload, FundingRequest)
+    state = request.scope.get("state", {})
+    context = {
+        _CORRELATION_ID: str(state.get("correlation_id", "unknown")),
+        _INSTANCE: str(state.get("original_path", request.url.path)),
+    }
+    try:
+        outcome = await blocking(
+            wired.funding.fund_invoice,
+            caller.tenant_id,
+            caller.actor,
+            funding,
+            key,
+            context=context,
+        )
+    except LiquifactError as error:
+        if error.replayed_context is None:
+            raise  # a live error: the app's handlers render it for this request
+        first = error.replayed_context
         problem = problems.problem_from_error(error)
-        if problem.status >= 500:
-            return None  # not the request's fault: release the key so a retry runs again
-        return _stored(problems.render_in(problem, request.scope))
-
-    outcome = await blocking(
-        wired.idempotency.execute, tenant_id, key, fingerprint, work, client_error
-    )
-    if not outcome.replayed and outcome.response.status == 201:
-        wired.funding.invalidate_reads(tenant_id)
-    headers = dict(outcome.response.headers)
+        # The body names the first attempt; the correlation middleware sets this exchange's
+        # id on the X-Correlation-Id header, as for every response.
+        response = problems.render(problem, first[_CORRELATION_ID], first[_INSTANCE])
+        response.headers[REPLAYED_HEADER] = "true"
+        return response
+    commitment = outcome.commitment
+    headers = {"Location": f"/v1/investor/locks/{commitment.invoice_id}"}
     if outcome.replayed:
         headers[REPLAYED_HEADER] = "true"
-    return Response(outcome.response.body, outcome.response.status, headers=headers)
+    return json_response(rep.commitment(commitment), 201, headers)
 
 
 @cached(INVESTOR_LOCKS_KEY)

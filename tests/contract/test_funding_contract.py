@@ -8,8 +8,14 @@ import attrs
 import pytest
 
 from liquifact_core.commitments import CommitmentQuery, CommitmentStatus, SubmissionStatus
-from liquifact_core.errors import Conflict, NotFound
-from liquifact_core.idempotency import IdempotencyState, RequestInProgress, StoredResponse
+from liquifact_core.errors import Conflict, FieldError, NotFound
+from liquifact_core.idempotency import (
+    ErrorKind,
+    IdempotencyState,
+    RecordedError,
+    RecordedOutcome,
+    RequestInProgress,
+)
 from liquifact_core.marketplace import MarketplaceQuery
 from liquifact_core.ports import Store
 
@@ -17,35 +23,48 @@ from .contract_support import T0, save
 from .market_support import INVESTOR, claim, commitment, listed
 
 OTHER_INVESTOR = "GBOO3KDNF3WY4WSZCVI4MWYCZKJH75HCXCKU4YNW3PDNZDROX46DUJV5"
-RESPONSE = StoredResponse(201, (("content-type", "application/json"),), b'{"id":"x"}\n\x00\xff')
+RESULT = RecordedOutcome(
+    result=commitment(listed("t-outcome"), 10**18, tx_hash="ab" * 32),
+    context={
+        "correlation_id": "c-1",
+        "instance": "/v1/invest/fund-invoice",
+        "note": "\u00e9\u20ac",
+    },
+)
+FAILURE = RecordedOutcome(
+    error=RecordedError(
+        ErrorKind.VALIDATION,
+        "INVALID_AMOUNT_RANGE",
+        "amountStroops must be > 0",
+        (FieldError("amountStroops", "must be > 0", "INVALID_AMOUNT_RANGE"),),
+    ),
+    context={"correlation_id": "c-2"},
+)
 
 
-def test_commitments_round_trip_and_find_by_key(store: Store, tenant: str) -> None:
+def test_commitments_round_trip(store: Store, tenant: str) -> None:
     target = listed(tenant)
     save(store, target)
-    keyed = commitment(target, 10**18, idempotency_key="key-abcdefgh")
+    largest = commitment(target, 10**18)
     with store.unit_of_work(tenant) as uow:
-        uow.commitments.add(keyed)
+        uow.commitments.add(largest)
         uow.commit()
     with store.unit_of_work(tenant) as uow:
-        assert uow.commitments.get(tenant, keyed.id) == keyed
-        assert uow.commitments.by_idempotency_key(tenant, "key-abcdefgh") == keyed
-        assert uow.commitments.by_idempotency_key(tenant, "key-other000") is None
+        assert uow.commitments.get(tenant, largest.id) == largest
         assert uow.commitments.get(tenant, "cmt_missing") is None
 
 
-def test_a_key_or_id_is_used_once_per_tenant(store: Store, tenant: str) -> None:
+def test_an_id_is_used_once_per_tenant(store: Store, tenant: str) -> None:
     target = listed(tenant)
     save(store, target)
-    first = commitment(target, idempotency_key="key-abcdefgh")
+    first = commitment(target)
     with store.unit_of_work(tenant) as uow:
         uow.commitments.add(first)
         uow.commit()
-    for duplicate in (commitment(target, idempotency_key="key-abcdefgh"), attrs.evolve(first)):
-        with store.unit_of_work(tenant) as uow, pytest.raises(Conflict) as raised:
-            uow.commitments.add(duplicate)
-        assert raised.value.code == "DUPLICATE_COMMITMENT"
-        assert raised.value.message == "This commitment was already recorded."
+    with store.unit_of_work(tenant) as uow, pytest.raises(Conflict) as raised:
+        uow.commitments.add(attrs.evolve(first))
+    assert raised.value.code == "DUPLICATE_COMMITMENT"
+    assert raised.value.message == "This commitment was already recorded."
 
 
 def test_a_commitment_needs_an_existing_invoice(store: Store, tenant: str) -> None:
@@ -146,16 +165,30 @@ def _get(store: Store, tenant: str, key: str = "key-0001"):  # type: ignore[no-u
         return uow.idempotency.get(tenant, key)
 
 
-def test_claim_then_complete_stores_the_response_bytes(store: Store, tenant: str) -> None:
+@pytest.mark.parametrize("outcome", [RESULT, FAILURE], ids=["result", "error"])
+def test_claim_then_complete_stores_the_outcome(
+    store: Store, tenant: str, outcome: RecordedOutcome
+) -> None:
     record = claim(tenant)
     assert _claim(store, record) is None
     assert _claim(store, claim(tenant)) == record  # a second claimant sees the first
     with store.unit_of_work(tenant) as uow:
-        uow.idempotency.complete(tenant, record.key, record.claim_id, RESPONSE)
+        uow.idempotency.complete(tenant, record.key, record.claim_id, outcome)
         uow.commit()
     stored = _get(store, tenant)
-    assert stored == attrs.evolve(record, state=IdempotencyState.COMPLETED, response=RESPONSE)
+    assert stored == attrs.evolve(record, state=IdempotencyState.COMPLETED, outcome=outcome)
     assert _claim(store, claim(tenant), now=T0 + timedelta(hours=23)) == stored
+
+
+def test_a_new_claim_forgets_the_outcome_it_replaces(store: Store, tenant: str) -> None:
+    done = claim(tenant, expires_at=T0 + timedelta(hours=1))
+    _claim(store, done)
+    with store.unit_of_work(tenant) as uow:
+        uow.idempotency.complete(tenant, done.key, done.claim_id, RESULT)
+        uow.commit()
+    fresh = claim(tenant, fingerprint="d" * 64)
+    assert _claim(store, fresh, now=done.expires_at) is None
+    assert _get(store, tenant) == fresh and _get(store, tenant).outcome is None
 
 
 def test_keys_are_per_tenant(store: Store, tenant: str) -> None:
@@ -167,7 +200,7 @@ def test_completing_or_releasing_needs_the_claim(store: Store, tenant: str) -> N
     record = claim(tenant)
     _claim(store, record)
     with store.unit_of_work(tenant) as uow, pytest.raises(RequestInProgress) as raised:
-        uow.idempotency.complete(tenant, record.key, "idk_someone_else", RESPONSE)
+        uow.idempotency.complete(tenant, record.key, "idk_someone_else", RESULT)
     assert raised.value.code == "IDEMPOTENCY_REQUEST_IN_PROGRESS"
     assert raised.value.message == "The claim on this Idempotency-Key was lost; retry."
     with store.unit_of_work(tenant) as uow:
@@ -188,9 +221,9 @@ def test_expired_records_and_abandoned_claims_can_be_claimed_again(
     takeover = claim(tenant, fingerprint="b" * 64)
     assert _claim(store, takeover, now=abandoned.locked_until) is None
     with store.unit_of_work(tenant) as uow, pytest.raises(RequestInProgress):
-        uow.idempotency.complete(tenant, abandoned.key, abandoned.claim_id, RESPONSE)
+        uow.idempotency.complete(tenant, abandoned.key, abandoned.claim_id, RESULT)
     with store.unit_of_work(tenant) as uow:
-        uow.idempotency.complete(tenant, takeover.key, takeover.claim_id, RESPONSE)
+        uow.idempotency.complete(tenant, takeover.key, takeover.claim_id, RESULT)
         uow.commit()
     fresh = claim(tenant, fingerprint="c" * 64)
     assert _claim(store, fresh, now=takeover.expires_at - timedelta(seconds=1)) is not None

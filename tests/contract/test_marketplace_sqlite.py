@@ -31,6 +31,12 @@ def db_path(tmp_path: Path) -> str:
     return str(tmp_path / "market.sqlite3")
 
 
+def _roll_back_to(connection: sqlite3.Connection, version: int) -> None:
+    """Undo every migration newer than ``version``, newest first."""
+    for newer in reversed([m for m in known_migrations() if m.version > version]):
+        assert rollback(connection) == newer
+
+
 @pytest.fixture
 def sqlite_store(db_path: str) -> Iterator[SqliteStore]:
     store = SqliteStore(db_path)
@@ -97,8 +103,7 @@ def test_migration_0002_backfills_sort_keys_like_the_code(db_path: str) -> None:
     connection = open_database(db_path)
     try:
         migrate(connection)
-        rollback(connection)  # 0003
-        rollback(connection)  # 0002: back to 0001 only
+        _roll_back_to(connection, 1)
         tenant = new_tenant()
         rows = [
             listed(tenant, target=8, funded=1, amount=money("1250.5")),
@@ -138,7 +143,7 @@ def test_migration_0002_rolls_back_cleanly(db_path: str) -> None:
     connection = open_database(db_path)
     try:
         migrate(connection)
-        assert rollback(connection) == known_migrations()[2]
+        _roll_back_to(connection, 2)
         assert rollback(connection) == known_migrations()[1]
         tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
         assert "investor_commitments" not in tables

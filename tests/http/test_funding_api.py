@@ -227,3 +227,28 @@ def test_locks_routes_and_access(
         get(f"/v1/investor/locks/{invoice_id}", admin, 400)["errors"][0]["field"] == "funderAddress"
     )
     assert get("/v1/investor/locks", as_caller(tenant, "sme"), 403)["code"] == "FORBIDDEN"
+
+
+def test_a_replayed_problem_is_the_first_body_under_this_exchanges_id(
+    investor: Investor, invoice_id: str
+) -> None:
+    first = investor.fund(investor.body(invoice_id, "1001"), "key-00000013", 409)
+    legacy = investor.client.post(
+        "/api/invest/fund-invoice",
+        json=investor.body(invoice_id, "1001"),
+        headers={**investor.headers, "Idempotency-Key": "key-00000013"},
+    )
+    assert legacy.status_code == 409 and legacy.content == first.content
+    assert legacy.headers["idempotent-replayed"] == "true" and legacy.headers["deprecation"]
+    assert legacy.json()["instance"] == FUND  # where the first attempt was asked
+    assert legacy.headers["x-correlation-id"] != first.headers["x-correlation-id"]
+    assert legacy.json()["correlation_id"] == first.headers["x-correlation-id"]
+
+
+def test_a_body_that_is_not_a_funding_request_does_not_use_up_the_key(
+    investor: Investor, invoice_id: str
+) -> None:
+    # Nothing ran: the key is bound only once a typed request reaches the use case.
+    bad = investor.fund({**investor.body(invoice_id), "amountStroops": "0"}, "key-00000014", 400)
+    assert bad.json()["code"] == "INVALID_AMOUNT_RANGE" and "idempotent-replayed" not in bad.headers
+    investor.fund(investor.body(invoice_id), "key-00000014", 201)

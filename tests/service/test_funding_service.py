@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
 from liquifact_adapters.memory import FixedClock, InMemoryStore, SequentialIdGenerator
+from liquifact_adapters.memory.store import InMemoryUnitOfWork
 from liquifact_adapters.sqlite import SqliteStore
 from liquifact_adapters.stubchain import StubbedEscrowChain
 from liquifact_core.addresses import AccountAddress
+from liquifact_core.changes import Change, CommitmentChanged
 from liquifact_core.commitments import (
     Commitment,
     CommitmentStatus,
@@ -26,16 +29,23 @@ from liquifact_core.commitments import (
 from liquifact_core.errors import (
     Conflict,
     Forbidden,
-    LiquifactError,
     NotFound,
     Unavailable,
     ValidationError,
 )
-from liquifact_core.idempotency import IdempotencyState, RequestInProgress, StoredResponse
+from liquifact_core.idempotency import (
+    IdempotencyRecord,
+    IdempotencyState,
+    RecordedOutcome,
+    RequestInProgress,
+)
 from liquifact_core.invoices import Actor, Invoice
 from liquifact_core.lifecycle import Role
-from liquifact_core.ports import Store, UnitOfWork
+from liquifact_core.ports import IdempotencyRepository, Store, UnitOfWork
 from liquifact_core.services import Services
+from liquifact_core.services.funding import FundingOutcome
+from tests.contract.market_support import commitment as sample_commitment
+from tests.contract.market_support import listed
 from tests.factories import (
     account_address,
     contract_address,
@@ -48,14 +58,31 @@ ADMIN = Actor("ops", Role.ADMIN)
 CHAIN = Actor("indexer", Role.CHAIN)
 WALLET = account_address()
 INVESTOR = Actor("investor-1", Role.INVESTOR, WALLET)
-OK = StoredResponse(201, (("content-type", "application/json"),), b"{}")
+OK = sample_commitment(listed("t1"))
 
 
-def _services(store: Store | None = None, clock: FixedClock | None = None) -> Services:
+class RecordingListener:
+    def __init__(self) -> None:
+        self.changes: list[Change] = []
+
+    def changed(self, change: Change) -> None:
+        self.changes.append(change)
+
+    @property
+    def commitments(self) -> list[CommitmentChanged]:
+        return [c for c in self.changes if isinstance(c, CommitmentChanged)]
+
+
+def _services(
+    store: Store | None = None,
+    clock: FixedClock | None = None,
+    changes: RecordingListener | None = None,
+) -> Services:
     return Services.from_ports(
         store or InMemoryStore(),
         clock or FixedClock(),
         SequentialIdGenerator(),
+        changes=changes,
         chain=StubbedEscrowChain(),
         idempotency_ttl=timedelta(hours=24),
     )
@@ -71,12 +98,29 @@ def _listed(
     )
 
 
+def _fund_outcome(
+    services: Services,
+    invoice_id: str,
+    amount: str,
+    actor: Actor = INVESTOR,
+    key: str | None = None,
+    **extra: Any,
+) -> FundingOutcome:
+    """Fund under ``key`` (a fresh key per call when none is given)."""
+    body = {"invoiceId": invoice_id, "investorAddress": actor.wallet, "amountStroops": amount}
+    request = funding_of({**body, **extra.pop("body", {})})
+    return services.funding.fund_invoice("t1", actor, request, key or f"key-{uuid4().hex}", **extra)
+
+
 def _fund(
     services: Services, invoice_id: str, amount: str, actor: Actor = INVESTOR, **extra: Any
 ) -> Commitment:
-    body = {"invoiceId": invoice_id, "investorAddress": actor.wallet, "amountStroops": amount}
-    request = funding_of({**body, **extra.pop("body", {})})
-    return services.funding.fund_invoice("t1", actor, request, **extra)
+    return _fund_outcome(services, invoice_id, amount, actor, **extra).commitment
+
+
+def _record(services: Services, key: str) -> Any:
+    with services.store.unit_of_work("t1") as uow:
+        return uow.idempotency.get("t1", key)
 
 
 # ---- funding rules ----------------------------------------------------------------------------
@@ -130,8 +174,9 @@ def test_only_investors_with_a_bound_wallet_fund(actor: Actor, code: str) -> Non
     invoice = _listed(services)
     body = {"invoiceId": invoice.id, "investorAddress": WALLET, "amountStroops": "1"}
     with pytest.raises(Forbidden) as raised:
-        services.funding.fund_invoice("t1", actor, funding_of(body))
+        services.funding.fund_invoice("t1", actor, funding_of(body), "key-00000000")
     assert raised.value.code == code
+    assert _record(services, "key-00000000") is None  # refused before the key was claimed
 
 
 def test_the_investor_address_must_be_the_bound_wallet() -> None:
@@ -177,16 +222,94 @@ def test_unknown_fields_are_refused() -> None:
     assert raised.value.code == "VALIDATION_ERROR"
 
 
-def test_persist_commitment_is_idempotent_by_key() -> None:
+def test_a_repeat_under_the_key_returns_the_first_commitment() -> None:
+    changes = RecordingListener()
+    services = _services(changes=changes)
+    invoice = _listed(services)
+    first = _fund_outcome(services, invoice.id, "100", key="key-00000001", context={"a": "1"})
+    again = _fund_outcome(services, invoice.id, "100", key="key-00000001", context={"a": "2"})
+    assert (first.replayed, again.replayed) == (False, True)
+    assert again.commitment == first.commitment
+    assert again.context == {"a": "1"}  # what the first caller kept
+    with pytest.raises(Conflict) as raised:
+        _fund(services, invoice.id, "101", key="key-00000001")
+    assert raised.value.code == "IDEMPOTENCY_KEY_REUSED"
+    other = Actor("investor-2", Role.INVESTOR, WALLET)  # same wallet, another principal
+    with pytest.raises(Conflict) as raised:
+        _fund(services, invoice.id, "100", actor=other, key="key-00000001")
+    assert raised.value.code == "IDEMPOTENCY_KEY_REUSED"
+    (lock,) = services.funding.locks("t1", INVESTOR).items
+    assert (lock.amount_stroops, lock.commitment_count) == (100, 1)
+    assert changes.commitments == [
+        CommitmentChanged("t1", invoice.id, first.commitment.id, WALLET)
+    ]  # once: a replay changes nothing
+
+
+def test_a_domain_error_is_the_recorded_answer_for_its_key() -> None:
+    changes = RecordingListener()
+    services = _services(changes=changes)
+    invoice = _listed(services, "100")
+    taken = _fund(services, invoice.id, "100")
+    with pytest.raises(Conflict) as first:
+        _fund(services, invoice.id, "50", key="key-00000002", context={"id": "c-1"})
+    assert first.value.code == "FUNDING_EXCEEDS_CAPACITY"
+    assert first.value.replayed_context is None  # a live error
+    services.funding.update_commitment("t1", ADMIN, taken.id, {"status": "released"})
+    # Capacity is free again, but the key keeps its first answer: nothing runs twice.
+    with pytest.raises(Conflict) as again:
+        _fund(services, invoice.id, "50", key="key-00000002", context={"id": "c-2"})
+    assert (again.value.code, again.value.message) == (first.value.code, first.value.message)
+    assert again.value.replayed_context == {"id": "c-1"}
+    assert services.funding.locks("t1", ADMIN).total == 0
+    assert len(changes.commitments) == 2  # the first commitment, then its release
+
+
+def test_a_validation_error_replays_with_its_field_errors() -> None:
     services = _services()
     invoice = _listed(services)
-    first = _fund(services, invoice.id, "100", idempotency_key="key-00000001")
-    again = _fund(services, invoice.id, "100", idempotency_key="key-00000001")
-    assert again == first
-    with pytest.raises(Conflict) as raised:
-        _fund(services, invoice.id, "101", idempotency_key="key-00000001")
-    assert raised.value.code == "IDEMPOTENCY_KEY_REUSED"
-    assert services.funding.persist_commitment("t1", first) == first
+    stranger = {"investorAddress": account_address()}
+    with pytest.raises(Forbidden) as first:
+        _fund(services, invoice.id, "1", key="key-00000003", body=stranger)
+    with pytest.raises(Forbidden) as again:
+        _fund(services, invoice.id, "1", key="key-00000003", body=stranger)
+    assert again.value.code == first.value.code == "WALLET_MISMATCH"
+    assert again.value.replayed_context == {}
+
+
+@pytest.mark.parametrize(
+    ("key", "code"),
+    [(None, "IDEMPOTENCY_KEY_REQUIRED"), ("short", "INVALID_IDEMPOTENCY_KEY")],
+)
+def test_funding_needs_a_valid_key(key: str | None, code: str) -> None:
+    services = _services()
+    invoice = _listed(services)
+    body = {"invoiceId": invoice.id, "investorAddress": WALLET, "amountStroops": "1"}
+    with pytest.raises(ValidationError) as raised:
+        services.funding.fund_invoice("t1", INVESTOR, funding_of(body), key)
+    assert raised.value.code == code
+
+
+def test_an_unavailable_chain_releases_the_key_for_a_retry() -> None:
+    store, clock, ids = InMemoryStore(), FixedClock(), SequentialIdGenerator()
+    down = Services.from_ports(store, clock, ids)
+    invoice = _listed(down)
+    with pytest.raises(Unavailable):
+        _fund(down, invoice.id, "1", key="key-00000004")
+    assert _record(down, "key-00000004") is None
+    up = Services.from_ports(store, clock, ids, chain=StubbedEscrowChain())
+    assert _fund_outcome(up, invoice.id, "1", key="key-00000004").replayed is False
+
+
+def test_updating_a_commitment_reports_the_change() -> None:
+    changes = RecordingListener()
+    services = _services(changes=changes)
+    invoice = _listed(services)
+    commitment = _fund(services, invoice.id, "100")
+    services.funding.update_commitment("t1", CHAIN, commitment.id, {"status": "confirmed"})
+    assert changes.commitments == [CommitmentChanged("t1", invoice.id, commitment.id, WALLET)] * 2
+    with pytest.raises(Conflict):
+        services.funding.update_commitment("t1", CHAIN, commitment.id, {"status": "pending"})
+    assert len(changes.commitments) == 2  # a refused change reports nothing
 
 
 def test_update_commitment_never_changes_the_amount() -> None:
@@ -258,77 +381,85 @@ def test_investors_see_their_own_locks_and_operators_any() -> None:
 
 
 # ---- idempotent execution ---------------------------------------------------------------------
-def _never_stored(_error: LiquifactError) -> StoredResponse | None:
-    return None
-
-
-def _stored(error: LiquifactError) -> StoredResponse | None:
-    return StoredResponse(409, (), error.code.encode())
-
-
 def test_a_completed_key_replays_and_a_different_body_conflicts() -> None:
     services = _services()
     runs: list[int] = []
 
-    def work(_uow: UnitOfWork) -> StoredResponse:
+    def work(_uow: UnitOfWork) -> Commitment:
         runs.append(1)
         return OK
 
-    first = services.idempotency.execute("t1", "key-00000001", "f1", work, _never_stored)
-    again = services.idempotency.execute("t1", "key-00000001", "f1", work, _never_stored)
-    assert (first.replayed, again.replayed, again.response, len(runs)) == (False, True, OK, 1)
+    first = services.idempotency.execute("t1", "key-00000001", "f1", work, {"n": "1"})
+    again = services.idempotency.execute("t1", "key-00000001", "f1", work, {"n": "2"})
+    assert (first.replayed, again.replayed, again.result, len(runs)) == (False, True, OK, 1)
+    assert again.context == {"n": "1"}
     with pytest.raises(Conflict) as raised:
-        services.idempotency.execute("t1", "key-00000001", "f2", work, _never_stored)
+        services.idempotency.execute("t1", "key-00000001", "f2", work)
     assert raised.value.code == "IDEMPOTENCY_KEY_REUSED"
 
 
 def test_client_errors_are_stored_and_other_failures_release_the_key() -> None:
     services = _services()
 
-    def conflict(_uow: UnitOfWork) -> StoredResponse:
+    def conflict(_uow: UnitOfWork) -> Commitment:
         raise Conflict("no", code="FUNDING_EXCEEDS_CAPACITY")
 
-    stored = services.idempotency.execute("t1", "key-00000002", "f", conflict, _stored)
-    replay = services.idempotency.execute("t1", "key-00000002", "f", conflict, _stored)
-    assert replay.replayed and replay.response == stored.response
+    with pytest.raises(Conflict) as stored:
+        services.idempotency.execute("t1", "key-00000002", "f", conflict)
+    with pytest.raises(Conflict) as replay:
+        services.idempotency.execute("t1", "key-00000002", "f", lambda _u: OK)
+    assert (replay.value.code, replay.value.message) == ("FUNDING_EXCEEDS_CAPACITY", "no")
+    assert stored.value.replayed_context is None and replay.value.replayed_context == {}
 
-    def crash(_uow: UnitOfWork) -> StoredResponse:
+    def crash(_uow: UnitOfWork) -> Commitment:
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        services.idempotency.execute("t1", "key-00000003", "f", crash, _stored)
+        services.idempotency.execute("t1", "key-00000003", "f", crash)
     with pytest.raises(Unavailable):
-        services.idempotency.execute(
-            "t1", "key-00000003", "f", _raises(Unavailable("down")), _never_stored
-        )
-    assert (
-        services.idempotency.execute("t1", "key-00000003", "f", lambda _u: OK, _stored).response
-        == OK
-    )
+        services.idempotency.execute("t1", "key-00000003", "f", _raises(Unavailable("down")))
+    assert services.idempotency.execute("t1", "key-00000003", "f", lambda _u: OK).result == OK
 
 
-def _raises(error: Exception) -> Callable[[UnitOfWork], StoredResponse]:
-    def work(_uow: UnitOfWork) -> StoredResponse:
+def _raises(error: Exception) -> Callable[[UnitOfWork], Commitment]:
+    def work(_uow: UnitOfWork) -> Commitment:
         raise error
 
     return work
 
 
+class _TakenOverClaims:
+    """Idempotency records whose claims are taken over by a retry while the first attempt
+    still runs (its lease lapsed): completing presents a claim id that is no longer there."""
+
+    def __init__(self, inner: IdempotencyRepository) -> None:
+        self._inner = inner
+
+    def claim(self, record: IdempotencyRecord, now: datetime) -> IdempotencyRecord | None:
+        return self._inner.claim(record, now)
+
+    def complete(self, tenant_id: str, key: str, claim_id: str, outcome: RecordedOutcome) -> None:
+        self._inner.complete(tenant_id, key, "idk_of_the_retry", outcome)
+
+    def release(self, tenant_id: str, key: str, claim_id: str) -> None:
+        self._inner.release(tenant_id, key, claim_id)
+
+    def get(self, tenant_id: str, key: str) -> IdempotencyRecord | None:
+        return self._inner.get(tenant_id, key)
+
+
+class _TakeoverStore(InMemoryStore):
+    def unit_of_work(self, tenant_id: str) -> InMemoryUnitOfWork:
+        uow = super().unit_of_work(tenant_id)
+        uow.idempotency = _TakenOverClaims(uow.idempotency)
+        return uow
+
+
 def test_the_effect_rolls_back_when_the_record_cannot_complete() -> None:
-    clock = FixedClock()
-    services = _services(clock=clock)
+    services = _services(_TakeoverStore())
     invoice = _listed(services, "100")
-    body = {"invoiceId": invoice.id, "investorAddress": WALLET, "amountStroops": "100"}
-
-    def slow_first_attempt(uow: UnitOfWork) -> StoredResponse:
-        services.funding.fund_invoice_in(uow, "t1", INVESTOR, funding_of(body))
-        # Meanwhile the claim lapsed and a retry took the key over (simulated here).
-        with pytest.raises(RequestInProgress):
-            uow.idempotency.complete("t1", "key-00000004", "idk_not_ours", OK)
-        raise RequestInProgress("lost the claim")
-
     with pytest.raises(RequestInProgress):
-        services.idempotency.execute("t1", "key-00000004", "f", slow_first_attempt, _stored)
+        _fund(services, invoice.id, "100", key="key-00000004")
     assert services.funding.locks("t1", ADMIN).total == 0  # the commitment rolled back
 
 
@@ -350,21 +481,18 @@ def test_an_abandoned_claim_can_be_taken_over_after_its_lease() -> None:
         )
         uow.commit()
     with pytest.raises(RequestInProgress) as raised:
-        services.idempotency.execute("t1", "key-00000005", "f", lambda _u: OK, _stored)
+        services.idempotency.execute("t1", "key-00000005", "f", lambda _u: OK)
     assert raised.value.retryable is True
     clock.advance(timedelta(minutes=2))
-    assert (
-        services.idempotency.execute("t1", "key-00000005", "f", lambda _u: OK, _stored).replayed
-        is False
-    )
+    assert services.idempotency.execute("t1", "key-00000005", "f", lambda _u: OK).replayed is False
 
 
 def test_purge_removes_only_expired_records() -> None:
     clock = FixedClock()
     services = _services(clock=clock)
-    services.idempotency.execute("t1", "key-old-0001", "f", lambda _u: OK, _stored)
+    services.idempotency.execute("t1", "key-old-0001", "f", lambda _u: OK)
     clock.advance(timedelta(hours=23))
-    services.idempotency.execute("t1", "key-new-0001", "f", lambda _u: OK, _stored)
+    services.idempotency.execute("t1", "key-new-0001", "f", lambda _u: OK)
     clock.advance(timedelta(hours=1))
     assert services.idempotency.purge_expired(batch_size=1) == 1
     with services.store.unit_of_work("t1") as uow:
@@ -394,19 +522,13 @@ def test_concurrent_intents_never_over_commit(tmp_path: Path) -> None:
 def test_concurrent_duplicates_run_the_request_once(tmp_path: Path) -> None:
     # SQLite serialises units, so a duplicate usually waits for the first and replays it; a
     # store with row locks answers IDEMPOTENCY_REQUEST_IN_PROGRESS instead. Never twice.
-    services = _services(SqliteStore(str(tmp_path / "db.sqlite3")))
+    changes = RecordingListener()
+    services = _services(SqliteStore(str(tmp_path / "db.sqlite3")), changes=changes)
     invoice = _listed(services, "1000")
-    body = {"invoiceId": invoice.id, "investorAddress": WALLET, "amountStroops": "100"}
-    runs: list[int] = []
-
-    def work(uow: UnitOfWork) -> StoredResponse:
-        runs.append(1)
-        services.funding.fund_invoice_in(uow, "t1", INVESTOR, funding_of(body), "key-00000006")
-        return OK
 
     def attempt(_n: int) -> str:
         try:
-            outcome = services.idempotency.execute("t1", "key-00000006", "f", work, _stored)
+            outcome = _fund_outcome(services, invoice.id, "100", key="key-00000006")
         except RequestInProgress:
             return "in progress"
         return "replayed" if outcome.replayed else "ran"
@@ -415,8 +537,8 @@ def test_concurrent_duplicates_run_the_request_once(tmp_path: Path) -> None:
         answers = list(pool.map(attempt, range(8)))
     locks = services.funding.locks("t1", ADMIN)
     services.close()
-    assert answers.count("ran") == 1 and len(runs) == 1
-    assert locks.items[0].amount_stroops == 100
+    assert answers.count("ran") == 1 and len(changes.commitments) == 1
+    assert locks.items[0].amount_stroops == 100 and locks.items[0].commitment_count == 1
 
 
 # ---- SME metrics --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from liquifact_adapters.cache import CacheInvalidation
 from liquifact_adapters.memory import FixedClock, InMemoryStore, SequentialIdGenerator
 from liquifact_adapters.sqlite import SqliteStore
 from liquifact_adapters.stubchain import StubbedEscrowChain
@@ -36,6 +37,7 @@ def _services(store: Store, cache: RecordingCache | None = None) -> Services:
         FixedClock(),
         SequentialIdGenerator(),
         cache,
+        changes=None if cache is None else CacheInvalidation(cache),
         chain=StubbedEscrowChain(),
         idempotency_ttl=timedelta(hours=24),
     )
@@ -51,7 +53,8 @@ def _listed(services: Services) -> Invoice:
 
 def _fund(services: Services, invoice: Invoice, amount: str, investor: Actor) -> Commitment:
     body = {"invoiceId": invoice.id, "investorAddress": investor.wallet, "amountStroops": amount}
-    return services.funding.fund_invoice("t1", investor, funding_of(body))
+    key = f"key-{investor.id}-{amount}"
+    return services.funding.fund_invoice("t1", investor, funding_of(body), key).commitment
 
 
 @pytest.fixture(params=["memory", "sqlite"])

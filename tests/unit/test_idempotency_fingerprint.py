@@ -35,22 +35,21 @@ def _shuffled(value: Any, order: list[int]) -> Any:
 @given(value=JSON_VALUES, order=st.lists(st.integers(0, 5), min_size=1, max_size=4))
 def test_fingerprint_ignores_key_order_and_whitespace(value: Any, order: list[int]) -> None:
     pretty = json.loads(json.dumps(_shuffled(value, order), indent=3, separators=(" , ", " :  ")))
-    assert request_fingerprint("POST", "/p", "investor:a", value) == request_fingerprint(
-        "post", "/p", "investor:a", pretty
+    assert request_fingerprint("fund_invoice", "investor:a", value) == request_fingerprint(
+        "fund_invoice", "investor:a", pretty
     )
 
 
 @given(value=JSON_VALUES)
-def test_fingerprint_depends_on_method_path_principal_and_body(value: Any) -> None:
-    base = request_fingerprint("POST", "/p", "investor:a", value)
-    assert base != request_fingerprint("PUT", "/p", "investor:a", value)
-    assert base != request_fingerprint("POST", "/q", "investor:a", value)
-    assert base != request_fingerprint("POST", "/p", "investor:b", value)
-    assert base != request_fingerprint("POST", "/p", "investor:a", [value])
+def test_fingerprint_depends_on_operation_principal_and_request(value: Any) -> None:
+    base = request_fingerprint("fund_invoice", "investor:a", value)
+    assert base != request_fingerprint("submit_invoice", "investor:a", value)
+    assert base != request_fingerprint("fund_invoice", "investor:b", value)
+    assert base != request_fingerprint("fund_invoice", "investor:a", [value])
 
 
 def test_fingerprint_parts_cannot_run_into_each_other() -> None:
-    assert request_fingerprint("POST", "/ab", "c", 1) != request_fingerprint("POST", "/a", "bc", 1)
+    assert request_fingerprint("ab", "c", 1) != request_fingerprint("a", "bc", 1)
 
 
 @pytest.mark.parametrize("key", ["abcdefgh", "A" * 128, "k.e_y:1-2"])
