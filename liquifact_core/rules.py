@@ -422,7 +422,7 @@ def field_errors_for(field: attrs.Attribute[Any], error: ValidationError) -> lis
         return list(error.field_errors)
     if error.field_errors:
         return [FieldError(name, e.message, e.code) for e in error.field_errors]
-    return [FieldError(name, error.message, "INVALID_VALUE")]
+    return [FieldError(name, error.message, v.field_code(error))]
 
 
 class Checked:
@@ -490,5 +490,5 @@ def _field_errors_of(
         if error.field_errors:
             errors.extend(FieldError(name, e.message, e.code) for e in error.field_errors)
         else:
-            errors.append(FieldError(name, error.message, "INVALID_VALUE"))
+            errors.append(FieldError(name, error.message, v.field_code(error)))
         return None

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, TypeVar
 
-from liquifact_core.errors import FieldError, ValidationError
+from liquifact_core.errors import ValidationError
 
 T = TypeVar("T")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -46,7 +46,7 @@ def is_storable_text(value: str) -> bool:
 
 
 def text_error(message: str) -> ValidationError:
-    """A text-rule failure: the field code is ``INVALID_TEXT`` (``FieldCollector`` uses it)."""
+    """A text-rule failure; ``field_code`` gives its field the code ``INVALID_TEXT``."""
     return ValidationError(message, code=INVALID_TEXT)
 
 
@@ -67,38 +67,10 @@ def has_forbidden_character(
     return any(unicodedata.category(ch) in categories and ch not in allowed for ch in value)
 
 
-class FieldCollector:
-    """Runs parsers field by field and remembers every failure."""
-
-    def __init__(self, payload: Mapping[str, Any], allowed: frozenset[str]) -> None:
-        self.payload = payload
-        self.errors: list[FieldError] = [
-            FieldError(name, "is not a known field", "UNKNOWN_FIELD")
-            for name in sorted(set(payload) - allowed)
-        ]
-
-    def take(self, name: str, parse: Callable[[Any], T], *, required: bool = True) -> T | None:
-        if name not in self.payload or (self.payload[name] is None and not required):
-            if required:
-                self.errors.append(FieldError(name, "is required", "REQUIRED"))
-            return None
-        try:
-            return parse(self.payload[name])
-        except ValidationError as error:
-            if error.field_errors:
-                self.errors.extend(FieldError(name, e.message, e.code) for e in error.field_errors)
-            else:
-                # A parser's own code (e.g. INVALID_TEXT) names the rule; the generic one does not.
-                code = error.code if error.code != ValidationError.code else "INVALID_VALUE"
-                self.errors.append(FieldError(name, error.message, code))
-            return None
-
-    def fail(self, name: str, message: str, code: str = "INVALID_VALUE") -> None:
-        self.errors.append(FieldError(name, message, code))
-
-    def raise_if_any(self, message: str = "The request has invalid fields.") -> None:
-        if self.errors:
-            raise ValidationError(message, field_errors=self.errors)
+def field_code(error: ValidationError) -> str:
+    """The code a parser's field-less ``error`` gives its field: the parser's own code when it
+    names the rule (e.g. ``INVALID_TEXT``), else the generic ``INVALID_VALUE``."""
+    return error.code if error.code != ValidationError.code else "INVALID_VALUE"
 
 
 def text(min_len: int, max_len: int) -> Callable[[Any], str]:

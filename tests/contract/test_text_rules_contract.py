@@ -15,11 +15,19 @@ from liquifact_adapters.stubchain import StubbedEscrowChain
 from liquifact_adapters.system import RandomIdGenerator, SystemClock
 from liquifact_core.commitments import CommitmentQuery
 from liquifact_core.errors import FieldError, ValidationError
-from liquifact_core.invoices import Actor, Invoice
+from liquifact_core.invoices import Actor, Invoice, TransitionReason
 from liquifact_core.lifecycle import InvoiceStatus, Role
 from liquifact_core.ports import InvoiceQuery, Store
 from liquifact_core.services import Services
-from tests.factories import account_address, contract_address, invoice_payload
+from tests.factories import (
+    account_address,
+    contract_address,
+    draft_of,
+    funding_of,
+    invoice_payload,
+    link_of,
+    patch_of,
+)
 
 from .contract_support import listing, load
 
@@ -69,6 +77,11 @@ def services(store: Store) -> Services:
     )
 
 
+def submit(services: Services, tenant: str, payload: dict[str, Any]) -> Invoice:
+    """Submit a client's camelCase payload: typed by the API's converter, then the use case."""
+    return services.invoices.submit(tenant, SME, draft_of(payload))
+
+
 def field_errors(call: Any, *args: Any) -> set[tuple[str, str]]:
     with pytest.raises(ValidationError) as raised:
         call(*args)
@@ -97,7 +110,7 @@ def assert_unchanged(store: Store, before: Invoice) -> None:
 def test_one_line_text_breaking_the_rules_is_refused(
     services: Services, store: Store, tenant: str, field: str, raw: str
 ) -> None:
-    found = field_errors(services.invoices.submit, tenant, SME, invoice_payload(**{field: raw}))
+    found = field_errors(submit, services, tenant, invoice_payload(**{field: raw}))
     assert found == {(field, INVALID_TEXT)}
     assert_nothing_stored(store, tenant)
 
@@ -106,7 +119,7 @@ def test_one_line_text_breaking_the_rules_is_refused(
 def test_a_description_breaking_the_rules_is_refused(
     services: Services, store: Store, tenant: str, raw: str
 ) -> None:
-    found = field_errors(services.invoices.submit, tenant, SME, invoice_payload(description=raw))
+    found = field_errors(submit, services, tenant, invoice_payload(description=raw))
     assert found == {("description", INVALID_TEXT)}
     assert_nothing_stored(store, tenant)
 
@@ -135,9 +148,7 @@ def test_other_fields_refuse_bad_text_with_their_own_codes(
     changes: dict[str, Any],
     expected: set[tuple[str, str]],
 ) -> None:
-    assert field_errors(services.invoices.submit, tenant, SME, invoice_payload(**changes)) == (
-        expected
-    )
+    assert field_errors(submit, services, tenant, invoice_payload(**changes)) == (expected)
     assert_nothing_stored(store, tenant)
 
 
@@ -149,7 +160,7 @@ def test_every_bad_field_is_reported_at_once(services: Services, store: Store, t
         description="\u202e",
         metadata={"k": "\x00"},
     )
-    assert field_errors(services.invoices.submit, tenant, SME, payload) == {
+    assert field_errors(submit, services, tenant, payload) == {
         (name, INVALID_TEXT)
         for name in ("invoiceNumber", "buyerName", "buyerTaxId", "description", "metadata")
     }
@@ -159,9 +170,9 @@ def test_every_bad_field_is_reported_at_once(services: Services, store: Store, t
 def test_text_is_stored_in_nfc_and_reads_back_the_same_on_every_store(
     services: Services, store: Store, tenant: str
 ) -> None:
-    created = services.invoices.submit(
+    created = submit(
+        services,
         tenant,
-        SME,
         invoice_payload(
             invoiceNumber="  INV-e\u0301  ",
             buyerName="Cafe\u0301 Ltd",
@@ -206,8 +217,10 @@ BAD_EDITS = [
 def test_an_edit_with_bad_text_is_refused_and_changes_nothing(
     services: Services, store: Store, tenant: str, field: str, value: Any
 ) -> None:
-    before = services.invoices.submit(tenant, SME, invoice_payload())
-    found = field_errors(services.invoices.update, tenant, SME, before.id, {field: value})
+    before = submit(services, tenant, invoice_payload())
+    found = field_errors(
+        lambda: services.invoices.update(tenant, SME, before.id, patch_of({field: value}))
+    )
     assert found == {(field, INVALID_TEXT)}
     assert_unchanged(store, before)
 
@@ -220,13 +233,15 @@ TRANSITIONS_WITH_REASON = {
 
 
 def _invoice_in(services: Services, tenant: str, status: InvoiceStatus) -> Invoice:
-    invoice = services.invoices.submit(tenant, SME, invoice_payload())
+    invoice = submit(services, tenant, invoice_payload())
     if status is InvoiceStatus.PENDING:
         return invoice
     invoice = services.invoices.approve(tenant, ADMIN, invoice.id)
     if status is InvoiceStatus.APPROVED:
         return invoice
-    invoice = services.invoices.link_escrow(tenant, ADMIN, invoice.id, contract_address(), "100")
+    invoice = services.invoices.link_escrow(
+        tenant, ADMIN, invoice.id, link_of(contract_address(), "100")
+    )
     chain = Actor("indexer", Role.CHAIN)
     services.invoices.record_chain_funding(tenant, chain, invoice.id, 100)
     return services.invoices.transition(tenant, chain, invoice.id, InvoiceStatus.DISBURSED)
@@ -243,7 +258,8 @@ def test_a_reason_with_surrogates_or_format_characters_is_refused(
     status, use_case = TRANSITIONS_WITH_REASON[action]
     before = _invoice_in(services, tenant, status)
     call = getattr(services.invoices, use_case)
-    assert field_errors(call, tenant, ADMIN, before.id, raw) == {("reason", INVALID_TEXT)}
+    found = field_errors(lambda: call(tenant, ADMIN, before.id, TransitionReason(raw)))
+    assert found == {("reason", INVALID_TEXT)}
     assert_unchanged(store, before)
 
 
@@ -255,7 +271,7 @@ def test_a_reason_loses_its_controls_and_is_stored_in_nfc(
     status, use_case = TRANSITIONS_WITH_REASON[action]
     invoice = _invoice_in(services, tenant, status)
     moved = getattr(services.invoices, use_case)(
-        tenant, ADMIN, invoice.id, "\x00 Buyer\x07 paid cafe\u0301 \n"
+        tenant, ADMIN, invoice.id, TransitionReason("\x00 Buyer\x07 paid cafe\u0301 \n")
     )
     assert moved.status_reason == "Buyer paid caf\u00e9"
     assert load(store, tenant, invoice.id) == moved
@@ -283,7 +299,8 @@ def test_an_escrow_link_with_bad_text_is_refused(
     before = _invoice_in(services, tenant, InvoiceStatus.APPROVED)
     escrow = address if address is not None else contract_address()
     call = services.invoices.link_escrow
-    assert field_errors(call, tenant, ADMIN, before.id, escrow, target) == expected
+    found = field_errors(lambda: call(tenant, ADMIN, before.id, link_of(escrow, target)))
+    assert found == expected
     assert_unchanged(store, before)
 
 
@@ -313,14 +330,16 @@ def test_a_funding_with_bad_text_is_refused_and_records_nothing(
     expected: tuple[str, str],
 ) -> None:
     invoice = _invoice_in(services, tenant, InvoiceStatus.APPROVED)
-    listed = services.invoices.link_escrow(tenant, ADMIN, invoice.id, contract_address(), "1000")
+    listed = services.invoices.link_escrow(
+        tenant, ADMIN, invoice.id, link_of(contract_address(), "1000")
+    )
     payload = {"invoiceId": listed.id, "investorAddress": WALLET, "amountStroops": "10", **changes}
     with pytest.raises(ValidationError) as raised:
-        services.funding.fund_invoice(tenant, INVESTOR, payload, "key-text-0001")
+        services.funding.fund_invoice(tenant, INVESTOR, funding_of(payload), "key-text-0001")
     assert raised.value.field_errors == (
         FieldError(expected[0], raised.value.field_errors[0].message, expected[1]),
     )
     with store.unit_of_work(tenant) as uow:
         assert uow.commitments.locks(CommitmentQuery(tenant)).total == 0
-        assert uow.commitments.by_idempotency_key(tenant, "key-text-0001") is None
+        assert uow.idempotency.get(tenant, "key-text-0001") is None  # the key stays unclaimed
     assert_unchanged(store, listed)

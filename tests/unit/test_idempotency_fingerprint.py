@@ -76,7 +76,7 @@ def test_invalid_keys(key: str | None, code: str) -> None:
 def test_a_fingerprint_is_defined_for_text_that_is_not_unicode_scalar_values() -> None:
     # A library caller may fingerprint a body with a lone surrogate before the use case
     # refuses it: that must not crash, and must not collide with any real text.
-    lone = request_fingerprint("POST", "/v1/x", "investor:i", {"a": "\ud800"})
-    assert lone != request_fingerprint("POST", "/v1/x", "investor:i", {"a": "\ufffd"})
-    assert lone != request_fingerprint("POST", "/v1/x", "investor:i", {"a": "\udc00"})
-    assert lone == request_fingerprint("POST", "/v1/x", "investor:i", {"a": "\ud800"})
+    lone = request_fingerprint("fund_invoice", "investor:i", {"a": "\ud800"})
+    assert lone != request_fingerprint("fund_invoice", "investor:i", {"a": "\ufffd"})
+    assert lone != request_fingerprint("fund_invoice", "investor:i", {"a": "\udc00"})
+    assert lone == request_fingerprint("fund_invoice", "investor:i", {"a": "\ud800"})

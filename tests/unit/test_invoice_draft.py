@@ -277,7 +277,7 @@ def test_line_breaks_and_tabs_inside_single_line_text_are_refused(name: str, raw
 def test_a_description_may_span_lines_and_hold_tabs() -> None:
     # The description is free text (issue 9): line feed, carriage return and tab stay.
     raw = "Line one\r\nLine two\n\tindented"
-    assert InvoiceDraft.from_json(valid_payload(description=raw)).description == raw
+    assert from_wire(valid_payload(description=raw)).description == raw
 
 
 @pytest.mark.parametrize("name", ["invoiceNumber", "buyerName", "description"])

@@ -12,7 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from liquifact_core import validation as v
-from liquifact_core.errors import FieldError, ValidationError
+from liquifact_core.errors import ValidationError
 from liquifact_http.bodies import parse_json
 from liquifact_http.problems import Problem
 from liquifact_http.text_guard import json_path, query_text_errors
@@ -228,16 +228,16 @@ def test_metadata_is_returned_as_a_plain_json_copy() -> None:
     assert raw["n"]["x"] == [True, None, 2.5]  # the caller's object is not shared
 
 
-def test_a_collector_reports_the_text_code_of_a_parser() -> None:
-    fields = v.FieldCollector({"name": "\u200b"}, frozenset({"name"}))
-    assert fields.take("name", v.text(1, 10)) is None
-    assert fields.errors == [
-        FieldError(
-            "name",
-            "must not contain control, format (invisible) or line separator characters",
-            v.INVALID_TEXT,
-        )
-    ]
+def test_a_field_gets_the_text_code_of_a_parser() -> None:
+    with pytest.raises(ValidationError) as raised:
+        v.text(1, 10)("\u200b")
+    assert raised.value.message == (
+        "must not contain control, format (invisible) or line separator characters"
+    )
+    assert v.field_code(raised.value) == v.INVALID_TEXT
+    with pytest.raises(ValidationError) as raised:
+        v.text(1, 10)("x" * 11)
+    assert v.field_code(raised.value) == "INVALID_VALUE"
 
 
 # ---- the HTTP body parser --------------------------------------------------------------------
