@@ -105,9 +105,18 @@ def _refused_inside_text(multiline: bool = False) -> str:
 
 
 @cache
-def _dropped_from_reasons() -> str:
-    """What ``validation.reason`` removes from a reason (asked of the rule)."""
-    return _class([char for char in _candidates() if v.reason(f"a{char}a") == "aa"])
+def _reason_characters() -> tuple[str, str]:
+    """What ``validation.reason`` removes from a reason (control characters) and what it
+    refuses inside one (format and separator characters), each as a character-class body
+    (asked of the rule, not retyped)."""
+    dropped, refused = [], []
+    for char in _candidates():
+        try:
+            if v.reason(f"a{char}a") == "aa":
+                dropped.append(char)
+        except ValidationError:
+            refused.append(char)
+    return _class(dropped), _class(refused)
 
 
 def _text_pattern(low: int, high: int, multiline: bool = False) -> str:
@@ -124,11 +133,11 @@ def _text_pattern(low: int, high: int, multiline: bool = False) -> str:
 
 def _reason_pattern(high: int) -> str:
     """Raw reasons the reason rule accepts: control characters anywhere (removed), whitespace
-    around (trimmed), 1 to ``high`` characters in between."""
-    dropped = _dropped_from_reasons()
+    around (trimmed), 1 to ``high`` characters in between, none of them refused."""
+    dropped, refused = _reason_characters()
     junk = f"[\\s{dropped}]*"
-    edge = f"[^\\s{dropped}]"
-    inner = f"(?:[{dropped}]*[^{dropped}])"
+    edge = f"[^\\s{dropped}{refused}]"
+    inner = f"(?:[{dropped}]*[^{dropped}{refused}])"
     return f"^{junk}{edge}(?:{inner}{{0,{high - 2}}}[{dropped}]*{edge})?{junk}$"
 
 
@@ -172,7 +181,8 @@ _SCHEMAS: dict[type[Any], Callable[[Any], Object]] = {
         "type": "string",
         "format": "email",
         "maxLength": rule.max_len,
-        "pattern": f"^{rule.pattern}$",
+        # The address grammar, minus the characters the text rules refuse inside an address.
+        "pattern": "^" + rule.pattern.replace("[^@\\s]", f"[^@\\s{_refused_inside_text()}]") + "$",
     },
     Day: lambda _rule: {
         "type": "string",
@@ -236,6 +246,8 @@ _SCHEMAS: dict[type[Any], Callable[[Any], Object]] = {
         "type": "string",
         "minLength": rule.min_len,
         "maxLength": rule.max_len,
+        # No query value may hold a control character (text_guard refuses them first).
+        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
         "description": "A nextCursor value from an earlier page (opaque and signed: any other "
         "value is 400 INVALID_CURSOR).",
     },

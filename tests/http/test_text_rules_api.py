@@ -20,7 +20,13 @@ from liquifact_core.invoices import Actor
 from liquifact_core.lifecycle import InvoiceStatus, Role
 from liquifact_core.validation import is_storable_text
 from tests.auth_helpers import bearer
-from tests.factories import account_address, contract_address, invoice_payload
+from tests.factories import (
+    account_address,
+    contract_address,
+    invoice_draft,
+    invoice_payload,
+    link_of,
+)
 from tests.http.asgi_driver import call
 from tests.http.openapi_validation import assert_matches_openapi
 
@@ -218,11 +224,11 @@ def _in_state(app: Starlette, tenant: str, status: InvoiceStatus) -> str:
     """An invoice of ``tenant`` moved to ``status`` through the use cases."""
     invoices = app.state.services.invoices
     admin = Actor("admin-text", Role.ADMIN)
-    invoice = invoices.submit(tenant, Actor("sme-text", Role.SME), invoice_payload())
+    invoice = invoices.submit(tenant, Actor("sme-text", Role.SME), invoice_draft())
     if status is not InvoiceStatus.PENDING:
         invoices.approve(tenant, admin, invoice.id)
     if status is InvoiceStatus.DISBURSED:
-        invoices.link_escrow(tenant, admin, invoice.id, contract_address(), "100")
+        invoices.link_escrow(tenant, admin, invoice.id, link_of(contract_address(), "100"))
         invoices.record_chain_funding(tenant, CHAIN, invoice.id, 100)
         invoices.transition(tenant, CHAIN, invoice.id, InvoiceStatus.DISBURSED)
     invoice_id: str = invoice.id
