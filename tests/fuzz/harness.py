@@ -32,7 +32,7 @@ import attrs
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import Case, GenerationMode
-from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis.checks import CHECKS, CheckFunction, load_all_checks
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.python import asgi
@@ -176,14 +176,19 @@ class FuzzTarget:
         self.budget = budget
         self.wallet = account_address()
         self.headers = {role: self._auth(role) for role in ROLES}
-        self.client = asgi.get_client(app)
+        self.client = asgi.get_client(app)  # type: ignore[arg-type]  # an ASGI app all the same
         self.client.__enter__()  # starts the app's lifespan once; schemathesis reuses it
         self.seeded = self._seed()
         self.schema: OpenApiSchema = schemathesis.openapi.from_asgi(
             "/openapi.json", app, config=schemathesis.Config.from_dict(SCHEMATHESIS_CONFIG)
         )
         load_all_checks()
-        self.checks = dict(zip(ALL_CHECKS, CHECKS.get_by_names(list(ALL_CHECKS)), strict=True))
+        self.checks: dict[str, CheckFunction] = {
+            name: check
+            for name, check in zip(ALL_CHECKS, CHECKS.get_by_names(list(ALL_CHECKS)), strict=True)
+            if callable(check) and not isinstance(check, type)
+        }
+        assert list(self.checks) == list(ALL_CHECKS)
         self._results: dict[str, list[Finding]] = {}
         self._turn = itertools.count()
 
@@ -271,7 +276,7 @@ class FuzzTarget:
                 self._run_examples(strategy, functools.partial(self._send, role=role, found=found))
         return found
 
-    def _run_examples(self, strategy: Any, send: Callable[[Case], None]) -> None:
+    def _run_examples(self, strategy: Any, send: Callable[[Case[Any]], None]) -> None:
         @settings(
             max_examples=self.budget.examples,
             derandomize=True,
@@ -281,15 +286,25 @@ class FuzzTarget:
             suppress_health_check=list(HealthCheck),
         )
         @given(case=strategy)
-        def run(case: Case) -> None:
+        def run(case: Case[Any]) -> None:
             send(case)
 
         run()
 
-    def _send(self, case: Case, *, role: str, found: list[Finding], phase: str = "fuzzing") -> None:
-        case.headers = {**(case.headers or {}), **self.headers[role]}
+    def _send(
+        self, case: Case[Any], *, role: str, found: list[Finding], phase: str = "fuzzing"
+    ) -> None:
         mode = case.meta.generation.mode if case.meta is not None else GenerationMode.POSITIVE
-        self._aim(case, mode)
+        negated = _negated(case)
+        pinned = {
+            name: value
+            for name, value in self.headers[role].items()
+            if (ParameterLocation.HEADER, name.lower()) not in negated
+        }
+        headers = case.headers if case.headers is not None else {}
+        headers.update(pinned)
+        case.headers = headers
+        self._aim(case, mode, negated)
         response = case.call()
         for name, check in self.checks.items():
             try:
@@ -302,10 +317,11 @@ class FuzzTarget:
             except Failure as failure:
                 found.append(self._finding(case, response, role, phase, mode, name, failure))
 
-    def _aim(self, case: Case, mode: GenerationMode) -> None:
+    def _aim(
+        self, case: Case[Any], mode: GenerationMode, negated: set[tuple[ParameterLocation, str]]
+    ) -> None:
         """Point a case that names an invoice at a seeded (or fresh) one, see the module doc."""
-        meta = case.meta
-        if meta is not None and meta.is_negative_at(ParameterLocation.PATH):
+        if any(location is ParameterLocation.PATH for location, _ in negated):
             return
         key = (case.method.upper(), unprefixed(case.path))
         parameters = case.path_parameters or {}
@@ -324,6 +340,7 @@ class FuzzTarget:
             key == ("POST", "/invest/fund-invoice")
             and mode is GenerationMode.POSITIVE
             and isinstance(body, dict)
+            and not any(location is ParameterLocation.BODY for location, _ in negated)
             and next(self._turn) % 2 == 0  # the other half keeps its generated values
         ):
             body["invoiceId"] = self.seeded["linked_escrow"]
@@ -331,7 +348,7 @@ class FuzzTarget:
 
     def _finding(
         self,
-        case: Case,
+        case: Case[Any],
         response: Any,
         role: str,
         phase: str,
@@ -352,12 +369,34 @@ class FuzzTarget:
             check=check,
             status=response.status_code,
             request=request,
-            response=_short(response.text),
+            response=_short(response.text, 1500),
             message=f"{failure.title}: {failure.message}",
         )
 
     def close(self) -> None:
         self.client.__exit__(None, None, None)
+
+
+def _negated(case: Case[Any]) -> set[tuple[ParameterLocation, str]]:
+    """The (location, lower-cased parameter name) pairs a negative case made invalid; the name
+    is "" when the whole location was (a body of the wrong type, a missing part). The harness
+    never overwrites these, so a negative case stays negative."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_negative:
+        return set()
+    data = meta.phase.data
+    parts = {
+        (mutation.parameter_location, (mutation.parameter or "").lower())
+        for mutation in data.mutations
+    }
+    if data.parameter_location is not None:
+        parts.add((data.parameter_location, (data.parameter or "").lower()))
+    parts |= {
+        (location, "")
+        for location, component in meta.components.items()
+        if component.mode.is_negative and not any(loc is location for loc, _ in parts)
+    }
+    return parts
 
 
 def _is_unset(value: object) -> bool:
