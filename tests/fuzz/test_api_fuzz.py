@@ -40,7 +40,7 @@ pytestmark = pytest.mark.fuzz
 OPERATIONS = document_operations()
 # Examples per (operation, role, mode); sized so the whole stage stays under two minutes on a
 # 2-core machine (measured in the Makefile's comment on `fuzz`).
-BUDGETS = {"sqlite": Budget(examples=6), "postgres": Budget(examples=3)}
+BUDGETS = {"sqlite": Budget(examples=5), "postgres": Budget(examples=2)}
 NO_LIMITS = 10**9  # the stage sends thousands of requests as three principals
 
 
