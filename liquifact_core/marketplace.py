@@ -44,9 +44,6 @@ PAGE_LIMIT_MAX = 100
 PAGE_LIMIT_DEFAULT = 10
 PAGE_MAX = 1_000_000
 RATIO_SCALE = 100  # funded ratios are compared in hundredths of a percent (0..10000)
-# Insecure on purpose and documented as such: development cursors must survive restarts and
-# work across processes, so the default cannot be random. Production must set CURSOR_SECRET.
-DEVELOPMENT_CURSOR_SECRET = "liquifact-development-cursor-secret-not-for-production"  # noqa: S105
 _CURSOR_VERSION = 1
 
 

@@ -244,6 +244,10 @@ class Cache(Protocol):
         """Drop every entry whose key starts with ``prefix``."""
         ...
 
+    def close(self) -> None:
+        """Release connections (``Services.close`` calls it); safe to call twice."""
+        ...
+
 
 class Store(Protocol):
     """A persistence backend as a whole: units of work plus its own health and lifecycle."""

@@ -197,6 +197,7 @@ def create_app(
     metrics = metrics or Metrics()
     owns_services = services is None
     wired = services or build_services(settings, metrics=metrics, **overrides)
+    built_counter: WindowCounter | None = None  # closed with the app: it opened it
     resolver = resolve_caller or Authenticator(settings)
     operations: list[Middleware] = [
         Middleware(MetricsMiddleware, metrics=metrics),
@@ -205,13 +206,15 @@ def create_app(
         Middleware(SingletonHeadersMiddleware),
     ]
     if settings.rate_limit_enabled:
+        if rate_counter is None:
+            rate_counter = built_counter = build_rate_counter(settings)
         if isinstance(resolver, Authenticator):
             # Count verified users and API clients as themselves, not by their address.
             operations.append(Middleware(IdentifyPrincipalMiddleware, identify=resolver.identify))
         operations.append(
             Middleware(
                 RateLimitMiddleware,
-                counter=rate_counter or build_rate_counter(settings),
+                counter=rate_counter,
                 limits=RateLimits.from_settings(settings),
                 metrics=metrics,
             )
@@ -224,8 +227,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
-        if owns_services:
-            wired.close()
+        try:
+            if owns_services:
+                wired.close()
+        finally:
+            if built_counter is not None:
+                built_counter.close()
 
     app = Starlette(
         routes=list(all_routes()),

@@ -93,15 +93,20 @@ INVESTOR_LOCKS_KEY = tenant_key(
 )  # investor:locks:<tenantId>:<viewer>:<originalUrl>
 
 
-def investor_lock_key(
-    invoice_param: str = "invoiceId", funder_query: str = "funderAddress"
-) -> CacheKey:
-    """``investor:lock:<tenantId>:<viewer>:<invoiceId>:<funderAddress>``."""
+def investor_lock_key(invoice_param: str = "invoiceId") -> CacheKey:
+    """``investor:lock:<tenantId>:<viewer>:<invoiceId>:<query>``.
+
+    The spec's key ends in ``<funderAddress>``; the raw query string stands in its place
+    (``funderAddress=G...``, or empty for the caller's own wallet), because the lookup runs
+    before the handler validates the query: a key read from the parsed value would serve the
+    cached answer of ``?funderAddress=G...`` to ``?funderAddress=G...&bogus=1``, to a repeated
+    parameter and to ``?funderAddress=`` (each a 400), as keys made of the whole URL never do.
+    """
     return tenant_key(
         INVESTOR_LOCK,
         _viewer,
         lambda request, _caller: str(request.path_params.get(invoice_param, "")),
-        lambda request, _caller: request.query_params.get(funder_query, ""),
+        lambda request, _caller: request.url.query,
     )
 
 

@@ -345,9 +345,10 @@ def _parameters() -> Object:
             "name": CORRELATION_HEADER,
             "in": "header",
             "required": False,
-            "description": "Echoed back when it matches the pattern; otherwise a new id is "
-            "issued. Appears in the response header, error bodies and logs.",
-            "schema": {"type": "string", "pattern": CORRELATION_ID_PATTERN},
+            "description": "Any value is accepted: it is echoed back when it is 8-128 of "
+            f"`[A-Za-z0-9._:-]` (`{CORRELATION_ID_PATTERN}`); otherwise a new id is issued. "
+            "Appears in the response header, error bodies and logs.",
+            "schema": {"type": "string"},
         },
         "TenantId": {
             "name": TENANT_HEADER,

@@ -370,7 +370,11 @@ def paths() -> Object:
                 },
                 parameters=("TenantId", "LockInvoiceId"),
                 query=LockQuery,
-                query_notes=_LOCK_NOTES,
+                query_notes={
+                    **_LOCK_NOTES,
+                    "funderAddress": _LOCK_NOTES["funderAddress"]
+                    + " Operators must give it (else 400 with field code REQUIRED).",
+                },
             )
         },
         "/v1/sme/metrics": {

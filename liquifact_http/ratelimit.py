@@ -46,6 +46,10 @@ class WindowCounter(Protocol):
         """Count one hit on ``key``; return (hits in the current window, ms until it resets)."""
         ...
 
+    def close(self) -> None:
+        """Release connections (the app's lifespan calls it for a counter it built)."""
+        ...
+
 
 @attrs.frozen
 class Principal:

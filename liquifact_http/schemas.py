@@ -114,10 +114,14 @@ def _refused_inside_text(multiline: bool = False) -> str:
 @cache
 def _reason_characters() -> tuple[str, str]:
     """What ``validation.reason`` removes from a reason (control characters) and what it
-    refuses inside one (format and separator characters), each as a character-class body
-    (asked of the rule, not retyped)."""
+    refuses inside one (format and separator characters, and NUL, which the body parser
+    refuses before any rule runs), each as a character-class body (asked of the rules, not
+    retyped)."""
     dropped, refused = [], []
     for char in _candidates():
+        if not v.is_storable_text(char):  # NUL: the body parser refuses it before any rule
+            refused.append(char)
+            continue
         try:
             if v.reason(f"a{char}a") == "aa":
                 dropped.append(char)
@@ -240,7 +244,14 @@ _SCHEMAS: dict[type[Any], Callable[[Any], Object]] = {
         "type": "string",
         "pattern": _positive_decimal_pattern(rule.decimals),
         "description": 'A positive plain decimal string such as "1250.00" (no sign, exponent '
-        "or spaces; at most 18 integer digits).",
+        "or spaces; at most 18 integer digits)."
+        + (
+            ""
+            if rule.decimals is None
+            else f" At most {rule.decimals} decimal places, and no more than the currency has "
+            "(ISO 4217 minor units: 2 for USD, 0 for JPY; trailing zeros aside): a rule across "
+            "two fields that the pattern cannot state, refused with 400 INVALID_VALUE."
+        ),
     },
     Percent: lambda rule: {
         "type": "string",

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 import redis
+from hypothesis import settings
 
 from liquifact_adapters.postgres import migrate
 from tests.pg import fresh_database
 from tests.redis_support import require_redis
+
+# Under CI every property test draws the same examples each run, so a commit's verdict does not
+# depend on luck; local runs keep drawing new ones, which is where new counterexamples are found
+# (each then becomes an explicit @example or a unit test).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
 
 
 @pytest.fixture(scope="session")

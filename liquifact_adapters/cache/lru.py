@@ -84,6 +84,9 @@ class InProcessCache:
         if evicted and self._on_evict is not None:
             self._on_evict(evicted)
 
+    def close(self) -> None:
+        """Nothing to release: the entries live in this process."""
+
     def invalidate_prefix(self, prefix: str) -> None:
         with self._lock:
             for key in [k for k in self._entries if k.startswith(prefix)]:

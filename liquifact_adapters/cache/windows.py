@@ -37,6 +37,9 @@ class InProcessWindowCounter:
         self._windows: TLRUCache[str, _Window, float] = TLRUCache(max_keys, _window_end, now)
         self._lock = threading.Lock()
 
+    def close(self) -> None:
+        """Nothing to release: the counters live in this process."""
+
     def hit(self, key: str, window_ms: int) -> tuple[int, int]:
         """Count one hit; return (hits in the current window, milliseconds until it ends)."""
         # The cache's timer, entered, holds one reading of the clock for the whole call: the

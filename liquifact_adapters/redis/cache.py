@@ -73,3 +73,7 @@ class RedisCache:
                 self._client.unlink(*batch)
         except redis.RedisError as error:
             self._on_error("invalidate", prefix, error)
+
+    def close(self) -> None:
+        """Close the client's connection pool (the cache owns the client it was given)."""
+        self._client.close()

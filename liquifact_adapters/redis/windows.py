@@ -29,7 +29,12 @@ class RedisWindowCounter:
 
     def __init__(self, client: redis.Redis, *, namespace: str = DEFAULT_NAMESPACE) -> None:
         self._namespace = namespace
+        self._client = client
         self._script = client.register_script(_HIT)
+
+    def close(self) -> None:
+        """Close the client's connection pool (the counter owns the client it was given)."""
+        self._client.close()
 
     def hit(self, key: str, window_ms: int) -> tuple[int, int]:
         try:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 import attrs
 
 from liquifact_core.changes import IgnoreChanges
-from liquifact_core.marketplace import DEVELOPMENT_CURSOR_SECRET
 from liquifact_core.ports import Cache, ChangeListener, Clock, EscrowChain, IdGenerator, Store
 from liquifact_core.services.funding import FundingService
 from liquifact_core.services.idempotency import DEFAULT_TTL, IdempotencyService
@@ -41,7 +41,7 @@ class Services:
         *,
         changes: ChangeListener | None = None,
         chain: EscrowChain | None = None,
-        cursor_secret: str = DEVELOPMENT_CURSOR_SECRET,
+        cursor_secret: str | None = None,
         idempotency_ttl: timedelta = DEFAULT_TTL,
     ) -> Services:
         """``cache`` is the response cache the HTTP shell serves reads from (the core never
@@ -49,7 +49,10 @@ class Services:
         the composition root passes one that drops the affected ``cache`` entries
         (``liquifact_adapters.cache.CacheInvalidation``); none: changes are ignored.
         ``chain`` is the escrow chain funding goes to (none: funding answers 503);
-        ``cursor_secret`` signs marketplace cursors (the default is for development only)."""
+        ``cursor_secret`` is the HMAC key of marketplace cursors (at least 32 characters;
+        ``liquifact_adapters.composition`` reads ``CURSOR_SECRET``); none: a random key of
+        this ``Services``, so its cursors are refused by any other process or instance (give
+        every process of a deployment the same key). There is no published default key."""
         cache = cache if cache is not None else NoCache()
         changes = changes if changes is not None else IgnoreChanges()
         idempotency = IdempotencyService(
@@ -62,7 +65,9 @@ class Services:
             cache=cache,
             changes=changes,
             invoices=InvoiceService(store.unit_of_work, clock, ids, changes),
-            marketplace=MarketplaceService(store.read_unit, cursor_secret),
+            marketplace=MarketplaceService(
+                store.read_unit, cursor_secret or secrets.token_urlsafe(32)
+            ),
             funding=FundingService(
                 store.unit_of_work, clock, ids, chain, idempotency, changes, store.read_unit
             ),
@@ -71,7 +76,11 @@ class Services:
         )
 
     def close(self) -> None:
-        self.store.close()
+        """Close the store and the cache (their pools and connections)."""
+        try:
+            self.store.close()
+        finally:
+            self.cache.close()
 
 
 class NoCache:
@@ -84,6 +93,9 @@ class NoCache:
         return None
 
     def invalidate_prefix(self, prefix: str) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
 

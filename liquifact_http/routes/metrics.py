@@ -3,8 +3,12 @@
 * ``METRICS_BEARER_TOKEN`` set: ``Authorization: Bearer <token>`` must match it (compared with
   ``hmac.compare_digest``; the header name is case-insensitive, the scheme too).
 * unset: only requests whose TCP peer (the ASGI ``client`` of the socket) is loopback
-  (127.0.0.1, ::1, ::ffff:127.0.0.1) are served. ``X-Forwarded-For`` is never consulted, so a
-  remote client cannot claim to be local, whatever ``TRUST_PROXY`` says.
+  (127.0.0.1, ::1, ::ffff:127.0.0.1) *and* that carry no forwarding header (``Forwarded``,
+  ``X-Forwarded-For``, ``X-Real-IP``) are served. Forwarded addresses are never believed, so a
+  remote client cannot claim to be local, whatever ``TRUST_PROXY`` says; and a request relayed
+  by a reverse proxy on the same host (whose socket peer is loopback) is a remote client's
+  request, so it needs the token too. Such a proxy must add ``X-Forwarded-For`` (they do by
+  default) or strip ``/metrics``; docs/operations.md says so.
 * anything else gets the same 401 body, whether the token was missing, wrong, of another scheme
   or the peer was remote.
 """
@@ -23,6 +27,8 @@ from liquifact_http.problems import Problem
 from liquifact_http.routes.common import resource
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+# Headers a proxy adds: their presence means the request came from someone else.
+FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
 
 
 def _unauthorized() -> Problem:
@@ -57,7 +63,8 @@ def allowed(request: Request, token: str | None) -> bool:
             presented.encode("utf-8", "surrogateescape"), token.encode("utf-8")
         )
     peer = socket_peer(request.scope)  # never a forwarded address, whatever TRUST_PROXY says
-    return peer is not None and peer in LOOPBACK
+    relayed = any(name.lower() in FORWARDING_HEADERS for name, _ in request.scope["headers"])
+    return peer is not None and peer in LOOPBACK and not relayed
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -49,6 +49,35 @@ def _is_contract(value: object) -> bool:
 API_FORMATS.checks("stellar-account")(_is_account)
 API_FORMATS.checks("soroban-contract")(_is_contract)
 
+# Rules the document states in words because JSON Schema cannot (docs/architecture.md lists
+# them): a request valid by the schema may still be refused for one of these, and only these,
+# named by the field code or by the (field, message) of the problem's `errors` entry.
+INEXPRESSIBLE_CODES = frozenset(
+    {"DUE_BEFORE_ISSUE", "INVALID_RANGE", "INVALID_CURSOR", "CURSOR_MISMATCH"}
+)
+INEXPRESSIBLE_MESSAGES = (
+    ("metadata", re.compile(r"must be at most \d+ bytes as JSON")),
+    ("amount", re.compile(r"has more than \d+ decimal places for [A-Z]{3}")),
+    ("funderAddress", re.compile(r"is required for operators")),
+)
+
+
+def is_inexpressible(error: Mapping[str, Any]) -> bool:
+    """True when a problem's field error is one of the rules the schema cannot state."""
+    return error.get("code") in INEXPRESSIBLE_CODES or any(
+        error.get("field") == field and pattern.fullmatch(str(error.get("message", "")))
+        for field, pattern in INEXPRESSIBLE_MESSAGES
+    )
+
+
+def refused_only_for_inexpressible(status: int, problem: Any) -> bool:
+    """True when a 400 problem names field errors and every one is such a rule."""
+    if status != 400 or not isinstance(problem, dict):
+        return False
+    errors = problem.get("errors") or []
+    return bool(errors) and all(is_inexpressible(error) for error in errors)
+
+
 _TEMPLATE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 

@@ -63,10 +63,11 @@ def test_same_origin_uses_the_scheme_the_trusted_proxy_reports() -> None:
 
 @pytest.mark.parametrize("trust", ["loopback", "true"])
 def test_metrics_judge_the_socket_peer_not_the_forwarded_client(trust: str) -> None:
-    # The proxy on loopback forwards a remote client: /metrics (no token configured) still
-    # sees the loopback socket, as documented; a remote socket naming loopback stays out.
+    # The proxy on loopback relays a remote client: /metrics (no token configured) refuses
+    # it, as it does a remote socket naming loopback; only a direct scrape on the host passes.
     with _app(trust) as proxy:
-        assert proxy.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 200
+        assert proxy.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 401
+        assert proxy.get("/metrics").status_code == 200
     settings = load_settings({"TRUST_PROXY": trust}, env_file=NO_DOTENV)
     app = create_app(test_settings(trust_proxy=settings.trust_proxy), store=InMemoryStore())
     with TestClient(app, client=("203.0.113.9", 9)) as remote:

@@ -67,6 +67,39 @@ def test_a_cached_lock_read_is_never_served_to_another_investor(
     assert alice_wallet not in stolen.text
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?funderAddress=",
+        "?funderAddress={wallet}&bogus=1",
+        "?funderAddress={wallet}&funderAddress={wallet}",
+        "?funderAddress={wallet}&funderAddress=",
+    ],
+)
+def test_a_cached_lock_read_is_never_served_to_an_invalid_query(
+    client: TestClient, app: Starlette, query: str
+) -> None:
+    """The cache lookup runs before the query is validated: a request the handler refuses
+    must never share a key with one it answered (empty, unknown or repeated parameters)."""
+    tenant = new_tenant()
+    invoice_id = list_invoice(app, tenant)
+    wallet = account_address()
+    investor = bearer("investor", tenant, "ivy", wallet=wallet)
+    funded = client.post(
+        "/v1/invest/fund-invoice",
+        json={"invoiceId": invoice_id, "investorAddress": wallet, "amountStroops": "500"},
+        headers={**investor, "Idempotency-Key": "ivy-fund-00001"},
+    )
+    assert funded.status_code == 201, funded.text
+    base = f"/v1/investor/locks/{invoice_id}"
+    for primed in (base, f"{base}?funderAddress={wallet}"):
+        assert client.get(primed, headers=investor).status_code == 200
+        assert client.get(primed, headers=investor).headers["x-cache"] == "HIT"
+    refused = client.get(base + query.format(wallet=wallet), headers=investor)
+    assert refused.status_code == 400, refused.text
+    assert refused.headers.get("x-cache") != "HIT"
+
+
 def test_marketplace_roles_with_real_tokens(client: TestClient, app: Starlette) -> None:
     tenant = new_tenant()
     list_invoice(app, tenant)

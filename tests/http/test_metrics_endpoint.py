@@ -88,6 +88,30 @@ def test_forwarded_for_loopback_from_a_remote_socket_is_blocked(trust: str) -> N
     assert spoofed.status == 401
 
 
+@pytest.mark.parametrize("trust", ["false", "true", "loopback"])
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "x-real-ip", "Forwarded"])
+def test_a_request_relayed_by_a_local_proxy_needs_the_token(trust: str, header: str) -> None:
+    """A reverse proxy on the same host connects from loopback: what it relays is a remote
+    client's request, told apart by the forwarding header the proxy adds."""
+    from pathlib import Path
+
+    from liquifact_http.settings import load_settings
+
+    no_dotenv = Path("/nonexistent/.env")
+    app = create_app(
+        load_settings({"TRUST_PROXY": trust}, env_file=no_dotenv), store=InMemoryStore()
+    )
+    value = "for=198.51.100.7" if header == "Forwarded" else "198.51.100.7"
+    assert scrape(app, (header, value), client=("127.0.0.1", 1)).status == 401
+    assert scrape(app, client=("127.0.0.1", 1)).status == 200  # a scrape on the host itself
+    environ = {"TRUST_PROXY": trust, "METRICS_BEARER_TOKEN": TOKEN}
+    with_token = create_app(load_settings(environ, env_file=no_dotenv), store=InMemoryStore())
+    relayed = scrape(
+        with_token, (header, value), ("authorization", f"Bearer {TOKEN}"), client=("127.0.0.1", 1)
+    )
+    assert relayed.status == 200
+
+
 @pytest.mark.parametrize("name", ["authorization", "Authorization", "AUTHORIZATION"])
 def test_header_name_casing_is_accepted(token_app: Starlette, name: str) -> None:
     # Raw ASGI header names as sent (servers lower-case them; this also holds if one does not).

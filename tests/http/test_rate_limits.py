@@ -217,6 +217,9 @@ class BrokenCounter:
     def hit(self, key: str, window_ms: int) -> tuple[int, int]:
         raise ConnectionError("store down")
 
+    def close(self) -> None:
+        return None
+
 
 def test_a_failing_store_lets_requests_through_and_is_counted() -> None:
     app = build(rate_counter=BrokenCounter())

@@ -216,6 +216,9 @@ class BrokenCache:
     def invalidate_prefix(self, prefix: str) -> None:
         return None
 
+    def close(self) -> None:
+        return None
+
 
 class CorruptCache(InProcessCache):
     def get(self, key: str) -> bytes | None:
@@ -263,7 +266,7 @@ def test_per_principal_keys_and_spec_key_builders() -> None:
         }
     )
     # The viewer follows the tenant: a lock read cached for one caller is never served to another.
-    assert lock_key(request) == "investor:lock:tenant-one:admin.alice.-:inv_1:GABC"
+    assert lock_key(request) == "investor:lock:tenant-one:admin.alice.-:inv_1:funderAddress=GABC"
 
 
 @pytest.mark.redis

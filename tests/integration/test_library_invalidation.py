@@ -63,3 +63,22 @@ def test_library_writes_drop_the_apis_shared_cache_entries(
         f"marketplace:{other}:/v1/marketplace",
     }
     library.close()
+
+
+@pytest.mark.redis
+def test_closing_the_services_closes_their_redis_connections(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    name = unique_namespace("close").replace(":", "-")
+    separator = "&" if "?" in redis_url else "?"
+    library = open_services(
+        database_url="memory://", redis_url=f"{redis_url}{separator}client_name={name}"
+    )
+
+    def connections() -> int:
+        return sum(1 for client in redis_client.client_list() if client.get("name") == name)
+
+    library.cache.set("probe", b"1", 5)
+    assert connections() == 1
+    library.close()
+    assert connections() == 0

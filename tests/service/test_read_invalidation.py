@@ -11,19 +11,15 @@ from liquifact_adapters.stubchain import StubbedEscrowChain
 from liquifact_core.errors import InvalidTransition
 from liquifact_core.invoices import Actor, TransitionReason
 from liquifact_core.lifecycle import Role
-from liquifact_core.services import Services
+from liquifact_core.services import NoCache, Services
 from tests.factories import account_address, contract_address, funding_of, invoice_draft, link_of
 
 
-class RecordingCache:
+class RecordingCache(NoCache):
+    """A cache that holds nothing and records every prefix it is told to drop."""
+
     def __init__(self) -> None:
         self.invalidated: list[str] = []
-
-    def get(self, key: str) -> bytes | None:
-        return None
-
-    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
-        return None
 
     def invalidate_prefix(self, prefix: str) -> None:
         self.invalidated.append(prefix)

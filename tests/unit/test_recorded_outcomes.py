@@ -18,6 +18,7 @@ from liquifact_core.idempotency import (
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_http.problems import problem_from_error
 from tests.contract.market_support import commitment, listed
+from tests.service.test_read_invalidation import RecordingCache
 
 
 @pytest.mark.parametrize(
@@ -80,27 +81,13 @@ def test_an_outcome_holds_exactly_one_of_result_and_error() -> None:
     assert outcome.context == {"correlation_id": "c-1"}  # a private copy
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.dropped: list[str] = []
-
-    def get(self, key: str) -> bytes | None:
-        return None
-
-    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
-        return None
-
-    def invalidate_prefix(self, prefix: str) -> None:
-        self.dropped.append(prefix)
-
-
 def test_each_change_drops_only_its_tenants_families() -> None:
     moved = InvoiceChanged("t-1", "inv_1", InvoiceStatus.APPROVED, InvoiceStatus.LINKED_ESCROW)
     funded = CommitmentChanged("t-1", "inv_1", "cmt_1", "GABC")
     assert stale_prefixes(moved) == ("marketplace:t-1:",)
     assert stale_prefixes(funded) == ("investor:locks:t-1:", "investor:lock:t-1:")
-    cache = Recorder()
+    cache = RecordingCache()
     listener = CacheInvalidation(cache)
     listener.changed(moved)
     listener.changed(funded)
-    assert cache.dropped == ["marketplace:t-1:", "investor:locks:t-1:", "investor:lock:t-1:"]
+    assert cache.invalidated == ["marketplace:t-1:", "investor:locks:t-1:", "investor:lock:t-1:"]
