@@ -67,8 +67,8 @@ test: $(STAMP)
 # The API fuzz stage alone: schemathesis over every operation of /openapi.json, in process, on
 # SQLite and PostgreSQL (tests/fuzz/harness.py). Derandomized: the same requests every run.
 # FUZZ_EXAMPLES=200 for a longer local hunt (default: 5 per operation, role and mode on
-# SQLite, 2 on PostgreSQL). Measured on the 2-core machine: 45 s of CPU, 66 s wall; 117 s wall
-# while other suites kept it at load 10.
+# SQLite, 2 on PostgreSQL). Measured on the 2-core machine (2026-12-01, other work running):
+# 81 s of CPU, 92 s wall.
 fuzz: $(STAMP)
 	$(BIN)/pytest tests/fuzz -m fuzz -p no:cacheprovider $(PYTEST_ARGS)
 
