@@ -66,9 +66,21 @@ class SchemaOutdated(Exception):
         self.pending = tuple(pending)
 
 
+def sqlite_path_of(database_url: str) -> str | None:
+    """The SQLite file of a ``sqlite:///<path>`` URL, else None."""
+    if database_url.startswith(SQLITE_PREFIX) and len(database_url) > len(SQLITE_PREFIX):
+        return database_url[len(SQLITE_PREFIX) :]
+    return None
+
+
+def postgres_url_of(database_url: str) -> str | None:
+    """The libpq URL of a ``postgresql://`` (or ``postgres://``) URL, else None."""
+    return database_url if database_url.startswith(POSTGRES_PREFIXES) else None
+
+
 def _database_url(_instance: object, _attribute: object, value: str) -> None:
-    sqlite_path = value.startswith(SQLITE_PREFIX) and len(value) > len(SQLITE_PREFIX)
-    if not (sqlite_path or value.startswith(POSTGRES_PREFIXES) or value == MEMORY_URL):
+    known = sqlite_path_of(value) or postgres_url_of(value) or value == MEMORY_URL
+    if not known:
         # Never echo the URL: it can carry a password.
         raise ValueError(
             "database_url must be sqlite:///<path>, postgresql://<user>@<host>:<port>/<db> "
@@ -135,14 +147,12 @@ class ServicesConfig:
     @property
     def sqlite_path(self) -> str | None:
         """The SQLite file of a ``sqlite:///`` URL, else None."""
-        if self.database_url.startswith(SQLITE_PREFIX):
-            return self.database_url[len(SQLITE_PREFIX) :]
-        return None
+        return sqlite_path_of(self.database_url)
 
     @property
     def postgres_url(self) -> str | None:
         """The libpq URL of a ``postgresql://`` (or ``postgres://``) URL, else None."""
-        return self.database_url if self.database_url.startswith(POSTGRES_PREFIXES) else None
+        return postgres_url_of(self.database_url)
 
 
 def open_store(config: ServicesConfig) -> Store:

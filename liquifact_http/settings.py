@@ -15,10 +15,9 @@ from typing import Any
 import attrs
 from dotenv import dotenv_values
 
+from liquifact_adapters.composition import postgres_url_of, sqlite_path_of
 from liquifact_http.api_keys import ApiKey, ApiKeysError, parse_api_keys
 
-SQLITE_PREFIX = "sqlite:///"
-POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 DEFAULT_DATABASE_URL = "sqlite:///./var/liquifact.db"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # HMAC algorithms and the key length each needs (RFC 7518 3.2: at least the hash size).
@@ -110,16 +109,12 @@ class Settings:
     @property
     def sqlite_path(self) -> str | None:
         """The SQLite file for a ``sqlite:///`` URL, else None."""
-        if self.database_url.startswith(SQLITE_PREFIX):
-            return self.database_url[len(SQLITE_PREFIX) :]
-        return None
+        return sqlite_path_of(self.database_url)
 
     @property
     def postgres_url(self) -> str | None:
         """The libpq URL for a ``postgresql://`` (or ``postgres://``) URL, else None."""
-        if self.database_url.startswith(POSTGRES_PREFIXES):
-            return self.database_url
-        return None
+        return postgres_url_of(self.database_url)
 
 
 _SIZE = re.compile(r"(?i)\s*([0-9]{1,12})\s*(b|kb|k|mb|m|gb|g)?\s*")
@@ -227,9 +222,7 @@ def _host(raw: str) -> str:
 
 
 def _database_url(raw: str) -> str:
-    if raw.startswith(SQLITE_PREFIX) and len(raw) > len(SQLITE_PREFIX):
-        return raw
-    if raw.startswith(POSTGRES_PREFIXES):
+    if sqlite_path_of(raw) or postgres_url_of(raw):
         return raw
     raise ValueError("must be sqlite:///<path> or postgresql://<user>@<host>:<port>/<database>")
 
