@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from liquifact_adapters.composition import postgres_url_of, sqlite_path_of
 from liquifact_http.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -90,9 +91,10 @@ def development_cursor_secret(path: Path = DEV_CURSOR_SECRET_FILE) -> str:
 def store_label(settings: Settings) -> str:
     """Where the data lives, for humans: the SQLite file, or PostgreSQL host:port/database.
     Never a user name or password."""
-    if settings.postgres_url is None:
-        return f"sqlite {settings.sqlite_path}"
-    parts = urlsplit(settings.postgres_url)
+    postgres_url = postgres_url_of(settings.database_url)
+    if postgres_url is None:
+        return f"sqlite {sqlite_path_of(settings.database_url)}"
+    parts = urlsplit(postgres_url)
     try:
         port = parts.port
     except ValueError:
@@ -107,7 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
     from liquifact_http.bootstrap import create_app
     from liquifact_http.logs import configure_logging, get_logger, uvicorn_log_config
     from liquifact_http.metrics import Metrics
-    from liquifact_http.routes.health import LOCAL_CACHE_WARNING
+    from liquifact_http.routes.health import LOCAL_CACHE_WARNING, cache_is_process_local
     from liquifact_http.seed import seed_demo, store_is_empty
 
     settings = _settings()
@@ -115,7 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
     log = get_logger("liquifact.cli")
     if settings.cursor_secret is None:  # the settings gate requires one in production
         settings = attrs.evolve(settings, cursor_secret=development_cursor_secret())
-    if settings.postgres_url is not None and not settings.redis_url:
+    if cache_is_process_local(settings):
         log.warning("process_local_cache", detail=LOCAL_CACHE_WARNING)
     metrics = Metrics()
     services = _services(settings, metrics, log)

@@ -106,16 +106,6 @@ class Settings:
     jwt_max_ttl_seconds: int = 86_400
     shutdown_timeout_seconds: int = 10
 
-    @property
-    def sqlite_path(self) -> str | None:
-        """The SQLite file for a ``sqlite:///`` URL, else None."""
-        return sqlite_path_of(self.database_url)
-
-    @property
-    def postgres_url(self) -> str | None:
-        """The libpq URL for a ``postgresql://`` (or ``postgres://``) URL, else None."""
-        return postgres_url_of(self.database_url)
-
 
 _SIZE = re.compile(r"(?i)\s*([0-9]{1,12})\s*(b|kb|k|mb|m|gb|g)?\s*")
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2}

@@ -16,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from liquifact_adapters.composition import postgres_url_of
 from liquifact_core.errors import LiquifactError
 from liquifact_core.services import Services
 from liquifact_http.logs import get_logger
@@ -75,15 +76,18 @@ LOCAL_CACHE_WARNING = (
 )
 
 
-def cache_report(settings: Settings) -> dict[str, Any]:
-    """Whether the response cache is shared, with a warning when it should be and is not.
+def cache_is_process_local(settings: Settings) -> bool:
+    """True on PostgreSQL without ``REDIS_URL``: the store that several API processes share,
+    while each keeps its own cache, so a change made through one is invisible to the others'
+    cached reads until the TTL ends (issue 9). SQLite is one process's file: a local cache is
+    right there."""
+    return postgres_url_of(settings.database_url) is not None and not settings.redis_url
 
-    PostgreSQL is the store that several API processes share; with no ``REDIS_URL`` each keeps
-    its own cache, so a change made through one is invisible to the others' cached reads until
-    the TTL ends (issue 9). SQLite is one process's file: a local cache is right there.
-    """
+
+def cache_report(settings: Settings) -> dict[str, Any]:
+    """Whether the response cache is shared, with a warning when it should be and is not."""
     report: dict[str, Any] = {"shared": bool(settings.redis_url)}
-    if settings.postgres_url is not None and not settings.redis_url:
+    if cache_is_process_local(settings):
         report["warning"] = LOCAL_CACHE_WARNING
     return report
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from liquifact_adapters.composition import postgres_url_of, sqlite_path_of
 from liquifact_adapters.postgres import PostgresStore, known_migrations
 from liquifact_adapters.sqlite import SqliteStore
 from liquifact_core.invoices import Actor
@@ -40,8 +41,8 @@ def test_postgres_urls_and_pool_settings_are_accepted(url: str) -> None:
         env_file=NO_DOTENV,
     )
 
-    assert settings.postgres_url == url
-    assert settings.sqlite_path is None
+    assert postgres_url_of(settings.database_url) == url
+    assert sqlite_path_of(settings.database_url) is None
     assert (settings.database_pool_min_size, settings.database_pool_max_size) == (2, 20)
     assert settings.database_statement_timeout_ms == 1500
     assert settings.database_app_role == "tenant_app"

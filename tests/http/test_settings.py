@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from liquifact_adapters.composition import sqlite_path_of
 from liquifact_http.settings import ConfigError, Settings, load_settings
 
 NO_DOTENV = Path("/nonexistent/.env")
@@ -15,7 +16,7 @@ def test_defaults() -> None:
     settings = load_settings({}, env_file=NO_DOTENV)
     assert settings == Settings()
     assert settings.port == 3001 and settings.host == "127.0.0.1"
-    assert settings.sqlite_path == "./var/liquifact.db"
+    assert sqlite_path_of(settings.database_url) == "./var/liquifact.db"
 
 
 def test_every_bad_key_is_reported_without_its_value() -> None:
