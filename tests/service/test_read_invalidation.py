@@ -25,9 +25,9 @@ class RecordingCache(NoCache):
         self.invalidated.append(prefix)
 
 
-def test_transitions_and_funding_invalidate_the_tenants_marketplace_reads() -> None:
-    cache = RecordingCache()
-    services = Services.from_ports(
+def _services(cache: RecordingCache) -> Services:
+    """In-memory services whose committed changes drop prefixes from ``cache``."""
+    return Services.from_ports(
         InMemoryStore(),
         FixedClock(),
         SequentialIdGenerator(),
@@ -35,6 +35,11 @@ def test_transitions_and_funding_invalidate_the_tenants_marketplace_reads() -> N
         changes=CacheInvalidation(cache),
         chain=StubbedEscrowChain(),
     )
+
+
+def test_transitions_and_funding_invalidate_the_tenants_marketplace_reads() -> None:
+    cache = RecordingCache()
+    services = _services(cache)
     admin, chain = Actor("a", Role.ADMIN), Actor("indexer", Role.CHAIN)
     invoice = services.invoices.submit("t1", Actor("s", Role.SME), invoice_draft())
     assert cache.invalidated == []  # a pending invoice is not on the marketplace
@@ -47,14 +52,7 @@ def test_transitions_and_funding_invalidate_the_tenants_marketplace_reads() -> N
 
 def test_a_failed_transition_invalidates_nothing() -> None:
     cache = RecordingCache()
-    services = Services.from_ports(
-        InMemoryStore(),
-        FixedClock(),
-        SequentialIdGenerator(),
-        cache,
-        changes=CacheInvalidation(cache),
-        chain=StubbedEscrowChain(),
-    )
+    services = _services(cache)
     invoice = services.invoices.submit("t1", Actor("s", Role.SME), invoice_draft())
     with pytest.raises(InvalidTransition):
         services.invoices.mark_defaulted(
@@ -65,14 +63,7 @@ def test_a_failed_transition_invalidates_nothing() -> None:
 
 def test_a_commitment_drops_the_tenants_investor_locks_once_and_a_replay_nothing() -> None:
     cache = RecordingCache()
-    services = Services.from_ports(
-        InMemoryStore(),
-        FixedClock(),
-        SequentialIdGenerator(),
-        cache,
-        changes=CacheInvalidation(cache),
-        chain=StubbedEscrowChain(),
-    )
+    services = _services(cache)
     admin = Actor("a", Role.ADMIN)
     invoice = services.invoices.submit("t1", Actor("s", Role.SME), invoice_draft())
     services.invoices.approve("t1", admin, invoice.id)
