@@ -326,10 +326,13 @@ class SetOf:
         return tuple(member.value for member in self.kind)
 
     def parse(self, raw: Any) -> frozenset[Any]:
+        """The members named by ``raw`` (a string, or strings and members). An empty name
+        (``?status=``, ``?status=pending,``) is refused like an unknown one: every other
+        empty query value is a 400 too, and "no filter" is said by leaving it out."""
         parts: list[Any] = []
         for item in [raw] if isinstance(raw, str) else list(raw or ()):
             if isinstance(item, str):
-                parts.extend(part.strip() for part in item.split(",") if part.strip())
+                parts.extend(part.strip() for part in item.split(","))
             else:
                 parts.append(item)
         try:

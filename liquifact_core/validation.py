@@ -34,6 +34,31 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # zero-width, BOM, bidi controls, word joiner, soft hyphen ...), surrogates (Cs), and the
 # line and paragraph separators (Zl, Zp).
 SINGLE_LINE_FORBIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# Characters that show nothing although their category is not Cf: the Default_Ignorable_Code_Point
+# code points of Unicode's DerivedCoreProperties.txt outside Cf (combining grapheme joiner,
+# Hangul fillers, Khmer inherent vowels, Mongolian and other variation selectors, the ignorable
+# tag block) and U+2800 BRAILLE PATTERN BLANK, which renders as a space. Refused wherever format
+# characters are: appended to an identifier they make a look-alike (``KSS-1\u3164``).
+INVISIBLE_RANGES = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180D),
+    (0x180F, 0x180F),
+    (0x2065, 0x2065),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0xE0000, 0xE0FFF),
+)
+# What trimming removes from the ends of text: the space separators (Zs) and the ASCII
+# whitespace controls. Other controls at the ends (U+001C..U+001F, U+0085, which Python's
+# str.strip also removes) are refused like controls anywhere, not silently dropped.
+TRIMMED = "\t\n\x0b\x0c\r" + "".join(
+    chr(point) for point in range(0x3001) if unicodedata.category(chr(point)) == "Zs"
+)
 _LINE_BREAKS_AND_TAB = frozenset({"\n", "\r", "\t"})
 _UNSTORABLE_MESSAGE = "must be Unicode text without unpaired surrogates or NUL characters"
 _FORBIDDEN_MESSAGE = "must not contain control, format (invisible) or line separator characters"
@@ -59,12 +84,21 @@ def normalized_text(raw: str) -> str:
     return unicodedata.normalize("NFC", raw)
 
 
+def is_invisible(ch: str) -> bool:
+    """True for a character of ``INVISIBLE_RANGES`` (shows nothing, yet is not Cf)."""
+    point = ord(ch)
+    return any(low <= point <= high for low, high in INVISIBLE_RANGES)
+
+
 def has_forbidden_character(
     value: str, categories: frozenset[str], allowed: frozenset[str] = frozenset()
 ) -> bool:
     """True when a character of ``value`` (other than those in ``allowed``) belongs to one of
-    the Unicode general ``categories``."""
-    return any(unicodedata.category(ch) in categories and ch not in allowed for ch in value)
+    the Unicode general ``categories`` or is invisible (``is_invisible``)."""
+    return any(
+        ch not in allowed and (unicodedata.category(ch) in categories or is_invisible(ch))
+        for ch in value
+    )
 
 
 def field_code(error: ValidationError) -> str:
@@ -80,9 +114,11 @@ def text(min_len: int, max_len: int) -> Callable[[Any], str]:
     Refused with field code ``INVALID_TEXT``: unpaired surrogates and NUL (not storable text),
     control characters (Unicode category Cc), format characters (Cf: zero-width space,
     byte-order mark, bidi overrides and isolates, word joiner, soft hyphen ...) and line or
-    paragraph separators (Zl, Zp): none of them belongs in a one-line value, and the invisible
-    ones make look-alikes of identifiers. A value blank after normalisation is refused
-    (``INVALID_VALUE``, the length rule). Raises ``ValidationError``.
+    paragraph separators (Zl, Zp), and the other invisible characters (``INVISIBLE_RANGES``):
+    none of them belongs in a one-line value, and the invisible ones make look-alikes of
+    identifiers. Only space separators and ASCII whitespace are trimmed from the ends
+    (``TRIMMED``). A value blank after normalisation is refused (``INVALID_VALUE``, the length
+    rule). Raises ``ValidationError``.
     """
     return _text_parser(min_len, max_len, SINGLE_LINE_FORBIDDEN, frozenset())
 
@@ -99,7 +135,7 @@ def _text_parser(
     def parse(raw: Any) -> str:
         if not isinstance(raw, str):
             raise ValidationError("must be a string")
-        value = normalized_text(raw).strip()
+        value = normalized_text(raw).strip(TRIMMED)
         if has_forbidden_character(value, forbidden, allowed):
             raise text_error(_FORBIDDEN_MESSAGE)
         if not min_len <= len(value) <= max_len:
@@ -222,7 +258,7 @@ def reason(raw: Any) -> str:
     without_controls = "".join(ch for ch in raw if unicodedata.category(ch) != "Cc")
     if not is_storable_text(without_controls):
         raise ValidationError.for_field("reason", _UNSTORABLE_MESSAGE, INVALID_TEXT)
-    cleaned = unicodedata.normalize("NFC", without_controls).strip()
+    cleaned = unicodedata.normalize("NFC", without_controls).strip(TRIMMED)
     if has_forbidden_character(cleaned, SINGLE_LINE_FORBIDDEN):
         raise ValidationError.for_field("reason", _FORBIDDEN_MESSAGE, INVALID_TEXT)
     if not 1 <= len(cleaned) <= REASON_MAX:

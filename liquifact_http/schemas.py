@@ -88,13 +88,20 @@ def _escape(point: int) -> str:
 
 
 def _candidates() -> list[str]:
-    """Characters a text rule may refuse: controls, format characters, separators."""
+    """Characters a text rule may refuse: controls, format characters, separators, and the
+    invisible ones of other categories (``validation.INVISIBLE_RANGES``)."""
     kinds = {"Cc", "Cf", "Zl", "Zp", "Zs", "Co"}
     return [
         chr(point)
         for point in range(sys.maxunicode + 1)
-        if not 0xD800 <= point <= 0xDFFF and unicodedata.category(chr(point)) in kinds
+        if not 0xD800 <= point <= 0xDFFF
+        and (unicodedata.category(chr(point)) in kinds or v.is_invisible(chr(point)))
     ]
+
+
+# What the text rules trim from the ends, spelled out: ``\s`` means other sets in ECMA-262
+# (U+FEFF, no U+001C..U+001F or U+0085) and in Python (the reverse).
+_TRIMMED = _class(list(v.TRIMMED))
 
 
 @cache
@@ -134,20 +141,20 @@ def _text_pattern(low: int, high: int, multiline: bool = False) -> str:
     r"""Raw text the text rule accepts: any surrounding whitespace (trimmed), then ``low`` to
     ``high`` characters that start and end with a non-space and hold no refused character."""
     bad = _refused_inside_text(multiline)
-    edge = f"[^\\s{bad}]"
+    edge = f"[^{_TRIMMED}{bad}]"
     inner = f"[^{bad}]"
     core = edge if high == 1 else f"{edge}(?:{inner}{{0,{high - 2}}}{edge})?"
     if low == 0:
         core = f"(?:{core})?"
-    return f"^\\s*{core}\\s*$"
+    return f"^[{_TRIMMED}]*{core}[{_TRIMMED}]*$"
 
 
 def _reason_pattern(high: int) -> str:
     """Raw reasons the reason rule accepts: control characters anywhere (removed), whitespace
     around (trimmed), 1 to ``high`` characters in between, none of them refused."""
     dropped, refused = _reason_characters()
-    junk = f"[\\s{dropped}]*"
-    edge = f"[^\\s{dropped}{refused}]"
+    junk = f"[{_TRIMMED}{dropped}]*"
+    edge = f"[^{_TRIMMED}{dropped}{refused}]"
     inner = f"(?:[{dropped}]*[^{dropped}{refused}])"
     return f"^{junk}{edge}(?:{inner}{{0,{high - 2}}}[{dropped}]*{edge})?{junk}$"
 

@@ -108,11 +108,19 @@ class FundingService:
         first outcome: the same commitment (``replayed``), or the same domain error raised
         again. Another request under the key raises Conflict IDEMPOTENCY_KEY_REUSED; a repeat
         while the first still runs raises RequestInProgress (retryable). Who may fund is
-        checked before the key is claimed (Forbidden: not an investor, WALLET_NOT_BOUND).
+        checked before the key is claimed or a stored outcome replayed (Forbidden: not an
+        investor, WALLET_NOT_BOUND, WALLET_MISMATCH when ``investorAddress`` is not the
+        caller's bound wallet), so a replay is never served to a caller who could not make
+        the request now.
         ``context`` is kept with the outcome for the caller's replays (``FundingOutcome``).
         """
         key = parse_idempotency_key(idempotency_key)
         self.check_can_fund(actor)
+        if request.investor.value != actor.wallet:
+            raise Forbidden(
+                "investorAddress must be the wallet bound to this account.",
+                code="WALLET_MISMATCH",
+            )
         fingerprint = request_fingerprint(
             FUND_INVOICE,
             f"{actor.role.value}:{actor.id}",
@@ -139,15 +147,10 @@ class FundingService:
     ) -> Commitment:
         """Check and record a funding intent inside ``uow`` (the caller commits).
 
-        Only from the investor's bound wallet, only on investable invoices, and never beyond
+        Only on investable invoices (the caller's wallet was checked before), and never beyond
         the escrow's capacity: target - funded - pending commitments. The capacity read and
         the insert happen in this one unit, which serialises them per invoice.
         """
-        if request.investor.value != actor.wallet:
-            raise Forbidden(
-                "investorAddress must be the wallet bound to this account.",
-                code="WALLET_MISMATCH",
-            )
         pending = uow.commitments.pending_total_for_update(tenant_id, request.invoice_id)
         invoice = uow.invoices.get(tenant_id, request.invoice_id)
         if invoice is None:

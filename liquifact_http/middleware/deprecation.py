@@ -35,7 +35,9 @@ class DeprecatedAliasMiddleware:
             await self.app(scope, receive, send)  # /api/v1/... is no alias of anything: 404
             return
         # Errors name the path the client asked for, not the rewritten one.
-        scope.setdefault("state", {})["original_path"] = path
+        state = scope.setdefault("state", {})
+        state["original_path"] = path
+        state["original_raw_path"] = scope.get("raw_path")
         # Percent-encoded as RFC 3986 allows in a path; "%" itself is encoded, since the
         # decoded path is what gets encoded.
         successor_ref = quote(successor, safe="/:@!$&'()*+,;=-._~", errors="surrogatepass")

@@ -23,6 +23,10 @@ SINGLETON_HEADERS = (
     "If-Match",
     "X-Correlation-Id",
     "X-Tenant-Id",
+    # How the body is framed and read: two copies let a proxy and the app read different
+    # bodies (RFC 9110 section 8.3: Content-Type is a singleton field).
+    "Content-Type",
+    "Content-Length",
 )
 _BY_LOWER_NAME = {name.lower().encode("latin-1"): name for name in SINGLETON_HEADERS}
 
@@ -43,17 +47,45 @@ class SingletonHeadersMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        repeated = repeated_singletons(scope) if scope["type"] == "http" else []
-        if not repeated:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        problem = problems.Problem(
-            400,
-            "DUPLICATE_HEADER",
-            f"Send each of these headers at most once: {', '.join(repeated)}.",
-            field_errors=[
-                FieldError(name, "must be sent at most once", "DUPLICATE_HEADER")
-                for name in repeated
-            ],
-        )
+        problem = _framing_problem(scope) or _duplicate_problem(repeated_singletons(scope))
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
         await problems.render_in(problem, scope)(scope, receive, send)
+
+
+def _framing_problem(scope: Scope) -> problems.Problem | None:
+    """400 for a request framed two ways: ``Transfer-Encoding`` and ``Content-Length`` both
+    (RFC 9112 section 6.1 lets a server refuse it; a proxy that trusts the other header would
+    see another request boundary: request smuggling), or a path spelling a slash as ``%2F``
+    (the router decodes it, so ``/v1/invoices%2Finv_1`` would reach ``/v1/invoices/{id}``
+    past proxy rules written for the literal path): 404, as for any unknown path."""
+    names = {name.lower() for name, _ in scope.get("headers", ())}
+    if b"transfer-encoding" in names and b"content-length" in names:
+        return problems.Problem(
+            400,
+            "AMBIGUOUS_BODY_LENGTH",
+            "Send either Transfer-Encoding or Content-Length, not both.",
+        )
+    raw_path = scope.get("state", {}).get("original_raw_path") or scope.get("raw_path")
+    if b"%2f" in bytes(raw_path or b"").lower():
+        return problems.Problem(
+            404, "NOT_FOUND", "No resource at this path (a slash may not be sent as %2F)."
+        )
+    return None
+
+
+def _duplicate_problem(repeated: list[str]) -> problems.Problem | None:
+    if not repeated:
+        return None
+    return problems.Problem(
+        400,
+        "DUPLICATE_HEADER",
+        f"Send each of these headers at most once: {', '.join(repeated)}.",
+        field_errors=[
+            FieldError(name, "must be sent at most once", "DUPLICATE_HEADER") for name in repeated
+        ],
+    )

@@ -3,8 +3,9 @@
 * ``METRICS_BEARER_TOKEN`` set: ``Authorization: Bearer <token>`` must match it (compared with
   ``hmac.compare_digest``; the header name is case-insensitive, the scheme too).
 * unset: only requests whose TCP peer (the ASGI ``client`` of the socket) is loopback
-  (127.0.0.1, ::1, ::ffff:127.0.0.1) *and* that carry no forwarding header (``Forwarded``,
-  ``X-Forwarded-For``, ``X-Real-IP``) are served. Forwarded addresses are never believed, so a
+  (127.0.0.1, ::1, ::ffff:127.0.0.1) *and* that carry no header a proxy adds
+  (``FORWARDING_HEADERS``: ``Forwarded``, ``X-Forwarded-*``, ``X-Real-IP``, ``Client-IP``,
+  ``True-Client-IP`` ...) are served. Forwarded addresses are never believed, so a
   remote client cannot claim to be local, whatever ``TRUST_PROXY`` says; and a request relayed
   by a reverse proxy on the same host (whose socket peer is loopback) is a remote client's
   request, so it needs the token too. Such a proxy must add ``X-Forwarded-For`` (they do by
@@ -28,7 +29,21 @@ from liquifact_http.routes.common import resource
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 # Headers a proxy adds: their presence means the request came from someone else.
-FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
+FORWARDING_HEADERS = frozenset(
+    {
+        b"forwarded",
+        b"x-forwarded-for",
+        b"x-forwarded-host",
+        b"x-forwarded-proto",
+        b"x-real-ip",
+        b"client-ip",
+        b"true-client-ip",
+        b"x-client-ip",
+        b"cf-connecting-ip",
+        b"fastly-client-ip",
+        b"x-cluster-client-ip",
+    }
+)
 
 
 def _unauthorized() -> Problem:

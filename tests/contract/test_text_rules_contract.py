@@ -55,6 +55,12 @@ FORMAT = {
     "first strong isolate": "INV-\u20686B0F0\u2069",
     "soft hyphen": "INV-\u00ad6B0F0",
     "only zero-width spaces": "\u200b\u200b",
+    # Not Cf, yet shows nothing (validation.INVISIBLE_RANGES).
+    "Hangul filler": "INV-6B0F0\u3164",
+    "only a Hangul filler": "\u3164",
+    "combining grapheme joiner": "INV-\u034f6B0F0",
+    "variation selector": "INV-6B0F0\ufe0f",
+    "braille blank": "\u2800",
 }
 # Controls and separators that have no place in one line.
 ONE_LINE_BREAKERS = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pytest
@@ -38,6 +39,16 @@ def assert_problem(response_status: int, body: dict[str, object], status: int, c
         (b'{"reason": "' + b"x" * 10_001 + b'"}', "A JSON string is longer than 10000 characters."),
         (b'{"' + b"k" * 10_001 + b'": 1}', "A JSON key is longer than 10000 characters."),
         (b"[" * 100_000, "Malformed JSON request body."),
+        # json.loads alone guesses UTF-16/32 and skips a BOM (found by an outside attack).
+        ('{"buyerName": "x"}'.encode("utf-16"), "The request body is not UTF-8 text."),
+        # Without a BOM, UTF-16 of ASCII is UTF-8 with NUL bytes: not JSON.
+        ('{"buyerName": "x"}'.encode("utf-16-le"), "Malformed JSON request body."),
+        ('{"buyerName": "x"}'.encode("utf-32"), "The request body is not UTF-8 text."),
+        (b'{"buyerName": "\xff"}', "The request body is not UTF-8 text."),
+        (
+            b'\xef\xbb\xbf{"buyerName": "x"}',
+            "The request body must not start with a byte order mark.",
+        ),
     ],
 )
 def test_malformed_bodies_are_400(
@@ -71,6 +82,38 @@ def test_non_json_media_type_is_415(client: TestClient, headers: dict[str, str])
         "/v1/invoices", content=b"a=b", headers={**headers, "Content-Type": "text/plain"}
     )
     assert_problem(response.status_code, response.json(), 415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"Content-Type": "application/json; charset=utf-16"},
+        {"Content-Type": "application/json; charset=latin-1"},
+        {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        {"Content-Type": "application/json", "Content-Encoding": "br"},
+    ],
+)
+def test_other_charsets_and_content_encodings_are_415(
+    client: TestClient, headers: dict[str, str], extra: dict[str, str]
+) -> None:
+    body = json.dumps(invoice_payload()).encode()
+    response = client.post("/v1/invoices", content=body, headers={**headers, **extra})
+    assert_problem(response.status_code, response.json(), 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert client.get("/v1/invoices", headers=headers).json()["meta"]["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json; charset=utf-8", 'application/json; charset="UTF-8"', "application/json"],
+)
+def test_utf8_json_is_accepted_with_or_without_a_charset(
+    client: TestClient, headers: dict[str, str], content_type: str
+) -> None:
+    body = json.dumps(invoice_payload()).encode()
+    response = client.post(
+        "/v1/invoices", content=body, headers={**headers, "Content-Type": content_type}
+    )
+    assert response.status_code == 201, response.text
 
 
 def test_api_key_callers_must_name_a_valid_tenant(client: TestClient) -> None:
@@ -126,7 +169,18 @@ def test_unknown_path_and_wrong_method(client: TestClient, headers: dict[str, st
 
 
 def test_bad_query_parameters(client: TestClient, headers: dict[str, str]) -> None:
-    for query in ("limit=0", "limit=101", "page=0", "limit=abc", "status=paid", "sort=x"):
+    for query in (
+        "limit=0",
+        "limit=101",
+        "page=0",
+        "limit=abc",
+        "status=paid",
+        "sort=x",
+        # An empty filter is refused like every empty value, never read as "no filter".
+        "status=",
+        "status=,",
+        "status=pending,",
+    ):
         response = client.get(f"/v1/invoices?{query}", headers=headers)
         assert_problem(response.status_code, response.json(), 400, "VALIDATION_ERROR")
 

@@ -41,6 +41,8 @@ def _valid_value(name: str, tenant: str) -> str:
         "If-Match": '"v1"',
         "X-Correlation-Id": "corr-00000001",
         "X-Tenant-Id": tenant,
+        "Content-Type": "application/json",
+        "Content-Length": "0",
     }[name]
 
 
@@ -120,6 +122,37 @@ def test_no_route_redirects_to_the_host_header(app: Starlette, headers: dict[str
                 assert answer.status == 404, (method, variant, answer.status)
                 assert answer.headers["content-type"] == "application/problem+json"
                 assert answer.json()["code"] == "NOT_FOUND"
+
+
+# Found by an outside attack: a body framed two ways, and slashes spelled %2F.
+@pytest.mark.parametrize(("method", "path"), PATHS)
+def test_a_body_framed_two_ways_is_refused(
+    app: Starlette, headers: dict[str, str], method: str, path: str
+) -> None:
+    framing = [("Transfer-Encoding", "chunked"), ("Content-Length", "2")]
+    answer = call(app, method, path, headers=[*headers.items(), *framing], chunks=[b"{}"])
+    assert answer.status == 400, answer.body
+    assert answer.json()["code"] == "AMBIGUOUS_BODY_LENGTH"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/invoices%2Finv_X",
+        "/v1/invoices/inv_X%2fstate",
+        "/api%2Finvoices",
+        "/v1%2Finvoices",
+        "/v1/invest%2Ffund-invoice",
+    ],
+)
+def test_a_slash_spelled_2f_reaches_no_route(
+    client: TestClient, headers: dict[str, str], path: str
+) -> None:
+    for method in ("GET", "POST"):
+        answer = client.request(method, path, headers=headers, json={})
+        assert answer.status_code == 404, (method, path, answer.text)
+        assert answer.json()["code"] == "NOT_FOUND"
+    assert client.get("/v1/invoices", headers=headers).json()["meta"]["total"] == 0
 
 
 # ---- item 11: token lifetime and Cache-Control ------------------------------------------------

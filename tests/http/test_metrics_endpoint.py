@@ -89,7 +89,10 @@ def test_forwarded_for_loopback_from_a_remote_socket_is_blocked(trust: str) -> N
 
 
 @pytest.mark.parametrize("trust", ["false", "true", "loopback"])
-@pytest.mark.parametrize("header", ["X-Forwarded-For", "x-real-ip", "Forwarded"])
+@pytest.mark.parametrize(
+    "header",
+    ["X-Forwarded-For", "x-real-ip", "Forwarded", "X-Forwarded-Proto", "True-Client-IP"],
+)
 def test_a_request_relayed_by_a_local_proxy_needs_the_token(trust: str, header: str) -> None:
     """A reverse proxy on the same host connects from loopback: what it relays is a remote
     client's request, told apart by the forwarding header the proxy adds."""

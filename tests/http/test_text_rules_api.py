@@ -146,7 +146,20 @@ def test_every_refused_string_is_named_in_document_order(
     ]
 
 
-LOOK_ALIKES = ["INV-\u200b6B0F0", "\ufeffINV-6B0F0", "INV-6B0F0\u202e", "INV-6B0F0\u2060"]
+LOOK_ALIKES = [
+    "INV-\u200b6B0F0",
+    "\ufeffINV-6B0F0",
+    "INV-6B0F0\u202e",
+    "INV-6B0F0\u2060",
+    # Invisible without being Cf (found by an outside attack): Hangul filler, combining
+    # grapheme joiner, variation selector, braille blank; and controls Python's strip drops.
+    "INV-6B0F0\u3164",
+    "INV-6B0F0\u034f",
+    "INV-6B0F0\ufe0f",
+    "\u2800INV-6B0F0",
+    "\x1cINV-6B0F0\x1f",
+    "INV-6B0F0\x85",
+]
 
 
 @pytest.mark.parametrize("number", LOOK_ALIKES)
@@ -160,7 +173,9 @@ def test_look_alike_invoice_numbers_are_refused(
 
 
 @pytest.mark.parametrize("field", ["buyerName", "buyerTaxId", "description"])
-@pytest.mark.parametrize("raw", ["\u200b\u200b", "Acme\u2066 Ltd", "\u00adAcme"])
+@pytest.mark.parametrize(
+    "raw", ["\u200b\u200b", "Acme\u2066 Ltd", "\u00adAcme", "\u3164", "\u115f"]
+)
 def test_invisible_format_characters_are_refused_in_text_fields(
     client: TestClient, sme: dict[str, str], field: str, raw: str
 ) -> None:

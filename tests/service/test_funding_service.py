@@ -264,16 +264,38 @@ def test_a_domain_error_is_the_recorded_answer_for_its_key() -> None:
     assert len(changes.commitments) == 2  # the first commitment, then its release
 
 
-def test_a_validation_error_replays_with_its_field_errors() -> None:
+def test_a_wallet_mismatch_is_checked_before_the_key_every_time() -> None:
     services = _services()
     invoice = _listed(services)
     stranger = {"investorAddress": account_address()}
-    with pytest.raises(Forbidden) as first:
-        _fund(services, invoice.id, "1", key="key-00000003", body=stranger)
-    with pytest.raises(Forbidden) as again:
-        _fund(services, invoice.id, "1", key="key-00000003", body=stranger)
-    assert again.value.code == first.value.code == "WALLET_MISMATCH"
-    assert again.value.replayed_context == {}
+    for _ in range(2):
+        with pytest.raises(Forbidden) as refused:
+            _fund(services, invoice.id, "1", key="key-00000003", body=stranger)
+        assert refused.value.code == "WALLET_MISMATCH"
+        assert refused.value.replayed_context is None  # live, never a stored answer
+    # The key was never claimed: the caller's own request under it runs.
+    assert not _fund_outcome(services, invoice.id, "1", key="key-00000003").replayed
+
+
+def test_a_replay_is_not_served_to_a_caller_whose_wallet_changed() -> None:
+    # Found by an outside attack: the same subject, now bound to another wallet, replayed the
+    # first answer (201) to a request a fresh call refuses (403 WALLET_MISMATCH).
+    services = _services()
+    invoice = _listed(services)
+    first = _fund_outcome(services, invoice.id, "100", key="key-00000004")
+    rebound = Actor(INVESTOR.id, Role.INVESTOR, account_address())
+    with pytest.raises(Forbidden) as refused:
+        _fund(
+            services,
+            invoice.id,
+            "100",
+            actor=rebound,
+            key="key-00000004",
+            body={"investorAddress": WALLET},  # the first request's body, byte for byte
+        )
+    assert refused.value.code == "WALLET_MISMATCH"
+    again = _fund_outcome(services, invoice.id, "100", key="key-00000004")
+    assert again.replayed and again.commitment == first.commitment
 
 
 @pytest.mark.parametrize(

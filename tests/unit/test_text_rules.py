@@ -23,7 +23,9 @@ FORBIDDEN_ONE_LINE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 FORBIDDEN_KEYS = {"__proto__", "constructor", "prototype"}
 # Half arbitrary, half without the refused categories: enough accepted values to check.
 mostly_text = any_text | st.text(
-    alphabet=st.characters(exclude_categories=["Cc", "Cf", "Cs", "Zl", "Zp"])
+    alphabet=st.characters(exclude_categories=["Cc", "Cf", "Cs", "Zl", "Zp"]).filter(
+        lambda ch: not v.is_invisible(ch)
+    )
 )
 
 
@@ -124,9 +126,36 @@ def test_accepted_one_line_text_is_clean_nfc_and_stable(raw: str) -> None:
     assert value is not None
     assert v.is_storable_text(value)
     assert unicodedata.is_normalized("NFC", value)
-    assert value == value.strip()
+    assert value == value.strip(v.TRIMMED)
     assert not {unicodedata.category(ch) for ch in value} & FORBIDDEN_ONE_LINE
+    assert not any(v.is_invisible(ch) for ch in value)
     assert v.text(0, 10_000)(value) == value
+
+
+# Invisible characters outside Cf, found by an outside attack: appended to an invoice number
+# they made a second "KSS-1"; alone they made a blank buyer name look filled.
+INVISIBLE_SAMPLES = ["\u3164", "\u115f", "\u1160", "\u034f", "\ufe0f", "\u2800", "\uffa0",
+                     "\u180b", "\U000e0100"]  # fmt: skip
+
+
+@pytest.mark.parametrize("invisible", INVISIBLE_SAMPLES)
+@pytest.mark.parametrize(
+    "parse", [v.text(1, 50), v.multiline_text(1, 50), v.email], ids=["text", "multiline", "email"]
+)
+def test_invisible_characters_are_refused_anywhere(parse: Any, invisible: str) -> None:
+    for raw in (f"KSS-1{invisible}", invisible, f"K{invisible}SS@b.example"):
+        assert code_of(parse, raw) == v.INVALID_TEXT, repr(raw)
+
+
+@pytest.mark.parametrize("control", ["\x1c", "\x1d", "\x1e", "\x1f", "\x85"])
+def test_controls_at_the_ends_are_refused_not_trimmed(control: str) -> None:
+    # Python's str.strip counts these as whitespace; the text rules refuse every control.
+    assert code_of(v.text(1, 50), f"{control}B{control}") == v.INVALID_TEXT
+    assert code_of(v.multiline_text(1, 50), f"B{control}") == v.INVALID_TEXT
+
+
+def test_space_separators_and_ascii_whitespace_are_trimmed() -> None:
+    assert v.text(1, 50)("\t\u3000\u00a0 B \u2003\r\n") == "B"
 
 
 # ---- multi-line text -------------------------------------------------------------------------
@@ -168,7 +197,9 @@ def test_a_reason_strips_controls_and_normalises() -> None:
     assert v.reason("\x00 Paid\x07 cafe\u0301\n") == "Paid caf\u00e9"
 
 
-@pytest.mark.parametrize("raw", ["Paid \ud800", "\u200bPaid", "Paid\u202e", "Pa\u2028id"])
+@pytest.mark.parametrize(
+    "raw", ["Paid \ud800", "\u200bPaid", "Paid\u202e", "Pa\u2028id", "Paid\u3164", "\u2800"]
+)
 def test_a_reason_refuses_surrogates_and_invisible_characters(raw: str) -> None:
     with pytest.raises(ValidationError) as raised:
         v.reason(raw)
