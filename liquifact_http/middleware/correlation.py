@@ -35,6 +35,16 @@ def _sent_id(headers: Headers) -> str | None:
     return values[0] if len(values) == 1 else None
 
 
+def loggable_path(scope: Scope) -> str:
+    """The path as the client sent it on the wire (percent-encoded, so ``%1b`` or ``%E2%80%AE``
+    stay escapes rather than becoming an escape sequence or a bidi override in a log viewer);
+    any byte that is not printable ASCII is shown as ``\\xNN``."""
+    raw = scope.get("raw_path")
+    if not isinstance(raw, bytes):
+        raw = str(scope.get("path", "")).encode("utf-8", "surrogatepass")
+    return "".join(chr(b) if 0x20 < b < 0x7F else f"\\x{b:02x}" for b in raw)
+
+
 class CorrelationMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -64,7 +74,7 @@ class CorrelationMiddleware:
             await send(message)
 
         with structlog.contextvars.bound_contextvars(
-            correlation_id=correlation_id, method=scope["method"], path=scope["path"]
+            correlation_id=correlation_id, method=scope["method"], path=loggable_path(scope)
         ):
             try:
                 await self.app(scope, receive, send_with_id)

@@ -235,3 +235,14 @@ def test_api_v1_is_not_an_alias(client: TestClient, headers: dict[str, str]) -> 
     response = client.get("/api/v1/invoices", headers=headers)
     assert response.status_code == 404
     assert "deprecation" not in response.headers
+
+
+def test_hostile_paths_are_logged_as_sent_on_the_wire(capsys: pytest.CaptureFixture[str]) -> None:
+    # Found by an outside attack: an escape sequence and a bidi override in the path reached
+    # the request log line decoded (JSON-escaped, yet shown as such by log viewers).
+    app = create_app(test_settings(), store=InMemoryStore())
+    with TestClient(app) as client:
+        client.get("/v1/invoices/%1b%5b2J%0a%e2%80%ae", headers=bearer("admin", "t1"))
+    logged = [line for line in capsys.readouterr().err.splitlines() if '"request"' in line]
+    assert logged and all("/v1/invoices/%1b%5b2J%0a%e2%80%ae" in line for line in logged)
+    assert not any("\\u001b" in line or "\\u202e" in line for line in logged)
