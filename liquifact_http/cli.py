@@ -27,6 +27,9 @@ EXIT_CONFIG = 2
 # The configuration is valid but the database cannot be used as it is (down, or its schema
 # is behind the code).
 EXIT_DATABASE = 3
+# `serve` cannot listen on its address (taken, or not on this host); uvicorn itself would exit
+# 3, which reads as EXIT_DATABASE.
+EXIT_LISTEN = 4
 
 
 def _settings() -> Settings:
@@ -150,6 +153,17 @@ def _serve(args: argparse.Namespace) -> int:
     }
     try:
         server.run()
+    except SystemExit:
+        # uvicorn exits 3 when it cannot listen (port taken, address not available), the
+        # status this command already gives a schema older than the code: say which it was.
+        if server.started:
+            raise
+        log.error(
+            "could_not_listen",
+            detail=f"Nothing listens on {config.host}:{config.port}: the address is taken or "
+            "not available here. Stop the other server or set PORT / HOST.",
+        )
+        return EXIT_LISTEN
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

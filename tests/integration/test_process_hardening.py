@@ -231,3 +231,21 @@ def test_development_server_creates_a_random_cursor_secret_file_once(tmp_path: P
     secret = contents[0].strip()
     assert len(secret) >= 32
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+
+
+def test_a_taken_port_exits_4_not_the_database_status(tmp_path: Path) -> None:
+    # Found by a new user: uvicorn exits 3 when it cannot bind, the status that means "the
+    # database cannot serve this code"; `serve` says which it was.
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = str(holder.getsockname()[1])
+        env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "JWT_SECRET": TEST_SECRET}
+        server = ServerProcess(env, "--port", taken, cwd=tmp_path)
+        try:
+            assert server.wait() == 4
+        finally:
+            server.stop()
+    records = _every_line_is_json(server.lines)
+    assert records[-1]["event"] == "could_not_listen"
+    assert taken in str(records[-1]["detail"])
