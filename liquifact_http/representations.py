@@ -6,14 +6,13 @@ The bodies with a ``Representation`` class are built from it: the same class giv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from liquifact_core.amounts import quantize
+from liquifact_core.amounts import MONEY_MAX_DIGITS, quantize
 from liquifact_core.commitments import (
     Commitment,
     CommitmentStatus,
@@ -24,8 +23,9 @@ from liquifact_core.invoices import Invoice, InvoiceDraft, Transition
 from liquifact_core.lifecycle import INVESTABLE, TERMINAL, InvoiceStatus, Role
 from liquifact_core.rules import Account, Contract, StroopsAmount
 from liquifact_core.services.invoices import InvoiceState
+from liquifact_core.services.metrics import SmeMetrics
 from liquifact_core.validation import REASON_MAX
-from liquifact_http.schemas import Representation, out
+from liquifact_http.response_fields import Representation, out
 from liquifact_http.wire import unstructure
 
 
@@ -112,6 +112,8 @@ class SubmissionBody(Representation):
 class CommitmentBody(Representation):
     """A recorded investor commitment (``FundingIntent`` in the document)."""
 
+    component = "FundingIntent"
+
     id: str = out({"pattern": "^cmt_[A-Za-z0-9]{1,40}$"})
     invoice_id: str = out(ref="InvoiceId")
     investor_address: str = out(rule=Account())
@@ -152,6 +154,8 @@ def commitment(item: Commitment) -> dict[str, Any]:
 class LockBody(Representation):
     """An investor lock (``InvestorLock`` in the document)."""
 
+    component = "InvestorLock"
+
     invoice_id: str = out(ref="InvoiceId")
     funder_address: str = out(rule=Account())
     amount_stroops: str = out(
@@ -169,10 +173,9 @@ class LockBody(Representation):
         }
     )
 
-
-def lock(item: InvestorLock) -> dict[str, Any]:
-    body: dict[str, Any] = unstructure(
-        LockBody(
+    @classmethod
+    def of(cls, item: InvestorLock) -> LockBody:
+        return cls(
             invoice_id=item.invoice_id,
             funder_address=item.investor_address,
             amount_stroops=str(item.amount_stroops),
@@ -182,13 +185,18 @@ def lock(item: InvestorLock) -> dict[str, Any]:
             updated_at=timestamp(item.updated_at),
             stale=True,  # from the backend's records, never read live from the chain
         )
-    )
+
+
+def lock(item: InvestorLock) -> dict[str, Any]:
+    body: dict[str, Any] = unstructure(LockBody.of(item))
     return body
 
 
 @attrs.frozen
 class TransitionBody(Representation):
     """One step of an invoice's history (``Transition`` in the document)."""
+
+    component = "Transition"
 
     sequence: int = out({"minimum": 1, "description": "1 for creation."})
     from_status: str | None = out(
@@ -202,10 +210,9 @@ class TransitionBody(Representation):
     reason: str | None = out({"minLength": 1, "maxLength": REASON_MAX}, nullable=True)
     at: str = out(_at("When the step happened"))
 
-
-def transition(step: Transition) -> dict[str, Any]:
-    body: dict[str, Any] = unstructure(
-        TransitionBody(
+    @classmethod
+    def of(cls, step: Transition) -> TransitionBody:
+        return cls(
             sequence=step.sequence,
             from_status=step.from_status.value if step.from_status else None,
             to_status=step.to_status.value,
@@ -214,13 +221,13 @@ def transition(step: Transition) -> dict[str, Any]:
             reason=step.reason,
             at=timestamp(step.at),
         )
-    )
-    return body
 
 
 @attrs.frozen
 class StateBody(Representation):
     """Where an invoice is in its lifecycle and where it can go next."""
+
+    component = "InvoiceState"
 
     invoice_id: str = out(ref="InvoiceId")
     status: str = out(ref="InvoiceStatus")
@@ -262,6 +269,8 @@ _STROOPS_OR_ZERO = {"pattern": "^(?:0|[1-9][0-9]{0,17}|1000000000000000000)$"}
 @attrs.frozen
 class InvoiceBody(Representation):
     """An invoice (``Invoice`` in the document)."""
+
+    component = "Invoice"
 
     id: str = out(ref="InvoiceId")
     tenant_id: str = out(ref="TenantId")
@@ -363,6 +372,8 @@ def invoice(item: Invoice) -> dict[str, Any]:
 class MarketItemBody(Representation):
     """An investable invoice as investors browse it: no buyer contact or tax data."""
 
+    component = "MarketplaceItem"
+
     id: str = out(ref="InvoiceId")
     status: str = out({"enum": sorted(s.value for s in INVESTABLE)})
     invoice_number: str = out(like=(_D, "invoice_number"))
@@ -396,13 +407,11 @@ class MarketItemBody(Representation):
     )
     created_at: str = out(_at("When the invoice was submitted"))
 
-
-def market_item(item: Invoice) -> dict[str, Any]:
-    """An invoice as investors browse it: no buyer contact or tax data."""
-    ratio = item.funded_ratio
-    draft = item.draft
-    body: dict[str, Any] = unstructure(
-        MarketItemBody(
+    @classmethod
+    def of(cls, item: Invoice) -> MarketItemBody:
+        ratio = item.funded_ratio
+        draft = item.draft
+        return cls(
             id=item.id,
             status=item.status.value,
             invoice_number=draft.invoice_number,
@@ -420,12 +429,67 @@ def market_item(item: Invoice) -> dict[str, Any]:
             funded_ratio=float(ratio) if ratio is not None else 0.0,
             created_at=timestamp(item.created_at),
         )
+
+
+# Sums over many invoices may pass one invoice's 10^18 stroops limit.
+STROOPS_SUM_PATTERN = "^(0|[1-9][0-9]{0,18})$"
+AMOUNT_SUM_PATTERN = f"^(0|[1-9][0-9]{{0,{MONEY_MAX_DIGITS - 1}}})(\\.[0-9]+)?$"
+
+
+def _stroops_sum(description: str) -> Any:
+    return out(
+        {"pattern": STROOPS_SUM_PATTERN, "description": description, "example": "12500000000"}
     )
-    return body
 
 
-def history(steps: Sequence[Transition]) -> dict[str, Any]:
-    return {"data": [transition(s) for s in steps], "meta": {"total": len(steps)}}
+@attrs.frozen
+class StatusTotalsBody(Representation):
+    """The invoices in one status: how many, and their summed amounts and stroops."""
+
+    count: int = out({"minimum": 0})
+    amounts: dict[str, str] = out(
+        {
+            "additionalProperties": {"type": "string", "pattern": AMOUNT_SUM_PATTERN},
+            "description": "Summed invoice amounts per currency (exact decimal strings).",
+        }
+    )
+    funding_target_stroops: str = _stroops_sum("Summed funding targets.")
+    funded_stroops: str = _stroops_sum("Summed funded amounts.")
+
+
+@attrs.frozen
+class SmeMetricsBody(Representation):
+    """Invoice counts and amounts per status (every status present, zero when empty)."""
+
+    component = "SmeMetrics"
+
+    scope: str = out({"enum": ["sme", "tenant"]})
+    sme_id: str | None = out({"minLength": 1}, nullable=True)
+    total_count: int = out({"minimum": 0})
+    by_status: dict[str, StatusTotalsBody] = out(keys=[s.value for s in InvoiceStatus])
+
+    @classmethod
+    def of(cls, metrics: SmeMetrics) -> SmeMetricsBody:
+        counts = dict.fromkeys(InvoiceStatus, 0)
+        targets = dict.fromkeys(InvoiceStatus, 0)
+        funded = dict.fromkeys(InvoiceStatus, 0)
+        amounts: dict[InvoiceStatus, dict[str, str]] = {status: {} for status in InvoiceStatus}
+        for row in metrics.totals:
+            counts[row.status] += row.count
+            targets[row.status] += row.funding_target_stroops
+            funded[row.status] += row.funded_stroops
+            amounts[row.status][row.currency] = money_text(row.amount, row.currency)
+        return cls(
+            scope=metrics.scope,
+            sme_id=metrics.sme_id,
+            total_count=sum(row.count for row in metrics.totals),
+            by_status={
+                status.value: StatusTotalsBody(
+                    counts[status], amounts[status], str(targets[status]), str(funded[status])
+                )
+                for status in InvoiceStatus
+            },
+        )
 
 
 def etag(version: int) -> str:
