@@ -18,7 +18,7 @@ from liquifact_core.marketplace import (
     MarketplaceSearch,
     OpportunitiesQuery,
 )
-from liquifact_http import pages
+from liquifact_http import pages, sme_metrics
 from liquifact_http import representations as rep
 from liquifact_http.openapi import (
     JSON,
@@ -55,7 +55,7 @@ def components() -> dict[str, Component]:
         **response(rep.LockBody, "An investor lock."),
         **response(pages.LockPageBody, "Investor locks, by invoice id then funder address."),
         **response(
-            rep.SmeMetricsBody,
+            sme_metrics.SmeMetricsBody,
             "Invoice counts and amounts per status: the SME's own, or the tenant's for operators.",
         ),
     }

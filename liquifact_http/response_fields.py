@@ -45,7 +45,8 @@ def out(
     schema), or its Python type, refined by ``schema`` (pattern, enum, description ...).
 
     ``nullable``: always sent, possibly null. ``omit_none``: optional, defaults to None, and
-    left out of the JSON (not sent as null) while None; not listed as required. ``keys``: a
+    left out of the JSON (not sent as null) while None; not listed as required. Having a default,
+    such fields come after those without one (attrs insists), as they do in the JSON. ``keys``: a
     ``dict`` field holding exactly these keys (a closed object, each value of the dict's value
     type). ``wire``: the JSON name when it is not the camelCase of the attribute name.
     """

@@ -376,13 +376,6 @@ def is_exact_pattern(pattern: str, value: str) -> bool:
     return re.search(pattern, value) is not None
 
 
-def field_schema(cls: type[Any], name: str) -> Object:
-    """The schema of one field of ``cls`` (by attribute name), e.g. to echo it in a response."""
-    schema = _field_schema(attrs.fields_dict(cls)[name])
-    schema.pop("default", None)
-    return schema
-
-
 # ---- response bodies ----------------------------------------------------------------------------
 def _like(command: type[Any], name: str, wire: str) -> Object:
     field = attrs.fields_dict(command)[name]

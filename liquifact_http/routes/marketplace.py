@@ -7,7 +7,6 @@ from starlette.responses import Response
 
 from liquifact_core.marketplace import MarketplaceSearch, OpportunitiesQuery
 from liquifact_http import pages
-from liquifact_http import representations as rep
 from liquifact_http.caching import MARKETPLACE_KEY, cached
 from liquifact_http.callers import caller_of
 from liquifact_http.routes.common import (
@@ -18,6 +17,7 @@ from liquifact_http.routes.common import (
     resource,
     services,
 )
+from liquifact_http.sme_metrics import SmeMetricsBody
 from liquifact_http.wire import unstructure
 
 
@@ -45,7 +45,7 @@ async def sme_metrics(request: Request) -> Response:
     caller = caller_of(request)
     no_query(request)
     metrics = await blocking(services(request).metrics.sme_metrics, caller.tenant_id, caller.actor)
-    return json_response(unstructure(rep.SmeMetricsBody.of(metrics)))
+    return json_response(unstructure(SmeMetricsBody.of(metrics)))
 
 
 routes = [
