@@ -3,8 +3,8 @@
 Each operation is described once, for its canonical path; the deprecated ``/api/...`` twins are
 derived from the ``/v1/...`` operations so the two can never drift apart. Limits and patterns
 come from the modules that enforce them; every object schema is generated from a class
-(``object_components``): a response body's ``Representation`` or a request body's command. Tests validate real responses against this document
-(``tests/http/openapi_validation.py``).
+(``object_components``): a response body's ``Representation`` or a request body's command.
+Tests validate real responses against this document (``tests/http/openapi_validation.py``).
 """
 
 from __future__ import annotations
