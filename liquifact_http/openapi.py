@@ -2,8 +2,9 @@
 
 Each operation is described once, for its canonical path; the deprecated ``/api/...`` twins are
 derived from the ``/v1/...`` operations so the two can never drift apart. Limits and patterns
-come from the modules that enforce them. Tests validate real responses against this document
-(``tests/http/openapi_validation.py``).
+come from the modules that enforce them; every object schema is generated from a class
+(``object_components``): a response body's ``Representation`` or a request body's command.
+Tests validate real responses against this document (``tests/http/openapi_validation.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from functools import cache
 from importlib.metadata import version
 from typing import Any
 
+import attrs
+
 from liquifact_core.amounts import CURRENCY_EXPONENTS, MONEY_MAX_DIGITS
 from liquifact_core.errors import FieldError
 from liquifact_core.invoices import (
@@ -25,7 +28,7 @@ from liquifact_core.invoices import (
     TransitionReason,
 )
 from liquifact_core.lifecycle import InvoiceStatus
-from liquifact_http import problems, schemas
+from liquifact_http import pages, probe_bodies, problems, schemas, wire
 from liquifact_http import representations as rep
 from liquifact_http.access import access_for
 from liquifact_http.auth import API_KEY_HEADER, REALM
@@ -37,6 +40,7 @@ from liquifact_http.middleware.deprecation import (
     LEGACY_PREFIX,
     SUNSET,
 )
+from liquifact_http.response_fields import Representation
 from liquifact_http.routes.common import IF_MATCH_SYNTAX
 from liquifact_http.settings import Settings
 
@@ -46,21 +50,14 @@ _DEFAULTS = Settings()  # the documented defaults of configurable limits
 JSON = "application/json"
 PROBLEM_JSON = problems.PROBLEM_MEDIA_TYPE
 LEGACY_SUFFIX = "Legacy"
+CORRELATION_ID_PATTERN = problems.CORRELATION_ID_PATTERN
 
 INVOICE_ID_PATTERN = "^inv_[A-Za-z0-9_]{1,28}$"
 TENANT_ID_PATTERN = "^[A-Za-z0-9_-]{1,128}$"
-CONTRACT_ADDRESS_PATTERN = "^C[A-Z2-7]{55}$"
-ACCOUNT_ADDRESS_PATTERN = "^G[A-Z2-7]{55}$"
-STROOPS_PATTERN = "^[1-9][0-9]{0,18}$"
-STROOPS_OR_ZERO_PATTERN = "^(0|[1-9][0-9]{0,18})$"
 AMOUNT_PATTERN = f"^(0|[1-9][0-9]{{0,{MONEY_MAX_DIGITS - 1}}})(\\.[0-9]+)?$"
-EMAIL_PATTERN = "^[^@\\s]{1,64}@[^@\\s]+\\.[^@\\s]+$"
 ETAG_PATTERN = '^"v[0-9]{1,18}"$'
 # The If-Match grammar of RFC 9110 (routes.common.IF_MATCH_SYNTAX states it once).
 IF_MATCH_PATTERN = IF_MATCH_SYNTAX
-# Mirrors the ids CorrelationMiddleware accepts from clients (its own are ``req_`` + 24 hex).
-CORRELATION_ID_PATTERN = "^[A-Za-z0-9._:\\-]{8,128}$"
-NOT_BLANK = "\\S"
 
 _EXAMPLE_ID = "inv_01JG8ZK3W6Q2R5T7V9X1Y3A5C7"
 _EXAMPLE_CORRELATION_ID = "req_5f0c2a9e7d4b4c1a8e3f6b2d"
@@ -74,46 +71,6 @@ def _ref(kind: str, name: str) -> Object:
 
 def _schema(name: str) -> Object:
     return _ref("schemas", name)
-
-
-def _nullable(schema: Object) -> Object:
-    """``schema`` or null. Inline only: OpenAPI 3.0 ignores siblings of ``$ref``."""
-    result = {**schema, "nullable": True}
-    if "enum" in result:
-        result["enum"] = [*result["enum"], None]
-    return result
-
-
-def _closed_object(properties: Object, required: Iterable[str] = (), **extra: Any) -> Object:
-    """An object with exactly ``properties``: anything undocumented fails validation."""
-    result: Object = {"type": "object", "properties": properties, "additionalProperties": False}
-    names = list(required)
-    if names:
-        result["required"] = names
-    return {**result, **extra}
-
-
-def _text(low: int, high: int, description: str, example: str | None = None) -> Object:
-    schema: Object = {"type": "string", "minLength": low, "maxLength": high}
-    if low > 0:
-        schema["pattern"] = NOT_BLANK
-    schema["description"] = description
-    if example is not None:
-        schema["example"] = example
-    return schema
-
-
-def _date(description: str, example: str) -> Object:
-    return {"type": "string", "format": "date", "description": description, "example": example}
-
-
-def _timestamp(description: str) -> Object:
-    return {
-        "type": "string",
-        "format": "date-time",
-        "description": f"{description} (RFC 3339, UTC, milliseconds).",
-        "example": _EXAMPLE_TIME,
-    }
 
 
 def _headers(*names: str) -> Object:
@@ -137,28 +94,6 @@ _TEXT_RULES = (
     "tabs); no string or key may hold an unpaired surrogate or NUL (400, field code "
     "INVALID_TEXT; see docs/security.md, Text rules)."
 )
-
-
-def _invoice_create() -> Object:
-    return schemas.body_schema(
-        InvoiceDraft,
-        f"A new invoice. dueDate must be on or after issueDate (DUE_BEFORE_ISSUE). {_TEXT_RULES}",
-    )
-
-
-def _invoice_patch() -> Object:
-    return schemas.body_schema(
-        InvoicePatch,
-        "Fields to change on a pending invoice; at least one. null clears an optional field. "
-        f"The merged invoice must still be valid. {_TEXT_RULES}",
-        at_least_one=True,
-    )
-
-
-def _invoice() -> Object:
-    schema = schemas.response_schema(rep.InvoiceBody, "An invoice.")
-    schema["example"] = _invoice_example()
-    return schema
 
 
 def _invoice_example() -> Object:
@@ -191,103 +126,77 @@ def _invoice_example() -> Object:
     }
 
 
-def _invoice_list() -> Object:
-    meta = _closed_object(
-        {
-            "total": {"type": "integer", "minimum": 0, "description": "Matching invoices."},
-            "page": {"type": "integer", "minimum": 1},
-            "limit": schemas.field_schema(InvoiceListQuery, "limit"),
-            "totalPages": {"type": "integer", "minimum": 0},
-            "hasMore": {"type": "boolean", "description": "True when a later page exists."},
-        },
-        ["total", "page", "limit", "totalPages", "hasMore"],
-    )
-    return _closed_object(
-        {"data": {"type": "array", "items": _schema("Invoice")}, "meta": meta},
-        ["data", "meta"],
-        description="One page of invoices, newest first.",
-    )
+@attrs.frozen
+class Component:
+    """A component object schema and the class it is generated from: a response body
+    (``Representation``: ``schemas.response_schema``) or a request body (a command:
+    ``schemas.body_schema``). No object schema of the document is written by hand."""
+
+    cls: type[Any]
+    description: str
+    example: Object | None = None
+    at_least_one: bool = False  # request bodies: at least one field must be sent
+
+    def schema(self) -> Object:
+        if issubclass(self.cls, Representation):
+            schema = schemas.response_schema(self.cls, self.description)
+        else:
+            schema = schemas.body_schema(self.cls, self.description, at_least_one=self.at_least_one)
+        if self.example is not None:
+            schema["example"] = self.example
+        return schema
 
 
-def _status_list(description: str) -> Object:
-    return {"type": "array", "items": _schema("InvoiceStatus"), "description": description}
+def response(cls: type[Representation], description: str, **extra: Any) -> dict[str, Component]:
+    """The component of a response body, under the name the class gives (``component``)."""
+    assert cls.component is not None, f"{cls.__name__} names no component"
+    return {cls.component: Component(cls, description, **extra)}
 
 
-def _history() -> Object:
-    return _closed_object(
-        {
-            "data": {"type": "array", "items": _schema("Transition")},
-            "meta": _closed_object({"total": {"type": "integer", "minimum": 0}}, ["total"]),
-        },
-        ["data", "meta"],
-        description="Every lifecycle step of an invoice, oldest first.",
-    )
+_READINESS_EXAMPLE = {"status": "ready", "checks": {"database": {"status": "up", "latencyMs": 1.4}}}
 
 
-def _problem() -> Object:
-    return _closed_object(
-        {
-            "type": {
-                "type": "string",
-                "format": "uri",
-                "description": f"{problems.PROBLEM_TYPE_BASE} followed by the code in kebab case.",
-            },
-            "title": {"type": "string", "description": "The HTTP status phrase."},
-            "status": {"type": "integer", "minimum": 400, "maximum": 599},
-            "detail": {"type": "string", "description": "What went wrong; safe to show."},
-            "instance": {"type": "string", "description": "The request path."},
-            "code": {
-                "type": "string",
-                "pattern": "^[A-Z][A-Z0-9_]*$",
-                "description": "A stable machine-readable error code.",
-            },
-            "correlation_id": {"type": "string", "pattern": CORRELATION_ID_PATTERN},
-            "retryable": {"type": "boolean"},
-            "retry_hint": {"type": "string"},
-            "errors": {
-                "type": "array",
-                "minItems": 1,
-                "items": _schema("FieldError"),
-                "description": "One entry per invalid input field (validation errors only).",
-            },
-        },
-        [
-            "type",
-            "title",
-            "status",
-            "detail",
-            "instance",
-            "code",
-            "correlation_id",
-            "retryable",
-            "retry_hint",
-        ],
-        description="An RFC 9457 problem; the one error format of the API.",
-    )
+def _components() -> dict[str, Component]:
+    return {
+        **response(rep.InvoiceBody, "An invoice.", example=_invoice_example()),
+        "InvoiceCreate": Component(
+            InvoiceDraft,
+            "A new invoice. dueDate must be on or after issueDate (DUE_BEFORE_ISSUE). "
+            f"{_TEXT_RULES}",
+        ),
+        "InvoicePatch": Component(
+            InvoicePatch,
+            "Fields to change on a pending invoice; at least one. null clears an optional "
+            f"field. The merged invoice must still be valid. {_TEXT_RULES}",
+            at_least_one=True,
+        ),
+        **response(pages.InvoicePageBody, "One page of invoices, newest first."),
+        **response(rep.StateBody, "Where an invoice is in its lifecycle and where it can go next."),
+        **response(rep.TransitionBody, "One step of an invoice's history."),
+        **response(pages.HistoryBody, "Every lifecycle step of an invoice, oldest first."),
+        "ReasonBody": Component(TransitionReason, "Why the invoice changes status."),
+        "LinkEscrowBody": Component(
+            EscrowLink, "The escrow contract and the funding target of an approved invoice."
+        ),
+        "EmptyBody": Component(wire.NoFields, "No fields; the body may be omitted."),
+        **response(probe_bodies.HealthBody, "The process is alive."),
+        **response(
+            probe_bodies.ReadinessBody,
+            "Whether this process can serve requests now, check by check.",
+            example=_READINESS_EXAMPLE,
+        ),
+        **response(probe_bodies.ReadinessCheckBody, "One dependency check."),
+        **response(probe_bodies.ApiIndexBody, "The API's name, version and links."),
+        **response(problems.ProblemBody, "An RFC 9457 problem; the one error format of the API."),
+        **response(problems.FieldErrorBody, "One invalid input field."),
+    }
 
 
-def _field_error() -> Object:
-    return _closed_object(
-        {
-            "field": {"type": "string", "description": "The wire name of the field or header."},
-            "message": {"type": "string"},
-            "code": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$"},
-        },
-        ["field", "message", "code"],
-    )
+def object_components() -> dict[str, Component]:
+    """Every object schema of the document by name, with the class it is generated from."""
+    from liquifact_http import openapi_market
 
-
-def _api_index() -> Object:
-    link_names = ["self", "invoices", "openapi", "docs", "health"]
-    return _closed_object(
-        {
-            "name": {"type": "string"},
-            "version": {"type": "string"},
-            "description": {"type": "string"},
-            "links": _closed_object({name: {"type": "string"} for name in link_names}, link_names),
-        },
-        ["name", "version", "description", "links"],
-    )
+    return {**_components(), **openapi_market.components()}
 
 
 def _schemas() -> Object:
@@ -312,29 +221,7 @@ def _schemas() -> Object:
             "decimals than the currency has (never a JSON number).",
             "example": "1250.00",
         },
-        "Invoice": _invoice(),
-        "InvoiceCreate": _invoice_create(),
-        "InvoicePatch": _invoice_patch(),
-        "InvoiceList": _invoice_list(),
-        "InvoiceState": schemas.response_schema(
-            rep.StateBody,
-            "Where an invoice is in its lifecycle and where it can go next.",
-        ),
-        "Transition": schemas.response_schema(
-            rep.TransitionBody, "One step of an invoice's history."
-        ),
-        "History": _history(),
-        "ReasonBody": schemas.body_schema(TransitionReason, "Why the invoice changes status."),
-        "LinkEscrowBody": schemas.body_schema(
-            EscrowLink, "The escrow contract and the funding target of an approved invoice."
-        ),
-        "EmptyBody": _closed_object({}, description="No fields; the body may be omitted."),
-        "Health": _closed_object({"status": {"type": "string", "enum": ["ok"]}}, ["status"]),
-        "Readiness": _readiness(),
-        "ReadinessCheck": _readiness_check(),
-        "ApiIndex": _api_index(),
-        "Problem": _problem(),
-        "FieldError": _field_error(),
+        **{name: component.schema() for name, component in object_components().items()},
     }
 
 
@@ -606,53 +493,6 @@ def _reason_action(operation_id: str, summary: str, description: str) -> Object:
         description,
         _body("ReasonBody"),
         "The invoice's status does not allow this transition (INVALID_TRANSITION).",
-    )
-
-
-def _readiness_check() -> Object:
-    return _closed_object(
-        {
-            "status": {"type": "string", "enum": ["up", "down"]},
-            "latencyMs": {
-                "type": "number",
-                "minimum": 0,
-                "description": "How long the check took (only when up).",
-            },
-            "error": {
-                "type": "string",
-                "enum": ["unavailable"],
-                "description": "Why it is down; never a host, user or driver message.",
-            },
-        },
-        ["status"],
-        description="One dependency check.",
-    )
-
-
-def _readiness() -> Object:
-    return _closed_object(
-        {
-            "status": {"type": "string", "enum": ["ready", "not_ready"]},
-            "checks": {
-                "type": "object",
-                "description": "One entry per check, by name (`database`, ...).",
-                "additionalProperties": _schema("ReadinessCheck"),
-            },
-            "cache": {
-                "type": "object",
-                "description": "`/ready` only: whether the response cache is shared by every "
-                "process (Redis) or local to this one; `warning` is set when a process on "
-                "PostgreSQL (meant to run beside others) has only a process-local cache.",
-                "properties": {
-                    "shared": {"type": "boolean"},
-                    "warning": {"type": "string"},
-                },
-                "required": ["shared"],
-                "additionalProperties": False,
-            },
-        },
-        ["status", "checks"],
-        example={"status": "ready", "checks": {"database": {"status": "up", "latencyMs": 1.4}}},
     )
 
 
@@ -1105,7 +945,7 @@ def openapi_document() -> dict[str, Any]:
         "tags": [*_TAGS, *openapi_market.TAGS],
         "paths": _paths(),
         "components": {
-            "schemas": {**_schemas(), **openapi_market.schemas()},
+            "schemas": _schemas(),
             "parameters": {**_parameters(), **openapi_market.parameters()},
             "headers": {**_response_headers(), **openapi_market.headers()},
             "responses": _generic_responses(),

@@ -9,45 +9,27 @@ from collections.abc import Mapping
 
 from liquifact_core.commitments import (
     COMMITMENT_CODES,
-    LOCKS_LIMIT_MAX,
     FundingRequest,
     LockQuery,
     LocksQuery,
 )
 from liquifact_core.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN
-from liquifact_core.lifecycle import INVESTABLE, InvoiceStatus
 from liquifact_core.marketplace import (
-    PAGE_LIMIT_MAX,
     MarketplaceSearch,
     OpportunitiesQuery,
 )
+from liquifact_http import pages, sme_metrics
 from liquifact_http import representations as rep
-from liquifact_http import schemas as typed
 from liquifact_http.openapi import (
-    AMOUNT_PATTERN,
     JSON,
-    STROOPS_OR_ZERO_PATTERN,
-    STROOPS_PATTERN,
+    Component,
     Object,
-    _closed_object,
     _json_response,
-    _nullable,
     _operation,
     _problem_response,
     _schema,
+    response,
 )
-
-PERCENT_PATTERN = "^(100(\\.0{1,2})?|[0-9]{1,2}(\\.[0-9]{1,2})?)$"
-_INVESTABLE = sorted(s.value for s in INVESTABLE)
-
-
-def _stroops(description: str, *, zero: bool = False) -> Object:
-    return {
-        "type": "string",
-        "pattern": STROOPS_OR_ZERO_PATTERN if zero else STROOPS_PATTERN,
-        "description": description,
-        "example": "12500000000",
-    }
 
 
 def _errors(meanings: Mapping[int, str]) -> Object:
@@ -60,100 +42,22 @@ def _errors(meanings: Mapping[int, str]) -> Object:
 
 
 # ---- schemas --------------------------------------------------------------------------------
-def _market_item() -> Object:
-    return typed.response_schema(
-        rep.MarketItemBody,
-        "An investable invoice as investors browse it (no buyer contact or tax data).",
-    )
-
-
-def _market_page() -> Object:
-    meta = _closed_object(
-        {
-            "total": {"type": "integer", "minimum": 0, "description": "Every matching invoice."},
-            "limit": {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT_MAX},
-            "hasMore": {"type": "boolean", "description": "True when nextCursor leads further."},
-            "nextCursor": _nullable(
-                {
-                    "type": "string",
-                    "description": "Pass as `cursor` for the next page; null on the last page.",
-                }
-            ),
-            "page": {
-                "type": "integer",
-                "minimum": 1,
-                "description": "Present in offset mode (when `page` was sent).",
-            },
-        },
-        ["total", "limit", "hasMore", "nextCursor"],
-    )
-    return _closed_object(
-        {"data": {"type": "array", "items": _schema("MarketplaceItem")}, "meta": meta},
-        ["data", "meta"],
-        description="One page of investable invoices.",
-    )
-
-
-def _fund_body() -> Object:
-    return typed.body_schema(FundingRequest, "A funding intent.")
-
-
-def _lock_list() -> Object:
-    meta = _closed_object(
-        {
-            "total": {"type": "integer", "minimum": 0},
-            "page": {"type": "integer", "minimum": 1},
-            "limit": {"type": "integer", "minimum": 1, "maximum": LOCKS_LIMIT_MAX},
-            "hasMore": {"type": "boolean"},
-        },
-        ["total", "page", "limit", "hasMore"],
-    )
-    return _closed_object(
-        {"data": {"type": "array", "items": _schema("InvestorLock")}, "meta": meta},
-        ["data", "meta"],
-        description="Investor locks, by invoice id then funder address.",
-    )
-
-
-def _sme_metrics() -> Object:
-    per_status = _closed_object(
-        {
-            "count": {"type": "integer", "minimum": 0},
-            "amounts": {
-                "type": "object",
-                "additionalProperties": {"type": "string", "pattern": AMOUNT_PATTERN},
-                "description": "Summed invoice amounts per currency (exact decimal strings).",
-            },
-            "fundingTargetStroops": _stroops("Summed funding targets.", zero=True),
-            "fundedStroops": _stroops("Summed funded amounts.", zero=True),
-        },
-        ["count", "amounts", "fundingTargetStroops", "fundedStroops"],
-    )
-    statuses = [s.value for s in InvoiceStatus]
-    return _closed_object(
-        {
-            "scope": {"type": "string", "enum": ["sme", "tenant"]},
-            "smeId": _nullable({"type": "string", "minLength": 1}),
-            "totalCount": {"type": "integer", "minimum": 0},
-            "byStatus": _closed_object(dict.fromkeys(statuses, per_status), statuses),
-        },
-        ["scope", "smeId", "totalCount", "byStatus"],
-        description="Invoice counts and amounts per status: the SME's own, or the tenant's "
-        "for operators.",
-    )
-
-
-def schemas() -> Object:
+def components() -> dict[str, Component]:
+    """The object schemas of these routes, with the classes they are generated from."""
     return {
-        "MarketplaceItem": _market_item(),
-        "MarketplacePage": _market_page(),
-        "FundInvoiceBody": _fund_body(),
-        "FundingIntent": typed.response_schema(
-            rep.CommitmentBody, "A recorded investor commitment."
+        **response(
+            rep.MarketItemBody,
+            "An investable invoice as investors browse it (no buyer contact or tax data).",
         ),
-        "InvestorLock": typed.response_schema(rep.LockBody, "An investor lock."),
-        "InvestorLockList": _lock_list(),
-        "SmeMetrics": _sme_metrics(),
+        **response(pages.MarketPageBody, "One page of investable invoices."),
+        "FundInvoiceBody": Component(FundingRequest, "A funding intent."),
+        **response(rep.CommitmentBody, "A recorded investor commitment."),
+        **response(rep.LockBody, "An investor lock."),
+        **response(pages.LockPageBody, "Investor locks, by invoice id then funder address."),
+        **response(
+            sme_metrics.SmeMetricsBody,
+            "Invoice counts and amounts per status: the SME's own, or the tenant's for operators.",
+        ),
     }
 
 

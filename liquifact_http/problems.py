@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import attrs
 from starlette.responses import Response
 from starlette.types import Scope
 
 from liquifact_core import errors as core
+from liquifact_http.response_fields import Representation, out
+from liquifact_http.wire import unstructure
 
 PROBLEM_TYPE_BASE = "https://liquifact.com/probs/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+ERROR_CODE_PATTERN = "^[A-Z][A-Z0-9_]*$"
+# Mirrors the ids CorrelationMiddleware accepts from clients (its own are ``req_`` + 24 hex).
+CORRELATION_ID_PATTERN = "^[A-Za-z0-9._:\\-]{8,128}$"
 
 PROBLEM_TITLES = {
     400: "Bad Request",
@@ -110,25 +114,63 @@ def render_in(problem: Problem, scope: Scope) -> Response:
     )
 
 
+@attrs.frozen
+class FieldErrorBody(Representation):
+    """One invalid input field of a 400 problem."""
+
+    component = "FieldError"
+
+    field: str = out({"description": "The wire name of the field or header."})
+    message: str = out()
+    code: str = out({"pattern": ERROR_CODE_PATTERN})
+
+
+@attrs.frozen
+class ProblemBody(Representation):
+    """An RFC 9457 problem body; ``errors`` is sent only when fields were invalid."""
+
+    component = "Problem"
+
+    type: str = out(
+        {"format": "uri", "description": f"{PROBLEM_TYPE_BASE} followed by the code in kebab case."}
+    )
+    title: str = out({"description": "The HTTP status phrase."})
+    status: int = out({"minimum": 400, "maximum": 599})
+    detail: str = out({"description": "What went wrong; safe to show."})
+    instance: str = out({"description": "The request path."})
+    code: str = out(
+        {"pattern": ERROR_CODE_PATTERN, "description": "A stable machine-readable error code."}
+    )
+    correlation_id: str = out({"pattern": CORRELATION_ID_PATTERN}, wire="correlation_id")
+    retryable: bool = out()
+    retry_hint: str = out(wire="retry_hint")
+    errors: list[FieldErrorBody] | None = out(
+        {
+            "minItems": 1,
+            "description": "One entry per invalid input field (validation errors only).",
+        },
+        omit_none=True,
+    )
+
+
 def render(problem: Problem, correlation_id: str, instance: str) -> Response:
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + slug(problem.code),
-        "title": PROBLEM_TITLES.get(problem.status, "Error"),
-        "status": problem.status,
-        "detail": problem.detail,
-        "instance": instance,
-        "code": problem.code,
-        "correlation_id": correlation_id,
-        "retryable": problem.retryable,
-        "retry_hint": _RETRY_HINTS.get(problem.status, "Retry later."),
-    }
-    if problem.field_errors:
-        body["errors"] = [
-            {"field": e.field, "message": e.message, "code": e.code} for e in problem.field_errors
-        ]
+    """``problem`` as an ``application/problem+json`` response (compact JSON), carrying
+    ``correlation_id`` in its body and X-Correlation-Id header; ``instance`` is the path."""
+    body = ProblemBody(
+        type=PROBLEM_TYPE_BASE + slug(problem.code),
+        title=PROBLEM_TITLES.get(problem.status, "Error"),
+        status=problem.status,
+        detail=problem.detail,
+        instance=instance,
+        code=problem.code,
+        correlation_id=correlation_id,
+        retryable=problem.retryable,
+        retry_hint=_RETRY_HINTS.get(problem.status, "Retry later."),
+        errors=[FieldErrorBody(e.field, e.message, e.code) for e in problem.field_errors] or None,
+    )
     headers = {"X-Correlation-Id": correlation_id, **problem.headers}
     return Response(
-        json.dumps(body, separators=(",", ":")),
+        json.dumps(unstructure(body), separators=(",", ":")),
         status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,

@@ -1,12 +1,11 @@
 """Domain objects in their JSON (camelCase) form.
 
-The bodies with a ``Representation`` class are built from it: the same class gives the JSON
-(``wire.unstructure``) and its schema in the document (``schemas.response_schema``).
+Each body is a ``Representation`` class: the same class gives the JSON (``wire.unstructure``)
+and its schema in the document (``schemas.response_schema``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -25,7 +24,7 @@ from liquifact_core.lifecycle import INVESTABLE, TERMINAL, InvoiceStatus, Role
 from liquifact_core.rules import Account, Contract, StroopsAmount
 from liquifact_core.services.invoices import InvoiceState
 from liquifact_core.validation import REASON_MAX
-from liquifact_http.schemas import Representation, out
+from liquifact_http.response_fields import Representation, out
 from liquifact_http.wire import unstructure
 
 
@@ -112,6 +111,8 @@ class SubmissionBody(Representation):
 class CommitmentBody(Representation):
     """A recorded investor commitment (``FundingIntent`` in the document)."""
 
+    component = "FundingIntent"
+
     id: str = out({"pattern": "^cmt_[A-Za-z0-9]{1,40}$"})
     invoice_id: str = out(ref="InvoiceId")
     investor_address: str = out(rule=Account())
@@ -152,6 +153,8 @@ def commitment(item: Commitment) -> dict[str, Any]:
 class LockBody(Representation):
     """An investor lock (``InvestorLock`` in the document)."""
 
+    component = "InvestorLock"
+
     invoice_id: str = out(ref="InvoiceId")
     funder_address: str = out(rule=Account())
     amount_stroops: str = out(
@@ -169,10 +172,9 @@ class LockBody(Representation):
         }
     )
 
-
-def lock(item: InvestorLock) -> dict[str, Any]:
-    body: dict[str, Any] = unstructure(
-        LockBody(
+    @classmethod
+    def of(cls, item: InvestorLock) -> LockBody:
+        return cls(
             invoice_id=item.invoice_id,
             funder_address=item.investor_address,
             amount_stroops=str(item.amount_stroops),
@@ -182,13 +184,18 @@ def lock(item: InvestorLock) -> dict[str, Any]:
             updated_at=timestamp(item.updated_at),
             stale=True,  # from the backend's records, never read live from the chain
         )
-    )
+
+
+def lock(item: InvestorLock) -> dict[str, Any]:
+    body: dict[str, Any] = unstructure(LockBody.of(item))
     return body
 
 
 @attrs.frozen
 class TransitionBody(Representation):
     """One step of an invoice's history (``Transition`` in the document)."""
+
+    component = "Transition"
 
     sequence: int = out({"minimum": 1, "description": "1 for creation."})
     from_status: str | None = out(
@@ -202,10 +209,9 @@ class TransitionBody(Representation):
     reason: str | None = out({"minLength": 1, "maxLength": REASON_MAX}, nullable=True)
     at: str = out(_at("When the step happened"))
 
-
-def transition(step: Transition) -> dict[str, Any]:
-    body: dict[str, Any] = unstructure(
-        TransitionBody(
+    @classmethod
+    def of(cls, step: Transition) -> TransitionBody:
+        return cls(
             sequence=step.sequence,
             from_status=step.from_status.value if step.from_status else None,
             to_status=step.to_status.value,
@@ -214,13 +220,13 @@ def transition(step: Transition) -> dict[str, Any]:
             reason=step.reason,
             at=timestamp(step.at),
         )
-    )
-    return body
 
 
 @attrs.frozen
 class StateBody(Representation):
     """Where an invoice is in its lifecycle and where it can go next."""
+
+    component = "InvoiceState"
 
     invoice_id: str = out(ref="InvoiceId")
     status: str = out(ref="InvoiceStatus")
@@ -262,6 +268,8 @@ _STROOPS_OR_ZERO = {"pattern": "^(?:0|[1-9][0-9]{0,17}|1000000000000000000)$"}
 @attrs.frozen
 class InvoiceBody(Representation):
     """An invoice (``Invoice`` in the document)."""
+
+    component = "Invoice"
 
     id: str = out(ref="InvoiceId")
     tenant_id: str = out(ref="TenantId")
@@ -363,6 +371,8 @@ def invoice(item: Invoice) -> dict[str, Any]:
 class MarketItemBody(Representation):
     """An investable invoice as investors browse it: no buyer contact or tax data."""
 
+    component = "MarketplaceItem"
+
     id: str = out(ref="InvoiceId")
     status: str = out({"enum": sorted(s.value for s in INVESTABLE)})
     invoice_number: str = out(like=(_D, "invoice_number"))
@@ -396,13 +406,11 @@ class MarketItemBody(Representation):
     )
     created_at: str = out(_at("When the invoice was submitted"))
 
-
-def market_item(item: Invoice) -> dict[str, Any]:
-    """An invoice as investors browse it: no buyer contact or tax data."""
-    ratio = item.funded_ratio
-    draft = item.draft
-    body: dict[str, Any] = unstructure(
-        MarketItemBody(
+    @classmethod
+    def of(cls, item: Invoice) -> MarketItemBody:
+        ratio = item.funded_ratio
+        draft = item.draft
+        return cls(
             id=item.id,
             status=item.status.value,
             invoice_number=draft.invoice_number,
@@ -420,12 +428,6 @@ def market_item(item: Invoice) -> dict[str, Any]:
             funded_ratio=float(ratio) if ratio is not None else 0.0,
             created_at=timestamp(item.created_at),
         )
-    )
-    return body
-
-
-def history(steps: Sequence[Transition]) -> dict[str, Any]:
-    return {"data": [transition(s) for s in steps], "meta": {"total": len(steps)}}
 
 
 def etag(version: int) -> str:

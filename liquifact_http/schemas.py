@@ -26,8 +26,6 @@ from liquifact_core import validation as v
 from liquifact_core.amounts import CURRENCY_EXPONENTS, MONEY_MAX_DIGITS, STROOPS_MAX
 from liquifact_core.errors import ValidationError
 from liquifact_core.rules import (
-    RULE,
-    WIRE,
     Account,
     Contract,
     Currency,
@@ -52,6 +50,7 @@ from liquifact_core.rules import (
     wire_name,
 )
 from liquifact_http.bodies import MAX_STRING
+from liquifact_http.response_fields import OMIT_NONE
 
 Object = dict[str, Any]
 DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -384,95 +383,89 @@ def is_exact_pattern(pattern: str, value: str) -> bool:
     return re.search(pattern, value) is not None
 
 
-def field_schema(cls: type[Any], name: str) -> Object:
-    """The schema of one field of ``cls`` (by attribute name), e.g. to echo it in a response."""
-    schema = _field_schema(attrs.fields_dict(cls)[name])
-    schema.pop("default", None)
-    return schema
-
-
 # ---- response bodies ----------------------------------------------------------------------------
-class Representation:
-    """Base of response bodies: attrs classes whose fields give both the JSON the API sends
-    (``wire.converter.unstructure``, camelCase names) and its schema (``response_schema``)."""
-
-
-def out(
-    schema: Object | None = None,
-    *,
-    rule: Rule | None = None,
-    ref: str | None = None,
-    nullable: bool = False,
-    wire: str | None = None,
-    like: tuple[type[Any], str] | None = None,
-) -> Any:
-    """A response field: its JSON Schema from ``rule`` (a command rule), ``like`` (the same
-    schema as a command's field, e.g. ``(InvoiceDraft, "buyer_name")``), ``ref`` (a component
-    schema), or its Python type, refined by ``schema`` (pattern, enum, description ...)."""
-    return attrs.field(
-        metadata={
-            "schema": schema or {},
-            RULE: rule,
-            "ref": ref,
-            "nullable": nullable,
-            WIRE: wire,
-            "like": like,
-        }
-    )
-
-
 def _like(command: type[Any], name: str, wire: str) -> Object:
     field = attrs.fields_dict(command)[name]
     rule = rule_of(field)
     if isinstance(rule, MoneyAmount):
         schema: Object = _money_properties(rule)[wire]
         return schema
-    return _field_schema(field)
+    schema = _field_schema(field)
+    schema.pop("default", None)  # a response value has no default
+    return schema
 
 
 _PLAIN_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
-def _schema_of_type(kind: Any) -> Object:
+def _schema_of_type(kind: Any) -> Object | bool:
+    """The schema of a Python type: lists as arrays, ``dict[str, X]`` as maps of X, a
+    ``Representation`` with a ``component`` name as a ``$ref``, any other attrs class in place,
+    ``Any`` as ``True`` (any JSON value)."""
     origin = typing.get_origin(kind)
     if origin in (list, tuple) or kind in (list, tuple):
         (item,) = typing.get_args(kind)[:1] or (str,)
         return {"type": "array", "items": _schema_of_type(item)}
     if origin is dict or kind is dict:
-        return {"type": "object", "additionalProperties": True}
+        values = typing.get_args(kind)[1:] or (Any,)
+        return {"type": "object", "additionalProperties": _schema_of_type(values[0])}
+    if kind is Any:
+        return True
     if attrs.has(kind):
-        return response_schema(kind)
+        name = getattr(kind, "component", None)
+        return {"$ref": f"#/components/schemas/{name}"} if name else response_schema(kind)
     arguments = [a for a in typing.get_args(kind) if a is not type(None)]
     if arguments and len(arguments) < len(typing.get_args(kind)):
         return _schema_of_type(arguments[0])  # X | None: nullability is stated on the field
     return {"type": _PLAIN_TYPES[kind]}
 
 
+def _closed_map(kind: Any, keys: list[str]) -> Object:
+    """A ``dict[str, X]`` field that always holds exactly ``keys``."""
+    (_, value) = typing.get_args(kind)
+    item = _schema_of_type(value)
+    return {
+        "type": "object",
+        "properties": dict.fromkeys(keys, item),
+        "additionalProperties": False,
+        "required": list(keys),
+    }
+
+
+def _response_field_schema(field: attrs.Attribute[Any], kind: Any) -> Object:
+    rule = rule_of(field)
+    if field.metadata.get("like"):
+        command, name = field.metadata["like"]
+        schema: Any = _like(command, name, wire_name(field))
+    elif field.metadata.get("ref"):
+        schema = {"$ref": f"#/components/schemas/{field.metadata['ref']}"}
+    elif rule is not None:
+        schema = rule_schema(rule)
+    elif field.metadata.get("keys"):
+        schema = _closed_map(kind, field.metadata["keys"])
+    else:
+        schema = _schema_of_type(kind)
+    schema = {**schema, **field.metadata.get("schema", {})}
+    if field.metadata.get("nullable"):
+        schema = _nullable(schema)
+    return dict(schema)
+
+
 def response_schema(cls: type[Any], description: str | None = None) -> Object:
-    """A closed JSON object with every field of ``cls`` required (null where nullable)."""
+    """A closed JSON object: every field of ``cls`` (a ``Representation``) by its wire name,
+    each required (null where nullable) except those declared ``out(omit_none=True)``, which
+    the API leaves out while they are None."""
     hints = typing.get_type_hints(cls)
     properties: Object = {}
+    required: list[str] = []
     for field in attrs.fields(cls):
-        rule = rule_of(field)
-        if field.metadata.get("like"):
-            command, name = field.metadata["like"]
-            schema: Object = _like(command, name, wire_name(field))
-        elif field.metadata.get("ref"):
-            schema = {"$ref": f"#/components/schemas/{field.metadata['ref']}"}
-        elif rule is not None:
-            schema = rule_schema(rule)
-        else:
-            schema = _schema_of_type(hints[field.name])
-        schema = {**schema, **field.metadata.get("schema", {})}
-        if field.metadata.get("nullable"):
-            schema = _nullable(schema)
-        properties[wire_name(field)] = schema
-    result: Object = {
-        "type": "object",
-        "properties": properties,
-        "additionalProperties": False,
-        "required": list(properties),
-    }
+        name = wire_name(field)
+        properties[name] = _response_field_schema(field, hints.get(field.name, field.type))
+        if not field.metadata.get(OMIT_NONE):
+            required.append(name)
+    result: Object = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        result["required"] = required
     if description:
         result["description"] = description
     return result

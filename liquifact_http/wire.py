@@ -30,7 +30,7 @@ from liquifact_core.rules import (
     rule_of,
     wire_name,
 )
-from liquifact_http.schemas import Representation
+from liquifact_http.response_fields import OMIT_NONE, Representation
 
 T = TypeVar("T")
 UNKNOWN_FIELD = "is not a known field"
@@ -69,12 +69,18 @@ converter.register_structure_hook_factory(
 
 def _representation_hook(cls: type[Any]) -> Callable[[Any], Any]:
     overrides: dict[str, Any] = {
-        field.name: override(rename=wire_name(field)) for field in attrs.fields(cls)
+        field.name: override(
+            rename=wire_name(field),
+            # ``out(omit_none=True)`` fields default to None: left out while they are.
+            omit_if_default=bool(field.metadata.get(OMIT_NONE)),
+        )
+        for field in attrs.fields(cls)
     }
     return make_dict_unstructure_fn(cls, converter, **overrides)
 
 
-# Response bodies (``schemas.Representation``): camelCase keys, every field present.
+# Response bodies (``response_fields.Representation``): wire (camelCase) keys; every field
+# present, null where None, except ``omit_none`` fields, absent while None.
 converter.register_unstructure_hook_factory(
     lambda kind: isinstance(kind, type) and issubclass(kind, Representation) and attrs.has(kind),
     _representation_hook,
@@ -206,6 +212,13 @@ def refuse_query(items: Iterable[tuple[str, str]]) -> None:
         if len(errors) == 1:
             raise ValidationError(f"{names[0]} {UNKNOWN_PARAMETER}", field_errors=errors)
         raise ValidationError("The query has unknown parameters.", field_errors=errors)
+
+
+@attrs.frozen
+class NoFields:
+    """The command of bodies that take no fields (approve): the body may be omitted or ``{}``;
+    ``refuse_fields`` refuses every key. Gives those bodies their schema
+    (``schemas.body_schema``)."""
 
 
 def refuse_fields(payload: Mapping[str, Any]) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from liquifact_core.commitments import FundingRequest, LockQuery, LocksQuery
 from liquifact_core.errors import LiquifactError
 from liquifact_core.idempotency import IDEMPOTENCY_HEADER, parse_idempotency_key
-from liquifact_http import problems, wire
+from liquifact_http import pages, problems, wire
 from liquifact_http import representations as rep
 from liquifact_http.bodies import read_object
 from liquifact_http.caching import INVESTOR_LOCKS_KEY, cached, investor_lock_key
@@ -77,17 +75,7 @@ async def list_locks(request: Request) -> Response:
     caller = caller_of(request)
     wanted = query(request, LocksQuery)
     result = await blocking(services(request).funding.locks, caller.tenant_id, caller.actor, wanted)
-    page, limit = wanted.page, wanted.limit
-    body: dict[str, Any] = {
-        "data": [rep.lock(item) for item in result.items],
-        "meta": {
-            "total": result.total,
-            "page": page,
-            "limit": limit,
-            "hasMore": page * limit < result.total,
-        },
-    }
-    return json_response(body)
+    return json_response(pages.lock_page(result, wanted))
 
 
 @cached(investor_lock_key())

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
+import attrs
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -21,8 +21,19 @@ from liquifact_core.errors import LiquifactError
 from liquifact_core.services import Services
 from liquifact_http.logs import get_logger
 from liquifact_http.metrics import record_readiness
+from liquifact_http.probe_bodies import (
+    DOWN,
+    NOT_READY,
+    READY,
+    UNAVAILABLE,
+    UP,
+    CacheBody,
+    ReadinessBody,
+    ReadinessCheckBody,
+)
 from liquifact_http.routes.common import blocking, json_response, resource, services
 from liquifact_http.settings import Settings
+from liquifact_http.wire import unstructure
 
 Check = Callable[[Services], None]
 _log = get_logger("liquifact.readiness")
@@ -36,38 +47,39 @@ CRITICAL_CHECKS: Mapping[str, Check] = {"database": _database}
 EXTENDED_CHECKS: Mapping[str, Check] = {}
 
 
-def _run(name: str, check: Check, wired: Services) -> dict[str, Any]:
+def _run(name: str, check: Check, wired: Services) -> ReadinessCheckBody:
     started = time.perf_counter()
     try:
         check(wired)
     except LiquifactError as error:
         _log.warning("readiness_check_failed", check=name, code=error.code)
-        return {"status": "down", "error": "unavailable"}
+        return ReadinessCheckBody(DOWN, error=UNAVAILABLE)
     except Exception as error:
         # A probe must answer, and say "not ready", whatever the dependency threw.
         _log.error("readiness_check_failed", check=name, error_type=type(error).__name__)
-        return {"status": "down", "error": "unavailable"}
+        return ReadinessCheckBody(DOWN, error=UNAVAILABLE)
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
-    return {"status": "up", "latencyMs": latency_ms}
+    return ReadinessCheckBody(UP, latency_ms=latency_ms)
 
 
-def _report(checks: Mapping[str, Check], wired: Services) -> tuple[int, dict[str, Any]]:
+def _report(checks: Mapping[str, Check], wired: Services) -> ReadinessBody:
     results = {name: _run(name, check, wired) for name, check in checks.items()}
-    ready = all(result["status"] == "up" for result in results.values())
-    body = {"status": "ready" if ready else "not_ready", "checks": results}
-    return (200 if ready else 503), body
+    ready = all(result.up for result in results.values())
+    return ReadinessBody(READY if ready else NOT_READY, results)
 
 
 async def _answer(
-    request: Request, checks: Mapping[str, Check], cache: dict[str, Any] | None = None
+    request: Request, checks: Mapping[str, Check], cache: CacheBody | None = None
 ) -> Response:
-    status, body = await blocking(_report, checks, services(request))
-    if cache is not None:
-        body["cache"] = cache
-    for name, result in body["checks"].items():
-        record_readiness(request.app, name, result["status"] == "up")
+    body = await blocking(_report, checks, services(request))
+    for name, result in body.checks.items():
+        record_readiness(request.app, name, result.up)
     # A cached "ready" would hide an outage from the load balancer.
-    return json_response(body, status, headers={"Cache-Control": "no-store"})
+    return json_response(
+        unstructure(attrs.evolve(body, cache=cache)),
+        200 if body.status == READY else 503,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 LOCAL_CACHE_WARNING = (
@@ -84,12 +96,12 @@ def cache_is_process_local(settings: Settings) -> bool:
     return postgres_url_of(settings.database_url) is not None and not settings.redis_url
 
 
-def cache_report(settings: Settings) -> dict[str, Any]:
+def cache_report(settings: Settings) -> CacheBody:
     """Whether the response cache is shared, with a warning when it should be and is not."""
-    report: dict[str, Any] = {"shared": bool(settings.redis_url)}
-    if cache_is_process_local(settings):
-        report["warning"] = LOCAL_CACHE_WARNING
-    return report
+    return CacheBody(
+        shared=bool(settings.redis_url),
+        warning=LOCAL_CACHE_WARNING if cache_is_process_local(settings) else None,
+    )
 
 
 async def readyz(request: Request) -> Response:

@@ -15,8 +15,8 @@ from liquifact_core.invoices import (
     InvoicePatch,
     TransitionReason,
 )
+from liquifact_http import pages, wire
 from liquifact_http import representations as rep
-from liquifact_http import wire
 from liquifact_http.bodies import read_object
 from liquifact_http.callers import caller_of
 from liquifact_http.routes.common import (
@@ -49,19 +49,7 @@ async def list_invoices(request: Request) -> Response:
     caller = caller_of(request)
     wanted = query(request, InvoiceListQuery)
     result = await blocking(services(request).invoices.list, caller.tenant_id, caller.actor, wanted)
-    total_pages = (result.total + wanted.limit - 1) // wanted.limit
-    return json_response(
-        {
-            "data": [rep.invoice(item) for item in result.items],
-            "meta": {
-                "total": result.total,
-                "page": wanted.page,
-                "limit": wanted.limit,
-                "totalPages": total_pages,
-                "hasMore": wanted.page < total_pages,
-            },
-        }
-    )
+    return json_response(pages.invoice_page(result, wanted))
 
 
 async def get_invoice(request: Request) -> Response:
@@ -117,7 +105,7 @@ async def invoice_history(request: Request) -> Response:
         caller.actor,
         request.path_params["id"],
     )
-    return json_response(rep.history(steps))
+    return json_response(pages.history(steps))
 
 
 def _action(name: str, command: type[Any] | None = None) -> Any:

@@ -7,30 +7,36 @@ from importlib.metadata import version
 from starlette.requests import Request
 from starlette.responses import Response
 
+from liquifact_http.probe_bodies import ApiIndexBody, ApiLinks, HealthBody
 from liquifact_http.routes.common import json_response, resource
+from liquifact_http.wire import unstructure
 
 API_VERSION = version("liquifact")
 
 
+_ALIVE = unstructure(HealthBody("ok"))
+_INDEX = unstructure(
+    ApiIndexBody(
+        name="LiquiFact API",
+        version=API_VERSION,
+        description="Invoice liquidity on Stellar: invoices, escrow and funding.",
+        links=ApiLinks(
+            self_="/v1",
+            invoices="/v1/invoices",
+            openapi="/openapi.json",
+            docs="/docs",
+            health="/health",
+        ),
+    )
+)
+
+
 async def liveness(_request: Request) -> Response:
-    return json_response({"status": "ok"})
+    return json_response(_ALIVE)
 
 
 async def api_index(_request: Request) -> Response:
-    return json_response(
-        {
-            "name": "LiquiFact API",
-            "version": API_VERSION,
-            "description": "Invoice liquidity on Stellar: invoices, escrow and funding.",
-            "links": {
-                "self": "/v1",
-                "invoices": "/v1/invoices",
-                "openapi": "/openapi.json",
-                "docs": "/docs",
-                "health": "/health",
-            },
-        }
-    )
+    return json_response(_INDEX)
 
 
 routes = [

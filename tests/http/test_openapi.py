@@ -747,24 +747,3 @@ def test_a_route_without_a_description_stops_the_document() -> None:
         openapi._routed({path: item for path, item in described.items() if path != "/v1"})
     with pytest.raises(LookupError, match="Described but not routed"):
         openapi._routed({**described, "/v1/never-routed": {"get": {}}})
-
-
-@pytest.mark.parametrize(
-    ("component", "body"),
-    [
-        ("Transition", "TransitionBody"),
-        ("InvoiceState", "StateBody"),
-        ("InvestorLock", "LockBody"),
-        ("FundingIntent", "CommitmentBody"),
-        ("Invoice", "InvoiceBody"),
-        ("MarketplaceItem", "MarketItemBody"),
-    ],
-)
-def test_response_schemas_are_generated_from_the_response_types(component: str, body: str) -> None:
-    from liquifact_http import representations, schemas
-
-    kind = getattr(representations, body)
-    generated = schemas.response_schema(kind)
-    documented = DOCUMENT["components"]["schemas"][component]
-    assert documented["properties"] == generated["properties"]
-    assert documented["required"] == list(generated["properties"])
