@@ -265,7 +265,12 @@ _SCHEMAS: dict[type[Any], Callable[[Any], Object]] = {
         "description": "A percentage from 0 to 100 with at most two decimals.",
     },
     OneOf: lambda rule: {"type": "string", "enum": list(rule.members)},
-    SetOf: lambda rule: {"type": "array", "items": {"type": "string", "enum": list(rule.members)}},
+    # At least one member: an empty value (``?status=``) is refused, never read as "no filter".
+    SetOf: lambda rule: {
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "string", "enum": list(rule.members)},
+    },
     Cursor: lambda rule: {
         "type": "string",
         "minLength": rule.min_len,
