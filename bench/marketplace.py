@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx2
 import jwt
+from stellar_sdk.strkey import StrKey
 
 from liquifact_adapters.sqlite import SqliteStore, mapping
 from liquifact_core.amounts import Money
@@ -44,7 +45,6 @@ from liquifact_core.lifecycle import InvoiceStatus
 
 ROOT = Path(__file__).resolve().parent
 TENANT = "bench-tenant"
-ESCROW = "CAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPSBFLM"
 CURSOR_SECRET = "bench-cursor-secret-0123456789abcdef0123456789"
 # The server under test authenticates like production: the bench signs an investor token.
 JWT_SECRET = secrets.token_urlsafe(48)
@@ -90,7 +90,8 @@ def _invoice(n: int, rng: random.Random) -> Invoice:
         version=3,
         created_at=created,
         updated_at=created,
-        escrow_address=ESCROW,
+        # Each invoice has an escrow contract of its own (a unique index holds the rule).
+        escrow_address=StrKey.encode_contract(n.to_bytes(32, "big")),
         funding_target_stroops=target,
         funded_stroops=funded,
     )

@@ -131,6 +131,16 @@ def duplicate_invoice_number(invoice_number: str) -> Conflict:
     )
 
 
+def escrow_already_linked() -> Conflict:
+    """The escrow contract is already linked to another invoice. Each invoice has a contract
+    of its own (the contract holds one invoice id), and the chain is global, so this holds
+    across tenants; the message names neither the other invoice nor its tenant."""
+    return Conflict(
+        "This escrow contract is already linked to another invoice.",
+        code="ESCROW_ALREADY_LINKED",
+    )
+
+
 def duplicate_invoice_id(invoice_id: str) -> Conflict:
     """An invoice with this id is already stored (an id generator bug, never a client's)."""
     return Conflict(f"Invoice '{invoice_id}' already exists.", code="DUPLICATE_INVOICE_ID")

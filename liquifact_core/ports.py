@@ -65,7 +65,9 @@ class InvoiceRepository(Protocol):
     def add(self, invoice: Invoice) -> None:
         """Store a new invoice; Conflict (DUPLICATE_INVOICE_NUMBER) if the same SME of the tenant
         has a live invoice whose number has the same canonical form
-        (``invoice_numbers.canonical_invoice_number``); other SMEs' numbers never clash."""
+        (``invoice_numbers.canonical_invoice_number``); other SMEs' numbers never clash.
+        Conflict (ESCROW_ALREADY_LINKED, ``errors.escrow_already_linked``) if its escrow
+        address is already any other stored invoice's, in any tenant."""
         ...
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
@@ -74,7 +76,8 @@ class InvoiceRepository(Protocol):
 
     def update(self, invoice: Invoice, expected_version: int) -> None:
         """Replace the stored invoice if still at ``expected_version``; else StaleVersion. A
-        changed number follows the rule of ``add`` (Conflict DUPLICATE_INVOICE_NUMBER)."""
+        changed number or escrow address follows the rules of ``add`` (Conflict
+        DUPLICATE_INVOICE_NUMBER, ESCROW_ALREADY_LINKED); nothing is written then."""
         ...
 
     def list(self, query: InvoiceQuery) -> Page:

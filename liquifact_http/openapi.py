@@ -752,7 +752,10 @@ def _invoice_paths() -> Object:
                 "Link an escrow",
                 "approved -> linked_escrow, recording the escrow contract and funding target.",
                 _body("LinkEscrowBody"),
-                "Only an approved invoice can be linked (INVALID_TRANSITION).",
+                "Only an approved invoice can be linked (INVALID_TRANSITION), and only to a "
+                "contract no other invoice, of any tenant, is linked to: each invoice has an "
+                "escrow contract of its own (ESCROW_ALREADY_LINKED; the answer names no "
+                "other invoice or tenant).",
             )
         },
         f"{item}/default": {

@@ -144,6 +144,7 @@ class _InvoiceRepository:
         if (invoice.tenant_id, invoice.id) in state.invoices:
             raise errors.duplicate_invoice_id(invoice.id)
         self._check_number_free(invoice)
+        self._check_escrow_free(invoice)
         state.invoices[(invoice.tenant_id, invoice.id)] = invoice
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
@@ -158,6 +159,7 @@ class _InvoiceRepository:
         if current is None or current.deleted_at is not None or current.version != expected_version:
             raise errors.stale_invoice()
         self._check_number_free(invoice)
+        self._check_escrow_free(invoice)
         state.invoices[(invoice.tenant_id, invoice.id)] = invoice
 
     def list(self, query: InvoiceQuery) -> Page:
@@ -225,6 +227,18 @@ class _InvoiceRepository:
                 and canonical_invoice_number(other.draft.invoice_number) == key
             ):
                 raise errors.duplicate_invoice_number(invoice.draft.invoice_number)
+
+    def _check_escrow_free(self, invoice: Invoice) -> None:
+        # One escrow contract per invoice, across every tenant, deleted rows included, as the
+        # SQL stores' unique index of migration 0005 holds it.
+        if invoice.escrow_address is None:
+            return
+        for key, other in self._uow.state().invoices.items():
+            if (
+                key != (invoice.tenant_id, invoice.id)
+                and other.escrow_address == invoice.escrow_address
+            ):
+                raise errors.escrow_already_linked()
 
 
 class _AuditLog:

@@ -71,7 +71,9 @@ def constraint_violations() -> Iterator[None]:
         yield
     except pg_errors.UniqueViolation as error:
         name = error.diag.constraint_name or ""
-        raise ConstraintViolation("primary_key" if name.endswith("_pkey") else "unique") from error
+        if name.endswith("_pkey"):
+            raise ConstraintViolation("primary_key") from error
+        raise ConstraintViolation("unique", name or None) from error
     except pg_errors.ForeignKeyViolation as error:
         raise ConstraintViolation("foreign_key") from error
     except psycopg.IntegrityError as error:

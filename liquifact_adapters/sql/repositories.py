@@ -33,14 +33,21 @@ from liquifact_core.ports import (
 
 ViolationKind = Literal["primary_key", "unique", "foreign_key", "other"]
 
+# The unique index of migration 0005 (same name in both dialects): one escrow contract links
+# to at most one invoice, across tenants.
+ESCROW_ADDRESS_KEY = "invoices_escrow_address_key"
+
 
 class ConstraintViolation(Exception):
     """A write the database refused for a constraint, in driver-neutral terms; the driver's
-    error is the ``__cause__``. ``unique`` is any unique index but the primary key."""
+    error is the ``__cause__``. ``unique`` is any unique index but the primary key.
+    ``constraint`` names the index when the dialect can tell which one it was and a caller
+    needs to know (``ESCROW_ADDRESS_KEY``), else None."""
 
-    def __init__(self, kind: ViolationKind) -> None:
+    def __init__(self, kind: ViolationKind, constraint: str | None = None) -> None:
         super().__init__(kind)
         self.kind = kind
+        self.constraint = constraint
 
 
 class Session(Protocol):
@@ -97,7 +104,7 @@ class SqlInvoiceRepository(_Repository, ABC):
             self._session.write(self.INSERT, self.rows.invoice_params(invoice))
         except ConstraintViolation as violation:
             if violation.kind == "unique":
-                raise errors.duplicate_invoice_number(invoice.draft.invoice_number) from None
+                raise _unique_invoice_error(invoice, violation) from None
             if violation.kind == "primary_key":
                 raise errors.duplicate_invoice_id(invoice.id) from None
             raise
@@ -115,7 +122,7 @@ class SqlInvoiceRepository(_Repository, ABC):
             count = self._session.write(self.UPDATE, params)
         except ConstraintViolation as violation:
             if violation.kind == "unique":
-                raise errors.duplicate_invoice_number(invoice.draft.invoice_number) from None
+                raise _unique_invoice_error(invoice, violation) from None
             raise
         if count != 1:
             raise errors.stale_invoice()
@@ -177,6 +184,14 @@ class SqlInvoiceRepository(_Repository, ABC):
 
     @abstractmethod
     def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]: ...
+
+
+def _unique_invoice_error(invoice: Invoice, violation: ConstraintViolation) -> errors.Conflict:
+    """The domain error for a unique index of ``invoices`` that refused ``invoice``: its escrow
+    contract is linked to another invoice, or else (the only other one) its number is taken."""
+    if violation.constraint == ESCROW_ADDRESS_KEY:
+        return errors.escrow_already_linked()
+    return errors.duplicate_invoice_number(invoice.draft.invoice_number)
 
 
 class SqlAuditLog(_Repository):

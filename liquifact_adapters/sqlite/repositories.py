@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from liquifact_adapters.sql import statements as shared
 from liquifact_adapters.sql.repositories import (
+    ESCROW_ADDRESS_KEY,
     ConstraintViolation,
     SqlAuditLog,
     SqlCommitmentRepository,
@@ -40,6 +41,12 @@ _CONSTRAINTS: dict[str, ViolationKind] = {
 }
 
 
+# SQLite names the columns of a unique index that refused a write ("UNIQUE constraint failed:
+# invoices.escrow_address"), not the index: the indexes a caller tells apart, by their columns.
+_UNIQUE_FAILED = "UNIQUE constraint failed: "
+_UNIQUE_INDEXES = {"invoices.escrow_address": ESCROW_ADDRESS_KEY}
+
+
 @contextmanager
 def constraint_violations() -> Iterator[None]:
     """Report a refused write as the driver-neutral ConstraintViolation."""
@@ -47,7 +54,10 @@ def constraint_violations() -> Iterator[None]:
         yield
     except sqlite3.IntegrityError as error:
         kind = _CONSTRAINTS.get(error.sqlite_errorname, "other")
-        raise ConstraintViolation(kind) from error
+        constraint = None
+        if kind == "unique":
+            constraint = _UNIQUE_INDEXES.get(str(error).removeprefix(_UNIQUE_FAILED))
+        raise ConstraintViolation(kind, constraint) from error
 
 
 class SqliteInvoiceRepository(SqlInvoiceRepository):

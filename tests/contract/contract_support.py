@@ -15,6 +15,7 @@ from liquifact_core.audit import AuditEvent
 from liquifact_core.invoices import Invoice, InvoiceDraft, Transition
 from liquifact_core.lifecycle import InvoiceStatus, Role
 from liquifact_core.ports import InvoiceQuery, Page, Store
+from tests.factories import contract_address
 
 T0 = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -76,7 +77,7 @@ def full_invoice(tenant_id: str) -> Invoice:
         status=InvoiceStatus.PARTIALLY_FUNDED,
         status_reason="reconciled",
         version=7,
-        escrow_address="CAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPSBFLM",
+        escrow_address=contract_address(),  # one contract per invoice, across tenants
         funding_target_stroops=10**18,
         funded_stroops=10**18 - 1,
         created_at=T0,

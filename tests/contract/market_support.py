@@ -13,10 +13,10 @@ from liquifact_core.commitments import Commitment, CommitmentStatus, SubmissionS
 from liquifact_core.idempotency import IdempotencyRecord, IdempotencyState
 from liquifact_core.invoices import Invoice
 from liquifact_core.lifecycle import InvoiceStatus
+from tests.factories import contract_address
 
 from .contract_support import T0, invoice, money
 
-ESCROW = "CAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPSBFLM"
 INVESTOR = "GAAACAQDAQCQMBYIBEFAWDANBYHRAEISCMKBKFQXDAMRUGY4DUPB7JZX"
 
 
@@ -30,10 +30,11 @@ def listed(
 ) -> Invoice:
     """An invoice on the marketplace (linked, or partially funded when ``funded`` > 0)."""
     chosen = status or (InvoiceStatus.PARTIALLY_FUNDED if funded else InvoiceStatus.LINKED_ESCROW)
+    # One contract per invoice, across tenants (migration 0005), unless the caller names one.
+    changes.setdefault("escrow_address", contract_address())
     return invoice(
         tenant_id,
         status=chosen,
-        escrow_address=ESCROW,
         funding_target_stroops=target,
         funded_stroops=funded,
         **changes,
