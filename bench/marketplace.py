@@ -37,7 +37,9 @@ import httpx2
 import jwt
 from stellar_sdk.strkey import StrKey
 
-from liquifact_adapters.sqlite import SqliteStore, mapping
+from liquifact_adapters.sql.statements import INSERT_INVOICE, pyformat
+from liquifact_adapters.sqlite import SqliteStore
+from liquifact_adapters.sqlite.mapping import ROWS as SQLITE_ROWS
 from liquifact_core.amounts import Money
 from liquifact_core.ids import sortable_id
 from liquifact_core.invoices import Invoice, InvoiceDraft
@@ -100,8 +102,6 @@ def _invoice(n: int, rng: random.Random) -> Invoice:
 def seed_sqlite(path: str, count: int) -> None:
     """Bulk insert through one connection of the store, in one transaction per 10k rows."""
     SqliteStore(path).close()  # creates and migrates the file
-    from liquifact_adapters.sqlite.repositories import _INSERT_INVOICE
-
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         existing = connection.execute(
@@ -115,11 +115,11 @@ def seed_sqlite(path: str, count: int) -> None:
         batch = 10_000
         for start in range(0, count, batch):
             rows = [
-                mapping.invoice_params(_invoice(n, rng))
+                SQLITE_ROWS.invoice_params(_invoice(n, rng))
                 for n in range(start, min(start + batch, count))
             ]
             connection.execute("BEGIN IMMEDIATE")
-            connection.executemany(_INSERT_INVOICE, rows)
+            connection.executemany(INSERT_INVOICE, rows)
             connection.execute("COMMIT")
         connection.execute("ANALYZE")
     finally:
@@ -133,8 +133,7 @@ def seed_postgres(url: str, count: int) -> None:
     import psycopg
 
     from liquifact_adapters.postgres import DEFAULT_APP_ROLE, migrate
-    from liquifact_adapters.postgres import mapping as pg_mapping
-    from liquifact_adapters.postgres.repositories import _INSERT_INVOICE
+    from liquifact_adapters.postgres.mapping import ROWS as POSTGRES_ROWS
 
     migrate(url)
     with psycopg.connect(url) as connection:
@@ -155,10 +154,10 @@ def seed_postgres(url: str, count: int) -> None:
         with connection.cursor() as cursor:
             for start in range(0, count, batch):
                 rows = [
-                    pg_mapping.invoice_params(_invoice(n, rng))
+                    POSTGRES_ROWS.invoice_params(_invoice(n, rng))
                     for n in range(start, min(start + batch, count))
                 ]
-                cursor.executemany(_INSERT_INVOICE, rows)
+                cursor.executemany(pyformat(INSERT_INVOICE), rows)
         connection.commit()
     with psycopg.connect(url, autocommit=True) as owner:
         owner.execute("VACUUM (ANALYZE) invoices")

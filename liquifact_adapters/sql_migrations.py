@@ -30,6 +30,27 @@ class Migration:
         return f"{self.version:04d}_{self.name}"
 
 
+# A migration that refuses to run on the data it finds raises a message that starts so (SQLite
+# RAISE(ABORT, ...) in a temporary trigger, PostgreSQL RAISE EXCEPTION): written for operators.
+REFUSAL_PREFIX = "Migration "
+
+
+class MigrationRefused(Exception):
+    """A migration stopped itself, changing nothing, because the data needs an operator first
+    (e.g. 0005: contracts linked to more than one invoice). ``str()`` is the migration's own
+    message, safe to print: it holds no driver text, connection details or data values."""
+
+    def __init__(self, migration: Migration, message: str) -> None:
+        super().__init__(message)
+        self.label = migration.label
+
+
+def refusal_of(migration: Migration, message: str) -> MigrationRefused | None:
+    """``MigrationRefused`` when a database error's primary ``message`` is the migration's own
+    refusal (it starts with ``REFUSAL_PREFIX``), else None (any other failure stays as is)."""
+    return MigrationRefused(migration, message) if message.startswith(REFUSAL_PREFIX) else None
+
+
 class MigrationStatus(NamedTuple):
     version: int
     name: str

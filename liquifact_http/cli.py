@@ -45,6 +45,7 @@ def _services(settings: Settings, metrics: Metrics | None = None, log: Any = Non
 
     With ``log`` (``serve``, whose stderr is a JSON log stream) the reason is a log event;
     otherwise a plain sentence on stderr."""
+    from liquifact_adapters.sql_migrations import MigrationRefused
     from liquifact_core.errors import Unavailable
     from liquifact_http.bootstrap import SchemaOutdated, build_services
 
@@ -52,6 +53,8 @@ def _services(settings: Settings, metrics: Metrics | None = None, log: Any = Non
         return build_services(settings, metrics=metrics)
     except SchemaOutdated as error:
         reason = f"Not started: {error}"
+    except MigrationRefused as refused:  # SQLite migrates on start
+        reason = f"Not started: {refused.label} not applied. {refused}"
     except Unavailable:
         # The driver's text can name hosts and users; the operator's logs hold the cause.
         reason = (
@@ -207,6 +210,7 @@ def _seed(_args: argparse.Namespace) -> int:
 
 
 def _db(args: argparse.Namespace) -> int:
+    from liquifact_adapters.sql_migrations import MigrationRefused
     from liquifact_core.errors import Unavailable
     from liquifact_http.bootstrap import migration_runner
 
@@ -215,6 +219,10 @@ def _db(args: argparse.Namespace) -> int:
         _run_db_action(runner, args.action)
     except Unavailable:
         print("The database named by DATABASE_URL is unreachable.", file=sys.stderr)
+        return EXIT_DATABASE
+    except MigrationRefused as refused:
+        # The migrations before it stay applied; this one changed nothing.
+        print(f"{refused.label} not applied. {refused}", file=sys.stderr)
         return EXIT_DATABASE
     return 0
 

@@ -27,6 +27,7 @@ from liquifact_adapters.sql_migrations import (
     MigrationStatus,
     load_migrations,
     newest_applied,
+    refusal_of,
     statuses,
 )
 
@@ -149,7 +150,13 @@ def _apply(
         connection.execute("SELECT set_config('liquifact.app_role', %s, true)", (app_role,))
         # bytes: a script read from a file is not a literal, and without parameters psycopg
         # sends it as one simple query, so it may hold many statements and DO blocks.
-        connection.execute(script.encode("utf-8"))
+        try:
+            connection.execute(script.encode("utf-8"))
+        except psycopg.errors.RaiseException as error:
+            refused = refusal_of(migration, error.diag.message_primary or "")
+            if refused is None:
+                raise
+            raise refused from error
         if up:
             connection.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",

@@ -19,6 +19,7 @@ from liquifact_adapters.sql_migrations import (
     MigrationStatus,
     load_migrations,
     newest_applied,
+    refusal_of,
     statuses,
 )
 from liquifact_adapters.sqlite.connection import open_database, unavailable_on_failure
@@ -126,7 +127,13 @@ def _apply(connection: sqlite3.Connection, migration: Migration, *, up: bool) ->
                 connection.execute("ROLLBACK")
                 return False
             for statement in split_statements(migration.up_sql if up else migration.down_sql):
-                connection.execute(statement)
+                try:
+                    connection.execute(statement)
+                except sqlite3.IntegrityError as error:
+                    refused = refusal_of(migration, str(error))
+                    if refused is None:
+                        raise
+                    raise refused from error
             _record(connection, migration, up=up)
             connection.execute("COMMIT")
         except BaseException:
