@@ -1028,7 +1028,7 @@ def _routed(described: Object) -> Object:
 
 
 def _paths() -> Object:
-    from liquifact_http import openapi_market
+    from liquifact_http import openapi_auth, openapi_market
 
     canonical = _secure(
         _routed(
@@ -1037,6 +1037,7 @@ def _paths() -> Object:
                 **_metrics_paths(),
                 **_invoice_paths(),
                 **openapi_market.paths(),
+                **openapi_auth.paths(),
                 **_docs_paths(),
             }
         )
@@ -1092,7 +1093,7 @@ _TAGS = [
 @cache
 def openapi_document() -> dict[str, Any]:
     """The complete OpenAPI 3.0.3 document (built once; treat it as read-only)."""
-    from liquifact_http import openapi_market
+    from liquifact_http import openapi_auth, openapi_market
 
     return {
         "openapi": "3.0.3",
@@ -1102,12 +1103,20 @@ def openapi_document() -> dict[str, Any]:
             "description": _DESCRIPTION,
             "license": {"name": "MIT"},
         },
-        "tags": [*_TAGS, *openapi_market.TAGS],
+        "tags": [*_TAGS, *openapi_market.TAGS, *openapi_auth.TAGS],
         "paths": _paths(),
         "components": {
-            "schemas": {**_schemas(), **openapi_market.schemas()},
-            "parameters": {**_parameters(), **openapi_market.parameters()},
-            "headers": {**_response_headers(), **openapi_market.headers()},
+            "schemas": {**_schemas(), **openapi_market.schemas(), **openapi_auth.schemas()},
+            "parameters": {
+                **_parameters(),
+                **openapi_market.parameters(),
+                **openapi_auth.parameters(),
+            },
+            "headers": {
+                **_response_headers(),
+                **openapi_market.headers(),
+                **openapi_auth.headers(),
+            },
             "responses": _generic_responses(),
             "examples": _examples(),
             "securitySchemes": SECURITY_SCHEMES,

@@ -1,0 +1,89 @@
+"""Response bodies of wallet sign-in and the wallet directory (``schemas.Representation``):
+the same classes give the JSON and its schema in the document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from liquifact_core.rules import Account
+from liquifact_core.wallets import SUBJECT_PATTERN, WalletBinding, WalletRole
+from liquifact_http.representations import timestamp
+from liquifact_http.schemas import Representation, out
+from liquifact_http.wire import unstructure
+
+_TIMESTAMP = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+}
+_JWT = {"pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$"}
+
+
+@attrs.frozen
+class ChallengeBody(Representation):
+    """A SEP-10 challenge: the transaction to sign, and the network it is for."""
+
+    transaction: str = out(
+        {
+            "pattern": "^[A-Za-z0-9+/]+={0,2}$",
+            "description": "The challenge transaction (base64 XDR), signed by SIGNING_KEY.",
+        }
+    )
+    network_passphrase: str = out(wire="network_passphrase")
+
+
+@attrs.frozen
+class TokenBody(Representation):
+    """A SEP-10 token answer: our bearer token for the proven wallet's principal."""
+
+    token: str = out(
+        {
+            **_JWT,
+            "description": "A JWT (Authorization: Bearer <token>) with sub, tenantId, role and "
+            "walletAddress; it expires after SEP10_JWT_TTL_SECONDS (at most "
+            "JWT_MAX_TTL_SECONDS).",
+        }
+    )
+
+
+@attrs.frozen
+class WalletBody(Representation):
+    """A wallet bound to a principal of the tenant."""
+
+    address: str = out(rule=Account())
+    tenant_id: str = out({"pattern": "^[A-Za-z0-9_-]{1,128}$"})
+    role: str = out({"enum": [role.value for role in WalletRole]})
+    subject: str = out({"pattern": SUBJECT_PATTERN, "description": "The token's sub."})
+    verified: bool = out(
+        {"description": "False for self-registered wallets until KYC verifies them."}
+    )
+    created_at: str = out({**_TIMESTAMP, "description": "When it was bound (RFC 3339, UTC)."})
+    created_by: str = out({"description": "Who bound it: an admin, or the wallet itself."})
+
+    @classmethod
+    def of(cls, item: WalletBinding) -> WalletBody:
+        return cls(
+            address=item.address,
+            tenant_id=item.tenant_id,
+            role=item.role.value,
+            subject=item.subject,
+            verified=item.verified,
+            created_at=timestamp(item.created_at),
+            created_by=item.created_by,
+        )
+
+
+@attrs.frozen
+class RegisteredBody(Representation):
+    """A self-registered wallet and its first token."""
+
+    token: str = out(_JWT)
+    wallet: WalletBody = out()
+
+
+def body(item: Representation) -> dict[str, Any]:
+    """The JSON object of a response body."""
+    result: dict[str, Any] = unstructure(item)
+    return result
