@@ -119,7 +119,8 @@ def test_0004_keeps_old_records_as_tombstones_and_drops_the_commitment_key(
     _legacy_record(dialect, "t1", "key-legacy-done", "completed")
     _legacy_record(dialect, "t1", "key-legacy-busy", "in_progress")
 
-    assert [m.version for m in dialect.migrations.migrate(dialect.target)] == [OUTCOMES]
+    applied = [m.version for m in dialect.migrations.migrate(dialect.target)]
+    assert applied[0] == OUTCOMES  # and the later migrations after it
 
     assert "idempotency_key" not in dialect.columns("investor_commitments")
     assert {"response_status", "response_headers", "response_body"}.isdisjoint(

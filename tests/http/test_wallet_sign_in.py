@@ -185,9 +185,7 @@ def test_malformed_sign_in_requests_are_400(wallet_client: TestClient) -> None:
         wallet_client.get("/v1/auth"),
         wallet_client.get("/v1/auth", params={"account": wallet[:-1] + "A"}),
         wallet_client.get("/v1/auth", params={"account": wallet, "home_domain": "other.example"}),
-        wallet_client.get(
-            "/v1/auth", params={"account": wallet, "client_domain": "evil.example"}
-        ),
+        wallet_client.get("/v1/auth", params={"account": wallet, "client_domain": "evil.example"}),
         wallet_client.post("/v1/auth", json={"transaction": "not base64!"}),
         wallet_client.post("/v1/auth", json={}),
         wallet_client.post("/v1/auth", json={"transaction": "AAAA", "extra": 1}),
