@@ -132,6 +132,8 @@ def _serve(args: argparse.Namespace) -> int:
         settings = attrs.evolve(settings, cursor_secret=development_cursor_secret())
     if settings.sep10_signing_secret is None:  # required in production too
         settings = attrs.evolve(settings, sep10_signing_secret=development_sep10_secret())
+    if args.port:  # the development sign-in domain (localhost:<port>) names the real port
+        settings = attrs.evolve(settings, port=args.port)
     if cache_is_process_local(settings):
         log.warning("process_local_cache", detail=LOCAL_CACHE_WARNING)
     metrics = Metrics()

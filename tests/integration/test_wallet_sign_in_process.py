@@ -168,3 +168,5 @@ def test_a_client_domain_challenge_needs_the_domains_signature(
         toml = client.get("/.well-known/stellar.toml", headers={"Origin": "https://w.example"})
         assert toml.headers["access-control-allow-origin"] == "*"
         assert f'SIGNING_KEY = "{Keypair.from_secret(SEP10_SECRET).public_key}"' in toml.text
+        port = base.rsplit(":", 1)[1]  # the development home domain is localhost:<port>
+        assert f'WEB_AUTH_ENDPOINT = "http://localhost:{port}/v1/auth"' in toml.text
