@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from liquifact_core.rules import Account
 from liquifact_core.wallets import (
     WALLETS_LIMIT_MAX,
     BindWallet,
@@ -17,7 +18,6 @@ from liquifact_core.wallets import (
 from liquifact_http import schemas as typed
 from liquifact_http import wallet_bodies as bodies
 from liquifact_http.openapi import (
-    ACCOUNT_ADDRESS_PATTERN,
     JSON,
     Object,
     _closed_object,
@@ -106,7 +106,7 @@ def parameters() -> Object:
             "in": "path",
             "required": True,
             "description": "The wallet (a checksummed G... address; else 400).",
-            "schema": {"type": "string", "pattern": ACCOUNT_ADDRESS_PATTERN},
+            "schema": typed.rule_schema(Account()),
         },
     }
 
