@@ -91,6 +91,7 @@ async def challenge(request: Request) -> Response:
 async def token(request: Request) -> Response:
     no_query(request)
     signed = await body(request, SignedChallenge)
+    _jwt_secret(request)  # before the challenge is used up
     proven = await blocking(sign_in(request).verify, signed.transaction)
     wallets = services(request).wallets
     binding = await blocking(wallets.principal_of, proven.account)
@@ -111,6 +112,7 @@ async def register(request: Request) -> Response:
             "SELF_REGISTRATION_DISABLED",
             "Self-registration is off on this server; ask an admin to bind your wallet.",
         )
+    _jwt_secret(request)
     proven = await blocking(sign_in(request).verify, wanted.transaction)
     wallets = services(request).wallets
     if await blocking(wallets.principal_of, proven.account) is not None:
@@ -132,14 +134,21 @@ async def _redeem(request: Request, proven: ProvenWallet) -> None:
         raise invalid_challenge("challenge_replayed") from None
 
 
-def _token_for(request: Request, binding: WalletBinding) -> str:
-    settings = _settings(request)
-    if settings.jwt_secret is None:
+def _jwt_secret(request: Request) -> str:
+    """The key tokens are signed with; 503 SIGN_IN_NOT_CONFIGURED without one."""
+    secret = _settings(request).jwt_secret
+    if secret is None:
         raise Problem(
             503,
             "SIGN_IN_NOT_CONFIGURED",
             "Wallet sign-in is not configured on this server (JWT_SECRET).",
         )
+    return secret
+
+
+def _token_for(request: Request, binding: WalletBinding) -> str:
+    settings = _settings(request)
+    _jwt_secret(request)
     return mint_token(
         settings,
         role=binding.role,

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from stellar_sdk import Keypair, TransactionEnvelope
 from stellar_sdk.sep.stellar_web_authentication import build_challenge_transaction
 
+from liquifact_adapters.sqlite import SqliteStore
 from liquifact_http.bootstrap import create_app
 from tests.auth_helpers import SEP10_SECRET, TEST_SECRET, bearer, test_settings
 from tests.factories import invoice_payload, new_tenant
@@ -308,3 +309,23 @@ def test_only_admins_manage_wallets(wallet_client: TestClient, tenant: str) -> N
         "/v1/admin/wallets/not-an-address", headers=bearer("admin", tenant, "boss")
     )
     assert refused.status_code == 400
+
+
+def test_sign_in_without_keys_is_503_and_uses_no_challenge(tmp_path: Path) -> None:
+    wallet, tenant = Keypair.random(), new_tenant()
+    path = str(tmp_path / "keys.sqlite3")
+
+    def app(**changes: Any) -> TestClient:  # each app closes its store when it stops
+        return TestClient(create_app(test_settings(**changes), store=SqliteStore(path)))
+
+    with app() as client:
+        _bind(client, tenant, wallet)
+        proof = signed_challenge(client, wallet)
+    with app(jwt_secret=None) as client:
+        refused = client.post("/v1/auth", json={"transaction": proof})
+        assert (refused.status_code, refused.json()["code"]) == (503, "SIGN_IN_NOT_CONFIGURED")
+    with app(sep10_signing_secret=None) as client:
+        assert client.get("/v1/auth", params={"account": wallet.public_key}).status_code == 503
+        assert "SIGNING_KEY" not in client.get("/.well-known/stellar.toml").text
+    with app() as client:
+        assert client.post("/v1/auth", json={"transaction": proof}).status_code == 200
