@@ -8,8 +8,9 @@ BENCH_ARGS ?=
 # Without JWT_SECRET (or JWT_SECRET_FILE), `make run` and `make token` share a random
 # development secret kept in this file (created on first use, mode 0600), so tokens keep
 # working across restarts: curl -H "Authorization: Bearer $$(make -s token)" ...
-# (`liquifact serve` itself keeps the marketplace cursor secret in var/dev-cursor-secret the
-# same way, and logs one `listening` line with the URL, the store and the docs link.)
+# (`liquifact serve` itself keeps the marketplace cursor secret in var/dev-cursor-secret and
+# the SEP-10 signing key in var/dev-sep10-signing-secret the same way, and logs one
+# `listening` line with the URL, the store and the docs link.)
 DEV_JWT_SECRET ?= var/dev-jwt-secret
 ROLE ?= admin
 TENANT ?= demo-tenant

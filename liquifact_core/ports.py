@@ -18,6 +18,7 @@ from liquifact_core.idempotency import IdempotencyRecord, RecordedOutcome
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
+from liquifact_core.wallets import WalletBinding, WalletPage
 
 
 class Clock(Protocol):
@@ -175,6 +176,27 @@ class AuditLog(Protocol):
         ...
 
 
+class WalletRepository(Protocol):
+    """The wallet directory of one tenant (``liquifact_core.wallets``)."""
+
+    def add(self, binding: WalletBinding) -> None:
+        """Bind a wallet; Conflict (WALLET_ALREADY_BOUND) if its address is bound already, in
+        this tenant or any other (an address names at most one principal)."""
+        ...
+
+    def get(self, tenant_id: str, address: str) -> WalletBinding | None:
+        """The binding of ``address`` in this tenant, or None."""
+        ...
+
+    def list(self, tenant_id: str, limit: int, offset: int) -> WalletPage:
+        """The tenant's bindings ordered by address, with their total count."""
+        ...
+
+    def remove(self, tenant_id: str, address: str) -> bool:
+        """Unbind ``address`` in this tenant; False if it was not bound here."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``with`` block without ``commit()`` rolls back."""
 
@@ -182,6 +204,7 @@ class UnitOfWork(Protocol):
     audit: AuditLog
     commitments: CommitmentRepository
     idempotency: IdempotencyRepository
+    wallets: WalletRepository
 
     def __enter__(self) -> Self:
         """Begin the transaction."""
@@ -274,6 +297,23 @@ class Store(Protocol):
     def purge_expired_idempotency(self, now: datetime, limit: int) -> int:
         """Delete up to ``limit`` idempotency records of any tenant that expired at or before
         ``now``; returns how many. A maintenance operation, outside any tenant's unit."""
+        ...
+
+    def wallet_binding(self, address: str) -> WalletBinding | None:
+        """The binding of ``address`` in whichever tenant holds it, or None: what a wallet that
+        proved control of its account signs in as. Outside any tenant's unit (PostgreSQL: a
+        SECURITY DEFINER function that returns that one row)."""
+        ...
+
+    def redeem_challenge(self, digest: str, expires_at: datetime) -> bool:
+        """Record that the sign-in challenge ``digest`` (its transaction hash, hex) was used;
+        False if it was recorded already. A unique key decides, so of two concurrent
+        redemptions exactly one gets True. The record may be purged after ``expires_at``."""
+        ...
+
+    def purge_expired_challenges(self, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` challenge records whose ``expires_at`` is at or before
+        ``now`` (their challenges are refused by their time bounds anyway); how many."""
         ...
 
     def close(self) -> None:

@@ -495,3 +495,32 @@ def _field_errors_of(
         else:
             errors.append(FieldError(name, error.message, v.field_code(error)))
         return None
+
+
+@attrs.frozen
+class Pattern:
+    """Text matching ``pattern`` (a regular expression both Python and ECMA-262 read alike),
+    taken as sent (no trimming); ``message`` says what is expected."""
+
+    pattern: str
+    message: str
+    max_len: int
+
+    def parse(self, raw: Any) -> str:
+        if (
+            not isinstance(raw, str)
+            or len(raw) > self.max_len
+            or not re.fullmatch(self.pattern, raw)
+        ):
+            raise ValidationError(self.message)
+        return raw
+
+
+@attrs.frozen
+class Flag:
+    """A JSON boolean (never a number or a string)."""
+
+    def parse(self, raw: Any) -> bool:
+        if not isinstance(raw, bool):
+            raise ValidationError("must be true or false")
+        return raw

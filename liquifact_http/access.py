@@ -62,6 +62,9 @@ BROWSE_MARKET = allow(INVESTOR, ADMIN, scope=S.INVOICES_READ)
 SME_METRICS = allow(SME, ADMIN, scope=S.INVOICES_READ)
 FUND = allow(INVESTOR)  # a person with a bound wallet: never an API key
 READ_LOCKS = allow(INVESTOR, ADMIN, scope=S.ESCROW_READ)
+# Wallet sign-in is how a caller gets credentials, so it needs none; the directory is the
+# admins' (a person's decision: no API key binds wallets).
+MANAGE_WALLETS = allow(ADMIN)
 
 _INVOICE = "/v1/invoices/{id}"
 ACCESS: Mapping[tuple[str, str], Access] = {
@@ -93,6 +96,13 @@ ACCESS: Mapping[tuple[str, str], Access] = {
     ("/v1/invest/fund-invoice", "POST"): FUND,
     ("/v1/investor/locks", "GET"): READ_LOCKS,
     ("/v1/investor/locks/{invoiceId}", "GET"): READ_LOCKS,
+    ("/.well-known/stellar.toml", "GET"): PUBLIC,
+    ("/v1/auth", "GET"): PUBLIC,
+    ("/v1/auth", "POST"): PUBLIC,
+    ("/v1/auth/register", "POST"): PUBLIC,
+    ("/v1/admin/wallets", "GET"): MANAGE_WALLETS,
+    ("/v1/admin/wallets", "POST"): MANAGE_WALLETS,
+    ("/v1/admin/wallets/{address}", "DELETE"): MANAGE_WALLETS,
 }
 
 

@@ -45,8 +45,18 @@ from liquifact_http.ratelimit import (
     RateLimits,
     WindowCounter,
 )
-from liquifact_http.routes import docs, funding, health, invoices, marketplace, metrics, probes
+from liquifact_http.routes import (
+    auth,
+    docs,
+    funding,
+    health,
+    invoices,
+    marketplace,
+    metrics,
+    probes,
+)
 from liquifact_http.sentry import init_sentry
+from liquifact_http.sep10 import SignIn
 from liquifact_http.settings import Settings
 
 # The library's names stay importable from here for the CLI and existing callers.
@@ -174,6 +184,7 @@ def all_routes() -> Sequence[BaseRoute]:
         *invoices.routes,
         *marketplace.routes,
         *funding.routes,
+        *auth.routes,
         *docs.routes,
     ]
 
@@ -260,4 +271,5 @@ def create_app(
     app.state.services = wired
     app.state.metrics = metrics
     app.state.resolve_caller = resolver
+    app.state.sign_in = SignIn(settings)
     return app

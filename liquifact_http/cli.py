@@ -8,7 +8,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -69,6 +69,7 @@ def _services(settings: Settings, metrics: Metrics | None = None, log: Any = Non
 
 
 DEV_CURSOR_SECRET_FILE = Path("var/dev-cursor-secret")
+DEV_SEP10_SECRET_FILE = Path("var/dev-sep10-signing-secret")
 
 
 def development_cursor_secret(path: Path = DEV_CURSOR_SECRET_FILE) -> str:
@@ -79,12 +80,24 @@ def development_cursor_secret(path: Path = DEV_CURSOR_SECRET_FILE) -> str:
     Creation is atomic (a temporary file linked into place), so two servers starting at once
     agree on one secret.
     """
+    return _development_secret(path, lambda: secrets.token_urlsafe(48))
+
+
+def development_sep10_secret(path: Path = DEV_SEP10_SECRET_FILE) -> str:
+    """The development SEP-10 signing seed (``S...``) kept in ``path``, created once like the
+    cursor secret: the stellar.toml SIGNING_KEY stays the same across restarts."""
+    from stellar_sdk import Keypair
+
+    return _development_secret(path, lambda: Keypair.random().secret)
+
+
+def _development_secret(path: Path, make: Callable[[], str]) -> str:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{os.getpid()}")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(secrets.token_urlsafe(48) + "\n")
+            handle.write(make() + "\n")
         try:
             os.link(temporary, path)
         except FileExistsError:
@@ -123,6 +136,10 @@ def _serve(args: argparse.Namespace) -> int:
     log = get_logger("liquifact.cli")
     if settings.cursor_secret is None:  # the settings gate requires one in production
         settings = attrs.evolve(settings, cursor_secret=development_cursor_secret())
+    if settings.sep10_signing_secret is None:  # required in production too
+        settings = attrs.evolve(settings, sep10_signing_secret=development_sep10_secret())
+    if args.port:  # the development sign-in domain (localhost:<port>) names the real port
+        settings = attrs.evolve(settings, port=args.port)
     if cache_is_process_local(settings):
         log.warning("process_local_cache", detail=LOCAL_CACHE_WARNING)
     metrics = Metrics()

@@ -194,9 +194,9 @@ def _components() -> dict[str, Component]:
 
 def object_components() -> dict[str, Component]:
     """Every object schema of the document by name, with the class it is generated from."""
-    from liquifact_http import openapi_market
+    from liquifact_http import openapi_auth, openapi_market
 
-    return {**_components(), **openapi_market.components()}
+    return {**_components(), **openapi_market.components(), **openapi_auth.components()}
 
 
 def _schemas() -> Object:
@@ -871,7 +871,7 @@ def _routed(described: Object) -> Object:
 
 
 def _paths() -> Object:
-    from liquifact_http import openapi_market
+    from liquifact_http import openapi_auth, openapi_market
 
     canonical = _secure(
         _routed(
@@ -880,6 +880,7 @@ def _paths() -> Object:
                 **_metrics_paths(),
                 **_invoice_paths(),
                 **openapi_market.paths(),
+                **openapi_auth.paths(),
                 **_docs_paths(),
             }
         )
@@ -935,7 +936,7 @@ _TAGS = [
 @cache
 def openapi_document() -> dict[str, Any]:
     """The complete OpenAPI 3.0.3 document (built once; treat it as read-only)."""
-    from liquifact_http import openapi_market
+    from liquifact_http import openapi_auth, openapi_market
 
     return {
         "openapi": "3.0.3",
@@ -945,12 +946,20 @@ def openapi_document() -> dict[str, Any]:
             "description": _DESCRIPTION,
             "license": {"name": "MIT"},
         },
-        "tags": [*_TAGS, *openapi_market.TAGS],
+        "tags": [*_TAGS, *openapi_market.TAGS, *openapi_auth.TAGS],
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
-            "parameters": {**_parameters(), **openapi_market.parameters()},
-            "headers": {**_response_headers(), **openapi_market.headers()},
+            "parameters": {
+                **_parameters(),
+                **openapi_market.parameters(),
+                **openapi_auth.parameters(),
+            },
+            "headers": {
+                **_response_headers(),
+                **openapi_market.headers(),
+                **openapi_auth.headers(),
+            },
             "responses": _generic_responses(),
             "examples": _examples(),
             "securitySchemes": SECURITY_SCHEMES,

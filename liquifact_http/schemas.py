@@ -33,11 +33,13 @@ from liquifact_core.rules import (
     Day,
     DecimalAmount,
     Email,
+    Flag,
     Integer,
     InvoiceId,
     JsonObject,
     MoneyAmount,
     OneOf,
+    Pattern,
     Percent,
     QueryInteger,
     Reason,
@@ -280,6 +282,8 @@ _SCHEMAS: dict[type[Any], Callable[[Any], Object]] = {
         "description": "A nextCursor value from an earlier page (opaque and signed: any other "
         "value is 400 INVALID_CURSOR).",
     },
+    Pattern: lambda rule: {"type": "string", "maxLength": rule.max_len, "pattern": rule.pattern},
+    Flag: lambda _rule: {"type": "boolean"},
 }
 
 

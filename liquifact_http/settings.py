@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 from dotenv import dotenv_values
+from stellar_sdk.strkey import StrKey
 
 from liquifact_adapters.composition import postgres_url_of, sqlite_path_of
 from liquifact_http.api_keys import ApiKey, ApiKeysError, parse_api_keys
@@ -105,8 +106,63 @@ class Settings:
     # ---- issue 9 hardening: token lifetime, graceful shutdown ----
     jwt_max_ttl_seconds: int = 86_400
     shutdown_timeout_seconds: int = 10
+    # ---- wallet sign-in (SEP-1, SEP-10) and the wallet directory ----
+    # The SEP-10 signing key's secret seed (S...). Production refuses to start without one;
+    # `liquifact serve` elsewhere creates a development one in var/ (cli.py).
+    sep10_signing_secret: str | None = attrs.field(default=None, repr=False)
+    home_domain: str | None = None
+    web_auth_domain: str | None = None
+    web_auth_endpoint: str | None = None
+    stellar_network: str = "testnet"
+    horizon_url: str | None = None
+    sep10_challenge_ttl_seconds: int = 900
+    sep10_jwt_ttl_seconds: int = 3600
+    self_service_tenant: str | None = None
+    # The wallet domains whose client attribution is accepted (empty: any domain).
+    sep10_client_domains: tuple[str, ...] = ()
+    # Fetch a wallet's client_domain stellar.toml over plain HTTP: for local tests only.
+    sep10_client_domain_allow_http: bool = False
+
+    @property
+    def network_passphrase(self) -> str:
+        """The passphrase of ``STELLAR_NETWORK`` (challenges are signed for that network)."""
+        return NETWORK_PASSPHRASES[self.stellar_network]
+
+    @property
+    def sign_in_home_domain(self) -> str:
+        """``HOME_DOMAIN``, or in development the address the server listens on."""
+        return self.home_domain or f"localhost:{self.port}"
+
+    @property
+    def sign_in_web_auth_domain(self) -> str:
+        """``WEB_AUTH_DOMAIN``: the host serving ``/v1/auth`` (default: the home domain)."""
+        return self.web_auth_domain or self.sign_in_home_domain
+
+    @property
+    def sign_in_endpoint(self) -> str:
+        """``WEB_AUTH_ENDPOINT`` as published in stellar.toml (default: https on the web-auth
+        domain, or http on the development address)."""
+        if self.web_auth_endpoint:
+            return self.web_auth_endpoint
+        scheme = "https" if self.home_domain else "http"
+        return f"{scheme}://{self.sign_in_web_auth_domain}/v1/auth"
+
+    @property
+    def sign_in_token_ttl_seconds(self) -> int:
+        """How long a sign-in token lives: ``SEP10_JWT_TTL_SECONDS`` capped by
+        ``JWT_MAX_TTL_SECONDS``."""
+        return min(self.sep10_jwt_ttl_seconds, self.jwt_max_ttl_seconds)
 
 
+# STELLAR_NETWORK names (the original backend's) and their network passphrases.
+NETWORK_PASSPHRASES = {
+    "testnet": "Test SDF Network ; September 2015",
+    "mainnet": "Public Global Stellar Network ; September 2015",
+    "futurenet": "Test SDF Future Network ; October 2022",
+}
+_DOMAIN = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9-]{0,62}(?:\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*(?::[0-9]{1,5})?"
+)
 _SIZE = re.compile(r"(?i)\s*([0-9]{1,12})\s*(b|kb|k|mb|m|gb|g)?\s*")
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2}
 _SIZE_UNITS.update({"g": 1024**3, "gb": 1024**3})
@@ -270,6 +326,51 @@ def _secret_file(raw: str) -> str:
     return secret
 
 
+def _stellar_seed(raw: str) -> str:
+    value = raw.strip()
+    if not StrKey.is_valid_ed25519_secret_seed(value):
+        raise ValueError("must be a Stellar secret seed (S..., with checksum)")
+    return value
+
+
+def _stellar_seed_file(raw: str) -> str:
+    try:
+        text = Path(raw).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise ValueError("must name a readable UTF-8 file") from None
+    try:
+        return _stellar_seed(text)
+    except ValueError:
+        raise ValueError("must name a file holding a Stellar secret seed (S...)") from None
+
+
+def _domain(raw: str) -> str:
+    value = raw.strip().lower()
+    if len(value) > 253 or not _DOMAIN.fullmatch(value):
+        raise ValueError("must be a domain name such as api.example.com (no scheme or path)")
+    return value
+
+
+def _domains(raw: str) -> tuple[str, ...]:
+    names = [part.strip() for part in raw.split(",") if part.strip()]
+    if not names:
+        raise ValueError("must list at least one domain")
+    return tuple(dict.fromkeys(_domain(name) for name in names))
+
+
+def _http_url(raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"(?i)https?://[^\s/?#@]+(?:/[^\s?#]*)?", value):
+        raise ValueError("must be an http:// or https:// URL without query or credentials")
+    return value.rstrip("/")
+
+
+def _tenant(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", raw.strip()):
+        raise ValueError("must be a tenant id: 1-128 of letters, digits, _ and -")
+    return raw.strip()
+
+
 def _jwt_algorithms(raw: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
     if any(name.lower() == "none" for name in names):
@@ -371,9 +472,21 @@ FIELDS: tuple[Field, ...] = (
     Field("JWT_MAX_TTL_SECONDS", "jwt_max_ttl_seconds", _int_range(60, 31_536_000)),
     Field("SHUTDOWN_TIMEOUT_SECONDS", "shutdown_timeout_seconds", _int_range(0, 3600)),
     Field("IDEMPOTENCY_KEY_TTL_HOURS", "idempotency_key_ttl_hours", _hours),
+    Field("SEP10_SIGNING_SECRET", "sep10_signing_secret", _stellar_seed, secret=True),
+    Field("SEP10_SIGNING_SECRET_FILE", "sep10_signing_secret", _stellar_seed_file, fallback=True),
+    Field("HOME_DOMAIN", "home_domain", _domain),
+    Field("WEB_AUTH_DOMAIN", "web_auth_domain", _domain),
+    Field("WEB_AUTH_ENDPOINT", "web_auth_endpoint", _http_url),
+    Field("STELLAR_NETWORK", "stellar_network", _choice(*NETWORK_PASSPHRASES)),
+    Field("HORIZON_URL", "horizon_url", _http_url),
+    Field("SEP10_CHALLENGE_TTL_SECONDS", "sep10_challenge_ttl_seconds", _int_range(60, 3600)),
+    Field("SEP10_JWT_TTL_SECONDS", "sep10_jwt_ttl_seconds", _int_range(60, 86_400)),
+    Field("SELF_SERVICE_TENANT", "self_service_tenant", _tenant),
+    Field("SEP10_CLIENT_DOMAINS", "sep10_client_domains", _domains),
+    Field("SEP10_CLIENT_DOMAIN_ALLOW_HTTP", "sep10_client_domain_allow_http", _boolean),
 )
 # Settings a production deployment must set explicitly (their defaults are for development).
-REQUIRED_IN_PRODUCTION = ("CURSOR_SECRET",)
+REQUIRED_IN_PRODUCTION = ("CURSOR_SECRET", "SEP10_SIGNING_SECRET", "HOME_DOMAIN")
 
 
 def load_settings(
@@ -434,6 +547,8 @@ def _cross_checks(settings: Settings, source: Mapping[str, str]) -> list[tuple[s
             problems.append(
                 ("JWT_SECRET", f"must be at least {needed} bytes for the JWT_ALGORITHMS listed")
             )
+    if settings.environment == "production" and settings.sep10_client_domain_allow_http:
+        problems.append(("SEP10_CLIENT_DOMAIN_ALLOW_HTTP", "must not be true in production"))
     if settings.environment == "production" and secret is None and not settings.api_keys:
         problems.append(
             ("JWT_SECRET", "JWT_SECRET, JWT_SECRET_FILE or API_KEYS is required in production")

@@ -10,11 +10,15 @@ import time
 from typing import Any
 
 import jwt
+from stellar_sdk import Keypair
 
 from liquifact_http.api_keys import parse_api_keys
 from liquifact_http.settings import Settings
 
 TEST_SECRET = "test-secret-for-liquifact-tests-0123456789abcdef-0123456789abcdef"
+# The SEP-10 signing key of test servers (a fixed seed: test processes and servers agree).
+SEP10_SECRET = Keypair.from_raw_ed25519_seed(bytes(range(32))).secret
+UNRESOLVABLE_WALLET_DOMAIN = "wallet.invalid"  # RFC 6761: never resolves
 
 
 class _Omit:
@@ -44,8 +48,15 @@ API_KEYS = ";".join(
 
 
 def test_settings(**overrides: Any) -> Settings:
-    """Settings with the test secret and API keys (as the settings gate would build them)."""
-    values: dict[str, Any] = {"jwt_secret": TEST_SECRET, "api_keys": parse_api_keys(API_KEYS)}
+    """Settings with the test secret and API keys (as the settings gate would build them), and
+    wallet sign-in with the test signing key; client attribution is limited to a domain that
+    cannot resolve, so no test (nor the fuzz stage) makes the server fetch from the network."""
+    values: dict[str, Any] = {
+        "jwt_secret": TEST_SECRET,
+        "api_keys": parse_api_keys(API_KEYS),
+        "sep10_signing_secret": SEP10_SECRET,
+        "sep10_client_domains": (UNRESOLVABLE_WALLET_DOMAIN,),
+    }
     values.update(overrides)
     return Settings(**values)
 

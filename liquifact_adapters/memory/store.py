@@ -38,7 +38,9 @@ from liquifact_core.ports import (
     InvoiceRepository,
     Page,
     StatusTotals,
+    WalletRepository,
 )
+from liquifact_core.wallets import WalletBinding, WalletPage, wallet_already_bound
 
 
 @attrs.define
@@ -48,6 +50,8 @@ class _State:
     audit: tuple[AuditEvent, ...] = ()
     commitments: dict[tuple[str, str], Commitment] = attrs.field(factory=dict)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = attrs.field(factory=dict)
+    # By address across tenants: an address is bound at most once, in any tenant.
+    wallets: dict[str, WalletBinding] = attrs.field(factory=dict)
 
     def copy(self) -> _State:
         # Values are frozen, so copying the containers is enough for isolation.
@@ -57,6 +61,7 @@ class _State:
             self.audit,
             dict(self.commitments),
             dict(self.idempotency),
+            dict(self.wallets),
         )
 
 
@@ -66,6 +71,8 @@ class InMemoryStore:
     def __init__(self) -> None:
         self._state = _State()
         self._lock = threading.RLock()
+        # Redeemed sign-in challenges (digest -> expiry): store-wide, never part of a unit.
+        self._challenges: dict[str, datetime] = {}
 
     def unit_of_work(self, tenant_id: str) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self, tenant_id)
@@ -85,6 +92,24 @@ class InMemoryStore:
                 del self._state.idempotency[key]
             return len(expired)
 
+    def wallet_binding(self, address: str) -> WalletBinding | None:
+        with self._lock:
+            return self._state.wallets.get(address)
+
+    def redeem_challenge(self, digest: str, expires_at: datetime) -> bool:
+        with self._lock:
+            if digest in self._challenges:
+                return False
+            self._challenges[digest] = expires_at
+            return True
+
+    def purge_expired_challenges(self, now: datetime, limit: int) -> int:
+        with self._lock:
+            expired = [key for key, at in self._challenges.items() if at <= now][:limit]
+            for key in expired:
+                del self._challenges[key]
+            return len(expired)
+
     def close(self) -> None:
         return None
 
@@ -94,6 +119,7 @@ class InMemoryUnitOfWork:
     audit: AuditLog
     commitments: CommitmentRepository
     idempotency: IdempotencyRepository
+    wallets: WalletRepository
 
     def __init__(self, store: InMemoryStore, tenant_id: str, *, read_only: bool = False) -> None:
         self._store = store
@@ -104,6 +130,7 @@ class InMemoryUnitOfWork:
         self.audit = _AuditLog(self)
         self.commitments = _CommitmentRepository(self)
         self.idempotency = _IdempotencyRepository(self)
+        self.wallets = _WalletRepository(self)
 
     def __enter__(self) -> Self:
         self._store._lock.acquire()
@@ -396,6 +423,37 @@ class _IdempotencyRepository:
     def get(self, tenant_id: str, key: str) -> IdempotencyRecord | None:
         self._uow.check_tenant(tenant_id)
         return self._uow.state().idempotency.get((tenant_id, key))
+
+
+class _WalletRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, binding: WalletBinding) -> None:
+        self._uow.check_tenant(binding.tenant_id)
+        wallets = self._uow.state().wallets
+        if binding.address in wallets:
+            raise wallet_already_bound()
+        wallets[binding.address] = binding
+
+    def get(self, tenant_id: str, address: str) -> WalletBinding | None:
+        self._uow.check_tenant(tenant_id)
+        found = self._uow.state().wallets.get(address)
+        return found if found is not None and found.tenant_id == tenant_id else None
+
+    def list(self, tenant_id: str, limit: int, offset: int) -> WalletPage:
+        self._uow.check_tenant(tenant_id)
+        ours = sorted(
+            (b for b in self._uow.state().wallets.values() if b.tenant_id == tenant_id),
+            key=lambda binding: binding.address,
+        )
+        return WalletPage(ours[offset : offset + limit], len(ours))
+
+    def remove(self, tenant_id: str, address: str) -> bool:
+        if self.get(tenant_id, address) is None:
+            return False
+        del self._uow.state().wallets[address]
+        return True
 
 
 def _replaceable(record: IdempotencyRecord, now: datetime) -> bool:

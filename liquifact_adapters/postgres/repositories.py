@@ -19,6 +19,7 @@ from psycopg import errors as pg_errors
 from liquifact_adapters.postgres import marketplace as market
 from liquifact_adapters.postgres.mapping import ROWS
 from liquifact_adapters.sql import statements as shared
+from liquifact_adapters.sql import wallets
 from liquifact_adapters.sql.repositories import (
     ConstraintViolation,
     SqlAuditLog,
@@ -27,6 +28,7 @@ from liquifact_adapters.sql.repositories import (
     SqlInvoiceRepository,
 )
 from liquifact_adapters.sql.statements import pyformat
+from liquifact_adapters.sql.wallets import SqlWalletRepository
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.ports import StatusTotals
 
@@ -146,3 +148,23 @@ class PostgresIdempotencyRepository(SqlIdempotencyRepository):
 
 # Across tenants, through the SECURITY DEFINER function of migration 0002.
 PURGE_EXPIRED = "SELECT purge_expired_idempotency_records(%s, %s) AS removed"
+
+
+class PostgresWalletRepository(SqlWalletRepository):
+    rows = ROWS
+    INSERT = pyformat(wallets.INSERT_WALLET)
+    SELECT = pyformat(wallets.SELECT_WALLET)
+    LIST = pyformat(wallets.LIST_WALLETS_C)
+    COUNT = pyformat(wallets.COUNT_WALLETS)
+    DELETE = pyformat(wallets.DELETE_WALLET)
+
+
+# Across tenants, through the SECURITY DEFINER function of migration 0006.
+SELECT_WALLET_ANY_TENANT = "SELECT * FROM wallet_binding_of(%(address)s)"
+INSERT_CHALLENGE = pyformat(wallets.INSERT_CHALLENGE)
+PURGE_CHALLENGES = """
+DELETE FROM redeemed_challenges WHERE digest IN (
+    SELECT digest FROM redeemed_challenges WHERE expires_at <= %(now)s
+    ORDER BY expires_at LIMIT %(limit)s
+)
+"""

@@ -25,18 +25,24 @@ from liquifact_adapters.postgres.connection import (
     open_pool,
     translated,
 )
-from liquifact_adapters.postgres.mapping import Params, Row, aware
+from liquifact_adapters.postgres.mapping import ROWS, Params, Row, aware
 from liquifact_adapters.postgres.repositories import (
+    INSERT_CHALLENGE,
+    PURGE_CHALLENGES,
     PURGE_EXPIRED,
+    SELECT_WALLET_ANY_TENANT,
     PostgresAuditLog,
     PostgresCommitmentRepository,
     PostgresIdempotencyRepository,
     PostgresInvoiceRepository,
+    PostgresWalletRepository,
     constraint_violations,
 )
+from liquifact_adapters.sql import wallets
 from liquifact_adapters.sql.repositories import ConstraintViolation, SqlUnitOfWork
 from liquifact_adapters.sql_migrations import Migration
 from liquifact_core.errors import schema_not_current
+from liquifact_core.wallets import WalletBinding
 
 # A readiness probe must answer fast: it waits this long for a connection and for the query.
 PING_TIMEOUT_S = 2.0
@@ -107,6 +113,35 @@ class PostgresStore:
             connection.commit()
         return 0 if row is None else int(row["removed"])
 
+    def wallet_binding(self, address: str) -> WalletBinding | None:
+        """The binding of ``address`` in any tenant, read as the application role through
+        the SECURITY DEFINER function wallet_binding_of of migration 0006, which returns that
+        one row and nothing else across tenants."""
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            row = connection.execute(SELECT_WALLET_ANY_TENANT, {"address": address}).fetchone()
+            connection.rollback()
+        return None if row is None else wallets.wallet_from_row(row, ROWS)
+
+    def redeem_challenge(self, digest: str, expires_at: datetime) -> bool:
+        """Insert the challenge's record as the application role; the primary key refuses a
+        second one (a concurrent insert waits for the first to commit, then does nothing)."""
+        params = {"digest": digest, "expires_at": aware(expires_at)}
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            inserted = connection.execute(INSERT_CHALLENGE, params).rowcount
+            connection.commit()
+        return inserted == 1
+
+    def purge_expired_challenges(self, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` challenge records expired at ``now``."""
+        params = {"now": aware(now), "limit": limit}
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            removed = connection.execute(PURGE_CHALLENGES, params).rowcount
+            connection.commit()
+        return int(removed)
+
     def ping(self) -> None:
         """Run ``SELECT 1`` with a short timeout; raise Unavailable if that fails or the schema
         lacks a migration this code needs."""
@@ -166,6 +201,7 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     audit_log = PostgresAuditLog
     commitment_repository = PostgresCommitmentRepository
     idempotency_repository = PostgresIdempotencyRepository
+    wallet_repository = PostgresWalletRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
-from typing import ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from liquifact_adapters.sql.rows import Params, Row, RowConverter, marketplace_params
 from liquifact_adapters.sql.statements import MarketplacePages
@@ -29,7 +29,11 @@ from liquifact_core.ports import (
     InvoiceRepository,
     Page,
     StatusTotals,
+    WalletRepository,
 )
+
+if TYPE_CHECKING:  # sql.wallets builds on this module's Session and ConstraintViolation
+    from liquifact_adapters.sql.wallets import SqlWalletRepository
 
 ViolationKind = Literal["primary_key", "unique", "foreign_key", "other"]
 
@@ -346,11 +350,14 @@ class SqlUnitOfWork(ABC):
     audit: AuditLog
     commitments: CommitmentRepository
     idempotency: IdempotencyRepository
+    wallets: WalletRepository
 
     invoice_repository: ClassVar[type[SqlInvoiceRepository]]
     audit_log: ClassVar[type[SqlAuditLog]]
     commitment_repository: ClassVar[type[SqlCommitmentRepository]]
     idempotency_repository: ClassVar[type[SqlIdempotencyRepository]]
+    # Built over this unit like the others (``liquifact_adapters.sql.wallets``).
+    wallet_repository: ClassVar[type[SqlWalletRepository]]
 
     def __init__(self, tenant_id: str, *, read_only: bool) -> None:
         self._tenant_id = tenant_id
@@ -359,6 +366,7 @@ class SqlUnitOfWork(ABC):
         self.audit = self.audit_log(self)
         self.commitments = self.commitment_repository(self)
         self.idempotency = self.idempotency_repository(self)
+        self.wallets = self.wallet_repository(self)
 
     @property
     def read_only(self) -> bool:

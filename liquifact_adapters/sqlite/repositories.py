@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 from liquifact_adapters.sql import statements as shared
+from liquifact_adapters.sql import wallets
 from liquifact_adapters.sql.repositories import (
     ESCROW_ADDRESS_KEY,
     ConstraintViolation,
@@ -20,6 +21,7 @@ from liquifact_adapters.sql.repositories import (
     SqlInvoiceRepository,
     ViolationKind,
 )
+from liquifact_adapters.sql.wallets import SqlWalletRepository
 from liquifact_adapters.sqlite import marketplace as market
 from liquifact_adapters.sqlite.mapping import ROWS
 from liquifact_core.lifecycle import InvoiceStatus
@@ -136,5 +138,23 @@ class SqliteIdempotencyRepository(SqlIdempotencyRepository):
 PURGE_EXPIRED = """
 DELETE FROM idempotency_records WHERE rowid IN (
     SELECT rowid FROM idempotency_records WHERE expires_at <= ? LIMIT ?
+)
+"""
+
+
+class SqliteWalletRepository(SqlWalletRepository):
+    rows = ROWS
+    INSERT = wallets.INSERT_WALLET
+    SELECT = wallets.SELECT_WALLET
+    LIST = wallets.LIST_WALLETS
+    COUNT = wallets.COUNT_WALLETS
+    DELETE = wallets.DELETE_WALLET
+
+
+# Store-wide (outside a tenant's unit): the sign-in lookup and the challenge ledger.
+SELECT_WALLET_ANY_TENANT = wallets.SELECT_WALLET_ANY_TENANT
+PURGE_CHALLENGES = """
+DELETE FROM redeemed_challenges WHERE digest IN (
+    SELECT digest FROM redeemed_challenges WHERE expires_at <= :now LIMIT :limit
 )
 """

@@ -6,6 +6,7 @@ import sqlite3
 from datetime import datetime
 from typing import Self
 
+from liquifact_adapters.sql import wallets
 from liquifact_adapters.sql.repositories import SqlUnitOfWork
 from liquifact_adapters.sql.rows import Params, Row
 from liquifact_adapters.sqlite import schema
@@ -16,16 +17,20 @@ from liquifact_adapters.sqlite.connection import (
     open_database,
     unavailable_on_failure,
 )
-from liquifact_adapters.sqlite.mapping import utc_text
+from liquifact_adapters.sqlite.mapping import ROWS, utc_text
 from liquifact_adapters.sqlite.repositories import (
+    PURGE_CHALLENGES,
     PURGE_EXPIRED,
+    SELECT_WALLET_ANY_TENANT,
     SqliteAuditLog,
     SqliteCommitmentRepository,
     SqliteIdempotencyRepository,
     SqliteInvoiceRepository,
+    SqliteWalletRepository,
     constraint_violations,
 )
 from liquifact_core.errors import schema_not_current, store_unavailable
+from liquifact_core.wallets import WalletBinding
 
 # A readiness probe must answer fast: it waits at most this long for the write lock.
 DEFAULT_PING_TIMEOUT_MS = 2000
@@ -103,6 +108,31 @@ class SqliteStore:
         with self._pool.connection() as connection:
             return schema.is_current(connection)
 
+    def wallet_binding(self, address: str) -> WalletBinding | None:
+        """The binding of ``address`` in any tenant (one file holds every tenant)."""
+        with self._pool.connection() as connection, unavailable_on_failure():
+            row = connection.execute(SELECT_WALLET_ANY_TENANT, {"address": address}).fetchone()
+        return None if row is None else wallets.wallet_from_row(dict(row), ROWS)
+
+    def redeem_challenge(self, digest: str, expires_at: datetime) -> bool:
+        """Insert the challenge's record; the primary key refuses a second one."""
+        params = {"digest": digest, "expires_at": utc_text(expires_at)}
+        with self._pool.connection() as connection, unavailable_on_failure():
+            connection.execute("BEGIN IMMEDIATE")
+            inserted = connection.execute(wallets.INSERT_CHALLENGE, params).rowcount
+            connection.execute("COMMIT")
+        return inserted == 1
+
+    def purge_expired_challenges(self, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` challenge records expired at ``now``."""
+        with self._pool.connection() as connection, unavailable_on_failure():
+            connection.execute("BEGIN IMMEDIATE")
+            removed = connection.execute(
+                PURGE_CHALLENGES, {"now": utc_text(now), "limit": limit}
+            ).rowcount
+            connection.execute("COMMIT")
+        return int(removed)
+
     def close(self) -> None:
         """Close idle connections; units still running close theirs when they finish."""
         self._pool.close()
@@ -115,6 +145,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
     audit_log = SqliteAuditLog
     commitment_repository = SqliteCommitmentRepository
     idempotency_repository = SqliteIdempotencyRepository
+    wallet_repository = SqliteWalletRepository
 
     def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

@@ -14,6 +14,7 @@ from liquifact_core.services.idempotency import DEFAULT_TTL, IdempotencyService
 from liquifact_core.services.invoices import InvoiceService
 from liquifact_core.services.marketplace import MarketplaceService
 from liquifact_core.services.metrics import MetricsService
+from liquifact_core.services.wallets import WalletService
 
 
 @attrs.frozen
@@ -30,6 +31,7 @@ class Services:
     funding: FundingService
     idempotency: IdempotencyService
     metrics: MetricsService
+    wallets: WalletService
 
     @classmethod
     def from_ports(
@@ -73,6 +75,14 @@ class Services:
             ),
             idempotency=idempotency,
             metrics=MetricsService(store.read_unit),
+            wallets=WalletService(
+                store.unit_of_work,
+                store.wallet_binding,
+                store.redeem_challenge,
+                store.purge_expired_challenges,
+                clock,
+                ids,
+            ),
         )
 
     def close(self) -> None:
@@ -107,4 +117,5 @@ __all__ = [
     "MetricsService",
     "NoCache",
     "Services",
+    "WalletService",
 ]

@@ -56,6 +56,10 @@ CORS_EXPOSED = (
     "Allow",
 )
 CORS_MAX_AGE = 600
+# Documents any web page may read (SEP-1 requires it of stellar.toml): simple GET/HEAD from
+# every origin, answered with Access-Control-Allow-Origin: * by the route. No credentials are
+# involved, so the wildcard discloses nothing a direct request would not.
+OPEN_TO_ALL_ORIGINS = frozenset({"/.well-known/stellar.toml"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
@@ -141,7 +145,9 @@ class CorsMiddleware:
             await self.app(scope, receive, send_varying)
             return
         preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
-        if origin.lower() in self.origins:
+        if scope["path"] in OPEN_TO_ALL_ORIGINS and scope["method"] in ("GET", "HEAD"):
+            await self.app(scope, receive, send_varying)
+        elif origin.lower() in self.origins:
             if preflight:
                 answer = self.cors.preflight_response(request_headers=headers)
                 if answer.status_code == 200:

@@ -139,7 +139,8 @@ def test_0005_refuses_shared_contracts_with_a_clear_message_and_changes_nothing(
         f" WHERE id = {dialect.placeholder('id')}",
         {"escrow": contract_address(), "id": second.id},
     )
-    assert [m.version for m in dialect.migrations.migrate(dialect.target)] == [ESCROW_UNIQUE]
+    applied = [m.version for m in dialect.migrations.migrate(dialect.target)]
+    assert applied[0] == ESCROW_UNIQUE  # then the later migrations
     assert dialect.has_index()
 
 

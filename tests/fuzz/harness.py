@@ -390,6 +390,7 @@ class FuzzTarget:
         for location, values in (
             (ParameterLocation.QUERY, case.query),
             (ParameterLocation.BODY, case.body),
+            (ParameterLocation.PATH, case.path_parameters),  # /v1/admin/wallets/{address}
         ):
             if not isinstance(values, dict) or any(loc is location for loc, _ in negated):
                 continue

@@ -53,7 +53,15 @@ API_FORMATS.checks("soroban-contract")(_is_contract)
 # them): a request valid by the schema may still be refused for one of these, and only these,
 # named by the field code or by the (field, message) of the problem's `errors` entry.
 INEXPRESSIBLE_CODES = frozenset(
-    {"DUE_BEFORE_ISSUE", "INVALID_RANGE", "INVALID_CURSOR", "CURSOR_MISMATCH"}
+    {
+        "DUE_BEFORE_ISSUE",
+        "INVALID_RANGE",
+        "INVALID_CURSOR",
+        "CURSOR_MISMATCH",
+        "CLIENT_DOMAIN_NOT_ALLOWED",
+        "CLIENT_DOMAIN_UNAVAILABLE",
+        "UNKNOWN_HOME_DOMAIN",
+    }
 )
 INEXPRESSIBLE_MESSAGES = (
     ("metadata", re.compile(r"must be at most \d+ bytes as JSON")),

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from liquifact_adapters.memory import InMemoryStore
 from liquifact_http.bootstrap import create_app
 from liquifact_http.cli import main
-from tests.auth_helpers import TEST_SECRET, test_settings
+from tests.auth_helpers import SEP10_SECRET, TEST_SECRET, test_settings
 from tests.factories import account_address
 
 
@@ -65,6 +65,8 @@ def test_token_refuses_in_production(
     monkeypatch.setenv("NODE_ENV", "production")
     monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
     monkeypatch.setenv("CURSOR_SECRET", "c" * 32)
+    monkeypatch.setenv("SEP10_SIGNING_SECRET", SEP10_SECRET)
+    monkeypatch.setenv("HOME_DOMAIN", "api.example.com")
     assert main(["token", "--role", "admin", "--tenant", "t"]) == 2
     assert capsys.readouterr().out == ""
 

@@ -6,6 +6,8 @@ Every test runs over HTTP against the app on SQLite and PostgreSQL (the ``app`` 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +15,13 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from liquifact_http.bootstrap import create_app
 from liquifact_http.middleware.headers import SINGLETON_HEADERS
 from liquifact_http.routes.common import IF_MATCH_SYNTAX
-from tests.auth_helpers import ALL_KEY, OMIT, api_key, bearer, token
+from tests.auth_helpers import ALL_KEY, OMIT, api_key, bearer, test_settings, token
 from tests.factories import invoice_payload
 from tests.http.asgi_driver import call
+from tests.http.conftest import HTTP_STORES
 
 # ---- item 4: repeated singleton headers -------------------------------------------------------
 # Public, authenticated, aliased and unknown paths: the rule holds everywhere.
@@ -109,7 +113,20 @@ def _templates(app: Starlette) -> list[tuple[str, str]]:
     return found
 
 
-def test_no_route_redirects_to_the_host_header(app: Starlette, headers: dict[str, str]) -> None:
+@pytest.fixture
+def unlimited_app(
+    http_store_kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Starlette]:
+    """The app without rate limits: the next test sends some requests per route."""
+    store = HTTP_STORES[http_store_kind](request, tmp_path)
+    yield create_app(test_settings(rate_limit_enabled=False), store=store)
+    store.close()
+
+
+def test_no_route_redirects_to_the_host_header(
+    unlimited_app: Starlette, headers: dict[str, str]
+) -> None:
+    app = unlimited_app
     routes = _templates(app)
     assert ("POST", "/v1/invoices") in routes and ("GET", "/health") in routes
     for method, path in routes:

@@ -8,6 +8,7 @@ import pytest
 
 from liquifact_http.cli import development_cursor_secret, main
 from liquifact_http.settings import ConfigError, load_settings
+from tests.auth_helpers import SEP10_SECRET
 
 NO_DOTENV = Path("/nonexistent/.env")
 SECRET = "c" * 48
@@ -24,12 +25,20 @@ def test_development_has_no_published_cursor_secret(tmp_path: Path) -> None:
     assert SECRET not in repr(load_settings({"CURSOR_SECRET": SECRET}, env_file=NO_DOTENV))
 
 
+# What production needs besides the secrets these tests are about (wallet sign-in).
+PRODUCTION = {
+    "NODE_ENV": "production",
+    "SEP10_SIGNING_SECRET": SEP10_SECRET,
+    "HOME_DOMAIN": "api.example.com",
+}
+
+
 def test_production_requires_a_cursor_secret() -> None:
     with pytest.raises(ConfigError) as caught:
-        load_settings({"NODE_ENV": "production", "JWT_SECRET": "j" * 32}, env_file=NO_DOTENV)
+        load_settings({**PRODUCTION, "JWT_SECRET": "j" * 32}, env_file=NO_DOTENV)
     assert caught.value.problems == [("CURSOR_SECRET", "is required when NODE_ENV=production")]
     production = load_settings(
-        {"NODE_ENV": "production", "JWT_SECRET": "j" * 32, "CURSOR_SECRET": SECRET}, NO_DOTENV
+        {**PRODUCTION, "JWT_SECRET": "j" * 32, "CURSOR_SECRET": SECRET}, NO_DOTENV
     )
     assert production.cursor_secret == SECRET
 
@@ -37,7 +46,7 @@ def test_production_requires_a_cursor_secret() -> None:
 def test_production_takes_the_cursor_secret_from_a_file(tmp_path: Path) -> None:
     secret_file = tmp_path / "cursor-secret"
     secret_file.write_text(SECRET + "\n")
-    env = {"NODE_ENV": "production", "JWT_SECRET": "j" * 32, "CURSOR_SECRET_FILE": str(secret_file)}
+    env = {**PRODUCTION, "JWT_SECRET": "j" * 32, "CURSOR_SECRET_FILE": str(secret_file)}
     assert load_settings(env, NO_DOTENV).cursor_secret == SECRET
 
 

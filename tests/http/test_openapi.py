@@ -46,7 +46,13 @@ DOCUMENT = openapi_document()
 PATHS: Mapping[str, Mapping[str, Any]] = DOCUMENT["paths"]
 LEGACY_HEADERS = {"Deprecation", "Sunset", "Link"}
 UNKNOWN_ID = "inv_doesnotexist"
-TENANT_SCOPED_PREFIXES = ("/v1/invoices", "/v1/marketplace", "/v1/invest", "/v1/sme")
+TENANT_SCOPED_PREFIXES = (
+    "/v1/invoices",
+    "/v1/marketplace",
+    "/v1/invest",
+    "/v1/sme",
+    "/v1/admin",
+)
 
 
 def _route_methods() -> list[tuple[str, str]]:
@@ -629,6 +635,8 @@ KEY_SCOPES = {
 # rule: METRICS_BEARER_TOKEN, or without it loopback peers with no credentials.
 SELF_GUARDED: dict[str, list[dict[str, list[str]]]] = {"/metrics": [{"metricsBearerAuth": []}, {}]}
 METRICS_TOKEN = "c0ffee" * 8
+# Public operations that answer 401 themselves: a failed wallet sign-in (SEP-10).
+SIGN_IN = {("/v1/auth", "post"), ("/v1/auth/register", "post")}
 
 
 def test_security_schemes_are_declared() -> None:
@@ -665,6 +673,8 @@ def test_every_operation_declares_the_access_table(path: str, method: str) -> No
     responses = operation["responses"]
     if own is not None:
         assert "401" in responses and "403" not in responses  # one uniform 401, never 403
+    elif (_canonical(path), method) in SIGN_IN:
+        assert access.public and "401" in responses
     else:
         assert ("401" in responses) is ("403" in responses) is (not access.public)
     if "401" in responses:
@@ -698,6 +708,12 @@ def test_declared_security_is_what_the_api_enforces(
             *(api_key(key, tenant) for key in KEY_SCOPES),
         ):
             assert send(credentials).status_code == 401
+        return
+    if not operation["security"] and _canonical(path).startswith("/v1/auth"):
+        # Sign-in takes no credentials: garbage ones change nothing (an empty query or body
+        # is refused for what it lacks).
+        for garbage in ({}, {"Authorization": "Basic eDp5"}, {"X-API-Key": "lf_garbage_1"}):
+            assert send(garbage).status_code == 400
         return
     if not operation["security"]:
         for garbage in ({}, {"Authorization": "Basic eDp5"}, {"X-API-Key": "lf_garbage_1"}):

@@ -8,6 +8,7 @@ import pytest
 
 from liquifact_adapters.composition import sqlite_path_of
 from liquifact_http.settings import ConfigError, Settings, load_settings
+from tests.auth_helpers import SEP10_SECRET
 
 NO_DOTENV = Path("/nonexistent/.env")
 
@@ -105,10 +106,13 @@ def test_secret_file_is_read_when_no_secret_is_set(tmp_path: Path) -> None:
     ]
 
 
+SIGN_IN = {"SEP10_SIGNING_SECRET": SEP10_SECRET, "HOME_DOMAIN": "api.example.com"}
+
+
 def test_production_needs_a_way_to_authenticate() -> None:
-    problems = _problems({"NODE_ENV": "production", "CURSOR_SECRET": "c" * 32})
+    problems = _problems({"NODE_ENV": "production", "CURSOR_SECRET": "c" * 32, **SIGN_IN})
     assert [key for key, _ in problems] == ["JWT_SECRET"]
-    production = {"NODE_ENV": "production", "CURSOR_SECRET": "c" * 32}
+    production = {"NODE_ENV": "production", "CURSOR_SECRET": "c" * 32, **SIGN_IN}
     assert load_settings({**production, "JWT_SECRET": "p" * 32}, env_file=NO_DOTENV)
     keys = '{"key":"lf_prod_key_1","clientId":"svc","scopes":["invoices:read"]}'
     assert load_settings({**production, "API_KEYS": keys}, env_file=NO_DOTENV)
@@ -116,7 +120,44 @@ def test_production_needs_a_way_to_authenticate() -> None:
 
 def test_production_reports_every_missing_setting_at_once() -> None:
     problems = _problems({"NODE_ENV": "production"})
-    assert sorted(key for key, _ in problems) == ["CURSOR_SECRET", "JWT_SECRET"]
+    assert sorted(key for key, _ in problems) == [
+        "CURSOR_SECRET",
+        "HOME_DOMAIN",
+        "JWT_SECRET",
+        "SEP10_SIGNING_SECRET",
+    ]
+
+
+def test_wallet_sign_in_settings() -> None:
+    settings = load_settings(
+        {
+            "HOME_DOMAIN": "API.Example.com",
+            "STELLAR_NETWORK": "mainnet",
+            "SEP10_JWT_TTL_SECONDS": "7200",
+            "JWT_MAX_TTL_SECONDS": "600",
+            "SEP10_CLIENT_DOMAINS": "wallet.example, Other.example",
+            **{"SEP10_SIGNING_SECRET": SEP10_SECRET},
+        },
+        env_file=NO_DOTENV,
+    )
+    assert settings.sign_in_endpoint == "https://api.example.com/v1/auth"
+    assert settings.network_passphrase == "Public Global Stellar Network ; September 2015"
+    assert settings.sign_in_token_ttl_seconds == 600
+    assert settings.sep10_client_domains == ("wallet.example", "other.example")
+    assert SEP10_SECRET not in repr(settings)
+    bad = {
+        "SEP10_SIGNING_SECRET": "S" + "A" * 55,
+        "HOME_DOMAIN": "https://x.example/",
+        "STELLAR_NETWORK": "pubnet",
+        "HORIZON_URL": "ftp://horizon",
+        "SELF_SERVICE_TENANT": "a b",
+    }
+    assert sorted(key for key, _ in _problems(bad)) == sorted(bad)
+    assert all(SEP10_SECRET not in reason for _, reason in _problems(bad))
+    production = _problems(
+        {"NODE_ENV": "production", "SEP10_CLIENT_DOMAIN_ALLOW_HTTP": "true", **SIGN_IN}
+    )
+    assert "SEP10_CLIENT_DOMAIN_ALLOW_HTTP" in {key for key, _ in production}
 
 
 def test_issuer_audience_and_leeway() -> None:
