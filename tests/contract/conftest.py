@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
+import psycopg
 import pytest
 
 from liquifact_adapters.memory import InMemoryStore
@@ -66,3 +68,18 @@ def store(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
 @pytest.fixture
 def tenant() -> str:
     return new_tenant()
+
+
+@pytest.fixture
+def pg_store(postgres_url: str) -> Iterator[PostgresStore]:
+    """The PostgreSQL store on the session's database (PostgreSQL-specific suites)."""
+    store = PostgresStore(postgres_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def owner(postgres_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A raw connection as the DATABASE_URL login (the postgres superuser in tests)."""
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        yield connection

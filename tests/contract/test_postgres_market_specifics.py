@@ -5,7 +5,6 @@ backfill, index-only plans, and funding races between transactions and over HTTP
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
@@ -47,19 +46,6 @@ from .contract_support import T0, money, new_tenant, save
 from .market_support import INVESTOR, claim, commitment, listed
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_store(postgres_url: str) -> Iterator[PostgresStore]:
-    store = PostgresStore(postgres_url)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def owner(postgres_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        yield connection
 
 
 def _funded_tenant(store: PostgresStore) -> str:

@@ -49,20 +49,6 @@ ADMIN = Actor("admin-1", Role.ADMIN)
 
 
 @pytest.fixture
-def pg_store(postgres_url: str) -> Iterator[PostgresStore]:
-    store = PostgresStore(postgres_url)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def owner(postgres_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """A raw connection as the DATABASE_URL login (the postgres superuser in tests)."""
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
 def fresh_url() -> Iterator[str]:
     """An empty database of its own, for tests that change the schema."""
     with fresh_database() as url:

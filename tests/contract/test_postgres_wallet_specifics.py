@@ -5,7 +5,6 @@ by hand widens nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -19,19 +18,6 @@ from .contract_support import new_tenant
 from .test_wallet_directory_contract import bind, binding
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_store(postgres_url: str) -> Iterator[PostgresStore]:
-    store = PostgresStore(postgres_url)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def owner(postgres_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        yield connection
 
 
 def test_the_application_role_sees_only_its_tenants_bindings(
