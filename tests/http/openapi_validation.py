@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from functools import cache
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from jsonschema import FormatChecker
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from stellar_sdk.strkey import StrKey
 
+from liquifact_core.validation import SINGLE_LINE_FORBIDDEN, is_invisible
 from liquifact_http.openapi import openapi_document
 
 # OpenAPI's formats plus the two the document defines for Stellar addresses (StrKey with its
@@ -78,12 +80,35 @@ def is_inexpressible(error: Mapping[str, Any]) -> bool:
     )
 
 
-def refused_only_for_inexpressible(status: int, problem: Any) -> bool:
-    """True when a 400 problem names field errors and every one is such a rule."""
+def refuses_astral_text(value: Any) -> bool:
+    """True when ``value`` is text holding a character outside the Basic Multilingual Plane
+    that the text rules refuse (astral format and invisible characters: no pattern can name
+    them alike in ECMA-262 and Python, docs/architecture.md)."""
+    return isinstance(value, str) and any(
+        ord(ch) > 0xFFFF and (unicodedata.category(ch) in SINGLE_LINE_FORBIDDEN or is_invisible(ch))
+        for ch in value
+    )
+
+
+def refused_only_for_inexpressible(
+    status: int, problem: Any, body: Mapping[str, Any] | None = None
+) -> bool:
+    """True when a 400 problem names field errors and every one is such a rule; with the
+    request ``body``, an INVALID_TEXT on a top-level field holding astral refused text too."""
     if status != 400 or not isinstance(problem, dict):
         return False
     errors = problem.get("errors") or []
-    return bool(errors) and all(is_inexpressible(error) for error in errors)
+
+    def explained(error: Mapping[str, Any]) -> bool:
+        if is_inexpressible(error):
+            return True
+        return (
+            body is not None
+            and error.get("code") == "INVALID_TEXT"
+            and refuses_astral_text(body.get(str(error.get("field"))))
+        )
+
+    return bool(errors) and all(explained(error) for error in errors)
 
 
 _TEMPLATE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
