@@ -214,9 +214,12 @@ class SignIn:
     def _client_signing_key(self, domain: str) -> str:
         """The SIGNING_KEY of the wallet's ``client_domain`` stellar.toml (SEP-10 section
         "Verifying the Client Domain"), fetched over HTTPS (HTTP only where allowed), from a
-        domain of ``SEP10_CLIENT_DOMAINS`` when that list is set."""
+        domain of ``SEP10_CLIENT_DOMAINS`` only: unset, no client_domain is accepted. An open
+        list would let any caller make this server fetch from a host of its choosing while a
+        worker thread waits (an outside attack froze the API with slow-dripping hosts and
+        reached internal addresses through redirects)."""
         domain = domain.lower()
-        if self._client_domains and domain not in self._client_domains:
+        if domain not in self._client_domains:
             raise client_domain_refused(
                 "CLIENT_DOMAIN_NOT_ALLOWED", "is not a wallet domain this server accepts"
             )

@@ -9,7 +9,7 @@ wallets of their tenant. Every change writes an audit event in the same unit of 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from liquifact_core.audit import AuditEvent
@@ -29,6 +29,11 @@ from liquifact_core.wallets import (
 # Each redemption first drops this many expired challenge records at most, so the table stays
 # as small as the challenges still within their time bounds, without a separate job.
 PURGE_BATCH = 100
+# How long a redeemed challenge is remembered after its own expiry. A challenge still verifies
+# at its max_time, and verification runs before the redemption (a separate step, slower under
+# load); a record purged at max_time let a replay sent just before expiry delete it and redeem
+# again (found by an outside attack). Kept this much longer, no replay can outlive its record.
+LEDGER_GRACE = timedelta(hours=1)
 RESOURCE_TYPE = "wallet"
 
 
@@ -70,9 +75,10 @@ class WalletService:
 
     def redeem_challenge(self, digest: str, expires_at: datetime) -> None:
         """Use the challenge ``digest`` (hex transaction hash) once; a second use raises
-        Unauthenticated (INVALID_CHALLENGE). Expired records are purged on the way."""
+        Unauthenticated (INVALID_CHALLENGE). ``expires_at`` is the challenge's max_time; the
+        record is kept ``LEDGER_GRACE`` beyond it, and older records are purged on the way."""
         self._purge(self._clock.now(), PURGE_BATCH)
-        if not self._redeem(digest, expires_at):
+        if not self._redeem(digest, expires_at + LEDGER_GRACE):
             raise challenge_used()
 
     def register_self(self, tenant_id: str, address: str, role: SelfServiceRole) -> WalletBinding:

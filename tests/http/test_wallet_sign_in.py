@@ -329,3 +329,19 @@ def test_sign_in_without_keys_is_503_and_uses_no_challenge(tmp_path: Path) -> No
         assert "SIGNING_KEY" not in client.get("/.well-known/stellar.toml").text
     with app() as client:
         assert client.post("/v1/auth", json={"transaction": proof}).status_code == 200
+
+
+def test_without_a_client_domain_list_no_client_domain_is_fetched(tmp_path: Path) -> None:
+    # Found by an outside attack: with an open list any caller named the host this server
+    # fetched from (slow hosts froze the thread pool; redirects reached internal addresses).
+    settings = test_settings(sep10_client_domains=())
+    store = SqliteStore(str(tmp_path / "domains.sqlite3"))
+    with TestClient(create_app(settings, store=store)) as client:
+        for domain in ("127.0.0.1:6379", "wallet.example", "localhost"):
+            answer = client.get(
+                "/v1/auth",
+                params={"account": Keypair.random().public_key, "client_domain": domain},
+            )
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["errors"][0]["code"] == "CLIENT_DOMAIN_NOT_ALLOWED"
+    store.close()
