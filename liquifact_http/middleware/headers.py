@@ -28,14 +28,11 @@ SINGLETON_HEADERS = (
     "Content-Type",
     "Content-Length",
 )
-_BY_LOWER_NAME = {name.lower().encode("latin-1"): name for name in SINGLETON_HEADERS}
 
 
-def repeated_singletons(scope: Scope) -> list[str]:
-    """The singleton headers this request sends more than once, in ``SINGLETON_HEADERS`` order."""
-    counts = Counter(
-        name.lower() for name, _ in scope.get("headers", ()) if name.lower() in _BY_LOWER_NAME
-    )
+def repeated_singletons(counts: Counter[bytes]) -> list[str]:
+    """The singleton headers sent more than once, in ``SINGLETON_HEADERS`` order, from the
+    request's header ``counts`` (by lower-cased name)."""
     return [name for name in SINGLETON_HEADERS if counts[name.lower().encode("latin-1")] > 1]
 
 
@@ -50,21 +47,22 @@ class SingletonHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        problem = _framing_problem(scope) or _duplicate_problem(repeated_singletons(scope))
+        # One pass over the headers serves both checks (this runs on every request).
+        counts = Counter(name.lower() for name, _ in scope.get("headers", ()))
+        problem = _framing_problem(scope, counts) or _duplicate_problem(repeated_singletons(counts))
         if problem is None:
             await self.app(scope, receive, send)
             return
         await problems.render_in(problem, scope)(scope, receive, send)
 
 
-def _framing_problem(scope: Scope) -> problems.Problem | None:
+def _framing_problem(scope: Scope, counts: Counter[bytes]) -> problems.Problem | None:
     """400 for a request framed two ways: ``Transfer-Encoding`` and ``Content-Length`` both
     (RFC 9112 section 6.1 lets a server refuse it; a proxy that trusts the other header would
     see another request boundary: request smuggling), or a path spelling a slash as ``%2F``
     (the router decodes it, so ``/v1/invoices%2Finv_1`` would reach ``/v1/invoices/{id}``
     past proxy rules written for the literal path): 404, as for any unknown path."""
-    names = {name.lower() for name, _ in scope.get("headers", ())}
-    if b"transfer-encoding" in names and b"content-length" in names:
+    if counts[b"transfer-encoding"] and counts[b"content-length"]:
         return problems.Problem(
             400,
             "AMBIGUOUS_BODY_LENGTH",
