@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from liquifact_core.invoices import Actor
 
 
 @attrs.frozen
@@ -20,3 +23,30 @@ class AuditEvent:
     resource_id: str
     at: datetime
     metadata: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @classmethod
+    def by(
+        cls,
+        actor: Actor,
+        *,
+        event_id: str,
+        tenant_id: str,
+        action: str,
+        resource: tuple[str, str],
+        at: datetime,
+        metadata: Mapping[str, Any],
+    ) -> AuditEvent:
+        """What ``actor`` did (``action``) to ``resource`` (type, id) at ``at``; the metadata
+        is copied, so the event never shares a caller's mapping."""
+        resource_type, resource_id = resource
+        return cls(
+            id=event_id,
+            tenant_id=tenant_id,
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            at=at,
+            metadata=dict(metadata),
+        )

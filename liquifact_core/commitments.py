@@ -192,14 +192,12 @@ def commitment_audit_event(
     """The audit event for something that happened to a commitment, in the one wording every
     use case shares (``commitment.created``, ``commitment.updated``, ``commitment.released``):
     the commitment's terms and state, plus ``extra`` facts (e.g. the invoice's new status)."""
-    return AuditEvent(
-        id=event_id,
+    return AuditEvent.by(
+        actor,
+        event_id=event_id,
         tenant_id=commitment.tenant_id,
-        actor_id=actor.id,
-        actor_role=actor.role.value,
         action=action,
-        resource_type="commitment",
-        resource_id=commitment.id,
+        resource=("commitment", commitment.id),
         at=commitment.updated_at,
         metadata={
             "invoiceId": commitment.invoice_id,

@@ -397,16 +397,14 @@ class InvoiceService:
         metadata: Mapping[str, Any],
     ) -> None:
         uow.audit.append(
-            AuditEvent(
-                id=self._ids.new_id("aud_"),
+            AuditEvent.by(
+                actor,
+                event_id=self._ids.new_id("aud_"),
                 tenant_id=invoice.tenant_id,
-                actor_id=actor.id,
-                actor_role=actor.role.value,
                 action=action,
-                resource_type="invoice",
-                resource_id=invoice.id,
+                resource=("invoice", invoice.id),
                 at=invoice.updated_at,
-                metadata=dict(metadata),
+                metadata=metadata,
             )
         )
 

@@ -157,16 +157,14 @@ class WalletService:
         at: datetime | None = None,
     ) -> None:
         uow.audit.append(
-            AuditEvent(
-                id=self._ids.new_id("aud_"),
+            AuditEvent.by(
+                actor,
+                event_id=self._ids.new_id("aud_"),
                 tenant_id=binding.tenant_id,
-                actor_id=actor.id,
-                actor_role=actor.role.value,
                 action=action,
-                resource_type=RESOURCE_TYPE,
-                resource_id=binding.address,
+                resource=(RESOURCE_TYPE, binding.address),
                 at=at or binding.created_at,
-                metadata=dict(metadata),
+                metadata=metadata,
             )
         )
 
