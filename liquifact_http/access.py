@@ -50,9 +50,11 @@ def allow(*roles: Role, scope: ApiScope | None = None) -> Access:
 
 
 S, SME, ADMIN, INVESTOR = ApiScope, Role.SME, Role.ADMIN, Role.INVESTOR
-# SMEs see and change only their own invoices (the core enforces it); investors have no
-# invoice routes (the marketplace will be theirs).
+# SMEs see and change only their own invoices (the core enforces it). Investors may read one
+# investable invoice and its public history (the core hides the rest as 404; the shell answers
+# them the buyer-safe view), but list invoices only through the marketplace.
 READ_INVOICES = allow(SME, ADMIN, scope=S.INVOICES_READ)
+READ_INVOICE = allow(SME, ADMIN, INVESTOR, scope=S.INVOICES_READ)
 WRITE_INVOICES = allow(SME, ADMIN, scope=S.INVOICES_WRITE)
 OPERATE_INVOICES = allow(ADMIN, scope=S.INVOICES_WRITE)
 CANCEL_INVOICES = allow(SME, ADMIN)
@@ -80,11 +82,11 @@ ACCESS: Mapping[tuple[str, str], Access] = {
     ("/metrics", "GET"): PUBLIC,
     ("/v1/invoices", "GET"): READ_INVOICES,
     ("/v1/invoices", "POST"): WRITE_INVOICES,
-    (_INVOICE, "GET"): READ_INVOICES,
+    (_INVOICE, "GET"): READ_INVOICE,
     (_INVOICE, "PATCH"): WRITE_INVOICES,
     (_INVOICE, "DELETE"): WRITE_INVOICES,
     (f"{_INVOICE}/state", "GET"): READ_INVOICES,
-    (f"{_INVOICE}/history", "GET"): READ_INVOICES,
+    (f"{_INVOICE}/history", "GET"): READ_INVOICE,
     (f"{_INVOICE}/approve", "POST"): OPERATE_INVOICES,
     (f"{_INVOICE}/reject", "POST"): OPERATE_INVOICES,
     (f"{_INVOICE}/link-escrow", "POST"): OPERATE_INVOICES,

@@ -175,6 +175,13 @@ def _components() -> dict[str, Component]:
         **response(rep.StateBody, "Where an invoice is in its lifecycle and where it can go next."),
         **response(rep.TransitionBody, "One step of an invoice's history."),
         **response(pages.HistoryBody, "Every lifecycle step of an invoice, oldest first."),
+        **response(
+            rep.PublicTransitionBody, "One state change of an invoice, as investors see it."
+        ),
+        **response(
+            pages.PublicHistoryBody,
+            "An investable invoice's state changes, oldest first, as investors see them.",
+        ),
         "ReasonBody": Component(TransitionReason, "Why the invoice changes status."),
         "LinkEscrowBody": Component(
             EscrowLink, "The escrow contract and the funding target of an approved invoice."
@@ -672,7 +679,18 @@ def _invoice_paths() -> Object:
                 "getInvoice",
                 "Read an invoice",
                 "Invoices",
-                {**_invoice_ok("The invoice."), **_errors(400, 404, 503)},
+                {
+                    "200": _json_response(
+                        "The invoice. Investors get the buyer-safe `MarketplaceItem` view, and "
+                        "only of an investable invoice of their tenant.",
+                        {"oneOf": [_schema("Invoice"), _schema("MarketplaceItem")]},
+                        "ETag",
+                    ),
+                    **_errors(400, 404, 503),
+                },
+                description="Investors may read an invoice only while it is investable "
+                "(linked_escrow or partially_funded); any other is 404, as is another "
+                "tenant's or SME's.",
                 parameters=_INVOICE,
             ),
             "patch": _operation(
@@ -722,9 +740,14 @@ def _invoice_paths() -> Object:
                 "Lifecycle history",
                 "Invoice lifecycle",
                 {
-                    "200": _json_response("Every transition.", _schema("History")),
+                    "200": _json_response(
+                        "Every transition. Investors get the public history (`PublicHistory`): "
+                        "state changes and their times, not who took them or why.",
+                        {"oneOf": [_schema("History"), _schema("PublicHistory")]},
+                    ),
                     **_errors(400, 404, 503),
                 },
+                description="Investors may read the history of an investable invoice only.",
                 parameters=_INVOICE,
             )
         },

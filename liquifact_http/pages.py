@@ -101,11 +101,26 @@ class HistoryBody(Representation):
     meta: PageMeta = out()
 
 
-def history(steps: Sequence[Transition]) -> dict[str, Any]:
-    """The JSON of ``GET /v1/invoices/{id}/history``."""
-    body: dict[str, Any] = unstructure(
-        HistoryBody([rep.TransitionBody.of(step) for step in steps], PageMeta.whole(len(steps)))
-    )
+@attrs.frozen
+class PublicHistoryBody(Representation):
+    """An investable invoice's state changes, oldest first: no actors, no reasons."""
+
+    component = "PublicHistory"
+
+    data: list[rep.PublicTransitionBody] = out()
+    meta: PageMeta = out()
+
+
+def history(steps: Sequence[Transition], *, public: bool = False) -> dict[str, Any]:
+    """The JSON of ``GET /v1/invoices/{id}/history``; ``public`` (investors) leaves out who
+    took each step and why."""
+    meta = PageMeta.whole(len(steps))
+    page: Representation
+    if public:
+        page = PublicHistoryBody([rep.PublicTransitionBody.of(step) for step in steps], meta)
+    else:
+        page = HistoryBody([rep.TransitionBody.of(step) for step in steps], meta)
+    body: dict[str, Any] = unstructure(page)
     return body
 
 

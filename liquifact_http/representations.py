@@ -223,6 +223,32 @@ class TransitionBody(Representation):
 
 
 @attrs.frozen
+class PublicTransitionBody(Representation):
+    """One step of an invoice's public history, as investors see it: the state change and its
+    time, never who took it or why (internal actors and reasons stay with the SME and admins)."""
+
+    component = "PublicTransition"
+
+    sequence: int = out({"minimum": 1, "description": "1 for creation."})
+    from_status: str | None = out(
+        {"enum": _STATUSES, "description": "The previous status; null for creation."},
+        wire="from",
+        nullable=True,
+    )
+    to_status: str = out(ref="InvoiceStatus", wire="to")
+    at: str = out(_at("When the step happened"))
+
+    @classmethod
+    def of(cls, step: Transition) -> PublicTransitionBody:
+        return cls(
+            sequence=step.sequence,
+            from_status=step.from_status.value if step.from_status else None,
+            to_status=step.to_status.value,
+            at=timestamp(step.at),
+        )
+
+
+@attrs.frozen
 class StateBody(Representation):
     """Where an invoice is in its lifecycle and where it can go next."""
 

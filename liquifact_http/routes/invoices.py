@@ -15,6 +15,7 @@ from liquifact_core.invoices import (
     InvoicePatch,
     TransitionReason,
 )
+from liquifact_core.lifecycle import Role
 from liquifact_http import pages, wire
 from liquifact_http import representations as rep
 from liquifact_http.bodies import read_object
@@ -28,6 +29,7 @@ from liquifact_http.routes.common import (
     resource,
     services,
 )
+from liquifact_http.wire import unstructure
 
 
 def _invoice_response(invoice: Invoice, status: int = 200, **headers: str) -> Response:
@@ -53,10 +55,15 @@ async def list_invoices(request: Request) -> Response:
 
 
 async def get_invoice(request: Request) -> Response:
+    """The invoice; investors (who see only investable ones) get the buyer-safe view of it, the
+    one the marketplace lists: no buyer contact or tax data, no internal ids."""
     caller = caller_of(request)
     invoice = await blocking(
         services(request).invoices.get, caller.tenant_id, caller.actor, request.path_params["id"]
     )
+    if caller.actor.role is Role.INVESTOR:
+        view = unstructure(rep.MarketItemBody.of(invoice))
+        return json_response(view, headers={"ETag": rep.etag(invoice.version)})
     return _invoice_response(invoice)
 
 
@@ -105,7 +112,7 @@ async def invoice_history(request: Request) -> Response:
         caller.actor,
         request.path_params["id"],
     )
-    return json_response(pages.history(steps))
+    return json_response(pages.history(steps, public=caller.actor.role is Role.INVESTOR))
 
 
 def _action(name: str, command: type[Any] | None = None) -> Any:
