@@ -192,37 +192,6 @@ def lock(item: InvestorLock) -> dict[str, Any]:
 
 
 @attrs.frozen
-class TransitionBody(Representation):
-    """One step of an invoice's history (``Transition`` in the document)."""
-
-    component = "Transition"
-
-    sequence: int = out({"minimum": 1, "description": "1 for creation."})
-    from_status: str | None = out(
-        {"enum": _STATUSES, "description": "The previous status; null for creation."},
-        wire="from",
-        nullable=True,
-    )
-    to_status: str = out(ref="InvoiceStatus", wire="to")
-    actor_id: str = out({"minLength": 1})
-    actor_role: str = out({"enum": [r.value for r in Role]})
-    reason: str | None = out({"minLength": 1, "maxLength": REASON_MAX}, nullable=True)
-    at: str = out(_at("When the step happened"))
-
-    @classmethod
-    def of(cls, step: Transition) -> TransitionBody:
-        return cls(
-            sequence=step.sequence,
-            from_status=step.from_status.value if step.from_status else None,
-            to_status=step.to_status.value,
-            actor_id=step.actor_id,
-            actor_role=step.actor_role.value,
-            reason=step.reason,
-            at=timestamp(step.at),
-        )
-
-
-@attrs.frozen
 class PublicTransitionBody(Representation):
     """One step of an invoice's public history, as investors see it: the state change and its
     time, never who took it or why (internal actors and reasons stay with the SME and admins)."""
@@ -245,6 +214,28 @@ class PublicTransitionBody(Representation):
             from_status=step.from_status.value if step.from_status else None,
             to_status=step.to_status.value,
             at=timestamp(step.at),
+        )
+
+
+@attrs.frozen
+class TransitionBody(PublicTransitionBody):
+    """One step of an invoice's history with who took it and why (``Transition`` in the
+    document): the SME's and operators' view."""
+
+    component = "Transition"
+
+    actor_id: str = out({"minLength": 1})
+    actor_role: str = out({"enum": [r.value for r in Role]})
+    reason: str | None = out({"minLength": 1, "maxLength": REASON_MAX}, nullable=True)
+
+    @classmethod
+    def of(cls, step: Transition) -> TransitionBody:
+        public = PublicTransitionBody.of(step)
+        return cls(
+            **attrs.asdict(public, recurse=False),
+            actor_id=step.actor_id,
+            actor_role=step.actor_role.value,
+            reason=step.reason,
         )
 
 
