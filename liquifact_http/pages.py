@@ -11,7 +11,14 @@ from typing import Any
 
 import attrs
 
-from liquifact_core.commitments import LOCKS_LIMIT_MAX, LockPage, LocksQuery
+from liquifact_core.commitments import (
+    COMMITMENTS_LIMIT_MAX,
+    LOCKS_LIMIT_MAX,
+    CommitmentPage,
+    CommitmentsQuery,
+    LockPage,
+    LocksQuery,
+)
 from liquifact_core.invoices import InvoiceListQuery, Transition
 from liquifact_core.marketplace import PAGE_LIMIT_MAX
 from liquifact_core.ports import Page as InvoicePage
@@ -149,6 +156,45 @@ def lock_page(result: LockPage, wanted: LocksQuery) -> dict[str, Any]:
             data=[rep.LockBody.of(item) for item in result.items],
             meta=LockPageMeta(
                 total=result.total, page=page, limit=limit, has_more=page * limit < result.total
+            ),
+        )
+    )
+    return body
+
+
+@attrs.frozen
+class CommitmentPageMeta(Representation):  # replaced by the shared PageMeta once it lands
+    total: int = out({"minimum": 0, "description": "Matching commitments."})
+    limit: int = out({"minimum": 1, "maximum": COMMITMENTS_LIMIT_MAX})
+    has_more: bool = out({"description": "True when a later page exists."})
+    next_cursor: str | None = out({"description": "Always null: offset paging."}, nullable=True)
+    page: int = out({"minimum": 1})
+    total_pages: int = out({"minimum": 0})
+
+
+@attrs.frozen
+class CommitmentPageBody(Representation):
+    """Investor commitments one by one, newest first, each with its status."""
+
+    component = "FundingIntentList"
+
+    data: list[rep.CommitmentBody] = out()
+    meta: CommitmentPageMeta = out()
+
+
+def commitment_page(result: CommitmentPage, wanted: CommitmentsQuery) -> dict[str, Any]:
+    """The JSON of one page of ``GET /v1/investor/commitments``."""
+    total_pages = (result.total + wanted.limit - 1) // wanted.limit
+    body: dict[str, Any] = unstructure(
+        CommitmentPageBody(
+            data=[rep.CommitmentBody.of(item) for item in result.items],
+            meta=CommitmentPageMeta(
+                total=result.total,
+                limit=wanted.limit,
+                has_more=wanted.page < total_pages,
+                next_cursor=None,
+                page=wanted.page,
+                total_pages=total_pages,
             ),
         )
     )
