@@ -171,6 +171,7 @@ def _components() -> dict[str, Component]:
             at_least_one=True,
         ),
         **response(pages.InvoicePageBody, "One page of invoices, newest first."),
+        **response(pages.PageMeta, "About one page of a list: the same shape on every list."),
         **response(rep.StateBody, "Where an invoice is in its lifecycle and where it can go next."),
         **response(rep.TransitionBody, "One step of an invoice's history."),
         **response(pages.HistoryBody, "Every lifecycle step of an invoice, oldest first."),

@@ -11,16 +11,8 @@ from typing import Any
 
 import attrs
 
-from liquifact_core.commitments import (
-    COMMITMENTS_LIMIT_MAX,
-    LOCKS_LIMIT_MAX,
-    CommitmentPage,
-    CommitmentsQuery,
-    LockPage,
-    LocksQuery,
-)
+from liquifact_core.commitments import CommitmentPage, CommitmentsQuery, LockPage, LocksQuery
 from liquifact_core.invoices import InvoiceListQuery, Transition
-from liquifact_core.marketplace import PAGE_LIMIT_MAX
 from liquifact_core.ports import Page as InvoicePage
 from liquifact_core.services.marketplace import MarketplaceResult
 from liquifact_http import representations as rep
@@ -29,12 +21,53 @@ from liquifact_http.wire import unstructure
 
 
 @attrs.frozen
-class InvoicePageMeta(Representation):
-    total: int = out({"minimum": 0, "description": "Matching invoices."})
-    page: int = out({"minimum": 1})
-    limit: int = out(like=(InvoiceListQuery, "limit"))
-    total_pages: int = out({"minimum": 0})
+class PageMeta(Representation):
+    """The ``meta`` of every list response: one shape for every list route (issue 10).
+
+    Offset mode (the client sent or may send ``page``): ``page`` and ``totalPages`` are present.
+    Cursor mode (the marketplace without ``page``): they are absent. ``nextCursor`` leads to the
+    next page on lists that page by cursor (the marketplace, in both modes, so a client may
+    switch to cursors); lists that page only by number send null. ``hasMore`` is true exactly
+    when a later page exists.
+    """
+
+    component = "PageMeta"
+
+    total: int = out({"minimum": 0, "description": "Every matching item, on all pages."})
+    limit: int = out({"minimum": 1, "description": "The most items a page holds."})
     has_more: bool = out({"description": "True when a later page exists."})
+    next_cursor: str | None = out(
+        {
+            "description": "Pass as `cursor` for the next page; null on the last page and on "
+            "lists that page only by number."
+        },
+        nullable=True,
+    )
+    page: int | None = out(
+        {"minimum": 1, "description": "The page number, from 1; offset mode only."},
+        omit_none=True,
+    )
+    total_pages: int | None = out(
+        {"minimum": 0, "description": "ceil(total / limit); offset mode only."}, omit_none=True
+    )
+
+    @classmethod
+    def by_number(
+        cls, total: int, page: int, limit: int, next_cursor: str | None = None
+    ) -> PageMeta:
+        """Offset mode: page ``page`` (from 1) of ``limit`` items out of ``total``."""
+        total_pages = -(-total // limit)
+        return cls(total, limit, page < total_pages, next_cursor, page, total_pages)
+
+    @classmethod
+    def by_cursor(cls, total: int, limit: int, next_cursor: str | None) -> PageMeta:
+        """Cursor mode: ``next_cursor`` is None on the last page."""
+        return cls(total, limit, next_cursor is not None, next_cursor)
+
+    @classmethod
+    def whole(cls, total: int) -> PageMeta:
+        """An unpaged list (e.g. an invoice's history): one page holding all ``total`` items."""
+        return cls.by_number(total, 1, max(total, 1))
 
 
 @attrs.frozen
@@ -44,30 +77,18 @@ class InvoicePageBody(Representation):
     component = "InvoiceList"
 
     data: list[rep.InvoiceBody] = out()
-    meta: InvoicePageMeta = out()
+    meta: PageMeta = out()
 
 
 def invoice_page(result: InvoicePage, wanted: InvoiceListQuery) -> dict[str, Any]:
     """The JSON of one page of ``GET /v1/invoices``."""
-    total_pages = (result.total + wanted.limit - 1) // wanted.limit
     body: dict[str, Any] = unstructure(
         InvoicePageBody(
             data=[rep.InvoiceBody.of(item) for item in result.items],
-            meta=InvoicePageMeta(
-                total=result.total,
-                page=wanted.page,
-                limit=wanted.limit,
-                total_pages=total_pages,
-                has_more=wanted.page < total_pages,
-            ),
+            meta=PageMeta.by_number(result.total, wanted.page, wanted.limit),
         )
     )
     return body
-
-
-@attrs.frozen
-class CountMeta(Representation):
-    total: int = out({"minimum": 0})
 
 
 @attrs.frozen
@@ -77,30 +98,15 @@ class HistoryBody(Representation):
     component = "History"
 
     data: list[rep.TransitionBody] = out()
-    meta: CountMeta = out()
+    meta: PageMeta = out()
 
 
 def history(steps: Sequence[Transition]) -> dict[str, Any]:
     """The JSON of ``GET /v1/invoices/{id}/history``."""
     body: dict[str, Any] = unstructure(
-        HistoryBody([rep.TransitionBody.of(step) for step in steps], CountMeta(len(steps)))
+        HistoryBody([rep.TransitionBody.of(step) for step in steps], PageMeta.whole(len(steps)))
     )
     return body
-
-
-@attrs.frozen
-class MarketPageMeta(Representation):
-    total: int = out({"minimum": 0, "description": "Every matching invoice."})
-    limit: int = out({"minimum": 1, "maximum": PAGE_LIMIT_MAX})
-    has_more: bool = out({"description": "True when nextCursor leads further."})
-    next_cursor: str | None = out(
-        {"description": "Pass as `cursor` for the next page; null on the last page."},
-        nullable=True,
-    )
-    page: int | None = out(
-        {"minimum": 1, "description": "Present in offset mode (when `page` was sent)."},
-        omit_none=True,
-    )
 
 
 @attrs.frozen
@@ -110,7 +116,7 @@ class MarketPageBody(Representation):
     component = "MarketplacePage"
 
     data: list[rep.MarketItemBody] = out()
-    meta: MarketPageMeta = out()
+    meta: PageMeta = out()
 
 
 def market_page(result: MarketplaceResult) -> dict[str, Any]:
@@ -118,24 +124,14 @@ def market_page(result: MarketplaceResult) -> dict[str, Any]:
     body: dict[str, Any] = unstructure(
         MarketPageBody(
             data=[rep.MarketItemBody.of(item) for item in result.items],
-            meta=MarketPageMeta(
-                total=result.total,
-                limit=result.limit,
-                has_more=result.has_more,
-                next_cursor=result.next_cursor,
-                page=result.page,
+            meta=(
+                PageMeta.by_cursor(result.total, result.limit, result.next_cursor)
+                if result.page is None
+                else PageMeta.by_number(result.total, result.page, result.limit, result.next_cursor)
             ),
         )
     )
     return body
-
-
-@attrs.frozen
-class LockPageMeta(Representation):
-    total: int = out({"minimum": 0})
-    page: int = out({"minimum": 1})
-    limit: int = out({"minimum": 1, "maximum": LOCKS_LIMIT_MAX})
-    has_more: bool = out()
 
 
 @attrs.frozen
@@ -145,31 +141,18 @@ class LockPageBody(Representation):
     component = "InvestorLockList"
 
     data: list[rep.LockBody] = out()
-    meta: LockPageMeta = out()
+    meta: PageMeta = out()
 
 
 def lock_page(result: LockPage, wanted: LocksQuery) -> dict[str, Any]:
     """The JSON of one page of ``GET /v1/investor/locks``."""
-    page, limit = wanted.page, wanted.limit
     body: dict[str, Any] = unstructure(
         LockPageBody(
             data=[rep.LockBody.of(item) for item in result.items],
-            meta=LockPageMeta(
-                total=result.total, page=page, limit=limit, has_more=page * limit < result.total
-            ),
+            meta=PageMeta.by_number(result.total, wanted.page, wanted.limit),
         )
     )
     return body
-
-
-@attrs.frozen
-class CommitmentPageMeta(Representation):  # replaced by the shared PageMeta once it lands
-    total: int = out({"minimum": 0, "description": "Matching commitments."})
-    limit: int = out({"minimum": 1, "maximum": COMMITMENTS_LIMIT_MAX})
-    has_more: bool = out({"description": "True when a later page exists."})
-    next_cursor: str | None = out({"description": "Always null: offset paging."}, nullable=True)
-    page: int = out({"minimum": 1})
-    total_pages: int = out({"minimum": 0})
 
 
 @attrs.frozen
@@ -179,23 +162,16 @@ class CommitmentPageBody(Representation):
     component = "FundingIntentList"
 
     data: list[rep.CommitmentBody] = out()
-    meta: CommitmentPageMeta = out()
+    meta: PageMeta = out()
 
 
 def commitment_page(result: CommitmentPage, wanted: CommitmentsQuery) -> dict[str, Any]:
-    """The JSON of one page of ``GET /v1/investor/commitments``."""
-    total_pages = (result.total + wanted.limit - 1) // wanted.limit
+    """The JSON of one page of ``GET /v1/investor/commitments`` (offset paging: ``nextCursor``
+    is always null)."""
     body: dict[str, Any] = unstructure(
         CommitmentPageBody(
             data=[rep.CommitmentBody.of(item) for item in result.items],
-            meta=CommitmentPageMeta(
-                total=result.total,
-                limit=wanted.limit,
-                has_more=wanted.page < total_pages,
-                next_cursor=None,
-                page=wanted.page,
-                total_pages=total_pages,
-            ),
+            meta=PageMeta.by_number(result.total, wanted.page, wanted.limit),
         )
     )
     return body

@@ -10,12 +10,12 @@ import attrs
 from liquifact_core.rules import Account
 from liquifact_core.wallets import (
     SUBJECT_PATTERN,
-    WALLETS_LIMIT_MAX,
     WalletBinding,
     WalletPage,
     WalletRole,
     WalletsQuery,
 )
+from liquifact_http.pages import PageMeta
 from liquifact_http.representations import timestamp
 from liquifact_http.response_fields import Representation, out
 from liquifact_http.wire import unstructure
@@ -99,32 +99,19 @@ class RegisteredBody(Representation):
 
 
 @attrs.frozen
-class WalletPageMeta(Representation):
-    total: int = out({"minimum": 0})
-    page: int = out({"minimum": 1})
-    limit: int = out({"minimum": 1, "maximum": WALLETS_LIMIT_MAX})
-    has_more: bool = out()
-
-
-@attrs.frozen
 class WalletPageBody(Representation):
     """The tenant's wallets, by address."""
 
     component = "WalletList"
 
     data: list[WalletBody] = out()
-    meta: WalletPageMeta = out()
+    meta: PageMeta = out()
 
     @classmethod
     def of(cls, page: WalletPage, wanted: WalletsQuery) -> WalletPageBody:
         return cls(
             data=[WalletBody.of(item) for item in page.items],
-            meta=WalletPageMeta(
-                total=page.total,
-                page=wanted.page,
-                limit=wanted.limit,
-                has_more=wanted.page * wanted.limit < page.total,
-            ),
+            meta=PageMeta.by_number(page.total, wanted.page, wanted.limit),
         )
 
 

@@ -207,7 +207,14 @@ def test_locks_routes_and_access(
         return response.json()
 
     own = get("/v1/investor/locks", investor.headers)
-    assert own["meta"] == {"total": 1, "page": 1, "limit": 20, "hasMore": False}
+    assert own["meta"] == {
+        "total": 1,
+        "page": 1,
+        "limit": 20,
+        "totalPages": 1,
+        "hasMore": False,
+        "nextCursor": None,
+    }
     lock = own["data"][0]
     assert (lock["amountStroops"], lock["commitmentCount"], lock["stale"]) == ("500", 2, True)
     assert lock["investorEffectiveYieldBps"] == 650

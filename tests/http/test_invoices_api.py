@@ -45,7 +45,14 @@ def test_list_filters_by_status_and_paginates(client: TestClient, headers: dict[
     ids = [create(client, headers)["id"] for _ in range(3)]
     client.post(f"/v1/invoices/{ids[0]}/approve", headers=headers)
     page = client.get("/v1/invoices?limit=2&page=1", headers=headers).json()
-    assert page["meta"] == {"total": 3, "page": 1, "limit": 2, "totalPages": 2, "hasMore": True}
+    assert page["meta"] == {
+        "total": 3,
+        "page": 1,
+        "limit": 2,
+        "totalPages": 2,
+        "hasMore": True,
+        "nextCursor": None,
+    }
     assert [item["id"] for item in page["data"]] == [ids[2], ids[1]]  # newest first
     approved = client.get("/v1/invoices?status=approved", headers=headers).json()
     assert [item["id"] for item in approved["data"]] == [ids[0]]

@@ -104,6 +104,7 @@ def test_offset_mode_returns_page_and_a_cursor(client: TestClient, market_app: S
         "hasMore": True,
         "nextCursor": body["meta"]["nextCursor"],
         "page": 1,
+        "totalPages": 2,
     }
     following = get(
         client,

@@ -143,3 +143,18 @@ def test_problem_bodies_keep_their_keys_order_and_bytes() -> None:
     body = json.loads(bytes(problems.render(invalid, "req_12345678", "/v1/x").body))
     assert list(body)[-1] == "errors"
     assert body["errors"] == [{"field": "a", "message": "is required", "code": "REQUIRED"}]
+
+
+def test_every_list_answers_the_one_page_meta() -> None:
+    """Issue 10: every list route (a body with a ``data`` array) answers the same ``meta``."""
+    lists = []
+    for path, operations in DOCUMENT["paths"].items():
+        for method, operation in operations.items():
+            schema = operation["responses"].get("200", {}).get("content", {})
+            ref = schema.get("application/json", {}).get("schema", {}).get("$ref", "")
+            body = SCHEMAS.get(ref.rpartition("/")[2], {})
+            if body.get("properties", {}).get("data", {}).get("type") == "array":
+                lists.append(f"{method.upper()} {path}")
+                assert body["properties"]["meta"] == {"$ref": "#/components/schemas/PageMeta"}
+    assert {"GET /v1/invoices", "GET /v1/marketplace", "GET /v1/invest/opportunities"} <= set(lists)
+    assert len(lists) >= 6, lists

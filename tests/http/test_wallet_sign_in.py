@@ -268,7 +268,14 @@ def test_admins_bind_list_and_unbind_wallets_with_audit(
     listed = wallet_client.get("/v1/admin/wallets", params={"limit": 1}, headers=admin)
     assert_matches_openapi(listed)
     assert [w["address"] for w in listed.json()["data"]] == [first.public_key]
-    assert listed.json()["meta"] == {"total": 2, "page": 1, "limit": 1, "hasMore": True}
+    assert listed.json()["meta"] == {
+        "total": 2,
+        "page": 1,
+        "limit": 1,
+        "totalPages": 2,
+        "hasMore": True,
+        "nextCursor": None,
+    }
 
     gone = wallet_client.delete(f"/v1/admin/wallets/{first.public_key}", headers=admin)
     assert_matches_openapi(gone)
