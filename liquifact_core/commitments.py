@@ -23,6 +23,7 @@ from liquifact_core.rules import (
     Checked,
     InvoiceId,
     QueryInteger,
+    SetOf,
     StroopsAmount,
     query_error,
     rule_field,
@@ -160,6 +161,76 @@ class CommitmentQuery:
     invoice_id: str | None = None
     limit: int = 100
     offset: int = 0
+
+
+COMMITMENTS_LIMIT_MAX = 100
+COMMITMENTS_PAGE_MAX = 1_000_000
+
+
+@attrs.frozen
+class CommitmentsQuery(Checked):
+    """Which commitments to list, one by one (``GET /v1/investor/commitments``): optionally
+    one investor wallet (``G...``; an investor may name only its own), one invoice and a set
+    of statuses (empty: every status), and a page (``page`` from 1, ``limit`` 1-100)."""
+
+    investor_address: AccountAddress | None = rule_field(
+        Account("INVALID_INVESTOR_ADDRESS"), default=None, optional=True
+    )
+    invoice_id: str | None = rule_field(InvoiceId(), default=None, optional=True)
+    status: frozenset[CommitmentStatus] = rule_field(SetOf(CommitmentStatus), default=frozenset())
+    page: int = rule_field(QueryInteger(1, COMMITMENTS_PAGE_MAX), default=1)
+    limit: int = rule_field(QueryInteger(1, COMMITMENTS_LIMIT_MAX), default=20)
+
+    @classmethod
+    def invalid(cls, errors: Sequence[FieldError]) -> ValidationError:
+        return query_error(errors, "The commitments query has invalid parameters.")
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+@attrs.frozen
+class CommitmentListing:
+    """One page of a tenant's commitments for ``CommitmentRepository.list``: optionally of
+    one investor, of one invoice, and only in ``statuses`` (empty: any status)."""
+
+    tenant_id: str
+    investor_address: str | None = None
+    invoice_id: str | None = None
+    statuses: frozenset[CommitmentStatus] = frozenset()
+    limit: int = 20
+    offset: int = 0
+
+
+@attrs.frozen
+class CommitmentPage:
+    items: Sequence[Commitment]
+    total: int  # every commitment matching the filters, on any page
+
+
+def newest_first(commitment: Commitment) -> tuple[datetime, str]:
+    """The listing order, as a descending sort key: the latest ``created_at`` first, then the
+    larger id (code point order) among commitments recorded at the same instant."""
+    return (commitment.created_at, commitment.id)
+
+
+def list_in_memory(commitments: Sequence[Commitment], listing: CommitmentListing) -> CommitmentPage:
+    """The reference semantics of ``CommitmentRepository.list`` over ``commitments`` (of any
+    tenant): the memory store is this, and the contract tests compare the SQL stores to it."""
+    matching = sorted(
+        (
+            c
+            for c in commitments
+            if c.tenant_id == listing.tenant_id
+            and listing.investor_address in (None, c.investor_address)
+            and listing.invoice_id in (None, c.invoice_id)
+            and (not listing.statuses or c.status in listing.statuses)
+        ),
+        key=newest_first,
+        reverse=True,
+    )
+    return CommitmentPage(matching[listing.offset : listing.offset + listing.limit], len(matching))
 
 
 @attrs.frozen

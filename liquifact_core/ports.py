@@ -13,7 +13,14 @@ import attrs
 from liquifact_core.amounts import Stroops
 from liquifact_core.audit import AuditEvent
 from liquifact_core.changes import Change
-from liquifact_core.commitments import Commitment, CommitmentQuery, LockPage, SubmissionStatus
+from liquifact_core.commitments import (
+    Commitment,
+    CommitmentListing,
+    CommitmentPage,
+    CommitmentQuery,
+    LockPage,
+    SubmissionStatus,
+)
 from liquifact_core.idempotency import IdempotencyRecord, RecordedOutcome
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.lifecycle import InvoiceStatus
@@ -133,6 +140,13 @@ class CommitmentRepository(Protocol):
         """Mark every pending commitment of the invoice ``released`` (``updated_at`` = ``at``)
         and return them as now stored, ordered by id; serialised with funding as
         ``pending_total_for_update`` is. For an invoice reaching a terminal state."""
+        ...
+
+    def list(self, listing: CommitmentListing) -> CommitmentPage:
+        """The tenant's commitments matching the listing's investor, invoice and statuses,
+        newest first (``created_at`` descending, then id descending in code point order),
+        skipping ``offset`` and at most ``limit``; with the count of every match.
+        ``commitments.list_in_memory`` is the reference semantics."""
         ...
 
     def locks(self, query: CommitmentQuery) -> LockPage:

@@ -63,6 +63,7 @@ CANCEL_INVOICES = allow(SME, ADMIN)
 BROWSE_MARKET = allow(INVESTOR, ADMIN, scope=S.INVOICES_READ)
 SME_METRICS = allow(SME, ADMIN, scope=S.INVOICES_READ)
 FUND = allow(INVESTOR)  # a person with a bound wallet: never an API key
+# Locks and the commitments they group: an investor's own (the core enforces it), any for operators.
 READ_LOCKS = allow(INVESTOR, ADMIN, scope=S.ESCROW_READ)
 # Wallet sign-in is how a caller gets credentials, so it needs none; the directory is the
 # admins' (a person's decision: no API key binds wallets).
@@ -97,6 +98,7 @@ ACCESS: Mapping[tuple[str, str], Access] = {
     ("/v1/sme/metrics", "GET"): SME_METRICS,
     ("/v1/invest/fund-invoice", "POST"): FUND,
     ("/v1/investor/locks", "GET"): READ_LOCKS,
+    ("/v1/investor/commitments", "GET"): READ_LOCKS,
     ("/v1/investor/locks/{invoiceId}", "GET"): READ_LOCKS,
     ("/.well-known/stellar.toml", "GET"): PUBLIC,
     ("/v1/auth", "GET"): PUBLIC,

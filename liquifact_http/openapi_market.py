@@ -1,4 +1,5 @@
-"""The OpenAPI entries of the marketplace, funding, investor-lock and SME-metrics routes.
+"""The OpenAPI entries of the marketplace, funding, investor-commitment, investor-lock and
+SME-metrics routes.
 
 Built with the helpers of ``liquifact_http.openapi``, which merges these into the document.
 """
@@ -9,6 +10,7 @@ from collections.abc import Mapping
 
 from liquifact_core.commitments import (
     COMMITMENT_CODES,
+    CommitmentsQuery,
     FundingRequest,
     LockQuery,
     LocksQuery,
@@ -52,6 +54,10 @@ def components() -> dict[str, Component]:
         **response(pages.MarketPageBody, "One page of investable invoices."),
         "FundInvoiceBody": Component(FundingRequest, "A funding intent."),
         **response(rep.CommitmentBody, "A recorded investor commitment."),
+        **response(
+            pages.CommitmentPageBody,
+            "Investor commitments one by one, newest first, each with its status.",
+        ),
         **response(rep.LockBody, "An investor lock."),
         **response(pages.LockPageBody, "Investor locks, by invoice id then funder address."),
         **response(
@@ -232,6 +238,48 @@ def paths() -> Object:
                 },
             )
         },
+        "/v1/investor/commitments": {
+            "get": _operation(
+                "listInvestorCommitments",
+                "Investor commitments",
+                "Investing",
+                {
+                    **_ok(
+                        "Commitments, newest first (createdAt, then id, descending).",
+                        "FundingIntentList",
+                    ),
+                    **_errors(
+                        {
+                            400: "Invalid investorAddress (INVALID_INVESTOR_ADDRESS), "
+                            "invoiceId, status, page or limit, or an unknown or repeated "
+                            "parameter.",
+                            403: "An investor named another wallet (WALLET_MISMATCH) or has "
+                            "none bound (WALLET_NOT_BOUND); or the caller is neither investor "
+                            "nor operator (FORBIDDEN, INSUFFICIENT_SCOPE).",
+                            503: _STORE_DOWN,
+                        }
+                    ),
+                },
+                description="Each recorded commitment (funding intent) with its status: "
+                "`pending` (recorded, not yet seen on chain), `confirmed` (the chain reported "
+                "the funding) or `released` (will not happen). Unlike /v1/investor/locks, "
+                "commitments are not grouped and released ones are listed too. Investors see "
+                "their bound wallet's; operators may read any investor's (or all). "
+                "Offset paging: `meta.nextCursor` is always null.",
+                parameters=("TenantId",),
+                query=CommitmentsQuery,
+                query_notes={
+                    "investorAddress": "An investor's Stellar account (checksummed G... "
+                    "address; else 400). Investors may name only their own bound wallet "
+                    "(else 403), which is also the default; operators see every investor's "
+                    "when it is left out.",
+                    "invoiceId": "Only this invoice.",
+                    "status": "Only commitments in these statuses.",
+                    "page": "1-based page number.",
+                    "limit": "Commitments per page.",
+                },
+            )
+        },
         "/v1/investor/locks": {
             "get": _operation(
                 "listInvestorLocks",
@@ -305,6 +353,9 @@ def paths() -> Object:
 
 TAGS = [
     {"name": "Marketplace", "description": "Browse investable invoices."},
-    {"name": "Investing", "description": "Funding intents and investor locks."},
+    {
+        "name": "Investing",
+        "description": "Funding intents, investor commitments and investor locks.",
+    },
     {"name": "SME", "description": "Views for SMEs about their own invoices."},
 ]

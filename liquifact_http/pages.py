@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from liquifact_core.commitments import LockPage, LocksQuery
+from liquifact_core.commitments import CommitmentPage, CommitmentsQuery, LockPage, LocksQuery
 from liquifact_core.invoices import InvoiceListQuery, Transition
 from liquifact_core.ports import Page as InvoicePage
 from liquifact_core.services.marketplace import MarketplaceResult
@@ -164,6 +164,28 @@ def lock_page(result: LockPage, wanted: LocksQuery) -> dict[str, Any]:
     body: dict[str, Any] = unstructure(
         LockPageBody(
             data=[rep.LockBody.of(item) for item in result.items],
+            meta=PageMeta.by_number(result.total, wanted.page, wanted.limit),
+        )
+    )
+    return body
+
+
+@attrs.frozen
+class CommitmentPageBody(Representation):
+    """Investor commitments one by one, newest first, each with its status."""
+
+    component = "FundingIntentList"
+
+    data: list[rep.CommitmentBody] = out()
+    meta: PageMeta = out()
+
+
+def commitment_page(result: CommitmentPage, wanted: CommitmentsQuery) -> dict[str, Any]:
+    """The JSON of one page of ``GET /v1/investor/commitments`` (offset paging: ``nextCursor``
+    is always null)."""
+    body: dict[str, Any] = unstructure(
+        CommitmentPageBody(
+            data=[rep.CommitmentBody.of(item) for item in result.items],
             meta=PageMeta.by_number(result.total, wanted.page, wanted.limit),
         )
     )

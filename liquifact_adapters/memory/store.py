@@ -15,10 +15,13 @@ from liquifact_core import errors
 from liquifact_core.audit import AuditEvent
 from liquifact_core.commitments import (
     Commitment,
+    CommitmentListing,
+    CommitmentPage,
     CommitmentQuery,
     CommitmentStatus,
     InvestorLock,
     LockPage,
+    list_in_memory,
 )
 from liquifact_core.idempotency import (
     IdempotencyRecord,
@@ -351,6 +354,10 @@ class _CommitmentRepository:
         for commitment in released:
             commitments[(tenant_id, commitment.id)] = commitment
         return sorted(released, key=lambda commitment: commitment.id)
+
+    def list(self, listing: CommitmentListing) -> CommitmentPage:
+        self._uow.check_tenant(listing.tenant_id)
+        return list_in_memory(tuple(self._uow.state().commitments.values()), listing)
 
     def locks(self, query: CommitmentQuery) -> LockPage:
         self._uow.check_tenant(query.tenant_id)

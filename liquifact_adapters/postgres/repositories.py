@@ -44,6 +44,7 @@ _SELECT_INVOICE_LOCKED = _SELECT_INVOICE + "\nFOR NO KEY UPDATE"
 
 # One fixed statement serves every filter combination, so no SQL is ever built from a query.
 _LIVE_MATCHING = shared.live_invoices("= ANY(:statuses)")
+_COMMITMENTS_MATCHING = shared.matching_commitments("= ANY(:statuses)")
 
 # Sums in SQL are exact: numeric for amounts, numeric for bigint stroops.
 _STATUS_TOTALS = """
@@ -131,6 +132,11 @@ class PostgresCommitmentRepository(SqlCommitmentRepository):
     # Ids in the "C" collation: code point order, as Python and SQLite compare strings.
     SELECT_LOCKS = pyformat(shared.select_locks(' COLLATE "C"'))
     COUNT_LOCKS = pyformat(shared.COUNT_LOCKS)
+    LIST = pyformat(shared.list_commitments(_COMMITMENTS_MATCHING, ' COLLATE "C"'))
+    COUNT = pyformat(shared.count_commitments(_COMMITMENTS_MATCHING))
+
+    def status_set(self, statuses: tuple[str, ...]) -> list[str]:
+        return [*statuses]
 
     def serialise_funding(self, tenant_id: str, invoice_id: str) -> None:
         # The lock first: a sum read after it counts every commitment committed before it,

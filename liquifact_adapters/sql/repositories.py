@@ -17,7 +17,13 @@ from liquifact_adapters.sql.rows import Params, Row, RowConverter, marketplace_p
 from liquifact_adapters.sql.statements import MarketplacePages
 from liquifact_core import errors
 from liquifact_core.audit import AuditEvent
-from liquifact_core.commitments import Commitment, CommitmentQuery, LockPage
+from liquifact_core.commitments import (
+    Commitment,
+    CommitmentListing,
+    CommitmentPage,
+    CommitmentQuery,
+    LockPage,
+)
 from liquifact_core.idempotency import IdempotencyRecord, RecordedOutcome, claim_lost
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
@@ -237,6 +243,8 @@ class SqlCommitmentRepository(_Repository, ABC):
     RELEASE_PENDING: ClassVar[str]
     SELECT_LOCKS: ClassVar[str]
     COUNT_LOCKS: ClassVar[str]
+    LIST: ClassVar[str]
+    COUNT: ClassVar[str]
 
     def add(self, commitment: Commitment) -> None:
         self._session.check_tenant(commitment.tenant_id)
@@ -284,6 +292,27 @@ class SqlCommitmentRepository(_Repository, ABC):
     def serialise_funding(self, tenant_id: str, invoice_id: str) -> None:
         """Until this unit ends, no other unit may add a commitment to the invoice or change
         its funding (SQLite: BEGIN IMMEDIATE did it; PostgreSQL: lock the invoice row)."""
+
+    def list(self, listing: CommitmentListing) -> CommitmentPage:
+        self._session.check_tenant(listing.tenant_id)
+        params: Params = {
+            "tenant_id": listing.tenant_id,
+            "investor": listing.investor_address,
+            "invoice_id": listing.invoice_id,
+            "any_status": not listing.statuses,
+            "statuses": self.status_set(tuple(sorted(s.value for s in listing.statuses))),
+            "limit": listing.limit,
+            "offset": listing.offset,
+        }
+        rows = self._session.fetch_all(self.LIST, params)
+        [count] = self._session.fetch_all(self.COUNT, params)
+        return CommitmentPage(
+            [self.rows.commitment_from_row(row) for row in rows], int(count["total"])
+        )
+
+    @abstractmethod
+    def status_set(self, statuses: tuple[str, ...]) -> object:
+        """A set of statuses as the dialect's ``status_in`` test binds it."""
 
     def locks(self, query: CommitmentQuery) -> LockPage:
         self._session.check_tenant(query.tenant_id)

@@ -168,6 +168,33 @@ def count_invoices(matching: str) -> str:
     return "SELECT count(*) AS total" + matching
 
 
+def matching_commitments(status_in: str) -> str:
+    """The FROM/WHERE of a tenant's commitments, filtered by an optional investor, an
+    optional invoice and a set of statuses; ``status_in`` is the dialect's test of ``status``
+    against ``:statuses`` (``:any_status`` is true when the set is empty)."""
+    return f"""
+FROM investor_commitments
+WHERE tenant_id = :tenant_id
+    AND (CAST(:investor AS TEXT) IS NULL OR investor_address = CAST(:investor AS TEXT))
+    AND (CAST(:invoice_id AS TEXT) IS NULL OR invoice_id = CAST(:invoice_id AS TEXT))
+    AND (:any_status OR status {status_in})
+"""
+
+
+def list_commitments(matching: str, collate: str) -> str:
+    """A page of ``matching_commitments``, newest first; ids break ties in code point order
+    (``collate``: the dialect's clause for it, if any), so pages never overlap."""
+    return (
+        "SELECT *"
+        + matching
+        + f"ORDER BY created_at DESC, id{collate} DESC\nLIMIT :limit OFFSET :offset"
+    )
+
+
+def count_commitments(matching: str) -> str:
+    return "SELECT count(*) AS total" + matching
+
+
 _LOCK_GROUPS = """
 FROM investor_commitments AS c
 JOIN invoices AS i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id

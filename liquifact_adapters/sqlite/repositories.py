@@ -28,7 +28,9 @@ from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.ports import StatusTotals
 
 # One fixed statement serves every filter combination, so no SQL is ever built from a query.
-_LIVE_MATCHING = shared.live_invoices("IN (SELECT value FROM json_each(:statuses))")
+_STATUS_IN = "IN (SELECT value FROM json_each(:statuses))"
+_LIVE_MATCHING = shared.live_invoices(_STATUS_IN)
+_COMMITMENTS_MATCHING = shared.matching_commitments(_STATUS_IN)
 
 _SELECT_FOR_TOTALS = """
 SELECT status, currency, amount, funding_target_stroops, funded_stroops FROM invoices
@@ -121,6 +123,11 @@ class SqliteCommitmentRepository(SqlCommitmentRepository):
     # SQLite's default BINARY collation already orders text by code point.
     SELECT_LOCKS = shared.select_locks("")
     COUNT_LOCKS = shared.COUNT_LOCKS
+    LIST = shared.list_commitments(_COMMITMENTS_MATCHING, "")
+    COUNT = shared.count_commitments(_COMMITMENTS_MATCHING)
+
+    def status_set(self, statuses: tuple[str, ...]) -> str:
+        return json.dumps(statuses)
 
     def serialise_funding(self, tenant_id: str, invoice_id: str) -> None:
         # Every unit holds the file's write lock from BEGIN IMMEDIATE: already serialised.

@@ -1,4 +1,5 @@
-"""Funding intents: investor commitments against an invoice's escrow, and investor locks."""
+"""Funding intents: investor commitments against an invoice's escrow, listed one by one or
+grouped as investor locks."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from liquifact_core.changes import CommitmentChanged
 from liquifact_core.commitments import (
     COMMITMENT_ID_PREFIX,
     Commitment,
+    CommitmentListing,
+    CommitmentPage,
     CommitmentQuery,
+    CommitmentsQuery,
     CommitmentStatus,
     CommitmentValidationError,
     FundingRequest,
@@ -242,6 +246,31 @@ class FundingService:
         self._changes.changed(_changed(updated))
         return updated
 
+    # ---- reads ----------------------------------------------------------------------------
+    def commitments(
+        self, tenant_id: str, actor: Actor, query: CommitmentsQuery | None = None
+    ) -> CommitmentPage:
+        """The tenant's commitments one by one, newest first, each with its status (pending,
+        confirmed or released: released ones are listed too, unlike in locks), filtered by
+        ``query`` (invoice, statuses) and paged; ``total`` counts every match.
+
+        Who sees what: an investor sees only its bound wallet's commitments (naming another
+        ``investorAddress`` raises Forbidden WALLET_MISMATCH; no bound wallet, Forbidden
+        WALLET_NOT_BOUND); operators (admin, API keys) see any investor's, or every
+        investor's when none is named; other roles are Forbidden."""
+        query = query or CommitmentsQuery()
+        investor = self._funder_scope(actor, query.investor_address, "commitments")
+        listing = CommitmentListing(
+            tenant_id,
+            investor_address=investor,
+            invoice_id=query.invoice_id,
+            statuses=query.status,
+            limit=query.limit,
+            offset=query.offset,
+        )
+        with self._read(tenant_id) as uow:
+            return uow.commitments.list(listing)
+
     # ---- locks ----------------------------------------------------------------------------
     def locks(self, tenant_id: str, actor: Actor, query: LocksQuery | None = None) -> LockPage:
         """Investor locks of the tenant. Investors see only their bound wallet's; operators
@@ -272,17 +301,22 @@ class FundingService:
         return page.items[0]
 
     # ---- helpers --------------------------------------------------------------------------
-    def _funder_scope(self, actor: Actor, funder: AccountAddress | None) -> str | None:
+    def _funder_scope(
+        self, actor: Actor, funder: AccountAddress | None, what: str = "locks"
+    ) -> str | None:
+        """Whose ``what`` (locks, commitments) ``actor`` reads: the named funder or anyone
+        (None) for operators; an investor's own bound wallet (Forbidden WALLET_NOT_BOUND,
+        WALLET_MISMATCH for another one); Forbidden for any other role."""
         funder_address = None if funder is None else funder.value
         if actor.role in _OPERATORS:
             return funder_address
         if actor.role is not Role.INVESTOR:
-            raise Forbidden("Only investors and operators may read investor locks.")
+            raise Forbidden(f"Only investors and operators may read investor {what}.")
         if actor.wallet is None:
             raise Forbidden("No Stellar wallet is bound to this account.", code="WALLET_NOT_BOUND")
         if funder_address is not None and funder_address != actor.wallet:
             raise Forbidden(
-                "Investors may read only the locks of their own bound wallet.",
+                f"Investors may read only the {what} of their own bound wallet.",
                 code="WALLET_MISMATCH",
             )
         return actor.wallet

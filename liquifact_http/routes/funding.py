@@ -1,11 +1,12 @@
-"""``/v1/invest/fund-invoice`` (idempotent funding intents) and ``/v1/investor/locks``."""
+"""``/v1/invest/fund-invoice`` (idempotent funding intents), ``/v1/investor/commitments``
+(each commitment) and ``/v1/investor/locks`` (commitments grouped per invoice and funder)."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from liquifact_core.commitments import FundingRequest, LockQuery, LocksQuery
+from liquifact_core.commitments import CommitmentsQuery, FundingRequest, LockQuery, LocksQuery
 from liquifact_core.errors import LiquifactError
 from liquifact_core.idempotency import IDEMPOTENCY_HEADER, parse_idempotency_key
 from liquifact_http import pages, problems, wire
@@ -70,6 +71,17 @@ async def fund_invoice(request: Request) -> Response:
     return json_response(rep.commitment(commitment), 201, headers)
 
 
+async def list_commitments(request: Request) -> Response:
+    # Not cached: a commitment's status changes as the chain reports it, and investors read
+    # this list to see exactly that.
+    caller = caller_of(request)
+    wanted = query(request, CommitmentsQuery)
+    result = await blocking(
+        services(request).funding.commitments, caller.tenant_id, caller.actor, wanted
+    )
+    return json_response(pages.commitment_page(result, wanted))
+
+
 @cached(INVESTOR_LOCKS_KEY)
 async def list_locks(request: Request) -> Response:
     caller = caller_of(request)
@@ -94,6 +106,7 @@ async def get_lock(request: Request) -> Response:
 
 routes = [
     resource(FUND_PATH, POST=fund_invoice),
+    resource("/v1/investor/commitments", GET=list_commitments),
     resource("/v1/investor/locks", GET=list_locks),
     resource("/v1/investor/locks/{invoiceId}", GET=get_lock),
 ]

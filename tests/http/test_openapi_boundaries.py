@@ -280,6 +280,7 @@ QUERY_OPERATIONS = {
     "listInvoices": "/v1/invoices",
     "searchMarketplace": "/v1/marketplace",
     "listInvestmentOpportunities": "/v1/invest/opportunities",
+    "listInvestorCommitments": "/v1/investor/commitments",
     "listInvestorLocks": "/v1/investor/locks",
     "getInvestorLock": "/v1/investor/locks/{invoiceId}",
     "getSep10Challenge": "/v1/auth",

@@ -20,6 +20,7 @@ LIST_ROUTES = [
     "/v1/marketplace",
     "/v1/invest/opportunities",
     "/v1/investor/locks",
+    "/v1/investor/commitments",
 ]
 # The singleton parameters of each route (every parameter but the set-valued `status`).
 SINGLETONS = [
@@ -30,6 +31,8 @@ SINGLETONS = [
     ("/v1/marketplace", "yieldBpsMin", "1", "2"),
     ("/v1/invest/opportunities", "page", "1", "2"),
     ("/v1/investor/locks", "limit", "5", "7"),
+    ("/v1/investor/commitments", "page", "1", "2"),
+    ("/v1/investor/commitments", "investorAddress", FUNDER_A, FUNDER_B),
     ("/v1/investor/locks/inv_01ABC", "funderAddress", FUNDER_A, FUNDER_B),
 ]
 

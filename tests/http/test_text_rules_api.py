@@ -357,6 +357,8 @@ LIST_ROUTES = [
     ("/v1/marketplace", "cursor", "investor"),
     ("/v1/invest/opportunities", "page", "investor"),
     ("/v1/investor/locks", "funderAddress", "admin"),
+    ("/v1/investor/commitments", "investorAddress", "admin"),
+    ("/v1/investor/commitments", "status", "admin"),
     ("/v1/investor/locks/inv_0123456789", "funderAddress", "admin"),
     ("/v1/sme/metrics", "anything", "sme"),
 ]

@@ -20,6 +20,7 @@ from liquifact_core.addresses import AccountAddress
 from liquifact_core.changes import Change, CommitmentChanged
 from liquifact_core.commitments import (
     Commitment,
+    CommitmentsQuery,
     CommitmentStatus,
     CommitmentValidationError,
     LockQuery,
@@ -400,6 +401,44 @@ def test_investors_see_their_own_locks_and_operators_any() -> None:
         services.funding.lock("t1", ADMIN, invoice.id)
     with pytest.raises(NotFound):
         services.funding.lock("t1", other, _listed(services).id)
+
+
+# ---- commitments, one by one ------------------------------------------------------------------
+def test_investors_list_their_own_commitments_with_statuses_and_operators_any() -> None:
+    clock = FixedClock()
+    services = _services(clock=clock)
+    invoice = _listed(services)
+    first = _fund(services, invoice.id, "100")
+    clock.advance(timedelta(seconds=1))
+    second = _fund(services, invoice.id, "50")
+    services.funding.update_commitment("t1", CHAIN, first.id, {"status": "confirmed"})
+    other = Actor("investor-2", Role.INVESTOR, account_address())
+    clock.advance(timedelta(seconds=1))
+    theirs = _fund(services, invoice.id, "10", actor=other)
+
+    mine = services.funding.commitments("t1", INVESTOR)
+    assert [(c.id, c.status) for c in mine.items] == [
+        (second.id, CommitmentStatus.PENDING),
+        (first.id, CommitmentStatus.CONFIRMED),
+    ]
+    assert mine.total == 2
+    confirmed = CommitmentsQuery(status=frozenset({CommitmentStatus.CONFIRMED}))
+    assert [c.id for c in services.funding.commitments("t1", INVESTOR, confirmed).items] == [
+        first.id
+    ]
+    everyone = services.funding.commitments("t1", ADMIN, CommitmentsQuery(limit=1, page=1))
+    assert [c.id for c in everyone.items] == [theirs.id] and everyone.total == 3
+    named = CommitmentsQuery(investor_address=AccountAddress(str(other.wallet)))
+    assert [c.id for c in services.funding.commitments("t1", ADMIN, named).items] == [theirs.id]
+
+    with pytest.raises(Forbidden) as raised:
+        services.funding.commitments("t1", INVESTOR, named)
+    assert raised.value.code == "WALLET_MISMATCH"
+    with pytest.raises(Forbidden) as raised:
+        services.funding.commitments("t1", Actor("x", Role.INVESTOR))
+    assert raised.value.code == "WALLET_NOT_BOUND"
+    with pytest.raises(Forbidden):
+        services.funding.commitments("t1", Actor("sme-1", Role.SME))
 
 
 # ---- idempotent execution ---------------------------------------------------------------------
