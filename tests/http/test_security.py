@@ -400,7 +400,7 @@ def test_smes_see_only_their_own_invoices(client: TestClient, tenant: str) -> No
         ("sme", "POST", "/approve", None),
         ("sme", "POST", "/reject", {"reason": "r"}),
         ("sme", "POST", "/default", {"reason": "r"}),
-        ("investor", "GET", "", None),
+        ("investor", "GET", "/state", None),
         ("investor", "POST", "/cancel", {"reason": "r"}),
     ],
 )
