@@ -128,7 +128,5 @@ def test_investors_still_list_invoices_only_through_the_marketplace(
     investor = _investor(tenant)
     assert client.get("/v1/invoices", headers=investor).status_code == 403
     assert client.get(f"/v1/invoices/{invoice_id}/state", headers=investor).status_code == 403
-    patched = client.patch(
-        f"/v1/invoices/{invoice_id}", json={"buyerName": "x"}, headers=investor
-    )
+    patched = client.patch(f"/v1/invoices/{invoice_id}", json={"buyerName": "x"}, headers=investor)
     assert patched.status_code == 403
