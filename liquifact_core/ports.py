@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Protocol, Self
@@ -23,6 +23,7 @@ from liquifact_core.commitments import (
 )
 from liquifact_core.idempotency import IdempotencyRecord, RecordedOutcome
 from liquifact_core.invoices import Invoice, Transition
+from liquifact_core.jobs import Backoff, Job, JobCounts, JobFailure, JobPage, JobQuery
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
 from liquifact_core.wallets import WalletBinding, WalletPage
@@ -211,6 +212,78 @@ class WalletRepository(Protocol):
         ...
 
 
+class JobRepository(Protocol):
+    """The outbox side of the job queue (``liquifact_core.jobs``): a tenant's jobs, written in
+    the same transaction as the change that causes them, and read or requeued by its admins."""
+
+    def enqueue(self, job: Job) -> None:
+        """Store a new job (``jobs.new_job``); it becomes visible to workers when, and only
+        if, this unit commits. Conflict (DUPLICATE_JOB) if its id is taken."""
+        ...
+
+    def get(self, tenant_id: str, job_id: str) -> Job | None:
+        """One job of this tenant, or None."""
+        ...
+
+    def list(self, query: JobQuery) -> JobPage:
+        """The tenant's jobs matching the query, newest first, keyset-paged by id
+        (``jobs.page_in_memory`` is the reference semantics)."""
+        ...
+
+    def requeue(self, tenant_id: str, job_id: str, now: datetime) -> Job:
+        """Give a dead letter a fresh set of attempts, due at ``now`` (``jobs.requeue``); the
+        job as now stored. NotFound (JOB_NOT_FOUND) if the tenant has no such job, Conflict
+        (JOB_NOT_DEAD) if it is not dead."""
+        ...
+
+
+class JobQueue(Protocol):
+    """The worker side of the job queue, across tenants (a worker serves every tenant).
+
+    Every state change is one of ``liquifact_core.jobs``'s rules, written only if the stored
+    job still matches the one the rule was applied to (``Job.guard``): a worker that lost its
+    lease (it expired and another worker claimed the job) changes nothing.
+    """
+
+    def claim(
+        self,
+        worker_id: str,
+        job_types: Collection[str],
+        limit: int,
+        now: datetime,
+        lease: timedelta,
+    ) -> Sequence[Job]:
+        """Lease up to ``limit`` due jobs of the given types to ``worker_id`` until
+        ``now + lease`` (``jobs.claim``), oldest due first, and return them running. Due:
+        pending with ``run_after <= now``, or running with an expired lease. A job whose lease
+        expired after its last attempt is dead-lettered instead (and not returned). Concurrent
+        claimers never get the same job (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: the
+        write lock; memory: a lock)."""
+        ...
+
+    def complete(self, job: Job, now: datetime) -> Job | None:
+        """Mark the claimed ``job`` succeeded (``jobs.complete``); the job as stored, or None
+        if this worker no longer holds it."""
+        ...
+
+    def fail(
+        self,
+        job: Job,
+        failure: JobFailure,
+        now: datetime,
+        backoff: Backoff,
+        secrets: Iterable[str] = (),
+    ) -> Job | None:
+        """Record a failed attempt of the claimed ``job`` (``jobs.fail``: retry after a backoff
+        or dead-letter); the job as stored, or None if this worker no longer holds it."""
+        ...
+
+    def counts(self, now: datetime) -> Mapping[str, JobCounts]:
+        """The gauges per job type at ``now`` (``jobs.count_jobs`` is the reference), for the
+        types that have jobs."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``with`` block without ``commit()`` rolls back."""
 
@@ -219,6 +292,7 @@ class UnitOfWork(Protocol):
     commitments: CommitmentRepository
     idempotency: IdempotencyRepository
     wallets: WalletRepository
+    jobs: JobRepository
 
     def __enter__(self) -> Self:
         """Begin the transaction."""
@@ -291,6 +365,11 @@ class Cache(Protocol):
 
 class Store(Protocol):
     """A persistence backend as a whole: units of work plus its own health and lifecycle."""
+
+    @property
+    def job_queue(self) -> JobQueue:
+        """The workers' side of the job queue (``JobQueue``), across tenants."""
+        ...
 
     def unit_of_work(self, tenant_id: str) -> UnitOfWork:
         """A new unit of work acting for one tenant."""

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Self
 
 import attrs
 
 from liquifact_core import errors
+from liquifact_core import jobs as job_rules
 from liquifact_core.audit import AuditEvent
 from liquifact_core.commitments import (
     Commitment,
@@ -31,6 +32,7 @@ from liquifact_core.idempotency import (
 )
 from liquifact_core.invoice_numbers import canonical_invoice_number
 from liquifact_core.invoices import Invoice, Transition
+from liquifact_core.jobs import Backoff, Job, JobCounts, JobFailure, JobPage, JobQuery
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery, page_in_memory
 from liquifact_core.ports import (
@@ -39,6 +41,7 @@ from liquifact_core.ports import (
     IdempotencyRepository,
     InvoiceQuery,
     InvoiceRepository,
+    JobRepository,
     Page,
     StatusTotals,
     WalletRepository,
@@ -55,6 +58,8 @@ class _State:
     idempotency: dict[tuple[str, str], IdempotencyRecord] = attrs.field(factory=dict)
     # By address across tenants: an address is bound at most once, in any tenant.
     wallets: dict[str, WalletBinding] = attrs.field(factory=dict)
+    # By id across tenants (ids are unique), as the workers see them.
+    jobs: dict[str, Job] = attrs.field(factory=dict)
 
     def copy(self) -> _State:
         # Values are frozen, so copying the containers is enough for isolation.
@@ -65,6 +70,7 @@ class _State:
             dict(self.commitments),
             dict(self.idempotency),
             dict(self.wallets),
+            dict(self.jobs),
         )
 
 
@@ -76,6 +82,7 @@ class InMemoryStore:
         self._lock = threading.RLock()
         # Redeemed sign-in challenges (digest -> expiry): store-wide, never part of a unit.
         self._challenges: dict[str, datetime] = {}
+        self.job_queue = InMemoryJobQueue(self)
 
     def unit_of_work(self, tenant_id: str) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self, tenant_id)
@@ -123,6 +130,7 @@ class InMemoryUnitOfWork:
     commitments: CommitmentRepository
     idempotency: IdempotencyRepository
     wallets: WalletRepository
+    jobs: JobRepository
 
     def __init__(self, store: InMemoryStore, tenant_id: str, *, read_only: bool = False) -> None:
         self._store = store
@@ -134,6 +142,7 @@ class InMemoryUnitOfWork:
         self.commitments = _CommitmentRepository(self)
         self.idempotency = _IdempotencyRepository(self)
         self.wallets = _WalletRepository(self)
+        self.jobs = _JobRepository(self)
 
     def __enter__(self) -> Self:
         self._store._lock.acquire()
@@ -461,6 +470,91 @@ class _WalletRepository:
             return False
         del self._uow.state().wallets[address]
         return True
+
+
+class _JobRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def enqueue(self, job: Job) -> None:
+        self._uow.check_tenant(job.tenant_id)
+        jobs = self._uow.state().jobs
+        if job.id in jobs:
+            raise job_rules.duplicate_job(job.id)
+        jobs[job.id] = job
+
+    def get(self, tenant_id: str, job_id: str) -> Job | None:
+        self._uow.check_tenant(tenant_id)
+        found = self._uow.state().jobs.get(job_id)
+        return found if found is not None and found.tenant_id == tenant_id else None
+
+    def list(self, query: JobQuery) -> JobPage:
+        self._uow.check_tenant(query.tenant_id)
+        return job_rules.page_in_memory(self._uow.state().jobs.values(), query)
+
+    def requeue(self, tenant_id: str, job_id: str, now: datetime) -> Job:
+        current = self.get(tenant_id, job_id)
+        if current is None:
+            raise job_rules.job_not_found(job_id)
+        requeued = job_rules.requeue(current, now)
+        self._uow.state().jobs[job_id] = requeued
+        return requeued
+
+
+class InMemoryJobQueue:
+    """The workers' side of the fake: every operation is one step under the store's lock,
+    outside any unit of work (as the SQL stores run it in a transaction of its own)."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    def claim(
+        self,
+        worker_id: str,
+        job_types: Collection[str],
+        limit: int,
+        now: datetime,
+        lease: timedelta,
+    ) -> list[Job]:
+        wanted = set(job_types)
+        with self._store._lock:
+            jobs = self._store._state.jobs
+            due = sorted(
+                (j for j in jobs.values() if j.type in wanted and job_rules.is_due(j, now)),
+                key=lambda job: (job.run_after, job.id),
+            )[: max(limit, 0)]
+            claimed = []
+            for job in due:
+                jobs[job.id] = job_rules.claim(job, worker_id, now, lease)
+                if jobs[job.id].status is job_rules.JobStatus.RUNNING:
+                    claimed.append(jobs[job.id])
+            return claimed
+
+    def complete(self, job: Job, now: datetime) -> Job | None:
+        return self._replace(job, job_rules.complete(job, now))
+
+    def fail(
+        self,
+        job: Job,
+        failure: JobFailure,
+        now: datetime,
+        backoff: Backoff,
+        secrets: Iterable[str] = (),
+    ) -> Job | None:
+        return self._replace(job, job_rules.fail(job, failure, now, backoff, secrets))
+
+    def counts(self, now: datetime) -> Mapping[str, JobCounts]:
+        with self._store._lock:
+            return job_rules.count_jobs(list(self._store._state.jobs.values()), now)
+
+    def _replace(self, before: Job, after: Job) -> Job | None:
+        with self._store._lock:
+            jobs = self._store._state.jobs
+            current = jobs.get(before.id)
+            if current is None or current.guard != before.guard:
+                return None
+            jobs[before.id] = after
+            return after
 
 
 def _replaceable(record: IdempotencyRecord, now: datetime) -> bool:

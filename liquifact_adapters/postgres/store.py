@@ -25,6 +25,7 @@ from liquifact_adapters.postgres.connection import (
     open_pool,
     translated,
 )
+from liquifact_adapters.postgres.jobs import PostgresJobQueue, PostgresJobRepository
 from liquifact_adapters.postgres.mapping import ROWS, Params, Row, aware
 from liquifact_adapters.postgres.repositories import (
     INSERT_CHALLENGE,
@@ -90,6 +91,7 @@ class PostgresStore:
             timeout_s=pool_timeout_s,
             statement_timeout_ms=statement_timeout_ms,
         )
+        self.job_queue = PostgresJobQueue(self)
 
     def unit_of_work(self, tenant_id: str) -> PostgresUnitOfWork:
         """A new unit of work acting for one tenant; it connects when its block is entered."""
@@ -202,6 +204,7 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     commitment_repository = PostgresCommitmentRepository
     idempotency_repository = PostgresIdempotencyRepository
     wallet_repository = PostgresWalletRepository
+    job_repository = PostgresJobRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

@@ -33,12 +33,14 @@ from liquifact_core.ports import (
     IdempotencyRepository,
     InvoiceQuery,
     InvoiceRepository,
+    JobRepository,
     Page,
     StatusTotals,
     WalletRepository,
 )
 
-if TYPE_CHECKING:  # sql.wallets builds on this module's Session and ConstraintViolation
+if TYPE_CHECKING:  # sql.wallets and sql.jobs build on this module's Session and ConstraintViolation
+    from liquifact_adapters.sql.jobs import SqlJobRepository
     from liquifact_adapters.sql.wallets import SqlWalletRepository
 
 ViolationKind = Literal["primary_key", "unique", "foreign_key", "other"]
@@ -380,6 +382,7 @@ class SqlUnitOfWork(ABC):
     commitments: CommitmentRepository
     idempotency: IdempotencyRepository
     wallets: WalletRepository
+    jobs: JobRepository
 
     invoice_repository: ClassVar[type[SqlInvoiceRepository]]
     audit_log: ClassVar[type[SqlAuditLog]]
@@ -387,6 +390,8 @@ class SqlUnitOfWork(ABC):
     idempotency_repository: ClassVar[type[SqlIdempotencyRepository]]
     # Built over this unit like the others (``liquifact_adapters.sql.wallets``).
     wallet_repository: ClassVar[type[SqlWalletRepository]]
+    # The tenant's outbox (``liquifact_adapters.sql.jobs``).
+    job_repository: ClassVar[type[SqlJobRepository]]
 
     def __init__(self, tenant_id: str, *, read_only: bool) -> None:
         self._tenant_id = tenant_id
@@ -396,6 +401,7 @@ class SqlUnitOfWork(ABC):
         self.commitments = self.commitment_repository(self)
         self.idempotency = self.idempotency_repository(self)
         self.wallets = self.wallet_repository(self)
+        self.jobs = self.job_repository(self)
 
     @property
     def read_only(self) -> bool:

@@ -17,6 +17,7 @@ from liquifact_adapters.sqlite.connection import (
     open_database,
     unavailable_on_failure,
 )
+from liquifact_adapters.sqlite.jobs import SqliteJobQueue, SqliteJobRepository
 from liquifact_adapters.sqlite.mapping import ROWS, utc_text
 from liquifact_adapters.sqlite.repositories import (
     PURGE_CHALLENGES,
@@ -67,6 +68,7 @@ class SqliteStore:
         finally:
             connection.close()
         self._pool = ConnectionPool(path, busy_timeout_ms)
+        self.job_queue = SqliteJobQueue(self._pool)
 
     def unit_of_work(self, tenant_id: str) -> SqliteUnitOfWork:
         """A new unit of work acting for one tenant; it connects when its block is entered."""
@@ -146,6 +148,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
     commitment_repository = SqliteCommitmentRepository
     idempotency_repository = SqliteIdempotencyRepository
     wallet_repository = SqliteWalletRepository
+    job_repository = SqliteJobRepository
 
     def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

@@ -1,0 +1,2 @@
+-- Dropping a table drops its indexes.
+DROP TABLE jobs;
