@@ -37,9 +37,11 @@ from liquifact_core.ports import (
     InvoiceQuery,
     InvoiceRepository,
     Page,
+    ProfileRepository,
     StatusTotals,
     WalletRepository,
 )
+from liquifact_core.profiles import SmeProfile
 from liquifact_core.wallets import WalletBinding, WalletPage, wallet_already_bound
 
 
@@ -52,6 +54,7 @@ class _State:
     idempotency: dict[tuple[str, str], IdempotencyRecord] = attrs.field(factory=dict)
     # By address across tenants: an address is bound at most once, in any tenant.
     wallets: dict[str, WalletBinding] = attrs.field(factory=dict)
+    profiles: dict[tuple[str, str], SmeProfile] = attrs.field(factory=dict)
 
     def copy(self) -> _State:
         # Values are frozen, so copying the containers is enough for isolation.
@@ -62,6 +65,7 @@ class _State:
             dict(self.commitments),
             dict(self.idempotency),
             dict(self.wallets),
+            dict(self.profiles),
         )
 
 
@@ -120,6 +124,7 @@ class InMemoryUnitOfWork:
     commitments: CommitmentRepository
     idempotency: IdempotencyRepository
     wallets: WalletRepository
+    profiles: ProfileRepository
 
     def __init__(self, store: InMemoryStore, tenant_id: str, *, read_only: bool = False) -> None:
         self._store = store
@@ -131,6 +136,7 @@ class InMemoryUnitOfWork:
         self.commitments = _CommitmentRepository(self)
         self.idempotency = _IdempotencyRepository(self)
         self.wallets = _WalletRepository(self)
+        self.profiles = _ProfileRepository(self)
 
     def __enter__(self) -> Self:
         self._store._lock.acquire()
@@ -219,7 +225,8 @@ class _InvoiceRepository:
 
     def marketplace(self, query: MarketplaceQuery) -> MarketplacePage:
         self._uow.check_tenant(query.tenant_id)
-        return page_in_memory(list(self._uow.state().invoices.values()), query)
+        state = self._uow.state()
+        return page_in_memory(list(state.invoices.values()), query, state.profiles.values())
 
     def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]:
         self._uow.check_tenant(tenant_id)
@@ -454,6 +461,19 @@ class _WalletRepository:
             return False
         del self._uow.state().wallets[address]
         return True
+
+
+class _ProfileRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, tenant_id: str, subject: str) -> SmeProfile | None:
+        self._uow.check_tenant(tenant_id)
+        return self._uow.state().profiles.get((tenant_id, subject))
+
+    def upsert(self, profile: SmeProfile) -> None:
+        self._uow.check_tenant(profile.tenant_id)
+        self._uow.state().profiles[(profile.tenant_id, profile.subject)] = profile
 
 
 def _replaceable(record: IdempotencyRecord, now: datetime) -> bool:

@@ -35,6 +35,7 @@ from liquifact_adapters.postgres.repositories import (
     PostgresCommitmentRepository,
     PostgresIdempotencyRepository,
     PostgresInvoiceRepository,
+    PostgresProfileRepository,
     PostgresWalletRepository,
     constraint_violations,
 )
@@ -202,6 +203,7 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     commitment_repository = PostgresCommitmentRepository
     idempotency_repository = PostgresIdempotencyRepository
     wallet_repository = PostgresWalletRepository
+    profile_repository = PostgresProfileRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

@@ -26,6 +26,7 @@ from liquifact_adapters.sqlite.repositories import (
     SqliteCommitmentRepository,
     SqliteIdempotencyRepository,
     SqliteInvoiceRepository,
+    SqliteProfileRepository,
     SqliteWalletRepository,
     constraint_violations,
 )
@@ -146,6 +147,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
     commitment_repository = SqliteCommitmentRepository
     idempotency_repository = SqliteIdempotencyRepository
     wallet_repository = SqliteWalletRepository
+    profile_repository = SqliteProfileRepository
 
     def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)
