@@ -38,7 +38,16 @@ class CommitmentChanged:
     investor_address: str  # the funder's ``G...`` account
 
 
-Change = InvoiceChanged | CommitmentChanged
+@attrs.frozen
+class ProfileChanged:
+    """An SME's profile was created or replaced: its invoices show a new issuer name and
+    country, and match other marketplace searches."""
+
+    tenant_id: str
+    subject: str  # the SME principal (its invoices' ``sme_id``)
+
+
+Change = InvoiceChanged | CommitmentChanged | ProfileChanged
 
 
 class IgnoreChanges:

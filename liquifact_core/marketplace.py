@@ -15,7 +15,7 @@ import enum
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,23 +26,29 @@ from liquifact_core.amounts import parse_decimal_text
 from liquifact_core.errors import FieldError, ValidationError
 from liquifact_core.ids import is_invoice_id
 from liquifact_core.invoices import Invoice
-from liquifact_core.lifecycle import INVESTABLE
+from liquifact_core.lifecycle import INVESTABLE, InvoiceStatus
+from liquifact_core.profiles import SmeProfile
 from liquifact_core.rules import (
     Checked,
+    Currency,
     Cursor,
     Day,
     DecimalAmount,
     OneOf,
     Percent,
     QueryInteger,
+    SetOf,
+    Text,
     query_error,
     rule_field,
     wire_name,
 )
+from liquifact_core.search import fold
 
 PAGE_LIMIT_MAX = 100
 PAGE_LIMIT_DEFAULT = 10
 PAGE_MAX = 1_000_000
+SEARCH_MAX = 100  # characters of ``q`` once trimmed
 RATIO_SCALE = 100  # funded ratios are compared in hundredths of a percent (0..10000)
 _CURSOR_VERSION = 1
 
@@ -58,6 +64,16 @@ class SortField(enum.StrEnum):
 class SortOrder(enum.StrEnum):
     ASC = "asc"
     DESC = "desc"
+
+
+class InvestableStatus(enum.StrEnum):
+    """The statuses a marketplace search may ask for (``lifecycle.INVESTABLE``)."""
+
+    LINKED_ESCROW = InvoiceStatus.LINKED_ESCROW.value
+    PARTIALLY_FUNDED = InvoiceStatus.PARTIALLY_FUNDED.value
+
+
+assert {InvoiceStatus(status.value) for status in InvestableStatus} == set(INVESTABLE)
 
 
 SortValue = int | date | Decimal | datetime
@@ -87,7 +103,9 @@ class MarketplaceFilters:
     """Inclusive bounds; None means unbounded. Ratios in hundredths of a percent.
 
     Amount bounds compare the invoice amount as a number, whatever its currency (no
-    conversion happens).
+    conversion happens). ``currency`` keeps one currency's invoices; ``statuses`` keeps those
+    investable statuses (empty: both). ``search`` is a folded search key (``search.fold``):
+    an invoice matches when its buyer name or its issuer's display name, folded, contains it.
     """
 
     yield_bps_min: int | None = None
@@ -98,27 +116,56 @@ class MarketplaceFilters:
     funded_ratio_max: int | None = None
     amount_min: Decimal | None = None
     amount_max: Decimal | None = None
+    currency: str | None = None
+    statuses: frozenset[InvoiceStatus] = frozenset()
+    search: str | None = None
 
-    def matches(self, invoice: Invoice) -> bool:
-        """True when ``invoice`` lies within every bound (the stores' WHERE clause, in Python)."""
+    def matches(self, invoice: Invoice, issuer: SmeProfile | None = None) -> bool:
+        """True when ``invoice`` (whose SME has the profile ``issuer``, if any) lies within
+        every bound and filter (the stores' WHERE clause, in Python)."""
         checks: list[tuple[Any, Any, Any]] = [
             (self.yield_bps_min, self.yield_bps_max, invoice.draft.yield_bps),
             (self.maturity_from, self.maturity_to, invoice.draft.due_date),
             (self.funded_ratio_min, self.funded_ratio_max, funded_ratio_hundredths(invoice)),
             (self.amount_min, self.amount_max, invoice.draft.amount.amount),
         ]
-        return all(
+        within = all(
             (low is None or value >= low) and (high is None or value <= high)
             for low, high, value in checks
         )
+        return (
+            within
+            and self.currency in (None, invoice.draft.amount.currency)
+            and (not self.statuses or invoice.status in self.statuses)
+            and (self.search is None or self._found(invoice, issuer, self.search))
+        )
+
+    @staticmethod
+    def _found(invoice: Invoice, issuer: SmeProfile | None, key: str) -> bool:
+        if key in fold(invoice.draft.buyer_name):
+            return True
+        return issuer is not None and key in issuer.display_name_key
 
     def canonical(self) -> str:
-        """A stable text form: equal filters give equal text (cursors are bound to it)."""
-        parts = {
-            name: None if value is None else _value_text(value)
-            for name, value in attrs.asdict(self, recurse=False).items()
-        }
+        """A stable text form: equal filters give equal text (cursors are bound to it).
+
+        The filters added after the first cursors were issued (currency, statuses, search)
+        appear only when set, so cursors of searches without them keep their meaning."""
+        parts: dict[str, Any] = {}
+        for name, value in attrs.asdict(self, recurse=False).items():
+            if name in _LATER_FILTERS:
+                if value:
+                    parts[name] = _filter_text(value)
+            else:
+                parts[name] = None if value is None else _value_text(value)
         return json.dumps(parts, sort_keys=True, separators=(",", ":"))
+
+
+_LATER_FILTERS = frozenset({"currency", "statuses", "search"})
+
+
+def _filter_text(value: str | frozenset[InvoiceStatus]) -> str | list[str]:
+    return value if isinstance(value, str) else sorted(status.value for status in value)
 
 
 @attrs.frozen
@@ -148,38 +195,57 @@ class MarketplaceQuery:
 
 
 @attrs.frozen
+class MarketItem:
+    """One marketplace row: the invoice, and its SME's profile (None when the SME has none),
+    read together by the store (one query, no lookup per row)."""
+
+    invoice: Invoice
+    issuer: SmeProfile | None = None
+
+
+@attrs.frozen
 class MarketplacePage:
-    items: Sequence[Invoice]
+    items: Sequence[MarketItem]
     has_more: bool  # another matching row follows the last item
     total: int | None  # every matching row, ignoring after/offset; None unless asked for
+
+    @property
+    def invoices(self) -> list[Invoice]:
+        """The invoices of ``items``, in order."""
+        return [item.invoice for item in self.items]
 
 
 def ordering_key(invoice: Invoice, sort: SortField) -> tuple[Any, str]:
     return (sort_value(invoice, sort), invoice.id)
 
 
-def page_in_memory(invoices: Sequence[Invoice], query: MarketplaceQuery) -> MarketplacePage:
-    """The reference semantics of ``InvoiceRepository.marketplace`` over a list of invoices."""
+def page_in_memory(
+    invoices: Sequence[Invoice], query: MarketplaceQuery, profiles: Iterable[SmeProfile] = ()
+) -> MarketplacePage:
+    """The reference semantics of ``InvoiceRepository.marketplace`` over a list of invoices
+    and the SME profiles of the store (each invoice's issuer is the profile of its tenant and
+    ``sme_id``)."""
+    issuers = {(profile.tenant_id, profile.subject): profile for profile in profiles}
     matching = [
-        invoice
+        MarketItem(invoice, issuers.get((invoice.tenant_id, invoice.sme_id)))
         for invoice in invoices
         if invoice.tenant_id == query.tenant_id
         and invoice.deleted_at is None
         and invoice.status in INVESTABLE
-        and query.filters.matches(invoice)
     ]
+    matching = [item for item in matching if query.filters.matches(item.invoice, item.issuer)]
     descending = query.order is SortOrder.DESC
-    matching.sort(key=lambda invoice: ordering_key(invoice, query.sort), reverse=descending)
+    matching.sort(key=lambda item: ordering_key(item.invoice, query.sort), reverse=descending)
     rows = matching
     if query.after is not None:
         boundary = (query.after.value, query.after.id)
         rows = [
-            invoice
-            for invoice in matching
+            item
+            for item in matching
             if (
-                ordering_key(invoice, query.sort) < boundary
+                ordering_key(item.invoice, query.sort) < boundary
                 if descending
-                else ordering_key(invoice, query.sort) > boundary
+                else ordering_key(item.invoice, query.sort) > boundary
             )
         ]
     window = rows[query.offset : query.offset + query.limit + 1]
@@ -206,7 +272,10 @@ class MarketplaceSearch(Checked):
     (``nextCursor`` of an earlier page; it wins over ``page``), a page number, or the first.
 
     Funded ratios are percentages (0-100, two decimals); amounts compare the invoice amount as
-    a number whatever its currency.
+    a number whatever its currency. ``currency`` keeps one currency (ISO 4217); ``status``
+    keeps the named investable statuses (repeatable; empty: both); ``q`` (1-100 characters
+    once trimmed) keeps invoices whose buyer name or issuer display name contains it, case-
+    and accent-insensitively (``search.fold``).
     """
 
     yield_bps_min: int | None = rule_field(QueryInteger(0, 10_000), default=None, optional=True)
@@ -219,6 +288,9 @@ class MarketplaceSearch(Checked):
     funded_ratio_max: Decimal | None = rule_field(Percent(), default=None, optional=True)
     amount_min: Decimal | None = rule_field(DecimalAmount(), default=None, optional=True)
     amount_max: Decimal | None = rule_field(DecimalAmount(), default=None, optional=True)
+    currency: str | None = rule_field(Currency(), default=None, optional=True)
+    status: frozenset[InvestableStatus] = rule_field(SetOf(InvestableStatus), default=frozenset())
+    q: str | None = rule_field(Text(1, SEARCH_MAX), default=None, optional=True)
     sort: SortField = rule_field(OneOf(SortField), wire="sortBy", default=SortField.YIELD_BPS)
     order: SortOrder = rule_field(OneOf(SortOrder), default=SortOrder.DESC)
     limit: int = rule_field(QueryInteger(1, PAGE_LIMIT_MAX), default=PAGE_LIMIT_DEFAULT)
@@ -261,6 +333,9 @@ class MarketplaceSearch(Checked):
             funded_ratio_max=_hundredths(self.funded_ratio_max),
             amount_min=self.amount_min,
             amount_max=self.amount_max,
+            currency=self.currency,
+            statuses=frozenset(InvoiceStatus(status.value) for status in self.status),
+            search=None if self.q is None else fold(self.q),
         )
 
 

@@ -26,6 +26,7 @@ from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.jobs import Backoff, Job, JobCounts, JobFailure, JobPage, JobQuery
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
+from liquifact_core.profiles import SmeProfile
 from liquifact_core.wallets import WalletBinding, WalletPage
 
 
@@ -105,8 +106,10 @@ class InvoiceRepository(Protocol):
         """Live investable invoices matching the filters, ordered by (sort value, id) in the
         query's order, strictly after ``query.after`` if set, skipping ``query.offset`` rows;
         at most ``query.limit`` items, ``has_more`` when another row follows, and the count of
-        every matching row if ``query.with_total``. ``marketplace.page_in_memory`` is the
-        reference semantics."""
+        every matching row if ``query.with_total``. Each item carries the invoice's issuer
+        (the SME profile of its ``sme_id``, or None), read in the same query; a ``search``
+        filter compares the stored folded keys of buyer names and display names.
+        ``marketplace.page_in_memory`` is the reference semantics."""
         ...
 
     def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]:
@@ -281,6 +284,18 @@ class JobQueue(Protocol):
     def counts(self, now: datetime) -> Mapping[str, JobCounts]:
         """The gauges per job type at ``now`` (``jobs.count_jobs`` is the reference), for the
         types that have jobs."""
+
+
+class ProfileRepository(Protocol):
+    """The SME profiles of one tenant (``liquifact_core.profiles``)."""
+
+    def get(self, tenant_id: str, subject: str) -> SmeProfile | None:
+        """The profile of the SME ``subject`` of this tenant, or None."""
+        ...
+
+    def upsert(self, profile: SmeProfile) -> None:
+        """Store ``profile``, replacing the SME's earlier one if any; the folded display name
+        (``SmeProfile.display_name_key``) is stored with it for marketplace searches."""
         ...
 
 
@@ -293,6 +308,7 @@ class UnitOfWork(Protocol):
     idempotency: IdempotencyRepository
     wallets: WalletRepository
     jobs: JobRepository
+    profiles: ProfileRepository
 
     def __enter__(self) -> Self:
         """Begin the transaction."""

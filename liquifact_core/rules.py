@@ -35,6 +35,7 @@ from liquifact_core.amounts import (
     parse_currency,
     parse_decimal_text,
 )
+from liquifact_core.countries import COUNTRY_CODES, parse_country
 from liquifact_core.errors import FieldError, ValidationError
 from liquifact_core.ids import parse_invoice_id
 
@@ -218,6 +219,18 @@ class Currency:
 
     def parse(self, raw: Any) -> str:
         return parse_currency(raw)
+
+
+@attrs.frozen
+class Country:
+    """An ISO 3166-1 alpha-2 country code, upper case (``countries.parse_country``)."""
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return COUNTRY_CODES
+
+    def parse(self, raw: Any) -> str:
+        return parse_country(raw)
 
 
 @attrs.frozen
@@ -441,7 +454,12 @@ class Checked:
         # attrs hands a factory default over as NOTHING before making it: nothing to check.
         values = {name: value for name, value in given.items() if value is not attrs.NOTHING}
         parsed, errors = check_fields(type(self), values)
-        errors.extend(type(self).cross_field_errors(parsed))
+        # A field refused on its own is missing from ``parsed``; a cross-field rule must not
+        # report it a second time (as absent) on top of its own error.
+        refused = {error.field for error in errors}
+        errors.extend(
+            error for error in type(self).cross_field_errors(parsed) if error.field not in refused
+        )
         if errors:
             raise type(self).invalid(errors)
 
@@ -455,6 +473,16 @@ class Checked:
     def invalid(cls, errors: Sequence[FieldError]) -> ValidationError:
         """The error that reports ``errors`` (one entry per bad field)."""
         return ValidationError(cls.INVALID_MESSAGE, field_errors=errors)
+
+
+def cross_field_errors_of(
+    cls: type[Any], parsed: Mapping[str, Any], errors: Sequence[FieldError]
+) -> list[FieldError]:
+    """The cross-field errors of ``cls`` (a ``Checked``) for the valid fields ``parsed``, but
+    none for a field already in ``errors``: a field refused on its own is missing from
+    ``parsed``, and a rule must not report it a second time (as absent)."""
+    refused = {error.field for error in errors}
+    return [error for error in cls.cross_field_errors(parsed) if error.field not in refused]
 
 
 def check_fields(

@@ -12,8 +12,9 @@ and the record of a redeemed challenge (a challenge can be used once).
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -21,13 +22,16 @@ from liquifact_core.addresses import AccountAddress
 from liquifact_core.errors import Conflict, FieldError, NotFound, ValidationError
 from liquifact_core.invoices import Actor
 from liquifact_core.lifecycle import Role
+from liquifact_core.profiles import DISPLAY_NAME_MAX, ProfileUpdate
 from liquifact_core.rules import (
     Account,
     Checked,
+    Country,
     Flag,
     OneOf,
     Pattern,
     QueryInteger,
+    Text,
     query_error,
     rule_field,
 )
@@ -154,11 +158,51 @@ class SignedChallenge(Checked):
 
 @attrs.frozen
 class SelfRegistration(Checked):
-    """An unknown wallet registers itself (``POST /v1/auth/register``, ``{transaction,
-    role}``): a signed challenge and the wanted role."""
+    """An unknown wallet registers itself (``POST /v1/auth/register``, ``{transaction, role,
+    displayName?, country?}``): a signed challenge, the wanted role and, for an SME, its
+    profile (``profiles.ProfileUpdate``). ``displayName`` and ``country`` come both or
+    neither (else REQUIRED_TOGETHER on the missing one), and only with role ``sme`` (else
+    NOT_ALLOWED_FOR_ROLE on each given)."""
 
     transaction: str = rule_field(_TRANSACTION)
     role: SelfServiceRole = rule_field(OneOf(SelfServiceRole))
+    display_name: str | None = rule_field(
+        Text(1, DISPLAY_NAME_MAX),
+        default=None,
+        optional=True,
+        description="The SME's display name (role sme only; with country).",
+    )
+    country: str | None = rule_field(
+        Country(),
+        default=None,
+        optional=True,
+        description="The SME's country (role sme only; with displayName).",
+    )
+
+    @classmethod
+    def cross_field_errors(cls, parsed: Mapping[str, Any]) -> list[FieldError]:
+        given = {
+            wire: parsed.get(name) is not None
+            for name, wire in (("display_name", "displayName"), ("country", "country"))
+        }
+        if parsed.get("role") is SelfServiceRole.INVESTOR:
+            return [
+                FieldError(wire, "is only for role sme", "NOT_ALLOWED_FOR_ROLE")
+                for wire, sent in given.items()
+                if sent
+            ]
+        if any(given.values()) and not all(given.values()):
+            [missing] = [wire for wire, sent in given.items() if not sent]
+            [partner] = [wire for wire, sent in given.items() if sent]
+            return [FieldError(missing, f"is required with {partner}", "REQUIRED_TOGETHER")]
+        return []
+
+    @property
+    def profile(self) -> ProfileUpdate | None:
+        """The SME profile to store with the binding, if one was sent."""
+        if self.display_name is None or self.country is None:
+            return None
+        return ProfileUpdate(self.display_name, self.country)
 
 
 def wallet_already_bound() -> Conflict:

@@ -62,6 +62,9 @@ CANCEL_INVOICES = allow(SME, ADMIN)
 # Investors browse and fund; admins and read-scoped services may look too.
 BROWSE_MARKET = allow(INVESTOR, ADMIN, scope=S.INVOICES_READ)
 SME_METRICS = allow(SME, ADMIN, scope=S.INVOICES_READ)
+# A profile is the calling SME's own (keyed by its token's sub): no other principal has one to
+# read or set. Admins and services see issuers' profiles through the marketplace items.
+OWN_PROFILE = allow(SME)
 FUND = allow(INVESTOR)  # a person with a bound wallet: never an API key
 # Locks and the commitments they group: an investor's own (the core enforces it), any for operators.
 READ_LOCKS = allow(INVESTOR, ADMIN, scope=S.ESCROW_READ)
@@ -96,6 +99,8 @@ ACCESS: Mapping[tuple[str, str], Access] = {
     ("/v1/marketplace", "GET"): BROWSE_MARKET,
     ("/v1/invest/opportunities", "GET"): BROWSE_MARKET,
     ("/v1/sme/metrics", "GET"): SME_METRICS,
+    ("/v1/sme/profile", "GET"): OWN_PROFILE,
+    ("/v1/sme/profile", "PUT"): OWN_PROFILE,
     ("/v1/invest/fund-invoice", "POST"): FUND,
     ("/v1/investor/locks", "GET"): READ_LOCKS,
     ("/v1/investor/commitments", "GET"): READ_LOCKS,

@@ -54,6 +54,7 @@ from liquifact_http.routes import (
     marketplace,
     metrics,
     probes,
+    profiles,
 )
 from liquifact_http.sentry import init_sentry
 from liquifact_http.sep10 import SignIn
@@ -183,6 +184,7 @@ def all_routes() -> Sequence[BaseRoute]:
         *metrics.routes,
         *invoices.routes,
         *marketplace.routes,
+        *profiles.routes,
         *funding.routes,
         *auth.routes,
         *docs.routes,

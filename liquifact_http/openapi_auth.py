@@ -72,7 +72,9 @@ def components() -> dict[str, Component]:
         ),
         **response(bodies.TokenBody, "A bearer token."),
         "WalletRegistration": Component(
-            SelfRegistration, "A signed challenge and the role the wallet takes."
+            SelfRegistration,
+            "A signed challenge, the role the wallet takes and, for an SME, optionally its "
+            "profile.",
         ),
         **response(bodies.RegisteredBody, "The new binding and a bearer token for it."),
         **response(bodies.WalletBody, "A wallet bound to a principal."),
@@ -217,8 +219,10 @@ def paths() -> Object:
                     ),
                     **_errors(
                         {
-                            400: "Invalid fields: `transaction` (base64) and `role` (investor "
-                            "or sme).",
+                            400: "Invalid fields: `transaction` (base64), `role` (investor "
+                            "or sme), `displayName` and `country` (both or neither, else "
+                            "REQUIRED_TOGETHER on the missing one; role sme only, else "
+                            "NOT_ALLOWED_FOR_ROLE).",
                             401: _INVALID_CHALLENGE,
                             403: "Self-registration is off (SELF_REGISTRATION_DISABLED: no "
                             "SELF_SERVICE_TENANT).",
@@ -232,7 +236,9 @@ def paths() -> Object:
                 },
                 description="For a wallet no admin has bound: with a challenge signed as for "
                 "POST /v1/auth, binds the wallet in SELF_SERVICE_TENANT with subject = its "
-                "address and `verified: false`, audited as `wallet.self_registered`.",
+                "address and `verified: false`, audited as `wallet.self_registered`. An SME "
+                "may send its profile (`displayName`, `country`): it is stored with the "
+                "binding, in the same transaction, and audited as `sme_profile.created`.",
                 request_body=_body("WalletRegistration"),
             )
         },

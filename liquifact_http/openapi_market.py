@@ -20,6 +20,7 @@ from liquifact_core.marketplace import (
     MarketplaceSearch,
     OpportunitiesQuery,
 )
+from liquifact_core.profiles import ProfileUpdate
 from liquifact_http import pages, sme_metrics
 from liquifact_http import representations as rep
 from liquifact_http.openapi import (
@@ -32,6 +33,7 @@ from liquifact_http.openapi import (
     _schema,
     response,
 )
+from liquifact_http.routes.profiles import PROFILE_PATH
 
 
 def _errors(meanings: Mapping[int, str]) -> Object:
@@ -60,6 +62,12 @@ def components() -> dict[str, Component]:
         ),
         **response(rep.LockBody, "An investor lock."),
         **response(pages.LockPageBody, "Investor locks, by invoice id then funder address."),
+        **response(rep.ProfileBody, "An SME's display name and country."),
+        "SmeProfileUpdate": Component(
+            ProfileUpdate,
+            "The whole profile of the calling SME (it replaces any earlier one). "
+            "country is an ISO 3166-1 alpha-2 code in upper case (INVALID_COUNTRY).",
+        ),
         **response(
             sme_metrics.SmeMetricsBody,
             "Invoice counts and amounts per status: the SME's own, or the tenant's for operators.",
@@ -124,6 +132,12 @@ _MARKET_NOTES = {
     "fundedRatioMax": "Highest funded percent (inclusive).",
     "amountMin": "Smallest amount (inclusive), compared as a number whatever the currency.",
     "amountMax": "Largest amount (inclusive).",
+    "currency": "Only invoices in this currency (ISO 4217).",
+    "status": "Only these statuses (investable ones only: linked_escrow, partially_funded; "
+    "any other value is 400).",
+    "q": "1-100 characters once trimmed: invoices whose buyer name or issuer display name "
+    "contains it, ignoring case and accents (`Societe` finds `Société`, `MULLER` finds "
+    "`Müller`); `%` and `_` are plain characters.",
     "sortBy": "Sort key; ties are broken by invoice id in the same direction.",
     "order": "Sort direction; must stay the same across the pages of a cursor.",
     "cursor": "nextCursor of the previous page. Repeat the same sortBy, order and filters; "
@@ -143,6 +157,10 @@ _BAD_QUERY = (
     "filter set (CURSOR_MISMATCH)."
 )
 _STORE_DOWN = "The data store is unavailable; retry later with backoff."
+_NO_QUERY = (
+    "A query parameter was sent (none are accepted) or the X-Tenant-Id header is missing or "
+    "invalid."
+)
 
 
 def _ok(description: str, schema: str, *extra_headers: str) -> Object:
@@ -194,7 +212,8 @@ def paths() -> Object:
                     **_ok("One page of investable invoices.", "MarketplacePage"),
                     **_errors({400: _BAD_QUERY, 503: _STORE_DOWN}),
                 },
-                description="The tenant's invoices in linked_escrow or partially_funded. "
+                description="The tenant's invoices in linked_escrow or partially_funded, each "
+                "with its issuer (the SME's display name and country, or null). "
                 "Cursor mode (recommended; stable under inserts and deletes): send no `page`, "
                 "then pass each `meta.nextCursor` as `cursor`. Offset mode: `page` + `limit`; "
                 "nextCursor and hasMore are returned too. Cached responses, when enabled, are "
@@ -328,6 +347,55 @@ def paths() -> Object:
                     + " Operators must give it (else 400 with field code REQUIRED).",
                 },
             )
+        },
+        PROFILE_PATH: {
+            "get": _operation(
+                "getSmeProfile",
+                "The calling SME's profile",
+                "SME",
+                {
+                    **_ok("The profile.", "SmeProfile"),
+                    **_errors(
+                        {
+                            400: _NO_QUERY,
+                            403: "Only SMEs have a profile (their own).",
+                            404: "The SME has no profile yet (PROFILE_NOT_FOUND).",
+                            503: _STORE_DOWN,
+                        }
+                    ),
+                },
+                description="What investors see as the issuer of the SME's invoices in the "
+                "marketplace.",
+                parameters=("TenantId",),
+            ),
+            "put": _operation(
+                "putSmeProfile",
+                "Create or replace the calling SME's profile",
+                "SME",
+                {
+                    "200": _json_response("The profile, replaced.", _schema("SmeProfile")),
+                    "201": _json_response("The profile, created.", _schema("SmeProfile")),
+                    **_errors(
+                        {
+                            400: "Invalid fields (displayName: 1-120 characters under the text "
+                            "rules; country: ISO 3166-1 alpha-2, upper case), an unknown field "
+                            f"or parameter. {_NO_QUERY}",
+                            403: "Only SMEs have a profile (their own).",
+                            413: "The request body is too large.",
+                            415: "The body is not sent as application/json.",
+                            503: _STORE_DOWN,
+                        }
+                    ),
+                },
+                description="Audited as `sme_profile.created` or `sme_profile.updated`. The "
+                "tenant's cached marketplace pages are dropped: its invoices show the new "
+                "issuer at once.",
+                parameters=("TenantId",),
+                request_body={
+                    "required": True,
+                    "content": {JSON: {"schema": _schema("SmeProfileUpdate")}},
+                },
+            ),
         },
         "/v1/sme/metrics": {
             "get": _operation(

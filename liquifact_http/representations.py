@@ -21,6 +21,8 @@ from liquifact_core.commitments import (
 )
 from liquifact_core.invoices import Invoice, InvoiceDraft, Transition
 from liquifact_core.lifecycle import INVESTABLE, TERMINAL, InvoiceStatus, Role
+from liquifact_core.marketplace import MarketItem
+from liquifact_core.profiles import ProfileUpdate, SmeProfile
 from liquifact_core.rules import Account, Contract, StroopsAmount
 from liquifact_core.services.invoices import InvoiceState
 from liquifact_core.validation import REASON_MAX
@@ -385,6 +387,42 @@ def invoice(item: Invoice) -> dict[str, Any]:
 
 
 @attrs.frozen
+class ProfileBody(Representation):
+    """An SME's profile (``SmeProfile`` in the document)."""
+
+    component = "SmeProfile"
+
+    display_name: str = out(like=(ProfileUpdate, "display_name"))
+    country: str = out(like=(ProfileUpdate, "country"))
+    updated_at: str = out(_at("When the profile was last set"))
+
+    @classmethod
+    def of(cls, item: SmeProfile) -> ProfileBody:
+        return cls(
+            display_name=item.display_name,
+            country=item.country,
+            updated_at=timestamp(item.updated_at),
+        )
+
+
+def profile(item: SmeProfile) -> dict[str, Any]:
+    body: dict[str, Any] = unstructure(ProfileBody.of(item))
+    return body
+
+
+@attrs.frozen
+class IssuerBody(Representation):
+    """The SME that issued an invoice, as its profile presents it."""
+
+    display_name: str = out(like=(ProfileUpdate, "display_name"))
+    country: str = out(like=(ProfileUpdate, "country"))
+
+    @classmethod
+    def of(cls, item: SmeProfile | None) -> IssuerBody | None:
+        return None if item is None else cls(item.display_name, item.country)
+
+
+@attrs.frozen
 class MarketItemBody(Representation):
     """An investable invoice as investors browse it: no buyer contact or tax data."""
 
@@ -422,9 +460,17 @@ class MarketItemBody(Representation):
         }
     )
     created_at: str = out(_at("When the invoice was submitted"))
+    issuer: IssuerBody | None = out(
+        {
+            "description": "The issuing SME's display name and country; null while it has no "
+            "profile."
+        },
+        nullable=True,
+    )
 
     @classmethod
-    def of(cls, item: Invoice) -> MarketItemBody:
+    def of(cls, market_item: MarketItem) -> MarketItemBody:
+        item = market_item.invoice
         ratio = item.funded_ratio
         draft = item.draft
         return cls(
@@ -444,6 +490,7 @@ class MarketItemBody(Representation):
             remaining_capacity_stroops=_linked(remaining_capacity(item)),
             funded_ratio=float(ratio) if ratio is not None else 0.0,
             created_at=timestamp(item.created_at),
+            issuer=IssuerBody.of(market_item.issuer),
         )
 
 

@@ -28,6 +28,7 @@ from liquifact_core.errors import ValidationError
 from liquifact_core.rules import (
     Account,
     Contract,
+    Country,
     Currency,
     Cursor,
     Day,
@@ -247,6 +248,11 @@ _SCHEMAS: dict[type[Any], Callable[[Any], Object]] = {
         "type": "string",
         "enum": list(rule.members),
         "description": "An ISO 4217 alphabetic code.",
+    },
+    Country: lambda rule: {
+        "type": "string",
+        "enum": list(rule.members),
+        "description": "An ISO 3166-1 alpha-2 country code, upper case.",
     },
     DecimalAmount: lambda rule: {
         "type": "string",

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from liquifact_core.profiles import ProfileUpdate
 from liquifact_core.rules import Account
 from liquifact_core.wallets import (
     SUBJECT_PATTERN,
@@ -89,13 +90,30 @@ class WalletBody(Representation):
 
 
 @attrs.frozen
+class RegisteredProfileBody(Representation):
+    """The SME profile stored with a self-registration."""
+
+    display_name: str = out(like=(ProfileUpdate, "display_name"))
+    country: str = out(like=(ProfileUpdate, "country"))
+
+    @classmethod
+    def of(cls, item: ProfileUpdate) -> RegisteredProfileBody:
+        return cls(item.display_name, item.country)
+
+
+@attrs.frozen
 class RegisteredBody(Representation):
-    """A self-registered wallet and its first token."""
+    """A self-registered wallet and its first token (and the SME's profile, when one was
+    sent)."""
 
     component = "WalletRegistered"
 
     token: str = out(_JWT)
     wallet: WalletBody = out()
+    profile: RegisteredProfileBody | None = out(
+        {"description": "The SME profile stored with the wallet; only when one was sent."},
+        omit_none=True,
+    )
 
 
 @attrs.frozen

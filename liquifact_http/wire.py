@@ -27,6 +27,7 @@ from liquifact_core.rules import (
     WirePair,
     check_field,
     check_fields,
+    cross_field_errors_of,
     rule_of,
     wire_name,
 )
@@ -118,7 +119,7 @@ def structure(payload: Any, cls: type[T], *, unknown: str = UNKNOWN_FIELD) -> T:
         }
         parsed, _ = check_fields(kind, values)
         if not _only_instantiation(group):  # else the class already applied its cross rules
-            errors.extend(cls.cross_field_errors(parsed))  # type: ignore[attr-defined]
+            errors.extend(cross_field_errors_of(kind, parsed, errors))
         raise cls.invalid(errors) from None  # type: ignore[attr-defined]
 
 

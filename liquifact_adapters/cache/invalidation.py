@@ -14,7 +14,7 @@ as a write through the API, in the shared (Redis) cache too, when the compositio
 
 from __future__ import annotations
 
-from liquifact_core.changes import Change, CommitmentChanged, InvoiceChanged
+from liquifact_core.changes import Change, CommitmentChanged, InvoiceChanged, ProfileChanged
 from liquifact_core.ports import Cache
 
 MARKETPLACE = "marketplace"
@@ -31,9 +31,10 @@ def stale_prefixes(change: Change) -> tuple[str, ...]:
     """The key prefixes whose cached reads ``change`` may have made stale.
 
     A lifecycle or funding change of an invoice changes the tenant's marketplace pages (what
-    is listed, and its funded amounts); a commitment changes the tenant's investor locks.
+    is listed, and its funded amounts), and so does an SME profile (the issuer shown on its
+    invoices, and what a ``q`` search finds); a commitment changes the tenant's investor locks.
     """
-    if isinstance(change, InvoiceChanged):
+    if isinstance(change, InvoiceChanged | ProfileChanged):
         return (tenant_prefix(MARKETPLACE, change.tenant_id),)
     assert isinstance(change, CommitmentChanged)
     return (

@@ -43,9 +43,11 @@ from liquifact_core.ports import (
     InvoiceRepository,
     JobRepository,
     Page,
+    ProfileRepository,
     StatusTotals,
     WalletRepository,
 )
+from liquifact_core.profiles import SmeProfile
 from liquifact_core.wallets import WalletBinding, WalletPage, wallet_already_bound
 
 
@@ -60,6 +62,7 @@ class _State:
     wallets: dict[str, WalletBinding] = attrs.field(factory=dict)
     # By id across tenants (ids are unique), as the workers see them.
     jobs: dict[str, Job] = attrs.field(factory=dict)
+    profiles: dict[tuple[str, str], SmeProfile] = attrs.field(factory=dict)
 
     def copy(self) -> _State:
         # Values are frozen, so copying the containers is enough for isolation.
@@ -71,6 +74,7 @@ class _State:
             dict(self.idempotency),
             dict(self.wallets),
             dict(self.jobs),
+            dict(self.profiles),
         )
 
 
@@ -131,6 +135,7 @@ class InMemoryUnitOfWork:
     idempotency: IdempotencyRepository
     wallets: WalletRepository
     jobs: JobRepository
+    profiles: ProfileRepository
 
     def __init__(self, store: InMemoryStore, tenant_id: str, *, read_only: bool = False) -> None:
         self._store = store
@@ -143,6 +148,7 @@ class InMemoryUnitOfWork:
         self.idempotency = _IdempotencyRepository(self)
         self.wallets = _WalletRepository(self)
         self.jobs = _JobRepository(self)
+        self.profiles = _ProfileRepository(self)
 
     def __enter__(self) -> Self:
         self._store._lock.acquire()
@@ -231,7 +237,8 @@ class _InvoiceRepository:
 
     def marketplace(self, query: MarketplaceQuery) -> MarketplacePage:
         self._uow.check_tenant(query.tenant_id)
-        return page_in_memory(list(self._uow.state().invoices.values()), query)
+        state = self._uow.state()
+        return page_in_memory(list(state.invoices.values()), query, state.profiles.values())
 
     def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]:
         self._uow.check_tenant(tenant_id)
@@ -555,6 +562,19 @@ class InMemoryJobQueue:
                 return None
             jobs[before.id] = after
             return after
+
+
+class _ProfileRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, tenant_id: str, subject: str) -> SmeProfile | None:
+        self._uow.check_tenant(tenant_id)
+        return self._uow.state().profiles.get((tenant_id, subject))
+
+    def upsert(self, profile: SmeProfile) -> None:
+        self._uow.check_tenant(profile.tenant_id)
+        self._uow.state().profiles[(profile.tenant_id, profile.subject)] = profile
 
 
 def _replaceable(record: IdempotencyRecord, now: datetime) -> bool:

@@ -1,7 +1,8 @@
 """The production store: PostgreSQL through psycopg 3 and psycopg_pool.
 
 ``PostgresStore(url)`` serves units of work from a pool; ``migrate``, ``rollback`` and
-``status`` manage its schema (run them as the schema owner) from the CLI or from code.
+``status`` manage its schema (``migrate`` ends with ``backfill``, which fills the derived
+columns SQL cannot compute) (run them as the schema owner) from the CLI or from code.
 """
 
 from liquifact_adapters.postgres.connection import (
@@ -11,6 +12,7 @@ from liquifact_adapters.postgres.connection import (
     DEFAULT_STATEMENT_TIMEOUT_MS,
 )
 from liquifact_adapters.postgres.schema import (
+    backfill,
     known_migrations,
     migrate,
     rollback,
@@ -28,6 +30,7 @@ __all__ = [
     "MigrationStatus",
     "PostgresStore",
     "PostgresUnitOfWork",
+    "backfill",
     "known_migrations",
     "migrate",
     "rollback",

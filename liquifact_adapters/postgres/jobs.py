@@ -1,8 +1,8 @@
-"""The job queue on PostgreSQL (migration 0009): the shared SQL logic (``sql.jobs``) with
+"""The job queue on PostgreSQL (migration 0008): the shared SQL logic (``sql.jobs``) with
 PostgreSQL's statements and transactions.
 
 The outbox side runs in the tenant's unit of work under row-level security. The workers' side
-serves every tenant, so it goes through the SECURITY DEFINER functions of migration 0009:
+serves every tenant, so it goes through the SECURITY DEFINER functions of migration 0008:
 ``due_jobs`` locks the due rows it returns FOR UPDATE SKIP LOCKED until the worker's
 transaction ends (concurrent claimers skip each other's rows instead of waiting or sharing
 them), ``write_job_state`` writes a guarded state change, ``job_counts`` counts.
@@ -70,7 +70,7 @@ class _Session:
 
 class PostgresJobQueue(SqlJobQueue):
     """The workers' side: each call is one transaction as the application role, with no
-    tenant set; only the functions of migration 0009 reach across tenants."""
+    tenant set; only the functions of migration 0008 reach across tenants."""
 
     rows = ROWS
     DUE = _DUE

@@ -18,8 +18,9 @@ from psycopg import errors as pg_errors
 
 from liquifact_adapters.postgres import marketplace as market
 from liquifact_adapters.postgres.mapping import ROWS
+from liquifact_adapters.sql import profiles, wallets
 from liquifact_adapters.sql import statements as shared
-from liquifact_adapters.sql import wallets
+from liquifact_adapters.sql.profiles import SqlProfileRepository
 from liquifact_adapters.sql.repositories import (
     ConstraintViolation,
     SqlAuditLog,
@@ -93,6 +94,7 @@ class PostgresInvoiceRepository(SqlInvoiceRepository):
     COUNT = pyformat(shared.count_invoices(_LIVE_MATCHING))
     MARKET_PAGES = market.PAGE_SQL
     MARKET_COUNT = market.COUNT_SQL
+    MARKET_COUNT_SEARCH = market.COUNT_SEARCH_SQL
     INSERT_TRANSITION = pyformat(shared.INSERT_TRANSITION)
     SELECT_HISTORY = pyformat(shared.SELECT_HISTORY)
 
@@ -163,6 +165,12 @@ class PostgresWalletRepository(SqlWalletRepository):
     LIST = pyformat(wallets.LIST_WALLETS_C)
     COUNT = pyformat(wallets.COUNT_WALLETS)
     DELETE = pyformat(wallets.DELETE_WALLET)
+
+
+class PostgresProfileRepository(SqlProfileRepository):
+    rows = ROWS
+    UPSERT = pyformat(profiles.UPSERT_PROFILE)
+    SELECT = pyformat(profiles.SELECT_PROFILE)
 
 
 # Across tenants, through the SECURITY DEFINER function of migration 0006.

@@ -22,6 +22,12 @@ from liquifact_adapters.postgres.connection import (
     DEFAULT_CONNECT_TIMEOUT_S,
     translated,
 )
+from liquifact_adapters.sql.profiles import (
+    FILL_BUYER_NAME_KEY,
+    UNKEYED_BUYER_NAMES,
+    backfill_buyer_name_keys,
+)
+from liquifact_adapters.sql.statements import pyformat
 from liquifact_adapters.sql_migrations import (
     Migration,
     MigrationStatus,
@@ -38,6 +44,8 @@ ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # One fixed advisory-lock key for "the schema of this database is being changed".
 # Advisory locks are scoped to the current database, so other databases migrate freely.
 MIGRATION_LOCK_KEY = 0x4C49515549464143  # "LIQUIFAC"
+# The migration that added invoices.buyer_name_key, which ``backfill`` fills in.
+SEARCH_KEYS_VERSION = 7
 
 _CREATE_LEDGER = b"""
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -61,7 +69,8 @@ def known_migrations() -> tuple[Migration, ...]:
 
 
 def migrate(url: str, app_role: str = DEFAULT_APP_ROLE) -> list[Migration]:
-    """Apply every pending migration, oldest first; returns the ones this call applied."""
+    """Apply every pending migration, oldest first, then ``backfill``; returns the migrations
+    this call applied."""
     check_role_name(app_role)
     with _locked(url) as connection:
         applied = applied_versions(connection)
@@ -70,7 +79,37 @@ def migrate(url: str, app_role: str = DEFAULT_APP_ROLE) -> list[Migration]:
             if migration.version not in applied:
                 _apply(connection, migration, app_role, up=True)
                 done.append(migration)
+        _backfill(connection)
         return done
+
+
+def backfill(url: str) -> int:
+    """Fill the derived columns SQL cannot compute: the folded buyer names of invoices written
+    before migration 0007 (``sql.profiles.backfill_buyer_name_keys``), in one transaction,
+    under the migration lock. Idempotent (only NULL keys are written); nothing to do before
+    0007. Returns how many distinct buyer names were keyed."""
+    with _locked(url) as connection:
+        return _backfill(connection)
+
+
+def _backfill(connection: psycopg.Connection[TupleRow]) -> int:
+    if SEARCH_KEYS_VERSION not in applied_versions(connection):
+        return 0
+    with translated(), connection.transaction():
+        # The owner is bound by row-level security too (FORCE, 0001) and no tenant is set, so
+        # it would see no row: lifted for this transaction only (DDL is transactional; no
+        # other session ever sees it off), which holds the table's lock until commit.
+        connection.execute("ALTER TABLE invoices NO FORCE ROW LEVEL SECURITY")
+        with connection.cursor() as cursor:
+            keyed = backfill_buyer_name_keys(
+                lambda: [str(row[0]) for row in cursor.execute(UNKEYED_BUYER_NAMES).fetchall()],
+                lambda params: cursor.executemany(_FILL, params),
+            )
+        connection.execute("ALTER TABLE invoices FORCE ROW LEVEL SECURITY")
+    return keyed
+
+
+_FILL = pyformat(FILL_BUYER_NAME_KEY)
 
 
 def rollback(url: str, app_role: str = DEFAULT_APP_ROLE) -> Migration | None:

@@ -36,6 +36,7 @@ from liquifact_adapters.postgres.repositories import (
     PostgresCommitmentRepository,
     PostgresIdempotencyRepository,
     PostgresInvoiceRepository,
+    PostgresProfileRepository,
     PostgresWalletRepository,
     constraint_violations,
 )
@@ -205,6 +206,7 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     idempotency_repository = PostgresIdempotencyRepository
     wallet_repository = PostgresWalletRepository
     job_repository = PostgresJobRepository
+    profile_repository = PostgresProfileRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

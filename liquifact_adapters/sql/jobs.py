@@ -1,4 +1,4 @@
-"""The job queue over SQL, written once for SQLite and PostgreSQL (migration 0009).
+"""The job queue over SQL, written once for SQLite and PostgreSQL (migration 0008).
 
 ``SqlJobRepository`` is the tenant's outbox inside a unit of work (``ports.JobRepository``).
 ``SqlJobQueue`` is the workers' side (``ports.JobQueue``): each call is one short transaction

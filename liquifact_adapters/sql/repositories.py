@@ -35,12 +35,15 @@ from liquifact_core.ports import (
     InvoiceRepository,
     JobRepository,
     Page,
+    ProfileRepository,
     StatusTotals,
     WalletRepository,
 )
 
 if TYPE_CHECKING:  # sql.wallets and sql.jobs build on this module's Session and ConstraintViolation
     from liquifact_adapters.sql.jobs import SqlJobRepository
+if TYPE_CHECKING:  # sql.wallets and sql.profiles build on this module's Session
+    from liquifact_adapters.sql.profiles import SqlProfileRepository
     from liquifact_adapters.sql.wallets import SqlWalletRepository
 
 ViolationKind = Literal["primary_key", "unique", "foreign_key", "other"]
@@ -109,6 +112,8 @@ class SqlInvoiceRepository(_Repository, ABC):
     SELECT_HISTORY: ClassVar[str]
     MARKET_PAGES: ClassVar[MarketplacePages]
     MARKET_COUNT: ClassVar[str]
+    # The count of a search by name (``filters.search``): it needs the issuers' profiles.
+    MARKET_COUNT_SEARCH: ClassVar[str]
 
     def add(self, invoice: Invoice) -> None:
         self._session.check_tenant(invoice.tenant_id)
@@ -186,10 +191,13 @@ class SqlInvoiceRepository(_Repository, ABC):
         rows = self._session.fetch_all(page_sql, values)
         total = None
         if query.with_total:
-            [count] = self._session.fetch_all(self.MARKET_COUNT, values)
+            counting = (
+                self.MARKET_COUNT if query.filters.search is None else self.MARKET_COUNT_SEARCH
+            )
+            [count] = self._session.fetch_all(counting, values)
             total = int(count["total"])
         return MarketplacePage(
-            items=[self.rows.invoice_from_row(row) for row in rows[: query.limit]],
+            items=[self.rows.market_item_from_row(row) for row in rows[: query.limit]],
             has_more=len(rows) > query.limit,
             total=total,
         )
@@ -383,15 +391,17 @@ class SqlUnitOfWork(ABC):
     idempotency: IdempotencyRepository
     wallets: WalletRepository
     jobs: JobRepository
+    profiles: ProfileRepository
 
     invoice_repository: ClassVar[type[SqlInvoiceRepository]]
     audit_log: ClassVar[type[SqlAuditLog]]
     commitment_repository: ClassVar[type[SqlCommitmentRepository]]
     idempotency_repository: ClassVar[type[SqlIdempotencyRepository]]
-    # Built over this unit like the others (``liquifact_adapters.sql.wallets``).
+    # Built over this unit like the others (``liquifact_adapters.sql.wallets``, ``.profiles``).
     wallet_repository: ClassVar[type[SqlWalletRepository]]
     # The tenant's outbox (``liquifact_adapters.sql.jobs``).
     job_repository: ClassVar[type[SqlJobRepository]]
+    profile_repository: ClassVar[type[SqlProfileRepository]]
 
     def __init__(self, tenant_id: str, *, read_only: bool) -> None:
         self._tenant_id = tenant_id
@@ -402,6 +412,7 @@ class SqlUnitOfWork(ABC):
         self.idempotency = self.idempotency_repository(self)
         self.wallets = self.wallet_repository(self)
         self.jobs = self.job_repository(self)
+        self.profiles = self.profile_repository(self)
 
     @property
     def read_only(self) -> bool:

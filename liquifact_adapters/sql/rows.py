@@ -23,12 +23,16 @@ from liquifact_core.commitments import Commitment, InvestorLock
 from liquifact_core.idempotency import IdempotencyRecord, RecordedOutcome
 from liquifact_core.invoice_numbers import canonical_invoice_number
 from liquifact_core.invoices import Invoice, InvoiceDraft, Transition
+from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.marketplace import (
+    MarketItem,
     MarketplaceQuery,
     SortField,
     SortValue,
     funded_ratio_hundredths,
 )
+from liquifact_core.profiles import SmeProfile
+from liquifact_core.search import contains_pattern, fold
 
 Row = dict[str, Any]
 Params = dict[str, Any]
@@ -135,12 +139,28 @@ class RowConverter(ABC):
         row["funded_ratio_hundredths"] = funded_ratio_hundredths(invoice)
         row["amount_key"] = self.amount_key(invoice.draft.amount.amount)
         row["invoice_number_key"] = canonical_invoice_number(invoice.draft.invoice_number)
+        # The folded buyer name the marketplace's name search compares (migration 0007).
+        row["buyer_name_key"] = fold(invoice.draft.buyer_name)
         return row
 
     def invoice_from_row(self, row: Row) -> Invoice:
         draft = {name: row[name] for name in _DRAFT_COLUMNS}
         draft["amount"] = {"amount": row["amount"], "currency": row["currency"]}
         return self.converter.structure({**row, "draft": draft}, Invoice)
+
+    def market_item_from_row(self, row: Row) -> MarketItem:
+        """One marketplace row: the invoice's columns and its issuer's, prefixed ``issuer_``
+        (all NULL when the SME has no profile: the join is an outer join)."""
+        issuer = None
+        if row.get("issuer_subject") is not None:
+            issuer = SmeProfile(
+                tenant_id=str(row["tenant_id"]),
+                subject=str(row["issuer_subject"]),
+                display_name=str(row["issuer_display_name"]),
+                country=str(row["issuer_country"]),
+                updated_at=self.timestamp_from_sql(row["issuer_updated_at"]),
+            )
+        return MarketItem(self.invoice_from_row(row), issuer)
 
     def transition_params(self, step: Transition) -> Params:
         params: Params = self.converter.unstructure(step)
@@ -228,6 +248,11 @@ def marketplace_params(query: MarketplaceQuery, rows: RowConverter) -> Params:
         "ratio_max": filters.funded_ratio_max,
         "amount_min": optional(filters.amount_min, lambda a: rows.amount_bound(a, "ceiling")),
         "amount_max": optional(filters.amount_max, lambda a: rows.amount_bound(a, "floor")),
+        "currency": filters.currency,
+        # Both investable statuses unless the search names some.
+        "linked": not filters.statuses or InvoiceStatus.LINKED_ESCROW in filters.statuses,
+        "partial": not filters.statuses or InvoiceStatus.PARTIALLY_FUNDED in filters.statuses,
+        "search": None if filters.search is None else contains_pattern(filters.search),
         "limit": query.limit + 1,
         "offset": query.offset,
         "after_value": None,

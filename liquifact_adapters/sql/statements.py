@@ -26,7 +26,8 @@ INVOICE_COLUMNS = (
     "tenant_id, id, sme_id, sme_wallet, invoice_number, buyer_name, buyer_email, buyer_tax_id, "
     "amount, currency, issue_date, due_date, yield_bps, description, metadata, status, "
     "status_reason, version, escrow_address, funding_target_stroops, funded_stroops, "
-    "created_at, updated_at, deleted_at, funded_ratio_hundredths, amount_key, invoice_number_key"
+    "created_at, updated_at, deleted_at, funded_ratio_hundredths, amount_key, invoice_number_key, "
+    "buyer_name_key"
 )
 _INVOICE_NAMES = [name.strip() for name in INVOICE_COLUMNS.split(",")]
 
@@ -225,19 +226,80 @@ COUNT_LOCKS = "SELECT count(*) AS total FROM (SELECT 1 " + _LOCK_GROUPS + ") AS 
 
 MarketplacePages = Mapping[tuple[SortField, SortOrder, bool], str]
 
+# A marketplace row: the invoice, and its SME's profile (the issuer) under ``issuer_`` names,
+# NULL when it has none. Joined on the profiles' primary key: one probe per row of the page,
+# never one query per row.
+MARKET_SELECT = """SELECT invoices.*, p.subject AS issuer_subject,
+    p.display_name AS issuer_display_name, p.country AS issuer_country,
+    p.updated_at AS issuer_updated_at"""
+MARKET_ISSUERS = """
+LEFT JOIN sme_profiles AS p ON p.tenant_id = invoices.tenant_id AND p.subject = invoices.sme_id"""
+
+
+def market_filters(
+    investable_live: str,
+    optional: Callable[[str, str], str],
+    flag: Callable[[str], str],
+    search: str,
+) -> str:
+    """The WHERE clause of a marketplace search, for a dialect: ``investable_live`` repeats
+    the partial indexes' predicate; ``optional(name, type)`` is the dialect's spelling of a
+    parameter that may be NULL; ``flag(name)`` of a boolean parameter; ``search`` is the name
+    search term (it reads the issuers' ``p.display_name_key``, so only statements joined with
+    ``MARKET_ISSUERS`` may carry it; others get ``"TRUE"``). Column names are qualified: the
+    joined profiles have a tenant_id too."""
+
+    def bounded(column: str, low: str, high: str, kind: str) -> str:
+        lowest, highest = optional(low, kind), optional(high, kind)
+        return (
+            f"    AND ({lowest} IS NULL OR invoices.{column} >= {lowest})\n"
+            f"    AND ({highest} IS NULL OR invoices.{column} <= {highest})\n"
+        )
+
+    return (
+        f"\nWHERE invoices.tenant_id = {optional('tenant_id', 'text')} AND {investable_live}\n"
+        + bounded("yield_bps", "yield_min", "yield_max", "integer")
+        + bounded("due_date", "maturity_from", "maturity_to", "date")
+        + bounded("funded_ratio_hundredths", "ratio_min", "ratio_max", "integer")
+        + bounded("amount_key", "amount_min", "amount_max", "amount")
+        + f"    AND ({optional('currency', 'text')} IS NULL"
+        + f" OR invoices.currency = {optional('currency', 'text')})\n"
+        # Written as exclusions: an equality on status would tempt SQLite's planner into the
+        # status index, which cannot deliver the page in its sort order.
+        + f"    AND ({flag('linked')} OR invoices.status <> 'linked_escrow')\n"
+        + f"    AND ({flag('partial')} OR invoices.status <> 'partially_funded')\n"
+        + f"    AND {search}\n"
+    )
+
+
+def market_search(optional: Callable[[str, str], str]) -> str:
+    """The name search term: the folded buyer name or the issuer's folded display name
+    contains the folded ``q`` (the parameter is a LIKE pattern whose wildcards and escape
+    character are escaped: ``liquifact_core.search.contains_pattern``)."""
+    pattern = optional("search", "text")
+    return (
+        f"({pattern} IS NULL OR invoices.buyer_name_key LIKE {pattern} ESCAPE '\\'"
+        f" OR p.display_name_key LIKE {pattern} ESCAPE '\\')"
+    )
+
 
 def marketplace_pages(
     matching: str,
     *,
+    select: str = "SELECT *",
     id_column: str = "id",
     after_value: Callable[[SortField], str] = lambda _sort: ":after_value",
     after_id: str = ":after_id",
     limit: str = "LIMIT :limit OFFSET :offset",
+    expanded_keyset: bool = False,
 ) -> MarketplacePages:
     """One fixed page statement per (sort, order, keyset or not), built at import time from
     constant column names, so no SQL is ever built from a request. ``matching`` is the
     dialect's FROM/WHERE of the filters; the keyword arguments are its spelling of the id
-    order and of the keyset and limit parameters."""
+    order and of the keyset and limit parameters. ``expanded_keyset`` spells "after (value,
+    id)" as ``value > v OR (value = v AND id > i)`` instead of a row-value comparison: SQLite
+    (3.40) sorts a joined query's rows when a row value bounds its index range, but reads the
+    expanded form as the same range of the sort index, in order."""
 
     def page(sort: SortField, order: SortOrder, keyset: bool) -> str:
         column = SORT_COLUMNS[sort]
@@ -247,11 +309,16 @@ def marketplace_pages(
             # A row value comparison: "strictly after (value, id)" in the page order, which
             # the sort index answers as one range scan.
             operator = "<" if order is SortOrder.DESC else ">"
-            after = (
-                f"    AND ({column}, {id_column}) {operator} ({after_value(sort)}, {after_id})\n"
-            )
+            value = after_value(sort)
+            term = f"({column}, {id_column}) {operator} ({value}, {after_id})"
+            if expanded_keyset:
+                term = (
+                    f"({column} {operator} {value}"
+                    f" OR ({column} = {value} AND {id_column} {operator} {after_id}))"
+                )
+            after = f"    AND {term}\n"
         order_by = f"ORDER BY {column} {direction}, {id_column} {direction}\n"
-        return "SELECT *" + matching + after + order_by + limit
+        return select + matching + after + order_by + limit
 
     return {
         (sort, order, keyset): page(sort, order, keyset)

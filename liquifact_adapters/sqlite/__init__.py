@@ -1,11 +1,13 @@
 """The embedded default store: SQLite through the standard library, in one local file.
 
 ``SqliteStore(path)`` opens (and by default migrates) the file; ``migrate``, ``rollback`` and
-``status`` manage its schema from the CLI or from code.
+``status`` manage its schema (``migrate`` ends with ``backfill``, which fills the derived
+columns SQL cannot compute) from the CLI or from code.
 """
 
 from liquifact_adapters.sql_migrations import Migration, MigrationStatus
 from liquifact_adapters.sqlite.schema import (
+    backfill,
     known_migrations,
     migrate,
     rollback,
@@ -18,6 +20,7 @@ __all__ = [
     "MigrationStatus",
     "SqliteStore",
     "SqliteUnitOfWork",
+    "backfill",
     "known_migrations",
     "migrate",
     "rollback",

@@ -1,4 +1,4 @@
-"""The job queue on SQLite (migration 0009): the shared SQL logic (``sql.jobs``) with SQLite's
+"""The job queue on SQLite (migration 0008): the shared SQL logic (``sql.jobs``) with SQLite's
 statements and transactions.
 
 One file has one writer at a time: a claim runs inside ``BEGIN IMMEDIATE``, so it holds the

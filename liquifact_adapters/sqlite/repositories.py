@@ -10,8 +10,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 
+from liquifact_adapters.sql import profiles, wallets
 from liquifact_adapters.sql import statements as shared
-from liquifact_adapters.sql import wallets
+from liquifact_adapters.sql.profiles import SqlProfileRepository
 from liquifact_adapters.sql.repositories import (
     ESCROW_ADDRESS_KEY,
     ConstraintViolation,
@@ -73,6 +74,7 @@ class SqliteInvoiceRepository(SqlInvoiceRepository):
     COUNT = shared.count_invoices(_LIVE_MATCHING)
     MARKET_PAGES = market.PAGE_SQL
     MARKET_COUNT = market.COUNT_SQL
+    MARKET_COUNT_SEARCH = market.COUNT_SEARCH_SQL
     INSERT_TRANSITION = shared.INSERT_TRANSITION
     SELECT_HISTORY = shared.SELECT_HISTORY
 
@@ -156,6 +158,12 @@ class SqliteWalletRepository(SqlWalletRepository):
     LIST = wallets.LIST_WALLETS
     COUNT = wallets.COUNT_WALLETS
     DELETE = wallets.DELETE_WALLET
+
+
+class SqliteProfileRepository(SqlProfileRepository):
+    rows = ROWS
+    UPSERT = profiles.UPSERT_PROFILE
+    SELECT = profiles.SELECT_PROFILE
 
 
 # Store-wide (outside a tenant's unit): the sign-in lookup and the challenge ledger.

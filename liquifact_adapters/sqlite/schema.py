@@ -14,6 +14,11 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import cache
 
+from liquifact_adapters.sql.profiles import (
+    FILL_BUYER_NAME_KEY,
+    UNKEYED_BUYER_NAMES,
+    backfill_buyer_name_keys,
+)
 from liquifact_adapters.sql_migrations import (
     Migration,
     MigrationStatus,
@@ -26,6 +31,8 @@ from liquifact_adapters.sqlite.connection import open_database, unavailable_on_f
 from liquifact_core.invoice_numbers import canonical_invoice_number
 
 MIGRATIONS_PACKAGE = "liquifact_adapters.sqlite.migrations"
+# The migration that added invoices.buyer_name_key, which ``backfill`` fills in.
+SEARCH_KEYS_VERSION = 7
 
 Target = str | os.PathLike[str] | sqlite3.Connection
 
@@ -45,13 +52,39 @@ def known_migrations() -> tuple[Migration, ...]:
 
 
 def migrate(target: Target) -> list[Migration]:
-    """Apply every pending migration, oldest first; returns the ones applied now."""
+    """Apply every pending migration, oldest first, then ``backfill``; returns the migrations
+    applied now."""
     with _connection(target) as connection:
         with unavailable_on_failure():
             connection.execute(_CREATE_LEDGER)
-        return [
+        applied = [
             migration for migration in known_migrations() if _apply(connection, migration, up=True)
         ]
+        backfill(connection)
+        return applied
+
+
+def backfill(target: Target) -> int:
+    """Fill the derived columns SQL cannot compute: the folded buyer names of invoices written
+    before migration 0007 (``sql.profiles.backfill_buyer_name_keys``), in one transaction.
+    Idempotent (only NULL keys are written); nothing to do before 0007. Returns how many
+    distinct buyer names were keyed."""
+    with _connection(target) as connection:
+        if SEARCH_KEYS_VERSION not in _applied_versions(connection):
+            return 0
+        with unavailable_on_failure():
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                keyed = backfill_buyer_name_keys(
+                    lambda: [str(row[0]) for row in connection.execute(UNKEYED_BUYER_NAMES)],
+                    lambda params: connection.executemany(FILL_BUYER_NAME_KEY, params),
+                )
+                connection.execute("COMMIT")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+                raise
+        return keyed
 
 
 def rollback(target: Target) -> Migration | None:

@@ -27,6 +27,7 @@ from liquifact_adapters.sqlite.repositories import (
     SqliteCommitmentRepository,
     SqliteIdempotencyRepository,
     SqliteInvoiceRepository,
+    SqliteProfileRepository,
     SqliteWalletRepository,
     constraint_violations,
 )
@@ -149,6 +150,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
     idempotency_repository = SqliteIdempotencyRepository
     wallet_repository = SqliteWalletRepository
     job_repository = SqliteJobRepository
+    profile_repository = SqliteProfileRepository
 
     def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

@@ -14,6 +14,7 @@ from liquifact_core.services.idempotency import DEFAULT_TTL, IdempotencyService
 from liquifact_core.services.invoices import InvoiceService
 from liquifact_core.services.marketplace import MarketplaceService
 from liquifact_core.services.metrics import MetricsService
+from liquifact_core.services.profiles import ProfileService
 from liquifact_core.services.wallets import WalletService
 
 
@@ -32,6 +33,7 @@ class Services:
     idempotency: IdempotencyService
     metrics: MetricsService
     wallets: WalletService
+    profiles: ProfileService
 
     @classmethod
     def from_ports(
@@ -82,7 +84,9 @@ class Services:
                 store.purge_expired_challenges,
                 clock,
                 ids,
+                changes,
             ),
+            profiles=ProfileService(store.unit_of_work, clock, ids, changes),
         )
 
     def close(self) -> None:
@@ -116,6 +120,7 @@ __all__ = [
     "MarketplaceService",
     "MetricsService",
     "NoCache",
+    "ProfileService",
     "Services",
     "WalletService",
 ]

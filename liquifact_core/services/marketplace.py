@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 import attrs
 
-from liquifact_core.invoices import Actor, Invoice
+from liquifact_core.invoices import Actor
 from liquifact_core.marketplace import (
     CursorCodec,
+    MarketItem,
     MarketplaceQuery,
     MarketplaceSearch,
     OpportunitiesQuery,
@@ -17,13 +18,14 @@ from liquifact_core.marketplace import (
 )
 from liquifact_core.ports import UnitOfWorkFactory
 
-# Lifecycle and funding changes are published as InvoiceChanged (InvoiceService); the shell's
-# cache invalidation drops the tenant's cached marketplace reads on each.
+# Lifecycle and funding changes are published as InvoiceChanged (InvoiceService), profile
+# changes as ProfileChanged (ProfileService); the shell's cache invalidation drops the tenant's
+# cached marketplace reads on each.
 
 
 @attrs.frozen
 class MarketplaceResult:
-    items: Sequence[Invoice]
+    items: Sequence[MarketItem]  # each invoice with its issuer's profile (or None)
     total: int
     limit: int
     has_more: bool
@@ -62,7 +64,7 @@ class MarketplaceService:
             page = uow.invoices.marketplace(query)
         next_cursor = None
         if page.has_more and page.items:
-            next_cursor = self._codec.encode(tenant_id, search, page.items[-1])
+            next_cursor = self._codec.encode(tenant_id, search, page.items[-1].invoice)
         assert page.total is not None
         return MarketplaceResult(
             items=page.items,

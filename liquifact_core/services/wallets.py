@@ -13,10 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from liquifact_core.audit import AuditEvent
-from liquifact_core.errors import Forbidden, Unauthenticated
+from liquifact_core.changes import IgnoreChanges, ProfileChanged
+from liquifact_core.errors import Forbidden, Unauthenticated, ValidationError
 from liquifact_core.invoices import Actor
 from liquifact_core.lifecycle import Role
-from liquifact_core.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
+from liquifact_core.ports import ChangeListener, Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
+from liquifact_core.profiles import ProfileUpdate
+from liquifact_core.services.profiles import save_profile
 from liquifact_core.wallets import (
     BindWallet,
     SelfServiceRole,
@@ -59,13 +62,16 @@ class WalletService:
         purge: Callable[[datetime, int], int],
         clock: Clock,
         ids: IdGenerator,
+        changes: ChangeListener | None = None,
     ) -> None:
+        """``changes`` hears the profile a self-registering SME stores (``ProfileChanged``)."""
         self._uow = unit_of_work
         self._lookup = lookup
         self._redeem = redeem
         self._purge = purge
         self._clock = clock
         self._ids = ids
+        self._changes = changes if changes is not None else IgnoreChanges()
 
     # ---- sign-in ---------------------------------------------------------------------------
     def principal_of(self, address: str) -> WalletBinding | None:
@@ -81,10 +87,21 @@ class WalletService:
         if not self._redeem(digest, expires_at + LEDGER_GRACE):
             raise challenge_used()
 
-    def register_self(self, tenant_id: str, address: str, role: SelfServiceRole) -> WalletBinding:
+    def register_self(
+        self,
+        tenant_id: str,
+        address: str,
+        role: SelfServiceRole,
+        profile: ProfileUpdate | None = None,
+    ) -> WalletBinding:
         """Bind an unknown wallet to itself (subject = its address) as ``role`` in the
-        self-service ``tenant_id``, unverified. Conflict (WALLET_ALREADY_BOUND) if the address
-        is bound anywhere."""
+        self-service ``tenant_id``, unverified; an SME's ``profile``, if given, is stored in
+        the same unit of work (both or nothing). Conflict (WALLET_ALREADY_BOUND) if the address
+        is bound anywhere; ValidationError if a profile comes with a role other than SME."""
+        if profile is not None and role is not SelfServiceRole.SME:
+            raise ValidationError.for_field(
+                "displayName", "is only for role sme", "NOT_ALLOWED_FOR_ROLE"
+            )
         binding = WalletBinding(
             address=address,
             tenant_id=tenant_id,
@@ -98,7 +115,11 @@ class WalletService:
         with self._uow(tenant_id) as uow:
             uow.wallets.add(binding)
             self._audit(uow, binding, actor, "wallet.self_registered", {"role": role.value})
+            if profile is not None:
+                save_profile(uow, self._ids, actor, tenant_id, profile, binding.created_at)
             uow.commit()
+        if profile is not None:
+            self._changes.changed(ProfileChanged(tenant_id, actor.id))
         return binding
 
     # ---- administration --------------------------------------------------------------------

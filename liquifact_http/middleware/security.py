@@ -25,7 +25,7 @@ STATIC_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
-CORS_METHODS = ("GET", "HEAD", "POST", "PATCH", "DELETE")
+CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 # Every request header the API documents (tests/http/test_cors.py derives the list from
 # /openapi.json and fails when one is missing here): a browser must be allowed to send it.
 CORS_HEADERS = (

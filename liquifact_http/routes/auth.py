@@ -46,6 +46,7 @@ from liquifact_http.settings import Settings
 from liquifact_http.wallet_bodies import (
     ChallengeBody,
     RegisteredBody,
+    RegisteredProfileBody,
     TokenBody,
     WalletBody,
     WalletPageBody,
@@ -121,8 +122,13 @@ async def register(request: Request) -> Response:
             f"This wallet is already registered: sign in with POST {AUTH_PATH}.",
         )
     await _redeem(request, proven)
-    binding = await blocking(wallets.register_self, tenant, proven.account, wanted.role)
-    reply = RegisteredBody(token=_token_for(request, binding), wallet=WalletBody.of(binding))
+    profile = wanted.profile
+    binding = await blocking(wallets.register_self, tenant, proven.account, wanted.role, profile)
+    reply = RegisteredBody(
+        token=_token_for(request, binding),
+        wallet=WalletBody.of(binding),
+        profile=None if profile is None else RegisteredProfileBody.of(profile),
+    )
     return json_response(render(reply), 201, headers={"Cache-Control": "no-store"})
 
 

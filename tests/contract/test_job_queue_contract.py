@@ -1,4 +1,4 @@
-"""The job queue (migration 0009) on every store: jobs are enqueued with the unit of work that
+"""The job queue (migration 0008) on every store: jobs are enqueued with the unit of work that
 causes them (a rolled-back unit enqueues nothing); workers claim due jobs under a lease, never
 the same job twice at once; an expired lease makes a job claimable again; failed attempts are
 retried after a backoff, then dead-lettered; admins list and requeue a tenant's jobs.

@@ -44,7 +44,7 @@ def test_only_live_investable_invoices_of_the_tenant_are_listed(store: Store, te
 
     page = _page(store, MarketplaceQuery(tenant, limit=10))
 
-    assert {item.id for item in page.items} == {linked.id, partial.id}
+    assert {item.id for item in page.invoices} == {linked.id, partial.id}
     assert page.total == 2
     assert page.has_more is False
 
@@ -62,10 +62,10 @@ def test_order_ties_and_keyset_agree_with_the_reference(
         query = MarketplaceQuery(tenant, sort=sort, order=order, limit=4, after=after)
         page = _page(store, query)
         assert page == page_in_memory(rows, query)
-        seen += page.items
+        seen += page.invoices
         if not page.has_more:
             break
-        after = Keyset(sort_value(page.items[-1], sort), page.items[-1].id)
+        after = Keyset(sort_value(page.invoices[-1], sort), page.invoices[-1].id)
     expected = sorted(rows, key=lambda i: ordering_key(i, sort), reverse=order is SortOrder.DESC)
     assert [i.id for i in seen] == [i.id for i in expected]
 
@@ -98,7 +98,7 @@ def test_filters_are_inclusive_bounds(
     query = MarketplaceQuery(tenant, filters=filters, limit=100)
     page = _page(store, query)
     assert page == page_in_memory(rows, query)
-    assert all(filters.matches(item) for item in page.items)
+    assert all(filters.matches(item) for item in page.invoices)
 
 
 def test_funded_ratio_is_rounded_half_even_like_the_invoice(store: Store, tenant: str) -> None:
@@ -113,7 +113,7 @@ def test_funded_ratio_is_rounded_half_even_like_the_invoice(store: Store, tenant
     save(store, *rows)
     by_ratio = MarketplaceQuery(tenant, sort=SortField.FUNDED_RATIO, order=SortOrder.ASC)
     page = _page(store, by_ratio)
-    assert [sort_value(i, SortField.FUNDED_RATIO) for i in page.items] == [
+    assert [sort_value(i, SortField.FUNDED_RATIO) for i in page.invoices] == [
         0,
         1250,
         3333,
@@ -121,7 +121,7 @@ def test_funded_ratio_is_rounded_half_even_like_the_invoice(store: Store, tenant
         10000,
     ]
     exact = MarketplaceFilters(funded_ratio_min=1250, funded_ratio_max=1250)
-    assert [i.id for i in _page(store, MarketplaceQuery(tenant, filters=exact)).items] == [
+    assert [i.id for i in _page(store, MarketplaceQuery(tenant, filters=exact)).invoices] == [
         rows[0].id
     ]
 
@@ -131,7 +131,9 @@ def test_amounts_sort_numerically_across_magnitudes(store: Store, tenant: str) -
     rows = [listed(tenant, amount=money(a)) for a in amounts]
     save(store, *rows)
     query = MarketplaceQuery(tenant, sort=SortField.AMOUNT, order=SortOrder.ASC)
-    assert [str(i.draft.amount) for i in _page(store, query).items] == sorted(amounts, key=Decimal)
+    assert [str(i.draft.amount) for i in _page(store, query).invoices] == sorted(
+        amounts, key=Decimal
+    )
 
 
 def test_sort_keys_follow_updates(store: Store, tenant: str) -> None:
@@ -144,7 +146,7 @@ def test_sort_keys_follow_updates(store: Store, tenant: str) -> None:
         uow.invoices.update(funded, 1)
         uow.commit()
     half = MarketplaceFilters(funded_ratio_min=5000, funded_ratio_max=5000)
-    assert [i.id for i in _page(store, MarketplaceQuery(tenant, filters=half)).items] == [row.id]
+    assert [i.id for i in _page(store, MarketplaceQuery(tenant, filters=half)).invoices] == [row.id]
 
 
 def test_status_totals_are_exact_and_scoped(store: Store, tenant: str) -> None:

@@ -87,10 +87,10 @@ def test_cursor_walk_returns_each_preexisting_match_once_in_order(
         query = MarketplaceQuery(tenant, filters, sort, order, limit, after)
         with store.unit_of_work(tenant) as uow:
             page = uow.invoices.marketplace(query)
-        seen += page.items
+        seen += page.invoices
         if not page.has_more:
             break
-        after = Keyset(sort_value(page.items[-1], sort), page.items[-1].id)
+        after = Keyset(sort_value(page.invoices[-1], sort), page.invoices[-1].id)
         # Between pages, others add invoices and delete some (soft delete, as the API does).
         drawn = data.draw(st.lists(invoices(tenant), max_size=3), label="inserted")
         added = list({row.id: row for row in drawn if row.id not in used_ids}.values())

@@ -120,6 +120,7 @@ def test_migration_0002_backfills_sort_keys_like_the_code(db_path: str) -> None:
                 params["funded_ratio_hundredths"],
                 params["amount_key"],
                 params["invoice_number_key"],
+                params["buyer_name_key"],
             )
             columns = ", ".join(params)
             connection.execute(

@@ -1,4 +1,4 @@
-"""PostgreSQL specifics of the job queue (migration 0009): row-level security confines the
+"""PostgreSQL specifics of the job queue (migration 0008): row-level security confines the
 application role to its tenant's jobs; the workers reach across tenants only through the
 SECURITY DEFINER functions, and setting their switch by hand widens nothing; a claimer holding
 its rows locked makes another claimer skip them, not wait for them (FOR UPDATE SKIP LOCKED)."""

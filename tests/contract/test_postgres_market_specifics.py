@@ -200,6 +200,7 @@ def test_migration_0002_backfills_sort_keys_like_the_code() -> None:
                     params["funded_ratio_hundredths"],
                     params["amount_key"],
                     params["invoice_number_key"],
+                    params["buyer_name_key"],
                 )
                 columns = ", ".join(params)
                 values = ", ".join(f"%({column})s" for column in params)

@@ -58,6 +58,8 @@ INEXPRESSIBLE_CODES = frozenset(
     {
         "DUE_BEFORE_ISSUE",
         "INVALID_RANGE",
+        "REQUIRED_TOGETHER",
+        "NOT_ALLOWED_FOR_ROLE",
         "INVALID_CURSOR",
         "CURSOR_MISMATCH",
         "CLIENT_DOMAIN_NOT_ALLOWED",

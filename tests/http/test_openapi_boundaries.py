@@ -125,6 +125,7 @@ class World:
     tenant: str
     admin: dict[str, str]
     investor: dict[str, str]
+    sme: dict[str, str]
 
     def pending_invoice(self) -> str:
         # CLF has four decimals, the most any currency has: a patched amount's pattern is
@@ -147,6 +148,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             tenant,
             bearer("admin", tenant, "bounds-admin"),
             bearer("investor", tenant, "bounds-investor", wallet=WALLET),
+            bearer("sme", tenant, "bounds-sme"),
         )
 
 
@@ -156,6 +158,7 @@ class BodyOperation:
     template: str  # a /v1 path template of the document
     baseline: Callable[[], dict[str, Any]]
     investor: bool = False
+    sme: bool = False
 
 
 def _create_body() -> dict[str, Any]:
@@ -187,6 +190,9 @@ BODY_OPERATIONS = {
     "postSep10Token": BodyOperation("POST", "/v1/auth", lambda: {"transaction": "AAAA"}),
     "registerWallet": BodyOperation(
         "POST", "/v1/auth/register", lambda: {"transaction": "AAAA", "role": "investor"}
+    ),
+    "putSmeProfile": BodyOperation(
+        "PUT", "/v1/sme/profile", lambda: {"displayName": "Acme", "country": "FR"}, sme=True
     ),
     "bindWallet": BodyOperation(
         "POST",
@@ -242,6 +248,8 @@ def _send_body(world: World, name: str, body: dict[str, Any]) -> Any:
     if "{id}" in path:
         path = path.replace("{id}", world.pending_invoice())
     headers = dict(world.investor if operation.investor else world.admin)
+    if operation.sme:
+        headers = dict(world.sme)
     if operation.investor:
         headers["Idempotency-Key"] = f"key-{uuid.uuid4().hex}"
     return world.client.request(operation.method, path, json=body, headers=headers)

@@ -241,6 +241,54 @@ def test_a_self_registered_sme_submits_an_invoice(wallet_client: TestClient) -> 
     assert response.json()["smeId"] == wallet.public_key
 
 
+def test_a_self_registering_sme_stores_its_profile(
+    wallet_client: TestClient, self_service: str
+) -> None:
+    wallet = Keypair.random()
+    body = {"role": "sme", "displayName": " Société Lyonnaise ", "country": "FR"}
+
+    response = wallet_client.post(
+        "/v1/auth/register", json={**body, "transaction": signed_challenge(wallet_client, wallet)}
+    )
+
+    assert_matches_openapi(response)
+    assert response.status_code == 201, response.text
+    assert response.json()["profile"] == {"displayName": "Société Lyonnaise", "country": "FR"}
+    sme = {"Authorization": f"Bearer {response.json()['token']}"}
+    profile = wallet_client.get("/v1/sme/profile", headers=sme)
+    assert_matches_openapi(profile)
+    assert (profile.status_code, profile.json()["displayName"]) == (200, "Société Lyonnaise")
+
+
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        (
+            {"role": "investor", "displayName": "Acme", "country": "FR"},
+            {("displayName", "NOT_ALLOWED_FOR_ROLE"), ("country", "NOT_ALLOWED_FOR_ROLE")},
+        ),
+        ({"role": "sme", "displayName": "Acme"}, {("country", "REQUIRED_TOGETHER")}),
+        ({"role": "sme", "country": "FR"}, {("displayName", "REQUIRED_TOGETHER")}),
+        ({"role": "sme", "displayName": "Acme", "country": "fr"}, {("country", "INVALID_COUNTRY")}),
+    ],
+)
+def test_a_registration_with_a_bad_profile_is_400_and_binds_nothing(
+    wallet_client: TestClient, body: dict[str, Any], errors: set[tuple[str, str]]
+) -> None:
+    wallet = Keypair.random()
+    proof = signed_challenge(wallet_client, wallet)
+
+    response = wallet_client.post("/v1/auth/register", json={**body, "transaction": proof})
+
+    assert_matches_openapi(response)
+    assert response.status_code == 400, response.text
+    assert {(e["field"], e["code"]) for e in response.json()["errors"]} == errors
+    # Nothing was bound and the challenge was not used: the same proof still registers.
+    fixed = wallet_client.post("/v1/auth/register", json={"transaction": proof, "role": "sme"})
+    assert fixed.status_code == 201, fixed.text
+    assert "profile" not in fixed.json()
+
+
 def test_self_registration_is_off_without_a_self_service_tenant(client: TestClient) -> None:
     wallet = Keypair.random()
     proof = signed_challenge(client, wallet)
