@@ -6,7 +6,10 @@ from collections.abc import Sequence
 
 import attrs
 
+from liquifact_core.errors import invoice_not_found
+from liquifact_core.ids import parse_invoice_id
 from liquifact_core.invoices import Actor
+from liquifact_core.lifecycle import INVESTABLE
 from liquifact_core.marketplace import (
     CursorCodec,
     MarketItem,
@@ -84,3 +87,19 @@ class MarketplaceService:
             sort=SortField.CREATED_AT, order=SortOrder.DESC, limit=query.limit, page=query.page
         )
         return self.search(tenant_id, actor, search)
+
+    def item(self, tenant_id: str, actor: Actor, invoice_id: str) -> MarketItem:
+        """One investable invoice of the tenant as the marketplace lists it, with its issuer's
+        profile (None when the SME has none): what an investor may read of one invoice.
+
+        Raises ValidationError for a malformed id and NotFound for an invoice that does not
+        exist, is deleted or is not investable (``INVESTABLE``): hidden and missing look alike.
+        """
+        del actor  # every role of the tenant sees the same marketplace
+        parse_invoice_id(invoice_id)
+        with self._uow(tenant_id) as uow:
+            invoice = uow.invoices.get(tenant_id, invoice_id)
+            if invoice is None or invoice.status not in INVESTABLE:
+                raise invoice_not_found(invoice_id)
+            issuer = uow.profiles.get(tenant_id, invoice.sme_id)
+        return MarketItem(invoice, issuer)

@@ -58,12 +58,13 @@ async def get_invoice(request: Request) -> Response:
     """The invoice; investors (who see only investable ones) get the buyer-safe view of it, the
     one the marketplace lists: no buyer contact or tax data, no internal ids."""
     caller = caller_of(request)
-    invoice = await blocking(
-        services(request).invoices.get, caller.tenant_id, caller.actor, request.path_params["id"]
-    )
+    wanted = request.path_params["id"]
     if caller.actor.role is Role.INVESTOR:
-        view = unstructure(rep.MarketItemBody.of(invoice))
-        return json_response(view, headers={"ETag": rep.etag(invoice.version)})
+        market = services(request).marketplace
+        item = await blocking(market.item, caller.tenant_id, caller.actor, wanted)
+        view = unstructure(rep.MarketItemBody.of(item))
+        return json_response(view, headers={"ETag": rep.etag(item.invoice.version)})
+    invoice = await blocking(services(request).invoices.get, caller.tenant_id, caller.actor, wanted)
     return _invoice_response(invoice)
 
 

@@ -41,7 +41,10 @@
   async function call(method, path, { json, query, idempotencyKey, auth = true } = {}) {
     const url = new URL(path, api);
     for (const [name, value] of Object.entries(query || {})) {
-      if (value !== undefined && value !== null) url.searchParams.set(name, String(value));
+      // An array is a repeatable parameter (status=a&status=b).
+      for (const each of Array.isArray(value) ? value : [value]) {
+        if (each !== undefined && each !== null) url.searchParams.append(name, String(each));
+      }
     }
     const headers = {};
     if (auth && session.token) headers.Authorization = `Bearer ${session.token}`;
@@ -75,7 +78,7 @@
   // registers itself with the same signed challenge when a `role` is given (the server's
   // SELF_SERVICE_TENANT must be set). Resolves to {address, signedIn, registered, wallet,
   // first: {status, code} of POST /v1/auth, status, problem}; the token stays in the session.
-  async function signIn({ role } = {}) {
+  async function signIn({ role, profile } = {}) {
     const { address } = await wallet.getAddress();
     const challenge = await call("GET", "/v1/auth", { query: { account: address }, auth: false });
     if (!challenge.ok) return { address, signedIn: false, step: "challenge", ...challenge };
@@ -86,7 +89,9 @@
     if (first.networkError) return { address, signedIn: false, ...first };
     let answer = first;
     if (first.problem && first.problem.code === "WALLET_NOT_REGISTERED" && role) {
-      answer = await call("POST", "/v1/auth/register", { json: { ...proof, role }, auth: false });
+      // An SME may name itself ({displayName, country}): the marketplace shows it as issuer.
+      const json = { ...proof, role, ...(profile || {}) };
+      answer = await call("POST", "/v1/auth/register", { json, auth: false });
     }
     if (answer.ok) Object.assign(session, { token: answer.body.token, address });
     return {
@@ -128,6 +133,13 @@
         json: { invoiceId, investorAddress: session.address, amountStroops },
         idempotencyKey,
       }),
+    // GET /v1/invoices/{id}: an investor gets the buyer-safe view of an investable invoice.
+    invoice: ({ invoiceId }) => call("GET", `/v1/invoices/${encodeURIComponent(invoiceId)}`),
+    // GET /v1/invoices/{id}/history: an investor gets the public state changes.
+    history: ({ invoiceId }) =>
+      call("GET", `/v1/invoices/${encodeURIComponent(invoiceId)}/history`),
+    // GET /v1/investor/commitments: one item per commitment, newest first ({status, ...}).
+    commitments: (query = {}) => call("GET", "/v1/investor/commitments", { query }),
     // GET /v1/investor/locks/{invoiceId}: the investor's commitment on one invoice.
     lock: ({ invoiceId }) => call("GET", `/v1/investor/locks/${encodeURIComponent(invoiceId)}`),
     // Any request: {method, path, json?, query?, idempotencyKey?, auth?}.

@@ -24,6 +24,7 @@ from tests.factories import contract_address, invoice_payload
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 FUND = "/v1/invest/fund-invoice"
+ISSUER = {"displayName": "Société Lumière", "country": "FR"}
 
 
 def _invoice() -> dict[str, Any]:
@@ -49,7 +50,7 @@ def test_self_registered_sme_and_investor_from_the_browser(api: Api, open_front:
     sme = open_front()
     toml = sme.step("stellarToml")
     assert toml["status"] == 200 and toml["body"]["SIGNING_KEY"] == api.signing_key
-    signed_up = sme.step("signIn", {"role": "sme"})
+    signed_up = sme.step("signIn", {"role": "sme", "profile": ISSUER})
     assert signed_up["first"] == {"status": 401, "code": "WALLET_NOT_REGISTERED"}
     assert (signed_up["signedIn"], signed_up["registered"]) == (True, True)
     assert signed_up["wallet"]["tenantId"] == api.self_service_tenant
@@ -77,6 +78,31 @@ def test_self_registered_sme_and_investor_from_the_browser(api: Api, open_front:
     market = investor.step("marketplace", {"sortBy": "created_at"})
     assert market["status"] == 200, market
     assert invoice_id in [item["id"] for item in market["body"]["data"]]
+    # The new filters: currency, repeatable status, and q (issuer or buyer, no case or accents).
+    filters = {
+        "currency": "USD",
+        "status": ["linked_escrow", "partially_funded"],
+        "q": "SOCIETE lumiere",
+    }
+    found = investor.step("marketplace", filters)
+    assert found["status"] == 200, found
+    assert [item["id"] for item in found["body"]["data"]] == [invoice_id]
+    assert found["body"]["data"][0]["issuer"] == ISSUER
+    meta = found["body"]["meta"]
+    assert (meta["total"], meta["hasMore"], meta["nextCursor"]) == (1, False, None)
+    assert investor.step("marketplace", {"currency": "EUR"})["body"]["data"] == []
+
+    detail = investor.step("invoice", {"invoiceId": invoice_id})
+    assert detail["status"] == 200, detail
+    assert detail["body"]["id"] == invoice_id and detail["body"]["issuer"] == ISSUER
+    assert "buyerEmail" not in detail["body"] and "smeId" not in detail["body"]
+    history = investor.step("history", {"invoiceId": invoice_id})
+    assert [step["to"] for step in history["body"]["data"]] == [
+        "pending",
+        "approved",
+        "linked_escrow",
+    ]
+    assert all(set(step) == {"sequence", "from", "to", "at"} for step in history["body"]["data"])
 
     since = len(api.server.lines)
     key = "fund-" + uuid.uuid4().hex
@@ -100,6 +126,18 @@ def test_self_registered_sme_and_investor_from_the_browser(api: Api, open_front:
     assert lock["body"]["funderAddress"] == investor.wallet.address
     assert lock["body"]["commitmentCount"] == 1  # the replay added none
     assert lock["body"]["amountStroops"] == "5000000000"
+    mine = investor.step("commitments", {"status": ["pending", "confirmed"]})
+    assert mine["status"] == 200, mine
+    [commitment] = mine["body"]["data"]
+    assert (commitment["id"], commitment["invoiceId"], commitment["status"]) == (
+        funded["body"]["id"],
+        invoice_id,
+        "pending",
+    )
+    # A pending invoice is not the investor's to read: 404, as if it did not exist.
+    pending = sme.step("submitInvoice", _invoice())
+    hidden = investor.step("invoice", {"invoiceId": pending["body"]["id"]})
+    assert (hidden["status"], hidden["problem"]["code"]) == (404, "NOT_FOUND")
 
     # An error reads as problem+json in the page.
     unkeyed = investor.step(
