@@ -55,7 +55,7 @@ class InvoiceDraft(Checked):
     INVALID_MESSAGE: ClassVar[str] = "Invoice payload has invalid fields."
 
     invoice_number: str = rule_field(Text(1, 100))
-    buyer_name: str = rule_field(Text(1, 255))
+    buyer_name: str = rule_field(Text(1, 255, searchable=True))
     amount: Money = rule_field(MoneyAmount())
     issue_date: date = rule_field(Day())
     due_date: date = rule_field(Day(), description="On or after issueDate.")
@@ -90,7 +90,7 @@ class InvoicePatch(Checked):
     INVALID_MESSAGE: ClassVar[str] = "Invoice payload has invalid fields."
 
     invoice_number: str | Absent = rule_field(Text(1, 100), default=ABSENT)
-    buyer_name: str | Absent = rule_field(Text(1, 255), default=ABSENT)
+    buyer_name: str | Absent = rule_field(Text(1, 255, searchable=True), default=ABSENT)
     # Four decimals at most whatever the currency (the most any currency has); the
     # currency's own number is checked when the patch is applied.
     amount: Decimal | Absent = rule_field(

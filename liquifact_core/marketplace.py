@@ -290,7 +290,7 @@ class MarketplaceSearch(Checked):
     amount_max: Decimal | None = rule_field(DecimalAmount(), default=None, optional=True)
     currency: str | None = rule_field(Currency(), default=None, optional=True)
     status: frozenset[InvestableStatus] = rule_field(SetOf(InvestableStatus), default=frozenset())
-    q: str | None = rule_field(Text(1, SEARCH_MAX), default=None, optional=True)
+    q: str | None = rule_field(Text(1, SEARCH_MAX, searchable=True), default=None, optional=True)
     sort: SortField = rule_field(OneOf(SortField), wire="sortBy", default=SortField.YIELD_BPS)
     order: SortOrder = rule_field(OneOf(SortOrder), default=SortOrder.DESC)
     limit: int = rule_field(QueryInteger(1, PAGE_LIMIT_MAX), default=PAGE_LIMIT_DEFAULT)

@@ -40,7 +40,7 @@ class ProfileUpdate(Checked):
     """An SME's profile as it sends it (``PUT /v1/sme/profile``, ``{displayName, country}``):
     the whole profile, replacing any earlier one."""
 
-    display_name: str = rule_field(Text(1, DISPLAY_NAME_MAX))
+    display_name: str = rule_field(Text(1, DISPLAY_NAME_MAX, searchable=True))
     country: str = rule_field(Country())
 
 

@@ -38,6 +38,7 @@ from liquifact_core.amounts import (
 from liquifact_core.countries import COUNTRY_CODES, parse_country
 from liquifact_core.errors import FieldError, ValidationError
 from liquifact_core.ids import parse_invoice_id
+from liquifact_core.search import fold
 
 RULE = "liquifact.rule"
 WIRE = "liquifact.wire"
@@ -75,11 +76,19 @@ class Text:
     max_len: int
     blank_is_none: bool = False
     multiline: bool = False
+    # A name people search for (``search.fold``): it must keep a character once folded, or no
+    # search could find it (a lone combining accent folds to nothing).
+    searchable: bool = False
 
     def parse(self, raw: Any) -> str | None:
         parser = v.multiline_text if self.multiline else v.text
         value = parser(self.min_len, self.max_len)(raw)
+        if self.searchable and value and not fold(value):
+            raise v.text_error(UNSEARCHABLE_MESSAGE)
         return None if self.blank_is_none and not value else value
+
+
+UNSEARCHABLE_MESSAGE = "must hold a letter, digit or symbol, not only combining marks"
 
 
 @attrs.frozen

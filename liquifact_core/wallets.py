@@ -167,7 +167,7 @@ class SelfRegistration(Checked):
     transaction: str = rule_field(_TRANSACTION)
     role: SelfServiceRole = rule_field(OneOf(SelfServiceRole))
     display_name: str | None = rule_field(
-        Text(1, DISPLAY_NAME_MAX),
+        Text(1, DISPLAY_NAME_MAX, searchable=True),
         default=None,
         optional=True,
         description="The SME's display name (role sme only; with country).",

@@ -30,8 +30,8 @@ from liquifact_http.routes.common import (
     blocking,
     body,
     json_response,
-    no_query,
     query,
+    reads_query,
     resource,
     services,
 )
@@ -72,7 +72,6 @@ def _settings(request: Request) -> Settings:
 
 
 async def stellar_toml(request: Request) -> Response:
-    no_query(request)
     return Response(
         sign_in(request).stellar_toml(),
         media_type="text/plain; charset=utf-8",
@@ -80,6 +79,7 @@ async def stellar_toml(request: Request) -> Response:
     )
 
 
+@reads_query
 async def challenge(request: Request) -> Response:
     wanted = query(request, ChallengeRequest)
     server = sign_in(request)
@@ -89,7 +89,6 @@ async def challenge(request: Request) -> Response:
 
 
 async def token(request: Request) -> Response:
-    no_query(request)
     signed = await body(request, SignedChallenge)
     _jwt_secret(request)  # before the challenge is used up
     proven = await blocking(sign_in(request).verify, signed.transaction)
@@ -103,7 +102,6 @@ async def token(request: Request) -> Response:
 
 
 async def register(request: Request) -> Response:
-    no_query(request)
     wanted = await body(request, SelfRegistration)
     tenant = _settings(request).self_service_tenant
     if tenant is None:
@@ -165,6 +163,7 @@ def _token_for(request: Request, binding: WalletBinding) -> str:
 
 
 # ---- the admins' wallet directory ----------------------------------------------------------
+@reads_query
 async def list_wallets(request: Request) -> Response:
     caller = caller_of(request)
     wanted = query(request, WalletsQuery)
@@ -174,7 +173,6 @@ async def list_wallets(request: Request) -> Response:
 
 async def bind_wallet(request: Request) -> Response:
     caller = caller_of(request)
-    no_query(request)
     command = await body(request, BindWallet)
     binding = await blocking(
         services(request).wallets.bind, caller.tenant_id, caller.actor, command
@@ -185,7 +183,6 @@ async def bind_wallet(request: Request) -> Response:
 
 async def unbind_wallet(request: Request) -> Response:
     caller = caller_of(request)
-    no_query(request)
     address = AccountAddress.parse(
         request.path_params["address"], "address", "INVALID_WALLET_ADDRESS"
     ).value

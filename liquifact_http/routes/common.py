@@ -106,6 +106,9 @@ async def expected_version(request: Request) -> int | None:
     return int(invoice.version)
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+
+
 def query(request: Request, cls: type[T]) -> T:
     """The request's query string as a typed ``cls`` query (``wire.structure_query``): every
     unknown, repeated or bad parameter is a 400 entry of its own."""
@@ -117,12 +120,27 @@ def no_query(request: Request) -> None:
     wire.refuse_query(request.query_params.multi_items())
 
 
+def reads_query(handler: Handler) -> Handler:
+    """Marks a handler that reads its query string (with ``query``). Every other handler's
+    route refuses any query parameter before the handler runs (400 UNKNOWN_FIELD per name), so
+    no route silently ignores one."""
+    handler.reads_query = True  # type: ignore[attr-defined]
+    return handler
+
+
+def ignores_query(handler: Handler) -> Handler:
+    """Marks a public document or probe (``/health``, ``/openapi.json``, ``/metrics`` ...) that
+    ignores its query string: cache-busting and monitoring parameters there are harmless, and
+    refusing them would only break tooling."""
+    handler.reads_query = True  # type: ignore[attr-defined]  # nothing is read, nothing refused
+    return handler
+
+
 async def body(request: Request, cls: type[T], *, required: bool = True) -> T:
     """The request's JSON object body as a typed ``cls`` command (``wire.structure``)."""
     return wire.structure(await read_object(request, required=required), cls)
 
 
-Handler = Callable[[Request], Awaitable[Response]]
 PRIVATE_STATE_KEY = "private_response"
 
 
@@ -137,7 +155,8 @@ def resource(path: str, **handlers: Handler) -> Route:
 
     Each method's access rule (``access.ACCESS``) is looked up now, so a route without one
     fails at import, and is enforced before the handler runs. Then the query string is held
-    to the text rules (``text_guard.refuse_bad_query_text``) before any handler reads it.
+    to the text rules (``text_guard.refuse_bad_query_text``) before any handler reads it, and
+    refused whole unless the handler reads it (``reads_query``).
     """
     rules = {method: access_for(path, method) for method in handlers}
 
@@ -148,7 +167,10 @@ def resource(path: str, **handlers: Handler) -> Route:
             mark_private(request.scope)
         authorize(request, rules[method])
         refuse_bad_query_text(request.scope.get("query_string", b""))
-        return await handlers[method](request)
+        handler = handlers[method]
+        if not getattr(handler, "reads_query", False):
+            no_query(request)
+        return await handler(request)
 
     route = Route(path, dispatch, methods=list(handlers))
     route.handlers = handlers  # type: ignore[attr-defined]  # read by the OpenAPI coverage test

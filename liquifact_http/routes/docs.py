@@ -9,7 +9,7 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from liquifact_http.openapi import openapi_document
-from liquifact_http.routes.common import json_response, resource
+from liquifact_http.routes.common import ignores_query, json_response, resource
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -31,14 +31,17 @@ _INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-
 """
 
 
+@ignores_query
 async def openapi_json(_request: Request) -> Response:
     return json_response(openapi_document())
 
 
+@ignores_query
 async def swagger_page(_request: Request) -> Response:
     return HTMLResponse(_PAGE)
 
 
+@ignores_query
 async def swagger_init(_request: Request) -> Response:
     return Response(_INIT, media_type="application/javascript")
 

@@ -18,6 +18,7 @@ from liquifact_http.routes.common import (
     blocking,
     json_response,
     query,
+    reads_query,
     resource,
     services,
 )
@@ -71,6 +72,7 @@ async def fund_invoice(request: Request) -> Response:
     return json_response(rep.commitment(commitment), 201, headers)
 
 
+@reads_query
 async def list_commitments(request: Request) -> Response:
     # Not cached: a commitment's status changes as the chain reports it, and investors read
     # this list to see exactly that.
@@ -83,6 +85,7 @@ async def list_commitments(request: Request) -> Response:
 
 
 @cached(INVESTOR_LOCKS_KEY)
+@reads_query
 async def list_locks(request: Request) -> Response:
     caller = caller_of(request)
     wanted = query(request, LocksQuery)
@@ -91,6 +94,7 @@ async def list_locks(request: Request) -> Response:
 
 
 @cached(investor_lock_key())
+@reads_query
 async def get_lock(request: Request) -> Response:
     caller = caller_of(request)
     wanted = query(request, LockQuery)

@@ -31,7 +31,7 @@ from liquifact_http.probe_bodies import (
     ReadinessBody,
     ReadinessCheckBody,
 )
-from liquifact_http.routes.common import blocking, json_response, resource, services
+from liquifact_http.routes.common import blocking, ignores_query, json_response, resource, services
 from liquifact_http.settings import Settings
 from liquifact_http.wire import unstructure
 
@@ -104,10 +104,12 @@ def cache_report(settings: Settings) -> CacheBody:
     )
 
 
+@ignores_query
 async def readyz(request: Request) -> Response:
     return await _answer(request, CRITICAL_CHECKS)
 
 
+@ignores_query
 async def ready(request: Request) -> Response:
     return await _answer(
         request, {**CRITICAL_CHECKS, **EXTENDED_CHECKS}, cache_report(request.app.state.settings)

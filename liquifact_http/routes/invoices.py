@@ -26,6 +26,7 @@ from liquifact_http.routes.common import (
     expected_version,
     json_response,
     query,
+    reads_query,
     resource,
     services,
 )
@@ -47,6 +48,7 @@ async def create_invoice(request: Request) -> Response:
     return _invoice_response(invoice, 201, Location=f"/v1/invoices/{invoice.id}")
 
 
+@reads_query
 async def list_invoices(request: Request) -> Response:
     caller = caller_of(request)
     wanted = query(request, InvoiceListQuery)

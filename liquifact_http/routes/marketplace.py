@@ -12,8 +12,8 @@ from liquifact_http.callers import caller_of
 from liquifact_http.routes.common import (
     blocking,
     json_response,
-    no_query,
     query,
+    reads_query,
     resource,
     services,
 )
@@ -22,6 +22,7 @@ from liquifact_http.wire import unstructure
 
 
 @cached(MARKETPLACE_KEY)
+@reads_query
 async def search_marketplace(request: Request) -> Response:
     caller = caller_of(request)
     search = query(request, MarketplaceSearch)
@@ -32,6 +33,7 @@ async def search_marketplace(request: Request) -> Response:
 
 
 @cached(MARKETPLACE_KEY)  # same family: the same lifecycle changes make it stale
+@reads_query
 async def investment_opportunities(request: Request) -> Response:
     caller = caller_of(request)
     wanted = query(request, OpportunitiesQuery)
@@ -43,7 +45,6 @@ async def investment_opportunities(request: Request) -> Response:
 
 async def sme_metrics(request: Request) -> Response:
     caller = caller_of(request)
-    no_query(request)
     metrics = await blocking(services(request).metrics.sme_metrics, caller.tenant_id, caller.actor)
     return json_response(unstructure(SmeMetricsBody.of(metrics)))
 

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from liquifact_http.metrics import Metrics
 from liquifact_http.middleware.forwarded import socket_peer
 from liquifact_http.problems import Problem
-from liquifact_http.routes.common import resource
+from liquifact_http.routes.common import ignores_query, resource
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 # Headers a proxy adds: their presence means the request came from someone else.
@@ -82,6 +82,7 @@ def allowed(request: Request, token: str | None) -> bool:
     return peer is not None and peer in LOOPBACK and not relayed
 
 
+@ignores_query
 async def metrics_endpoint(request: Request) -> Response:
     if not allowed(request, request.app.state.settings.metrics_bearer_token):
         raise _unauthorized()

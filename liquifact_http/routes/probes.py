@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from liquifact_http.probe_bodies import ApiIndexBody, ApiLinks, HealthBody
-from liquifact_http.routes.common import json_response, resource
+from liquifact_http.routes.common import ignores_query, json_response, resource
 from liquifact_http.wire import unstructure
 
 API_VERSION = version("liquifact")
@@ -31,10 +31,12 @@ _INDEX = unstructure(
 )
 
 
+@ignores_query
 async def liveness(_request: Request) -> Response:
     return json_response(_ALIVE)
 
 
+@ignores_query
 async def api_index(_request: Request) -> Response:
     return json_response(_INDEX)
 

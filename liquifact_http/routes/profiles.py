@@ -8,21 +8,19 @@ from starlette.responses import Response
 from liquifact_core.profiles import ProfileUpdate
 from liquifact_http import representations as rep
 from liquifact_http.callers import caller_of
-from liquifact_http.routes.common import blocking, body, json_response, no_query, resource, services
+from liquifact_http.routes.common import blocking, body, json_response, resource, services
 
 PROFILE_PATH = "/v1/sme/profile"
 
 
 async def get_profile(request: Request) -> Response:
     caller = caller_of(request)
-    no_query(request)
     found = await blocking(services(request).profiles.get, caller.tenant_id, caller.actor)
     return json_response(rep.profile(found))
 
 
 async def put_profile(request: Request) -> Response:
     caller = caller_of(request)
-    no_query(request)
     update = await body(request, ProfileUpdate)
     saved = await blocking(services(request).profiles.put, caller.tenant_id, caller.actor, update)
     return json_response(rep.profile(saved.profile), 201 if saved.created else 200)

@@ -31,6 +31,7 @@ from jsonschema import FormatChecker
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from stellar_sdk.strkey import StrKey
 
+from liquifact_core.rules import UNSEARCHABLE_MESSAGE
 from liquifact_core.validation import SINGLE_LINE_FORBIDDEN, is_invisible
 from liquifact_http.openapi import openapi_document
 
@@ -67,10 +68,14 @@ INEXPRESSIBLE_CODES = frozenset(
         "UNKNOWN_HOME_DOMAIN",
     }
 )
+SEARCHABLE_FIELDS = ("buyerName", "displayName", "q")
 INEXPRESSIBLE_MESSAGES = (
     ("metadata", re.compile(r"must be at most \d+ bytes as JSON")),
     ("amount", re.compile(r"has more than \d+ decimal places for [A-Z]{3}")),
     ("funderAddress", re.compile(r"is required for operators")),
+    # Names must keep a character once folded for search (NFKD, case fold, no combining marks):
+    # a rule of Unicode data no pattern states.
+    *((name, re.compile(re.escape(UNSEARCHABLE_MESSAGE))) for name in SEARCHABLE_FIELDS),
 )
 
 
