@@ -10,7 +10,7 @@ from stellar_sdk.strkey import StrKey
 
 from liquifact_core.addresses import ContractAddress
 from liquifact_core.amounts import Money, Stroops
-from liquifact_core.errors import Conflict
+from liquifact_core.errors import Conflict, NotFound
 from liquifact_core.invoices import (
     Actor,
     EscrowLink,
@@ -19,6 +19,7 @@ from liquifact_core.invoices import (
     TransitionReason,
 )
 from liquifact_core.lifecycle import Role
+from liquifact_core.profiles import ProfileUpdate
 from liquifact_core.services import Services
 
 DEMO_TENANTS = ("demo-tenant", "acme-capital")
@@ -48,6 +49,7 @@ def seed_demo(services: Services, today: date | None = None) -> int:
     today = today or services.clock.now().date()
     created = 0
     for tenant in DEMO_TENANTS:
+        _issuer_profile(services, tenant)
         for suffix, amount, bps, days, fate in _PLAN:
             draft = InvoiceDraft(
                 invoice_number=f"DEMO-{tenant[:4].upper()}-{suffix}",
@@ -66,6 +68,14 @@ def seed_demo(services: Services, today: date | None = None) -> int:
             created += 1
             _advance(services, tenant, invoice.id, fate, amount)
     return created
+
+
+def _issuer_profile(services: Services, tenant: str) -> None:
+    """The demo SME's profile, so marketplace items show an issuer (kept if one exists)."""
+    try:
+        services.profiles.get(tenant, _SME)
+    except NotFound:
+        services.profiles.put(tenant, _SME, ProfileUpdate("Lumière Textiles SARL", "FR"))
 
 
 def _advance(services: Services, tenant: str, invoice_id: str, fate: str, amount: str) -> None:

@@ -40,6 +40,9 @@ def test_default_database_url_is_a_file_under_var(tmp_path: Path) -> None:
         assert demo.json()["meta"]["total"] == 6
         statuses = {item["status"] for item in demo.json()["data"]}
         assert {"pending", "approved", "linked_escrow", "partially_funded", "funded"} <= statuses
+        market = httpx.get(base + "/v1/marketplace", headers=bearer("investor", "demo-tenant"))
+        issuers = {item["issuer"]["displayName"] for item in market.json()["data"]}
+        assert issuers == {"Lumière Textiles SARL"}  # the demo SME has a profile
     assert (tmp_path / "var" / "liquifact.db").is_file()
     with running_server(env, "--seed-demo-if-empty", cwd=tmp_path) as base:
         # seeding only happens on an empty store
