@@ -6,7 +6,7 @@ OpenAPI document shows (``schemas.response_schema``), so the two cannot drift.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -70,6 +70,19 @@ class PageMeta(Representation):
         return cls.by_number(total, 1, max(total, 1))
 
 
+def numbered_page(
+    body: Callable[[list[Any], PageMeta], Representation],
+    items: list[Any],
+    total: int,
+    page: int,
+    limit: int,
+) -> dict[str, Any]:
+    """The JSON of page ``page`` (from 1) of a list paged only by number: ``body`` (the list's
+    class) holding ``items`` (rendered), with ``PageMeta.by_number``."""
+    json: dict[str, Any] = unstructure(body(items, PageMeta.by_number(total, page, limit)))
+    return json
+
+
 @attrs.frozen
 class InvoicePageBody(Representation):
     """One page of invoices, newest first."""
@@ -82,13 +95,8 @@ class InvoicePageBody(Representation):
 
 def invoice_page(result: InvoicePage, wanted: InvoiceListQuery) -> dict[str, Any]:
     """The JSON of one page of ``GET /v1/invoices``."""
-    body: dict[str, Any] = unstructure(
-        InvoicePageBody(
-            data=[rep.InvoiceBody.of(item) for item in result.items],
-            meta=PageMeta.by_number(result.total, wanted.page, wanted.limit),
-        )
-    )
-    return body
+    items = [rep.InvoiceBody.of(item) for item in result.items]
+    return numbered_page(InvoicePageBody, items, result.total, wanted.page, wanted.limit)
 
 
 @attrs.frozen
@@ -161,13 +169,8 @@ class LockPageBody(Representation):
 
 def lock_page(result: LockPage, wanted: LocksQuery) -> dict[str, Any]:
     """The JSON of one page of ``GET /v1/investor/locks``."""
-    body: dict[str, Any] = unstructure(
-        LockPageBody(
-            data=[rep.LockBody.of(item) for item in result.items],
-            meta=PageMeta.by_number(result.total, wanted.page, wanted.limit),
-        )
-    )
-    return body
+    items = [rep.LockBody.of(item) for item in result.items]
+    return numbered_page(LockPageBody, items, result.total, wanted.page, wanted.limit)
 
 
 @attrs.frozen
@@ -183,10 +186,5 @@ class CommitmentPageBody(Representation):
 def commitment_page(result: CommitmentPage, wanted: CommitmentsQuery) -> dict[str, Any]:
     """The JSON of one page of ``GET /v1/investor/commitments`` (offset paging: ``nextCursor``
     is always null)."""
-    body: dict[str, Any] = unstructure(
-        CommitmentPageBody(
-            data=[rep.CommitmentBody.of(item) for item in result.items],
-            meta=PageMeta.by_number(result.total, wanted.page, wanted.limit),
-        )
-    )
-    return body
+    items = [rep.CommitmentBody.of(item) for item in result.items]
+    return numbered_page(CommitmentPageBody, items, result.total, wanted.page, wanted.limit)
