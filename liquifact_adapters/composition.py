@@ -27,8 +27,11 @@ use cases report each committed change (``liquifact_core.changes``); ``CacheInva
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
-from collections.abc import Callable, Sequence
+import socket
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,7 +40,10 @@ import attrs
 from liquifact_core.services import Services
 
 if TYPE_CHECKING:
+    from liquifact_adapters.system.worker import Worker
+    from liquifact_core.jobs import Job, JobHandler
     from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
+    from liquifact_core.worker import WorkerObserver
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
@@ -348,3 +354,71 @@ def migration_runner(config: ServicesConfig) -> MigrationRunner:
     if config.sqlite_path is not None:
         return SqliteMigrations(config.sqlite_path)
     return NoMigrations()
+
+
+def job_handlers(services: Services) -> dict[str, JobHandler]:
+    """Every background job type this build can run, by job type (``JobHandler``s over
+    ``services``). The schedule runs a slot only when its type is here
+    (``liquifact_core.schedules.SLOTS``)."""
+    from liquifact_core.schedules import IDEMPOTENCY_PURGE
+
+    def purge_idempotency_keys(job: Job) -> None:
+        # What `liquifact idempotency purge` runs; idempotent (deletes what expired by now).
+        services.idempotency.purge_expired()
+
+    return {IDEMPOTENCY_PURGE: purge_idempotency_keys}
+
+
+def default_worker_id() -> str:
+    """``<host>:<pid>:<random>``: unique per process, readable in ``lease_owner``."""
+    host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:64] or "host"
+    return f"{host}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def open_worker(
+    services: Services,
+    handlers: Mapping[str, JobHandler],
+    *,
+    worker_id: str | None = None,
+    batch_size: int = 10,
+    concurrency: int = 4,
+    poll_interval_seconds: float = 1.0,
+    lease_seconds: int = 60,
+    retry_base_delay_ms: int = 500,
+    retry_max_delay_ms: int = 10_000,
+    schedules: bool = True,
+    observer: WorkerObserver | None = None,
+) -> Worker:
+    """A job worker over ``services``' store and clock running ``handlers`` (usually
+    ``job_handlers(services)``), retrying with bounded exponential backoff with jitter, and
+    (``schedules``) enqueuing the schedule slots whose types it handles. Call ``start()`` (or
+    ``run_once()``), then ``stop(grace)``; the caller closes ``services``. ValueError for
+    options out of range."""
+    from liquifact_adapters.system.backoff import ExponentialBackoff
+    from liquifact_adapters.system.worker import Worker, WorkerOptions
+    from liquifact_core.jobs import check_worker_id
+    from liquifact_core.schedules import Scheduler
+    from liquifact_core.worker import WorkerPlan
+
+    plan = WorkerPlan(
+        worker_id=check_worker_id(worker_id or default_worker_id()),
+        job_types=frozenset(handlers),
+        lease=timedelta(seconds=lease_seconds),
+    )
+    scheduler = (
+        Scheduler(services.store.unit_of_work, services.clock, plan.job_types)
+        if schedules
+        else None
+    )
+    return Worker(
+        services.store.job_queue,
+        handlers,
+        plan,
+        services.clock,
+        ExponentialBackoff(retry_base_delay_ms, retry_max_delay_ms),
+        WorkerOptions(
+            batch_size=batch_size, concurrency=concurrency, poll_interval=poll_interval_seconds
+        ),
+        scheduler=scheduler,
+        observer=observer,
+    )

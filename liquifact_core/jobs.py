@@ -122,6 +122,28 @@ class JobFailure:
     retryable: bool = True
 
 
+class JobFailed(Exception):
+    """Raised by a handler to fail the attempt with this failure (retryable or not).
+
+    ``failure.error`` is sanitised (``sanitise_error``) before it is stored."""
+
+    def __init__(self, failure: JobFailure) -> None:
+        super().__init__(failure.error)
+        self.failure = failure
+
+
+class JobHandler(Protocol):
+    """What a worker runs for one job type (``handlers: Mapping[str, JobHandler]``)."""
+
+    # ``job`` is positional-only so that any one-argument callable (a function with another
+    # parameter name, a lambda, a ``Callable[[Job], None]``) is a handler.
+    def __call__(self, job: Job, /) -> None:
+        """Do the job (at-least-once: must be idempotent). Return = success; raise JobFailed
+        to fail the attempt; any other exception is a retryable failure whose message is
+        sanitised before it is stored."""
+        ...
+
+
 class Backoff(Protocol):
     """How long to wait before the next attempt after ``attempt`` attempts failed (1 after
     the first failure). Implementations are bounded: base <= delay <= cap."""

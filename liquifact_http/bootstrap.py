@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
@@ -29,6 +30,7 @@ from liquifact_adapters.composition import migration_runner as library_migration
 from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
 from liquifact_core.services import Services
 from liquifact_http.auth import Authenticator
+from liquifact_http.background import register_queue_gauges
 from liquifact_http.callers import CallerResolver
 from liquifact_http.errors import EXCEPTION_HANDLERS
 from liquifact_http.logs import configure_logging, get_logger
@@ -59,6 +61,9 @@ from liquifact_http.routes import (
 from liquifact_http.sentry import init_sentry
 from liquifact_http.sep10 import SignIn
 from liquifact_http.settings import Settings
+
+if TYPE_CHECKING:
+    from liquifact_adapters.system.worker import Worker
 
 # The library's names stay importable from here for the CLI and existing callers.
 __all__ = [
@@ -198,12 +203,15 @@ def create_app(
     resolve_caller: CallerResolver | None = None,
     metrics: Metrics | None = None,
     rate_counter: WindowCounter | None = None,
+    worker: Worker | None = None,
     **overrides: Any,
 ) -> Starlette:
     """The ASGI app. ``services`` (or port ``overrides`` such as ``store=``) replace adapters;
     ``resolve_caller`` replaces how callers are identified (default: JWT bearer tokens and
     API keys as ``settings`` configure them, see ``auth.Authenticator``); ``metrics`` and
-    ``rate_counter`` replace the app's registry and rate-limit store."""
+    ``rate_counter`` replace the app's registry and rate-limit store. ``worker`` (the embedded
+    job worker, ``liquifact_http.background.build_worker``) starts with the app's lifespan and
+    stops with it, its jobs in flight given SHUTDOWN_TIMEOUT_SECONDS to finish."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     init_sentry(settings)
@@ -237,9 +245,21 @@ def create_app(
     )
     operations.append(Middleware(BodyLimitMiddleware, limits=limits, metrics=metrics))
 
+    register_queue_gauges(metrics, wired)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
         yield
+        try:
+            if worker is not None:
+                # Blocking (up to the grace period): off the event loop.
+                await anyio.to_thread.run_sync(worker.stop, settings.shutdown_timeout_seconds)
+        finally:
+            await _close()
+
+    async def _close() -> None:
         try:
             if owns_services:
                 wired.close()

@@ -1,4 +1,4 @@
-"""The ``liquifact`` command: serve, seed-demo, db migrate|rollback|status, token,
+"""The ``liquifact`` command: serve, worker, seed-demo, db migrate|rollback|status, token,
 idempotency purge."""
 
 from __future__ import annotations
@@ -146,7 +146,14 @@ def _serve(args: argparse.Namespace) -> int:
     services = _services(settings, metrics, log)
     if args.seed_demo_if_empty and store_is_empty(services):
         log.info("seeded_demo_data", invoices=seed_demo(services))
-    app = create_app(settings, services=services, metrics=metrics)
+    worker = None
+    if settings.runs_embedded_worker:
+        from liquifact_http.background import build_worker
+
+        # The embedded store's single process does the background work too (EMBEDDED_WORKER).
+        worker = build_worker(settings, services, metrics)
+        log.info("embedded_worker", worker_id=worker.plan.worker_id)
+    app = create_app(settings, services=services, metrics=metrics, worker=worker)
     config = uvicorn.Config(
         app,
         host=args.host or settings.host,
@@ -213,6 +220,62 @@ def _announcing_server(config: Any, store: str) -> Any:
             )
 
     return AnnouncingServer(config)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import threading
+
+    from liquifact_http.background import build_worker, register_queue_gauges
+    from liquifact_http.logs import configure_logging, get_logger
+    from liquifact_http.metrics import Metrics
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    log = get_logger("liquifact.cli")
+    metrics = Metrics()
+    services = _services(settings, metrics, log)
+    try:
+        register_queue_gauges(metrics, services)
+        worker = build_worker(settings, services, metrics)
+        if args.once:
+            ran = worker.drain()
+            log.info("worker_drained", jobs=ran)
+            return 0
+        if settings.worker_metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            start_http_server(
+                settings.worker_metrics_port,
+                addr=settings.worker_metrics_host,
+                registry=metrics.registry,
+            )
+        stop = threading.Event()
+        stopped_by: list[int] = []
+
+        def on_signal(number: int, _frame: object) -> None:
+            stopped_by.append(number)
+            stop.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            worker.start()
+            log.info("worker_running", worker_id=worker.plan.worker_id, store=store_label(settings))
+            while not stop.wait(1.0):
+                pass
+            # Finish what runs, for at most the grace period; the rest is abandoned and runs
+            # again when its lease expires.
+            finished = worker.stop(settings.shutdown_timeout_seconds)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        log.info(
+            "stopped",
+            signal=signal.Signals(stopped_by[0]).name if stopped_by else None,
+            abandoned_jobs=0 if finished else worker.inflight,
+        )
+        return 0
+    finally:
+        services.close()
 
 
 def _seed(_args: argparse.Namespace) -> int:
@@ -329,6 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed-demo-if-empty", action="store_true", help="load demo data into an empty store"
     )
     serve.set_defaults(run=_serve)
+    worker = commands.add_parser("worker", help="run background jobs and the schedule")
+    worker.add_argument(
+        "--once", action="store_true", help="run the due jobs (and schedule slots), then exit"
+    )
+    worker.set_defaults(run=_worker)
     seed = commands.add_parser("seed-demo", help="load demo tenants and invoices")
     seed.set_defaults(run=_seed)
     db = commands.add_parser("db", help="schema migrations")

@@ -8,7 +8,7 @@ Grafana dashboard in docs/ reference only names defined here (a test checks).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -26,41 +26,57 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 
 @attrs.frozen
 class JobSample:
-    """What one job queue or worker reports when /metrics is scraped."""
+    """What one job queue or worker reports for one job type when /metrics is scraped."""
 
     queue_depth: int = 0
     retry_queue_size: int = 0
     inflight: int = 0
 
 
-JobSampler = Callable[[], JobSample]
+JobSampler = Callable[[], Mapping[str, JobSample]]
+"""Samples per job type (the ``type`` label; job types are a fixed, small set)."""
+
+_JOB_GAUGES = (
+    (
+        "liquifact_job_queue_depth",
+        "Pending jobs that are due, by job type (the whole queue, every tenant).",
+        "queue_depth",
+    ),
+    (
+        "liquifact_job_retry_queue_size",
+        "Pending jobs waiting for a retry after a failed attempt, by job type.",
+        "retry_queue_size",
+    ),
+    (
+        "liquifact_worker_inflight_count",
+        "Jobs being run by this process's worker, by job type.",
+        "inflight",
+    ),
+)
 
 
 class _JobCollector(Collector):
-    """The spec's background-job gauges, sampled from registered queues/workers at scrape time."""
+    """The spec's background-job gauges, sampled from registered queues/workers at scrape
+    time; the samples of several sources add up per job type."""
 
     def __init__(self) -> None:
         self.samplers: dict[str, JobSampler] = {}
 
     def collect(self) -> Iterator[Metric]:
-        samples = []
+        totals: dict[str, dict[str, int]] = {}
         for sampler in list(self.samplers.values()):
             try:
-                samples.append(sampler())
+                sampled = dict(sampler())
             except Exception:  # noqa: S112 - a broken sampler must not break the scrape
                 continue
-        families = (
-            ("liquifact_job_queue_depth", "Pending jobs waiting in background queues.", "q"),
-            ("liquifact_job_retry_queue_size", "Jobs waiting in retry queues.", "r"),
-            ("liquifact_worker_inflight_count", "Jobs being processed by workers.", "i"),
-        )
-        for name, documentation, field in families:
-            total = sum(
-                {"q": s.queue_depth, "r": s.retry_queue_size, "i": s.inflight}[field]
-                for s in samples
-            )
-            family = GaugeMetricFamily(name, documentation)
-            family.add_metric([], total)
+            for job_type, sample in sampled.items():
+                tally = totals.setdefault(job_type, {})
+                for _, _, field in _JOB_GAUGES:
+                    tally[field] = tally.get(field, 0) + getattr(sample, field)
+        for name, documentation, field in _JOB_GAUGES:
+            family = GaugeMetricFamily(name, documentation, labels=["type"])
+            for job_type in sorted(totals):
+                family.add_metric([job_type], totals[job_type][field])
             yield family
 
     def describe(self) -> Iterable[Metric]:
@@ -132,11 +148,36 @@ class Metrics:
         )
         self.jobs = _JobCollector()
         r.register(self.jobs)
+        self.job_attempts = Counter(
+            "liquifact_job_attempts_total",
+            "Job attempts started by this process's worker, by job type.",
+            ["type"],
+            registry=r,
+        )
+        self.job_successes = Counter(
+            "liquifact_job_successes_total",
+            "Job attempts that succeeded, by job type.",
+            ["type"],
+            registry=r,
+        )
+        self.job_retries = Counter(
+            "liquifact_job_retries_total",
+            "Job attempts that failed and were scheduled again, by job type.",
+            ["type"],
+            registry=r,
+        )
+        self.job_dead_letters = Counter(
+            "liquifact_job_dead_letters_total",
+            "Jobs that became dead letters after an attempt of this process, by job type.",
+            ["type"],
+            registry=r,
+        )
         for kind in BODY_LIMIT_TYPES:  # expose zeros so rate() works from the first scrape
             self.body_size_rejections.labels(type=kind)
 
     def register_job_source(self, name: str, sampler: JobSampler) -> None:
-        """Add a job queue or worker to the ``liquifact_job_*`` gauges (sampled per scrape)."""
+        """Add a job queue or worker to the job gauges (sampled per scrape): ``sampler``
+        returns a ``JobSample`` per job type."""
         self.jobs.samplers[name] = sampler
 
     def record_readiness(self, check: str, ok: bool) -> None:

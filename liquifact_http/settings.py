@@ -122,6 +122,25 @@ class Settings:
     sep10_client_domains: tuple[str, ...] = ()
     # Fetch a wallet's client_domain stellar.toml over plain HTTP: for local tests only.
     sep10_client_domain_allow_http: bool = False
+    # ---- background jobs (issue 11): the worker, its retries, the embedded worker ----
+    worker_poll_interval_ms: int = 1000
+    worker_batch_size: int = 10
+    worker_concurrency: int = 4
+    worker_lease_seconds: int = 60
+    job_retry_base_delay_ms: int = 500
+    job_retry_max_delay_ms: int = 10_000
+    # auto: `liquifact serve` runs a worker in its process on the embedded SQLite store only.
+    embedded_worker: str = "auto"
+    worker_metrics_port: int | None = None
+    worker_metrics_host: str = "127.0.0.1"
+
+    @property
+    def runs_embedded_worker(self) -> bool:
+        """Whether ``liquifact serve`` runs a job worker in its own process: EMBEDDED_WORKER
+        true/false, or (auto) exactly when the store is the embedded SQLite file."""
+        if self.embedded_worker == "auto":
+            return sqlite_path_of(self.database_url) is not None
+        return self.embedded_worker == "true"
 
     @property
     def network_passphrase(self) -> str:
@@ -484,6 +503,15 @@ FIELDS: tuple[Field, ...] = (
     Field("SELF_SERVICE_TENANT", "self_service_tenant", _tenant),
     Field("SEP10_CLIENT_DOMAINS", "sep10_client_domains", _domains),
     Field("SEP10_CLIENT_DOMAIN_ALLOW_HTTP", "sep10_client_domain_allow_http", _boolean),
+    Field("WORKER_POLL_INTERVAL_MS", "worker_poll_interval_ms", _int_range(10, 60_000)),
+    Field("WORKER_BATCH_SIZE", "worker_batch_size", _int_range(1, 100)),
+    Field("WORKER_CONCURRENCY", "worker_concurrency", _int_range(1, 64)),
+    Field("WORKER_LEASE_SECONDS", "worker_lease_seconds", _int_range(1, 3600)),
+    Field("JOB_RETRY_BASE_DELAY_MS", "job_retry_base_delay_ms", _int_range(1, 3_600_000)),
+    Field("JOB_RETRY_MAX_DELAY_MS", "job_retry_max_delay_ms", _int_range(1, 3_600_000)),
+    Field("EMBEDDED_WORKER", "embedded_worker", _choice("auto", "true", "false")),
+    Field("WORKER_METRICS_PORT", "worker_metrics_port", _port),
+    Field("WORKER_METRICS_HOST", "worker_metrics_host", _host),
 )
 # Settings a production deployment must set explicitly (their defaults are for development).
 REQUIRED_IN_PRODUCTION = ("CURSOR_SECRET", "SEP10_SIGNING_SECRET", "HOME_DOMAIN")
@@ -547,6 +575,8 @@ def _cross_checks(settings: Settings, source: Mapping[str, str]) -> list[tuple[s
             problems.append(
                 ("JWT_SECRET", f"must be at least {needed} bytes for the JWT_ALGORITHMS listed")
             )
+    if settings.job_retry_base_delay_ms > settings.job_retry_max_delay_ms:
+        problems.append(("JOB_RETRY_BASE_DELAY_MS", "must not exceed JOB_RETRY_MAX_DELAY_MS"))
     if settings.environment == "production" and settings.sep10_client_domain_allow_http:
         problems.append(("SEP10_CLIENT_DOMAIN_ALLOW_HTTP", "must not be true in production"))
     if settings.environment == "production" and secret is None and not settings.api_keys:

@@ -172,19 +172,28 @@ def test_readiness_hook_sets_the_gauge(open_app: Starlette) -> None:
     assert samples(open_app, "readiness_gauge", check="database") == 0
 
 
-def test_job_gauges_sum_registered_sources(open_app: Starlette) -> None:
+def test_job_gauges_sum_registered_sources_per_job_type(open_app: Starlette) -> None:
     metrics = open_app.state.metrics
-    assert samples(open_app, "liquifact_job_queue_depth") == 0
-    metrics.register_job_source("webhooks", lambda: JobSample(queue_depth=3, retry_queue_size=1))
-    metrics.register_job_source("mail", lambda: JobSample(queue_depth=2, inflight=4))
+    assert samples(open_app, "liquifact_job_queue_depth", type="webhook_delivery") is None
+    metrics.register_job_source(
+        "webhooks", lambda: {"webhook_delivery": JobSample(queue_depth=3, retry_queue_size=1)}
+    )
+    metrics.register_job_source(
+        "mail",
+        lambda: {
+            "webhook_delivery": JobSample(queue_depth=2, inflight=4),
+            "mail": JobSample(inflight=1),
+        },
+    )
 
-    def broken() -> JobSample:
+    def broken() -> dict[str, JobSample]:
         raise RuntimeError("queue gone")
 
     metrics.register_job_source("broken", broken)
-    assert samples(open_app, "liquifact_job_queue_depth") == 5
-    assert samples(open_app, "liquifact_job_retry_queue_size") == 1
-    assert samples(open_app, "liquifact_worker_inflight_count") == 4
+    assert samples(open_app, "liquifact_job_queue_depth", type="webhook_delivery") == 5
+    assert samples(open_app, "liquifact_job_retry_queue_size", type="webhook_delivery") == 1
+    assert samples(open_app, "liquifact_worker_inflight_count", type="webhook_delivery") == 4
+    assert samples(open_app, "liquifact_worker_inflight_count", type="mail") == 1
 
 
 def test_every_app_owns_its_registry() -> None:

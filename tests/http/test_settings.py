@@ -199,3 +199,22 @@ def test_cors_wildcards_paths_and_junk_are_refused(origin: str) -> None:
 @pytest.mark.parametrize(("raw", "value"), [("true", True), ("1", True), ("false", False)])
 def test_trust_proxy(raw: str, value: bool) -> None:
     assert load_settings({"TRUST_PROXY": raw}, env_file=NO_DOTENV).trust_proxy.enabled is value
+
+
+def test_worker_settings_and_the_embedded_worker_default() -> None:
+    default = load_settings({}, env_file=Path("/nonexistent"))
+    assert default.runs_embedded_worker  # the embedded SQLite store
+    assert (default.worker_lease_seconds, default.job_retry_base_delay_ms) == (60, 500)
+    postgres = {"DATABASE_URL": "postgresql://app@db:5432/liquifact"}
+    assert not load_settings(postgres, env_file=Path("/nonexistent")).runs_embedded_worker
+    forced = load_settings({**postgres, "EMBEDDED_WORKER": "true"}, env_file=Path("/nonexistent"))
+    assert forced.runs_embedded_worker
+    with pytest.raises(ConfigError) as refused:
+        load_settings(
+            {"JOB_RETRY_BASE_DELAY_MS": "20000", "WORKER_CONCURRENCY": "0"},
+            env_file=Path("/nonexistent"),
+        )
+    assert [key for key, _ in refused.value.problems] == [
+        "WORKER_CONCURRENCY",
+        "JOB_RETRY_BASE_DELAY_MS",
+    ]
