@@ -59,6 +59,9 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+LOGGED_EXTRAS = ("worker_id", "job_id", "job_type", "attempt", "outcome", "abandoned")
+
+
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     """Route every logger of the process through one structlog renderer on stderr.
 
@@ -90,6 +93,9 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             *shared,
+            # Library-style calls (the job worker logs with ``extra=``) keep these fields; any
+            # other extra stays out, so no caller can smuggle a value into the JSON lines.
+            structlog.stdlib.ExtraAdder(allow=LOGGED_EXTRAS),
             _exception_type_only,
             _drop_secrets,
         ],
