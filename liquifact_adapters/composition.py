@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from liquifact_adapters.system.worker import Worker
     from liquifact_core.jobs import Job, JobHandler
     from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
+    from liquifact_core.services import WebhookPorts
     from liquifact_core.worker import WorkerObserver
 
 SQLITE_PREFIX = "sqlite:///"
@@ -107,6 +108,14 @@ def _at_least(low: int) -> Callable[[object, attrs.Attribute[int], int], None]:
     return check
 
 
+def _at_most(high: int) -> Callable[[object, attrs.Attribute[int], int], None]:
+    def check(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+        if value > high:
+            raise ValueError(f"{attribute.name} must be at most {high}")
+
+    return check
+
+
 def _pool_sizes(instance: ServicesConfig, _attribute: object, value: int) -> None:
     if value < instance.database_pool_min_size:
         raise ValueError("database_pool_max_size must not be below database_pool_min_size")
@@ -135,6 +144,13 @@ class ServicesConfig:
     * ``cursor_secret``: HMAC key of marketplace cursors, at least 32 characters. ``None``: a
       random key per ``open_services`` call, so cursors are valid only for that ``Services``.
     * ``idempotency_ttl_hours``: hours a funding idempotency key is kept (the spec's 24).
+    * ``webhook_secrets_key``: Fernet key(s) sealing tenants' webhook secrets
+      (WEBHOOK_SECRETS_KEY, comma-separated, the first seals). ``None``: a random key per
+      ``open_services`` call, so secrets saved through it cannot be opened by another one.
+    * ``webhook_max_retries``, ``webhook_base_delay_ms``, ``webhook_max_delay_ms``,
+      ``webhook_timeout_ms``: the spec's WEBHOOK_* (3, 500 ms, 10000 ms, 5000 ms).
+    * ``webhook_allow_insecure_loopback``: plain-http webhook URLs to loopback hosts pass
+      (development and tests only).
     """
 
     database_url: str = attrs.field(
@@ -149,6 +165,12 @@ class ServicesConfig:
     cache_max_entries: int = attrs.field(default=5000, validator=_at_least(1))
     cursor_secret: str | None = attrs.field(default=None, repr=False, validator=_cursor_secret)
     idempotency_ttl_hours: int = attrs.field(default=24, validator=_at_least(1))
+    webhook_secrets_key: str | None = attrs.field(default=None, repr=False)
+    webhook_max_retries: int = attrs.field(default=3, validator=[_at_least(0), _at_most(9)])
+    webhook_base_delay_ms: int = attrs.field(default=500, validator=_at_least(1))
+    webhook_max_delay_ms: int = attrs.field(default=10_000, validator=_at_least(1))
+    webhook_timeout_ms: int = attrs.field(default=5000, validator=_at_least(1))
+    webhook_allow_insecure_loopback: bool = False
 
     @property
     def sqlite_path(self) -> str | None:
@@ -267,6 +289,7 @@ def open_services(
             chain=chain or StubbedEscrowChain(),
             cursor_secret=config.cursor_secret or secrets.token_urlsafe(32),
             idempotency_ttl=timedelta(hours=config.idempotency_ttl_hours),
+            webhooks=webhook_ports(config),
         )
     except BaseException:
         if store is None:
@@ -356,17 +379,48 @@ def migration_runner(config: ServicesConfig) -> MigrationRunner:
     return NoMigrations()
 
 
-def job_handlers(services: Services) -> dict[str, JobHandler]:
+def webhook_ports(config: ServicesConfig) -> WebhookPorts:
+    """The Fernet secret box and DNS address policy of tenant webhooks, per ``config``."""
+    from liquifact_adapters.webhooks import DnsAddressPolicy, FernetSecretBox, generate_key
+    from liquifact_core.services import WebhookPorts
+
+    return WebhookPorts(
+        box=FernetSecretBox(config.webhook_secrets_key or generate_key()),
+        policy=DnsAddressPolicy(allow_loopback=config.webhook_allow_insecure_loopback),
+        max_retries=config.webhook_max_retries,
+        allow_insecure_loopback=config.webhook_allow_insecure_loopback,
+    )
+
+
+def job_handlers(services: Services, config: ServicesConfig | None = None) -> dict[str, JobHandler]:
     """Every background job type this build can run, by job type (``JobHandler``s over
-    ``services``). The schedule runs a slot only when its type is here
-    (``liquifact_core.schedules.SLOTS``)."""
+    ``services``; ``config`` gives the webhook delivery settings, default the spec's). The
+    schedule runs a slot only when its type is here (``liquifact_core.schedules.SLOTS``)."""
+    from liquifact_adapters.system.backoff import ExponentialBackoff
+    from liquifact_adapters.webhooks import DeliverySettings, DnsAddressPolicy, WebhookDelivery
+    from liquifact_core.jobs import WEBHOOK_DELIVERY
     from liquifact_core.schedules import IDEMPOTENCY_PURGE
+
+    config = config or ServicesConfig()
+    ports = services.webhook_ports
+    delivery = WebhookDelivery(
+        services.store,
+        ports.box,
+        services.clock,
+        services.ids,
+        ExponentialBackoff(config.webhook_base_delay_ms, config.webhook_max_delay_ms),
+        DeliverySettings(
+            timeout_ms=config.webhook_timeout_ms,
+            allow_insecure_loopback=ports.allow_insecure_loopback,
+        ),
+        policy=ports.policy if isinstance(ports.policy, DnsAddressPolicy) else None,
+    )
 
     def purge_idempotency_keys(job: Job) -> None:
         # What `liquifact idempotency purge` runs; idempotent (deletes what expired by now).
         services.idempotency.purge_expired()
 
-    return {IDEMPOTENCY_PURGE: purge_idempotency_keys}
+    return {IDEMPOTENCY_PURGE: purge_idempotency_keys, WEBHOOK_DELIVERY: delivery}
 
 
 def default_worker_id() -> str:

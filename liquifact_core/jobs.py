@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -42,7 +42,10 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_ERROR_LENGTH = 500
 WEBHOOK_DELIVERY = "webhook_delivery"
 
-_JOB_TYPE = re.compile(r"[a-z][a-z0-9_.]{0,63}")
+JOB_TYPE_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
+JOB_ID_PATTERN = r"^job_[A-Za-z0-9_]{1,120}$"
+_JOB_TYPE = re.compile(JOB_TYPE_PATTERN[1:-1])
+_JOB_ID = re.compile(JOB_ID_PATTERN[1:-1])
 _WORKER_ID = re.compile(r"[A-Za-z0-9_.:@/-]{1,128}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 # What could carry a credential in an error text: URL user info, query strings, bearer or
@@ -140,10 +143,12 @@ class JobHandler(Protocol):
     def __call__(self, job: Job, /) -> None:
         """Do the job (at-least-once: must be idempotent). Return = success; raise JobFailed
         to fail the attempt; any other exception is a retryable failure whose message is
-        sanitised before it is stored."""
+        sanitised before it is stored. A handler with a ``backoff`` attribute (a
+        ``Backoff``) is retried on that schedule instead of the worker's."""
         ...
 
 
+@runtime_checkable
 class Backoff(Protocol):
     """How long to wait before the next attempt after ``attempt`` attempts failed (1 after
     the first failure). Implementations are bounded: base <= delay <= cap."""
@@ -163,6 +168,16 @@ def check_job_type(raw: object, field: str = "type") -> str:
     if not isinstance(raw, str) or not _JOB_TYPE.fullmatch(raw):
         raise ValidationError.for_field(
             field, "must be 1-64 of [a-z0-9_.] starting with a letter", "INVALID_JOB_TYPE"
+        )
+    return raw
+
+
+def parse_job_id(raw: object, field: str = "jobId") -> str:
+    """A job id as clients send it: ``job_`` then 1-120 of [A-Za-z0-9_]; ValidationError
+    (INVALID_JOB_ID) otherwise."""
+    if not isinstance(raw, str) or not _JOB_ID.fullmatch(raw):
+        raise ValidationError.for_field(
+            field, "must be a job id: 'job_' then up to 120 of [A-Za-z0-9_]", "INVALID_JOB_ID"
         )
     return raw
 
@@ -366,10 +381,11 @@ class JobQuery:
 @attrs.frozen
 class JobPage:
     """One page of ``JobQuery``; ``next_after`` is the cursor of the next page, None on the
-    last one."""
+    last one; ``total``: every job matching the query's filters, on all pages."""
 
     items: Sequence[Job]
     next_after: str | None
+    total: int = 0
 
 
 @attrs.frozen
@@ -404,21 +420,21 @@ def count_jobs(jobs: Iterable[Job], now: datetime) -> dict[str, JobCounts]:
 
 def page_in_memory(jobs: Iterable[Job], query: JobQuery) -> JobPage:
     """The reference semantics of ``JobRepository.list``."""
+    filtered = [
+        job
+        for job in jobs
+        if job.tenant_id == query.tenant_id
+        and (not query.statuses or job.status in query.statuses)
+        and (query.job_type is None or job.type == query.job_type)
+    ]
     matching = sorted(
-        (
-            job
-            for job in jobs
-            if job.tenant_id == query.tenant_id
-            and (not query.statuses or job.status in query.statuses)
-            and (query.job_type is None or job.type == query.job_type)
-            and (query.after is None or job.id < query.after)
-        ),
+        (job for job in filtered if query.after is None or job.id < query.after),
         key=lambda job: job.id,
         reverse=True,
     )
     items = matching[: query.limit]
     more = len(matching) > query.limit
-    return JobPage(items, items[-1].id if more else None)
+    return JobPage(items, items[-1].id if more else None, len(filtered))
 
 
 def job_not_found(job_id: str) -> NotFound:

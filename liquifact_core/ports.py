@@ -28,6 +28,7 @@ from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
 from liquifact_core.profiles import SmeProfile
 from liquifact_core.wallets import WalletBinding, WalletPage
+from liquifact_core.webhook_endpoints import WebhookEndpoint, WebhookUrl
 
 
 class Clock(Protocol):
@@ -299,6 +300,47 @@ class ProfileRepository(Protocol):
         ...
 
 
+class WebhookRepository(Protocol):
+    """Each tenant's webhook endpoint (``liquifact_core.webhook_endpoints``): at most one."""
+
+    def get(self, tenant_id: str) -> WebhookEndpoint | None:
+        """The tenant's endpoint, or None."""
+        ...
+
+    def put(self, endpoint: WebhookEndpoint) -> None:
+        """Store ``endpoint``, replacing the tenant's earlier one."""
+        ...
+
+    def remove(self, tenant_id: str) -> bool:
+        """Delete the tenant's endpoint; False if it had none."""
+        ...
+
+
+class SecretBox(Protocol):
+    """Seals webhook secrets for storage and opens them for signing (authenticated
+    encryption: a changed or foreign token does not open)."""
+
+    def seal(self, secret: str) -> str:
+        """An opaque ASCII token of ``secret``, safe to store."""
+        ...
+
+    def open(self, token: str) -> str:
+        """The secret ``seal`` sealed into ``token``; ValueError if it cannot be opened (a
+        different key, or a damaged token). Never puts the secret in an error text."""
+        ...
+
+
+class AddressPolicy(Protocol):
+    """Where a webhook may be sent: resolves a checked URL's host and refuses it unless every
+    address is allowed (``webhook_endpoints.address_allowed``), at save time and again at
+    delivery time (DNS rebinding)."""
+
+    def check(self, url: WebhookUrl) -> None:
+        """ValidationError WEBHOOK_URL_BLOCKED (an address is not public) or
+        WEBHOOK_HOST_UNRESOLVED (the name does not resolve), on field ``url``."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``with`` block without ``commit()`` rolls back."""
 
@@ -309,6 +351,7 @@ class UnitOfWork(Protocol):
     wallets: WalletRepository
     jobs: JobRepository
     profiles: ProfileRepository
+    webhooks: WebhookRepository
 
     def __enter__(self) -> Self:
         """Begin the transaction."""

@@ -84,6 +84,7 @@ def run_claimed(
 
     Return: completed. ``JobFailed``: its failure (retryable or not). Any other ``Exception``:
     a retryable failure whose text (exception type and message) is sanitised when stored.
+    A handler's own ``backoff`` (``JobHandler``) replaces ``backoff``.
     Errors of ``queue`` itself propagate: the job stays leased and runs again when the lease
     expires.
     """
@@ -102,7 +103,8 @@ def run_claimed(
     if failure is None:
         stored = queue.complete(job, clock.now())
     else:
-        stored = queue.fail(job, failure, clock.now(), backoff)
+        own = getattr(handler, "backoff", None)
+        stored = queue.fail(job, failure, clock.now(), own if isinstance(own, Backoff) else backoff)
     return outcome_of(stored)
 
 

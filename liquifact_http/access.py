@@ -71,6 +71,8 @@ READ_LOCKS = allow(INVESTOR, ADMIN, scope=S.ESCROW_READ)
 # Wallet sign-in is how a caller gets credentials, so it needs none; the directory is the
 # admins' (a person's decision: no API key binds wallets).
 MANAGE_WALLETS = allow(ADMIN)
+# The tenant's webhook endpoint and background jobs: a person's decision, no API key.
+MANAGE_WEBHOOKS = allow(ADMIN)
 
 _INVOICE = "/v1/invoices/{id}"
 ACCESS: Mapping[tuple[str, str], Access] = {
@@ -112,6 +114,14 @@ ACCESS: Mapping[tuple[str, str], Access] = {
     ("/v1/admin/wallets", "GET"): MANAGE_WALLETS,
     ("/v1/admin/wallets", "POST"): MANAGE_WALLETS,
     ("/v1/admin/wallets/{address}", "DELETE"): MANAGE_WALLETS,
+    ("/v1/admin/webhook", "GET"): MANAGE_WEBHOOKS,
+    ("/v1/admin/webhook", "PUT"): MANAGE_WEBHOOKS,
+    ("/v1/admin/webhook", "DELETE"): MANAGE_WEBHOOKS,
+    ("/v1/admin/webhook/secret", "POST"): MANAGE_WEBHOOKS,
+    ("/v1/admin/webhook/test", "POST"): MANAGE_WEBHOOKS,
+    ("/v1/admin/jobs", "GET"): MANAGE_WEBHOOKS,
+    ("/v1/admin/jobs/{jobId}", "GET"): MANAGE_WEBHOOKS,
+    ("/v1/admin/jobs/{jobId}/replay", "POST"): MANAGE_WEBHOOKS,
 }
 
 

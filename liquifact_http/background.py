@@ -9,6 +9,7 @@ from liquifact_adapters.composition import job_handlers, open_worker
 from liquifact_core.jobs import Job, JobHandler
 from liquifact_core.worker import Outcome
 from liquifact_http.metrics import JobSample, Metrics
+from liquifact_http.settings import services_config
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -62,7 +63,7 @@ def build_worker(
     started."""
     worker = open_worker(
         services,
-        job_handlers(services) if handlers is None else handlers,
+        job_handlers(services, services_config(settings)) if handlers is None else handlers,
         batch_size=settings.worker_batch_size,
         concurrency=settings.worker_concurrency,
         poll_interval_seconds=settings.worker_poll_interval_ms / 1000,

@@ -20,7 +20,6 @@ from liquifact_adapters.composition import (
     MigrationRunner,
     PostgresMigrations,
     SchemaOutdated,
-    ServicesConfig,
     SqliteMigrations,
     open_cache,
     open_services,
@@ -57,10 +56,11 @@ from liquifact_http.routes import (
     metrics,
     probes,
     profiles,
+    webhooks,
 )
 from liquifact_http.sentry import init_sentry
 from liquifact_http.sep10 import SignIn
-from liquifact_http.settings import Settings
+from liquifact_http.settings import Settings, services_config
 
 if TYPE_CHECKING:
     from liquifact_adapters.system.worker import Worker
@@ -81,23 +81,6 @@ __all__ = [
 ]
 
 _cache_log = get_logger("liquifact.cache")
-
-
-def services_config(settings: Settings) -> ServicesConfig:
-    """The library configuration the environment describes (the shell reads, the library
-    builds: see ``liquifact_adapters.composition``)."""
-    return ServicesConfig(
-        database_url=settings.database_url,
-        database_app_role=settings.database_app_role,
-        database_pool_min_size=settings.database_pool_min_size,
-        database_pool_max_size=settings.database_pool_max_size,
-        database_statement_timeout_ms=settings.database_statement_timeout_ms,
-        redis_url=settings.redis_url,
-        redis_key_prefix=settings.redis_key_prefix,
-        cache_max_entries=settings.cache_max_entries,
-        cursor_secret=settings.cursor_secret,
-        idempotency_ttl_hours=settings.idempotency_key_ttl_hours,
-    )
 
 
 def build_store(settings: Settings) -> Store:
@@ -192,6 +175,7 @@ def all_routes() -> Sequence[BaseRoute]:
         *profiles.routes,
         *funding.routes,
         *auth.routes,
+        *webhooks.routes,
         *docs.routes,
     ]
 

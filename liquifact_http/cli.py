@@ -70,6 +70,7 @@ def _services(settings: Settings, metrics: Metrics | None = None, log: Any = Non
 
 DEV_CURSOR_SECRET_FILE = Path("var/dev-cursor-secret")
 DEV_SEP10_SECRET_FILE = Path("var/dev-sep10-signing-secret")
+DEV_WEBHOOK_KEY_FILE = Path("var/dev-webhook-secrets-key")
 
 
 def development_cursor_secret(path: Path = DEV_CURSOR_SECRET_FILE) -> str:
@@ -89,6 +90,27 @@ def development_sep10_secret(path: Path = DEV_SEP10_SECRET_FILE) -> str:
     from stellar_sdk import Keypair
 
     return _development_secret(path, lambda: Keypair.random().secret)
+
+
+def development_webhook_key(path: Path = DEV_WEBHOOK_KEY_FILE) -> str:
+    """The development Fernet key sealing webhook secrets, kept in ``path`` and created once
+    like the cursor secret, so the server and ``liquifact worker`` started in the same
+    directory open each other's secrets across restarts."""
+    from liquifact_adapters.webhooks import generate_key
+
+    return _development_secret(path, generate_key)
+
+
+def with_development_secrets(settings: Settings) -> Settings:
+    """``settings`` with the development secrets filled in where none is configured
+    (production refuses to start without them, so this changes nothing there)."""
+    if settings.cursor_secret is None:
+        settings = attrs.evolve(settings, cursor_secret=development_cursor_secret())
+    if settings.sep10_signing_secret is None:
+        settings = attrs.evolve(settings, sep10_signing_secret=development_sep10_secret())
+    if settings.webhook_secrets_key is None:
+        settings = attrs.evolve(settings, webhook_secrets_key=development_webhook_key())
+    return settings
 
 
 def _development_secret(path: Path, make: Callable[[], str]) -> str:
@@ -134,10 +156,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
     log = get_logger("liquifact.cli")
-    if settings.cursor_secret is None:  # the settings gate requires one in production
-        settings = attrs.evolve(settings, cursor_secret=development_cursor_secret())
-    if settings.sep10_signing_secret is None:  # required in production too
-        settings = attrs.evolve(settings, sep10_signing_secret=development_sep10_secret())
+    settings = with_development_secrets(settings)  # production requires real ones
     if args.port:  # the development sign-in domain (localhost:<port>) names the real port
         settings = attrs.evolve(settings, port=args.port)
     if cache_is_process_local(settings):
@@ -229,7 +248,7 @@ def _worker(args: argparse.Namespace) -> int:
     from liquifact_http.logs import configure_logging, get_logger
     from liquifact_http.metrics import Metrics
 
-    settings = _settings()
+    settings = with_development_secrets(_settings())
     configure_logging(settings.log_level, settings.log_format)
     log = get_logger("liquifact.cli")
     metrics = Metrics()

@@ -202,9 +202,14 @@ def _components() -> dict[str, Component]:
 
 def object_components() -> dict[str, Component]:
     """Every object schema of the document by name, with the class it is generated from."""
-    from liquifact_http import openapi_auth, openapi_market
+    from liquifact_http import openapi_auth, openapi_market, openapi_webhooks
 
-    return {**_components(), **openapi_market.components(), **openapi_auth.components()}
+    return {
+        **_components(),
+        **openapi_market.components(),
+        **openapi_auth.components(),
+        **openapi_webhooks.components(),
+    }
 
 
 def _schemas() -> Object:
@@ -895,7 +900,7 @@ def _routed(described: Object) -> Object:
 
 
 def _paths() -> Object:
-    from liquifact_http import openapi_auth, openapi_market
+    from liquifact_http import openapi_auth, openapi_market, openapi_webhooks
 
     canonical = _secure(
         _routed(
@@ -905,6 +910,7 @@ def _paths() -> Object:
                 **_invoice_paths(),
                 **openapi_market.paths(),
                 **openapi_auth.paths(),
+                **openapi_webhooks.paths(),
                 **_docs_paths(),
             }
         )
@@ -960,7 +966,7 @@ _TAGS = [
 @cache
 def openapi_document() -> dict[str, Any]:
     """The complete OpenAPI 3.0.3 document (built once; treat it as read-only)."""
-    from liquifact_http import openapi_auth, openapi_market
+    from liquifact_http import openapi_auth, openapi_market, openapi_webhooks
 
     return {
         "openapi": "3.0.3",
@@ -970,7 +976,7 @@ def openapi_document() -> dict[str, Any]:
             "description": _DESCRIPTION,
             "license": {"name": "MIT"},
         },
-        "tags": [*_TAGS, *openapi_market.TAGS, *openapi_auth.TAGS],
+        "tags": [*_TAGS, *openapi_market.TAGS, *openapi_auth.TAGS, *openapi_webhooks.TAGS],
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
@@ -978,11 +984,13 @@ def openapi_document() -> dict[str, Any]:
                 **_parameters(),
                 **openapi_market.parameters(),
                 **openapi_auth.parameters(),
+                **openapi_webhooks.parameters(),
             },
             "headers": {
                 **_response_headers(),
                 **openapi_market.headers(),
                 **openapi_auth.headers(),
+                **openapi_webhooks.headers(),
             },
             "responses": _generic_responses(),
             "examples": _examples(),

@@ -16,7 +16,7 @@ import attrs
 from dotenv import dotenv_values
 from stellar_sdk.strkey import StrKey
 
-from liquifact_adapters.composition import postgres_url_of, sqlite_path_of
+from liquifact_adapters.composition import ServicesConfig, postgres_url_of, sqlite_path_of
 from liquifact_http.api_keys import ApiKey, ApiKeysError, parse_api_keys
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/liquifact.db"
@@ -133,6 +133,16 @@ class Settings:
     embedded_worker: str = "auto"
     worker_metrics_port: int | None = None
     worker_metrics_host: str = "127.0.0.1"
+    # ---- tenant webhooks (issue 11): the spec's WEBHOOK_* and the key sealing secrets ----
+    # Fernet key(s), comma-separated, the first seals. Production refuses to start without
+    # one; `liquifact serve` and `liquifact worker` elsewhere share a development key kept in
+    # var/ (cli.py).
+    webhook_secrets_key: str | None = attrs.field(default=None, repr=False)
+    webhook_max_retries: int = 3
+    webhook_base_delay_ms: int = 500
+    webhook_max_delay_ms: int = 10_000
+    webhook_timeout_ms: int = 5000
+    webhook_allow_insecure_loopback: bool = False
 
     @property
     def runs_embedded_worker(self) -> bool:
@@ -345,6 +355,21 @@ def _secret_file(raw: str) -> str:
     return secret
 
 
+def _fernet_keys(raw: str) -> str:
+    from liquifact_adapters.webhooks import FernetSecretBox
+
+    FernetSecretBox(raw)  # ValueError naming no key material
+    return raw.strip()
+
+
+def _fernet_keys_file(raw: str) -> str:
+    try:
+        text = Path(raw).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise ValueError("must name a readable UTF-8 file") from None
+    return _fernet_keys(text)
+
+
 def _stellar_seed(raw: str) -> str:
     value = raw.strip()
     if not StrKey.is_valid_ed25519_secret_seed(value):
@@ -512,9 +537,21 @@ FIELDS: tuple[Field, ...] = (
     Field("EMBEDDED_WORKER", "embedded_worker", _choice("auto", "true", "false")),
     Field("WORKER_METRICS_PORT", "worker_metrics_port", _port),
     Field("WORKER_METRICS_HOST", "worker_metrics_host", _host),
+    Field("WEBHOOK_SECRETS_KEY", "webhook_secrets_key", _fernet_keys, secret=True),
+    Field("WEBHOOK_SECRETS_KEY_FILE", "webhook_secrets_key", _fernet_keys_file, fallback=True),
+    Field("WEBHOOK_MAX_RETRIES", "webhook_max_retries", _int_range(0, 9)),
+    Field("WEBHOOK_BASE_DELAY", "webhook_base_delay_ms", _int_range(1, 3_600_000)),
+    Field("WEBHOOK_MAX_DELAY", "webhook_max_delay_ms", _int_range(1, 3_600_000)),
+    Field("WEBHOOK_TIMEOUT_MS", "webhook_timeout_ms", _int_range(1, 60_000)),
+    Field("WEBHOOK_ALLOW_INSECURE_LOOPBACK", "webhook_allow_insecure_loopback", _boolean),
 )
 # Settings a production deployment must set explicitly (their defaults are for development).
-REQUIRED_IN_PRODUCTION = ("CURSOR_SECRET", "SEP10_SIGNING_SECRET", "HOME_DOMAIN")
+REQUIRED_IN_PRODUCTION = (
+    "CURSOR_SECRET",
+    "SEP10_SIGNING_SECRET",
+    "HOME_DOMAIN",
+    "WEBHOOK_SECRETS_KEY",
+)
 
 
 def load_settings(
@@ -577,6 +614,10 @@ def _cross_checks(settings: Settings, source: Mapping[str, str]) -> list[tuple[s
             )
     if settings.job_retry_base_delay_ms > settings.job_retry_max_delay_ms:
         problems.append(("JOB_RETRY_BASE_DELAY_MS", "must not exceed JOB_RETRY_MAX_DELAY_MS"))
+    if settings.webhook_base_delay_ms > settings.webhook_max_delay_ms:
+        problems.append(("WEBHOOK_BASE_DELAY", "must not exceed WEBHOOK_MAX_DELAY"))
+    if settings.environment == "production" and settings.webhook_allow_insecure_loopback:
+        problems.append(("WEBHOOK_ALLOW_INSECURE_LOOPBACK", "must not be true in production"))
     if settings.environment == "production" and settings.sep10_client_domain_allow_http:
         problems.append(("SEP10_CLIENT_DOMAIN_ALLOW_HTTP", "must not be true in production"))
     if settings.environment == "production" and secret is None and not settings.api_keys:
@@ -584,3 +625,26 @@ def _cross_checks(settings: Settings, source: Mapping[str, str]) -> list[tuple[s
             ("JWT_SECRET", "JWT_SECRET, JWT_SECRET_FILE or API_KEYS is required in production")
         )
     return problems
+
+
+def services_config(settings: Settings) -> ServicesConfig:
+    """The library configuration the environment describes (the shell reads, the library
+    builds: see ``liquifact_adapters.composition``)."""
+    return ServicesConfig(
+        database_url=settings.database_url,
+        database_app_role=settings.database_app_role,
+        database_pool_min_size=settings.database_pool_min_size,
+        database_pool_max_size=settings.database_pool_max_size,
+        database_statement_timeout_ms=settings.database_statement_timeout_ms,
+        redis_url=settings.redis_url,
+        redis_key_prefix=settings.redis_key_prefix,
+        cache_max_entries=settings.cache_max_entries,
+        cursor_secret=settings.cursor_secret,
+        idempotency_ttl_hours=settings.idempotency_key_ttl_hours,
+        webhook_secrets_key=settings.webhook_secrets_key,
+        webhook_max_retries=settings.webhook_max_retries,
+        webhook_base_delay_ms=settings.webhook_base_delay_ms,
+        webhook_max_delay_ms=settings.webhook_max_delay_ms,
+        webhook_timeout_ms=settings.webhook_timeout_ms,
+        webhook_allow_insecure_loopback=settings.webhook_allow_insecure_loopback,
+    )

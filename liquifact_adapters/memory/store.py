@@ -46,9 +46,11 @@ from liquifact_core.ports import (
     ProfileRepository,
     StatusTotals,
     WalletRepository,
+    WebhookRepository,
 )
 from liquifact_core.profiles import SmeProfile
 from liquifact_core.wallets import WalletBinding, WalletPage, wallet_already_bound
+from liquifact_core.webhook_endpoints import WebhookEndpoint
 
 
 @attrs.define
@@ -63,6 +65,7 @@ class _State:
     # By id across tenants (ids are unique), as the workers see them.
     jobs: dict[str, Job] = attrs.field(factory=dict)
     profiles: dict[tuple[str, str], SmeProfile] = attrs.field(factory=dict)
+    webhooks: dict[str, WebhookEndpoint] = attrs.field(factory=dict)
 
     def copy(self) -> _State:
         # Values are frozen, so copying the containers is enough for isolation.
@@ -75,6 +78,7 @@ class _State:
             dict(self.wallets),
             dict(self.jobs),
             dict(self.profiles),
+            dict(self.webhooks),
         )
 
 
@@ -136,6 +140,7 @@ class InMemoryUnitOfWork:
     wallets: WalletRepository
     jobs: JobRepository
     profiles: ProfileRepository
+    webhooks: WebhookRepository
 
     def __init__(self, store: InMemoryStore, tenant_id: str, *, read_only: bool = False) -> None:
         self._store = store
@@ -149,6 +154,7 @@ class InMemoryUnitOfWork:
         self.wallets = _WalletRepository(self)
         self.jobs = _JobRepository(self)
         self.profiles = _ProfileRepository(self)
+        self.webhooks = _WebhookRepository(self)
 
     def __enter__(self) -> Self:
         self._store._lock.acquire()
@@ -575,6 +581,23 @@ class _ProfileRepository:
     def upsert(self, profile: SmeProfile) -> None:
         self._uow.check_tenant(profile.tenant_id)
         self._uow.state().profiles[(profile.tenant_id, profile.subject)] = profile
+
+
+class _WebhookRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, tenant_id: str) -> WebhookEndpoint | None:
+        self._uow.check_tenant(tenant_id)
+        return self._uow.state().webhooks.get(tenant_id)
+
+    def put(self, endpoint: WebhookEndpoint) -> None:
+        self._uow.check_tenant(endpoint.tenant_id)
+        self._uow.state().webhooks[endpoint.tenant_id] = endpoint
+
+    def remove(self, tenant_id: str) -> bool:
+        self._uow.check_tenant(tenant_id)
+        return self._uow.state().webhooks.pop(tenant_id, None) is not None
 
 
 def _replaceable(record: IdempotencyRecord, now: datetime) -> bool:

@@ -24,17 +24,18 @@ if TYPE_CHECKING:
     from liquifact_adapters.postgres.store import PostgresStore
 
 _SELECT = pyformat(shared.SELECT_JOB)
-_LIST = (
-    "SELECT " + shared.JOB_COLUMNS + " FROM jobs"  # noqa: S608 - constant column names
-    """
+_FILTER = """
 WHERE tenant_id = %(tenant_id)s
     AND (%(any_status)s OR status = ANY(%(statuses)s))
     AND (%(job_type)s::text IS NULL OR type = %(job_type)s::text)
-    AND (%(after)s::text IS NULL OR id COLLATE "C" < %(after)s::text)
+"""
+_PAGE = """    AND (%(after)s::text IS NULL OR id COLLATE "C" < %(after)s::text)
 ORDER BY id COLLATE "C" DESC
 LIMIT %(limit)s
 """
-)
+# Constant parts only (no caller text is ever joined in).
+_LIST = " ".join(("SELECT", shared.JOB_COLUMNS, "FROM jobs", _FILTER, _PAGE))
+_COUNT = " ".join(("SELECT count(*) AS total FROM jobs", _FILTER))
 _DUE = "SELECT * FROM due_jobs(%(now)s, %(types)s, %(limit)s)"
 _WRITE = """
 SELECT id FROM write_job_state(
@@ -53,6 +54,7 @@ class PostgresJobRepository(SqlJobRepository):
     # The requeue's read-check-write: a concurrent requeue waits, then finds the job pending.
     SELECT_FOR_WRITE = _SELECT + "\nFOR UPDATE"
     LIST = _LIST
+    COUNT = _COUNT
     WRITE_STATE = pyformat(shared.write_state("lease_owner IS NOT DISTINCT FROM :expected_owner"))
 
     def status_set(self, statuses: tuple[str, ...]) -> list[str]:

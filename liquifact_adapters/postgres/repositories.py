@@ -18,7 +18,7 @@ from psycopg import errors as pg_errors
 
 from liquifact_adapters.postgres import marketplace as market
 from liquifact_adapters.postgres.mapping import ROWS
-from liquifact_adapters.sql import profiles, wallets
+from liquifact_adapters.sql import profiles, wallets, webhooks
 from liquifact_adapters.sql import statements as shared
 from liquifact_adapters.sql.profiles import SqlProfileRepository
 from liquifact_adapters.sql.repositories import (
@@ -30,6 +30,7 @@ from liquifact_adapters.sql.repositories import (
 )
 from liquifact_adapters.sql.statements import pyformat
 from liquifact_adapters.sql.wallets import SqlWalletRepository
+from liquifact_adapters.sql.webhooks import SqlWebhookRepository
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.ports import StatusTotals
 
@@ -171,6 +172,13 @@ class PostgresProfileRepository(SqlProfileRepository):
     rows = ROWS
     UPSERT = pyformat(profiles.UPSERT_PROFILE)
     SELECT = pyformat(profiles.SELECT_PROFILE)
+
+
+class PostgresWebhookRepository(SqlWebhookRepository):
+    rows = ROWS
+    UPSERT = pyformat(webhooks.UPSERT_WEBHOOK)
+    SELECT = pyformat(webhooks.SELECT_WEBHOOK)
+    DELETE = pyformat(webhooks.DELETE_WEBHOOK)
 
 
 # Across tenants, through the SECURITY DEFINER function of migration 0006.

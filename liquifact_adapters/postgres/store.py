@@ -38,6 +38,7 @@ from liquifact_adapters.postgres.repositories import (
     PostgresInvoiceRepository,
     PostgresProfileRepository,
     PostgresWalletRepository,
+    PostgresWebhookRepository,
     constraint_violations,
 )
 from liquifact_adapters.sql import wallets
@@ -207,6 +208,7 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     wallet_repository = PostgresWalletRepository
     job_repository = PostgresJobRepository
     profile_repository = PostgresProfileRepository
+    webhook_repository = PostgresWebhookRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

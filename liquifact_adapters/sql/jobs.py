@@ -123,6 +123,7 @@ class SqlJobRepository(ABC):
     SELECT: ClassVar[str]
     SELECT_FOR_WRITE: ClassVar[str]
     LIST: ClassVar[str]
+    COUNT: ClassVar[str]  # the LIST filters without the cursor: the page's total
     WRITE_STATE: ClassVar[str]
 
     def __init__(self, session: Session) -> None:
@@ -158,7 +159,8 @@ class SqlJobRepository(ABC):
         }
         found = [job_from_row(row, self.rows) for row in self._session.fetch_all(self.LIST, params)]
         items = found[: query.limit]
-        return JobPage(items, items[-1].id if len(found) > query.limit else None)
+        total = int(self._session.fetch_all(self.COUNT, params)[0]["total"])
+        return JobPage(items, items[-1].id if len(found) > query.limit else None, total)
 
     @abstractmethod
     def status_set(self, statuses: tuple[str, ...]) -> object:

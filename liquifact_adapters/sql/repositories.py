@@ -38,13 +38,16 @@ from liquifact_core.ports import (
     ProfileRepository,
     StatusTotals,
     WalletRepository,
+    WebhookRepository,
 )
 
-if TYPE_CHECKING:  # sql.wallets and sql.jobs build on this module's Session and ConstraintViolation
+# The per-table modules build on this module's Session (and ConstraintViolation), so they are
+# imported for types only.
+if TYPE_CHECKING:
     from liquifact_adapters.sql.jobs import SqlJobRepository
-if TYPE_CHECKING:  # sql.wallets and sql.profiles build on this module's Session
     from liquifact_adapters.sql.profiles import SqlProfileRepository
     from liquifact_adapters.sql.wallets import SqlWalletRepository
+    from liquifact_adapters.sql.webhooks import SqlWebhookRepository
 
 ViolationKind = Literal["primary_key", "unique", "foreign_key", "other"]
 
@@ -392,6 +395,7 @@ class SqlUnitOfWork(ABC):
     wallets: WalletRepository
     jobs: JobRepository
     profiles: ProfileRepository
+    webhooks: WebhookRepository
 
     invoice_repository: ClassVar[type[SqlInvoiceRepository]]
     audit_log: ClassVar[type[SqlAuditLog]]
@@ -402,6 +406,7 @@ class SqlUnitOfWork(ABC):
     # The tenant's outbox (``liquifact_adapters.sql.jobs``).
     job_repository: ClassVar[type[SqlJobRepository]]
     profile_repository: ClassVar[type[SqlProfileRepository]]
+    webhook_repository: ClassVar[type[SqlWebhookRepository]]
 
     def __init__(self, tenant_id: str, *, read_only: bool) -> None:
         self._tenant_id = tenant_id
@@ -413,6 +418,7 @@ class SqlUnitOfWork(ABC):
         self.wallets = self.wallet_repository(self)
         self.jobs = self.job_repository(self)
         self.profiles = self.profile_repository(self)
+        self.webhooks = self.webhook_repository(self)
 
     @property
     def read_only(self) -> bool:

@@ -21,17 +21,18 @@ from liquifact_adapters.sqlite.mapping import ROWS
 
 _WRITE_STATE = shared.write_state("lease_owner IS :expected_owner")
 
-_LIST = (
-    "SELECT " + shared.JOB_COLUMNS + " FROM jobs"  # noqa: S608 - constant column names
-    """
+_FILTER = """
 WHERE tenant_id = :tenant_id
     AND (:any_status OR status IN (SELECT value FROM json_each(:statuses)))
     AND (:job_type IS NULL OR type = :job_type)
-    AND (:after IS NULL OR id < :after)
+"""
+_PAGE = """    AND (:after IS NULL OR id < :after)
 ORDER BY id DESC
 LIMIT :limit
 """
-)
+# Constant parts only (no caller text is ever joined in).
+_LIST = " ".join(("SELECT", shared.JOB_COLUMNS, "FROM jobs", _FILTER, _PAGE))
+_COUNT = " ".join(("SELECT count(*) AS total FROM jobs", _FILTER))
 
 _DUE = (
     "SELECT " + shared.JOB_COLUMNS + " FROM jobs"  # noqa: S608 - constant column names
@@ -60,6 +61,7 @@ class SqliteJobRepository(SqlJobRepository):
     INSERT = shared.INSERT_JOB
     SELECT = SELECT_FOR_WRITE = shared.SELECT_JOB  # BEGIN IMMEDIATE already serialises
     LIST = _LIST
+    COUNT = _COUNT
     WRITE_STATE = _WRITE_STATE
 
     def status_set(self, statuses: tuple[str, ...]) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 
-from liquifact_adapters.sql import profiles, wallets
+from liquifact_adapters.sql import profiles, wallets, webhooks
 from liquifact_adapters.sql import statements as shared
 from liquifact_adapters.sql.profiles import SqlProfileRepository
 from liquifact_adapters.sql.repositories import (
@@ -23,6 +23,7 @@ from liquifact_adapters.sql.repositories import (
     ViolationKind,
 )
 from liquifact_adapters.sql.wallets import SqlWalletRepository
+from liquifact_adapters.sql.webhooks import SqlWebhookRepository
 from liquifact_adapters.sqlite import marketplace as market
 from liquifact_adapters.sqlite.mapping import ROWS
 from liquifact_core.lifecycle import InvoiceStatus
@@ -164,6 +165,13 @@ class SqliteProfileRepository(SqlProfileRepository):
     rows = ROWS
     UPSERT = profiles.UPSERT_PROFILE
     SELECT = profiles.SELECT_PROFILE
+
+
+class SqliteWebhookRepository(SqlWebhookRepository):
+    rows = ROWS
+    UPSERT = webhooks.UPSERT_WEBHOOK
+    SELECT = webhooks.SELECT_WEBHOOK
+    DELETE = webhooks.DELETE_WEBHOOK
 
 
 # Store-wide (outside a tenant's unit): the sign-in lookup and the challenge ledger.

@@ -29,6 +29,7 @@ from liquifact_adapters.sqlite.repositories import (
     SqliteInvoiceRepository,
     SqliteProfileRepository,
     SqliteWalletRepository,
+    SqliteWebhookRepository,
     constraint_violations,
 )
 from liquifact_core.errors import schema_not_current, store_unavailable
@@ -151,6 +152,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
     wallet_repository = SqliteWalletRepository
     job_repository = SqliteJobRepository
     profile_repository = SqliteProfileRepository
+    webhook_repository = SqliteWebhookRepository
 
     def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

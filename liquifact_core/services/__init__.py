@@ -8,7 +8,17 @@ from datetime import timedelta
 import attrs
 
 from liquifact_core.changes import IgnoreChanges
-from liquifact_core.ports import Cache, ChangeListener, Clock, EscrowChain, IdGenerator, Store
+from liquifact_core.errors import Unavailable
+from liquifact_core.ports import (
+    AddressPolicy,
+    Cache,
+    ChangeListener,
+    Clock,
+    EscrowChain,
+    IdGenerator,
+    SecretBox,
+    Store,
+)
 from liquifact_core.services.funding import FundingService
 from liquifact_core.services.idempotency import DEFAULT_TTL, IdempotencyService
 from liquifact_core.services.invoices import InvoiceService
@@ -16,6 +26,8 @@ from liquifact_core.services.marketplace import MarketplaceService
 from liquifact_core.services.metrics import MetricsService
 from liquifact_core.services.profiles import ProfileService
 from liquifact_core.services.wallets import WalletService
+from liquifact_core.services.webhooks import WebhookOutbox, WebhookService
+from liquifact_core.webhook_endpoints import DEFAULT_MAX_RETRIES, WebhookUrl
 
 
 @attrs.frozen
@@ -34,6 +46,8 @@ class Services:
     metrics: MetricsService
     wallets: WalletService
     profiles: ProfileService
+    webhooks: WebhookService
+    webhook_ports: WebhookPorts
 
     @classmethod
     def from_ports(
@@ -47,6 +61,7 @@ class Services:
         chain: EscrowChain | None = None,
         cursor_secret: str | None = None,
         idempotency_ttl: timedelta = DEFAULT_TTL,
+        webhooks: WebhookPorts | None = None,
     ) -> Services:
         """``cache`` is the response cache the HTTP shell serves reads from (the core never
         touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
@@ -56,9 +71,15 @@ class Services:
         ``cursor_secret`` is the HMAC key of marketplace cursors (at least 32 characters;
         ``liquifact_adapters.composition`` reads ``CURSOR_SECRET``); none: a random key of
         this ``Services``, so its cursors are refused by any other process or instance (give
-        every process of a deployment the same key). There is no published default key."""
+        every process of a deployment the same key). There is no published default key.
+        ``webhooks``: the secret box, address policy and delivery settings of tenant
+        webhooks (``liquifact_adapters.composition`` builds them); none: transitions still
+        write delivery jobs for tenants with an endpoint, but no endpoint can be saved
+        (503 WEBHOOKS_UNAVAILABLE)."""
         cache = cache if cache is not None else NoCache()
         changes = changes if changes is not None else IgnoreChanges()
+        hooks = webhooks or WebhookPorts(_NoSecretBox(), _NoSecretBox())
+        outbox = WebhookOutbox(ids, hooks.max_retries)
         idempotency = IdempotencyService(
             store.unit_of_work, store.purge_expired_idempotency, clock, ids, idempotency_ttl
         )
@@ -68,7 +89,7 @@ class Services:
             ids=ids,
             cache=cache,
             changes=changes,
-            invoices=InvoiceService(store.unit_of_work, clock, ids, changes),
+            invoices=InvoiceService(store.unit_of_work, clock, ids, changes, outbox),
             marketplace=MarketplaceService(
                 store.read_unit, cursor_secret or secrets.token_urlsafe(32)
             ),
@@ -87,6 +108,17 @@ class Services:
                 changes,
             ),
             profiles=ProfileService(store.unit_of_work, clock, ids, changes),
+            webhook_ports=hooks,
+            webhooks=WebhookService(
+                store.unit_of_work,
+                store.read_unit,
+                clock,
+                ids,
+                hooks.box,
+                hooks.policy,
+                outbox,
+                allow_insecure_loopback=hooks.allow_insecure_loopback,
+            ),
         )
 
     def close(self) -> None:
@@ -95,6 +127,38 @@ class Services:
             self.store.close()
         finally:
             self.cache.close()
+
+
+@attrs.frozen
+class WebhookPorts:
+    """What tenant webhooks need from outside the core: the ``SecretBox`` sealing secrets,
+    the ``AddressPolicy`` checking URLs, WEBHOOK_MAX_RETRIES (retries after the first
+    attempt, the spec's default 3) and whether plain-http loopback URLs are allowed
+    (WEBHOOK_ALLOW_INSECURE_LOOPBACK, development only)."""
+
+    box: SecretBox
+    policy: AddressPolicy
+    max_retries: int = DEFAULT_MAX_RETRIES
+    allow_insecure_loopback: bool = False
+
+
+class _NoSecretBox:
+    """The webhook ports of a ``Services`` built without them: nothing can be sealed."""
+
+    def seal(self, secret: str) -> str:
+        raise _webhooks_unavailable()
+
+    def open(self, token: str) -> str:
+        raise _webhooks_unavailable()
+
+    def check(self, url: WebhookUrl) -> None:
+        raise _webhooks_unavailable()
+
+
+def _webhooks_unavailable() -> Unavailable:
+    return Unavailable(
+        "Webhooks are not configured on this server.", code="WEBHOOKS_UNAVAILABLE", retryable=False
+    )
 
 
 class NoCache:
@@ -123,4 +187,6 @@ __all__ = [
     "ProfileService",
     "Services",
     "WalletService",
+    "WebhookPorts",
+    "WebhookService",
 ]

@@ -45,6 +45,7 @@ from liquifact_core.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from liquifact_core.services.webhooks import WebhookOutbox
 
 _WRITERS = frozenset({Role.SME, Role.ADMIN, Role.SERVICE})
 _OPERATORS = frozenset({Role.ADMIN, Role.SERVICE})
@@ -68,13 +69,16 @@ class InvoiceService:
         clock: Clock,
         ids: IdGenerator,
         changes: ChangeListener,
+        outbox: WebhookOutbox | None = None,
     ) -> None:
         """``changes`` hears, after each commit, every lifecycle or funding change
-        (``InvoiceChanged``)."""
+        (``InvoiceChanged``); ``outbox`` writes each history step's webhook delivery job in
+        the step's own transaction (default: one with the spec's retries over ``ids``)."""
         self._uow = unit_of_work
         self._clock = clock
         self._ids = ids
         self._changes = changes
+        self._outbox = outbox or WebhookOutbox(ids)
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, tenant_id: str, actor: Actor, invoice_id: str) -> Invoice:
@@ -145,7 +149,7 @@ class InvoiceService:
         )
         with self._uow(tenant_id) as uow:
             uow.invoices.add(invoice)
-            uow.invoices.add_transition(creation)
+            self._record_step(uow, creation)
             self._audit(uow, invoice, actor, "invoice.created", {"status": "pending"})
             uow.commit()
         return invoice
@@ -292,7 +296,7 @@ class InvoiceService:
                 funding_target=funding_target,
             )
             uow.invoices.update(moved, invoice.version)
-            uow.invoices.add_transition(step)
+            self._record_step(uow, step)
             metadata: dict[str, Any] = {"from": invoice.status.value, "to": target.value}
             if reason is not None:
                 metadata["reason"] = reason
@@ -347,7 +351,7 @@ class InvoiceService:
             metadata: dict[str, Any] = {"fundedStroops": str(funded_stroops)}
             action = "invoice.funding_recorded"
             if step is not None:
-                uow.invoices.add_transition(step)
+                self._record_step(uow, step)
                 metadata.update({"from": invoice.status.value, "to": updated.status.value})
                 action = f"invoice.{invoice.status.value}_to_{updated.status.value}"
             self._audit(uow, updated, actor, action, metadata)
@@ -356,6 +360,12 @@ class InvoiceService:
         return updated
 
     # ---- helpers ------------------------------------------------------------------------
+    def _record_step(self, uow: UnitOfWork, step: Transition) -> None:
+        """Every history step goes through here: the step and its webhook delivery job are
+        written by the same unit, so both commit or neither does (issue 11, item 5)."""
+        uow.invoices.add_transition(step)
+        self._outbox.record(uow, step)
+
     def _visible(self, uow: UnitOfWork, tenant_id: str, actor: Actor, invoice_id: str) -> Invoice:
         """The invoice if this actor may see it. Hidden and missing look the same (404)."""
         parse_invoice_id(invoice_id)

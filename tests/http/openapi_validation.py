@@ -66,6 +66,12 @@ INEXPRESSIBLE_CODES = frozenset(
         "CLIENT_DOMAIN_NOT_ALLOWED",
         "CLIENT_DOMAIN_UNAVAILABLE",
         "UNKNOWN_HOME_DOMAIN",
+        # Webhook URLs: https only, no user info or fragment, and a host that resolves to
+        # public addresses only (SSRF rules of DNS answers and address classes).
+        "WEBHOOK_URL_INVALID",
+        "WEBHOOK_URL_NOT_HTTPS",
+        "WEBHOOK_URL_BLOCKED",
+        "WEBHOOK_HOST_UNRESOLVED",
     }
 )
 SEARCHABLE_FIELDS = ("buyerName", "displayName", "q")

@@ -67,6 +67,7 @@ def test_token_refuses_in_production(
     monkeypatch.setenv("CURSOR_SECRET", "c" * 32)
     monkeypatch.setenv("SEP10_SIGNING_SECRET", SEP10_SECRET)
     monkeypatch.setenv("HOME_DOMAIN", "api.example.com")
+    monkeypatch.setenv("WEBHOOK_SECRETS_KEY", "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=")
     assert main(["token", "--role", "admin", "--tenant", "t"]) == 2
     assert capsys.readouterr().out == ""
 

@@ -30,6 +30,7 @@ PRODUCTION = {
     "NODE_ENV": "production",
     "SEP10_SIGNING_SECRET": SEP10_SECRET,
     "HOME_DOMAIN": "api.example.com",
+    "WEBHOOK_SECRETS_KEY": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
 }
 
 

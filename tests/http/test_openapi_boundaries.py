@@ -194,6 +194,8 @@ BODY_OPERATIONS = {
     "putSmeProfile": BodyOperation(
         "PUT", "/v1/sme/profile", lambda: {"displayName": "Acme", "country": "FR"}, sme=True
     ),
+    # A public IP literal: accepted without a DNS lookup.
+    "putWebhook": BodyOperation("PUT", "/v1/admin/webhook", lambda: {"url": "https://8.8.8.8/h"}),
     "bindWallet": BodyOperation(
         "POST",
         "/v1/admin/wallets",
@@ -299,6 +301,7 @@ QUERY_OPERATIONS = {
     "getInvestorLock": "/v1/investor/locks/{invoiceId}",
     "getSep10Challenge": "/v1/auth",
     "listWallets": "/v1/admin/wallets",
+    "listJobs": "/v1/admin/jobs",
 }
 # Parameters sent with every case of an operation, unless the case is about them.
 QUERY_BASELINES: dict[str, dict[str, str]] = {"/v1/auth": {"account": ACCOUNT}}

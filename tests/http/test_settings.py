@@ -107,12 +107,14 @@ def test_secret_file_is_read_when_no_secret_is_set(tmp_path: Path) -> None:
 
 
 SIGN_IN = {"SEP10_SIGNING_SECRET": SEP10_SECRET, "HOME_DOMAIN": "api.example.com"}
+# A well-formed Fernet key: production requires one for webhook secrets.
+WEBHOOK_KEY = {"WEBHOOK_SECRETS_KEY": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s="}
 
 
 def test_production_needs_a_way_to_authenticate() -> None:
-    problems = _problems({"NODE_ENV": "production", "CURSOR_SECRET": "c" * 32, **SIGN_IN})
+    production = {"NODE_ENV": "production", "CURSOR_SECRET": "c" * 32, **SIGN_IN, **WEBHOOK_KEY}
+    problems = _problems(production)
     assert [key for key, _ in problems] == ["JWT_SECRET"]
-    production = {"NODE_ENV": "production", "CURSOR_SECRET": "c" * 32, **SIGN_IN}
     assert load_settings({**production, "JWT_SECRET": "p" * 32}, env_file=NO_DOTENV)
     keys = '{"key":"lf_prod_key_1","clientId":"svc","scopes":["invoices:read"]}'
     assert load_settings({**production, "API_KEYS": keys}, env_file=NO_DOTENV)
@@ -125,6 +127,7 @@ def test_production_reports_every_missing_setting_at_once() -> None:
         "HOME_DOMAIN",
         "JWT_SECRET",
         "SEP10_SIGNING_SECRET",
+        "WEBHOOK_SECRETS_KEY",
     ]
 
 

@@ -24,6 +24,7 @@ PATH_VALUES = {
     "id": "inv_01M8R0RA38VGM1YWTAZ342AME4",
     "invoiceId": "inv_01M8R0RA38VGM1YWTAZ342AME4",
     "address": account_address(),
+    "jobId": "job_01M8R0RA38VGM1YWTAZ342AME4",
 }
 WITHOUT_QUERY = [
     (path, method)

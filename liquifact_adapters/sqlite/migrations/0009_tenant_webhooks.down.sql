@@ -1,0 +1,2 @@
+DROP VIEW webhook_dead_letters;
+DROP TABLE tenant_webhooks;
