@@ -22,6 +22,10 @@ _SECRET_KEYS = ("authorization", "password", "secret", "token", "api_key", "apik
 # info lines (one per pooled connection) show only at LOG_LEVEL=debug, its warnings always.
 _SERVER_LOGGERS = ("uvicorn", "uvicorn.error")
 _DRIVER_LOGGERS = ("psycopg", "psycopg.pool", "psycopg_pool")
+# HTTP clients log every request's full URL at INFO (and headers at DEBUG): a tenant's webhook
+# URL (its query can carry a token) and X-Signature would reach the logs. Warnings only, at
+# every level; the delivery's outcome is logged and audited with the host alone.
+_URL_LOGGERS = ("httpx", "httpcore")
 
 
 def _drop_secrets(
@@ -115,6 +119,8 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         library.propagate = True
         quiet = name in _DRIVER_LOGGERS and numeric_level > logging.DEBUG
         library.setLevel(max(numeric_level, logging.WARNING) if quiet else numeric_level)
+    for name in _URL_LOGGERS:
+        logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))
 
 
 def uvicorn_log_config(level: str = "info") -> dict[str, Any]:

@@ -2,11 +2,14 @@
 engine (``open_worker``) with the production handlers plus a test job type, every run recorded.
 
     python -m tests.integration.job_worker_script DATABASE_URL RUNS_DIR [--lease S] [--once]
+        [--webhook-key FERNET_KEY]
 
 Each handler call appends ``<job id> <attempt>`` to ``RUNS_DIR/runs-<pid>.log`` before it
 runs. ``test.record`` jobs whose payload has ``"hangOnAttempt": n`` write
 ``RUNS_DIR/hanging-<job id>`` and sleep for a minute on attempt n (the test kills the process
 meanwhile). Without ``--once`` the worker runs until SIGTERM, then stops gracefully.
+Webhook deliveries go to loopback receivers (WEBHOOK_ALLOW_INSECURE_LOOPBACK) and open
+secrets with ``--webhook-key`` (the key the test sealed them with).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from liquifact_adapters import open_services
-from liquifact_adapters.composition import job_handlers, open_worker
+from liquifact_adapters.composition import ServicesConfig, job_handlers, open_worker
 from liquifact_core.jobs import Job, JobHandler
 
 TEST_JOB_TYPE = "test.record"
@@ -52,10 +55,19 @@ def main() -> None:
     parser.add_argument("runs", type=Path)
     parser.add_argument("--lease", type=int, default=30)
     parser.add_argument("--once", action="store_true")
+    parser.add_argument("--webhook-key", default=None)
     args = parser.parse_args()
-    services = open_services(database_url=args.database_url, database_pool_max_size=8)
+    config = ServicesConfig(
+        database_url=args.database_url,
+        database_pool_max_size=8,
+        webhook_secrets_key=args.webhook_key,
+        webhook_allow_insecure_loopback=True,
+        webhook_base_delay_ms=10,
+        webhook_max_delay_ms=50,
+    )
+    services = open_services(config)
     handlers: dict[str, JobHandler] = {
-        **job_handlers(services),
+        **job_handlers(services, config),
         TEST_JOB_TYPE: record_handler(args.runs),
     }
     worker = open_worker(
