@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +19,21 @@ from tests.redis_support import require_redis
 # (each then becomes an explicit @example or a unit test).
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
+
+
+def hermetic_resolver(host: str, port: int) -> list[str]:
+    """What webhook URL checks resolve in tests: ``localhost`` names only (RFC 6761), never
+    the machine's DNS server, so a fuzzed or made-up host name sends no query anywhere."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return ["127.0.0.1"]
+    raise socket.gaierror(socket.EAI_NONAME, "not resolved in tests")
+
+
+@pytest.fixture(autouse=True)
+def _no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Webhook address checks (``DnsAddressPolicy`` without a resolver of its own) use
+    ``hermetic_resolver`` in this process; tests that need other answers give a resolver."""
+    monkeypatch.setattr("liquifact_adapters.webhooks.guard.system_resolver", hermetic_resolver)
 
 
 @pytest.fixture(scope="session")

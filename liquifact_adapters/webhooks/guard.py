@@ -39,11 +39,12 @@ class DnsAddressPolicy:
     """``AddressPolicy`` resolving with ``resolver`` (default: the system's).
 
     ``allow_loopback``: loopback addresses pass (WEBHOOK_ALLOW_INSECURE_LOOPBACK, for local
-    receivers in development and tests).
+    receivers in development and tests). ``resolver`` None: ``system_resolver``, looked up
+    when called.
     """
 
     allow_loopback: bool = False
-    resolver: Resolver = system_resolver
+    resolver: Resolver | None = None
 
     def check(self, url: WebhookUrl) -> None:
         """ValidationError WEBHOOK_URL_BLOCKED or WEBHOOK_HOST_UNRESOLVED."""
@@ -62,9 +63,9 @@ class DnsAddressPolicy:
         if url.is_ip_literal:
             return [ipaddress.ip_address(url.host)]
         try:
+            resolve = self.resolver or system_resolver
             found = [
-                ipaddress.ip_address(text.split("%", 1)[0])
-                for text in self.resolver(url.host, url.port)
+                ipaddress.ip_address(text.split("%", 1)[0]) for text in resolve(url.host, url.port)
             ]
         except (OSError, UnicodeError, ValueError):
             found = []

@@ -23,6 +23,7 @@ from liquifact_adapters import open_services
 from liquifact_adapters.composition import ServicesConfig, job_handlers, open_worker
 from liquifact_adapters.system.worker import Worker
 from liquifact_adapters.webhooks import DnsAddressPolicy, FernetSecretBox, generate_key
+from liquifact_adapters.webhooks.guard import system_resolver as real_resolver
 from liquifact_core.invoices import Actor
 from liquifact_core.jobs import WEBHOOK_DELIVERY, Job, JobQuery, JobStatus
 from liquifact_core.lifecycle import Role
@@ -292,3 +293,8 @@ def test_secrets_are_sealed_and_open_only_with_their_keys() -> None:
     assert old not in repr(FernetSecretBox(old))
     with pytest.raises(ValueError, match="Fernet keys"):
         FernetSecretBox("not-a-key")
+
+
+def test_the_system_resolver_answers_from_the_hosts_file() -> None:
+    # The production resolver itself, on a name /etc/hosts answers (no DNS query is sent).
+    assert "127.0.0.1" in real_resolver("localhost", 443)
