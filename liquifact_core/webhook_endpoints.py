@@ -40,8 +40,9 @@ from liquifact_core.rules import Checked, Pattern, QueryInteger, SetOf, query_er
 from liquifact_core.webhooks import event_name, iso_millis
 
 MAX_URL_LENGTH = 2048
-# The wire shape of a webhook URL: http(s), any case, then no whitespace.
-URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$"
+# The wire shape of a webhook URL: http(s), any case, then printable ASCII without spaces
+# (RFC 3986: a URI is ASCII; an international name is sent in its xn-- form).
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[!-~]+$"
 # The spec's WEBHOOK_MAX_RETRIES default: retries after the first failure (so 4 attempts).
 DEFAULT_MAX_RETRIES = 3
 TEST_EVENT = "webhook.test"
@@ -239,7 +240,11 @@ class WebhookSettings(Checked):
     loopback setting) and the ``AddressPolicy`` decide whether the URL is accepted."""
 
     url: str = rule_field(
-        Pattern(URL_PATTERN, "must be an absolute https URL without spaces", MAX_URL_LENGTH)
+        Pattern(
+            URL_PATTERN,
+            "must be an absolute https URL of printable ASCII without spaces",
+            MAX_URL_LENGTH,
+        )
     )
 
 

@@ -174,8 +174,15 @@ def test_three_workers_deliver_a_thousand_webhooks_once_each(
 
 # ---- make run: the server with its embedded worker --------------------------------------------
 TENANT = "hooks-tenant"
-ADMIN_HEADERS = bearer("admin", TENANT, "admin-1")
-SME_HEADERS = bearer("sme", TENANT, "sme-1")
+
+
+def _admin() -> dict[str, str]:
+    # Minted when used: a token made at import could expire before a long gate reaches here.
+    return bearer("admin", TENANT, "admin-1")
+
+
+def _sme() -> dict[str, str]:
+    return bearer("sme", TENANT, "sme-1")
 
 
 @pytest.fixture
@@ -210,16 +217,14 @@ def _metrics(base: str) -> dict[tuple[str, str], float]:
 
 
 def _jobs(base: str, **params: str) -> list[dict[str, object]]:
-    answer = httpx.get(
-        base + "/v1/admin/jobs", params={"limit": "100", **params}, headers=ADMIN_HEADERS
-    )
+    answer = httpx.get(base + "/v1/admin/jobs", params={"limit": "100", **params}, headers=_admin())
     assert answer.status_code == 200, answer.text
     data: list[dict[str, object]] = answer.json()["data"]
     return data
 
 
 def _new_invoice(base: str) -> str:
-    created = httpx.post(base + "/v1/invoices", json=invoice_payload(), headers=SME_HEADERS)
+    created = httpx.post(base + "/v1/invoices", json=invoice_payload(), headers=_sme())
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
 
@@ -227,9 +232,7 @@ def _new_invoice(base: str) -> str:
 def test_make_run_delivers_retries_dead_letters_and_replays(server: ServerProcess) -> None:
     base = server.base
     with WebhookReceiver() as receiver:
-        put = httpx.put(
-            base + "/v1/admin/webhook", json={"url": receiver.url}, headers=ADMIN_HEADERS
-        )
+        put = httpx.put(base + "/v1/admin/webhook", json={"url": receiver.url}, headers=_admin())
         assert put.status_code == 201, put.text
         receiver.secret = put.json()["secret"]
         assert receiver.secret not in "\n".join(server.lines)  # never logged
@@ -243,9 +246,7 @@ def test_make_run_delivers_retries_dead_letters_and_replays(server: ServerProces
 
         # 400: one attempt, then a dead letter.
         receiver.script(400)
-        approved = httpx.post(
-            f"{base}/v1/invoices/{invoice_id}/approve", json={}, headers=ADMIN_HEADERS
-        )
+        approved = httpx.post(f"{base}/v1/invoices/{invoice_id}/approve", json={}, headers=_admin())
         assert approved.status_code == 200, approved.text
         receiver.wait_for(3)
         wait_for(lambda: len(_jobs(base, status="dead")) == 1, 20, "the 400 to be dead")
@@ -257,7 +258,7 @@ def test_make_run_delivers_retries_dead_letters_and_replays(server: ServerProces
 
         # Never answering: the gauges show it in flight, then it is dead after 3 attempts.
         receiver.script(HANG, HANG, HANG)
-        held = httpx.post(base + "/v1/admin/webhook/test", headers=ADMIN_HEADERS)
+        held = httpx.post(base + "/v1/admin/webhook/test", headers=_admin())
         assert held.status_code == 202, held.text
         test_job = held.json()["id"]
         receiver.wait_for(4)
@@ -282,14 +283,12 @@ def test_make_run_delivers_retries_dead_letters_and_replays(server: ServerProces
         assert after[("liquifact_job_retries_total", "webhook_delivery")] == 3
 
         # An admin replays the dead letter; the receiver answers now.
-        replay = httpx.post(f"{base}/v1/admin/jobs/{test_job}/replay", headers=ADMIN_HEADERS)
+        replay = httpx.post(f"{base}/v1/admin/jobs/{test_job}/replay", headers=_admin())
         assert replay.status_code == 200, replay.text
         arrived = receiver.wait_for(7)
         wait_for(
             lambda: (
-                httpx.get(f"{base}/v1/admin/jobs/{test_job}", headers=ADMIN_HEADERS).json()[
-                    "status"
-                ]
+                httpx.get(f"{base}/v1/admin/jobs/{test_job}", headers=_admin()).json()["status"]
                 == "succeeded"
             ),
             20,
