@@ -84,6 +84,21 @@ class InvalidTransition(Conflict):
         self.allowed = tuple(allowed)
 
 
+class Unprocessable(LiquifactError):
+    """The request is well formed but what it refers to cannot take it (an escrow whose
+    on-chain state refuses the link, a contribution over a cap): changing the request or the
+    state it depends on may help, retrying the same call will not."""
+
+    code = "UNPROCESSABLE"
+
+
+class Locked(LiquifactError):
+    """The resource is frozen by a hold (the escrow's legal hold): nothing changes it until the
+    hold is lifted."""
+
+    code = "LOCKED"
+
+
 class StaleVersion(LiquifactError):
     """The caller's version of a resource is not the current one (optimistic concurrency)."""
 

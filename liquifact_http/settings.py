@@ -17,6 +17,15 @@ from dotenv import dotenv_values
 from stellar_sdk.strkey import StrKey
 
 from liquifact_adapters.composition import ServicesConfig, postgres_url_of, sqlite_path_of
+from liquifact_core.network import (
+    DEFAULT_NETWORK,
+    PASSPHRASES,
+    NetworkConfigError,
+    NetworkName,
+    StellarNetwork,
+    parse_network_name,
+    resolve_network,
+)
 from liquifact_http.api_keys import ApiKey, ApiKeysError, parse_api_keys
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/liquifact.db"
@@ -113,7 +122,11 @@ class Settings:
     home_domain: str | None = None
     web_auth_domain: str | None = None
     web_auth_endpoint: str | None = None
-    stellar_network: str = "testnet"
+    # STELLAR_NETWORK and SOROBAN_RPC_URL pass the core's network gate (liquifact_core.network)
+    # in load_settings: a public network takes exactly the spec's RPC URL (unset: that URL),
+    # STANDALONE a loopback one.
+    stellar_network: NetworkName = DEFAULT_NETWORK
+    soroban_rpc_url: str | None = None
     horizon_url: str | None = None
     sep10_challenge_ttl_seconds: int = 900
     sep10_jwt_ttl_seconds: int = 3600
@@ -154,8 +167,15 @@ class Settings:
 
     @property
     def network_passphrase(self) -> str:
-        """The passphrase of ``STELLAR_NETWORK`` (challenges are signed for that network)."""
-        return NETWORK_PASSPHRASES[self.stellar_network]
+        """The passphrase of ``STELLAR_NETWORK`` (derived, never configured): SEP-10 challenges
+        and Soroban transactions are signed for that network."""
+        return PASSPHRASES[self.stellar_network]
+
+    @property
+    def stellar(self) -> StellarNetwork:
+        """The network with its passphrase and Soroban RPC URL. ``load_settings`` has checked
+        the pair; a ``Settings`` built by hand with a bad pair raises NetworkConfigError."""
+        return resolve_network(self.stellar_network, self.soroban_rpc_url)
 
     @property
     def sign_in_home_domain(self) -> str:
@@ -183,12 +203,6 @@ class Settings:
         return min(self.sep10_jwt_ttl_seconds, self.jwt_max_ttl_seconds)
 
 
-# STELLAR_NETWORK names (the original backend's) and their network passphrases.
-NETWORK_PASSPHRASES = {
-    "testnet": "Test SDF Network ; September 2015",
-    "mainnet": "Public Global Stellar Network ; September 2015",
-    "futurenet": "Test SDF Future Network ; October 2022",
-}
 _DOMAIN = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9-]{0,62}(?:\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*(?::[0-9]{1,5})?"
 )
@@ -370,6 +384,21 @@ def _fernet_keys_file(raw: str) -> str:
     return _fernet_keys(text)
 
 
+def _network_name(raw: str) -> NetworkName:
+    try:
+        return parse_network_name(raw)
+    except NetworkConfigError as error:
+        raise ValueError(error.message) from None
+
+
+def _rpc_url(raw: str) -> str:
+    # Only the shape here: whether it suits the network is the gate's call (_cross_checks).
+    value = raw.strip()
+    if len(value) > 2048 or not value.isprintable() or " " in value:
+        raise ValueError("must be a URL of at most 2048 characters without spaces")
+    return value
+
+
 def _stellar_seed(raw: str) -> str:
     value = raw.strip()
     if not StrKey.is_valid_ed25519_secret_seed(value):
@@ -521,7 +550,8 @@ FIELDS: tuple[Field, ...] = (
     Field("HOME_DOMAIN", "home_domain", _domain),
     Field("WEB_AUTH_DOMAIN", "web_auth_domain", _domain),
     Field("WEB_AUTH_ENDPOINT", "web_auth_endpoint", _http_url),
-    Field("STELLAR_NETWORK", "stellar_network", _choice(*NETWORK_PASSPHRASES)),
+    Field("STELLAR_NETWORK", "stellar_network", _network_name),
+    Field("SOROBAN_RPC_URL", "soroban_rpc_url", _rpc_url),
     Field("HORIZON_URL", "horizon_url", _http_url),
     Field("SEP10_CHALLENGE_TTL_SECONDS", "sep10_challenge_ttl_seconds", _int_range(60, 3600)),
     Field("SEP10_JWT_TTL_SECONDS", "sep10_jwt_ttl_seconds", _int_range(60, 86_400)),
@@ -587,15 +617,29 @@ def load_settings(
     # can still be checked and every problem is reported in one pass.
     settings = Settings(**values)
     failed_keys = {key for key, _ in problems}
-    problems += [p for p in _cross_checks(settings, source) if p[0] not in failed_keys]
+    problems += [p for p in _cross_checks(settings, source, failed_keys) if p[0] not in failed_keys]
     if problems:
         raise ConfigError(problems)
     return settings
 
 
-def _cross_checks(settings: Settings, source: Mapping[str, str]) -> list[tuple[str, str]]:
-    """Rules that span several settings."""
+def _cross_checks(
+    settings: Settings, source: Mapping[str, str], failed_keys: set[str]
+) -> list[tuple[str, str]]:
+    """Rules that span several settings (``failed_keys``: settings that did not even parse)."""
     problems: list[tuple[str, str]] = []
+    if "STELLAR_NETWORK" not in failed_keys:
+        # The spec's boot gate: a mismatched pair is reported in the spec's words.
+        try:
+            resolve_network(settings.stellar_network, settings.soroban_rpc_url)
+        except NetworkConfigError as error:
+            problems.append((error.setting, error.message))
+        if settings.environment == "production" and (
+            settings.stellar_network is NetworkName.STANDALONE
+        ):
+            problems.append(
+                ("STELLAR_NETWORK", "STANDALONE is for local and test use; refused in production")
+            )
     if settings.database_pool_min_size > settings.database_pool_max_size:
         problems.append(("DATABASE_POOL_MIN_SIZE", "must not exceed DATABASE_POOL_MAX_SIZE"))
     if settings.environment == "production":

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from liquifact_adapters.composition import sqlite_path_of
+from liquifact_core.network import NetworkName
 from liquifact_http.settings import ConfigError, Settings, load_settings
 from tests.auth_helpers import SEP10_SECRET
 
@@ -221,3 +222,48 @@ def test_worker_settings_and_the_embedded_worker_default() -> None:
         "WORKER_CONCURRENCY",
         "JOB_RETRY_BASE_DELAY_MS",
     ]
+
+
+def test_the_network_gate_defaults_to_testnet_and_its_rpc_url() -> None:
+    stellar = load_settings({}, env_file=NO_DOTENV).stellar
+    assert stellar.name is NetworkName.TESTNET
+    assert stellar.rpc_url == "https://soroban-testnet.stellar.org"
+    assert stellar.passphrase == "Test SDF Network ; September 2015"
+    mainnet = load_settings(
+        {"STELLAR_NETWORK": "MAINNET", "SOROBAN_RPC_URL": "https://soroban.stellar.org"},
+        env_file=NO_DOTENV,
+    )
+    assert mainnet.stellar.name is NetworkName.MAINNET
+    assert mainnet.network_passphrase == mainnet.stellar.passphrase  # SEP-10 signs for it too
+
+
+def test_a_mismatched_network_and_rpc_url_stop_the_server_with_the_specs_message() -> None:
+    problems = _problems(
+        {"STELLAR_NETWORK": "TESTNET", "SOROBAN_RPC_URL": "https://custom-rpc.example.com"}
+    )
+    assert problems == [
+        (
+            "SOROBAN_RPC_URL",
+            'Mismatch: STELLAR_NETWORK=TESTNET requires SOROBAN_RPC_URL="https://soroban-testnet'
+            '.stellar.org", but got "https://custom-rpc.example.com". This combination would '
+            "cause on-chain validation failures.",
+        )
+    ]
+
+
+def test_standalone_takes_only_a_loopback_rpc_url() -> None:
+    local = {"STELLAR_NETWORK": "standalone", "SOROBAN_RPC_URL": "http://127.0.0.1:8000/rpc"}
+    settings = load_settings(local, env_file=NO_DOTENV)
+    assert settings.stellar.rpc_url == "http://127.0.0.1:8000/rpc"
+    assert settings.network_passphrase == "Standalone Network ; February 2017"
+    remote = _problems({**local, "SOROBAN_RPC_URL": "http://10.1.2.3:8000/rpc"})
+    assert [key for key, _ in remote] == ["SOROBAN_RPC_URL"]
+    assert "loopback" in remote[0][1]
+    assert [key for key, _ in _problems({"STELLAR_NETWORK": "STANDALONE"})] == ["SOROBAN_RPC_URL"]
+
+
+def test_an_unknown_network_is_reported_alone() -> None:
+    # Not also as a mismatch against the default network.
+    problems = _problems({"STELLAR_NETWORK": "pubnet", "SOROBAN_RPC_URL": "https://x.example"})
+    assert [key for key, _ in problems] == ["STELLAR_NETWORK"]
+    assert "TESTNET, MAINNET, FUTURENET, STANDALONE" in problems[0][1]

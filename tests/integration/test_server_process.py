@@ -68,3 +68,47 @@ def test_invalid_configuration_exits_before_binding(tmp_path: Path) -> None:
     assert secret not in result.stderr + result.stdout
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+
+
+def test_a_mismatched_stellar_network_and_rpc_url_stop_serve_before_binding(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    result = subprocess.run(
+        [LIQUIFACT, "serve", "--port", str(port)],
+        env={
+            **os.environ,
+            "JWT_SECRET": TEST_SECRET,
+            "STELLAR_NETWORK": "TESTNET",
+            "SOROBAN_RPC_URL": "https://custom-rpc.example.com",
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert (
+        'SOROBAN_RPC_URL: Mismatch: STELLAR_NETWORK=TESTNET requires SOROBAN_RPC_URL="https://'
+        'soroban-testnet.stellar.org", but got "https://custom-rpc.example.com". This combination '
+        "would cause on-chain validation failures."
+    ) in result.stderr
+    # It stopped before doing anything: no listening line, no store, no development secrets.
+    assert "listening" not in result.stdout + result.stderr
+    assert not (tmp_path / "var").exists()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+
+
+def test_serve_runs_on_a_standalone_network_with_a_loopback_rpc_url(tmp_path: Path) -> None:
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'data.db'}",
+        "JWT_SECRET": TEST_SECRET,
+        "STELLAR_NETWORK": "STANDALONE",
+        "SOROBAN_RPC_URL": f"http://127.0.0.1:{free_port()}/soroban/rpc",
+    }
+    with running_server(env, cwd=tmp_path) as base:
+        toml = httpx.get(base + "/.well-known/stellar.toml")
+        assert toml.status_code == 200
+        assert 'NETWORK_PASSPHRASE = "Standalone Network ; February 2017"' in toml.text
