@@ -196,8 +196,9 @@ def set_legal_hold(peer: Peer, _faults: Faults, p: dict[str, Any]) -> dict[str, 
 
 
 def advance_ledgers(peer: Peer, _faults: Faults, p: dict[str, Any]) -> dict[str, Any]:
+    """Close `count` empty ledgers, fast-forwarding the clock `seconds_per_ledger` each."""
     for _ in range(int(p.get("count", 1))):
-        peer.chain.close_ledger(int(p.get("seconds_per_ledger", 5)))
+        peer.chain.close_ledger(fast_forward=int(p.get("seconds_per_ledger", 5)))
     return ledger(peer, _faults, p)
 
 

@@ -8,13 +8,13 @@ The escrow fields mirror `InvoiceEscrow` and the instance storage of spec §2.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 
 from stellar_sdk import StrKey
 
 STATUS_OPEN, STATUS_FUNDED, STATUS_SETTLED, STATUS_WITHDRAWN, STATUS_CANCELLED = range(5)
 SCHEMA_VERSION = 6
-SECONDS_PER_LEDGER = 5
 DEFAULT_MATURITY_HORIZON = 157_680_000  # seconds, spec §4.1 init
 STARTING_XLM = 10_000 * 10_000_000  # stroops credited to an account the peer creates
 
@@ -101,21 +101,26 @@ class Escrow:
 class Chain:
     """Everything a contract call can read or write, plus the ledger clock.
 
-    `sequence` is the last closed ledger; `close_time` its Unix close time. Account
-    sequence numbers follow stellar-core: a new account starts at `ledger << 32`.
+    `sequence` is the last closed ledger; `close_time` its Unix close time, which follows the
+    wall clock plus `offset` (the seconds tests fast-forwarded) and grows by at least 1 s per
+    ledger. Account sequence numbers follow stellar-core: a new account starts at
+    `ledger << 32`.
     """
 
     sequence: int
     close_time: int
+    offset: int = 0
     accounts: dict[str, int] = field(default_factory=dict)
     xlm: dict[str, int] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
     balances: dict[tuple[str, str], int] = field(default_factory=dict)
     escrows: dict[str, Escrow] = field(default_factory=dict)
 
-    def close_ledger(self, seconds: int = SECONDS_PER_LEDGER) -> int:
+    def close_ledger(self, fast_forward: int = 0) -> int:
+        """Close the next ledger, `fast_forward` seconds further than the clock alone would."""
+        self.offset += fast_forward
         self.sequence += 1
-        self.close_time += seconds
+        self.close_time = max(self.close_time + 1, int(time.time()) + self.offset)
         return self.sequence
 
     def create_account(self, account: str, xlm: int = STARTING_XLM) -> int:

@@ -1,8 +1,9 @@
 """The Soroban JSON-RPC methods over the model, answered with real XDR.
 
 Request and response shapes are those stellar-sdk's `SorobanServer` sends and parses
-(`stellar_sdk.soroban_rpc`). Every applied transaction closes one ledger of its own
-(`SECONDS_PER_LEDGER` later); history is never trimmed, so `oldestLedger` is the first ledger.
+(`stellar_sdk.soroban_rpc`). Every applied transaction closes one ledger of its own (its
+close time follows the wall clock, see `Chain`); history is never trimmed, so `oldestLedger`
+is the first ledger.
 Errors are JSON-RPC errors (`RpcError`): -32601 unknown method, -32602 invalid params.
 """
 
@@ -104,7 +105,7 @@ class Peer:
     def __init__(self, *, start_time: int | None = None, friendbot_url: str | None = None) -> None:
         self.lock = threading.RLock()
         start = int(time.time()) if start_time is None else start_time
-        self.chain = Chain(sequence=FIRST_LEDGER, close_time=start)
+        self.chain = Chain(sequence=FIRST_LEDGER, close_time=start, offset=start - int(time.time()))
         self.oldest = (FIRST_LEDGER, start)
         self.friendbot_url = friendbot_url
         self.txs: dict[str, TxRecord] = {}
@@ -321,10 +322,13 @@ class Peer:
             return codes.txNO_ACCOUNT
         if tx.sequence != self.chain.accounts[source] + 1:
             return codes.txBAD_SEQ
+        # Time bounds against the wall clock, not the ledger clock: a test that fast-forwards
+        # the ledger clock (maturity) keeps its `set_timeout(180)` transactions valid.
+        now = int(time.time())
         bounds = tx.preconditions.time_bounds if tx.preconditions else None
-        if bounds and bounds.min_time and self.chain.close_time < bounds.min_time:
+        if bounds and bounds.min_time and now < bounds.min_time:
             return codes.txTOO_EARLY
-        if bounds and bounds.max_time and self.chain.close_time > bounds.max_time:
+        if bounds and bounds.max_time and now > bounds.max_time:
             return codes.txTOO_LATE
         signed, foreign = _signatures(envelope, source)
         if signed == 0:

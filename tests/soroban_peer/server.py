@@ -163,22 +163,31 @@ class PeerServer:
         self.peer.friendbot_url = f"{self.url}/friendbot"
         self.control = PeerControl(control.LocalTransport(self.peer, self.faults))
         self._thread: threading.Thread | None = None
+        self._serving = False
+        self._stopped = False
 
     def start(self) -> PeerServer:
+        self._serving = True
         self._thread = threading.Thread(
-            target=self._http.serve_forever, name="soroban-peer", daemon=True
+            target=self._http.serve_forever, args=(0.05,), name="soroban-peer", daemon=True
         )
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
-        self._http.serve_forever()
+        """Serve in the calling thread until `stop()` is called from another thread."""
+        self._serving = True
+        self._http.serve_forever(poll_interval=0.05)
 
     def stop(self) -> None:
         """Release held answers, stop serving and close the socket."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._http.stopping.set()
-        if self._thread is not None:
+        if self._serving:
             self._http.shutdown()
+        if self._thread is not None:
             self._thread.join(timeout=10)
         self._http.server_close()
 
