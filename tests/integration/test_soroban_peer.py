@@ -37,6 +37,7 @@ from stellar_sdk.exceptions import (
     BadResponseError,
     ConnectionError,
     PrepareTransactionException,
+    SorobanRpcErrorResponse,
 )
 from stellar_sdk.soroban_rpc import (
     EventFilter,
@@ -520,6 +521,61 @@ def test_lifecycle_settle_after_maturity_and_withdraw_and_cancel_with_refund(wor
         world.view("balance", scval.to_address(world.investor.public_key), contract=world.token)
         == before + 40 * UNIT
     )
+
+
+def test_a_deployed_escrow_is_initialised_by_its_admin_in_a_transaction(world: World) -> None:
+    admin = Keypair.random()
+    world.chain.control.create_account(admin.public_key)
+    world.escrow = world.chain.control.deploy()
+    assert simulation_error(world, world.investor, "get_escrow") == 20  # NotInitialized
+
+    def init(invoice_id: str) -> list[x.SCVal]:
+        none = scval.to_void()
+        return [
+            scval.to_address(admin.public_key),
+            scval.to_string(invoice_id),
+            scval.to_address(world.sme.public_key),
+            scval.to_int128(300 * UNIT),
+            scval.to_int64(500),
+            scval.to_uint64(0),
+            scval.to_address(world.token),
+            none,
+            scval.to_address(admin.public_key),
+            none,
+            none,
+            none,
+            none,
+            none,
+            none,
+            none,
+            none,
+            none,
+        ]
+
+    assert simulation_error(world, admin, "init", *init("INV-3001")) == 5  # hyphen
+    landed = world.submit(admin, "init", *init("INV_3001"))
+
+    assert returned(landed)["invoice_id"] == "INV_3001"
+    assert world.view("get_escrow")["funding_target"] == 300 * UNIT
+    assert world.view("get_version") == 6
+    assert simulation_error(world, admin, "init", *init("INV_3001")) == 3  # already initialised
+    initialised = world.rpc.get_events(
+        start_ledger=landed.ledger, filters=[EventFilter(contractIds=[world.escrow])]
+    )
+    assert [plain(scval.to_native(t)) for t in initialised.events[0].topic] == [
+        "escrow_initialized",
+        "escrow_ii",
+    ]
+
+
+def test_rpc_errors_are_json_rpc_errors(world: World) -> None:
+    with pytest.raises(SorobanRpcErrorResponse) as too_early:
+        world.rpc.get_events(start_ledger=1)
+    assert too_early.value.code == -32600
+    assert "startLedger must be between" in str(too_early.value.message)
+    with pytest.raises(SorobanRpcErrorResponse) as unknown:
+        world.rpc.get_fee_stats()
+    assert unknown.value.code == -32601
 
 
 def test_fields_set_directly_diverge_without_an_event(world: World) -> None:

@@ -16,7 +16,7 @@ spec names the range only).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,7 +90,10 @@ class Env:
     def now(self) -> int:
         return self.chain.close_time
 
-    def require_auth(self, address: str, subs: list[x.SorobanAuthorizedInvocation] = ()) -> None:  # type: ignore[assignment]
+    def require_auth(
+        self, address: str, subs: Sequence[x.SorobanAuthorizedInvocation] = ()
+    ) -> None:
+        """Record `address.require_auth()` for this call, with its nested invocations."""
         invocation = _invocation(self.contract, self.function, self.args, list(subs))
         self.outcome.auth.append(AuthNeed(address, invocation))
 
