@@ -248,28 +248,15 @@ def settlement_pool(e: Escrow) -> int:
 # --- escrow writes -------------------------------------------------------------------------
 
 
-@entry(
-    ESCROW,
-    "init",
-    "address",
-    "string",
-    "address",
-    "i128",
-    "i64",
-    "u64",
-    "address",
-    "address?",
-    "address",
-    "any?",
-    "i128?",
-    "u32?",
-    "i128?",
-    "u64?",
-    "u64?",
-    "u64?",
-    "bool?",
-    "i64?",
+# init's 18 parameters (spec §4.1); "?" marks an Option (Void is None).
+_INIT_KINDS = (
+    "address string address i128 i64 u64 address address? address any? i128? u32? i128? u64?"
+    " u64? u64? bool? i64?"
 )
+INIT_SIGNATURE = tuple(_INIT_KINDS.split())
+
+
+@entry(ESCROW, "init", *INIT_SIGNATURE)
 def _init(
     env: Env,
     e: Escrow,
