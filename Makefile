@@ -36,7 +36,7 @@ WITH_DEV_CORS = if [ -z "$${CORS_ALLOWED_ORIGINS+set}" ] && [ "$${NODE_ENV:-}" !
 	export CORS_ALLOWED_ORIGINS="$(DEV_CORS_ORIGINS)"; \
 fi
 
-.PHONY: install run token test fuzz check fmt lint types imports unit bench clean
+.PHONY: install run token chain test fuzz check fmt lint types imports unit bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -55,6 +55,14 @@ run: $(STAMP)
 token: $(STAMP)
 	@$(WITH_DEV_SECRET); exec $(BIN)/liquifact token --role "$(ROLE)" --tenant "$(TENANT)" \
 		--ttl "$(TTL)" $(if $(SUB),--sub "$(SUB)") $(if $(WALLET),--wallet "$(WALLET)")
+
+# A Soroban JSON-RPC peer for local use and tests (tests/soroban_peer): the escrow contract
+# modelled in Python on the standalone network, in the foreground until Ctrl-C. It prints its
+# URL and the network passphrase. STELLAR_NETWORK=STANDALONE with SOROBAN_RPC_URL set to that
+# URL points the server at it. Example: make chain CHAIN_PORT=8001
+CHAIN_PORT ?= 8000
+chain: $(STAMP)
+	@exec $(BIN)/python -m tests.soroban_peer --host 127.0.0.1 --port "$(CHAIN_PORT)"
 
 # The gate. pytest collects every suite under tests/, the fuzz stage (tests/fuzz, marker
 # `fuzz`) and the README walkthrough included, so CI counts them with the rest.

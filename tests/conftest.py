@@ -13,6 +13,7 @@ from hypothesis import settings
 from liquifact_adapters.postgres import migrate
 from tests.pg import fresh_database
 from tests.redis_support import require_redis
+from tests.soroban_peer import PeerServer
 
 # Under CI every property test draws the same examples each run, so a commit's verdict does not
 # depend on luck; local runs keep drawing new ones, which is where new counterexamples are found
@@ -59,3 +60,14 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture
+def soroban_peer() -> Iterator[PeerServer]:
+    """A fresh Soroban JSON-RPC peer (tests/soroban_peer) on a free port of 127.0.0.1.
+
+    `soroban_peer.url` is for `SorobanServer`; `soroban_peer.control` sets up accounts and
+    escrows and injects faults.
+    """
+    with PeerServer() as peer:
+        yield peer
