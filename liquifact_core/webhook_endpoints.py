@@ -49,6 +49,9 @@ TEST_EVENT = "webhook.test"
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 # A DNS name: labels of letters, digits and hyphens (after IDNA encoding), 253 characters.
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+# What a resolver (inet_aton) reads as an IPv4 address: one to four dot-separated numbers,
+# each decimal, octal (leading 0) or hex (0x), e.g. 0x7f.1, 2130706433, 0177.0.0.1.
+_NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -87,14 +90,21 @@ def address_allowed(address: IPAddress, *, allow_loopback: bool = False) -> bool
     """Whether a webhook may be sent to ``address``: a global unicast address, or a loopback
     one when ``allow_loopback``. Refused: private (RFC 1918, fc00::/7), loopback, link-local
     (169.254/16 and fe80::/10, which hold the cloud metadata services), shared (100.64/10),
-    multicast, reserved and unspecified addresses. An IPv4-mapped or 6to4-style IPv6 address
-    is judged by the IPv4 address inside it."""
+    multicast, reserved (IPv6 ::/8 too: IPv4-compatible and NAT64 addresses), site-local
+    (fec0::/10) and unspecified addresses. An IPv4-mapped or 6to4-style IPv6 address is judged
+    by the IPv4 address inside it."""
     if isinstance(address, ipaddress.IPv6Address):
         inner = address.ipv4_mapped or address.sixtofour
         if inner is not None:
             return address_allowed(inner, allow_loopback=allow_loopback)
     if address.is_loopback:
         return allow_loopback
+    # Python 3.11 counts reserved IPv6 space (::/8: IPv4-compatible, NAT64's 64:ff9b::/96)
+    # and the deprecated site-local fec0::/10 as global: refused here explicitly.
+    if address.is_reserved or (
+        isinstance(address, ipaddress.IPv6Address) and address.is_site_local
+    ):
+        return False
     return address.is_global and not address.is_multicast
 
 
@@ -106,8 +116,9 @@ def check_webhook_url(raw: object, *, allow_insecure_loopback: bool = False) -> 
     """The URL a tenant's webhooks are sent to, checked (see the module docstring).
 
     ValidationError on field ``url`` with code WEBHOOK_URL_INVALID (not an absolute URL of at
-    most ``MAX_URL_LENGTH`` characters, user info, fragment, bad host or port),
-    WEBHOOK_URL_NOT_HTTPS or WEBHOOK_URL_BLOCKED (an IP literal that is not public).
+    most ``MAX_URL_LENGTH`` characters, user info, fragment, bad host or port (0 included), a
+    host a resolver would read as a number such as ``0x7f.1``), WEBHOOK_URL_NOT_HTTPS or
+    WEBHOOK_URL_BLOCKED (an IP literal that is not public).
     """
     if not isinstance(raw, str) or not raw or len(raw) > MAX_URL_LENGTH:
         raise _refuse(
@@ -128,6 +139,8 @@ def check_webhook_url(raw: object, *, allow_insecure_loopback: bool = False) -> 
         raise _refuse("must not carry a fragment", "WEBHOOK_URL_INVALID")
     if not hostname:
         raise _refuse("must name a host", "WEBHOOK_URL_INVALID")
+    if port == 0:
+        raise _refuse("has an invalid port", "WEBHOOK_URL_INVALID")
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
         raise _refuse("must be an https URL", "WEBHOOK_URL_NOT_HTTPS")
@@ -158,14 +171,15 @@ def _host(hostname: str) -> tuple[str, IPAddress | None]:
         return hostname, ipaddress.ip_address(hostname)
     except ValueError:
         pass
-    # Dotted forms that are numbers to a resolver (0x7f.1, 2130706433) are refused outright.
-    if re.fullmatch(r"[0-9x.]+", hostname):
-        raise _refuse("has an invalid host", "WEBHOOK_URL_INVALID")
     try:
         encoded = hostname.encode("idna").decode("ascii").lower()
     except UnicodeError:
         raise _refuse("has an invalid host", "WEBHOOK_URL_INVALID") from None
     name = encoded.rstrip(".")
+    # Forms that are numbers to a resolver (0x7f.1, 2130706433, and fullwidth digits, which
+    # IDNA maps to ASCII ones) are refused outright: only canonical IP literals are judged.
+    if _NUMERIC_HOST.fullmatch(name):
+        raise _refuse("has an invalid host", "WEBHOOK_URL_INVALID")
     if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
         raise _refuse("has an invalid host", "WEBHOOK_URL_INVALID")
     return name, None
