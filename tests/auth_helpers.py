@@ -72,7 +72,9 @@ def token(
     *,
     secret: str = TEST_SECRET,
     algorithm: str = "HS256",
-    ttl: int = 600,
+    # Six hours: tokens minted when a module is imported must outlive the slowest gate (a
+    # loaded machine has taken 25 minutes), and stay under JWT_MAX_TTL_SECONDS' default.
+    ttl: int = 6 * 3600,
     headers: dict[str, Any] | None = None,
     **claims: Any,
 ) -> str:
