@@ -307,6 +307,17 @@ class WebhookRepository(Protocol):
         """The tenant's endpoint, or None."""
         ...
 
+    def lock(self, tenant_id: str) -> WebhookEndpoint | None:
+        """The tenant's endpoint, or None, its row locked until this unit ends, so two
+        units changing it (a URL change and a secret rotation) run one after the other
+        (PostgreSQL: FOR UPDATE; SQLite and in-memory units are serialised already)."""
+        ...
+
+    def add(self, endpoint: WebhookEndpoint) -> None:
+        """Store the tenant's first endpoint; Conflict (CONCURRENT_UPDATE, retryable) if one
+        was stored meanwhile (two first-time creations at once: one wins)."""
+        ...
+
     def put(self, endpoint: WebhookEndpoint) -> None:
         """Store ``endpoint``, replacing the tenant's earlier one."""
         ...

@@ -660,8 +660,15 @@ def _cross_checks(
         problems.append(("JOB_RETRY_BASE_DELAY_MS", "must not exceed JOB_RETRY_MAX_DELAY_MS"))
     if settings.webhook_base_delay_ms > settings.webhook_max_delay_ms:
         problems.append(("WEBHOOK_BASE_DELAY", "must not exceed WEBHOOK_MAX_DELAY"))
-    if settings.environment == "production" and settings.webhook_allow_insecure_loopback:
-        problems.append(("WEBHOOK_ALLOW_INSECURE_LOOPBACK", "must not be true in production"))
+    if settings.environment in ("production", "staging") and (
+        settings.webhook_allow_insecure_loopback
+    ):
+        problems.append(
+            ("WEBHOOK_ALLOW_INSECURE_LOOPBACK", "must not be true in staging or production")
+        )
+    if settings.webhook_timeout_ms >= settings.worker_lease_seconds * 1000:
+        # A delivery outliving its lease would be claimed and sent again beside itself.
+        problems.append(("WEBHOOK_TIMEOUT_MS", "must be shorter than WORKER_LEASE_SECONDS"))
     if settings.environment == "production" and settings.sep10_client_domain_allow_http:
         problems.append(("SEP10_CLIENT_DOMAIN_ALLOW_HTTP", "must not be true in production"))
     if settings.environment == "production" and secret is None and not settings.api_keys:

@@ -591,6 +591,14 @@ class _WebhookRepository:
         self._uow.check_tenant(tenant_id)
         return self._uow.state().webhooks.get(tenant_id)
 
+    def lock(self, tenant_id: str) -> WebhookEndpoint | None:
+        return self.get(tenant_id)  # units run one at a time
+
+    def add(self, endpoint: WebhookEndpoint) -> None:
+        if self.get(endpoint.tenant_id) is not None:
+            raise errors.concurrent_update()
+        self.put(endpoint)
+
     def put(self, endpoint: WebhookEndpoint) -> None:
         self._uow.check_tenant(endpoint.tenant_id)
         self._uow.state().webhooks[endpoint.tenant_id] = endpoint

@@ -176,8 +176,10 @@ class PostgresProfileRepository(SqlProfileRepository):
 
 class PostgresWebhookRepository(SqlWebhookRepository):
     rows = ROWS
+    INSERT = pyformat(webhooks.INSERT_WEBHOOK)
     UPSERT = pyformat(webhooks.UPSERT_WEBHOOK)
     SELECT = pyformat(webhooks.SELECT_WEBHOOK)
+    SELECT_FOR_WRITE = pyformat(webhooks.SELECT_WEBHOOK) + "FOR UPDATE"
     DELETE = pyformat(webhooks.DELETE_WEBHOOK)
 
 

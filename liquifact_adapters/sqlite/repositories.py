@@ -169,8 +169,9 @@ class SqliteProfileRepository(SqlProfileRepository):
 
 class SqliteWebhookRepository(SqlWebhookRepository):
     rows = ROWS
+    INSERT = webhooks.INSERT_WEBHOOK
     UPSERT = webhooks.UPSERT_WEBHOOK
-    SELECT = webhooks.SELECT_WEBHOOK
+    SELECT = SELECT_FOR_WRITE = webhooks.SELECT_WEBHOOK  # BEGIN IMMEDIATE already serialises
     DELETE = webhooks.DELETE_WEBHOOK
 
 

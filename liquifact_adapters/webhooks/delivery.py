@@ -19,10 +19,13 @@ secret): ``webhook.delivered``, ``webhook.retry_scheduled`` or ``webhook.dead_le
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
+import certifi
 import httpx
 
 from liquifact_adapters.webhooks.guard import DnsAddressPolicy
@@ -41,6 +44,7 @@ from liquifact_core.webhook_endpoints import (
 from liquifact_core.webhooks import SIGNATURE_HEADER, serialise, signature_header
 
 USER_AGENT = "LiquiFact-Webhooks/1"
+TIMED_OUT = "The endpoint did not answer within WEBHOOK_TIMEOUT_MS."
 # Who the outcome audit events name as actor.
 DELIVERY_ACTOR = Actor(id="webhook-delivery", role=Role.SERVICE)
 
@@ -61,7 +65,12 @@ class DeliverySettings:
 class WebhookDelivery:
     """``JobHandler`` of ``webhook_delivery`` jobs. ``backoff`` is its own retry schedule
     (WEBHOOK_BASE_DELAY, WEBHOOK_MAX_DELAY; the worker uses it instead of its default one).
-    Call ``close()`` when done."""
+
+    Each request has one deadline, WEBHOOK_TIMEOUT_MS for the whole exchange (connect, send,
+    the status line and headers), not per phase: a receiver dripping its answer byte by byte
+    cannot hold a worker thread longer, nor outlive the job's lease (the settings refuse a
+    timeout that does not fit in WORKER_LEASE_SECONDS), which would run the same delivery
+    again beside it."""
 
     def __init__(
         self,
@@ -73,7 +82,6 @@ class WebhookDelivery:
         settings: DeliverySettings | None = None,
         *,
         policy: DnsAddressPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.settings = settings or DeliverySettings()
         self.backoff = backoff
@@ -84,15 +92,8 @@ class WebhookDelivery:
         self._policy = policy or DnsAddressPolicy(
             allow_loopback=self.settings.allow_insecure_loopback
         )
-        self._client = httpx.Client(
-            timeout=self.settings.timeout_ms / 1000,
-            follow_redirects=False,
-            trust_env=False,
-            transport=transport,
-        )
-
-    def close(self) -> None:
-        self._client.close()
+        # Loaded once: every delivery's client shares the CA bundle (certifi's, as httpx's).
+        self._tls = ssl.create_default_context(cafile=certifi.where())
 
     def __call__(self, job: Job, /) -> None:
         with self._store.read_unit(job.tenant_id) as uow:
@@ -155,17 +156,32 @@ class WebhookDelivery:
         if parts.scheme.lower() == "https" and not url.is_ip_literal:
             extensions["sni_hostname"] = url.host
         try:
-            with self._client.stream(
-                "POST",
-                pinned,
-                content=body,
-                headers={**headers, "Host": parts.netloc},
-                extensions=extensions,
-            ) as response:
-                return response.status_code  # the body is never read
+            return asyncio.run(
+                self._exchange(pinned, body, {**headers, "Host": parts.netloc}, extensions)
+            )
+        except (TimeoutError, httpx.TimeoutException):
+            self._fail(job, url.host, TIMED_OUT, True)
         except httpx.HTTPError as error:
             # The class name only: httpx's messages can carry the URL (and its query).
             self._fail(job, url.host, f"Network error: {type(error).__name__}.", True)
+
+    async def _exchange(
+        self, url: str, body: bytes, headers: dict[str, str], extensions: dict[str, Any]
+    ) -> int:
+        """POST and return the status, all within one deadline (``asyncio.timeout``)."""
+        seconds = self.settings.timeout_ms / 1000
+        async with (
+            asyncio.timeout(seconds),
+            httpx.AsyncClient(
+                timeout=seconds, follow_redirects=False, trust_env=False, verify=self._tls
+            ) as client,
+        ):
+            request = client.build_request(
+                "POST", url, content=body, headers=headers, extensions=extensions
+            )
+            response = await client.send(request, stream=True)
+            await response.aclose()  # the body is never read
+            return response.status_code
 
     def _fail(
         self, job: Job, host: str | None, error: str, retryable: bool, status: int | None = None

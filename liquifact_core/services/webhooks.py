@@ -132,7 +132,8 @@ class WebhookService:
         self._policy.check(checked)  # may resolve DNS: before the transaction opens
         now = self._clock.now()
         with self._uow(tenant_id) as uow:
-            current = uow.webhooks.get(tenant_id)
+            # Locked: a rotation running at the same time is not undone by this write.
+            current = uow.webhooks.lock(tenant_id)
             if current is not None and current.active:
                 secret, sealed, rotated = None, current.sealed_secret, current.secret_rotated_at
             else:
@@ -146,7 +147,10 @@ class WebhookService:
                 sealed_secret=sealed,
                 secret_rotated_at=rotated,
             )
-            uow.webhooks.put(endpoint)
+            if current is None:
+                uow.webhooks.add(endpoint)  # of two first creations at once, one wins (409)
+            else:
+                uow.webhooks.put(endpoint)
             self._audit(
                 uow,
                 actor,
@@ -164,7 +168,7 @@ class WebhookService:
         secret = self._new_secret()
         now = self._clock.now()
         with self._uow(tenant_id) as uow:
-            current = _configured(uow, tenant_id)
+            current = _configured(uow, tenant_id, lock=True)
             endpoint = attrs.evolve(
                 current, sealed_secret=self._box.seal(secret), secret_rotated_at=now, updated_at=now
             )
@@ -262,8 +266,8 @@ def _admin(actor: Actor) -> None:
         raise Forbidden("Only a tenant admin may manage webhooks and jobs.")
 
 
-def _configured(uow: UnitOfWork, tenant_id: str) -> WebhookEndpoint:
-    endpoint = uow.webhooks.get(tenant_id)
+def _configured(uow: UnitOfWork, tenant_id: str, *, lock: bool = False) -> WebhookEndpoint:
+    endpoint = uow.webhooks.lock(tenant_id) if lock else uow.webhooks.get(tenant_id)
     if endpoint is None:
         raise webhook_not_configured()
     return endpoint

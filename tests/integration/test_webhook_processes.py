@@ -25,6 +25,7 @@ import pytest
 from liquifact_adapters import open_services
 from liquifact_adapters.composition import ServicesConfig
 from liquifact_adapters.webhooks import generate_key
+from liquifact_adapters.webhooks.delivery import TIMED_OUT
 from liquifact_core.invoices import Actor, Transition
 from liquifact_core.jobs import JobStatus
 from liquifact_core.lifecycle import InvoiceStatus, Role
@@ -276,7 +277,7 @@ def test_make_run_delivers_retries_dead_letters_and_replays(server: ServerProces
         )
         wait_for(lambda: len(_jobs(base, status="dead")) == 2, 30, "the test event to be dead")
         dead = next(job for job in _jobs(base, status="dead") if job["id"] == test_job)
-        assert (dead["attempts"], dead["lastError"]) == (3, "Network error: ReadTimeout.")
+        assert (dead["attempts"], dead["lastError"]) == (3, TIMED_OUT)
         after = _metrics(base)
         assert after[("liquifact_worker_inflight_count", "webhook_delivery")] == 0
         assert after[("liquifact_job_dead_letters_total", "webhook_delivery")] == 2

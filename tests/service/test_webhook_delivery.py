@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from liquifact_adapters import open_services
 from liquifact_adapters.composition import ServicesConfig, job_handlers, open_worker
 from liquifact_adapters.system.worker import Worker
 from liquifact_adapters.webhooks import DnsAddressPolicy, FernetSecretBox, generate_key
+from liquifact_adapters.webhooks.delivery import TIMED_OUT
 from liquifact_adapters.webhooks.guard import system_resolver as real_resolver
 from liquifact_core.invoices import Actor
 from liquifact_core.jobs import WEBHOOK_DELIVERY, Job, JobQuery, JobStatus
@@ -196,7 +198,7 @@ def test_a_receiver_that_never_answers_ends_dead_and_a_replay_delivers(tmp_path:
             world.settle(world.settled)
             (job,) = world.jobs()
             assert (job.status, job.attempts, job.max_attempts) == (JobStatus.DEAD, 2, 2)
-            assert job.last_error == "Network error: ReadTimeout."
+            assert job.last_error == TIMED_OUT
             replayed = world.services.webhooks.replay(world.tenant, ADMIN, job.id)
             assert (replayed.status, replayed.attempts) == (JobStatus.PENDING, 0)
             world.settle(world.settled)
@@ -298,3 +300,69 @@ def test_secrets_are_sealed_and_open_only_with_their_keys() -> None:
 def test_the_system_resolver_answers_from_the_hosts_file() -> None:
     # The production resolver itself, on a name /etc/hosts answers (no DNS query is sent).
     assert "127.0.0.1" in real_resolver("localhost", 443)
+
+
+class DrippingReceiver:
+    """A raw TCP receiver that reads the request, then sends its answer's status line and
+    headers one byte every ``interval`` seconds: no phase of the exchange ever waits longer
+    than ``interval``, so only a deadline on the whole exchange ends it."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.requests = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.getsockname()[1]}/drip"
+
+    def __enter__(self) -> DrippingReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._server.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return
+            self.requests += 1
+            threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
+
+    def _drip(self, connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)
+            answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
+            for byte in answer:
+                if self._stop.wait(self.interval):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+
+def test_a_receiver_dripping_its_answer_is_cut_at_the_whole_request_deadline(
+    tmp_path: Path,
+) -> None:
+    # Each byte comes well within the 500 ms timeout, so a per-phase read timeout would wait
+    # for all of them (about 40 s, far past a lease); the whole-exchange deadline ends it.
+    config = _config(tmp_path, webhook_timeout_ms=500, webhook_max_retries=0)
+    services = open_services(config)
+    try:
+        world = World(services, config)
+        with DrippingReceiver(interval=0.2) as receiver:
+            world.configure(receiver.url)
+            world.services.invoices.submit(world.tenant, SME, invoice_draft())
+            world.settle(world.settled)
+            assert receiver.requests == 1
+        (job,) = world.jobs()
+        assert (job.status, job.attempts, job.last_error) == (JobStatus.DEAD, 1, TIMED_OUT)
+    finally:
+        services.close()
