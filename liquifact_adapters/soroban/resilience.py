@@ -7,6 +7,12 @@ fails at once without calling the RPC. Every transition is reported as ``(breake
 state)`` with the spec's state names ``CLOSED``, ``OPEN``, ``HALF_OPEN`` (the HTTP shell counts
 them in ``soroban_circuit_breaker_state_transitions_total``).
 
+pybreaker holds its lock for the whole guarded call, so one breaker would let only one RPC
+request run at a time (every request thread of the server waiting behind a slow RPC);
+``ConcurrentBreaker`` keeps pybreaker's state machine, counters, listeners and transitions and
+drops that lock around calls made while the breaker is closed. While it is open or half-open,
+one call at a time goes through (the spec's single trial call); the others fail at once.
+
 Retries: only transient failures (connection refused or reset, timeouts, HTTP 5xx), only
 around read calls (simulation, getEvents, getLatestLedger, getHealth: repeating them changes
 nothing), each attempt going through the breaker, so every failed attempt counts towards the
@@ -15,8 +21,9 @@ threshold and an opened breaker stops the retries.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import pybreaker
@@ -63,6 +70,26 @@ class ResilienceSettings:
     retry_delay_ms: int = 100
 
 
+class ConcurrentBreaker(pybreaker.CircuitBreaker):
+    """A pybreaker ``CircuitBreaker`` whose closed state lets calls run concurrently."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Reentrant: an open breaker whose timeout has passed moves to half-open and calls
+        # ``call`` again for the trial, in the same thread.
+        self._trial = threading.RLock()
+
+    def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.current_state == pybreaker.STATE_CLOSED:
+            return self.state.call(func, *args, **kwargs)
+        if not self._trial.acquire(blocking=False):
+            raise pybreaker.CircuitBreakerError("A trial call is in flight; the circuit is open")
+        try:
+            return self.state.call(func, *args, **kwargs)
+        finally:
+            self._trial.release()
+
+
 class _Listener(pybreaker.CircuitBreakerListener):
     def __init__(self, report: StateListener) -> None:
         self._report = report
@@ -88,7 +115,7 @@ class GuardedRpc:
         self.name = name
         self._settings = settings
         listeners = [_Listener(on_state_change)] if on_state_change is not None else []
-        self.breaker = pybreaker.CircuitBreaker(
+        self.breaker = ConcurrentBreaker(
             fail_max=settings.failure_threshold,
             reset_timeout=settings.recovery_timeout_ms / 1000,
             exclude=[RefusedRequest],
