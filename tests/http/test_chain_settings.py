@@ -107,3 +107,18 @@ def test_the_mapping_resolves_for_node_env() -> None:
 def test_a_library_config_with_an_rpc_url_needs_the_passphrase() -> None:
     with pytest.raises(ValueError, match="network_passphrase is required"):
         ServicesConfig(soroban_rpc_url="http://127.0.0.1:9/rpc")
+
+
+def test_demo_seeding_works_with_a_ledger_configured() -> None:
+    """The demo's escrows are made-up addresses: seeding must not ask the chain about them."""
+    from liquifact_adapters.memory import FixedClock, InMemoryStore, SequentialIdGenerator
+    from liquifact_adapters.memory.fakes import FakeEscrowLedger
+    from liquifact_core.services import Services
+    from liquifact_http.seed import seed_demo
+
+    ledger = FakeEscrowLedger()  # holds no escrow: any chain check would refuse
+    services = Services.from_ports(
+        InMemoryStore(), FixedClock(), SequentialIdGenerator(), ledger=ledger
+    )
+
+    assert seed_demo(services) > 0
