@@ -19,6 +19,13 @@ Store selection by ``database_url`` (the same URLs as ``DATABASE_URL``):
   lacks a migration raises ``SchemaOutdated`` here, before anything uses it.
 * ``memory://``: the in-memory fakes (nothing kept; for tests and experiments).
 
+Chain: with ``soroban_rpc_url`` (the server sets it only when ``SOROBAN_RPC_URL`` is in the
+environment) ``Services.ledger`` is a ``SorobanEscrowLedger`` on that RPC, behind the spec's
+circuit breaker (``soroban_cb_failure_threshold``, ``soroban_cb_recovery_timeout_ms``); without
+it ``Services.ledger`` is None and nothing talks to a chain (no public RPC is ever contacted by
+default). ``escrow_addresses`` is the ``ESCROW_ADDR_BY_INVOICE`` mapping
+(``liquifact_core.escrow_addresses.parse_address_book``).
+
 Cache selection: Redis when ``redis_url`` is set (shared by every process, so writes made
 through the library invalidate what API processes cached), else an in-process LRU cache. The
 use cases report each committed change (``liquifact_core.changes``); ``CacheInvalidation``
@@ -37,10 +44,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from liquifact_core.escrow_addresses import EscrowAddressBook
 from liquifact_core.services import Services
 
 if TYPE_CHECKING:
+    from liquifact_adapters.soroban import StateListener
     from liquifact_adapters.system.worker import Worker
+    from liquifact_core.chain import EscrowLedger
     from liquifact_core.jobs import Job, JobHandler
     from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
     from liquifact_core.services import WebhookPorts
@@ -100,6 +110,15 @@ def _redis_url(_instance: object, _attribute: object, value: str | None) -> None
         raise ValueError("redis_url must be a redis://, rediss:// or unix:// URL")
 
 
+def _rpc_url(instance: ServicesConfig, _attribute: object, value: str | None) -> None:
+    if value is None:
+        return
+    if not value.lower().startswith(("http://", "https://")):
+        raise ValueError("soroban_rpc_url must be an http:// or https:// URL")
+    if not instance.network_passphrase:
+        raise ValueError("network_passphrase is required with soroban_rpc_url")
+
+
 def _at_least(low: int) -> Callable[[object, attrs.Attribute[int], int], None]:
     def check(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
         if value < low:
@@ -151,6 +170,15 @@ class ServicesConfig:
       ``webhook_timeout_ms``: the spec's WEBHOOK_* (3, 500 ms, 10000 ms, 5000 ms).
     * ``webhook_allow_insecure_loopback``: plain-http webhook URLs to loopback hosts pass
       (development and tests only).
+    * ``soroban_rpc_url``: the Soroban JSON-RPC endpoint escrows are read from; ``None`` (the
+      default): no ledger. ``network_passphrase``: the network's passphrase (required with
+      an RPC URL; ``liquifact_core.network`` derives it from the network name).
+    * ``soroban_rpc_timeout_ms``: milliseconds one RPC request may take (5000).
+    * ``soroban_rpc_retries``: extra attempts after a transient RPC failure (2).
+    * ``soroban_cb_failure_threshold``: consecutive RPC failures that open the circuit
+      breaker (the spec's 5); ``soroban_cb_recovery_timeout_ms``: milliseconds it stays open
+      before a trial call (the spec's 10000).
+    * ``escrow_addresses``: the ``ESCROW_ADDR_BY_INVOICE`` mapping (default: empty).
     """
 
     database_url: str = attrs.field(
@@ -171,6 +199,13 @@ class ServicesConfig:
     webhook_max_delay_ms: int = attrs.field(default=10_000, validator=_at_least(1))
     webhook_timeout_ms: int = attrs.field(default=5000, validator=_at_least(1))
     webhook_allow_insecure_loopback: bool = False
+    soroban_rpc_url: str | None = attrs.field(default=None, validator=_rpc_url)
+    network_passphrase: str | None = None
+    soroban_rpc_timeout_ms: int = attrs.field(default=5000, validator=_at_least(1))
+    soroban_rpc_retries: int = attrs.field(default=2, validator=[_at_least(0), _at_most(5)])
+    soroban_cb_failure_threshold: int = attrs.field(default=5, validator=_at_least(1))
+    soroban_cb_recovery_timeout_ms: int = attrs.field(default=10_000, validator=_at_least(0))
+    escrow_addresses: EscrowAddressBook = attrs.field(factory=EscrowAddressBook)
 
     @property
     def sqlite_path(self) -> str | None:
@@ -257,17 +292,21 @@ def open_services(
     ids: IdGenerator | None = None,
     cache: Cache | None = None,
     chain: EscrowChain | None = None,
+    ledger: EscrowLedger | None = None,
     on_cache_evict: EvictionObserver | None = None,
     on_cache_error: CacheErrorObserver | None = None,
+    on_breaker_change: StateListener | None = None,
     **options: Any,
 ) -> Services:
     """Every use case, wired to the adapters ``config`` selects; call ``close()`` when done.
 
     ``options`` are ``ServicesConfig`` fields and override ``config``'s
     (``open_services(database_url="sqlite:///x.db")``); an unknown name raises ``TypeError``.
-    ``store``, ``clock``, ``ids``, ``cache`` and ``chain`` replace the configured port. The clock
-    is the system clock, ids are time-sortable random ids, and the chain is the spec's
-    ``stubbed`` signing mode (the only one built so far).
+    ``store``, ``clock``, ``ids``, ``cache``, ``chain`` and ``ledger`` replace the configured
+    port. The clock is the system clock, ids are time-sortable random ids, the chain is the
+    spec's ``stubbed`` signing mode (the only one built so far) and the ledger is
+    ``open_ledger(config)``. ``on_breaker_change`` hears the ledger's circuit breaker
+    transitions as ``(breaker_name, state)``.
     """
     from liquifact_adapters.cache.invalidation import CacheInvalidation
     from liquifact_adapters.stubchain import StubbedEscrowChain
@@ -275,7 +314,10 @@ def open_services(
 
     config = attrs.evolve(config or ServicesConfig(), **options)
     opened_store = store or open_store(config)
+    opened_ledger: EscrowLedger | None = None
     try:
+        if ledger is None:
+            ledger = opened_ledger = open_ledger(config, on_state_change=on_breaker_change)
         if cache is None:
             cache = open_cache(config, on_evict=on_cache_evict, on_error=on_cache_error)
         return Services.from_ports(
@@ -290,11 +332,37 @@ def open_services(
             cursor_secret=config.cursor_secret or secrets.token_urlsafe(32),
             idempotency_ttl=timedelta(hours=config.idempotency_ttl_hours),
             webhooks=webhook_ports(config),
+            ledger=ledger,
+            escrow_addresses=config.escrow_addresses,
         )
     except BaseException:
         if store is None:
             opened_store.close()
+        if opened_ledger is not None:
+            getattr(opened_ledger, "close", lambda: None)()
         raise
+
+
+def open_ledger(
+    config: ServicesConfig, *, on_state_change: StateListener | None = None
+) -> EscrowLedger | None:
+    """The Soroban ledger ``config.soroban_rpc_url`` names (breaker named ``soroban``), or
+    None without an RPC URL. Nothing is contacted here."""
+    if config.soroban_rpc_url is None or config.network_passphrase is None:
+        return None
+    from liquifact_adapters.soroban import ResilienceSettings, SorobanEscrowLedger
+
+    return SorobanEscrowLedger(
+        config.soroban_rpc_url,
+        config.network_passphrase,
+        timeout_ms=config.soroban_rpc_timeout_ms,
+        resilience=ResilienceSettings(
+            failure_threshold=config.soroban_cb_failure_threshold,
+            recovery_timeout_ms=config.soroban_cb_recovery_timeout_ms,
+            retries=config.soroban_rpc_retries,
+        ),
+        on_state_change=on_state_change,
+    )
 
 
 class MigrationRunner(Protocol):

@@ -26,6 +26,7 @@ from liquifact_adapters.composition import (
     open_store,
 )
 from liquifact_adapters.composition import migration_runner as library_migration_runner
+from liquifact_core.chain import EscrowLedger
 from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
 from liquifact_core.services import Services
 from liquifact_http.auth import Authenticator
@@ -81,6 +82,7 @@ __all__ = [
 ]
 
 _cache_log = get_logger("liquifact.cache")
+_breaker_log = get_logger("liquifact.soroban")
 
 
 def build_store(settings: Settings) -> Store:
@@ -148,6 +150,7 @@ def build_services(
     cache: Cache | None = None,
     metrics: Metrics | None = None,
     chain: EscrowChain | None = None,
+    ledger: EscrowLedger | None = None,
 ) -> Services:
     """``open_services`` over the environment's settings, with cache events sent to
     ``metrics`` and the log; pass any port to replace the configured one. Library users who
@@ -160,9 +163,22 @@ def build_services(
         ids=ids,
         cache=cache,
         chain=chain,
+        ledger=ledger,
         on_cache_evict=on_evict,
         on_cache_error=on_error,
+        on_breaker_change=_breaker_observer(metrics),
     )
+
+
+def _breaker_observer(metrics: Metrics | None) -> Callable[[str, str], None]:
+    """Logs each circuit breaker transition and counts it in Prometheus."""
+
+    def on_change(breaker_name: str, state: str) -> None:
+        _breaker_log.warning("circuit_breaker_transition", breaker=breaker_name, state=state)
+        if metrics is not None:
+            metrics.record_breaker_transition(breaker_name, state)
+
+    return on_change
 
 
 def all_routes() -> Sequence[BaseRoute]:

@@ -172,6 +172,13 @@ class Metrics:
             ["type"],
             registry=r,
         )
+        self.breaker_transitions = Counter(
+            "soroban_circuit_breaker_state_transitions_total",
+            "Circuit breaker state transitions, by breaker (dependency) and the state entered "
+            "(CLOSED, OPEN, HALF_OPEN).",
+            ["breaker_name", "state"],
+            registry=r,
+        )
         for kind in BODY_LIMIT_TYPES:  # expose zeros so rate() works from the first scrape
             self.body_size_rejections.labels(type=kind)
 
@@ -182,6 +189,12 @@ class Metrics:
 
     def record_readiness(self, check: str, ok: bool) -> None:
         self.readiness.labels(check=check).set(1 if ok else 0)
+
+    def record_breaker_transition(self, breaker_name: str, state: str) -> None:
+        """Count one transition of ``breaker_name`` into ``state`` (the spec's
+        ``soroban_circuit_breaker_state_transitions_total``); a plain callback for
+        ``open_services(on_breaker_change=...)``."""
+        self.breaker_transitions.labels(breaker_name=breaker_name, state=state).inc()
 
 
 def metrics_of(app_or_metrics: Any) -> Metrics:

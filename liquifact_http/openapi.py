@@ -361,6 +361,7 @@ _ERROR_MEANINGS: Mapping[int, str] = {
     409: "The request clashes with the invoice's current state.",
     412: "If-Match does not name the invoice's current version, or the invoice changed "
     "concurrently. Re-read it and retry.",
+    422: "The request is well-formed but what it names cannot be used; `code` says why.",
     413: "The request body is larger than its limit: invoice create/edit "
     f"{_DEFAULTS.body_limit_invoice} bytes (BODY_LIMIT_INVOICE), other JSON bodies "
     f"{_DEFAULTS.body_limit_json} bytes (BODY_LIMIT_JSON), urlencoded "
@@ -370,7 +371,8 @@ _ERROR_MEANINGS: Mapping[int, str] = {
     "current window. Retry-After and RateLimit-Reset say when to retry.",
     415: "The body is not sent as application/json.",
     500: "An unexpected error; nothing internal is disclosed.",
-    503: "The data store is unavailable; retry later with backoff.",
+    503: "A dependency is unavailable (the data store, or the blockchain RPC: CHAIN_UNAVAILABLE, "
+    "also while its circuit breaker is open); retry later with backoff.",
 }
 
 _ERROR_EXAMPLES: Mapping[int, tuple[str, str]] = {
@@ -381,6 +383,7 @@ _ERROR_EXAMPLES: Mapping[int, tuple[str, str]] = {
     405: ("METHOD_NOT_ALLOWED", "Method PUT is not allowed here."),
     409: ("INVALID_TRANSITION", "Cannot move an invoice from 'approved' to 'rejected'."),
     412: ("PRECONDITION_FAILED", "Invoice is at version 2, not 1; re-read it and retry."),
+    422: ("ESCROW_INVOICE_MISMATCH", "The escrow contract was initialised for another invoice."),
     413: ("PAYLOAD_TOO_LARGE", f"Request body exceeds {_DEFAULTS.body_limit_invoice} bytes."),
     429: ("RATE_LIMITED", "Too many requests; retry after the time in Retry-After."),
     415: ("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json."),
@@ -483,7 +486,12 @@ _BODY_ERRORS = (400, 404, 409, 412, 413, 415, 503)
 
 
 def _action(
-    operation_id: str, summary: str, description: str, body: Object, conflict: str
+    operation_id: str,
+    summary: str,
+    description: str,
+    body: Object,
+    conflict: str,
+    extra: Iterable[int] = (),
 ) -> Object:
     return _operation(
         operation_id,
@@ -491,7 +499,7 @@ def _action(
         "Invoice lifecycle",
         {
             **_invoice_ok("The invoice after the transition."),
-            **_errors(*_BODY_ERRORS, conflict=conflict),
+            **_errors(*_BODY_ERRORS, *extra, conflict=conflict),
         },
         description=description,
         parameters=_WRITE,
@@ -779,12 +787,20 @@ def _invoice_paths() -> Object:
             "post": _action(
                 "linkInvoiceEscrow",
                 "Link an escrow",
-                "approved -> linked_escrow, recording the escrow contract and funding target.",
+                "approved -> linked_escrow, recording the escrow contract and funding target. "
+                "When the server reads a chain (SOROBAN_RPC_URL set), the contract is read "
+                "first and the link is refused with 422 unless it is an initialised LiquiFact "
+                "escrow (ESCROW_NOT_RECOGNISED) for this invoice id (ESCROW_INVOICE_MISMATCH), "
+                "open (ESCROW_NOT_OPEN), with this funding target "
+                "(ESCROW_FUNDING_TARGET_MISMATCH); ESCROW_ADDR_BY_INVOICE may refuse it too "
+                "(ESCROW_ADDRESS_NOT_MAPPED, ESCROW_NOT_ALLOWLISTED). 503 (retryable) when the "
+                "chain cannot be read.",
                 _body("LinkEscrowBody"),
                 "Only an approved invoice can be linked (INVALID_TRANSITION), and only to a "
                 "contract no other invoice, of any tenant, is linked to: each invoice has an "
                 "escrow contract of its own (ESCROW_ALREADY_LINKED; the answer names no "
                 "other invoice or tenant).",
+                extra=(422,),
             )
         },
         f"{item}/default": {

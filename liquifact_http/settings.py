@@ -17,6 +17,7 @@ from dotenv import dotenv_values
 from stellar_sdk.strkey import StrKey
 
 from liquifact_adapters.composition import ServicesConfig, postgres_url_of, sqlite_path_of
+from liquifact_core.escrow_addresses import EscrowAddressBook, parse_address_book
 from liquifact_core.network import (
     DEFAULT_NETWORK,
     PASSPHRASES,
@@ -156,6 +157,12 @@ class Settings:
     webhook_max_delay_ms: int = 10_000
     webhook_timeout_ms: int = 5000
     webhook_allow_insecure_loopback: bool = False
+    # ---- escrow reads on the chain (issue 12): SOROBAN_CB_*, ESCROW_ADDR_BY_INVOICE ----
+    soroban_cb_failure_threshold: int = 5
+    soroban_cb_recovery_timeout_ms: int = 10_000
+    soroban_rpc_timeout_ms: int = 5000
+    # The raw JSON (checked when read); services_config resolves it for NODE_ENV.
+    escrow_addr_by_invoice: str | None = attrs.field(default=None, repr=False)
 
     @property
     def runs_embedded_worker(self) -> bool:
@@ -399,6 +406,12 @@ def _rpc_url(raw: str) -> str:
     return value
 
 
+def _escrow_address_map(raw: str) -> str:
+    # Checked here so a bad mapping stops the process at boot; resolved for NODE_ENV later.
+    parse_address_book(raw, "development")
+    return raw
+
+
 def _stellar_seed(raw: str) -> str:
     value = raw.strip()
     if not StrKey.is_valid_ed25519_secret_seed(value):
@@ -574,6 +587,12 @@ FIELDS: tuple[Field, ...] = (
     Field("WEBHOOK_MAX_DELAY", "webhook_max_delay_ms", _int_range(1, 3_600_000)),
     Field("WEBHOOK_TIMEOUT_MS", "webhook_timeout_ms", _int_range(1, 60_000)),
     Field("WEBHOOK_ALLOW_INSECURE_LOOPBACK", "webhook_allow_insecure_loopback", _boolean),
+    Field("SOROBAN_CB_FAILURE_THRESHOLD", "soroban_cb_failure_threshold", _int_range(1, 1000)),
+    Field(
+        "SOROBAN_CB_RECOVERY_TIMEOUT", "soroban_cb_recovery_timeout_ms", _int_range(0, 3_600_000)
+    ),
+    Field("SOROBAN_RPC_TIMEOUT_MS", "soroban_rpc_timeout_ms", _int_range(1, 120_000)),
+    Field("ESCROW_ADDR_BY_INVOICE", "escrow_addr_by_invoice", _escrow_address_map),
 )
 # Settings a production deployment must set explicitly (their defaults are for development).
 REQUIRED_IN_PRODUCTION = (
@@ -678,9 +697,18 @@ def _cross_checks(
     return problems
 
 
+def escrow_address_book(settings: Settings) -> EscrowAddressBook:
+    """``ESCROW_ADDR_BY_INVOICE`` for this process's NODE_ENV (empty when unset)."""
+    if settings.escrow_addr_by_invoice is None:
+        return EscrowAddressBook(environment=settings.environment)
+    return parse_address_book(settings.escrow_addr_by_invoice, settings.environment)
+
+
 def services_config(settings: Settings) -> ServicesConfig:
     """The library configuration the environment describes (the shell reads, the library
-    builds: see ``liquifact_adapters.composition``)."""
+    builds: see ``liquifact_adapters.composition``). The ledger is configured only when
+    ``SOROBAN_RPC_URL`` is set: the default network's public RPC is never contacted
+    unasked (``make run`` and the tests talk to no chain)."""
     return ServicesConfig(
         database_url=settings.database_url,
         database_app_role=settings.database_app_role,
@@ -698,4 +726,10 @@ def services_config(settings: Settings) -> ServicesConfig:
         webhook_max_delay_ms=settings.webhook_max_delay_ms,
         webhook_timeout_ms=settings.webhook_timeout_ms,
         webhook_allow_insecure_loopback=settings.webhook_allow_insecure_loopback,
+        soroban_rpc_url=settings.soroban_rpc_url,
+        network_passphrase=settings.network_passphrase,
+        soroban_rpc_timeout_ms=settings.soroban_rpc_timeout_ms,
+        soroban_cb_failure_threshold=settings.soroban_cb_failure_threshold,
+        soroban_cb_recovery_timeout_ms=settings.soroban_cb_recovery_timeout_ms,
+        escrow_addresses=escrow_address_book(settings),
     )

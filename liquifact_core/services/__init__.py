@@ -7,8 +7,10 @@ from datetime import timedelta
 
 import attrs
 
+from liquifact_core.chain import EscrowLedger
 from liquifact_core.changes import IgnoreChanges
 from liquifact_core.errors import Unavailable
+from liquifact_core.escrow_addresses import EscrowAddressBook
 from liquifact_core.ports import (
     AddressPolicy,
     Cache,
@@ -48,6 +50,10 @@ class Services:
     profiles: ProfileService
     webhooks: WebhookService
     webhook_ports: WebhookPorts
+    # The chain's escrows (None: no Soroban RPC configured; links are not checked on chain).
+    ledger: EscrowLedger | None = None
+    # ESCROW_ADDR_BY_INVOICE (empty when not configured).
+    escrow_addresses: EscrowAddressBook = attrs.field(factory=EscrowAddressBook)
 
     @classmethod
     def from_ports(
@@ -62,6 +68,8 @@ class Services:
         cursor_secret: str | None = None,
         idempotency_ttl: timedelta = DEFAULT_TTL,
         webhooks: WebhookPorts | None = None,
+        ledger: EscrowLedger | None = None,
+        escrow_addresses: EscrowAddressBook | None = None,
     ) -> Services:
         """``cache`` is the response cache the HTTP shell serves reads from (the core never
         touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
@@ -75,7 +83,10 @@ class Services:
         ``webhooks``: the secret box, address policy and delivery settings of tenant
         webhooks (``liquifact_adapters.composition`` builds them); none: transitions still
         write delivery jobs for tenants with an endpoint, but no endpoint can be saved
-        (503 WEBHOOKS_UNAVAILABLE)."""
+        (503 WEBHOOKS_UNAVAILABLE). ``ledger`` reads escrows on the chain (``link_escrow``
+        checks the contract, ``/readyz`` the RPC); none: no chain reads. ``escrow_addresses``:
+        the ``ESCROW_ADDR_BY_INVOICE`` mapping; none: nothing mapped."""
+        addresses = escrow_addresses or EscrowAddressBook()
         cache = cache if cache is not None else NoCache()
         changes = changes if changes is not None else IgnoreChanges()
         hooks = webhooks or WebhookPorts(_NoSecretBox(), _NoSecretBox())
@@ -89,7 +100,15 @@ class Services:
             ids=ids,
             cache=cache,
             changes=changes,
-            invoices=InvoiceService(store.unit_of_work, clock, ids, changes, outbox),
+            invoices=InvoiceService(
+                store.unit_of_work,
+                clock,
+                ids,
+                changes,
+                outbox,
+                ledger=ledger,
+                escrow_addresses=addresses,
+            ),
             marketplace=MarketplaceService(
                 store.read_unit, cursor_secret or secrets.token_urlsafe(32)
             ),
@@ -119,14 +138,21 @@ class Services:
                 outbox,
                 allow_insecure_loopback=hooks.allow_insecure_loopback,
             ),
+            ledger=ledger,
+            escrow_addresses=addresses,
         )
 
     def close(self) -> None:
-        """Close the store and the cache (their pools and connections)."""
+        """Close the store, the cache and the ledger (their pools and connections)."""
         try:
             self.store.close()
         finally:
-            self.cache.close()
+            try:
+                self.cache.close()
+            finally:
+                close_ledger = getattr(self.ledger, "close", None)
+                if callable(close_ledger):
+                    close_ledger()
 
 
 @attrs.frozen

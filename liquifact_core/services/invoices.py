@@ -9,6 +9,7 @@ import attrs
 
 from liquifact_core.amounts import Stroops
 from liquifact_core.audit import AuditEvent
+from liquifact_core.chain import EscrowLedger
 from liquifact_core.changes import CommitmentChanged, InvoiceChanged
 from liquifact_core.commitments import Commitment, commitment_audit_event
 from liquifact_core.errors import (
@@ -17,6 +18,8 @@ from liquifact_core.errors import (
     StaleVersion,
     invoice_not_found,
 )
+from liquifact_core.escrow import check_link
+from liquifact_core.escrow_addresses import EscrowAddressBook
 from liquifact_core.ids import INVOICE_ID_PREFIX, parse_invoice_id
 from liquifact_core.invoices import (
     Actor,
@@ -35,6 +38,7 @@ from liquifact_core.lifecycle import (
     Role,
     allowed_targets,
     allowed_targets_for,
+    check_transition,
 )
 from liquifact_core.ports import (
     ChangeListener,
@@ -70,15 +74,22 @@ class InvoiceService:
         ids: IdGenerator,
         changes: ChangeListener,
         outbox: WebhookOutbox | None = None,
+        *,
+        ledger: EscrowLedger | None = None,
+        escrow_addresses: EscrowAddressBook | None = None,
     ) -> None:
         """``changes`` hears, after each commit, every lifecycle or funding change
         (``InvoiceChanged``); ``outbox`` writes each history step's webhook delivery job in
-        the step's own transaction (default: one with the spec's retries over ``ids``)."""
+        the step's own transaction (default: one with the spec's retries over ``ids``).
+        ``ledger``: the chain ``link_escrow`` checks the contract on (none: not checked);
+        ``escrow_addresses``: the ``ESCROW_ADDR_BY_INVOICE`` mapping (none: empty)."""
         self._uow = unit_of_work
         self._clock = clock
         self._ids = ids
         self._changes = changes
         self._outbox = outbox or WebhookOutbox(ids)
+        self._ledger = ledger
+        self._addresses = escrow_addresses or EscrowAddressBook()
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, tenant_id: str, actor: Actor, invoice_id: str) -> Invoice:
@@ -260,13 +271,43 @@ class InvoiceService:
         link: EscrowLink,
         expected_version: int | None = None,
     ) -> Invoice:
-        """Link an approved invoice to its escrow contract (``approved`` -> ``linked_escrow``)."""
+        """Link an approved invoice to its escrow contract (``approved`` -> ``linked_escrow``).
+
+        Before anything is written (issue 12, item 5), in this order:
+
+        1. the invoice is read in a unit of its own (404 when missing or hidden; 412 on a stale
+           ``expected_version``) and the lifecycle guard runs (403 / 409 as for any
+           transition), so a link that cannot happen asks nothing of the chain;
+        2. the ``ESCROW_ADDR_BY_INVOICE`` mapping: 422 ``ESCROW_ADDRESS_NOT_MAPPED`` /
+           ``ESCROW_NOT_ALLOWLISTED`` (``EscrowAddressBook.check_link_allowed``);
+        3. with a ledger, the contract is read from the chain, outside any transaction:
+           422 ``ESCROW_NOT_RECOGNISED`` (no LiquiFact escrow at the address) or the core's
+           link refusals (``check_link``: another invoice id, not open, another funding
+           target); 503 ``retryable`` when the chain cannot be asked.
+
+        Then the transition runs in its own unit, re-checking the invoice as it is then.
+        Without a ledger step 3 is skipped: the link is recorded as given."""
+        address = link.escrow_address.value
+        if self._ledger is not None or self._addresses.configured:
+            with self._uow(tenant_id) as uow:
+                current = self._visible(uow, tenant_id, actor, invoice_id)
+            _check_version(current, expected_version)
+            check_transition(
+                current.status,
+                InvoiceStatus.LINKED_ESCROW,
+                actor.role,
+                is_owner=current.is_owned_by(actor),
+            )
+            self._addresses.check_link_allowed(current.id, address)
+            if self._ledger is not None:
+                reading = self._ledger.read_escrow(address)
+                check_link(reading.escrow, current.id, link.funding_target.value)
         return self.transition(
             tenant_id,
             actor,
             invoice_id,
             InvoiceStatus.LINKED_ESCROW,
-            escrow_address=link.escrow_address.value,
+            escrow_address=address,
             funding_target=link.funding_target,
             expected_version=expected_version,
         )
@@ -358,6 +399,12 @@ class InvoiceService:
             uow.commit()
         self._changes.changed(InvoiceChanged(tenant_id, updated.id, invoice.status, updated.status))
         return updated
+
+    def escrow_address(self, tenant_id: str, actor: Actor, invoice_id: str) -> str | None:
+        """The escrow contract of an invoice: the one linked through the API, else the one
+        ``ESCROW_ADDR_BY_INVOICE`` maps it to (an invoice linked outside the API), else None."""
+        invoice = self.get(tenant_id, actor, invoice_id)
+        return invoice.escrow_address or self._addresses.address_for(invoice.id)
 
     # ---- helpers ------------------------------------------------------------------------
     def _record_step(self, uow: UnitOfWork, step: Transition) -> None:

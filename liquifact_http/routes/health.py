@@ -1,8 +1,9 @@
 """Readiness: can this process serve requests now? Unlike liveness, it asks its dependencies.
 
 ``/readyz`` runs the critical checks, the ones without which no request can succeed (the
-database). ``/ready`` runs those plus the checks of optional dependencies; the Soroban RPC and
-KYC provider checks join ``EXTENDED_CHECKS`` when those adapters exist. Bodies name each check
+database, and the Soroban RPC when a ledger is configured: ``SOROBAN_RPC_URL``, spec: "Critical:
+DB, Soroban RPC"). ``/ready`` runs those plus the checks of optional dependencies; the KYC
+provider check joins ``EXTENDED_CHECKS`` when that adapter exists. Bodies name each check
 and whether it is up, never a host, user or driver message. ``/ready`` also says whether the
 response cache is shared across processes (see ``cache_report``).
 """
@@ -43,8 +44,21 @@ def _database(wired: Services) -> None:
     wired.store.ping()
 
 
+def _chain(wired: Services) -> None:
+    # getHealth through the ledger's circuit breaker: an open breaker is "down" at once.
+    if wired.ledger is not None:
+        wired.ledger.check_health()
+
+
 CRITICAL_CHECKS: Mapping[str, Check] = {"database": _database}
 EXTENDED_CHECKS: Mapping[str, Check] = {}
+
+
+def critical_checks(wired: Services) -> Mapping[str, Check]:
+    """The database, and the chain when this process reads one."""
+    if wired.ledger is None:
+        return CRITICAL_CHECKS
+    return {**CRITICAL_CHECKS, "chain": _chain}
 
 
 def _run(name: str, check: Check, wired: Services) -> ReadinessCheckBody:
@@ -106,13 +120,15 @@ def cache_report(settings: Settings) -> CacheBody:
 
 @ignores_query
 async def readyz(request: Request) -> Response:
-    return await _answer(request, CRITICAL_CHECKS)
+    return await _answer(request, critical_checks(services(request)))
 
 
 @ignores_query
 async def ready(request: Request) -> Response:
     return await _answer(
-        request, {**CRITICAL_CHECKS, **EXTENDED_CHECKS}, cache_report(request.app.state.settings)
+        request,
+        {**critical_checks(services(request)), **EXTENDED_CHECKS},
+        cache_report(request.app.state.settings),
     )
 
 

@@ -58,7 +58,8 @@ def contract_error(code: int) -> x.SCVal:
 
 def host_error(kind: str, code: str) -> x.SCVal:
     """A host error such as `Error(Auth, InvalidAction)` as an ScVal."""
-    error_type = x.SCErrorType[f"SCE_{kind.upper()}"]
+    # `WasmVm` is SCE_WASM_VM: the kind's CamelCase gives the XDR name, as the code's does.
+    error_type = x.SCErrorType[f"SCE_{_snake(kind).upper()}"]
     error_code = x.SCErrorCode[f"SCEC_{_snake(code).upper()}"]
     return x.SCVal(x.SCValType.SCV_ERROR, error=x.SCError(error_type, code=error_code))
 

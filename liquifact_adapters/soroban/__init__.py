@@ -1,0 +1,21 @@
+"""The Soroban adapter: ``EscrowLedger`` on stellar-sdk's ``SorobanServer`` (read-only), with
+a circuit breaker (pybreaker) and retries of transient failures (tenacity)."""
+
+from liquifact_adapters.soroban.ledger import (
+    CHAIN_UNAVAILABLE,
+    NULL_ACCOUNT,
+    SorobanEscrowLedger,
+    chain_unavailable,
+    not_recognised,
+)
+from liquifact_adapters.soroban.resilience import ResilienceSettings, StateListener
+
+__all__ = [
+    "CHAIN_UNAVAILABLE",
+    "NULL_ACCOUNT",
+    "ResilienceSettings",
+    "SorobanEscrowLedger",
+    "StateListener",
+    "chain_unavailable",
+    "not_recognised",
+]
