@@ -41,9 +41,11 @@ from liquifact_core.services import Services
 
 if TYPE_CHECKING:
     from liquifact_adapters.system.worker import Worker
+    from liquifact_core.chain import EscrowLedger
     from liquifact_core.jobs import Job, JobHandler
     from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
     from liquifact_core.services import WebhookPorts
+    from liquifact_core.services.reconciliation import ReconciliationObserver
     from liquifact_core.worker import WorkerObserver
 
 SQLITE_PREFIX = "sqlite:///"
@@ -151,6 +153,8 @@ class ServicesConfig:
       ``webhook_timeout_ms``: the spec's WEBHOOK_* (3, 500 ms, 10000 ms, 5000 ms).
     * ``webhook_allow_insecure_loopback``: plain-http webhook URLs to loopback hosts pass
       (development and tests only).
+    * ``reconciliation_drift_threshold``: RECONCILIATION_DRIFT_THRESHOLD, the number of
+      mismatches in one tenant's run that alerts (1 to 1,000,000; the spec's default 1).
     """
 
     database_url: str = attrs.field(
@@ -171,6 +175,9 @@ class ServicesConfig:
     webhook_max_delay_ms: int = attrs.field(default=10_000, validator=_at_least(1))
     webhook_timeout_ms: int = attrs.field(default=5000, validator=_at_least(1))
     webhook_allow_insecure_loopback: bool = False
+    reconciliation_drift_threshold: int = attrs.field(
+        default=1, validator=[_at_least(1), _at_most(1_000_000)]
+    )
 
     @property
     def sqlite_path(self) -> str | None:
@@ -257,8 +264,10 @@ def open_services(
     ids: IdGenerator | None = None,
     cache: Cache | None = None,
     chain: EscrowChain | None = None,
+    ledger: EscrowLedger | None = None,
     on_cache_evict: EvictionObserver | None = None,
     on_cache_error: CacheErrorObserver | None = None,
+    on_reconciliation: ReconciliationObserver | None = None,
     **options: Any,
 ) -> Services:
     """Every use case, wired to the adapters ``config`` selects; call ``close()`` when done.
@@ -267,7 +276,9 @@ def open_services(
     (``open_services(database_url="sqlite:///x.db")``); an unknown name raises ``TypeError``.
     ``store``, ``clock``, ``ids``, ``cache`` and ``chain`` replace the configured port. The clock
     is the system clock, ids are time-sortable random ids, and the chain is the spec's
-    ``stubbed`` signing mode (the only one built so far).
+    ``stubbed`` signing mode (the only one built so far). ``ledger`` is the escrow reads
+    reconciliation compares with (none: reconciliation is unavailable and its schedule slot
+    does not run); ``on_reconciliation`` hears every recorded run (metrics, alert log).
     """
     from liquifact_adapters.cache.invalidation import CacheInvalidation
     from liquifact_adapters.stubchain import StubbedEscrowChain
@@ -290,6 +301,9 @@ def open_services(
             cursor_secret=config.cursor_secret or secrets.token_urlsafe(32),
             idempotency_ttl=timedelta(hours=config.idempotency_ttl_hours),
             webhooks=webhook_ports(config),
+            ledger=ledger,
+            drift_threshold=config.reconciliation_drift_threshold,
+            reconciliation_observer=on_reconciliation,
         )
     except BaseException:
         if store is None:
@@ -395,11 +409,12 @@ def webhook_ports(config: ServicesConfig) -> WebhookPorts:
 def job_handlers(services: Services, config: ServicesConfig | None = None) -> dict[str, JobHandler]:
     """Every background job type this build can run, by job type (``JobHandler``s over
     ``services``; ``config`` gives the webhook delivery settings, default the spec's). The
-    schedule runs a slot only when its type is here (``liquifact_core.schedules.SLOTS``)."""
+    schedule runs a slot only when its type is here (``liquifact_core.schedules.SLOTS``): the
+    nightly reconciliation only when ``services`` has an escrow ledger to compare with."""
     from liquifact_adapters.system.backoff import ExponentialBackoff
     from liquifact_adapters.webhooks import DeliverySettings, DnsAddressPolicy, WebhookDelivery
     from liquifact_core.jobs import WEBHOOK_DELIVERY
-    from liquifact_core.schedules import IDEMPOTENCY_PURGE
+    from liquifact_core.schedules import IDEMPOTENCY_PURGE, RECONCILIATION
 
     config = config or ServicesConfig()
     ports = services.webhook_ports
@@ -420,7 +435,18 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
         # What `liquifact idempotency purge` runs; idempotent (deletes what expired by now).
         services.idempotency.purge_expired()
 
-    return {IDEMPOTENCY_PURGE: purge_idempotency_keys, WEBHOOK_DELIVERY: delivery}
+    def reconcile_every_tenant(job: Job) -> None:
+        # One run per tenant with invoices in scope; a retry records new runs (each run is a
+        # fresh comparison, so a repeated one is as true as the first).
+        services.reconciliation.reconcile_all(trigger="schedule")
+
+    handlers: dict[str, JobHandler] = {
+        IDEMPOTENCY_PURGE: purge_idempotency_keys,
+        WEBHOOK_DELIVERY: delivery,
+    }
+    if services.reconciliation.available:
+        handlers[RECONCILIATION] = reconcile_every_tenant
+    return handlers
 
 
 def default_worker_id() -> str:

@@ -26,6 +26,7 @@ from liquifact_adapters.composition import (
     open_store,
 )
 from liquifact_adapters.composition import migration_runner as library_migration_runner
+from liquifact_core.chain import EscrowLedger
 from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
 from liquifact_core.services import Services
 from liquifact_http.auth import Authenticator
@@ -46,6 +47,7 @@ from liquifact_http.ratelimit import (
     RateLimits,
     WindowCounter,
 )
+from liquifact_http.reconciliation_report import ReconciliationReport
 from liquifact_http.routes import (
     auth,
     docs,
@@ -56,6 +58,7 @@ from liquifact_http.routes import (
     metrics,
     probes,
     profiles,
+    reconciliation,
     webhooks,
 )
 from liquifact_http.sentry import init_sentry
@@ -148,21 +151,36 @@ def build_services(
     cache: Cache | None = None,
     metrics: Metrics | None = None,
     chain: EscrowChain | None = None,
+    ledger: EscrowLedger | None = None,
 ) -> Services:
-    """``open_services`` over the environment's settings, with cache events sent to
-    ``metrics`` and the log; pass any port to replace the configured one. Library users who
-    do not run the server call ``liquifact_adapters.open_services`` directly."""
+    """``open_services`` over the environment's settings, with cache events and
+    reconciliation runs sent to ``metrics`` and the log; pass any port to replace the
+    configured one (``ledger``: the escrow reads reconciliation compares with, default
+    ``escrow_ledger(settings)``). Library users who do not run the server call
+    ``liquifact_adapters.open_services`` directly."""
+    settings = settings or Settings()
     on_evict, on_error = _cache_observers(metrics)
     return open_services(
-        services_config(settings or Settings()),
+        services_config(settings),
         store=store,
         clock=clock,
         ids=ids,
         cache=cache,
         chain=chain,
+        ledger=ledger if ledger is not None else escrow_ledger(settings),
         on_cache_evict=on_evict,
         on_cache_error=on_error,
+        on_reconciliation=ReconciliationReport(metrics),
     )
+
+
+def escrow_ledger(settings: Settings) -> EscrowLedger | None:
+    """The ``EscrowLedger`` the settings describe: None until the Soroban RPC adapter
+    (``liquifact_adapters.soroban``, issue 12 item 2) is wired here from STELLAR_NETWORK and
+    SOROBAN_RPC_URL. Without one, reconciliation answers RECONCILIATION_UNAVAILABLE and the
+    worker does not schedule its nightly slot."""
+    del settings
+    return None
 
 
 def all_routes() -> Sequence[BaseRoute]:
@@ -176,6 +194,7 @@ def all_routes() -> Sequence[BaseRoute]:
         *funding.routes,
         *auth.routes,
         *webhooks.routes,
+        *reconciliation.routes,
         *docs.routes,
     ]
 

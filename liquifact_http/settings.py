@@ -26,6 +26,7 @@ from liquifact_core.network import (
     parse_network_name,
     resolve_network,
 )
+from liquifact_core.reconciliation import DEFAULT_DRIFT_THRESHOLD, parse_drift_threshold
 from liquifact_http.api_keys import ApiKey, ApiKeysError, parse_api_keys
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/liquifact.db"
@@ -156,6 +157,8 @@ class Settings:
     webhook_max_delay_ms: int = 10_000
     webhook_timeout_ms: int = 5000
     webhook_allow_insecure_loopback: bool = False
+    # ---- reconciliation (issue 12): mismatches per tenant run that alert (the spec's 1) ----
+    reconciliation_drift_threshold: int = DEFAULT_DRIFT_THRESHOLD
 
     @property
     def runs_embedded_worker(self) -> bool:
@@ -574,6 +577,9 @@ FIELDS: tuple[Field, ...] = (
     Field("WEBHOOK_MAX_DELAY", "webhook_max_delay_ms", _int_range(1, 3_600_000)),
     Field("WEBHOOK_TIMEOUT_MS", "webhook_timeout_ms", _int_range(1, 60_000)),
     Field("WEBHOOK_ALLOW_INSECURE_LOOPBACK", "webhook_allow_insecure_loopback", _boolean),
+    Field(
+        "RECONCILIATION_DRIFT_THRESHOLD", "reconciliation_drift_threshold", parse_drift_threshold
+    ),
 )
 # Settings a production deployment must set explicitly (their defaults are for development).
 REQUIRED_IN_PRODUCTION = (
@@ -691,4 +697,5 @@ def services_config(settings: Settings) -> ServicesConfig:
         webhook_max_delay_ms=settings.webhook_max_delay_ms,
         webhook_timeout_ms=settings.webhook_timeout_ms,
         webhook_allow_insecure_loopback=settings.webhook_allow_insecure_loopback,
+        reconciliation_drift_threshold=settings.reconciliation_drift_threshold,
     )

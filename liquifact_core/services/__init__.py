@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import attrs
 
+from liquifact_core.chain import EscrowLedger
 from liquifact_core.changes import IgnoreChanges
 from liquifact_core.errors import Unavailable
 from liquifact_core.ports import (
@@ -19,12 +20,17 @@ from liquifact_core.ports import (
     SecretBox,
     Store,
 )
+from liquifact_core.reconciliation import DEFAULT_DRIFT_THRESHOLD
 from liquifact_core.services.funding import FundingService
 from liquifact_core.services.idempotency import DEFAULT_TTL, IdempotencyService
 from liquifact_core.services.invoices import InvoiceService
 from liquifact_core.services.marketplace import MarketplaceService
 from liquifact_core.services.metrics import MetricsService
 from liquifact_core.services.profiles import ProfileService
+from liquifact_core.services.reconciliation import (
+    ReconciliationObserver,
+    ReconciliationService,
+)
 from liquifact_core.services.wallets import WalletService
 from liquifact_core.services.webhooks import WebhookOutbox, WebhookService
 from liquifact_core.webhook_endpoints import DEFAULT_MAX_RETRIES, WebhookUrl
@@ -48,6 +54,7 @@ class Services:
     profiles: ProfileService
     webhooks: WebhookService
     webhook_ports: WebhookPorts
+    reconciliation: ReconciliationService
 
     @classmethod
     def from_ports(
@@ -62,6 +69,9 @@ class Services:
         cursor_secret: str | None = None,
         idempotency_ttl: timedelta = DEFAULT_TTL,
         webhooks: WebhookPorts | None = None,
+        ledger: EscrowLedger | None = None,
+        drift_threshold: int = DEFAULT_DRIFT_THRESHOLD,
+        reconciliation_observer: ReconciliationObserver | None = None,
     ) -> Services:
         """``cache`` is the response cache the HTTP shell serves reads from (the core never
         touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
@@ -75,7 +85,11 @@ class Services:
         ``webhooks``: the secret box, address policy and delivery settings of tenant
         webhooks (``liquifact_adapters.composition`` builds them); none: transitions still
         write delivery jobs for tenants with an endpoint, but no endpoint can be saved
-        (503 WEBHOOKS_UNAVAILABLE)."""
+        (503 WEBHOOKS_UNAVAILABLE). ``ledger`` is what reconciliation reads escrows
+        through (none: reconciliation answers 503 RECONCILIATION_UNAVAILABLE and the
+        schedule leaves its slot alone); ``drift_threshold`` is
+        RECONCILIATION_DRIFT_THRESHOLD; ``reconciliation_observer`` hears every recorded run
+        (the shell's metrics and alert log)."""
         cache = cache if cache is not None else NoCache()
         changes = changes if changes is not None else IgnoreChanges()
         hooks = webhooks or WebhookPorts(_NoSecretBox(), _NoSecretBox())
@@ -118,6 +132,16 @@ class Services:
                 hooks.policy,
                 outbox,
                 allow_insecure_loopback=hooks.allow_insecure_loopback,
+            ),
+            reconciliation=ReconciliationService(
+                store.unit_of_work,
+                store.read_unit,
+                clock,
+                ids,
+                ledger,
+                store.reconciliation_tenants,
+                threshold=drift_threshold,
+                observer=reconciliation_observer,
             ),
         )
 
@@ -185,6 +209,7 @@ __all__ = [
     "MetricsService",
     "NoCache",
     "ProfileService",
+    "ReconciliationService",
     "Services",
     "WalletService",
     "WebhookPorts",
