@@ -179,7 +179,7 @@ class ReconciliationService:
             uow.audit.append(
                 AuditEvent.by(
                     RECONCILIATION_ACTOR,
-                    event_id=self._ids.new_id("evt_"),
+                    event_id=self._ids.new_id("aud_"),
                     tenant_id=tenant_id,
                     action=RUN_RECORDED,
                     resource=(RUN_RESOURCE, run.id),
