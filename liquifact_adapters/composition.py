@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from liquifact_core.jobs import Job, JobHandler
     from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
     from liquifact_core.services import WebhookPorts
+    from liquifact_core.services.reconciliation import ReconciliationObserver
     from liquifact_core.worker import WorkerObserver
 
 SQLITE_PREFIX = "sqlite:///"
@@ -179,6 +180,8 @@ class ServicesConfig:
       breaker (the spec's 5); ``soroban_cb_recovery_timeout_ms``: milliseconds it stays open
       before a trial call (the spec's 10000).
     * ``escrow_addresses``: the ``ESCROW_ADDR_BY_INVOICE`` mapping (default: empty).
+    * ``reconciliation_drift_threshold``: RECONCILIATION_DRIFT_THRESHOLD, the number of
+      mismatches in one tenant's run that alerts (1 to 1,000,000; the spec's default 1).
     """
 
     database_url: str = attrs.field(
@@ -206,6 +209,9 @@ class ServicesConfig:
     soroban_cb_failure_threshold: int = attrs.field(default=5, validator=_at_least(1))
     soroban_cb_recovery_timeout_ms: int = attrs.field(default=10_000, validator=_at_least(0))
     escrow_addresses: EscrowAddressBook = attrs.field(factory=EscrowAddressBook)
+    reconciliation_drift_threshold: int = attrs.field(
+        default=1, validator=[_at_least(1), _at_most(1_000_000)]
+    )
 
     @property
     def sqlite_path(self) -> str | None:
@@ -296,6 +302,7 @@ def open_services(
     on_cache_evict: EvictionObserver | None = None,
     on_cache_error: CacheErrorObserver | None = None,
     on_breaker_change: StateListener | None = None,
+    on_reconciliation: ReconciliationObserver | None = None,
     **options: Any,
 ) -> Services:
     """Every use case, wired to the adapters ``config`` selects; call ``close()`` when done.
@@ -306,7 +313,9 @@ def open_services(
     port. The clock is the system clock, ids are time-sortable random ids, the chain is the
     spec's ``stubbed`` signing mode (the only one built so far) and the ledger is
     ``open_ledger(config)``. ``on_breaker_change`` hears the ledger's circuit breaker
-    transitions as ``(breaker_name, state)``.
+    transitions as ``(breaker_name, state)``. Reconciliation compares the store with the
+    ledger (none: it answers 503 RECONCILIATION_UNAVAILABLE and its schedule slot does not
+    run); ``on_reconciliation`` hears every recorded run (metrics, alert log).
     """
     from liquifact_adapters.cache.invalidation import CacheInvalidation
     from liquifact_adapters.stubchain import StubbedEscrowChain
@@ -334,6 +343,8 @@ def open_services(
             webhooks=webhook_ports(config),
             ledger=ledger,
             escrow_addresses=config.escrow_addresses,
+            drift_threshold=config.reconciliation_drift_threshold,
+            reconciliation_observer=on_reconciliation,
         )
     except BaseException:
         if store is None:
@@ -463,11 +474,12 @@ def webhook_ports(config: ServicesConfig) -> WebhookPorts:
 def job_handlers(services: Services, config: ServicesConfig | None = None) -> dict[str, JobHandler]:
     """Every background job type this build can run, by job type (``JobHandler``s over
     ``services``; ``config`` gives the webhook delivery settings, default the spec's). The
-    schedule runs a slot only when its type is here (``liquifact_core.schedules.SLOTS``)."""
+    schedule runs a slot only when its type is here (``liquifact_core.schedules.SLOTS``): the
+    nightly reconciliation only when ``services`` has an escrow ledger to compare with."""
     from liquifact_adapters.system.backoff import ExponentialBackoff
     from liquifact_adapters.webhooks import DeliverySettings, DnsAddressPolicy, WebhookDelivery
     from liquifact_core.jobs import WEBHOOK_DELIVERY
-    from liquifact_core.schedules import IDEMPOTENCY_PURGE
+    from liquifact_core.schedules import IDEMPOTENCY_PURGE, RECONCILIATION
 
     config = config or ServicesConfig()
     ports = services.webhook_ports
@@ -488,7 +500,18 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
         # What `liquifact idempotency purge` runs; idempotent (deletes what expired by now).
         services.idempotency.purge_expired()
 
-    return {IDEMPOTENCY_PURGE: purge_idempotency_keys, WEBHOOK_DELIVERY: delivery}
+    def reconcile_every_tenant(job: Job) -> None:
+        # One run per tenant with invoices in scope; a retry records new runs (each run is a
+        # fresh comparison, so a repeated one is as true as the first).
+        services.reconciliation.reconcile_all(trigger="schedule")
+
+    handlers: dict[str, JobHandler] = {
+        IDEMPOTENCY_PURGE: purge_idempotency_keys,
+        WEBHOOK_DELIVERY: delivery,
+    }
+    if services.reconciliation.available:
+        handlers[RECONCILIATION] = reconcile_every_tenant
+    return handlers
 
 
 def default_worker_id() -> str:

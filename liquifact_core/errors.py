@@ -181,6 +181,13 @@ def duplicate_commitment() -> Conflict:
     return Conflict("This commitment was already recorded.", code="DUPLICATE_COMMITMENT")
 
 
+def duplicate_reconciliation_run() -> Conflict:
+    """A reconciliation run's id is already taken."""
+    return Conflict(
+        "This reconciliation run was already recorded.", code="DUPLICATE_RECONCILIATION_RUN"
+    )
+
+
 def commitment_not_found(commitment_id: str) -> NotFound:
     """The commitment does not exist for this tenant."""
     return NotFound(f"Commitment '{commitment_id}' was not found.")

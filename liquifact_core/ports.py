@@ -27,6 +27,7 @@ from liquifact_core.jobs import Backoff, Job, JobCounts, JobFailure, JobPage, Jo
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
 from liquifact_core.profiles import SmeProfile
+from liquifact_core.reconciliation import ReconciliationRun, RunPage
 from liquifact_core.wallets import WalletBinding, WalletPage
 from liquifact_core.webhook_endpoints import WebhookEndpoint, WebhookUrl
 
@@ -327,6 +328,26 @@ class WebhookRepository(Protocol):
         ...
 
 
+class ReconciliationRepository(Protocol):
+    """A tenant's reconciliation runs and their per-invoice results
+    (``liquifact_core.reconciliation``), kept server-side for its admins."""
+
+    def add(self, run: ReconciliationRun) -> None:
+        """Store a run with its results; Conflict (DUPLICATE_RECONCILIATION_RUN) if its id is
+        taken."""
+        ...
+
+    def get(self, tenant_id: str, run_id: str) -> ReconciliationRun | None:
+        """One run of this tenant with its results (ordered by invoice id), or None."""
+        ...
+
+    def list(self, tenant_id: str, limit: int, offset: int) -> RunPage:
+        """The tenant's runs without their results, newest first (``started_at`` descending,
+        then id descending in code point order), skipping ``offset``, at most ``limit``; with
+        the tenant's number of runs."""
+        ...
+
+
 class SecretBox(Protocol):
     """Seals webhook secrets for storage and opens them for signing (authenticated
     encryption: a changed or foreign token does not open)."""
@@ -363,6 +384,7 @@ class UnitOfWork(Protocol):
     jobs: JobRepository
     profiles: ProfileRepository
     webhooks: WebhookRepository
+    reconciliations: ReconciliationRepository
 
     def __enter__(self) -> Self:
         """Begin the transaction."""
@@ -477,6 +499,13 @@ class Store(Protocol):
     def purge_expired_challenges(self, now: datetime, limit: int) -> int:
         """Delete up to ``limit`` challenge records whose ``expires_at`` is at or before
         ``now`` (their challenges are refused by their time bounds anyway); how many."""
+        ...
+
+    def reconciliation_tenants(self) -> Sequence[str]:
+        """The tenants that have a live invoice in a status reconciliation compares
+        (``reconciliation.RECONCILED_STATUSES``), sorted: what the nightly run visits. Tenant
+        ids only; a maintenance operation outside any tenant's unit (PostgreSQL: a SECURITY
+        DEFINER function that returns nothing else)."""
         ...
 
     def close(self) -> None:

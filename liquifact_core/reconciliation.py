@@ -17,12 +17,16 @@ than our books say.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from fractions import Fraction
 
 import attrs
 
 from liquifact_core.amounts import STROOPS_MAX
+from liquifact_core.errors import LiquifactError, NotFound, Unavailable, ValidationError
+from liquifact_core.escrow import CONTRACT_ERRORS, UNKNOWN_CONTRACT_ERROR
 from liquifact_core.lifecycle import InvoiceStatus
 
 RECONCILED_STATUSES = frozenset(
@@ -175,3 +179,117 @@ def summarize(
         total_drift=total_drift,
         threshold=threshold,
     )
+
+
+# ---- Reading failures -------------------------------------------------------------------------
+
+
+def read_failure(error: Exception) -> tuple[ReadFailure, int | None]:
+    """Why a chain read raised ``error``, as a run records it: the reason and, for a contract
+    error, its number when the error's code names exactly one (``escrow.CONTRACT_ERRORS``).
+    ``Unavailable`` is the RPC being down or slow (a code naming a timeout: ``rpc_timeout``);
+    ``ESCROW_NOT_RECOGNISED`` / ``ESCROW_NOT_INITIALISED``: no initialised escrow at the
+    address; another domain error with a contract error's code: ``contract_error``; anything
+    else (a bug or an undecodable answer): ``unreadable_answer``. The error's text is never
+    kept."""
+    if isinstance(error, Unavailable):
+        timed_out = "TIMEOUT" in error.code.upper()
+        return (ReadFailure.RPC_TIMEOUT if timed_out else ReadFailure.RPC_UNAVAILABLE), None
+    if isinstance(error, LiquifactError):
+        if error.code in _NOT_INITIALISED_CODES:
+            return ReadFailure.NOT_INITIALISED, None
+        numbers = _CONTRACT_ERROR_NUMBERS.get(error.code)
+        if numbers is not None:
+            return ReadFailure.CONTRACT_ERROR, numbers[0] if len(numbers) == 1 else None
+    return ReadFailure.UNREADABLE_ANSWER, None
+
+
+_NOT_INITIALISED_CODES = frozenset({"ESCROW_NOT_RECOGNISED", "ESCROW_NOT_INITIALISED"})
+
+
+def _numbers_by_code() -> dict[str, tuple[int, ...]]:
+    found: dict[str, list[int]] = {UNKNOWN_CONTRACT_ERROR.code: []}
+    for number, rule in sorted(CONTRACT_ERRORS.items()):
+        found.setdefault(rule.code, []).append(number)
+    # The code of unlisted numbers names no number of its own.
+    found[UNKNOWN_CONTRACT_ERROR.code].append(UNKNOWN_CONTRACT_ERROR.number)
+    return {code: tuple(numbers) for code, numbers in found.items()}
+
+
+_CONTRACT_ERROR_NUMBERS = _numbers_by_code()
+
+
+# ---- Runs -------------------------------------------------------------------------------------
+
+RUN_ID_PREFIX = "rec_"
+RUN_ID_PATTERN = r"^rec_[A-Za-z0-9_]{1,120}$"
+_RUN_ID = re.compile(RUN_ID_PATTERN[1:-1])
+
+
+def parse_run_id(raw: object, field: str = "runId") -> str:
+    """A run id as clients send it: ``rec_`` then 1-120 of [A-Za-z0-9_]; ValidationError
+    (INVALID_RUN_ID) otherwise."""
+    if not isinstance(raw, str) or not _RUN_ID.fullmatch(raw):
+        raise ValidationError.for_field(
+            field, "must be a run id: 'rec_' then up to 120 of [A-Za-z0-9_]", "INVALID_RUN_ID"
+        )
+    return raw
+
+
+def run_not_found() -> NotFound:
+    """The tenant has no such reconciliation run (another tenant's run answers the same)."""
+    return NotFound("No such reconciliation run.", code="RECONCILIATION_RUN_NOT_FOUND")
+
+
+@attrs.frozen
+class RunResult:
+    """One invoice of a run: the contract it was compared with (None when our books name
+    none) and the result. Kept server-side: only the tenant's admins read it."""
+
+    escrow_address: str | None
+    check: InvoiceReconciliation
+
+    @property
+    def invoice_id(self) -> str:
+        return self.check.invoice_id
+
+
+@attrs.frozen
+class ReconciliationRun:
+    """One tenant's run: when it started and finished (timezone-aware UTC), its summary
+    (counts, total absolute drift in stroops, the threshold it was judged by), whether it
+    alerted (``summary.drift_alert`` when it ran) and its per-invoice results, ordered by
+    invoice id (empty in listings, which carry summaries only)."""
+
+    id: str
+    tenant_id: str
+    started_at: datetime
+    finished_at: datetime
+    summary: RunSummary
+    alerted: bool
+    results: tuple[RunResult, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        run_id: str,
+        tenant_id: str,
+        started_at: datetime,
+        finished_at: datetime,
+        results: Iterable[RunResult],
+        threshold: int,
+    ) -> ReconciliationRun:
+        """The run of ``results``, summarised and judged against ``threshold``."""
+        ordered = tuple(sorted(results, key=lambda result: result.invoice_id))
+        summary = summarize((result.check for result in ordered), threshold)
+        return cls(
+            run_id, tenant_id, started_at, finished_at, summary, summary.drift_alert, ordered
+        )
+
+
+@attrs.frozen
+class RunPage:
+    """One page of a tenant's runs, newest first (summaries only), and how many it has."""
+
+    items: Sequence[ReconciliationRun]
+    total: int

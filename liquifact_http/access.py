@@ -73,6 +73,9 @@ READ_LOCKS = allow(INVESTOR, ADMIN, scope=S.ESCROW_READ)
 MANAGE_WALLETS = allow(ADMIN)
 # The tenant's webhook endpoint and background jobs: a person's decision, no API key.
 MANAGE_WEBHOOKS = allow(ADMIN)
+# Reconciliation runs: the spec's admin-only history (JWT or API key). No API-key scope names
+# it yet, so only admin tokens are admitted.
+READ_RECONCILIATION = allow(ADMIN)
 
 _INVOICE = "/v1/invoices/{id}"
 ACCESS: Mapping[tuple[str, str], Access] = {
@@ -122,6 +125,8 @@ ACCESS: Mapping[tuple[str, str], Access] = {
     ("/v1/admin/jobs", "GET"): MANAGE_WEBHOOKS,
     ("/v1/admin/jobs/{jobId}", "GET"): MANAGE_WEBHOOKS,
     ("/v1/admin/jobs/{jobId}/replay", "POST"): MANAGE_WEBHOOKS,
+    ("/v1/admin/reconciliation/runs", "GET"): READ_RECONCILIATION,
+    ("/v1/admin/reconciliation/runs/{runId}", "GET"): READ_RECONCILIATION,
 }
 
 

@@ -47,6 +47,7 @@ from liquifact_http.ratelimit import (
     RateLimits,
     WindowCounter,
 )
+from liquifact_http.reconciliation_report import ReconciliationReport
 from liquifact_http.routes import (
     auth,
     docs,
@@ -57,6 +58,7 @@ from liquifact_http.routes import (
     metrics,
     probes,
     profiles,
+    reconciliation,
     webhooks,
 )
 from liquifact_http.sentry import init_sentry
@@ -152,12 +154,15 @@ def build_services(
     chain: EscrowChain | None = None,
     ledger: EscrowLedger | None = None,
 ) -> Services:
-    """``open_services`` over the environment's settings, with cache events sent to
-    ``metrics`` and the log; pass any port to replace the configured one. Library users who
-    do not run the server call ``liquifact_adapters.open_services`` directly."""
+    """``open_services`` over the environment's settings, with cache events and
+    reconciliation runs sent to ``metrics`` and the log; pass any port to replace the
+    configured one (``ledger``: the escrow reads of link checks, readiness and
+    reconciliation; default: the Soroban RPC SOROBAN_RPC_URL names, if set). Library users
+    who do not run the server call ``liquifact_adapters.open_services`` directly."""
+    settings = settings or Settings()
     on_evict, on_error = _cache_observers(metrics)
     return open_services(
-        services_config(settings or Settings()),
+        services_config(settings),
         store=store,
         clock=clock,
         ids=ids,
@@ -167,6 +172,7 @@ def build_services(
         on_cache_evict=on_evict,
         on_cache_error=on_error,
         on_breaker_change=_breaker_observer(metrics),
+        on_reconciliation=ReconciliationReport(metrics),
     )
 
 
@@ -192,6 +198,7 @@ def all_routes() -> Sequence[BaseRoute]:
         *funding.routes,
         *auth.routes,
         *webhooks.routes,
+        *reconciliation.routes,
         *docs.routes,
     ]
 

@@ -1,5 +1,5 @@
 """The ``liquifact`` command: serve, worker, seed-demo, db migrate|rollback|status, token,
-idempotency purge."""
+idempotency purge, reconcile."""
 
 from __future__ import annotations
 
@@ -350,6 +350,55 @@ def _idempotency(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reconcile(args: argparse.Namespace) -> int:
+    """Run reconciliation now, for one tenant or every tenant with invoices in scope, and
+    print one summary line per run. Exit 0 whatever the drift (the spec's runner prints its
+    summary; alerts are the log line and the metrics); 2 when no escrow ledger is configured
+    or the tenant id is malformed, 3 when the database is unusable."""
+    from liquifact_core.errors import Unavailable, ValidationError
+    from liquifact_core.ids import parse_tenant_id
+    from liquifact_http.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)  # log lines go to stderr
+    if args.tenant is not None:
+        try:
+            parse_tenant_id(args.tenant)
+        except ValidationError:
+            print("--tenant must be 1-128 characters of [A-Za-z0-9_-].", file=sys.stderr)
+            return EXIT_CONFIG
+    services = _services(settings)
+    try:
+        reconciliation = services.reconciliation
+        if not reconciliation.available:
+            print(
+                "Reconciliation needs the Soroban RPC (STELLAR_NETWORK and SOROBAN_RPC_URL); "
+                "no escrow ledger is configured.",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        try:
+            if args.tenant is not None:
+                runs = [reconciliation.reconcile(args.tenant, trigger="cli")]
+            else:
+                runs = reconciliation.reconcile_all(trigger="cli")
+        except Unavailable:
+            print("The database named by DATABASE_URL is unreachable.", file=sys.stderr)
+            return EXIT_DATABASE
+        for run in runs:
+            summary = run.summary
+            print(
+                f"{run.tenant_id} {run.id}: total {summary.total}, matches {summary.matches}, "
+                f"mismatches {summary.mismatches}, errors {summary.errors}, total drift "
+                f"{summary.total_drift} stroops, threshold {summary.threshold}"
+                + (", ALERT" if run.alerted else "")
+            )
+        print(f"Reconciled {len(runs)} tenant{'' if len(runs) == 1 else 's'}.")
+    finally:
+        services.close()
+    return 0
+
+
 def _token(args: argparse.Namespace) -> int:
     from liquifact_core.errors import ValidationError
     from liquifact_core.lifecycle import Role
@@ -425,6 +474,13 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("action", choices=["purge"], help="delete expired idempotency records")
     keys.add_argument("--batch-size", type=int, default=1000, help="rows deleted per statement")
     keys.set_defaults(run=_idempotency)
+    reconcile = commands.add_parser(
+        "reconcile", help="compare funded totals with the escrow contracts now"
+    )
+    reconcile.add_argument(
+        "--tenant", help="one tenant (default: every tenant with invoices to compare)"
+    )
+    reconcile.set_defaults(run=_reconcile)
     token = commands.add_parser(
         "token", help="print a signed JWT for local development (uses JWT_SECRET)"
     )

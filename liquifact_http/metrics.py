@@ -179,6 +179,30 @@ class Metrics:
             ["breaker_name", "state"],
             registry=r,
         )
+        # Reconciliation (the spec's four instruments; issue 12, item 8). No tenant label: the
+        # operator's view of every tenant's runs, which carries no tenant's amounts apart.
+        self.reconciliation_mismatches = Counter(
+            "escrow_reconciliation_mismatches_total",
+            "Invoices found mismatched (store funded total != the contract's funded_amount), "
+            "summed over every run.",
+            registry=r,
+        )
+        self.reconciliation_mismatched_invoices = Gauge(
+            "escrow_reconciliation_mismatched_invoices",
+            "Mismatched invoices in the most recent reconciliation (all tenants it visited).",
+            registry=r,
+        )
+        self.reconciliation_drift_magnitude = Gauge(
+            "escrow_reconciliation_drift_magnitude",
+            "Sum of |chain funded_amount - store funded total| in stroops over the most "
+            "recent reconciliation (all tenants it visited).",
+            registry=r,
+        )
+        self.reconciliation_drift_alerts = Counter(
+            "escrow_reconciliation_drift_alerts_total",
+            "Reconciliation runs whose mismatches met or exceeded RECONCILIATION_DRIFT_THRESHOLD.",
+            registry=r,
+        )
         for kind in BODY_LIMIT_TYPES:  # expose zeros so rate() works from the first scrape
             self.body_size_rejections.labels(type=kind)
 

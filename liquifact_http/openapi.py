@@ -202,13 +202,19 @@ def _components() -> dict[str, Component]:
 
 def object_components() -> dict[str, Component]:
     """Every object schema of the document by name, with the class it is generated from."""
-    from liquifact_http import openapi_auth, openapi_market, openapi_webhooks
+    from liquifact_http import (
+        openapi_auth,
+        openapi_market,
+        openapi_reconciliation,
+        openapi_webhooks,
+    )
 
     return {
         **_components(),
         **openapi_market.components(),
         **openapi_auth.components(),
         **openapi_webhooks.components(),
+        **openapi_reconciliation.components(),
     }
 
 
@@ -916,7 +922,12 @@ def _routed(described: Object) -> Object:
 
 
 def _paths() -> Object:
-    from liquifact_http import openapi_auth, openapi_market, openapi_webhooks
+    from liquifact_http import (
+        openapi_auth,
+        openapi_market,
+        openapi_reconciliation,
+        openapi_webhooks,
+    )
 
     canonical = _secure(
         _routed(
@@ -927,6 +938,7 @@ def _paths() -> Object:
                 **openapi_market.paths(),
                 **openapi_auth.paths(),
                 **openapi_webhooks.paths(),
+                **openapi_reconciliation.paths(),
                 **_docs_paths(),
             }
         )
@@ -982,7 +994,12 @@ _TAGS = [
 @cache
 def openapi_document() -> dict[str, Any]:
     """The complete OpenAPI 3.0.3 document (built once; treat it as read-only)."""
-    from liquifact_http import openapi_auth, openapi_market, openapi_webhooks
+    from liquifact_http import (
+        openapi_auth,
+        openapi_market,
+        openapi_reconciliation,
+        openapi_webhooks,
+    )
 
     return {
         "openapi": "3.0.3",
@@ -992,7 +1009,13 @@ def openapi_document() -> dict[str, Any]:
             "description": _DESCRIPTION,
             "license": {"name": "MIT"},
         },
-        "tags": [*_TAGS, *openapi_market.TAGS, *openapi_auth.TAGS, *openapi_webhooks.TAGS],
+        "tags": [
+            *_TAGS,
+            *openapi_market.TAGS,
+            *openapi_auth.TAGS,
+            *openapi_webhooks.TAGS,
+            *openapi_reconciliation.TAGS,
+        ],
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
@@ -1001,6 +1024,7 @@ def openapi_document() -> dict[str, Any]:
                 **openapi_market.parameters(),
                 **openapi_auth.parameters(),
                 **openapi_webhooks.parameters(),
+                **openapi_reconciliation.parameters(),
             },
             "headers": {
                 **_response_headers(),

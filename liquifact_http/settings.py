@@ -27,6 +27,7 @@ from liquifact_core.network import (
     parse_network_name,
     resolve_network,
 )
+from liquifact_core.reconciliation import DEFAULT_DRIFT_THRESHOLD, parse_drift_threshold
 from liquifact_http.api_keys import ApiKey, ApiKeysError, parse_api_keys
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/liquifact.db"
@@ -163,6 +164,8 @@ class Settings:
     soroban_rpc_timeout_ms: int = 5000
     # The raw JSON (checked when read); services_config resolves it for NODE_ENV.
     escrow_addr_by_invoice: str | None = attrs.field(default=None, repr=False)
+    # ---- reconciliation (issue 12): mismatches per tenant run that alert (the spec's 1) ----
+    reconciliation_drift_threshold: int = DEFAULT_DRIFT_THRESHOLD
 
     @property
     def runs_embedded_worker(self) -> bool:
@@ -593,6 +596,9 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("SOROBAN_RPC_TIMEOUT_MS", "soroban_rpc_timeout_ms", _int_range(1, 120_000)),
     Field("ESCROW_ADDR_BY_INVOICE", "escrow_addr_by_invoice", _escrow_address_map),
+    Field(
+        "RECONCILIATION_DRIFT_THRESHOLD", "reconciliation_drift_threshold", parse_drift_threshold
+    ),
 )
 # Settings a production deployment must set explicitly (their defaults are for development).
 REQUIRED_IN_PRODUCTION = (
@@ -732,4 +738,5 @@ def services_config(settings: Settings) -> ServicesConfig:
         soroban_cb_failure_threshold=settings.soroban_cb_failure_threshold,
         soroban_cb_recovery_timeout_ms=settings.soroban_cb_recovery_timeout_ms,
         escrow_addresses=escrow_address_book(settings),
+        reconciliation_drift_threshold=settings.reconciliation_drift_threshold,
     )

@@ -44,11 +44,13 @@ from liquifact_core.ports import (
     JobRepository,
     Page,
     ProfileRepository,
+    ReconciliationRepository,
     StatusTotals,
     WalletRepository,
     WebhookRepository,
 )
 from liquifact_core.profiles import SmeProfile
+from liquifact_core.reconciliation import RECONCILED_STATUSES, ReconciliationRun, RunPage
 from liquifact_core.wallets import WalletBinding, WalletPage, wallet_already_bound
 from liquifact_core.webhook_endpoints import WebhookEndpoint
 
@@ -66,6 +68,8 @@ class _State:
     jobs: dict[str, Job] = attrs.field(factory=dict)
     profiles: dict[tuple[str, str], SmeProfile] = attrs.field(factory=dict)
     webhooks: dict[str, WebhookEndpoint] = attrs.field(factory=dict)
+    # By run id across tenants (ids are unique).
+    reconciliations: dict[str, ReconciliationRun] = attrs.field(factory=dict)
 
     def copy(self) -> _State:
         # Values are frozen, so copying the containers is enough for isolation.
@@ -79,6 +83,7 @@ class _State:
             dict(self.jobs),
             dict(self.profiles),
             dict(self.webhooks),
+            dict(self.reconciliations),
         )
 
 
@@ -128,6 +133,16 @@ class InMemoryStore:
                 del self._challenges[key]
             return len(expired)
 
+    def reconciliation_tenants(self) -> Sequence[str]:
+        with self._lock:
+            return sorted(
+                {
+                    tenant
+                    for (tenant, _), invoice in self._state.invoices.items()
+                    if invoice.deleted_at is None and invoice.status in RECONCILED_STATUSES
+                }
+            )
+
     def close(self) -> None:
         return None
 
@@ -141,6 +156,7 @@ class InMemoryUnitOfWork:
     jobs: JobRepository
     profiles: ProfileRepository
     webhooks: WebhookRepository
+    reconciliations: ReconciliationRepository
 
     def __init__(self, store: InMemoryStore, tenant_id: str, *, read_only: bool = False) -> None:
         self._store = store
@@ -155,6 +171,7 @@ class InMemoryUnitOfWork:
         self.jobs = _JobRepository(self)
         self.profiles = _ProfileRepository(self)
         self.webhooks = _WebhookRepository(self)
+        self.reconciliations = _ReconciliationRepository(self)
 
     def __enter__(self) -> Self:
         self._store._lock.acquire()
@@ -606,6 +623,31 @@ class _WebhookRepository:
     def remove(self, tenant_id: str) -> bool:
         self._uow.check_tenant(tenant_id)
         return self._uow.state().webhooks.pop(tenant_id, None) is not None
+
+
+class _ReconciliationRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, run: ReconciliationRun) -> None:
+        self._uow.check_tenant(run.tenant_id)
+        runs = self._uow.state().reconciliations
+        if run.id in runs:
+            raise errors.duplicate_reconciliation_run()
+        runs[run.id] = run
+
+    def get(self, tenant_id: str, run_id: str) -> ReconciliationRun | None:
+        self._uow.check_tenant(tenant_id)
+        run = self._uow.state().reconciliations.get(run_id)
+        return run if run is not None and run.tenant_id == tenant_id else None
+
+    def list(self, tenant_id: str, limit: int, offset: int) -> RunPage:
+        self._uow.check_tenant(tenant_id)
+        mine = [r for r in self._uow.state().reconciliations.values() if r.tenant_id == tenant_id]
+        mine.sort(key=lambda run: (run.started_at, run.id), reverse=True)
+        return RunPage(
+            [attrs.evolve(run, results=()) for run in mine[offset : offset + limit]], len(mine)
+        )
 
 
 def _replaceable(record: IdempotencyRecord, now: datetime) -> bool:

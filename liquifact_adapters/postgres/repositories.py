@@ -18,9 +18,10 @@ from psycopg import errors as pg_errors
 
 from liquifact_adapters.postgres import marketplace as market
 from liquifact_adapters.postgres.mapping import ROWS
-from liquifact_adapters.sql import profiles, wallets, webhooks
+from liquifact_adapters.sql import profiles, reconciliation, wallets, webhooks
 from liquifact_adapters.sql import statements as shared
 from liquifact_adapters.sql.profiles import SqlProfileRepository
+from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
 from liquifact_adapters.sql.repositories import (
     ConstraintViolation,
     SqlAuditLog,
@@ -181,6 +182,20 @@ class PostgresWebhookRepository(SqlWebhookRepository):
     SELECT = pyformat(webhooks.SELECT_WEBHOOK)
     SELECT_FOR_WRITE = pyformat(webhooks.SELECT_WEBHOOK) + "FOR UPDATE"
     DELETE = pyformat(webhooks.DELETE_WEBHOOK)
+
+
+class PostgresReconciliationRepository(SqlReconciliationRepository):
+    rows = ROWS
+    INSERT_RUN = pyformat(reconciliation.INSERT_RUN)
+    INSERT_RESULT = pyformat(reconciliation.INSERT_RESULT)
+    SELECT_RUN = pyformat(reconciliation.SELECT_RUN)
+    SELECT_RESULTS = pyformat(reconciliation.SELECT_RESULTS_C)
+    LIST = pyformat(reconciliation.LIST_RUNS_C)
+    COUNT = pyformat(reconciliation.COUNT_RUNS)
+
+
+# Across tenants, through the SECURITY DEFINER function of migration 0010: tenant ids only.
+SELECT_RECONCILIATION_TENANTS = "SELECT tenant_id FROM reconciliation_tenants() AS tenant_id"
 
 
 # Across tenants, through the SECURITY DEFINER function of migration 0006.

@@ -31,12 +31,14 @@ from liquifact_adapters.postgres.repositories import (
     INSERT_CHALLENGE,
     PURGE_CHALLENGES,
     PURGE_EXPIRED,
+    SELECT_RECONCILIATION_TENANTS,
     SELECT_WALLET_ANY_TENANT,
     PostgresAuditLog,
     PostgresCommitmentRepository,
     PostgresIdempotencyRepository,
     PostgresInvoiceRepository,
     PostgresProfileRepository,
+    PostgresReconciliationRepository,
     PostgresWalletRepository,
     PostgresWebhookRepository,
     constraint_violations,
@@ -146,6 +148,16 @@ class PostgresStore:
             connection.commit()
         return int(removed)
 
+    def reconciliation_tenants(self) -> list[str]:
+        """The tenants with live invoices in a reconciled status, read as the application role
+        through the SECURITY DEFINER function reconciliation_tenants of migration 0010, which
+        returns tenant ids and nothing else across tenants."""
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            rows = connection.execute(SELECT_RECONCILIATION_TENANTS).fetchall()
+            connection.rollback()
+        return [str(row["tenant_id"]) for row in rows]
+
     def ping(self) -> None:
         """Run ``SELECT 1`` with a short timeout; raise Unavailable if that fails or the schema
         lacks a migration this code needs."""
@@ -209,6 +221,7 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     job_repository = PostgresJobRepository
     profile_repository = PostgresProfileRepository
     webhook_repository = PostgresWebhookRepository
+    reconciliation_repository = PostgresReconciliationRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

@@ -36,6 +36,7 @@ from liquifact_core.ports import (
     JobRepository,
     Page,
     ProfileRepository,
+    ReconciliationRepository,
     StatusTotals,
     WalletRepository,
     WebhookRepository,
@@ -46,6 +47,7 @@ from liquifact_core.ports import (
 if TYPE_CHECKING:
     from liquifact_adapters.sql.jobs import SqlJobRepository
     from liquifact_adapters.sql.profiles import SqlProfileRepository
+    from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
     from liquifact_adapters.sql.wallets import SqlWalletRepository
     from liquifact_adapters.sql.webhooks import SqlWebhookRepository
 
@@ -396,6 +398,7 @@ class SqlUnitOfWork(ABC):
     jobs: JobRepository
     profiles: ProfileRepository
     webhooks: WebhookRepository
+    reconciliations: ReconciliationRepository
 
     invoice_repository: ClassVar[type[SqlInvoiceRepository]]
     audit_log: ClassVar[type[SqlAuditLog]]
@@ -407,6 +410,7 @@ class SqlUnitOfWork(ABC):
     job_repository: ClassVar[type[SqlJobRepository]]
     profile_repository: ClassVar[type[SqlProfileRepository]]
     webhook_repository: ClassVar[type[SqlWebhookRepository]]
+    reconciliation_repository: ClassVar[type[SqlReconciliationRepository]]
 
     def __init__(self, tenant_id: str, *, read_only: bool) -> None:
         self._tenant_id = tenant_id
@@ -419,6 +423,7 @@ class SqlUnitOfWork(ABC):
         self.jobs = self.job_repository(self)
         self.profiles = self.profile_repository(self)
         self.webhooks = self.webhook_repository(self)
+        self.reconciliations = self.reconciliation_repository(self)
 
     @property
     def read_only(self) -> bool:

@@ -10,9 +10,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 
-from liquifact_adapters.sql import profiles, wallets, webhooks
+from liquifact_adapters.sql import profiles, reconciliation, wallets, webhooks
 from liquifact_adapters.sql import statements as shared
 from liquifact_adapters.sql.profiles import SqlProfileRepository
+from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
 from liquifact_adapters.sql.repositories import (
     ESCROW_ADDRESS_KEY,
     ConstraintViolation,
@@ -175,6 +176,22 @@ class SqliteWebhookRepository(SqlWebhookRepository):
     DELETE = webhooks.DELETE_WEBHOOK
 
 
+class SqliteReconciliationRepository(SqlReconciliationRepository):
+    rows = ROWS
+    INSERT_RUN = reconciliation.INSERT_RUN
+    INSERT_RESULT = reconciliation.INSERT_RESULT
+    SELECT_RUN = reconciliation.SELECT_RUN
+    SELECT_RESULTS = reconciliation.SELECT_RESULTS
+    LIST = reconciliation.LIST_RUNS
+    COUNT = reconciliation.COUNT_RUNS
+
+
+# Store-wide (outside a tenant's unit): the tenants the nightly reconciliation visits.
+SELECT_RECONCILIATION_TENANTS = """
+SELECT DISTINCT tenant_id FROM invoices
+WHERE deleted_at IS NULL AND status IN ('linked_escrow', 'partially_funded', 'funded')
+ORDER BY tenant_id
+"""
 # Store-wide (outside a tenant's unit): the sign-in lookup and the challenge ledger.
 SELECT_WALLET_ANY_TENANT = wallets.SELECT_WALLET_ANY_TENANT
 PURGE_CHALLENGES = """

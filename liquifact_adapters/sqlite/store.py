@@ -22,12 +22,14 @@ from liquifact_adapters.sqlite.mapping import ROWS, utc_text
 from liquifact_adapters.sqlite.repositories import (
     PURGE_CHALLENGES,
     PURGE_EXPIRED,
+    SELECT_RECONCILIATION_TENANTS,
     SELECT_WALLET_ANY_TENANT,
     SqliteAuditLog,
     SqliteCommitmentRepository,
     SqliteIdempotencyRepository,
     SqliteInvoiceRepository,
     SqliteProfileRepository,
+    SqliteReconciliationRepository,
     SqliteWalletRepository,
     SqliteWebhookRepository,
     constraint_violations,
@@ -137,6 +139,13 @@ class SqliteStore:
             connection.execute("COMMIT")
         return int(removed)
 
+    def reconciliation_tenants(self) -> list[str]:
+        """The tenants with live invoices in a reconciled status (one file holds every
+        tenant), sorted."""
+        with self._pool.connection() as connection, unavailable_on_failure():
+            rows = connection.execute(SELECT_RECONCILIATION_TENANTS).fetchall()
+        return [str(row["tenant_id"]) for row in rows]
+
     def close(self) -> None:
         """Close idle connections; units still running close theirs when they finish."""
         self._pool.close()
@@ -153,6 +162,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
     job_repository = SqliteJobRepository
     profile_repository = SqliteProfileRepository
     webhook_repository = SqliteWebhookRepository
+    reconciliation_repository = SqliteReconciliationRepository
 
     def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

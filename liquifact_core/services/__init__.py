@@ -21,12 +21,17 @@ from liquifact_core.ports import (
     SecretBox,
     Store,
 )
+from liquifact_core.reconciliation import DEFAULT_DRIFT_THRESHOLD
 from liquifact_core.services.funding import FundingService
 from liquifact_core.services.idempotency import DEFAULT_TTL, IdempotencyService
 from liquifact_core.services.invoices import InvoiceService
 from liquifact_core.services.marketplace import MarketplaceService
 from liquifact_core.services.metrics import MetricsService
 from liquifact_core.services.profiles import ProfileService
+from liquifact_core.services.reconciliation import (
+    ReconciliationObserver,
+    ReconciliationService,
+)
 from liquifact_core.services.wallets import WalletService
 from liquifact_core.services.webhooks import WebhookOutbox, WebhookService
 from liquifact_core.webhook_endpoints import DEFAULT_MAX_RETRIES, WebhookUrl
@@ -50,6 +55,7 @@ class Services:
     profiles: ProfileService
     webhooks: WebhookService
     webhook_ports: WebhookPorts
+    reconciliation: ReconciliationService
     # The chain's escrows (None: no Soroban RPC configured; links are not checked on chain).
     ledger: EscrowLedger | None = None
     # ESCROW_ADDR_BY_INVOICE (empty when not configured).
@@ -70,6 +76,8 @@ class Services:
         webhooks: WebhookPorts | None = None,
         ledger: EscrowLedger | None = None,
         escrow_addresses: EscrowAddressBook | None = None,
+        drift_threshold: int = DEFAULT_DRIFT_THRESHOLD,
+        reconciliation_observer: ReconciliationObserver | None = None,
     ) -> Services:
         """``cache`` is the response cache the HTTP shell serves reads from (the core never
         touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
@@ -85,7 +93,11 @@ class Services:
         write delivery jobs for tenants with an endpoint, but no endpoint can be saved
         (503 WEBHOOKS_UNAVAILABLE). ``ledger`` reads escrows on the chain (``link_escrow``
         checks the contract, ``/readyz`` the RPC); none: no chain reads. ``escrow_addresses``:
-        the ``ESCROW_ADDR_BY_INVOICE`` mapping; none: nothing mapped."""
+        the ``ESCROW_ADDR_BY_INVOICE`` mapping; none: nothing mapped. Reconciliation reads
+        escrows through ``ledger`` too (none: it answers 503 RECONCILIATION_UNAVAILABLE and
+        the schedule leaves its slot alone); ``drift_threshold`` is
+        RECONCILIATION_DRIFT_THRESHOLD; ``reconciliation_observer`` hears every recorded run
+        (the shell's metrics and alert log)."""
         addresses = escrow_addresses or EscrowAddressBook()
         cache = cache if cache is not None else NoCache()
         changes = changes if changes is not None else IgnoreChanges()
@@ -140,6 +152,16 @@ class Services:
             ),
             ledger=ledger,
             escrow_addresses=addresses,
+            reconciliation=ReconciliationService(
+                store.unit_of_work,
+                store.read_unit,
+                clock,
+                ids,
+                ledger,
+                store.reconciliation_tenants,
+                threshold=drift_threshold,
+                observer=reconciliation_observer,
+            ),
         )
 
     def close(self) -> None:
@@ -211,6 +233,7 @@ __all__ = [
     "MetricsService",
     "NoCache",
     "ProfileService",
+    "ReconciliationService",
     "Services",
     "WalletService",
     "WebhookPorts",

@@ -198,7 +198,14 @@ def test_0003_keeps_row_level_security_on_invoices() -> None:
                 " WHERE relname = 'invoices'"
             ).fetchone()
             policies = connection.execute(
-                "SELECT policyname FROM pg_policies WHERE tablename = 'invoices'"
+                "SELECT policyname, cmd, roles::text[] FROM pg_policies"
+                " WHERE tablename = 'invoices' ORDER BY policyname"
             ).fetchall()
+            [(owner,)] = connection.execute("SELECT current_user").fetchall()
     assert flags == (True, True)
-    assert policies == [("tenant_isolation",)]
+    # 0011 adds the one other policy: reads for the owner role (the SECURITY DEFINER listing
+    # of tenants to reconcile), never for the application role.
+    assert policies == [
+        ("reconciliation_scan", "SELECT", [owner]),
+        ("tenant_isolation", "ALL", ["public"]),
+    ]

@@ -302,6 +302,7 @@ QUERY_OPERATIONS = {
     "getSep10Challenge": "/v1/auth",
     "listWallets": "/v1/admin/wallets",
     "listJobs": "/v1/admin/jobs",
+    "listReconciliationRuns": "/v1/admin/reconciliation/runs",
 }
 # Parameters sent with every case of an operation, unless the case is about them.
 QUERY_BASELINES: dict[str, dict[str, str]] = {"/v1/auth": {"account": ACCOUNT}}

@@ -25,6 +25,7 @@ PATH_VALUES = {
     "invoiceId": "inv_01M8R0RA38VGM1YWTAZ342AME4",
     "address": account_address(),
     "jobId": "job_01M8R0RA38VGM1YWTAZ342AME4",
+    "runId": "rec_01M8R0RA38VGM1YWTAZ342AME4",
 }
 WITHOUT_QUERY = [
     (path, method)

@@ -1,0 +1,2 @@
+DROP TABLE reconciliation_results;
+DROP TABLE reconciliation_runs;
