@@ -30,6 +30,7 @@ from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
 from liquifact_core.ports import (
     AuditLog,
     CommitmentRepository,
+    EscrowProjectionRepository,
     IdempotencyRepository,
     InvoiceQuery,
     InvoiceRepository,
@@ -44,6 +45,7 @@ from liquifact_core.ports import (
 # The per-table modules build on this module's Session (and ConstraintViolation), so they are
 # imported for types only.
 if TYPE_CHECKING:
+    from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
     from liquifact_adapters.sql.jobs import SqlJobRepository
     from liquifact_adapters.sql.profiles import SqlProfileRepository
     from liquifact_adapters.sql.wallets import SqlWalletRepository
@@ -396,6 +398,7 @@ class SqlUnitOfWork(ABC):
     jobs: JobRepository
     profiles: ProfileRepository
     webhooks: WebhookRepository
+    escrows: EscrowProjectionRepository
 
     invoice_repository: ClassVar[type[SqlInvoiceRepository]]
     audit_log: ClassVar[type[SqlAuditLog]]
@@ -407,6 +410,8 @@ class SqlUnitOfWork(ABC):
     job_repository: ClassVar[type[SqlJobRepository]]
     profile_repository: ClassVar[type[SqlProfileRepository]]
     webhook_repository: ClassVar[type[SqlWebhookRepository]]
+    # The escrow indexer's projections and cursor (``liquifact_adapters.sql.escrows``).
+    escrow_repository: ClassVar[type[SqlEscrowProjectionRepository]]
 
     def __init__(self, tenant_id: str, *, read_only: bool) -> None:
         self._tenant_id = tenant_id
@@ -419,6 +424,7 @@ class SqlUnitOfWork(ABC):
         self.jobs = self.job_repository(self)
         self.profiles = self.profile_repository(self)
         self.webhooks = self.webhook_repository(self)
+        self.escrows = self.escrow_repository(self)
 
     @property
     def read_only(self) -> bool:

@@ -10,8 +10,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 
-from liquifact_adapters.sql import profiles, wallets, webhooks
+from liquifact_adapters.sql import escrows, profiles, wallets, webhooks
 from liquifact_adapters.sql import statements as shared
+from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
 from liquifact_adapters.sql.profiles import SqlProfileRepository
 from liquifact_adapters.sql.repositories import (
     ESCROW_ADDRESS_KEY,
@@ -172,6 +173,19 @@ class SqliteWebhookRepository(SqlWebhookRepository):
     UPSERT = webhooks.UPSERT_WEBHOOK
     SELECT = webhooks.SELECT_WEBHOOK
     DELETE = webhooks.DELETE_WEBHOOK
+
+
+class SqliteEscrowProjectionRepository(SqlEscrowProjectionRepository):
+    rows = ROWS
+    UPSERT = escrows.UPSERT_PROJECTION
+    SELECT = escrows.SELECT_PROJECTION
+    UPSERT_CURSOR = escrows.UPSERT_CURSOR
+    SELECT_CURSOR = escrows.SELECT_CURSOR
+
+    @staticmethod
+    def amount_to_sql(value: int) -> str:
+        """i128 amounts as digit strings (SQLite integers stop at 2^63 - 1)."""
+        return str(value)
 
 
 # Store-wide (outside a tenant's unit): the sign-in lookup and the challenge ledger.

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import attrs
 
+from liquifact_core.chain import EscrowLedger
 from liquifact_core.changes import IgnoreChanges
 from liquifact_core.errors import Unavailable
 from liquifact_core.ports import (
@@ -19,8 +20,14 @@ from liquifact_core.ports import (
     SecretBox,
     Store,
 )
+from liquifact_core.services.escrows import (
+    DEFAULT_STALE_AFTER,
+    DEFAULT_STALE_LEDGER_GAP,
+    EscrowService,
+)
 from liquifact_core.services.funding import FundingService
 from liquifact_core.services.idempotency import DEFAULT_TTL, IdempotencyService
+from liquifact_core.services.indexer import EscrowIndexer
 from liquifact_core.services.invoices import InvoiceService
 from liquifact_core.services.marketplace import MarketplaceService
 from liquifact_core.services.metrics import MetricsService
@@ -48,6 +55,8 @@ class Services:
     profiles: ProfileService
     webhooks: WebhookService
     webhook_ports: WebhookPorts
+    escrows: EscrowService
+    indexer: EscrowIndexer | None = None
 
     @classmethod
     def from_ports(
@@ -62,6 +71,8 @@ class Services:
         cursor_secret: str | None = None,
         idempotency_ttl: timedelta = DEFAULT_TTL,
         webhooks: WebhookPorts | None = None,
+        ledger: EscrowLedger | None = None,
+        escrow_freshness: EscrowFreshness | None = None,
     ) -> Services:
         """``cache`` is the response cache the HTTP shell serves reads from (the core never
         touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
@@ -75,11 +86,28 @@ class Services:
         ``webhooks``: the secret box, address policy and delivery settings of tenant
         webhooks (``liquifact_adapters.composition`` builds them); none: transitions still
         write delivery jobs for tenants with an endpoint, but no endpoint can be saved
-        (503 WEBHOOKS_UNAVAILABLE)."""
+        (503 WEBHOOKS_UNAVAILABLE). ``ledger`` is the chain the escrow indexer reads
+        (``liquifact_core.chain.EscrowLedger``); none: no indexer (``indexer`` is None), and
+        escrow reads serve what earlier passes projected. ``escrow_freshness``: when an escrow
+        read is stale (default: 3 minutes, 20 ledgers)."""
         cache = cache if cache is not None else NoCache()
         changes = changes if changes is not None else IgnoreChanges()
         hooks = webhooks or WebhookPorts(_NoSecretBox(), _NoSecretBox())
         outbox = WebhookOutbox(ids, hooks.max_retries)
+        freshness = escrow_freshness or EscrowFreshness()
+        invoices = InvoiceService(store.unit_of_work, clock, ids, changes, outbox)
+        indexer = None
+        if ledger is not None:
+            indexer = EscrowIndexer(
+                linked_escrows=store.linked_escrows,
+                progress=store.indexer_progress,
+                read_units=store.read_unit,
+                units=store.unit_of_work,
+                ledger=ledger,
+                invoices=invoices,
+                clock=clock,
+                ids=ids,
+            )
         idempotency = IdempotencyService(
             store.unit_of_work, store.purge_expired_idempotency, clock, ids, idempotency_ttl
         )
@@ -89,7 +117,7 @@ class Services:
             ids=ids,
             cache=cache,
             changes=changes,
-            invoices=InvoiceService(store.unit_of_work, clock, ids, changes, outbox),
+            invoices=invoices,
             marketplace=MarketplaceService(
                 store.read_unit, cursor_secret or secrets.token_urlsafe(32)
             ),
@@ -119,6 +147,14 @@ class Services:
                 outbox,
                 allow_insecure_loopback=hooks.allow_insecure_loopback,
             ),
+            escrows=EscrowService(
+                store.read_unit,
+                clock,
+                store.indexer_progress,
+                stale_after=freshness.stale_after,
+                stale_ledger_gap=freshness.stale_ledger_gap,
+            ),
+            indexer=indexer,
         )
 
     def close(self) -> None:
@@ -140,6 +176,16 @@ class WebhookPorts:
     policy: AddressPolicy
     max_retries: int = DEFAULT_MAX_RETRIES
     allow_insecure_loopback: bool = False
+
+
+@attrs.frozen
+class EscrowFreshness:
+    """When an escrow read is stale: checked longer than ``stale_after`` ago, or more than
+    ``stale_ledger_gap`` ledgers behind the newest ledger the indexer reached
+    (ESCROW_STALE_AFTER_SECONDS, ESCROW_STALE_LEDGER_GAP)."""
+
+    stale_after: timedelta = DEFAULT_STALE_AFTER
+    stale_ledger_gap: int = DEFAULT_STALE_LEDGER_GAP
 
 
 class _NoSecretBox:
@@ -178,6 +224,9 @@ class NoCache:
 
 
 __all__ = [
+    "EscrowFreshness",
+    "EscrowIndexer",
+    "EscrowService",
     "FundingService",
     "IdempotencyService",
     "InvoiceService",
