@@ -37,10 +37,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from liquifact_core.services import Services
+from liquifact_core.jobs import JobFailed, JobFailure
+from liquifact_core.services import EscrowFreshness, Services
 
 if TYPE_CHECKING:
     from liquifact_adapters.system.worker import Worker
+    from liquifact_core.chain import EscrowLedger
     from liquifact_core.jobs import Job, JobHandler
     from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
     from liquifact_core.services import WebhookPorts
@@ -151,6 +153,8 @@ class ServicesConfig:
       ``webhook_timeout_ms``: the spec's WEBHOOK_* (3, 500 ms, 10000 ms, 5000 ms).
     * ``webhook_allow_insecure_loopback``: plain-http webhook URLs to loopback hosts pass
       (development and tests only).
+    * ``escrow_stale_after_seconds``, ``escrow_stale_ledger_gap``: when an escrow read is
+      flagged ``stale`` (ESCROW_STALE_AFTER_SECONDS, 180; ESCROW_STALE_LEDGER_GAP, 20).
     """
 
     database_url: str = attrs.field(
@@ -171,6 +175,8 @@ class ServicesConfig:
     webhook_max_delay_ms: int = attrs.field(default=10_000, validator=_at_least(1))
     webhook_timeout_ms: int = attrs.field(default=5000, validator=_at_least(1))
     webhook_allow_insecure_loopback: bool = False
+    escrow_stale_after_seconds: int = attrs.field(default=180, validator=_at_least(1))
+    escrow_stale_ledger_gap: int = attrs.field(default=20, validator=_at_least(0))
 
     @property
     def sqlite_path(self) -> str | None:
@@ -257,6 +263,7 @@ def open_services(
     ids: IdGenerator | None = None,
     cache: Cache | None = None,
     chain: EscrowChain | None = None,
+    ledger: EscrowLedger | None = None,
     on_cache_evict: EvictionObserver | None = None,
     on_cache_error: CacheErrorObserver | None = None,
     **options: Any,
@@ -267,7 +274,9 @@ def open_services(
     (``open_services(database_url="sqlite:///x.db")``); an unknown name raises ``TypeError``.
     ``store``, ``clock``, ``ids``, ``cache`` and ``chain`` replace the configured port. The clock
     is the system clock, ids are time-sortable random ids, and the chain is the spec's
-    ``stubbed`` signing mode (the only one built so far).
+    ``stubbed`` signing mode (the only one built so far). ``ledger`` is the chain the escrow
+    indexer reads (``liquifact_core.chain.EscrowLedger``); without one there is no indexer
+    (``services.indexer`` is None, and the ``chain.index`` job has no handler).
     """
     from liquifact_adapters.cache.invalidation import CacheInvalidation
     from liquifact_adapters.stubchain import StubbedEscrowChain
@@ -290,6 +299,11 @@ def open_services(
             cursor_secret=config.cursor_secret or secrets.token_urlsafe(32),
             idempotency_ttl=timedelta(hours=config.idempotency_ttl_hours),
             webhooks=webhook_ports(config),
+            ledger=ledger,
+            escrow_freshness=EscrowFreshness(
+                timedelta(seconds=config.escrow_stale_after_seconds),
+                config.escrow_stale_ledger_gap,
+            ),
         )
     except BaseException:
         if store is None:
@@ -399,7 +413,7 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
     from liquifact_adapters.system.backoff import ExponentialBackoff
     from liquifact_adapters.webhooks import DeliverySettings, DnsAddressPolicy, WebhookDelivery
     from liquifact_core.jobs import WEBHOOK_DELIVERY
-    from liquifact_core.schedules import IDEMPOTENCY_PURGE
+    from liquifact_core.schedules import CHAIN_INDEX, IDEMPOTENCY_PURGE
 
     config = config or ServicesConfig()
     ports = services.webhook_ports
@@ -420,7 +434,25 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
         # What `liquifact idempotency purge` runs; idempotent (deletes what expired by now).
         services.idempotency.purge_expired()
 
-    return {IDEMPOTENCY_PURGE: purge_idempotency_keys, WEBHOOK_DELIVERY: delivery}
+    handlers: dict[str, JobHandler] = {
+        IDEMPOTENCY_PURGE: purge_idempotency_keys,
+        WEBHOOK_DELIVERY: delivery,
+    }
+    indexer = services.indexer
+    if indexer is not None:
+
+        def index_escrows(job: Job) -> None:
+            # What `liquifact index-once` runs. A tenant whose pass failed kept its cursor;
+            # failing the job (retryable) shows it in the job metrics and retries soon.
+            run = indexer.run_once()
+            if run.failed:
+                codes = sorted({str(t.error) for t in run.failed})
+                raise JobFailed(
+                    JobFailure(f"{len(run.failed)} tenant(s) not indexed: {', '.join(codes)}")
+                )
+
+        handlers[CHAIN_INDEX] = index_escrows
+    return handlers
 
 
 def default_worker_id() -> str:

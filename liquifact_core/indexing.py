@@ -283,3 +283,31 @@ class IndexerProgress:
     oldest_ledger: int | None
     oldest_run_at: datetime | None
     newest_ledger: int | None = None
+
+
+@attrs.frozen
+class IndexerStatus:
+    """How far behind the indexer is, for metrics and ``/ready`` (information, never a
+    readiness failure): ``lag_ledgers``, the newest ledger known (the chain's latest as this
+    process last saw it, else the newest any tenant's pass reached) minus the oldest ledger a
+    tenant's pass reached; ``last_run_age_seconds``, seconds since the oldest tenant's last
+    committed pass. Both None before any pass."""
+
+    lag_ledgers: int | None
+    last_run_age_seconds: float | None
+
+
+def indexer_status(
+    progress: IndexerProgress, latest_seen: int | None, now: datetime
+) -> IndexerStatus:
+    """``IndexerStatus`` from the store's ``progress``, the chain's latest ledger this process
+    saw (None: unknown) and ``now``."""
+    lag = None
+    if progress.oldest_ledger is not None:
+        known = (latest_seen, progress.newest_ledger, progress.oldest_ledger)
+        newest = max(x for x in known if x is not None)
+        lag = max(newest - progress.oldest_ledger, 0)
+    age = None
+    if progress.oldest_run_at is not None:
+        age = max((now - progress.oldest_run_at).total_seconds(), 0.0)
+    return IndexerStatus(lag, age)

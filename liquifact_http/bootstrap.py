@@ -26,6 +26,7 @@ from liquifact_adapters.composition import (
     open_store,
 )
 from liquifact_adapters.composition import migration_runner as library_migration_runner
+from liquifact_core.chain import EscrowLedger
 from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
 from liquifact_core.services import Services
 from liquifact_http.auth import Authenticator
@@ -49,6 +50,7 @@ from liquifact_http.ratelimit import (
 from liquifact_http.routes import (
     auth,
     docs,
+    escrow,
     funding,
     health,
     invoices,
@@ -148,9 +150,11 @@ def build_services(
     cache: Cache | None = None,
     metrics: Metrics | None = None,
     chain: EscrowChain | None = None,
+    ledger: EscrowLedger | None = None,
 ) -> Services:
     """``open_services`` over the environment's settings, with cache events sent to
-    ``metrics`` and the log; pass any port to replace the configured one. Library users who
+    ``metrics`` and the log; pass any port to replace the configured one (``ledger``: the
+    chain the escrow indexer reads; none is configured from the environment yet). Library users who
     do not run the server call ``liquifact_adapters.open_services`` directly."""
     on_evict, on_error = _cache_observers(metrics)
     return open_services(
@@ -160,6 +164,7 @@ def build_services(
         ids=ids,
         cache=cache,
         chain=chain,
+        ledger=ledger,
         on_cache_evict=on_evict,
         on_cache_error=on_error,
     )
@@ -176,6 +181,7 @@ def all_routes() -> Sequence[BaseRoute]:
         *funding.routes,
         *auth.routes,
         *webhooks.routes,
+        *escrow.routes,
         *docs.routes,
     ]
 

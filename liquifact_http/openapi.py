@@ -202,13 +202,14 @@ def _components() -> dict[str, Component]:
 
 def object_components() -> dict[str, Component]:
     """Every object schema of the document by name, with the class it is generated from."""
-    from liquifact_http import openapi_auth, openapi_market, openapi_webhooks
+    from liquifact_http import openapi_auth, openapi_escrow, openapi_market, openapi_webhooks
 
     return {
         **_components(),
         **openapi_market.components(),
         **openapi_auth.components(),
         **openapi_webhooks.components(),
+        **openapi_escrow.components(),
     }
 
 
@@ -900,7 +901,7 @@ def _routed(described: Object) -> Object:
 
 
 def _paths() -> Object:
-    from liquifact_http import openapi_auth, openapi_market, openapi_webhooks
+    from liquifact_http import openapi_auth, openapi_escrow, openapi_market, openapi_webhooks
 
     canonical = _secure(
         _routed(
@@ -911,6 +912,7 @@ def _paths() -> Object:
                 **openapi_market.paths(),
                 **openapi_auth.paths(),
                 **openapi_webhooks.paths(),
+                **openapi_escrow.paths(),
                 **_docs_paths(),
             }
         )
@@ -966,7 +968,7 @@ _TAGS = [
 @cache
 def openapi_document() -> dict[str, Any]:
     """The complete OpenAPI 3.0.3 document (built once; treat it as read-only)."""
-    from liquifact_http import openapi_auth, openapi_market, openapi_webhooks
+    from liquifact_http import openapi_auth, openapi_escrow, openapi_market, openapi_webhooks
 
     return {
         "openapi": "3.0.3",
@@ -976,7 +978,13 @@ def openapi_document() -> dict[str, Any]:
             "description": _DESCRIPTION,
             "license": {"name": "MIT"},
         },
-        "tags": [*_TAGS, *openapi_market.TAGS, *openapi_auth.TAGS, *openapi_webhooks.TAGS],
+        "tags": [
+            *_TAGS,
+            *openapi_market.TAGS,
+            *openapi_auth.TAGS,
+            *openapi_webhooks.TAGS,
+            *openapi_escrow.TAGS,
+        ],
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
@@ -985,12 +993,14 @@ def openapi_document() -> dict[str, Any]:
                 **openapi_market.parameters(),
                 **openapi_auth.parameters(),
                 **openapi_webhooks.parameters(),
+                **openapi_escrow.parameters(),
             },
             "headers": {
                 **_response_headers(),
                 **openapi_market.headers(),
                 **openapi_auth.headers(),
                 **openapi_webhooks.headers(),
+                **openapi_escrow.headers(),
             },
             "responses": _generic_responses(),
             "examples": _examples(),

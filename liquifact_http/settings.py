@@ -155,6 +155,8 @@ class Settings:
     webhook_base_delay_ms: int = 500
     webhook_max_delay_ms: int = 10_000
     webhook_timeout_ms: int = 5000
+    escrow_stale_after_seconds: int = 180
+    escrow_stale_ledger_gap: int = 20
     webhook_allow_insecure_loopback: bool = False
 
     @property
@@ -573,6 +575,8 @@ FIELDS: tuple[Field, ...] = (
     Field("WEBHOOK_BASE_DELAY", "webhook_base_delay_ms", _int_range(1, 3_600_000)),
     Field("WEBHOOK_MAX_DELAY", "webhook_max_delay_ms", _int_range(1, 3_600_000)),
     Field("WEBHOOK_TIMEOUT_MS", "webhook_timeout_ms", _int_range(1, 60_000)),
+    Field("ESCROW_STALE_AFTER_SECONDS", "escrow_stale_after_seconds", _int_range(1, 86_400)),
+    Field("ESCROW_STALE_LEDGER_GAP", "escrow_stale_ledger_gap", _int_range(0, 1_000_000)),
     Field("WEBHOOK_ALLOW_INSECURE_LOOPBACK", "webhook_allow_insecure_loopback", _boolean),
 )
 # Settings a production deployment must set explicitly (their defaults are for development).
@@ -690,5 +694,7 @@ def services_config(settings: Settings) -> ServicesConfig:
         webhook_base_delay_ms=settings.webhook_base_delay_ms,
         webhook_max_delay_ms=settings.webhook_max_delay_ms,
         webhook_timeout_ms=settings.webhook_timeout_ms,
+        escrow_stale_after_seconds=settings.escrow_stale_after_seconds,
+        escrow_stale_ledger_gap=settings.escrow_stale_ledger_gap,
         webhook_allow_insecure_loopback=settings.webhook_allow_insecure_loopback,
     )

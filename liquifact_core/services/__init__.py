@@ -153,6 +153,7 @@ class Services:
                 store.indexer_progress,
                 stale_after=freshness.stale_after,
                 stale_ledger_gap=freshness.stale_ledger_gap,
+                latest_seen=(lambda: None) if indexer is None else (lambda: indexer.latest_seen),
             ),
             indexer=indexer,
         )

@@ -12,7 +12,13 @@ import attrs
 
 from liquifact_core.errors import NotFound
 from liquifact_core.escrow import EscrowFigures, derive_figures
-from liquifact_core.indexing import INDEXED_STATES, EscrowProjection, IndexerProgress
+from liquifact_core.indexing import (
+    INDEXED_STATES,
+    EscrowProjection,
+    IndexerProgress,
+    IndexerStatus,
+    indexer_status,
+)
 from liquifact_core.invoices import Actor, Invoice
 from liquifact_core.ports import Clock, UnitOfWorkFactory
 from liquifact_core.services.invoices import visible_invoice
@@ -59,15 +65,22 @@ class EscrowService:
         *,
         stale_after: timedelta = DEFAULT_STALE_AFTER,
         stale_ledger_gap: int = DEFAULT_STALE_LEDGER_GAP,
+        latest_seen: Callable[[], int | None] = lambda: None,
     ) -> None:
+        self._latest_seen = latest_seen
         self._read_units = read_units
         self._clock = clock
         self._progress = progress
         self.stale_after = stale_after
         self.stale_ledger_gap = stale_ledger_gap
 
+    def indexer_status(self) -> IndexerStatus:
+        """The indexer's lag and last pass age (``indexing.indexer_status``), from the store's
+        cursors and the chain's latest ledger as this process's indexer last saw it."""
+        return indexer_status(self._progress(), self._latest_seen(), self._clock.now())
+
     def view(self, tenant_id: str, actor: Actor, invoice_id: str) -> EscrowView:
-        """The escrow view; NotFound (INVOICE_NOT_FOUND) when the caller may not see the
+        """The escrow view; NotFound (NOT_FOUND) when the caller may not see the
         invoice, NotFound (ESCROW_NOT_INDEXED) when its escrow has no projection yet."""
         with self._read_units(tenant_id) as uow:
             invoice = visible_invoice(uow, tenant_id, actor, invoice_id)

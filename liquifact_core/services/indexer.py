@@ -143,6 +143,8 @@ class EscrowIndexer:
         self._page_size = page_size
         self._max_pages = max_pages
         self._start_ledger = start_ledger
+        # The chain's latest ledger as the last call of this process reported it (metrics).
+        self.latest_seen: int | None = None
 
     def progress(self) -> IndexerProgress:
         """The store's view of every tenant's cursor (``Store.indexer_progress``)."""
@@ -257,6 +259,7 @@ class EscrowIndexer:
             )
             events.extend(batch.events)
             latest = max(latest, batch.latest_ledger)
+            self.latest_seen = max(self.latest_seen or 0, batch.latest_ledger)
             if batch.cursor is not None:
                 token = batch.cursor
             if len(batch.events) < self._page_size:

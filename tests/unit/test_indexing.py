@@ -19,11 +19,14 @@ from liquifact_core.escrow import I128_MAX, EscrowReading, EscrowStatus, Invoice
 from liquifact_core.indexing import (
     INDEXER_ACTOR,
     EscrowProjection,
+    IndexerProgress,
+    IndexerStatus,
     apply_reading,
     chain_path,
     follow_chain,
     funded_event,
     implied_state,
+    indexer_status,
 )
 from liquifact_core.invoices import Invoice, InvoiceDraft
 from liquifact_core.lifecycle import TRANSITIONS, InvoiceStatus, Role, check_transition
@@ -330,3 +333,25 @@ def test_projection_fields() -> None:
     )
     assert projection.paused is False
     assert attrs.evolve(projection, ledger=8).ledger == 8
+
+
+# ---- lag --------------------------------------------------------------------------------------
+
+
+def test_indexer_status_before_any_pass_is_unknown() -> None:
+    assert indexer_status(IndexerProgress(None, None), 500, T0) == IndexerStatus(None, None)
+
+
+@given(
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.one_of(st.none(), st.integers(0, 2 * 10**6)),
+    st.integers(0, 10**5),
+)
+def test_lag_is_the_newest_known_ledger_minus_the_oldest_applied(
+    oldest: int, spread: int, seen: int | None, seconds: int
+) -> None:
+    progress = IndexerProgress(oldest, T0, oldest + spread)
+    status = indexer_status(progress, seen, T0 + timedelta(seconds=seconds))
+    assert status.lag_ledgers == max(oldest + spread, seen or 0) - oldest
+    assert status.last_run_age_seconds == seconds
