@@ -328,3 +328,40 @@ def test_an_escrow_read_serves_the_projection_with_figures_and_staleness(world: 
     assert world.services.escrows.view(TENANT, investor, invoice.id).projection
     with pytest.raises(Exception, match="not found"):
         world.services.escrows.view(TENANT, Actor("sme-2", Role.SME), invoice.id)
+
+
+def test_the_chain_index_job_runs_a_pass_and_fails_when_a_tenant_did(world: World) -> None:
+    from liquifact_adapters.composition import job_handlers
+    from liquifact_core.jobs import JobFailed, new_job
+    from liquifact_core.schedules import CHAIN_INDEX, SLOTS, SYSTEM_TENANT
+
+    slot = next(s for s in SLOTS if s.job_type == CHAIN_INDEX)
+    assert slot.period == timedelta(minutes=1)
+    handler = job_handlers(world.services)[CHAIN_INDEX]
+    job = new_job(
+        job_id="job_sched_escrow_index_x",
+        tenant_id=SYSTEM_TENANT,
+        job_type=CHAIN_INDEX,
+        payload={},
+        now=world.clock.now(),
+    )
+    invoice = world.linked_invoice()
+    world.deposit(invoice, account_address(), 100, 100)
+    handler(job)
+    assert world.read(invoice.id)["status"] is S.PARTIALLY_FUNDED
+
+    world.ledger.fail_with(Unavailable("The chain RPC is unavailable."))
+    with pytest.raises(JobFailed) as failed:
+        handler(job)
+    assert (
+        failed.value.failure.retryable and "1 tenant(s) not indexed" in failed.value.failure.error
+    )
+
+
+def test_without_a_ledger_there_is_no_indexer_and_no_job(tmp_path: Path) -> None:
+    from liquifact_adapters.composition import job_handlers
+    from liquifact_core.schedules import CHAIN_INDEX
+
+    services = Services.from_ports(InMemoryStore(), FixedClock(), SequentialIdGenerator())
+    assert services.indexer is None
+    assert CHAIN_INDEX not in job_handlers(services)
