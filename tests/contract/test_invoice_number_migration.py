@@ -197,8 +197,14 @@ def test_0003_keeps_row_level_security_on_invoices() -> None:
                 "SELECT relrowsecurity, relforcerowsecurity FROM pg_class"
                 " WHERE relname = 'invoices'"
             ).fetchone()
-            policies = connection.execute(
-                "SELECT policyname FROM pg_policies WHERE tablename = 'invoices'"
-            ).fetchall()
+            policies = dict(
+                connection.execute(
+                    "SELECT policyname, roles::text[] FROM pg_policies WHERE tablename = 'invoices'"
+                ).fetchall()
+            )
     assert flags == (True, True)
-    assert policies == [("tenant_isolation",)]
+    # 0010 adds the escrow indexer's read, for the owner role only (linked_escrows_to_index).
+    assert set(policies) == {"tenant_isolation", "escrow_indexer"}
+    assert policies["tenant_isolation"] == ["public"]
+    assert "public" not in policies["escrow_indexer"]
+    assert "liquifact_app" not in policies["escrow_indexer"]
