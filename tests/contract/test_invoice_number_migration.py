@@ -197,7 +197,7 @@ def test_0003_keeps_row_level_security_on_invoices() -> None:
                 "SELECT relrowsecurity, relforcerowsecurity FROM pg_class"
                 " WHERE relname = 'invoices'"
             ).fetchone()
-            policies = dict(
+            policies: dict[str, list[str]] = dict(
                 connection.execute(
                     "SELECT policyname, roles::text[] FROM pg_policies WHERE tablename = 'invoices'"
                 ).fetchall()
