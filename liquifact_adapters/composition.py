@@ -45,7 +45,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from liquifact_core.escrow_addresses import EscrowAddressBook
-from liquifact_core.services import Services
+from liquifact_core.jobs import JobFailed, JobFailure
+from liquifact_core.services import EscrowFreshness, Services
 
 if TYPE_CHECKING:
     from liquifact_adapters.soroban import StateListener
@@ -182,6 +183,8 @@ class ServicesConfig:
     * ``escrow_addresses``: the ``ESCROW_ADDR_BY_INVOICE`` mapping (default: empty).
     * ``reconciliation_drift_threshold``: RECONCILIATION_DRIFT_THRESHOLD, the number of
       mismatches in one tenant's run that alerts (1 to 1,000,000; the spec's default 1).
+    * ``escrow_stale_after_seconds``, ``escrow_stale_ledger_gap``: when an escrow read is
+      flagged ``stale`` (ESCROW_STALE_AFTER_SECONDS, 180; ESCROW_STALE_LEDGER_GAP, 20).
     """
 
     database_url: str = attrs.field(
@@ -212,6 +215,8 @@ class ServicesConfig:
     reconciliation_drift_threshold: int = attrs.field(
         default=1, validator=[_at_least(1), _at_most(1_000_000)]
     )
+    escrow_stale_after_seconds: int = attrs.field(default=180, validator=_at_least(1))
+    escrow_stale_ledger_gap: int = attrs.field(default=20, validator=_at_least(0))
 
     @property
     def sqlite_path(self) -> str | None:
@@ -315,7 +320,9 @@ def open_services(
     ``open_ledger(config)``. ``on_breaker_change`` hears the ledger's circuit breaker
     transitions as ``(breaker_name, state)``. Reconciliation compares the store with the
     ledger (none: it answers 503 RECONCILIATION_UNAVAILABLE and its schedule slot does not
-    run); ``on_reconciliation`` hears every recorded run (metrics, alert log).
+    run); ``on_reconciliation`` hears every recorded run (metrics, alert log). The escrow
+    indexer reads the ledger too: without one there is no indexer (``services.indexer`` is
+    None, and the ``chain.index`` job has no handler).
     """
     from liquifact_adapters.cache.invalidation import CacheInvalidation
     from liquifact_adapters.stubchain import StubbedEscrowChain
@@ -345,6 +352,10 @@ def open_services(
             escrow_addresses=config.escrow_addresses,
             drift_threshold=config.reconciliation_drift_threshold,
             reconciliation_observer=on_reconciliation,
+            escrow_freshness=EscrowFreshness(
+                timedelta(seconds=config.escrow_stale_after_seconds),
+                config.escrow_stale_ledger_gap,
+            ),
         )
     except BaseException:
         if store is None:
@@ -479,7 +490,7 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
     from liquifact_adapters.system.backoff import ExponentialBackoff
     from liquifact_adapters.webhooks import DeliverySettings, DnsAddressPolicy, WebhookDelivery
     from liquifact_core.jobs import WEBHOOK_DELIVERY
-    from liquifact_core.schedules import IDEMPOTENCY_PURGE, RECONCILIATION
+    from liquifact_core.schedules import CHAIN_INDEX, IDEMPOTENCY_PURGE, RECONCILIATION
 
     config = config or ServicesConfig()
     ports = services.webhook_ports
@@ -511,6 +522,20 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
     }
     if services.reconciliation.available:
         handlers[RECONCILIATION] = reconcile_every_tenant
+    indexer = services.indexer
+    if indexer is not None:
+
+        def index_escrows(job: Job) -> None:
+            # What `liquifact index-once` runs. A tenant whose pass failed kept its cursor;
+            # failing the job (retryable) shows it in the job metrics and retries soon.
+            run = indexer.run_once()
+            if run.failed:
+                codes = sorted({str(t.error) for t in run.failed})
+                raise JobFailed(
+                    JobFailure(f"{len(run.failed)} tenant(s) not indexed: {', '.join(codes)}")
+                )
+
+        handlers[CHAIN_INDEX] = index_escrows
     return handlers
 
 

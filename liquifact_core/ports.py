@@ -22,6 +22,7 @@ from liquifact_core.commitments import (
     SubmissionStatus,
 )
 from liquifact_core.idempotency import IdempotencyRecord, RecordedOutcome
+from liquifact_core.indexing import EscrowProjection, IndexerCursor, IndexerProgress, LinkedEscrow
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.jobs import Backoff, Job, JobCounts, JobFailure, JobPage, JobQuery
 from liquifact_core.lifecycle import InvoiceStatus
@@ -345,6 +346,27 @@ class ReconciliationRepository(Protocol):
         """The tenant's runs without their results, newest first (``started_at`` descending,
         then id descending in code point order), skipping ``offset``, at most ``limit``; with
         the tenant's number of runs."""
+
+
+class EscrowProjectionRepository(Protocol):
+    """The escrow indexer's state of one tenant (``liquifact_core.indexing``): one projection
+    per invoice and the tenant's indexer cursor, written in the unit that changes the
+    invoices, so the cursor, the projections and the states commit together."""
+
+    def get(self, tenant_id: str, invoice_id: str) -> EscrowProjection | None:
+        """The invoice's projection, or None before its escrow was first read."""
+        ...
+
+    def put(self, projection: EscrowProjection) -> None:
+        """Store ``projection``, replacing the invoice's earlier one."""
+        ...
+
+    def cursor(self, tenant_id: str) -> IndexerCursor | None:
+        """The tenant's indexer cursor, or None before its first pass."""
+        ...
+
+    def put_cursor(self, cursor: IndexerCursor) -> None:
+        """Store the tenant's cursor, replacing the earlier one."""
         ...
 
 
@@ -385,6 +407,7 @@ class UnitOfWork(Protocol):
     profiles: ProfileRepository
     webhooks: WebhookRepository
     reconciliations: ReconciliationRepository
+    escrows: EscrowProjectionRepository
 
     def __enter__(self) -> Self:
         """Begin the transaction."""
@@ -506,6 +529,17 @@ class Store(Protocol):
         (``reconciliation.RECONCILED_STATUSES``), sorted: what the nightly run visits. Tenant
         ids only; a maintenance operation outside any tenant's unit (PostgreSQL: a SECURITY
         DEFINER function that returns nothing else)."""
+
+    def linked_escrows(self) -> Sequence[LinkedEscrow]:
+        """Every live invoice of any tenant in ``indexing.INDEXED_STATES`` with an escrow
+        address, ordered by tenant then invoice id: what the indexer reads. A maintenance
+        operation outside any tenant's unit (PostgreSQL: a SECURITY DEFINER function that
+        returns these three columns only)."""
+        ...
+
+    def indexer_progress(self) -> IndexerProgress:
+        """The oldest ledger and the oldest pass time over every tenant's indexer cursor
+        (numbers only, across tenants; PostgreSQL: a SECURITY DEFINER function)."""
         ...
 
     def close(self) -> None:

@@ -33,6 +33,8 @@ IDEMPOTENCY_PURGE = "maintenance.idempotency_purge"
 RECONCILIATION = "maintenance.reconciliation"
 RETENTION_PURGE = "maintenance.retention_purge"
 MATURITY_REMINDERS = "maintenance.maturity_reminders"
+# One pass of the escrow indexer (liquifact_core.services.indexer), every minute.
+CHAIN_INDEX = "chain.index"
 
 
 @attrs.frozen
@@ -79,6 +81,9 @@ SLOTS: tuple[Slot, ...] = (
     Slot("reconciliation", RECONCILIATION, timedelta(days=1), offset=timedelta(hours=2)),
     Slot("retention_purge", RETENTION_PURGE, timedelta(days=1), offset=timedelta(hours=3)),
     Slot("maturity_reminders", MATURITY_REMINDERS, timedelta(days=1), offset=timedelta(hours=8)),
+    # The shortest period a slot may have; the pass is idempotent, so a late or repeated run
+    # only re-reads the chain.
+    Slot("escrow_index", CHAIN_INDEX, timedelta(minutes=1)),
 )
 
 

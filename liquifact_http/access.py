@@ -68,6 +68,9 @@ OWN_PROFILE = allow(SME)
 FUND = allow(INVESTOR)  # a person with a bound wallet: never an API key
 # Locks and the commitments they group: an investor's own (the core enforces it), any for operators.
 READ_LOCKS = allow(INVESTOR, ADMIN, scope=S.ESCROW_READ)
+# An invoice's escrow: whoever may read the invoice (SMEs their own, investors investable
+# ones, admins any; the core enforces it), and services with the escrow read scope.
+READ_ESCROW = allow(SME, ADMIN, INVESTOR, scope=S.ESCROW_READ)
 # Wallet sign-in is how a caller gets credentials, so it needs none; the directory is the
 # admins' (a person's decision: no API key binds wallets).
 MANAGE_WALLETS = allow(ADMIN)
@@ -110,6 +113,7 @@ ACCESS: Mapping[tuple[str, str], Access] = {
     ("/v1/investor/locks", "GET"): READ_LOCKS,
     ("/v1/investor/commitments", "GET"): READ_LOCKS,
     ("/v1/investor/locks/{invoiceId}", "GET"): READ_LOCKS,
+    ("/v1/escrow/{invoiceId}", "GET"): READ_ESCROW,
     ("/.well-known/stellar.toml", "GET"): PUBLIC,
     ("/v1/auth", "GET"): PUBLIC,
     ("/v1/auth", "POST"): PUBLIC,

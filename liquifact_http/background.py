@@ -39,7 +39,8 @@ class WorkerMetrics:
 
 
 def register_queue_gauges(metrics: Metrics, services: Services) -> None:
-    """Sample the queue's depth and retry queue per job type (every tenant) at each scrape."""
+    """Sample the queue's depth and retry queue per job type (every tenant), and the escrow
+    indexer's lag and last pass age, at each scrape."""
 
     def sample() -> Mapping[str, JobSample]:
         counts = services.store.job_queue.counts(services.clock.now())
@@ -49,6 +50,12 @@ def register_queue_gauges(metrics: Metrics, services: Services) -> None:
         }
 
     metrics.register_job_source("queue", sample)
+
+    def indexer() -> tuple[int | None, float | None]:
+        status = services.escrows.indexer_status()
+        return status.lag_ledgers, status.last_run_age_seconds
+
+    metrics.register_indexer_source(indexer)
 
 
 def build_worker(

@@ -51,6 +51,7 @@ from liquifact_http.reconciliation_report import ReconciliationReport
 from liquifact_http.routes import (
     auth,
     docs,
+    escrow,
     funding,
     health,
     invoices,
@@ -157,7 +158,8 @@ def build_services(
     """``open_services`` over the environment's settings, with cache events and
     reconciliation runs sent to ``metrics`` and the log; pass any port to replace the
     configured one (``ledger``: the escrow reads of link checks, readiness and
-    reconciliation; default: the Soroban RPC SOROBAN_RPC_URL names, if set). Library users
+    reconciliation and the escrow indexer; default: the Soroban RPC SOROBAN_RPC_URL names,
+    if set). Library users
     who do not run the server call ``liquifact_adapters.open_services`` directly."""
     settings = settings or Settings()
     on_evict, on_error = _cache_observers(metrics)
@@ -199,6 +201,7 @@ def all_routes() -> Sequence[BaseRoute]:
         *auth.routes,
         *webhooks.routes,
         *reconciliation.routes,
+        *escrow.routes,
         *docs.routes,
     ]
 

@@ -1,5 +1,5 @@
 """The ``liquifact`` command: serve, worker, seed-demo, db migrate|rollback|status, token,
-idempotency purge, reconcile."""
+idempotency purge, reconcile, index-once."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from liquifact_http.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from liquifact_core.services import Services
+    from liquifact_core.services.indexer import IndexerRun
     from liquifact_http.bootstrap import MigrationRunner
     from liquifact_http.metrics import Metrics
 
@@ -399,6 +400,50 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def index_summary(run: IndexerRun) -> str:
+    """One line per tenant and a total, for ``liquifact index-once``: counts only (no
+    contract address or chain text)."""
+    lines = [
+        f"{t.tenant_id}: {t.events} events, {t.readings} contracts read, "
+        f"{t.projections} projections, {t.transitions} invoices moved, "
+        f"{t.confirmations} commitments confirmed"
+        + (f", failed: {t.error} (cursor kept)" if t.error else "")
+        for t in run.tenants
+    ]
+    ledger = "unknown" if run.latest_ledger is None else str(run.latest_ledger)
+    lines.append(
+        f"Indexed {len(run.tenants)} tenant(s), {len(run.failed)} failed; "
+        f"{run.total('events')} events, {run.total('transitions')} invoices moved; "
+        f"latest ledger {ledger}."
+    )
+    return "\n".join(lines)
+
+
+def run_index_once(services: Services) -> int:
+    """One indexer pass with its summary on stdout; exit 0, or 1 when a tenant failed (its
+    cursor stayed; the next pass retries), or 2 without a chain to read."""
+    if services.indexer is None:
+        print(
+            "No escrow chain is configured, so there is nothing to index "
+            "(the indexer reads the chain through the Soroban adapter).",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    run = services.indexer.run_once()
+    print(index_summary(run))
+    return 1 if run.failed else 0
+
+
+def _index_once(_args: argparse.Namespace) -> int:
+    from liquifact_http.bootstrap import build_services
+
+    services = build_services(_settings())
+    try:
+        return run_index_once(services)
+    finally:
+        services.close()
+
+
 def _token(args: argparse.Namespace) -> int:
     from liquifact_core.errors import ValidationError
     from liquifact_core.lifecycle import Role
@@ -481,6 +526,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--tenant", help="one tenant (default: every tenant with invoices to compare)"
     )
     reconcile.set_defaults(run=_reconcile)
+    index = commands.add_parser(
+        "index-once", help="run one pass of the escrow indexer and print a summary"
+    )
+    index.set_defaults(run=_index_once)
     token = commands.add_parser(
         "token", help="print a signed JWT for local development (uses JWT_SECRET)"
     )

@@ -83,6 +83,44 @@ class _JobCollector(Collector):
         return []
 
 
+IndexerSampler = Callable[[], "tuple[int | None, float | None]"]
+"""The escrow indexer's (lag in ledgers, seconds since the last committed pass), None when
+unknown (``EscrowService.indexer_status``)."""
+
+
+class _IndexerCollector(Collector):
+    """``liquifact_indexer_lag_ledgers`` and ``liquifact_indexer_last_run_age_seconds``,
+    sampled at scrape time from the store's indexer cursors; absent until a sampler is set
+    and a pass has committed."""
+
+    def __init__(self) -> None:
+        self.sampler: IndexerSampler | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.sampler is None:
+            return
+        try:
+            lag, age = self.sampler()
+        except Exception:  # a failing store must not break the scrape
+            return
+        if lag is not None:
+            yield GaugeMetricFamily(
+                "liquifact_indexer_lag_ledgers",
+                "The newest ledger known minus the oldest ledger a tenant's escrow indexer "
+                "pass reached (every tenant).",
+                value=lag,
+            )
+        if age is not None:
+            yield GaugeMetricFamily(
+                "liquifact_indexer_last_run_age_seconds",
+                "Seconds since the oldest of the tenants' last committed escrow indexer passes.",
+                value=age,
+            )
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+
 class Metrics:
     """Every metric the API emits, registered on its own ``CollectorRegistry``."""
 
@@ -148,6 +186,8 @@ class Metrics:
         )
         self.jobs = _JobCollector()
         r.register(self.jobs)
+        self.indexer = _IndexerCollector()
+        r.register(self.indexer)
         self.job_attempts = Counter(
             "liquifact_job_attempts_total",
             "Job attempts started by this process's worker, by job type.",
@@ -210,6 +250,10 @@ class Metrics:
         """Add a job queue or worker to the job gauges (sampled per scrape): ``sampler``
         returns a ``JobSample`` per job type."""
         self.jobs.samplers[name] = sampler
+
+    def register_indexer_source(self, sampler: IndexerSampler) -> None:
+        """Sample the escrow indexer's lag and last pass age at each scrape."""
+        self.indexer.sampler = sampler
 
     def record_readiness(self, check: str, ok: bool) -> None:
         self.readiness.labels(check=check).set(1 if ok else 0)

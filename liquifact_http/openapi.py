@@ -204,6 +204,7 @@ def object_components() -> dict[str, Component]:
     """Every object schema of the document by name, with the class it is generated from."""
     from liquifact_http import (
         openapi_auth,
+        openapi_escrow,
         openapi_market,
         openapi_reconciliation,
         openapi_webhooks,
@@ -215,6 +216,7 @@ def object_components() -> dict[str, Component]:
         **openapi_auth.components(),
         **openapi_webhooks.components(),
         **openapi_reconciliation.components(),
+        **openapi_escrow.components(),
     }
 
 
@@ -924,6 +926,7 @@ def _routed(described: Object) -> Object:
 def _paths() -> Object:
     from liquifact_http import (
         openapi_auth,
+        openapi_escrow,
         openapi_market,
         openapi_reconciliation,
         openapi_webhooks,
@@ -939,6 +942,7 @@ def _paths() -> Object:
                 **openapi_auth.paths(),
                 **openapi_webhooks.paths(),
                 **openapi_reconciliation.paths(),
+                **openapi_escrow.paths(),
                 **_docs_paths(),
             }
         )
@@ -996,6 +1000,7 @@ def openapi_document() -> dict[str, Any]:
     """The complete OpenAPI 3.0.3 document (built once; treat it as read-only)."""
     from liquifact_http import (
         openapi_auth,
+        openapi_escrow,
         openapi_market,
         openapi_reconciliation,
         openapi_webhooks,
@@ -1015,6 +1020,7 @@ def openapi_document() -> dict[str, Any]:
             *openapi_auth.TAGS,
             *openapi_webhooks.TAGS,
             *openapi_reconciliation.TAGS,
+            *openapi_escrow.TAGS,
         ],
         "paths": _paths(),
         "components": {
@@ -1025,12 +1031,14 @@ def openapi_document() -> dict[str, Any]:
                 **openapi_auth.parameters(),
                 **openapi_webhooks.parameters(),
                 **openapi_reconciliation.parameters(),
+                **openapi_escrow.parameters(),
             },
             "headers": {
                 **_response_headers(),
                 **openapi_market.headers(),
                 **openapi_auth.headers(),
                 **openapi_webhooks.headers(),
+                **openapi_escrow.headers(),
             },
             "responses": _generic_responses(),
             "examples": _examples(),

@@ -80,6 +80,28 @@ class CacheBody(Representation):
 
 
 @attrs.frozen
+class IndexerBody(Representation):
+    """How far behind the escrow indexer is (``/ready`` only; information, never a reason
+    to answer 503). Keys are left out while unknown (before the first pass)."""
+
+    lag_ledgers: int | None = out(
+        {
+            "minimum": 0,
+            "description": "The newest ledger known minus the oldest ledger a tenant's indexer "
+            "pass reached.",
+        },
+        omit_none=True,
+    )
+    last_run_age_seconds: float | None = out(
+        {
+            "minimum": 0,
+            "description": "Seconds since the oldest of the tenants' last committed passes.",
+        },
+        omit_none=True,
+    )
+
+
+@attrs.frozen
 class ReadinessBody(Representation):
     """Whether this process can serve requests now, check by check."""
 
@@ -94,6 +116,13 @@ class ReadinessBody(Representation):
             "description": "`/ready` only: whether the response cache is shared by every "
             "process (Redis) or local to this one; `warning` is set when a process on "
             "PostgreSQL (meant to run beside others) has only a process-local cache."
+        },
+        omit_none=True,
+    )
+    indexer: IndexerBody | None = out(
+        {
+            "description": "`/ready` only: the escrow indexer's lag and last pass age, for "
+            "information (staleness never fails readiness)."
         },
         omit_none=True,
     )

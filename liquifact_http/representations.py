@@ -19,11 +19,13 @@ from liquifact_core.commitments import (
     InvestorLock,
     SubmissionStatus,
 )
+from liquifact_core.escrow import EscrowStatus
 from liquifact_core.invoices import Invoice, InvoiceDraft, Transition
 from liquifact_core.lifecycle import INVESTABLE, TERMINAL, InvoiceStatus, Role
 from liquifact_core.marketplace import MarketItem
 from liquifact_core.profiles import ProfileUpdate, SmeProfile
 from liquifact_core.rules import Account, Contract, StroopsAmount
+from liquifact_core.services.escrows import EscrowView
 from liquifact_core.services.invoices import InvoiceState
 from liquifact_core.validation import REASON_MAX
 from liquifact_http.response_fields import Representation, out
@@ -496,3 +498,108 @@ class MarketItemBody(Representation):
 
 def etag(version: int) -> str:
     return f'"v{version}"'
+
+
+# ---- GET /v1/escrow/{invoiceId} -----------------------------------------------------------------
+
+_I128_DIGITS = "^(?:0|[1-9][0-9]{0,38})$"
+_PERCENT = "^(?:0|[1-9][0-9]*)\\.[0-9]{2}$"
+
+
+@attrs.frozen
+class EscrowBody(Representation):
+    """An invoice's escrow as the indexer last read it (``Escrow`` in the document)."""
+
+    component = "Escrow"
+
+    invoice_id: str = out(ref="InvoiceId")
+    invoice_status: str = out(ref="InvoiceStatus")
+    escrow_status: str = out(
+        {
+            "enum": [s.label for s in EscrowStatus],
+            "description": "The contract's status (0 open, 1 funded, 2 settled, 3 withdrawn, "
+            "4 cancelled).",
+        }
+    )
+    funded_amount_stroops: str = out(
+        {
+            "pattern": _I128_DIGITS,
+            "description": "Stroops the contract holds from investors (may exceed the target).",
+        }
+    )
+    funding_target_stroops: str = out({"pattern": _I128_DIGITS})
+    remaining_capacity_stroops: str = out(
+        {"pattern": _I128_DIGITS, "description": "max(target - funded, 0)."}
+    )
+    funded_percent: str = out(
+        {
+            "pattern": _PERCENT,
+            "description": "funded / target x 100, two decimals, half-even; above 100 when "
+            "overfunded.",
+        }
+    )
+    yield_bps: int = out({"minimum": 0, "maximum": 10_000})
+    coupon_percent: str = out(
+        {"pattern": _PERCENT, "description": "The flat one-shot coupon: yieldBps / 100."}
+    )
+    annual_rate_percent: str | None = out(
+        {
+            "pattern": _PERCENT,
+            "description": "The coupon as a simple annual rate over the time left to maturity; "
+            "null without a maturity or once it is reached.",
+        },
+        nullable=True,
+    )
+    days_to_maturity: int | None = out(
+        {
+            "description": "Whole days to maturity, floored (negative once overdue); null "
+            "without a maturity lock."
+        },
+        nullable=True,
+    )
+    legal_hold: bool = out({"description": "A legal hold blocks funding and every payout."})
+    paused: bool = out({"description": "A pause blocks fund, settle, withdraw and claim."})
+    ledger: int = out(
+        {
+            "minimum": 0,
+            "description": "The ledger sequence this view reflects: the indexer has seen the "
+            "contract's events through it.",
+        }
+    )
+    stale: bool = out(
+        {
+            "description": "True when the indexer last checked the contract longer ago than "
+            "ESCROW_STALE_AFTER_SECONDS, or the view is more than ESCROW_STALE_LEDGER_GAP "
+            "ledgers behind the newest ledger the indexer reached."
+        }
+    )
+    checked_at: str = out(_at("When the indexer last confirmed this view"))
+
+    @classmethod
+    def of(cls, view: EscrowView) -> EscrowBody:
+        escrow = view.projection.reading.escrow
+        figures = view.figures
+        annual = figures.annual_rate_percent
+        return cls(
+            invoice_id=view.invoice.id,
+            invoice_status=view.invoice.status.value,
+            escrow_status=escrow.status.label,
+            funded_amount_stroops=str(escrow.funded_amount),
+            funding_target_stroops=str(escrow.funding_target),
+            remaining_capacity_stroops=str(figures.remaining_capacity),
+            funded_percent=str(figures.funded_percent),
+            yield_bps=escrow.yield_bps,
+            coupon_percent=str(figures.coupon_percent),
+            annual_rate_percent=None if annual is None else str(annual),
+            days_to_maturity=figures.days_to_maturity,
+            legal_hold=view.projection.reading.legal_hold,
+            paused=view.projection.reading.paused,
+            ledger=view.ledger,
+            stale=view.stale,
+            checked_at=timestamp(view.checked_at),
+        )
+
+
+def escrow(view: EscrowView) -> dict[str, Any]:
+    body: dict[str, Any] = unstructure(EscrowBody.of(view))
+    return body

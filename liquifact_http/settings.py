@@ -157,6 +157,8 @@ class Settings:
     webhook_base_delay_ms: int = 500
     webhook_max_delay_ms: int = 10_000
     webhook_timeout_ms: int = 5000
+    escrow_stale_after_seconds: int = 180
+    escrow_stale_ledger_gap: int = 20
     webhook_allow_insecure_loopback: bool = False
     # ---- escrow reads on the chain (issue 12): SOROBAN_CB_*, ESCROW_ADDR_BY_INVOICE ----
     soroban_cb_failure_threshold: int = 5
@@ -589,6 +591,8 @@ FIELDS: tuple[Field, ...] = (
     Field("WEBHOOK_BASE_DELAY", "webhook_base_delay_ms", _int_range(1, 3_600_000)),
     Field("WEBHOOK_MAX_DELAY", "webhook_max_delay_ms", _int_range(1, 3_600_000)),
     Field("WEBHOOK_TIMEOUT_MS", "webhook_timeout_ms", _int_range(1, 60_000)),
+    Field("ESCROW_STALE_AFTER_SECONDS", "escrow_stale_after_seconds", _int_range(1, 86_400)),
+    Field("ESCROW_STALE_LEDGER_GAP", "escrow_stale_ledger_gap", _int_range(0, 1_000_000)),
     Field("WEBHOOK_ALLOW_INSECURE_LOOPBACK", "webhook_allow_insecure_loopback", _boolean),
     Field("SOROBAN_CB_FAILURE_THRESHOLD", "soroban_cb_failure_threshold", _int_range(1, 1000)),
     Field(
@@ -731,6 +735,8 @@ def services_config(settings: Settings) -> ServicesConfig:
         webhook_base_delay_ms=settings.webhook_base_delay_ms,
         webhook_max_delay_ms=settings.webhook_max_delay_ms,
         webhook_timeout_ms=settings.webhook_timeout_ms,
+        escrow_stale_after_seconds=settings.escrow_stale_after_seconds,
+        escrow_stale_ledger_gap=settings.escrow_stale_ledger_gap,
         webhook_allow_insecure_loopback=settings.webhook_allow_insecure_loopback,
         soroban_rpc_url=settings.soroban_rpc_url,
         network_passphrase=settings.network_passphrase,

@@ -30,6 +30,13 @@ from liquifact_core.idempotency import (
     RecordedOutcome,
     claim_lost,
 )
+from liquifact_core.indexing import (
+    INDEXED_STATES,
+    EscrowProjection,
+    IndexerCursor,
+    IndexerProgress,
+    LinkedEscrow,
+)
 from liquifact_core.invoice_numbers import canonical_invoice_number
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.jobs import Backoff, Job, JobCounts, JobFailure, JobPage, JobQuery
@@ -38,6 +45,7 @@ from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery, page_i
 from liquifact_core.ports import (
     AuditLog,
     CommitmentRepository,
+    EscrowProjectionRepository,
     IdempotencyRepository,
     InvoiceQuery,
     InvoiceRepository,
@@ -70,6 +78,8 @@ class _State:
     webhooks: dict[str, WebhookEndpoint] = attrs.field(factory=dict)
     # By run id across tenants (ids are unique).
     reconciliations: dict[str, ReconciliationRun] = attrs.field(factory=dict)
+    projections: dict[tuple[str, str], EscrowProjection] = attrs.field(factory=dict)
+    cursors: dict[str, IndexerCursor] = attrs.field(factory=dict)
 
     def copy(self) -> _State:
         # Values are frozen, so copying the containers is enough for isolation.
@@ -84,6 +94,8 @@ class _State:
             dict(self.profiles),
             dict(self.webhooks),
             dict(self.reconciliations),
+            dict(self.projections),
+            dict(self.cursors),
         )
 
 
@@ -143,6 +155,28 @@ class InMemoryStore:
                 }
             )
 
+    def linked_escrows(self) -> list[LinkedEscrow]:
+        with self._lock:
+            found = [
+                LinkedEscrow(invoice.tenant_id, invoice.id, invoice.escrow_address)
+                for invoice in self._state.invoices.values()
+                if invoice.escrow_address is not None
+                and invoice.deleted_at is None
+                and invoice.status in INDEXED_STATES
+            ]
+        return sorted(found, key=lambda e: (e.tenant_id, e.invoice_id))
+
+    def indexer_progress(self) -> IndexerProgress:
+        with self._lock:
+            cursors = list(self._state.cursors.values())
+        if not cursors:
+            return IndexerProgress(None, None)
+        return IndexerProgress(
+            min(c.ledger for c in cursors),
+            min(c.updated_at for c in cursors),
+            max(c.ledger for c in cursors),
+        )
+
     def close(self) -> None:
         return None
 
@@ -157,6 +191,7 @@ class InMemoryUnitOfWork:
     profiles: ProfileRepository
     webhooks: WebhookRepository
     reconciliations: ReconciliationRepository
+    escrows: EscrowProjectionRepository
 
     def __init__(self, store: InMemoryStore, tenant_id: str, *, read_only: bool = False) -> None:
         self._store = store
@@ -172,6 +207,7 @@ class InMemoryUnitOfWork:
         self.profiles = _ProfileRepository(self)
         self.webhooks = _WebhookRepository(self)
         self.reconciliations = _ReconciliationRepository(self)
+        self.escrows = _EscrowProjectionRepository(self)
 
     def __enter__(self) -> Self:
         self._store._lock.acquire()
@@ -648,6 +684,27 @@ class _ReconciliationRepository:
         return RunPage(
             [attrs.evolve(run, results=()) for run in mine[offset : offset + limit]], len(mine)
         )
+
+
+class _EscrowProjectionRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, tenant_id: str, invoice_id: str) -> EscrowProjection | None:
+        self._uow.check_tenant(tenant_id)
+        return self._uow.state().projections.get((tenant_id, invoice_id))
+
+    def put(self, projection: EscrowProjection) -> None:
+        self._uow.check_tenant(projection.tenant_id)
+        self._uow.state().projections[(projection.tenant_id, projection.invoice_id)] = projection
+
+    def cursor(self, tenant_id: str) -> IndexerCursor | None:
+        self._uow.check_tenant(tenant_id)
+        return self._uow.state().cursors.get(tenant_id)
+
+    def put_cursor(self, cursor: IndexerCursor) -> None:
+        self._uow.check_tenant(cursor.tenant_id)
+        self._uow.state().cursors[cursor.tenant_id] = cursor
 
 
 def _replaceable(record: IdempotencyRecord, now: datetime) -> bool:

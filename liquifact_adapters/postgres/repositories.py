@@ -18,8 +18,9 @@ from psycopg import errors as pg_errors
 
 from liquifact_adapters.postgres import marketplace as market
 from liquifact_adapters.postgres.mapping import ROWS
-from liquifact_adapters.sql import profiles, reconciliation, wallets, webhooks
+from liquifact_adapters.sql import escrows, profiles, reconciliation, wallets, webhooks
 from liquifact_adapters.sql import statements as shared
+from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
 from liquifact_adapters.sql.profiles import SqlProfileRepository
 from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
 from liquifact_adapters.sql.repositories import (
@@ -197,6 +198,20 @@ class PostgresReconciliationRepository(SqlReconciliationRepository):
 # Across tenants, through the SECURITY DEFINER function of migration 0010: tenant ids only.
 SELECT_RECONCILIATION_TENANTS = "SELECT tenant_id FROM reconciliation_tenants() AS tenant_id"
 
+
+class PostgresEscrowProjectionRepository(SqlEscrowProjectionRepository):
+    rows = ROWS
+    UPSERT = pyformat(escrows.UPSERT_PROJECTION)
+    SELECT = pyformat(escrows.SELECT_PROJECTION)
+    UPSERT_CURSOR = pyformat(escrows.UPSERT_CURSOR)
+    SELECT_CURSOR = pyformat(escrows.SELECT_CURSOR)
+
+
+# Across tenants, through the SECURITY DEFINER functions of migration 0011.
+LINKED_ESCROWS = "SELECT tenant_id, invoice_id, contract FROM linked_escrows_to_index()"
+INDEXER_PROGRESS = (
+    "SELECT oldest_ledger, oldest_run_at, newest_ledger FROM escrow_indexer_progress()"
+)
 
 # Across tenants, through the SECURITY DEFINER function of migration 0006.
 SELECT_WALLET_ANY_TENANT = "SELECT * FROM wallet_binding_of(%(address)s)"

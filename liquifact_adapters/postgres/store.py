@@ -28,13 +28,16 @@ from liquifact_adapters.postgres.connection import (
 from liquifact_adapters.postgres.jobs import PostgresJobQueue, PostgresJobRepository
 from liquifact_adapters.postgres.mapping import ROWS, Params, Row, aware
 from liquifact_adapters.postgres.repositories import (
+    INDEXER_PROGRESS,
     INSERT_CHALLENGE,
+    LINKED_ESCROWS,
     PURGE_CHALLENGES,
     PURGE_EXPIRED,
     SELECT_RECONCILIATION_TENANTS,
     SELECT_WALLET_ANY_TENANT,
     PostgresAuditLog,
     PostgresCommitmentRepository,
+    PostgresEscrowProjectionRepository,
     PostgresIdempotencyRepository,
     PostgresInvoiceRepository,
     PostgresProfileRepository,
@@ -43,10 +46,11 @@ from liquifact_adapters.postgres.repositories import (
     PostgresWebhookRepository,
     constraint_violations,
 )
-from liquifact_adapters.sql import wallets
+from liquifact_adapters.sql import escrows, wallets
 from liquifact_adapters.sql.repositories import ConstraintViolation, SqlUnitOfWork
 from liquifact_adapters.sql_migrations import Migration
 from liquifact_core.errors import schema_not_current
+from liquifact_core.indexing import IndexerProgress, LinkedEscrow
 from liquifact_core.wallets import WalletBinding
 
 # A readiness probe must answer fast: it waits this long for a connection and for the query.
@@ -128,6 +132,32 @@ class PostgresStore:
             row = connection.execute(SELECT_WALLET_ANY_TENANT, {"address": address}).fetchone()
             connection.rollback()
         return None if row is None else wallets.wallet_from_row(row, ROWS)
+
+    def linked_escrows(self) -> list[LinkedEscrow]:
+        """Every linked escrow to index, of any tenant, read as the application role through
+        the SECURITY DEFINER function linked_escrows_to_index of migration 0011, which returns
+        (tenant, invoice id, contract) of linked invoices and nothing else."""
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            found = connection.execute(LINKED_ESCROWS).fetchall()
+            connection.rollback()
+        return [escrows.linked_escrow_from_row(row) for row in found]
+
+    def indexer_progress(self) -> IndexerProgress:
+        """The oldest cursor ledger and pass time over every tenant (migration 0011's
+        escrow_indexer_progress, numbers only)."""
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            row = connection.execute(INDEXER_PROGRESS).fetchone()
+            connection.rollback()
+        ledger = None if row is None else row["oldest_ledger"]
+        run_at = None if row is None else row["oldest_run_at"]
+        newest = None if row is None else row["newest_ledger"]
+        return IndexerProgress(
+            None if ledger is None else int(ledger),
+            None if run_at is None else ROWS.timestamp_from_sql(run_at),
+            None if newest is None else int(newest),
+        )
 
     def redeem_challenge(self, digest: str, expires_at: datetime) -> bool:
         """Insert the challenge's record as the application role; the primary key refuses a
@@ -222,6 +252,7 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     profile_repository = PostgresProfileRepository
     webhook_repository = PostgresWebhookRepository
     reconciliation_repository = PostgresReconciliationRepository
+    escrow_repository = PostgresEscrowProjectionRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

@@ -30,6 +30,7 @@ from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
 from liquifact_core.ports import (
     AuditLog,
     CommitmentRepository,
+    EscrowProjectionRepository,
     IdempotencyRepository,
     InvoiceQuery,
     InvoiceRepository,
@@ -45,6 +46,7 @@ from liquifact_core.ports import (
 # The per-table modules build on this module's Session (and ConstraintViolation), so they are
 # imported for types only.
 if TYPE_CHECKING:
+    from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
     from liquifact_adapters.sql.jobs import SqlJobRepository
     from liquifact_adapters.sql.profiles import SqlProfileRepository
     from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
@@ -399,6 +401,7 @@ class SqlUnitOfWork(ABC):
     profiles: ProfileRepository
     webhooks: WebhookRepository
     reconciliations: ReconciliationRepository
+    escrows: EscrowProjectionRepository
 
     invoice_repository: ClassVar[type[SqlInvoiceRepository]]
     audit_log: ClassVar[type[SqlAuditLog]]
@@ -411,6 +414,8 @@ class SqlUnitOfWork(ABC):
     profile_repository: ClassVar[type[SqlProfileRepository]]
     webhook_repository: ClassVar[type[SqlWebhookRepository]]
     reconciliation_repository: ClassVar[type[SqlReconciliationRepository]]
+    # The escrow indexer's projections and cursor (``liquifact_adapters.sql.escrows``).
+    escrow_repository: ClassVar[type[SqlEscrowProjectionRepository]]
 
     def __init__(self, tenant_id: str, *, read_only: bool) -> None:
         self._tenant_id = tenant_id
@@ -424,6 +429,7 @@ class SqlUnitOfWork(ABC):
         self.profiles = self.profile_repository(self)
         self.webhooks = self.webhook_repository(self)
         self.reconciliations = self.reconciliation_repository(self)
+        self.escrows = self.escrow_repository(self)
 
     @property
     def read_only(self) -> bool:

@@ -10,8 +10,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 
-from liquifact_adapters.sql import profiles, reconciliation, wallets, webhooks
+from liquifact_adapters.sql import escrows, profiles, reconciliation, wallets, webhooks
 from liquifact_adapters.sql import statements as shared
+from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
 from liquifact_adapters.sql.profiles import SqlProfileRepository
 from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
 from liquifact_adapters.sql.repositories import (
@@ -192,6 +193,21 @@ SELECT DISTINCT tenant_id FROM invoices
 WHERE deleted_at IS NULL AND status IN ('linked_escrow', 'partially_funded', 'funded')
 ORDER BY tenant_id
 """
+
+
+class SqliteEscrowProjectionRepository(SqlEscrowProjectionRepository):
+    rows = ROWS
+    UPSERT = escrows.UPSERT_PROJECTION
+    SELECT = escrows.SELECT_PROJECTION
+    UPSERT_CURSOR = escrows.UPSERT_CURSOR
+    SELECT_CURSOR = escrows.SELECT_CURSOR
+
+    @staticmethod
+    def amount_to_sql(value: int) -> str:
+        """i128 amounts as digit strings (SQLite integers stop at 2^63 - 1)."""
+        return str(value)
+
+
 # Store-wide (outside a tenant's unit): the sign-in lookup and the challenge ledger.
 SELECT_WALLET_ANY_TENANT = wallets.SELECT_WALLET_ANY_TENANT
 PURGE_CHALLENGES = """

@@ -6,7 +6,7 @@ import sqlite3
 from datetime import datetime
 from typing import Self
 
-from liquifact_adapters.sql import wallets
+from liquifact_adapters.sql import escrows, wallets
 from liquifact_adapters.sql.repositories import SqlUnitOfWork
 from liquifact_adapters.sql.rows import Params, Row
 from liquifact_adapters.sqlite import schema
@@ -26,6 +26,7 @@ from liquifact_adapters.sqlite.repositories import (
     SELECT_WALLET_ANY_TENANT,
     SqliteAuditLog,
     SqliteCommitmentRepository,
+    SqliteEscrowProjectionRepository,
     SqliteIdempotencyRepository,
     SqliteInvoiceRepository,
     SqliteProfileRepository,
@@ -35,6 +36,7 @@ from liquifact_adapters.sqlite.repositories import (
     constraint_violations,
 )
 from liquifact_core.errors import schema_not_current, store_unavailable
+from liquifact_core.indexing import IndexerProgress, LinkedEscrow
 from liquifact_core.wallets import WalletBinding
 
 # A readiness probe must answer fast: it waits at most this long for the write lock.
@@ -120,6 +122,23 @@ class SqliteStore:
             row = connection.execute(SELECT_WALLET_ANY_TENANT, {"address": address}).fetchone()
         return None if row is None else wallets.wallet_from_row(dict(row), ROWS)
 
+    def linked_escrows(self) -> list[LinkedEscrow]:
+        """Every linked escrow to index, of any tenant (one file holds every tenant)."""
+        with self._pool.connection() as connection, unavailable_on_failure():
+            found = connection.execute(escrows.LINKED_ESCROWS).fetchall()
+        return [escrows.linked_escrow_from_row(dict(row)) for row in found]
+
+    def indexer_progress(self) -> IndexerProgress:
+        """The oldest cursor ledger and pass time over every tenant."""
+        with self._pool.connection() as connection, unavailable_on_failure():
+            row = connection.execute(escrows.INDEXER_PROGRESS).fetchone()
+        ledger, run_at, newest = (None, None, None) if row is None else tuple(row)
+        return IndexerProgress(
+            None if ledger is None else int(ledger),
+            None if run_at is None else ROWS.timestamp_from_sql(run_at),
+            None if newest is None else int(newest),
+        )
+
     def redeem_challenge(self, digest: str, expires_at: datetime) -> bool:
         """Insert the challenge's record; the primary key refuses a second one."""
         params = {"digest": digest, "expires_at": utc_text(expires_at)}
@@ -163,6 +182,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
     profile_repository = SqliteProfileRepository
     webhook_repository = SqliteWebhookRepository
     reconciliation_repository = SqliteReconciliationRepository
+    escrow_repository = SqliteEscrowProjectionRepository
 
     def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

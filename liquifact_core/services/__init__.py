@@ -22,8 +22,14 @@ from liquifact_core.ports import (
     Store,
 )
 from liquifact_core.reconciliation import DEFAULT_DRIFT_THRESHOLD
+from liquifact_core.services.escrows import (
+    DEFAULT_STALE_AFTER,
+    DEFAULT_STALE_LEDGER_GAP,
+    EscrowService,
+)
 from liquifact_core.services.funding import FundingService
 from liquifact_core.services.idempotency import DEFAULT_TTL, IdempotencyService
+from liquifact_core.services.indexer import EscrowIndexer
 from liquifact_core.services.invoices import InvoiceService
 from liquifact_core.services.marketplace import MarketplaceService
 from liquifact_core.services.metrics import MetricsService
@@ -56,10 +62,12 @@ class Services:
     webhooks: WebhookService
     webhook_ports: WebhookPorts
     reconciliation: ReconciliationService
+    escrows: EscrowService
     # The chain's escrows (None: no Soroban RPC configured; links are not checked on chain).
     ledger: EscrowLedger | None = None
     # ESCROW_ADDR_BY_INVOICE (empty when not configured).
     escrow_addresses: EscrowAddressBook = attrs.field(factory=EscrowAddressBook)
+    indexer: EscrowIndexer | None = None
 
     @classmethod
     def from_ports(
@@ -78,6 +86,7 @@ class Services:
         escrow_addresses: EscrowAddressBook | None = None,
         drift_threshold: int = DEFAULT_DRIFT_THRESHOLD,
         reconciliation_observer: ReconciliationObserver | None = None,
+        escrow_freshness: EscrowFreshness | None = None,
     ) -> Services:
         """``cache`` is the response cache the HTTP shell serves reads from (the core never
         touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
@@ -97,12 +106,37 @@ class Services:
         escrows through ``ledger`` too (none: it answers 503 RECONCILIATION_UNAVAILABLE and
         the schedule leaves its slot alone); ``drift_threshold`` is
         RECONCILIATION_DRIFT_THRESHOLD; ``reconciliation_observer`` hears every recorded run
-        (the shell's metrics and alert log)."""
+        (the shell's metrics and alert log). The escrow indexer reads ``ledger`` too (none:
+        no indexer, ``indexer`` is None, and escrow reads serve what earlier passes
+        projected). ``escrow_freshness``: when an escrow read is stale (default: 3 minutes, 20
+        ledgers)."""
         addresses = escrow_addresses or EscrowAddressBook()
         cache = cache if cache is not None else NoCache()
         changes = changes if changes is not None else IgnoreChanges()
         hooks = webhooks or WebhookPorts(_NoSecretBox(), _NoSecretBox())
         outbox = WebhookOutbox(ids, hooks.max_retries)
+        freshness = escrow_freshness or EscrowFreshness()
+        invoices = InvoiceService(
+            store.unit_of_work,
+            clock,
+            ids,
+            changes,
+            outbox,
+            ledger=ledger,
+            escrow_addresses=addresses,
+        )
+        indexer = None
+        if ledger is not None:
+            indexer = EscrowIndexer(
+                linked_escrows=store.linked_escrows,
+                progress=store.indexer_progress,
+                read_units=store.read_unit,
+                units=store.unit_of_work,
+                ledger=ledger,
+                invoices=invoices,
+                clock=clock,
+                ids=ids,
+            )
         idempotency = IdempotencyService(
             store.unit_of_work, store.purge_expired_idempotency, clock, ids, idempotency_ttl
         )
@@ -112,15 +146,7 @@ class Services:
             ids=ids,
             cache=cache,
             changes=changes,
-            invoices=InvoiceService(
-                store.unit_of_work,
-                clock,
-                ids,
-                changes,
-                outbox,
-                ledger=ledger,
-                escrow_addresses=addresses,
-            ),
+            invoices=invoices,
             marketplace=MarketplaceService(
                 store.read_unit, cursor_secret or secrets.token_urlsafe(32)
             ),
@@ -162,6 +188,15 @@ class Services:
                 threshold=drift_threshold,
                 observer=reconciliation_observer,
             ),
+            escrows=EscrowService(
+                store.read_unit,
+                clock,
+                store.indexer_progress,
+                stale_after=freshness.stale_after,
+                stale_ledger_gap=freshness.stale_ledger_gap,
+                latest_seen=(lambda: None) if indexer is None else (lambda: indexer.latest_seen),
+            ),
+            indexer=indexer,
         )
 
     def close(self) -> None:
@@ -188,6 +223,16 @@ class WebhookPorts:
     policy: AddressPolicy
     max_retries: int = DEFAULT_MAX_RETRIES
     allow_insecure_loopback: bool = False
+
+
+@attrs.frozen
+class EscrowFreshness:
+    """When an escrow read is stale: checked longer than ``stale_after`` ago, or more than
+    ``stale_ledger_gap`` ledgers behind the newest ledger the indexer reached
+    (ESCROW_STALE_AFTER_SECONDS, ESCROW_STALE_LEDGER_GAP)."""
+
+    stale_after: timedelta = DEFAULT_STALE_AFTER
+    stale_ledger_gap: int = DEFAULT_STALE_LEDGER_GAP
 
 
 class _NoSecretBox:
@@ -226,6 +271,9 @@ class NoCache:
 
 
 __all__ = [
+    "EscrowFreshness",
+    "EscrowIndexer",
+    "EscrowService",
     "FundingService",
     "IdempotencyService",
     "InvoiceService",

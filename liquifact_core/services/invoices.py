@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ import attrs
 from liquifact_core.amounts import Stroops
 from liquifact_core.audit import AuditEvent
 from liquifact_core.chain import EscrowLedger
-from liquifact_core.changes import CommitmentChanged, InvoiceChanged
+from liquifact_core.changes import Change, CommitmentChanged, InvoiceChanged
 from liquifact_core.commitments import Commitment, commitment_audit_event
 from liquifact_core.errors import (
     Conflict,
@@ -18,9 +19,10 @@ from liquifact_core.errors import (
     StaleVersion,
     invoice_not_found,
 )
-from liquifact_core.escrow import check_link
+from liquifact_core.escrow import EscrowReading, check_link
 from liquifact_core.escrow_addresses import EscrowAddressBook
 from liquifact_core.ids import INVOICE_ID_PREFIX, parse_invoice_id
+from liquifact_core.indexing import INDEXER_ACTOR, follow_chain
 from liquifact_core.invoices import (
     Actor,
     EscrowLink,
@@ -406,6 +408,56 @@ class InvoiceService:
         invoice = self.get(tenant_id, actor, invoice_id)
         return invoice.escrow_address or self._addresses.address_for(invoice.id)
 
+    def follow_chain_in(
+        self, uow: UnitOfWork, invoice: Invoice, reading: EscrowReading
+    ) -> Sequence[Change]:
+        """Inside the caller's unit ``uow`` (the escrow indexer's, which also writes the
+        projection and cursor): move ``invoice`` to the state the contract's ``reading``
+        implies (``indexing.follow_chain``: chain-role steps only, each checked by the
+        lifecycle) and set its funded amount. Each step is written with its history row,
+        webhook delivery job and audit event; a terminal state releases pending commitments,
+        as ``transition`` does. Returns the changes to ``publish`` once the unit commits
+        (none when the reading changes nothing). StaleVersion if the invoice moved since it
+        was read (the caller's unit then rolls back)."""
+        update = follow_chain(invoice, reading, self._clock.now())
+        if not update.changed:
+            return ()
+        moved = update.invoice
+        uow.invoices.update(moved, invoice.version)
+        funded = {"fundedStroops": str(moved.funded_stroops)}
+        if not update.steps:
+            self._audit(uow, moved, INDEXER_ACTOR, "invoice.funding_recorded", funded)
+        for step in update.steps:
+            self._record_step(uow, step)
+            assert step.from_status is not None  # a lifecycle step always has an origin
+            metadata: dict[str, Any] = {
+                "from": step.from_status.value,
+                "to": step.to_status.value,
+                **funded,
+            }
+            if step.reason is not None:
+                metadata["reason"] = step.reason
+            self._audit(
+                uow,
+                moved,
+                INDEXER_ACTOR,
+                f"invoice.{step.from_status.value}_to_{step.to_status.value}",
+                metadata,
+            )
+        released = self._release_commitments(uow, moved, INDEXER_ACTOR)
+        changes: builtins.list[Change] = [
+            InvoiceChanged(invoice.tenant_id, moved.id, invoice.status, moved.status)
+        ]
+        changes.extend(
+            CommitmentChanged(c.tenant_id, c.invoice_id, c.id, c.investor_address) for c in released
+        )
+        return tuple(changes)
+
+    def publish(self, changes: Sequence[Change]) -> None:
+        """Tell the change listener about ``changes`` (after their unit committed)."""
+        for change in changes:
+            self._changes.changed(change)
+
     # ---- helpers ------------------------------------------------------------------------
     def _record_step(self, uow: UnitOfWork, step: Transition) -> None:
         """Every history step goes through here: the step and its webhook delivery job are
@@ -414,17 +466,7 @@ class InvoiceService:
         self._outbox.record(uow, step)
 
     def _visible(self, uow: UnitOfWork, tenant_id: str, actor: Actor, invoice_id: str) -> Invoice:
-        """The invoice if this actor may see it. Hidden and missing look the same (404)."""
-        parse_invoice_id(invoice_id)
-        invoice = uow.invoices.get(tenant_id, invoice_id)
-        if invoice is None:
-            raise invoice_not_found(invoice_id)
-        hidden = (actor.role is Role.SME and invoice.sme_id != actor.id) or (
-            actor.role is Role.INVESTOR and invoice.status not in INVESTABLE
-        )
-        if hidden:
-            raise invoice_not_found(invoice_id)
-        return invoice
+        return visible_invoice(uow, tenant_id, actor, invoice_id)
 
     def _editable(
         self,
@@ -464,6 +506,21 @@ class InvoiceService:
                 metadata=metadata,
             )
         )
+
+
+def visible_invoice(uow: UnitOfWork, tenant_id: str, actor: Actor, invoice_id: str) -> Invoice:
+    """The invoice if this actor may see it: SMEs their own, investors investable ones,
+    operators all. Hidden and missing look the same (NotFound, 404)."""
+    parse_invoice_id(invoice_id)
+    invoice = uow.invoices.get(tenant_id, invoice_id)
+    if invoice is None:
+        raise invoice_not_found(invoice_id)
+    hidden = (actor.role is Role.SME and invoice.sme_id != actor.id) or (
+        actor.role is Role.INVESTOR and invoice.status not in INVESTABLE
+    )
+    if hidden:
+        raise invoice_not_found(invoice_id)
+    return invoice
 
 
 def _check_version(invoice: Invoice, expected_version: int | None) -> None:

@@ -5,7 +5,8 @@ database, and the Soroban RPC when a ledger is configured: ``SOROBAN_RPC_URL``, 
 DB, Soroban RPC"). ``/ready`` runs those plus the checks of optional dependencies; the KYC
 provider check joins ``EXTENDED_CHECKS`` when that adapter exists. Bodies name each check
 and whether it is up, never a host, user or driver message. ``/ready`` also says whether the
-response cache is shared across processes (see ``cache_report``).
+response cache is shared across processes (see ``cache_report``) and how far behind the escrow
+indexer is (``indexer_report``; information only, never a reason for 503).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from liquifact_http.probe_bodies import (
     UNAVAILABLE,
     UP,
     CacheBody,
+    IndexerBody,
     ReadinessBody,
     ReadinessCheckBody,
 )
@@ -82,10 +84,27 @@ def _report(checks: Mapping[str, Check], wired: Services) -> ReadinessBody:
     return ReadinessBody(READY if ready else NOT_READY, results)
 
 
+def indexer_report(wired: Services) -> IndexerBody | None:
+    """The escrow indexer's lag and last pass age (``/ready``, information only: a stale
+    indexer never makes the process unready, and a failure to read it leaves it out)."""
+    try:
+        status = wired.escrows.indexer_status()
+    except LiquifactError as error:
+        _log.warning("indexer_status_unavailable", code=error.code)
+        return None
+    return IndexerBody(status.lag_ledgers, status.last_run_age_seconds)
+
+
 async def _answer(
-    request: Request, checks: Mapping[str, Check], cache: CacheBody | None = None
+    request: Request,
+    checks: Mapping[str, Check],
+    cache: CacheBody | None = None,
+    *,
+    with_indexer: bool = False,
 ) -> Response:
     body = await blocking(_report, checks, services(request))
+    if with_indexer:
+        body = attrs.evolve(body, indexer=await blocking(indexer_report, services(request)))
     for name, result in body.checks.items():
         record_readiness(request.app, name, result.up)
     # A cached "ready" would hide an outage from the load balancer.
@@ -129,6 +148,7 @@ async def ready(request: Request) -> Response:
         request,
         {**critical_checks(services(request)), **EXTENDED_CHECKS},
         cache_report(request.app.state.settings),
+        with_indexer=True,
     )
 
 

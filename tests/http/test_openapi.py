@@ -52,6 +52,7 @@ TENANT_SCOPED_PREFIXES = (
     "/v1/invest",
     "/v1/sme",
     "/v1/admin",
+    "/v1/escrow",
 )
 
 

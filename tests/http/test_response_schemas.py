@@ -4,6 +4,7 @@ the same JSON the schemas describe (``response_fields``, ``schemas.response_sche
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -22,6 +23,9 @@ REGISTRY = openapi.object_components()
 
 
 def _representations() -> list[type[Representation]]:
+    # attrs builds a new class for a slotted one; the class it replaced stays among
+    # __subclasses__() until the garbage collector frees it (a duplicate "Foo is not Foo").
+    gc.collect()
     found: list[type[Representation]] = []
     pending = list(Representation.__subclasses__())
     while pending:

@@ -1,0 +1,2 @@
+DROP TABLE escrow_indexer_cursors;
+DROP TABLE escrow_projections;
