@@ -50,6 +50,7 @@ CORS_EXPOSED = (
     "RateLimit-Policy",
     "Retry-After",
     "Deprecation",
+    "X-Escrow-Address",
     "Sunset",
     "Link",
     "WWW-Authenticate",

@@ -103,7 +103,7 @@ async def _answer(
     with_indexer: bool = False,
 ) -> Response:
     body = await blocking(_report, checks, services(request))
-    if with_indexer:
+    if with_indexer and services(request).indexer is not None:  # no chain: nothing to show
         body = attrs.evolve(body, indexer=await blocking(indexer_report, services(request)))
     for name, result in body.checks.items():
         record_readiness(request.app, name, result.up)

@@ -271,7 +271,9 @@ def test_a_tenants_jobs_are_listed_newest_first_with_filters_and_a_cursor(
     jobs = [a_job(tenant, kind, job_id=f"job_{i:02d}_{uuid4().hex[:8]}") for i in range(5)]
     odd = a_job(tenant, other_kind, job_id=f"job_99_{uuid4().hex[:8]}")
     enqueue(store, *jobs, odd)
-    enqueue(store, a_job(new_tenant(), kind))  # another tenant's: never listed
+    # Another tenant's, never listed; its id sorts after the tenant's jobs, so the claim
+    # below takes jobs[0] (ids break ties of due time, and a random hex id could come first).
+    enqueue(store, a_job(new_tenant(), kind, job_id=f"job_zz_{uuid4().hex[:8]}"))
     [running] = store.job_queue.claim("w1", [kind], 1, T0, LEASE)  # jobs[0]
 
     seen: list[str] = []
