@@ -37,7 +37,7 @@ from liquifact_core.jobs import (
     new_job,
 )
 from liquifact_core.rules import Checked, Pattern, QueryInteger, SetOf, query_error, rule_field
-from liquifact_core.webhooks import event_name, iso_millis
+from liquifact_core.webhooks import event_fields, iso_millis
 
 MAX_URL_LENGTH = 2048
 # The wire shape of a webhook URL: http(s), any case, then printable ASCII without spaces
@@ -193,19 +193,8 @@ def _is_loopback_host(host: str, literal: IPAddress | None) -> bool:
 
 def delivery_payload(transition: Transition) -> dict[str, Any]:
     """What a delivery job stores: the spec's payload without ``timestamp``, which the
-    handler sets when it sends (``webhooks.transition_payload`` is the whole payload)."""
-    return {
-        "event": event_name(transition),
-        "invoiceId": transition.invoice_id,
-        "tenantId": transition.tenant_id,
-        "transition": {
-            "actor": transition.actor_id,
-            "from": None if transition.from_status is None else transition.from_status.value,
-            "reason": transition.reason,
-            "to": transition.to_status.value,
-            "transitionedAt": iso_millis(transition.at),
-        },
-    }
+    handler sets when it sends (``webhooks.with_timestamp``)."""
+    return event_fields(transition)
 
 
 def test_payload(tenant_id: str, at: datetime) -> dict[str, Any]:
@@ -217,11 +206,6 @@ def test_payload(tenant_id: str, at: datetime) -> dict[str, Any]:
         "transition": None,
         "requestedAt": iso_millis(at),
     }
-
-
-def with_timestamp(stored: Mapping[str, Any], sent_at: datetime) -> dict[str, Any]:
-    """The body sent for a stored delivery payload: the stored fields plus ``timestamp``."""
-    return {**stored, "timestamp": iso_millis(sent_at)}
 
 
 def delivery_job(

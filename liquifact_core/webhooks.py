@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,14 +66,14 @@ def iso_millis(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def transition_payload(transition: Transition, sent_at: datetime) -> dict[str, Any]:
-    """The spec's payload of one invoice transition: event, invoiceId, tenantId, timestamp
-    (when the event was emitted) and transition {actor, from, reason, to, transitionedAt}."""
+def event_fields(transition: Transition) -> dict[str, Any]:
+    """The spec's payload of one invoice transition without ``timestamp`` (what a delivery job
+    stores): event, invoiceId, tenantId and transition {actor, from, reason, to,
+    transitionedAt}."""
     return {
         "event": event_name(transition),
         "invoiceId": transition.invoice_id,
         "tenantId": transition.tenant_id,
-        "timestamp": iso_millis(sent_at),
         "transition": {
             "actor": transition.actor_id,
             "from": None if transition.from_status is None else transition.from_status.value,
@@ -81,6 +82,17 @@ def transition_payload(transition: Transition, sent_at: datetime) -> dict[str, A
             "transitionedAt": iso_millis(transition.at),
         },
     }
+
+
+def with_timestamp(fields: Mapping[str, Any], sent_at: datetime) -> dict[str, Any]:
+    """The body sent for stored payload ``fields``: the fields plus ``timestamp`` (when the
+    event was emitted)."""
+    return {**fields, "timestamp": iso_millis(sent_at)}
+
+
+def transition_payload(transition: Transition, sent_at: datetime) -> dict[str, Any]:
+    """The spec's whole payload of one invoice transition, emitted at ``sent_at``."""
+    return with_timestamp(event_fields(transition), sent_at)
 
 
 def serialise(payload: Any) -> bytes:

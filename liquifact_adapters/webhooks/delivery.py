@@ -39,9 +39,13 @@ from liquifact_core.webhook_endpoints import (
     IPAddress,
     WebhookUrl,
     check_webhook_url,
+)
+from liquifact_core.webhooks import (
+    SIGNATURE_HEADER,
+    serialise,
+    signature_header,
     with_timestamp,
 )
-from liquifact_core.webhooks import SIGNATURE_HEADER, serialise, signature_header
 
 USER_AGENT = "LiquiFact-Webhooks/1"
 TIMED_OUT = "The endpoint did not answer within WEBHOOK_TIMEOUT_MS."

@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stellar_sdk import Keypair, SorobanServer, TransactionBuilder, scval
-from stellar_sdk.soroban_rpc import GetTransactionStatus, SendTransactionStatus
 
 from liquifact_adapters import open_services
 from liquifact_adapters.composition import ServicesConfig
@@ -24,45 +22,13 @@ from liquifact_core.errors import Unprocessable
 from liquifact_core.invoices import Actor
 from liquifact_core.lifecycle import InvoiceStatus, Role
 from liquifact_core.services import Services
+from tests.contract.test_escrow_ledger_contract import PeerWorld
 from tests.factories import invoice_draft, link_of, new_tenant
 from tests.soroban_peer import PASSPHRASE, PeerServer
 
 ADMIN = Actor("admin-1", Role.ADMIN)
 SME = Actor("sme-1", Role.SME)
 TARGET = 1_000 * 10**7  # stroops
-
-
-class Chain:
-    """Escrows on the peer and real ``fund`` transactions into them."""
-
-    def __init__(self, peer: PeerServer) -> None:
-        self.peer = peer
-        self.rpc = SorobanServer(peer.url)
-        self.tokens: dict[str, str] = {}
-
-    def escrow(self, invoice_id: str) -> str:
-        created = self.peer.control.create_escrow(invoice_id, Keypair.random().public_key, TARGET)
-        self.tokens[created["address"]] = created["funding_token"]
-        return str(created["address"])
-
-    def fund(self, contract: str, amount: int) -> None:
-        investor = Keypair.random()
-        self.peer.control.create_account(investor.public_key)
-        self.peer.control.mint(self.tokens[contract], investor.public_key, amount)
-        transaction = (
-            TransactionBuilder(self.rpc.load_account(investor.public_key), PASSPHRASE, 100)
-            .append_invoke_contract_function_op(
-                contract, "fund", [scval.to_address(investor.public_key), scval.to_int128(amount)]
-            )
-            .set_timeout(180)
-            .build()
-        )
-        envelope = self.rpc.prepare_transaction(transaction)
-        envelope.sign(investor)
-        sent = self.rpc.send_transaction(envelope)
-        assert sent.status == SendTransactionStatus.PENDING
-        landed = self.rpc.poll_transaction(sent.hash, max_attempts=3, sleep_strategy=lambda _: 0)
-        assert landed.status == GetTransactionStatus.SUCCESS
 
 
 @pytest.fixture
@@ -78,6 +44,15 @@ def services(soroban_peer: PeerServer, tmp_path: Path) -> Iterator[Services]:
     opened.close()
 
 
+@pytest.fixture
+def chain(soroban_peer: PeerServer) -> Iterator[PeerWorld]:
+    """Escrows on the peer and real signed ``fund`` transactions into them."""
+    world = PeerWorld(soroban_peer)
+    yield world
+    world.ledger.close()
+    world.rpc.close()
+
+
 def _approved(services: Services, tenant: str) -> str:
     invoice = services.invoices.submit(tenant, SME, invoice_draft())
     services.invoices.approve(tenant, ADMIN, invoice.id)
@@ -85,19 +60,18 @@ def _approved(services: Services, tenant: str) -> str:
 
 
 def test_link_index_view_and_reconcile_against_the_peer(
-    services: Services, soroban_peer: PeerServer
+    services: Services, soroban_peer: PeerServer, chain: PeerWorld
 ) -> None:
-    chain = Chain(soroban_peer)
     tenant = new_tenant()
     assert services.indexer is not None  # the composition built one from the RPC URL
 
     # A contract whose invoice id is another invoice's is refused; ours is linked.
     invoice_id = _approved(services, tenant)
-    stranger = chain.escrow("inv_someone_else")
+    stranger = chain.create_escrow("inv_someone_else", TARGET)
     with pytest.raises(Unprocessable) as refused:
         services.invoices.link_escrow(tenant, ADMIN, invoice_id, link_of(stranger, str(TARGET)))
     assert refused.value.code == "ESCROW_INVOICE_MISMATCH"
-    contract = chain.escrow(invoice_id)
+    contract = chain.create_escrow(invoice_id, TARGET)
     linked = services.invoices.link_escrow(
         tenant, ADMIN, invoice_id, link_of(contract, str(TARGET))
     )

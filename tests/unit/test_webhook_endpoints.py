@@ -29,10 +29,9 @@ from liquifact_core.webhook_endpoints import (
     check_webhook_url,
     delivery_job,
     delivery_payload,
-    with_timestamp,
 )
 from liquifact_core.webhook_endpoints import test_payload as webhook_test_payload
-from liquifact_core.webhooks import transition_payload
+from liquifact_core.webhooks import transition_payload, with_timestamp
 from liquifact_http.wire import structure_query
 
 AT = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
