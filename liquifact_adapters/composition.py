@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from liquifact_core.commitments import SigningMode
 from liquifact_core.escrow_addresses import EscrowAddressBook
 from liquifact_core.jobs import JobFailed, JobFailure
 from liquifact_core.services import EscrowFreshness, Services
@@ -51,9 +52,9 @@ from liquifact_core.services import EscrowFreshness, Services
 if TYPE_CHECKING:
     from liquifact_adapters.soroban import StateListener
     from liquifact_adapters.system.worker import Worker
-    from liquifact_core.chain import EscrowLedger
+    from liquifact_core.chain import EscrowLedger, FundingChain
     from liquifact_core.jobs import Job, JobHandler
-    from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
+    from liquifact_core.ports import Cache, Clock, IdGenerator, Store
     from liquifact_core.services import WebhookPorts
     from liquifact_core.services.reconciliation import ReconciliationObserver
     from liquifact_core.worker import WorkerObserver
@@ -185,6 +186,10 @@ class ServicesConfig:
       mismatches in one tenant's run that alerts (1 to 1,000,000; the spec's default 1).
     * ``escrow_stale_after_seconds``, ``escrow_stale_ledger_gap``: when an escrow read is
       flagged ``stale`` (ESCROW_STALE_AFTER_SECONDS, 180; ESCROW_STALE_LEDGER_GAP, 20).
+    * ``escrow_signing_mode``: ESCROW_SIGNING_MODE (``stubbed``, the default, ``delegated``
+      or ``custodial``); the last two need ``soroban_rpc_url``.
+    * ``escrow_platform_secret``: secret seeds (``S...``) of the investor accounts the
+      platform signs for in custodial mode (ESCROW_PLATFORM_SECRET; required by it).
     """
 
     database_url: str = attrs.field(
@@ -212,6 +217,10 @@ class ServicesConfig:
     soroban_cb_failure_threshold: int = attrs.field(default=5, validator=_at_least(1))
     soroban_cb_recovery_timeout_ms: int = attrs.field(default=10_000, validator=_at_least(0))
     escrow_addresses: EscrowAddressBook = attrs.field(factory=EscrowAddressBook)
+    escrow_signing_mode: SigningMode = attrs.field(
+        default=SigningMode.STUBBED, converter=SigningMode
+    )
+    escrow_platform_secret: tuple[str, ...] = attrs.field(default=(), repr=False)
     reconciliation_drift_threshold: int = attrs.field(
         default=1, validator=[_at_least(1), _at_most(1_000_000)]
     )
@@ -302,7 +311,7 @@ def open_services(
     clock: Clock | None = None,
     ids: IdGenerator | None = None,
     cache: Cache | None = None,
-    chain: EscrowChain | None = None,
+    chain: FundingChain | None = None,
     ledger: EscrowLedger | None = None,
     on_cache_evict: EvictionObserver | None = None,
     on_cache_error: CacheErrorObserver | None = None,
@@ -315,9 +324,10 @@ def open_services(
     ``options`` are ``ServicesConfig`` fields and override ``config``'s
     (``open_services(database_url="sqlite:///x.db")``); an unknown name raises ``TypeError``.
     ``store``, ``clock``, ``ids``, ``cache``, ``chain`` and ``ledger`` replace the configured
-    port. The clock is the system clock, ids are time-sortable random ids, the chain is the
-    spec's ``stubbed`` signing mode (the only one built so far) and the ledger is
-    ``open_ledger(config)``. ``on_breaker_change`` hears the ledger's circuit breaker
+    port. The clock is the system clock, ids are time-sortable random ids, the ledger is
+    ``open_ledger(config)`` and the funding chain (delegated and custodial signing modes)
+    sends through that ledger's RPC, signing for ``escrow_platform_secret``'s accounts.
+    ``on_breaker_change`` hears the ledger's circuit breaker
     transitions as ``(breaker_name, state)``. Reconciliation compares the store with the
     ledger (none: it answers 503 RECONCILIATION_UNAVAILABLE and its schedule slot does not
     run); ``on_reconciliation`` hears every recorded run (metrics, alert log). The escrow
@@ -325,7 +335,6 @@ def open_services(
     None, and the ``chain.index`` job has no handler).
     """
     from liquifact_adapters.cache.invalidation import CacheInvalidation
-    from liquifact_adapters.stubchain import StubbedEscrowChain
     from liquifact_adapters.system import RandomIdGenerator, SystemClock
 
     config = attrs.evolve(config or ServicesConfig(), **options)
@@ -334,6 +343,8 @@ def open_services(
     try:
         if ledger is None:
             ledger = opened_ledger = open_ledger(config, on_state_change=on_breaker_change)
+        if chain is None and config.escrow_signing_mode is not SigningMode.STUBBED:
+            chain = funding_chain(config, ledger)
         if cache is None:
             cache = open_cache(config, on_evict=on_cache_evict, on_error=on_cache_error)
         return Services.from_ports(
@@ -344,7 +355,8 @@ def open_services(
             # What a committed change means for cached reads: the one map, for the server and
             # library use alike (a library write drops the API's shared Redis entries too).
             changes=CacheInvalidation(cache),
-            chain=chain or StubbedEscrowChain(),
+            chain=chain,
+            signing_mode=config.escrow_signing_mode,
             cursor_secret=config.cursor_secret or secrets.token_urlsafe(32),
             idempotency_ttl=timedelta(hours=config.idempotency_ttl_hours),
             webhooks=webhook_ports(config),
@@ -385,6 +397,16 @@ def open_ledger(
         ),
         on_state_change=on_state_change,
     )
+
+
+def funding_chain(config: ServicesConfig, ledger: EscrowLedger | None) -> FundingChain | None:
+    """The funding transactions of ``config``'s signing mode on the Soroban ``ledger`` (None
+    without one: funding then answers 503 ESCROW_CHAIN_UNAVAILABLE)."""
+    from liquifact_adapters.soroban import SorobanEscrowLedger, SorobanFundingChain
+
+    if not isinstance(ledger, SorobanEscrowLedger):
+        return None
+    return SorobanFundingChain(ledger, config.escrow_platform_secret)
 
 
 class MigrationRunner(Protocol):
@@ -491,6 +513,7 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
     from liquifact_adapters.webhooks import DeliverySettings, DnsAddressPolicy, WebhookDelivery
     from liquifact_core.jobs import WEBHOOK_DELIVERY
     from liquifact_core.schedules import CHAIN_INDEX, IDEMPOTENCY_PURGE, RECONCILIATION
+    from liquifact_core.submissions import ESCROW_SUBMISSION
 
     config = config or ServicesConfig()
     ports = services.webhook_ports
@@ -522,6 +545,8 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
     }
     if services.reconciliation.available:
         handlers[RECONCILIATION] = reconcile_every_tenant
+    if services.submissions is not None:
+        handlers[ESCROW_SUBMISSION] = services.submissions.handle
     indexer = services.indexer
     if indexer is not None:
 

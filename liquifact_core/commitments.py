@@ -52,11 +52,35 @@ class CommitmentStatus(enum.StrEnum):
 
 
 class SubmissionStatus(enum.StrEnum):
-    """What the escrow-chain port did with the funding. ``stubbed``: the spec's stubbed signing
-    mode; no transaction was built, signed or sent. ``submitted``: a transaction was sent."""
+    """Where the commitment's funding transaction is (``ESCROW_SIGNING_MODE``, the spec's
+    signing modes; ``liquifact_core.submissions`` has the rules):
+
+    - ``stubbed``: the stubbed mode; no transaction was built, signed or sent.
+    - ``requires_signature``: delegated mode; the prepared transaction waits for the
+      investor's wallet signature (``POST /v1/invest/commitments/{id}/submit``).
+    - ``submitted``: signed (by the investor, or by the platform in custodial mode) and
+      handed to the ``escrow_submission`` job, which sends it and polls its final status.
+    - ``confirmed``: the transaction succeeded on the chain.
+    - ``failed``: it failed, was refused, or expired unsent (``submission_error`` says why);
+      the commitment is released.
+    """
 
     STUBBED = "stubbed"
+    REQUIRES_SIGNATURE = "requires_signature"
     SUBMITTED = "submitted"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+
+class SigningMode(enum.StrEnum):
+    """``ESCROW_SIGNING_MODE`` (spec): who signs funding transactions. ``stubbed``: nobody,
+    nothing is sent; ``delegated``: the investor's wallet signs what the API prepared;
+    ``custodial``: the platform signs for the investor accounts it holds the keys of
+    (``ESCROW_PLATFORM_SECRET``)."""
+
+    STUBBED = "stubbed"
+    DELEGATED = "delegated"
+    CUSTODIAL = "custodial"
 
 
 class CommitmentValidationError(ValidationError):
@@ -81,6 +105,11 @@ class Commitment:
     created_at: datetime
     updated_at: datetime
     tx_hash: str | None = None
+    # The funding transaction (delegated and custodial modes): its base64 XDR envelope, the
+    # unsigned one until the signed one replaces it, and when it stops being valid.
+    transaction_xdr: str | None = attrs.field(default=None, repr=False)
+    transaction_expires_at: datetime | None = None
+    submission_error: str | None = None  # a stable domain code, when the submission failed
 
 
 @attrs.frozen

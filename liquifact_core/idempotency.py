@@ -93,8 +93,9 @@ class RecordedError:
     @classmethod
     def of(cls, error: LiquifactError) -> RecordedError | None:
         """The record of ``error``, or None if it is not the request's own outcome."""
-        if isinstance(error, RequestInProgress):
-            return None  # about the key, not the request: never the answer to keep
+        if isinstance(error, RequestInProgress) or error.retryable:
+            # About the key, or a passing state (a retry may succeed): never the answer to keep.
+            return None
         for kind, error_class in _ERROR_CLASSES:
             if isinstance(error, error_class):
                 return cls(kind, error.code, error.message, error.field_errors, error.retryable)

@@ -10,7 +10,6 @@ from typing import Protocol, Self
 
 import attrs
 
-from liquifact_core.amounts import Stroops
 from liquifact_core.audit import AuditEvent
 from liquifact_core.changes import Change
 from liquifact_core.commitments import (
@@ -19,7 +18,6 @@ from liquifact_core.commitments import (
     CommitmentPage,
     CommitmentQuery,
     LockPage,
-    SubmissionStatus,
 )
 from liquifact_core.idempotency import IdempotencyRecord, RecordedOutcome
 from liquifact_core.indexing import EscrowProjection, IndexerCursor, IndexerProgress, LinkedEscrow
@@ -430,22 +428,6 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     def __call__(self, tenant_id: str) -> UnitOfWork:
         """A new unit of work acting for one tenant."""
-        ...
-
-
-@attrs.frozen
-class FundingSubmission:
-    """What the chain port did: ``tx_hash`` only when a transaction was really sent."""
-
-    status: SubmissionStatus
-    tx_hash: str | None = None
-
-
-class EscrowChain(Protocol):
-    def submit_funding(
-        self, escrow_address: str, investor: str, amount: Stroops, invoice_id: str
-    ) -> FundingSubmission:
-        """Hand an investor's funding of an escrow to the chain (per the signing mode)."""
         ...
 
 

@@ -26,8 +26,8 @@ from liquifact_adapters.composition import (
     open_store,
 )
 from liquifact_adapters.composition import migration_runner as library_migration_runner
-from liquifact_core.chain import EscrowLedger
-from liquifact_core.ports import Cache, Clock, EscrowChain, IdGenerator, Store
+from liquifact_core.chain import EscrowLedger, FundingChain
+from liquifact_core.ports import Cache, Clock, IdGenerator, Store
 from liquifact_core.services import Services
 from liquifact_http.auth import Authenticator
 from liquifact_http.background import register_queue_gauges
@@ -152,7 +152,7 @@ def build_services(
     ids: IdGenerator | None = None,
     cache: Cache | None = None,
     metrics: Metrics | None = None,
-    chain: EscrowChain | None = None,
+    chain: FundingChain | None = None,
     ledger: EscrowLedger | None = None,
 ) -> Services:
     """``open_services`` over the environment's settings, with cache events and

@@ -17,6 +17,7 @@ from dotenv import dotenv_values
 from stellar_sdk.strkey import StrKey
 
 from liquifact_adapters.composition import ServicesConfig, postgres_url_of, sqlite_path_of
+from liquifact_core.commitments import SigningMode
 from liquifact_core.escrow_addresses import EscrowAddressBook, parse_address_book
 from liquifact_core.network import (
     DEFAULT_NETWORK,
@@ -166,6 +167,11 @@ class Settings:
     soroban_rpc_timeout_ms: int = 5000
     # The raw JSON (checked when read); services_config resolves it for NODE_ENV.
     escrow_addr_by_invoice: str | None = attrs.field(default=None, repr=False)
+    # ---- funding transactions (issue 12): the spec's signing modes ----
+    escrow_signing_mode: SigningMode = SigningMode.STUBBED
+    # Secret seeds (S...), comma-separated, of the investor accounts the platform custodies
+    # and signs for in custodial mode.
+    escrow_platform_secret: tuple[str, ...] = attrs.field(default=(), repr=False)
     # ---- reconciliation (issue 12): mismatches per tenant run that alert (the spec's 1) ----
     reconciliation_drift_threshold: int = DEFAULT_DRIFT_THRESHOLD
 
@@ -396,6 +402,35 @@ def _fernet_keys_file(raw: str) -> str:
     return _fernet_keys(text)
 
 
+def _signing_mode(raw: str) -> SigningMode:
+    try:
+        return SigningMode(raw.strip().lower())
+    except ValueError:
+        modes = ", ".join(m.value for m in SigningMode)
+        raise ValueError(f"must be one of {modes}") from None
+
+
+def _custody_seeds(raw: str) -> tuple[str, ...]:
+    from stellar_sdk import Keypair
+
+    seeds = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for seed in seeds:
+        try:
+            Keypair.from_secret(seed)
+        except Exception:
+            # Never echo the value: it is a signing key.
+            raise ValueError("must be Stellar secret seeds (S...), comma-separated") from None
+    return seeds
+
+
+def _custody_seeds_file(raw: str) -> tuple[str, ...]:
+    try:
+        text = Path(raw).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise ValueError("must name a readable UTF-8 file") from None
+    return _custody_seeds(text)
+
+
 def _network_name(raw: str) -> NetworkName:
     try:
         return parse_network_name(raw)
@@ -600,6 +635,14 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("SOROBAN_RPC_TIMEOUT_MS", "soroban_rpc_timeout_ms", _int_range(1, 120_000)),
     Field("ESCROW_ADDR_BY_INVOICE", "escrow_addr_by_invoice", _escrow_address_map),
+    Field("ESCROW_SIGNING_MODE", "escrow_signing_mode", _signing_mode),
+    Field("ESCROW_PLATFORM_SECRET", "escrow_platform_secret", _custody_seeds, secret=True),
+    Field(
+        "ESCROW_PLATFORM_SECRET_FILE",
+        "escrow_platform_secret",
+        _custody_seeds_file,
+        fallback=True,
+    ),
     Field(
         "RECONCILIATION_DRIFT_THRESHOLD", "reconciliation_drift_threshold", parse_drift_threshold
     ),
@@ -698,6 +741,15 @@ def _cross_checks(
     if settings.webhook_timeout_ms >= settings.worker_lease_seconds * 1000:
         # A delivery outliving its lease would be claimed and sent again beside itself.
         problems.append(("WEBHOOK_TIMEOUT_MS", "must be shorter than WORKER_LEASE_SECONDS"))
+    mode = settings.escrow_signing_mode
+    if mode is not SigningMode.STUBBED and settings.soroban_rpc_url is None:
+        problems.append(
+            ("ESCROW_SIGNING_MODE", f"{mode.value} sends transactions: set SOROBAN_RPC_URL")
+        )
+    if mode is SigningMode.CUSTODIAL and not settings.escrow_platform_secret:
+        problems.append(
+            ("ESCROW_PLATFORM_SECRET", "is required when ESCROW_SIGNING_MODE=custodial")
+        )
     if settings.environment == "production" and settings.sep10_client_domain_allow_http:
         problems.append(("SEP10_CLIENT_DOMAIN_ALLOW_HTTP", "must not be true in production"))
     if settings.environment == "production" and secret is None and not settings.api_keys:
@@ -745,4 +797,6 @@ def services_config(settings: Settings) -> ServicesConfig:
         soroban_cb_recovery_timeout_ms=settings.soroban_cb_recovery_timeout_ms,
         escrow_addresses=escrow_address_book(settings),
         reconciliation_drift_threshold=settings.reconciliation_drift_threshold,
+        escrow_signing_mode=settings.escrow_signing_mode,
+        escrow_platform_secret=settings.escrow_platform_secret,
     )

@@ -403,6 +403,9 @@ class _CommitmentRepository:
             submission_status=commitment.submission_status,
             tx_hash=commitment.tx_hash,
             updated_at=commitment.updated_at,
+            transaction_xdr=commitment.transaction_xdr,
+            transaction_expires_at=commitment.transaction_expires_at,
+            submission_error=commitment.submission_error,
         )
 
     def pending_total_for_update(self, tenant_id: str, invoice_id: str) -> int:

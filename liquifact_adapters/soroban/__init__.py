@@ -1,6 +1,8 @@
-"""The Soroban adapter: ``EscrowLedger`` on stellar-sdk's ``SorobanServer`` (read-only), with
-a circuit breaker (pybreaker) and retries of transient failures (tenacity)."""
+"""The Soroban adapter: ``EscrowLedger`` on stellar-sdk's ``SorobanServer`` (reads), with a
+circuit breaker (pybreaker) and retries of transient failures (tenacity), and
+``FundingChain`` (funding transactions) over the same RPC and breaker."""
 
+from liquifact_adapters.soroban.funding import SorobanFundingChain
 from liquifact_adapters.soroban.ledger import (
     CHAIN_UNAVAILABLE,
     NULL_ACCOUNT,
@@ -15,6 +17,7 @@ __all__ = [
     "NULL_ACCOUNT",
     "ResilienceSettings",
     "SorobanEscrowLedger",
+    "SorobanFundingChain",
     "StateListener",
     "chain_unavailable",
     "not_recognised",

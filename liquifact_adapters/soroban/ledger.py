@@ -27,10 +27,10 @@ from typing import TypeVar
 
 import pybreaker
 from stellar_sdk import Account, SorobanServer, TransactionBuilder
-from stellar_sdk import xdr as stellar_xdr
 from stellar_sdk.client.requests_client import RequestsClient
-from stellar_sdk.soroban_rpc import EventFilter, EventFilterType
+from stellar_sdk.soroban_rpc import EventFilter, EventFilterType, SimulateTransactionResponse
 from stellar_sdk.strkey import StrKey
+from stellar_sdk.xdr import SCVal
 
 from liquifact_adapters.soroban.decode import NotAnEscrow, contract_event, escrow_reading
 from liquifact_adapters.soroban.resilience import (
@@ -186,29 +186,25 @@ class SorobanEscrowLedger:
 
     # ---- helpers --------------------------------------------------------------------------
 
-    def _call(self, operation: str, call: Callable[[], T]) -> T:
-        try:
-            return self._rpc.call(call)
-        except pybreaker.CircuitBreakerError as error:
-            _log.warning("soroban_call_refused operation=%s breaker=open", operation)
-            raise chain_unavailable() from error
-        except (TransientFailure, RpcFailure, RefusedRequest) as error:
-            _log.warning(
-                "soroban_call_failed operation=%s error_type=%s",
-                operation,
-                type(error.__cause__ or error).__name__,
-            )
-            raise chain_unavailable() from error
+    @property
+    def server(self) -> SorobanServer:
+        """The stellar-sdk client (for the funding adapter; calls go through ``call``)."""
+        return self._server
 
-    def _simulate(self, contract: str, function: str) -> stellar_xdr.SCVal:
-        """The return value of ``contract.function()`` by simulation."""
-        transaction = (
-            TransactionBuilder(Account(NULL_ACCOUNT, 0), self._passphrase, base_fee=100)
-            .append_invoke_contract_function_op(contract, function, [])
-            .set_timeout(0)
-            .build()
-        )
-        response = self._call("simulate", lambda: self._server.simulate_transaction(transaction))
+    @property
+    def network_passphrase(self) -> str:
+        return self._passphrase
+
+    def call(self, operation: str, call: Callable[[], T], *, retry: bool = True) -> T:
+        """``call()`` through the breaker (with tenacity's retries of transient failures
+        when ``retry``); any failure as the port's ``Unavailable`` (logged with
+        ``operation`` and the error's class only)."""
+        return self._call(operation, call, retry=retry)
+
+    def simulation_value(self, response: SimulateTransactionResponse, function: str) -> SCVal:
+        """The return value of a simulation, or the port's error for its failure: the
+        escrow's ``Error(Contract, #N)`` as ``contract_error(N)``, NotInitialized or a host
+        error as ESCROW_NOT_RECOGNISED, anything else Unavailable."""
         if response.error:
             number = contract_error_number(response.error)
             if number == NOT_INITIALISED or (number is None and _HOST_ERROR.search(response.error)):
@@ -222,6 +218,31 @@ class SorobanEscrowLedger:
         if not response.results:
             raise chain_unavailable()
         try:
-            return stellar_xdr.SCVal.from_xdr(response.results[0].xdr)
+            return SCVal.from_xdr(response.results[0].xdr)
         except Exception as error:
             raise not_recognised() from error
+
+    def _call(self, operation: str, call: Callable[[], T], *, retry: bool = True) -> T:
+        try:
+            return self._rpc.call(call) if retry else self._rpc.call_once(call)
+        except pybreaker.CircuitBreakerError as error:
+            _log.warning("soroban_call_refused operation=%s breaker=open", operation)
+            raise chain_unavailable() from error
+        except (TransientFailure, RpcFailure, RefusedRequest) as error:
+            _log.warning(
+                "soroban_call_failed operation=%s error_type=%s",
+                operation,
+                type(error.__cause__ or error).__name__,
+            )
+            raise chain_unavailable() from error
+
+    def _simulate(self, contract: str, function: str) -> SCVal:
+        """The return value of ``contract.function()`` by simulation."""
+        transaction = (
+            TransactionBuilder(Account(NULL_ACCOUNT, 0), self._passphrase, base_fee=100)
+            .append_invoke_contract_function_op(contract, function, [])
+            .set_timeout(0)
+            .build()
+        )
+        response = self._call("simulate", lambda: self._server.simulate_transaction(transaction))
+        return self.simulation_value(response, function)

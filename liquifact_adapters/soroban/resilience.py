@@ -128,6 +128,12 @@ class GuardedRpc:
         """The breaker's state by the spec's name (CLOSED, OPEN, HALF_OPEN)."""
         return SPEC_STATES[self.breaker.current_state]
 
+    def call_once(self, operation: Callable[[], T]) -> T:
+        """``operation()`` through the breaker, never retried (for calls that are not safe to
+        repeat blindly, e.g. ``sendTransaction``). Raises as ``call``."""
+        result: T = self.breaker.call(_classified, operation)
+        return result
+
     def call(self, operation: Callable[[], T]) -> T:
         """``operation()`` through the breaker with retries. Raises ``TransientFailure``,
         ``RpcFailure`` or ``RefusedRequest`` (from the last attempt) or

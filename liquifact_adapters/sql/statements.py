@@ -86,11 +86,12 @@ INSERT_COMMITMENT = """
 INSERT INTO investor_commitments (
     tenant_id, id, invoice_id, investor_address, amount_stroops, status,
     investor_effective_yield_bps, claim_not_before, submission_status, tx_hash,
-    actor_id, created_at, updated_at
+    actor_id, created_at, updated_at, transaction_xdr, transaction_expires_at, submission_error
 ) VALUES (
     :tenant_id, :id, :invoice_id, :investor_address, :amount_stroops, :status,
     :investor_effective_yield_bps, :claim_not_before, :submission_status, :tx_hash,
-    :actor_id, :created_at, :updated_at
+    :actor_id, :created_at, :updated_at, :transaction_xdr, :transaction_expires_at,
+    :submission_error
 )
 """
 
@@ -99,7 +100,8 @@ INSERT INTO investor_commitments (
 UPDATE_COMMITMENT = """
 UPDATE investor_commitments SET
     status = :status, submission_status = :submission_status, tx_hash = :tx_hash,
-    updated_at = :updated_at
+    updated_at = :updated_at, transaction_xdr = :transaction_xdr,
+    transaction_expires_at = :transaction_expires_at, submission_error = :submission_error
 WHERE tenant_id = :tenant_id AND id = :id
 """
 

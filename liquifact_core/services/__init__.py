@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import attrs
 
-from liquifact_core.chain import EscrowLedger
+from liquifact_core.chain import EscrowLedger, FundingChain
 from liquifact_core.changes import IgnoreChanges
+from liquifact_core.commitments import SigningMode
 from liquifact_core.errors import Unavailable
 from liquifact_core.escrow_addresses import EscrowAddressBook
 from liquifact_core.ports import (
@@ -16,7 +17,6 @@ from liquifact_core.ports import (
     Cache,
     ChangeListener,
     Clock,
-    EscrowChain,
     IdGenerator,
     SecretBox,
     Store,
@@ -38,6 +38,7 @@ from liquifact_core.services.reconciliation import (
     ReconciliationObserver,
     ReconciliationService,
 )
+from liquifact_core.services.submissions import FundingSubmissions
 from liquifact_core.services.wallets import WalletService
 from liquifact_core.services.webhooks import WebhookOutbox, WebhookService
 from liquifact_core.webhook_endpoints import DEFAULT_MAX_RETRIES, WebhookUrl
@@ -68,6 +69,8 @@ class Services:
     # ESCROW_ADDR_BY_INVOICE (empty when not configured).
     escrow_addresses: EscrowAddressBook = attrs.field(factory=EscrowAddressBook)
     indexer: EscrowIndexer | None = None
+    # Sends funding transactions (escrow_submission jobs); None without a funding chain.
+    submissions: FundingSubmissions | None = None
 
     @classmethod
     def from_ports(
@@ -78,7 +81,8 @@ class Services:
         cache: Cache | None = None,
         *,
         changes: ChangeListener | None = None,
-        chain: EscrowChain | None = None,
+        chain: FundingChain | None = None,
+        signing_mode: SigningMode = SigningMode.STUBBED,
         cursor_secret: str | None = None,
         idempotency_ttl: timedelta = DEFAULT_TTL,
         webhooks: WebhookPorts | None = None,
@@ -92,7 +96,9 @@ class Services:
         touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
         the composition root passes one that drops the affected ``cache`` entries
         (``liquifact_adapters.cache.CacheInvalidation``); none: changes are ignored.
-        ``chain`` is the escrow chain funding goes to (none: funding answers 503);
+        ``signing_mode`` is ESCROW_SIGNING_MODE and ``chain`` builds, signs and sends the
+        funding transactions of the delegated and custodial modes (none in those modes:
+        funding answers 503 ESCROW_CHAIN_UNAVAILABLE, and ``submissions`` is None);
         ``cursor_secret`` is the HMAC key of marketplace cursors (at least 32 characters;
         ``liquifact_adapters.composition`` reads ``CURSOR_SECRET``); none: a random key of
         this ``Services``, so its cursors are refused by any other process or instance (give
@@ -151,7 +157,21 @@ class Services:
                 store.read_unit, cursor_secret or secrets.token_urlsafe(32)
             ),
             funding=FundingService(
-                store.unit_of_work, clock, ids, chain, idempotency, changes, store.read_unit
+                store.unit_of_work,
+                clock,
+                ids,
+                chain,
+                idempotency,
+                changes,
+                store.read_unit,
+                mode=signing_mode,
+            ),
+            submissions=(
+                None
+                if chain is None
+                else FundingSubmissions(
+                    store.unit_of_work, store.read_unit, chain, clock, ids, changes
+                )
             ),
             idempotency=idempotency,
             metrics=MetricsService(store.read_unit),

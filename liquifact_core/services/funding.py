@@ -1,5 +1,6 @@
 """Funding intents: investor commitments against an invoice's escrow, listed one by one or
-grouped as investor locks."""
+grouped as investor locks, and their funding transactions in the spec's signing modes
+(``liquifact_core.submissions``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import attrs
 
 from liquifact_core.addresses import AccountAddress
+from liquifact_core.chain import FundingChain
 from liquifact_core.changes import CommitmentChanged
 from liquifact_core.commitments import (
     COMMITMENT_ID_PREFIX,
@@ -24,6 +26,7 @@ from liquifact_core.commitments import (
     LockPage,
     LockQuery,
     LocksQuery,
+    SigningMode,
     SubmissionStatus,
     commitment_audit_event,
 )
@@ -39,17 +42,26 @@ from liquifact_core.errors import (
 )
 from liquifact_core.idempotency import copy_context, parse_idempotency_key, request_fingerprint
 from liquifact_core.ids import parse_invoice_id
-from liquifact_core.invoices import Actor
+from liquifact_core.invoices import Actor, Invoice
 from liquifact_core.lifecycle import INVESTABLE, Role
 from liquifact_core.ports import (
     ChangeListener,
     Clock,
-    EscrowChain,
     IdGenerator,
     UnitOfWork,
     UnitOfWorkFactory,
 )
 from liquifact_core.services.idempotency import IdempotencyService
+from liquifact_core.submissions import (
+    SUBMISSION_ERRORS,
+    PreparedFunding,
+    SignedSubmission,
+    Step,
+    expiry_check_at,
+    finished,
+    is_expired,
+    submission_job,
+)
 
 # The operation name in funding fingerprints: a key used for funding is bound to funding.
 FUND_INVOICE = "fund_invoice"
@@ -74,16 +86,32 @@ class FundingOutcome:
     context: Mapping[str, str] = attrs.field(factory=dict, converter=copy_context, hash=False)
 
 
+@attrs.frozen
+class _Prepared:
+    """A funding transaction prepared for one request, outside any transaction: for which
+    escrow contract, and the envelope to store (signed already in custodial mode)."""
+
+    contract: str
+    funding: PreparedFunding
+    envelope: str = attrs.field(repr=False)
+    signed: bool
+
+
 class FundingService:
+    """Funding intents and their transactions. ``mode`` is ESCROW_SIGNING_MODE; ``chain``
+    builds, checks and signs funding transactions (required by the delegated and custodial
+    modes: without it funding answers 503 ESCROW_CHAIN_UNAVAILABLE)."""
+
     def __init__(
         self,
         unit_of_work: UnitOfWorkFactory,
         clock: Clock,
         ids: IdGenerator,
-        chain: EscrowChain | None,
+        chain: FundingChain | None,
         idempotency: IdempotencyService,
         changes: ChangeListener,
         read_unit: UnitOfWorkFactory | None = None,
+        mode: SigningMode = SigningMode.STUBBED,
     ) -> None:
         self._uow = unit_of_work
         self._read = read_unit or unit_of_work
@@ -92,6 +120,7 @@ class FundingService:
         self._chain = chain
         self._idempotency = idempotency
         self._changes = changes
+        self.mode = mode
 
     # ---- funding ------------------------------------------------------------------------
     def fund_invoice(
@@ -117,6 +146,16 @@ class FundingService:
         caller's bound wallet), so a replay is never served to a caller who could not make
         the request now.
         ``context`` is kept with the outcome for the caller's replays (``FundingOutcome``).
+
+        Signing modes: ``stubbed`` records the intent only. ``delegated`` and ``custodial``
+        first prepare the escrow's ``fund`` transaction on the chain, after the key is claimed
+        and outside any database transaction (the escrow's own refusals come back as their
+        domain errors: legal hold 423, not open 409, caps 422; the chain down: 503
+        retryable); the commitment then keeps it: unsigned with ``requires_signature``
+        (delegated: the investor's wallet signs it, see ``submit_signed``), or signed by the
+        platform with ``submitted`` and an ``escrow_submission`` job in the same transaction
+        (custodial; Forbidden WALLET_NOT_CUSTODIED for a wallet whose key the platform does
+        not hold).
         """
         key = parse_idempotency_key(idempotency_key)
         self.check_can_fund(actor)
@@ -125,6 +164,15 @@ class FundingService:
                 "investorAddress must be the wallet bound to this account.",
                 code="WALLET_MISMATCH",
             )
+        if self.mode is SigningMode.CUSTODIAL and not self._chain_port().custodies(
+            request.investor.value
+        ):
+            raise Forbidden(
+                "The platform holds no signing key for this wallet; custodial funding is "
+                "only for the accounts it custodies.",
+                code="WALLET_NOT_CUSTODIED",
+            )
+        prepared: list[_Prepared] = []
         fingerprint = request_fingerprint(
             FUND_INVOICE,
             f"{actor.role.value}:{actor.id}",
@@ -138,32 +186,61 @@ class FundingService:
             tenant_id,
             key,
             fingerprint,
-            lambda uow: self._record_intent(uow, tenant_id, actor, request),
+            lambda uow: self._record_intent(
+                uow, tenant_id, actor, request, prepared[0] if prepared else None
+            ),
             context,
+            before=lambda: prepared.extend(self._prepare(tenant_id, request)),
         )
         commitment = outcome.result
         if not outcome.replayed:
             self._changes.changed(_changed(commitment))
         return FundingOutcome(commitment, outcome.replayed, outcome.context)
 
+    def _prepare(self, tenant_id: str, request: FundingRequest) -> list[_Prepared]:
+        """The funding transaction of ``request`` (none in stubbed mode): the invoice's escrow
+        read in a read unit, then the chain asked with no unit open. Custodial mode signs it
+        here (local, no network)."""
+        if self.mode is SigningMode.STUBBED:
+            return []
+        chain = self._chain_port()
+        with self._read(tenant_id) as uow:
+            invoice = uow.invoices.get(tenant_id, request.invoice_id)
+        if invoice is None:
+            raise invoice_not_found(request.invoice_id)
+        contract = _investable_escrow(invoice)
+        investor = request.investor.value
+        funding = chain.prepare_funding(contract, investor, request.amount.value)
+        if self.mode is SigningMode.CUSTODIAL:
+            return [_Prepared(contract, funding, chain.sign_custodial(funding, investor), True)]
+        return [_Prepared(contract, funding, funding.envelope, False)]
+
     def _record_intent(
-        self, uow: UnitOfWork, tenant_id: str, actor: Actor, request: FundingRequest
+        self,
+        uow: UnitOfWork,
+        tenant_id: str,
+        actor: Actor,
+        request: FundingRequest,
+        prepared: _Prepared | None,
     ) -> Commitment:
         """Check and record a funding intent inside ``uow`` (the caller commits).
 
         Only on investable invoices (the caller's wallet was checked before), and never beyond
         the escrow's capacity: target - funded - pending commitments. The capacity read and
-        the insert happen in this one unit, which serialises them per invoice.
+        the insert happen in this one unit, which serialises them per invoice. ``prepared``:
+        the funding transaction (delegated, custodial), which must be for the invoice's
+        escrow as it is now (Conflict ESCROW_CHANGED, retryable, if it was relinked since).
         """
         pending = uow.commitments.pending_total_for_update(tenant_id, request.invoice_id)
         invoice = uow.invoices.get(tenant_id, request.invoice_id)
         if invoice is None:
             raise invoice_not_found(request.invoice_id)
-        if invoice.status not in INVESTABLE or invoice.escrow_address is None:
+        contract = _investable_escrow(invoice)
+        if prepared is not None and prepared.contract != contract:
             raise Conflict(
-                f"Invoice is '{invoice.status.value}'; only invoices with a linked escrow that "
-                "is still open for funding can be funded.",
-                code="INVOICE_NOT_INVESTABLE",
+                "The invoice's escrow changed while the funding was prepared; retry.",
+                code="ESCROW_CHANGED",
+                retryable=True,
             )
         assert invoice.funding_target_stroops is not None
         available = max(invoice.funding_target_stroops - invoice.funded_stroops - pending, 0)
@@ -188,16 +265,89 @@ class FundingService:
             created_at=now,
             updated_at=now,
         )
+        if prepared is not None:
+            commitment = attrs.evolve(
+                commitment,
+                submission_status=(
+                    SubmissionStatus.SUBMITTED
+                    if prepared.signed
+                    else SubmissionStatus.REQUIRES_SIGNATURE
+                ),
+                tx_hash=prepared.funding.tx_hash,
+                transaction_xdr=prepared.envelope,
+                transaction_expires_at=prepared.funding.expires_at,
+            )
         uow.commitments.add(commitment)
-        submission = self._chain_port().submit_funding(
-            invoice.escrow_address, request.investor.value, request.amount, invoice.id
-        )
-        commitment = attrs.evolve(
-            commitment, submission_status=submission.status, tx_hash=submission.tx_hash
-        )
-        uow.commitments.update(commitment)
+        if prepared is not None:
+            # Signed: send it now. Unsigned: look again once it expired, to release the
+            # capacity it holds if the investor never signs.
+            due = None if prepared.signed else expiry_check_at(commitment)
+            uow.jobs.enqueue(
+                submission_job(self._ids.new_id("job_"), commitment, now, run_after=due)
+            )
         self._audit(uow, commitment, actor, "commitment.created")
         return commitment
+
+    # ---- delegated signing -----------------------------------------------------------------
+    def submit_signed(
+        self, tenant_id: str, actor: Actor, commitment_id: str, signed: SignedSubmission
+    ) -> Commitment:
+        """Take the investor's wallet-signed funding transaction of a ``requires_signature``
+        commitment and queue its submission (``submitted`` plus an ``escrow_submission`` job,
+        in one transaction; the job sends it, never this request).
+
+        Only the investor whose wallet the commitment names may submit (any other caller's
+        view: NotFound COMMITMENT_NOT_FOUND; not an investor: Forbidden). The envelope must be
+        the prepared transaction itself signed by that wallet's key (``FundingChain.
+        check_signed``: 422 SIGNED_TRANSACTION_UNREADABLE / SIGNED_TRANSACTION_MISMATCH /
+        SIGNATURE_INVALID). Submitting again the same transaction once it was taken answers
+        the commitment as it is (idempotent); a commitment not awaiting a signature is
+        Conflict COMMITMENT_NOT_AWAITING_SIGNATURE; one whose transaction expired is failed
+        and released, then Conflict TRANSACTION_EXPIRED.
+        """
+        self.check_can_fund(actor)
+        with self._read(tenant_id) as uow:
+            current = uow.commitments.get(tenant_id, commitment_id)
+        if current is None or current.investor_address != actor.wallet:
+            raise commitment_not_found(commitment_id)
+        if current.transaction_xdr is None or current.submission_status is SubmissionStatus.STUBBED:
+            raise _not_awaiting(current)
+        # Local crypto only: the signature and the transaction are checked before any write.
+        envelope = self._chain_port().check_signed(
+            current.transaction_xdr, signed.signed_transaction_xdr, current.investor_address
+        )
+        with self._uow(tenant_id) as uow:
+            uow.commitments.pending_total_for_update(tenant_id, current.invoice_id)
+            latest = uow.commitments.get(tenant_id, commitment_id)
+            assert latest is not None  # commitments are never deleted
+            if latest.submission_status is not SubmissionStatus.REQUIRES_SIGNATURE:
+                if latest.submission_status in _TAKEN:
+                    return latest  # the same transaction (same hash) was taken already
+                raise _not_awaiting(latest)
+            now = self._clock.now()
+            if is_expired(latest, now):
+                failed = finished(latest, Step.FAIL, now, "TRANSACTION_EXPIRED")
+                uow.commitments.update(failed)
+                self._audit(uow, failed, actor, "commitment.submission_failed")
+                uow.commit()
+                self._changes.changed(_changed(failed))
+                raise Conflict(
+                    SUBMISSION_ERRORS["TRANSACTION_EXPIRED"]
+                    + " The commitment was released; fund again to get a new transaction.",
+                    code="TRANSACTION_EXPIRED",
+                )
+            updated = attrs.evolve(
+                latest,
+                submission_status=SubmissionStatus.SUBMITTED,
+                transaction_xdr=envelope,
+                updated_at=now,
+            )
+            uow.commitments.update(updated)
+            uow.jobs.enqueue(submission_job(self._ids.new_id("job_"), updated, now))
+            self._audit(uow, updated, actor, "commitment.signed")
+            uow.commit()
+        self._changes.changed(_changed(updated))
+        return updated
 
     def check_can_fund(self, actor: Actor) -> None:
         """Forbidden unless ``actor`` is an investor with a bound wallet."""
@@ -231,6 +381,11 @@ class FundingService:
             current = uow.commitments.get(tenant_id, commitment_id)
             if current is None:
                 raise commitment_not_found(commitment_id)
+            # Lock the invoice's commitments (as every commitment writer does), then read
+            # again: a concurrent writer's change is never overwritten.
+            uow.commitments.pending_total_for_update(tenant_id, current.invoice_id)
+            current = uow.commitments.get(tenant_id, commitment_id)
+            assert current is not None  # commitments are never deleted
             updated = attrs.evolve(current, updated_at=self._clock.now())
             if "status" in changes:
                 updated = attrs.evolve(updated, status=_next_status(current, changes["status"]))
@@ -321,7 +476,7 @@ class FundingService:
             )
         return actor.wallet
 
-    def _chain_port(self) -> EscrowChain:
+    def _chain_port(self) -> FundingChain:
         if self._chain is None:
             raise Unavailable(
                 "No escrow chain is configured for funding.", code="ESCROW_CHAIN_UNAVAILABLE"
@@ -332,6 +487,28 @@ class FundingService:
         uow.audit.append(
             commitment_audit_event(self._ids.new_id("aud_"), commitment, actor, action)
         )
+
+
+_TAKEN = frozenset({SubmissionStatus.SUBMITTED, SubmissionStatus.CONFIRMED})
+
+
+def _investable_escrow(invoice: Invoice) -> str:
+    """The escrow contract of an investable invoice; Conflict INVOICE_NOT_INVESTABLE else."""
+    if invoice.status not in INVESTABLE or invoice.escrow_address is None:
+        raise Conflict(
+            f"Invoice is '{invoice.status.value}'; only invoices with a linked escrow that "
+            "is still open for funding can be funded.",
+            code="INVOICE_NOT_INVESTABLE",
+        )
+    return invoice.escrow_address
+
+
+def _not_awaiting(commitment: Commitment) -> Conflict:
+    return Conflict(
+        f"This commitment's submission is '{commitment.submission_status.value}'; only a "
+        "commitment whose transaction requires a signature takes one.",
+        code="COMMITMENT_NOT_AWAITING_SIGNATURE",
+    )
 
 
 def _changed(commitment: Commitment) -> CommitmentChanged:

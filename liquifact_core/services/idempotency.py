@@ -67,6 +67,7 @@ class IdempotencyService:
         fingerprint: str,
         work: Work,
         context: Mapping[str, str] | None = None,
+        before: Callable[[], object] | None = None,
     ) -> IdempotentOutcome:
         """Run ``work`` once for (tenant, key) and record its outcome with its effect.
 
@@ -75,8 +76,11 @@ class IdempotencyService:
            RequestInProgress (IDEMPOTENCY_REQUEST_IN_PROGRESS, retryable); completed -> its
            recorded result (``replayed``), or its recorded domain error raised again (with
            ``replayed_context`` set to the first attempt's ``context``).
-        2. Run ``work`` in a new unit and complete the record in that same unit: the effect
-           and its record commit together or not at all.
+        2. Run ``before`` (if any) with no unit open: what the work needs from the network
+           (e.g. preparing a chain transaction) happens here, once per claimed key, never
+           inside a database transaction and never for a replay. Then run ``work`` in a new
+           unit and complete the record in that same unit: the effect and its record commit
+           together or not at all.
         3. A domain error the request caused (``RecordedError.of``) is recorded as the answer
            too, then raised; anything else releases the claim so that a retry runs again.
 
@@ -101,6 +105,8 @@ class IdempotencyService:
         if existing is not None:
             return _answer(existing, fingerprint)
         try:
+            if before is not None:
+                before()
             with self._uow(tenant_id) as uow:
                 result = work(uow)
                 recorded = RecordedOutcome(result=result, context=context)

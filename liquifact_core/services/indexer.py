@@ -282,8 +282,12 @@ class EscrowIndexer:
         self, uow: UnitOfWork, escrow: LinkedEscrow, deposit: FundedEvent, now: datetime
     ) -> Change | None:
         """Confirm the pending commitment a ``funded`` event reports: of this invoice and
-        investor, with the deposit's transaction hash if one has it, else the oldest with the
-        deposit's amount. None when no pending commitment matches (funded outside the API)."""
+        investor, with the deposit's transaction hash if one has it, else the oldest with no
+        transaction of its own and the deposit's amount. None when no pending commitment
+        matches (funded outside the API). The invoice's commitments are locked first, like
+        every commitment writer does, so a concurrent submission job never overwrites the
+        confirmation."""
+        uow.commitments.pending_total_for_update(escrow.tenant_id, escrow.invoice_id)
         pending = uow.commitments.list(
             CommitmentListing(
                 tenant_id=escrow.tenant_id,
@@ -294,7 +298,8 @@ class EscrowIndexer:
             )
         ).items
         matching = [c for c in pending if c.tx_hash == deposit.tx_hash] or sorted(
-            (c for c in pending if c.amount_stroops == deposit.amount),
+            # A commitment with a transaction of its own is confirmed only by that one.
+            (c for c in pending if c.tx_hash is None and c.amount_stroops == deposit.amount),
             key=lambda c: (c.created_at, c.id),
         )
         if not matching:

@@ -18,7 +18,6 @@ from starlette.testclient import TestClient
 from liquifact_adapters.postgres import PostgresStore, known_migrations, migrate, rollback
 from liquifact_adapters.postgres import mapping as pg_mapping
 from liquifact_adapters.postgres import marketplace as market
-from liquifact_adapters.stubchain import StubbedEscrowChain
 from liquifact_adapters.system import RandomIdGenerator, SystemClock
 from liquifact_core.addresses import AccountAddress
 from liquifact_core.amounts import Stroops
@@ -267,9 +266,7 @@ def test_every_marketplace_page_reads_its_sort_index_without_sorting(
 
 
 def test_concurrent_fundings_never_exceed_the_capacity(pg_store: PostgresStore) -> None:
-    services = Services.from_ports(
-        pg_store, SystemClock(), RandomIdGenerator(), chain=StubbedEscrowChain()
-    )
+    services = Services.from_ports(pg_store, SystemClock(), RandomIdGenerator())
     tenant = new_tenant()
     target = listed(tenant, target=1000, funded=100)
     save(pg_store, target)

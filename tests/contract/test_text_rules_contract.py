@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from liquifact_adapters.stubchain import StubbedEscrowChain
 from liquifact_adapters.system import RandomIdGenerator, SystemClock
 from liquifact_core.commitments import CommitmentQuery
 from liquifact_core.errors import FieldError, ValidationError
@@ -78,9 +77,7 @@ INVALID_TEXT = "INVALID_TEXT"
 
 @pytest.fixture
 def services(store: Store) -> Services:
-    return Services.from_ports(
-        store, SystemClock(), RandomIdGenerator(), chain=StubbedEscrowChain()
-    )
+    return Services.from_ports(store, SystemClock(), RandomIdGenerator())
 
 
 def submit(services: Services, tenant: str, payload: dict[str, Any]) -> Invoice:

@@ -18,7 +18,6 @@ from liquifact_adapters.cache import CacheInvalidation
 from liquifact_adapters.memory import FixedClock, InMemoryStore, SequentialIdGenerator
 from liquifact_adapters.memory.fakes import FakeEscrowLedger
 from liquifact_adapters.sqlite import SqliteStore
-from liquifact_adapters.stubchain import StubbedEscrowChain
 from liquifact_core.commitments import Commitment, CommitmentStatus
 from liquifact_core.errors import Unavailable
 from liquifact_core.escrow import EscrowReading, EscrowStatus, InvoiceEscrow
@@ -69,7 +68,6 @@ class World:
             SequentialIdGenerator(),
             self.cache,
             changes=CacheInvalidation(self.cache),
-            chain=StubbedEscrowChain(),
             ledger=self.ledger,
         )
         assert self.services.indexer is not None

@@ -15,7 +15,6 @@ import pytest
 from liquifact_adapters.memory import FixedClock, InMemoryStore, SequentialIdGenerator
 from liquifact_adapters.memory.store import InMemoryUnitOfWork
 from liquifact_adapters.sqlite import SqliteStore
-from liquifact_adapters.stubchain import StubbedEscrowChain
 from liquifact_core.addresses import AccountAddress
 from liquifact_core.changes import Change, CommitmentChanged
 from liquifact_core.commitments import (
@@ -84,7 +83,6 @@ def _services(
         clock or FixedClock(),
         SequentialIdGenerator(),
         changes=changes,
-        chain=StubbedEscrowChain(),
         idempotency_ttl=timedelta(hours=24),
     )
 
@@ -319,7 +317,7 @@ def test_an_unavailable_chain_releases_the_key_for_a_retry() -> None:
     with pytest.raises(Unavailable):
         _fund(down, invoice.id, "1", key="key-00000004")
     assert _record(down, "key-00000004") is None
-    up = Services.from_ports(store, clock, ids, chain=StubbedEscrowChain())
+    up = Services.from_ports(store, clock, ids)
     assert _fund_outcome(up, invoice.id, "1", key="key-00000004").replayed is False
 
 

@@ -7,7 +7,6 @@ import pytest
 
 from liquifact_adapters.cache import CacheInvalidation
 from liquifact_adapters.memory import FixedClock, InMemoryStore, SequentialIdGenerator
-from liquifact_adapters.stubchain import StubbedEscrowChain
 from liquifact_core.errors import InvalidTransition
 from liquifact_core.invoices import Actor, TransitionReason
 from liquifact_core.lifecycle import Role
@@ -33,7 +32,6 @@ def _services(cache: RecordingCache) -> Services:
         SequentialIdGenerator(),
         cache,
         changes=CacheInvalidation(cache),
-        chain=StubbedEscrowChain(),
     )
 
 

@@ -11,7 +11,6 @@ import pytest
 from liquifact_adapters.cache import CacheInvalidation
 from liquifact_adapters.memory import FixedClock, InMemoryStore, SequentialIdGenerator
 from liquifact_adapters.sqlite import SqliteStore
-from liquifact_adapters.stubchain import StubbedEscrowChain
 from liquifact_core.commitments import Commitment, CommitmentStatus
 from liquifact_core.invoices import Actor, Invoice, TransitionReason
 from liquifact_core.lifecycle import InvoiceStatus, Role
@@ -38,7 +37,6 @@ def _services(store: Store, cache: RecordingCache | None = None) -> Services:
         SequentialIdGenerator(),
         cache,
         changes=None if cache is None else CacheInvalidation(cache),
-        chain=StubbedEscrowChain(),
         idempotency_ttl=timedelta(hours=24),
     )
 

@@ -1,0 +1,199 @@
+"""Funding transactions through their life (issue 12, item 3; the spec's signing modes).
+
+A commitment made in the ``delegated`` or ``custodial`` signing mode stands for one funding
+transaction: the escrow's ``fund(investor, amount)`` with the investor's account as source, so
+the one transaction signature authorises the contract call and its nested token transfer
+(spec/escrow-contract.md §4.1 and §9.5). The transaction is prepared once (simulated, its
+footprint and fees assembled, valid for ``FUNDING_TIMEOUT_SECONDS``) and never rebuilt: every
+send is the same signed envelope, so the same transaction hash, which the network applies at
+most once (its sequence number is used up by the first). Resending after a timeout therefore
+cannot fund twice.
+
+``submission_status``::
+
+    requires_signature --(investor's signed envelope)--> submitted
+    submitted --(SUCCESS on chain)--> confirmed
+    submitted --(FAILED on chain, refused at submission, or expired unsent)--> failed
+    requires_signature --(expired unsigned)--> failed
+
+A failed submission releases the commitment (it no longer holds escrow capacity). A confirmed
+one stays ``pending`` until the escrow indexer sees its ``funded`` event and confirms it (the
+invoice's funded amount moves only with the chain's events, so capacity is never counted
+twice).
+
+``next_step`` is the rule the ``escrow_submission`` job follows after asking the chain.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import attrs
+
+from liquifact_core.commitments import Commitment, CommitmentStatus, SubmissionStatus
+from liquifact_core.errors import FieldError, ValidationError
+from liquifact_core.jobs import MAX_ATTEMPTS_LIMIT, Job, new_job
+from liquifact_core.rules import Checked, Pattern, rule_field
+
+ESCROW_SUBMISSION = "escrow_submission"
+# The spec's transaction timeout for prepared funding transactions (escrow contract §9.4).
+FUNDING_TIMEOUT_SECONDS = 180
+# After its time bound, a transaction not yet seen may still be in a ledger being closed:
+# wait this long before calling it expired.
+EXPIRY_GRACE = timedelta(seconds=30)
+SUBMISSION_ATTEMPTS = MAX_ATTEMPTS_LIMIT
+# A signed envelope: base64 XDR. Its size bound keeps a request body and a stored row small
+# (a funding envelope with its footprint and auth is about 1-2 KiB).
+MAX_ENVELOPE_CHARS = 16_384
+ENVELOPE_PATTERN = r"^[A-Za-z0-9+/]+={0,2}$"
+
+SUBMISSION_ERRORS = {
+    "TRANSACTION_EXPIRED": "The funding transaction expired before it reached the network.",
+    "TRANSACTION_REFUSED": "The network refused the funding transaction.",
+    "TRANSACTION_FAILED": "The funding transaction failed on the network.",
+}
+
+
+class TransactionState(enum.StrEnum):
+    """What the chain says of a transaction hash (Soroban ``getTransaction``)."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    NOT_FOUND = "not_found"
+
+
+@attrs.frozen
+class TransactionStatus:
+    """``state`` of one transaction; ``error_code`` (a stable domain code, e.g. an escrow
+    contract error's code) when it failed; ``ledger`` it was applied in, when known."""
+
+    state: TransactionState
+    error_code: str | None = None
+    ledger: int | None = None
+
+
+class SendState(enum.StrEnum):
+    """How the network took a ``sendTransaction`` (Soroban RPC statuses): ``pending``
+    (accepted), ``duplicate`` (already pending), ``try_again_later`` (queue full), or
+    ``refused`` (invalid now: bad sequence, too late, bad auth, fees)."""
+
+    PENDING = "pending"
+    DUPLICATE = "duplicate"
+    TRY_AGAIN_LATER = "try_again_later"
+    REFUSED = "refused"
+
+
+@attrs.frozen
+class SendResult:
+    """``state`` of one send; ``reason`` the network's result code name when refused
+    (``txBAD_SEQ``, ``txTOO_LATE``...), for logs and the stored error."""
+
+    state: SendState
+    reason: str | None = None
+
+
+@attrs.frozen
+class PreparedFunding:
+    """A funding transaction ready to sign: ``envelope`` (base64 XDR, unsigned),
+    ``tx_hash`` (64 hex; the network-bound hash every signature signs) and ``expires_at``
+    (its upper time bound, UTC)."""
+
+    envelope: str = attrs.field(repr=False)
+    tx_hash: str
+    expires_at: datetime
+
+
+class Step(enum.Enum):
+    """What the submission job does next (``next_step``)."""
+
+    DONE = "done"  # nothing to do: not submitted, or already final
+    CONFIRM = "confirm"  # the chain applied it: submission confirmed
+    FAIL = "fail"  # it failed or can never land: submission failed, commitment released
+    SEND = "send"  # not seen yet and still valid: send the same envelope (again)
+
+
+def is_expired(commitment: Commitment, now: datetime) -> bool:
+    """True once the transaction's time bound plus ``EXPIRY_GRACE`` has passed: the network
+    refuses it from then on, so it can never land."""
+    expires_at = commitment.transaction_expires_at
+    return expires_at is not None and now > expires_at + EXPIRY_GRACE
+
+
+def next_step(commitment: Commitment, status: TransactionStatus | None, now: datetime) -> Step:
+    """The submission job's decision for ``commitment`` given the chain's ``status`` of its
+    transaction (None when the chain was not asked: the commitment is not ``submitted``).
+
+    - not ``submitted``: an unsigned delegated transaction past its time bound is FAIL
+      (expired), anything else DONE;
+    - SUCCESS: CONFIRM; FAILED: FAIL;
+    - NOT_FOUND: FAIL when expired (it can never land), else SEND.
+    """
+    if commitment.submission_status is SubmissionStatus.REQUIRES_SIGNATURE:
+        return Step.FAIL if is_expired(commitment, now) else Step.DONE
+    if commitment.submission_status is not SubmissionStatus.SUBMITTED or status is None:
+        return Step.DONE
+    if status.state is TransactionState.SUCCESS:
+        return Step.CONFIRM
+    if status.state is TransactionState.FAILED:
+        return Step.FAIL
+    return Step.FAIL if is_expired(commitment, now) else Step.SEND
+
+
+def finished(commitment: Commitment, step: Step, now: datetime, error: str | None) -> Commitment:
+    """``commitment`` after a final ``step``: CONFIRM sets submission ``confirmed``; FAIL
+    sets ``failed`` with ``error`` (a stable code) and releases a pending commitment.
+    ValueError for any other step."""
+    if step is Step.CONFIRM:
+        return attrs.evolve(
+            commitment, submission_status=SubmissionStatus.CONFIRMED, updated_at=now
+        )
+    if step is Step.FAIL:
+        released = commitment.status is CommitmentStatus.PENDING
+        return attrs.evolve(
+            commitment,
+            submission_status=SubmissionStatus.FAILED,
+            submission_error=error or "TRANSACTION_FAILED",
+            status=CommitmentStatus.RELEASED if released else commitment.status,
+            updated_at=now,
+        )
+    raise ValueError(f"{step} is not a final step")
+
+
+def submission_job(
+    job_id: str, commitment: Commitment, now: datetime, run_after: datetime | None = None
+) -> Job:
+    """The ``escrow_submission`` job of ``commitment`` (payload: its id), due at
+    ``run_after`` (default now), with ``SUBMISSION_ATTEMPTS`` attempts."""
+    return new_job(
+        job_id=job_id,
+        tenant_id=commitment.tenant_id,
+        job_type=ESCROW_SUBMISSION,
+        payload={"commitmentId": commitment.id},
+        now=now,
+        run_after=run_after,
+        max_attempts=SUBMISSION_ATTEMPTS,
+    )
+
+
+def expiry_check_at(commitment: Commitment) -> datetime | None:
+    """When the submission job should look at an unsigned delegated commitment to release it
+    if it was never signed: just after its time bound and grace."""
+    expires_at = commitment.transaction_expires_at
+    return None if expires_at is None else expires_at + EXPIRY_GRACE + timedelta(seconds=1)
+
+
+@attrs.frozen
+class SignedSubmission(Checked):
+    """The body of ``POST /v1/invest/commitments/{id}/submit``: ``signedTransactionXdr``, the
+    prepared transaction's envelope (base64 XDR) as the investor's wallet signed it."""
+
+    signed_transaction_xdr: str = rule_field(
+        Pattern(ENVELOPE_PATTERN, "must be a base64 transaction envelope", MAX_ENVELOPE_CHARS),
+        wire="signedTransactionXdr",
+    )
+
+    @classmethod
+    def invalid(cls, errors: Sequence[FieldError]) -> ValidationError:
+        return ValidationError("The signed transaction is invalid.", field_errors=errors)
