@@ -45,8 +45,9 @@ FUNDING_TIMEOUT_SECONDS = 180
 EXPIRY_GRACE = timedelta(seconds=30)
 SUBMISSION_ATTEMPTS = MAX_ATTEMPTS_LIMIT
 # A signed envelope: base64 XDR. Its size bound keeps a request body and a stored row small
-# (a funding envelope with its footprint and auth is about 1-2 KiB).
-MAX_ENVELOPE_CHARS = 16_384
+# (a funding envelope with its footprint and auth is about 1-2 KiB; every JSON string the API
+# takes is at most 10,000 characters).
+MAX_ENVELOPE_CHARS = 10_000
 ENVELOPE_PATTERN = r"^[A-Za-z0-9+/]+={0,2}$"
 
 SUBMISSION_ERRORS = {

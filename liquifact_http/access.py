@@ -110,6 +110,7 @@ ACCESS: Mapping[tuple[str, str], Access] = {
     ("/v1/sme/profile", "GET"): OWN_PROFILE,
     ("/v1/sme/profile", "PUT"): OWN_PROFILE,
     ("/v1/invest/fund-invoice", "POST"): FUND,
+    ("/v1/invest/commitments/{commitmentId}/submit", "POST"): FUND,
     ("/v1/investor/locks", "GET"): READ_LOCKS,
     ("/v1/investor/commitments", "GET"): READ_LOCKS,
     ("/v1/investor/locks/{invoiceId}", "GET"): READ_LOCKS,

@@ -392,6 +392,10 @@ _ERROR_EXAMPLES: Mapping[int, tuple[str, str]] = {
     409: ("INVALID_TRANSITION", "Cannot move an invoice from 'approved' to 'rejected'."),
     412: ("PRECONDITION_FAILED", "Invoice is at version 2, not 1; re-read it and retry."),
     422: ("ESCROW_INVOICE_MISMATCH", "The escrow contract was initialised for another invoice."),
+    423: (
+        "ESCROW_LEGAL_HOLD",
+        "The escrow is under a legal hold; it accepts no change until the hold is cleared.",
+    ),
     413: ("PAYLOAD_TOO_LARGE", f"Request body exceeds {_DEFAULTS.body_limit_invoice} bytes."),
     429: ("RATE_LIMITED", "Too many requests; retry after the time in Retry-After."),
     415: ("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json."),

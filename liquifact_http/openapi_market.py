@@ -21,6 +21,7 @@ from liquifact_core.marketplace import (
     OpportunitiesQuery,
 )
 from liquifact_core.profiles import ProfileUpdate
+from liquifact_core.submissions import SignedSubmission
 from liquifact_http import pages, sme_metrics
 from liquifact_http import representations as rep
 from liquifact_http.openapi import (
@@ -55,6 +56,10 @@ def components() -> dict[str, Component]:
         ),
         **response(pages.MarketPageBody, "One page of investable invoices."),
         "FundInvoiceBody": Component(FundingRequest, "A funding intent."),
+        "SignedTransactionBody": Component(
+            SignedSubmission,
+            "The prepared funding transaction as the investor's wallet signed it.",
+        ),
         **response(rep.CommitmentBody, "A recorded investor commitment."),
         **response(
             pages.CommitmentPageBody,
@@ -93,6 +98,13 @@ def parameters() -> Object:
             "in": "path",
             "required": True,
             "schema": _schema("InvoiceId"),
+        },
+        "CommitmentId": {
+            "name": "commitmentId",
+            "in": "path",
+            "required": True,
+            "description": "A commitment's id (`FundingIntent.id`).",
+            "schema": {"type": "string", "pattern": "^cmt_[A-Za-z0-9]{1,40}$"},
         },
         "IdempotencyKey": {
             "name": IDEMPOTENCY_HEADER,
@@ -181,7 +193,9 @@ def paths() -> Object:
                 400: f"Missing or invalid Idempotency-Key, or invalid fields: the problem `code` "
                 f"is the first commitment rule broken ({codes}), else VALIDATION_ERROR.",
                 403: "The caller is not an investor (FORBIDDEN), has no bound wallet "
-                "(WALLET_NOT_BOUND), or investorAddress is not that wallet (WALLET_MISMATCH).",
+                "(WALLET_NOT_BOUND), investorAddress is not that wallet (WALLET_MISMATCH), "
+                "or, in custodial mode, the platform holds no key for it "
+                "(WALLET_NOT_CUSTODIED).",
                 404: "No invoice with this id in the tenant.",
                 409: "INVOICE_NOT_INVESTABLE (not linked_escrow or partially_funded), "
                 "FUNDING_EXCEEDS_CAPACITY (target - funded - pending commitments), "
@@ -189,6 +203,12 @@ def paths() -> Object:
                 "IDEMPOTENCY_REQUEST_IN_PROGRESS (retryable: the first request is running).",
                 413: "The request body is too large.",
                 415: "The body is not sent as application/json.",
+                422: "The escrow contract refused the funding on simulation (e.g. "
+                "ESCROW_BELOW_MIN_CONTRIBUTION, ESCROW_INVESTOR_CAP_EXCEEDED), the address "
+                "holds no escrow (ESCROW_NOT_RECOGNISED) or the investor's account does not "
+                "exist on the network (INVESTOR_ACCOUNT_NOT_FOUND).",
+                423: "The escrow is under a legal hold (ESCROW_LEGAL_HOLD) or paused "
+                "(ESCROW_PAUSED).",
                 503: "The data store or the escrow chain is unavailable; the key is released, "
                 "retry with it.",
             }
@@ -245,15 +265,64 @@ def paths() -> Object:
                 "Record a funding intent",
                 "Investing",
                 fund_responses,
-                description="Records an investor commitment against an invoice's escrow and "
-                "hands it to the escrow chain in the configured signing mode. Only `stubbed` "
-                "exists so far: `submission.status` is `stubbed` and no transaction is sent. "
+                description="Records an investor commitment against an invoice's escrow in "
+                "the configured signing mode (ESCROW_SIGNING_MODE). `stubbed`: nothing is "
+                "sent (`submission.status` `stubbed`). `delegated`: the escrow's "
+                "`fund(investor, amount)` is prepared on the chain with the investor's account "
+                "as source and returned unsigned in `submission.transactionXdr` "
+                "(`requires_signature`); the wallet signs it and POSTs it to "
+                "/v1/invest/commitments/{commitmentId}/submit before `submission.expiresAt`. "
+                "`custodial`: the platform signs for the investor accounts it custodies and "
+                "queues the submission (`submitted`). The chain's refusals come back as their "
+                "codes (legal hold 423, escrow not open 409, caps and minimum 422). "
                 "A commitment does not change the invoice's fundedStroops, but pending "
                 "commitments count against the remaining capacity. Requires Idempotency-Key.",
                 parameters=("TenantId", "IdempotencyKey"),
                 request_body={
                     "required": True,
                     "content": {JSON: {"schema": _schema("FundInvoiceBody")}},
+                },
+            )
+        },
+        "/v1/invest/commitments/{commitmentId}/submit": {
+            "post": _operation(
+                "submitSignedFunding",
+                "Submit a wallet-signed funding transaction",
+                "Investing",
+                {
+                    "202": _json_response(
+                        "Taken: the commitment with `submission.status` `submitted` (or as it "
+                        "is, when this transaction was taken before). A job sends it and "
+                        "follows it to `confirmed` or `failed`.",
+                        _schema("FundingIntent"),
+                    ),
+                    **_errors(
+                        {
+                            400: "signedTransactionXdr is missing or not base64.",
+                            403: "The caller is not an investor with a bound wallet.",
+                            404: "No commitment with this id of the caller's wallet.",
+                            409: "COMMITMENT_NOT_AWAITING_SIGNATURE (not delegated, or failed), "
+                            "or TRANSACTION_EXPIRED (the commitment was released; fund again).",
+                            413: "The request body is too large.",
+                            415: "The body is not sent as application/json.",
+                            422: "SIGNED_TRANSACTION_UNREADABLE (not an envelope), "
+                            "SIGNED_TRANSACTION_MISMATCH (not the prepared transaction: another "
+                            "source, sequence, operation, contract, arguments, fee or time "
+                            "bounds) or SIGNATURE_INVALID (not exactly one valid signature of "
+                            "the investor's key).",
+                            503: _STORE_DOWN,
+                        }
+                    ),
+                },
+                description="Delegated signing mode: takes the transaction `fundInvoice` "
+                "prepared, signed by the investor's wallet, checks it is that very transaction "
+                "(same hash) with the investor's signature, and queues its submission. The "
+                "request never talks to the chain; resending the same signed transaction is "
+                "safe (same hash: the network applies it at most once).",
+                parameters=("TenantId", "CommitmentId"),
+                request_body={
+                    "required": True,
+                    "content": {JSON: {"schema": _schema("SignedTransactionBody")}},
                 },
             )
         },

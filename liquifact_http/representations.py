@@ -83,7 +83,12 @@ def remaining_capacity(item: Invoice) -> str | None:
 SUBMISSION_NOTES = {
     "stubbed": "Stubbed signing mode: no transaction was built, signed or submitted; "
     "the commitment is recorded off-chain only.",
-    "submitted": "A funding transaction was submitted to the network.",
+    "requires_signature": "Sign transactionXdr with the investor's wallet before expiresAt "
+    "and POST it to /v1/invest/commitments/{id}/submit.",
+    "submitted": "The signed funding transaction is queued or sent; its final status follows.",
+    "confirmed": "The funding transaction succeeded on the network.",
+    "failed": "The funding transaction failed, was refused or expired (errorCode says why); "
+    "the commitment was released.",
 }
 # Shared field schemas of the bodies below (response side).
 _TIMESTAMP = {"format": "date-time", "example": "2026-01-15T09:30:00.000Z"}
@@ -100,15 +105,48 @@ class SubmissionBody(Representation):
     status: str = out(
         {
             "enum": [s.value for s in SubmissionStatus],
-            "description": "`stubbed`: the spec's stubbed signing mode; nothing was "
-            "sent to the chain.",
+            "description": "Where the funding transaction is (ESCROW_SIGNING_MODE): "
+            "`stubbed` (nothing sent), `requires_signature` (delegated: the wallet must "
+            "sign `transactionXdr`), `submitted`, `confirmed` or `failed`.",
         }
     )
     tx_hash: str | None = out(
-        {"pattern": "^[0-9a-f]{64}$", "description": "Only when a transaction was submitted."},
+        {
+            "pattern": "^[0-9a-f]{64}$",
+            "description": "The funding transaction's hash (delegated and custodial modes).",
+        },
+        nullable=True,
+    )
+    transaction_xdr: str | None = out(
+        {
+            "description": "The prepared, unsigned TransactionEnvelope (base64 XDR), only "
+            "while `requires_signature`: the investor's account is its source."
+        },
+        nullable=True,
+    )
+    expires_at: str | None = out(
+        _at("When the funding transaction stops being valid"), nullable=True
+    )
+    error_code: str | None = out(
+        {"description": "Why the submission failed (a stable code), when it did."},
         nullable=True,
     )
     note: str = out()
+
+    @classmethod
+    def of(cls, item: Commitment) -> SubmissionBody:
+        status = item.submission_status
+        expires = item.transaction_expires_at
+        return cls(
+            status=status.value,
+            tx_hash=item.tx_hash,
+            transaction_xdr=(
+                item.transaction_xdr if status is SubmissionStatus.REQUIRES_SIGNATURE else None
+            ),
+            expires_at=None if expires is None else timestamp(expires),
+            error_code=item.submission_error,
+            note=SUBMISSION_NOTES[status.value],
+        )
 
 
 @attrs.frozen
@@ -140,11 +178,7 @@ class CommitmentBody(Representation):
             investor_effective_yield_bps=item.investor_effective_yield_bps,
             claim_not_before=start_of_day(item.claim_not_before),
             created_at=timestamp(item.created_at),
-            submission=SubmissionBody(
-                item.submission_status.value,
-                item.tx_hash,
-                SUBMISSION_NOTES[item.submission_status.value],
-            ),
+            submission=SubmissionBody.of(item),
         )
 
 

@@ -1,5 +1,7 @@
-"""``/v1/invest/fund-invoice`` (idempotent funding intents), ``/v1/investor/commitments``
-(each commitment) and ``/v1/investor/locks`` (commitments grouped per invoice and funder)."""
+"""``/v1/invest/fund-invoice`` (idempotent funding intents),
+``/v1/invest/commitments/{id}/submit`` (a wallet-signed funding transaction, delegated signing
+mode), ``/v1/investor/commitments`` (each commitment) and ``/v1/investor/locks`` (commitments
+grouped per invoice and funder)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from starlette.responses import Response
 from liquifact_core.commitments import CommitmentsQuery, FundingRequest, LockQuery, LocksQuery
 from liquifact_core.errors import LiquifactError
 from liquifact_core.idempotency import IDEMPOTENCY_HEADER, parse_idempotency_key
+from liquifact_core.submissions import SignedSubmission
 from liquifact_http import pages, problems, wire
 from liquifact_http import representations as rep
 from liquifact_http.bodies import read_object
@@ -72,6 +75,24 @@ async def fund_invoice(request: Request) -> Response:
     return json_response(rep.commitment(commitment), 201, headers)
 
 
+async def submit_signed(request: Request) -> Response:
+    """The investor's wallet-signed transaction of a ``requires_signature`` commitment:
+    checked, then queued for the submission job (202: the chain's answer comes later)."""
+    caller = caller_of(request)
+    payload = await read_object(request)
+    wired = services(request)
+    wired.funding.check_can_fund(caller.actor)
+    signed = wire.structure(payload, SignedSubmission)
+    commitment = await blocking(
+        wired.funding.submit_signed,
+        caller.tenant_id,
+        caller.actor,
+        request.path_params["commitmentId"],
+        signed,
+    )
+    return json_response(rep.commitment(commitment), 202)
+
+
 @reads_query
 async def list_commitments(request: Request) -> Response:
     # Not cached: a commitment's status changes as the chain reports it, and investors read
@@ -110,6 +131,7 @@ async def get_lock(request: Request) -> Response:
 
 routes = [
     resource(FUND_PATH, POST=fund_invoice),
+    resource("/v1/invest/commitments/{commitmentId}/submit", POST=submit_signed),
     resource("/v1/investor/commitments", GET=list_commitments),
     resource("/v1/investor/locks", GET=list_locks),
     resource("/v1/investor/locks/{invoiceId}", GET=get_lock),

@@ -81,6 +81,9 @@ def test_a_retry_replays_the_first_response_byte_for_byte(
     assert body["submission"] == {
         "status": "stubbed",
         "txHash": None,
+        "transactionXdr": None,
+        "expiresAt": None,
+        "errorCode": None,
         "note": body["submission"]["note"],
     }
     assert body["status"] == "pending" and body["amountStroops"] == "100"

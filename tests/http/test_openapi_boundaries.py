@@ -186,6 +186,13 @@ BODY_OPERATIONS = {
         lambda: {"invoiceId": "inv_01X", "investorAddress": WALLET, "amountStroops": "5"},
         investor=True,
     ),
+    # A well-formed envelope for a commitment that does not exist: valid by the document, 404.
+    "submitSignedFunding": BodyOperation(
+        "POST",
+        "/v1/invest/commitments/{commitmentId}/submit",
+        lambda: {"signedTransactionXdr": "AAAA"},
+        investor=True,
+    ),
     # A well-formed transaction that is no challenge of ours: valid by the document, 401.
     "postSep10Token": BodyOperation("POST", "/v1/auth", lambda: {"transaction": "AAAA"}),
     "registerWallet": BodyOperation(
@@ -255,6 +262,7 @@ def _send_body(world: World, name: str, body: dict[str, Any]) -> Any:
     path = operation.template
     if "{id}" in path:
         path = path.replace("{id}", world.pending_invoice())
+    path = path.replace("{commitmentId}", "cmt_nosuchcommitment")
     headers = dict(world.investor if operation.investor else world.admin)
     if operation.sme:
         headers = dict(world.sme)
