@@ -204,7 +204,7 @@ def paths() -> Object:
                 413: "The request body is too large.",
                 415: "The body is not sent as application/json.",
                 422: "The escrow contract refused the funding on simulation (e.g. "
-                "ESCROW_BELOW_MIN_CONTRIBUTION, ESCROW_INVESTOR_CAP_EXCEEDED), the address "
+                "ESCROW_BELOW_MINIMUM, ESCROW_PER_INVESTOR_CAP), the address "
                 "holds no escrow (ESCROW_NOT_RECOGNISED) or the investor's account does not "
                 "exist on the network (INVESTOR_ACCOUNT_NOT_FOUND).",
                 423: "The escrow is under a legal hold (ESCROW_LEGAL_HOLD) or paused "

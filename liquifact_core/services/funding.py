@@ -297,7 +297,7 @@ class FundingService:
         in one transaction; the job sends it, never this request).
 
         Only the investor whose wallet the commitment names may submit (any other caller's
-        view: NotFound COMMITMENT_NOT_FOUND; not an investor: Forbidden). The envelope must be
+        view: NotFound; not an investor: Forbidden). The envelope must be
         the prepared transaction itself signed by that wallet's key (``FundingChain.
         check_signed``: 422 SIGNED_TRANSACTION_UNREADABLE / SIGNED_TRANSACTION_MISMATCH /
         SIGNATURE_INVALID). Submitting again the same transaction once it was taken answers
