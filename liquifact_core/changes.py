@@ -47,7 +47,17 @@ class ProfileChanged:
     subject: str  # the SME principal (its invoices' ``sme_id``)
 
 
-Change = InvoiceChanged | CommitmentChanged | ProfileChanged
+@attrs.frozen
+class EscrowProjected:
+    """The escrow indexer wrote a new projection of an invoice's escrow (``indexing.
+    EscrowProjection``): a fresh reading of its contract, whether or not the invoice moved
+    (a legal hold or a pause changes only the projection)."""
+
+    tenant_id: str
+    invoice_id: str
+
+
+Change = InvoiceChanged | CommitmentChanged | ProfileChanged | EscrowProjected
 
 
 class IgnoreChanges:

@@ -7,7 +7,9 @@ which drops the affected key prefixes, so a write through any process (or librar
 the affected entries. Rules, as in the spec:
 
 * keys always start ``<family>:<tenantId>:`` (``marketplace:<tenantId>:<originalUrl>``...), so
-  one tenant's data is never served to another; add the principal when results depend on it;
+  one tenant's data is never served to another; add the principal when results depend on it
+  (authorisation comes first: ``routes.common.resource`` checks the route's access rule
+  before the handler runs, so before the cache is consulted);
 * ``X-Cache: HIT`` (served from the cache) or ``MISS`` (made by the handler);
 * ``Cache-Control: no-cache`` on the request bypasses the read (the fresh answer is stored);
 * only 200 answers without ``Set-Cookie`` or ``Cache-Control: no-store/private`` are stored,
@@ -21,6 +23,12 @@ A marketplace route opts in like this::
 
 and every committed lifecycle change of the tenant's invoices drops ``marketplace:<tenant>:``
 (``liquifact_adapters.cache.invalidation.stale_prefixes``).
+
+A route whose caching depends on its own settings passes ``ttl_seconds`` as a function of the
+request (None: this app does not cache it, and answers carry no ``X-Cache``), and one whose
+entries can go out of date in ways no change event reports passes ``serve_if``, asked of each
+entry found (False: a miss, and the handler's answer replaces the entry). The escrow view
+(``routes.escrow``) uses both: REDIS_ESCROW_CACHE_* and its ledger-gap rule.
 """
 
 from __future__ import annotations
@@ -33,7 +41,12 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from liquifact_adapters.cache.invalidation import INVESTOR_LOCK, INVESTOR_LOCKS, MARKETPLACE
+from liquifact_adapters.cache.invalidation import (
+    ESCROW,
+    INVESTOR_LOCK,
+    INVESTOR_LOCKS,
+    MARKETPLACE,
+)
 from liquifact_core.ports import Cache
 from liquifact_http.callers import Caller, caller_of
 from liquifact_http.logs import get_logger
@@ -43,6 +56,8 @@ from liquifact_http.routes.common import blocking, services
 Handler = Callable[[Request], Awaitable[Response]]
 CacheKey = Callable[[Request], str]
 KeyPart = Callable[[Request, Caller], str]
+TtlRule = Callable[[Request], float | None]
+EntryCheck = Callable[[Request, Response], Awaitable[bool]]
 
 X_CACHE = "X-Cache"
 # Headers that belong to one exchange, not to the resource: never stored.
@@ -91,6 +106,27 @@ MARKETPLACE_KEY = tenant_key(MARKETPLACE)  # marketplace:<tenantId>:<originalUrl
 INVESTOR_LOCKS_KEY = tenant_key(
     INVESTOR_LOCKS, _viewer, lambda request, _caller: original_url(request)
 )  # investor:locks:<tenantId>:<viewer>:<originalUrl>
+
+
+def _principal(_request: Request, caller: Caller) -> str:
+    return f"{caller.actor.role.value}.{caller.actor.id}"
+
+
+def escrow_key(invoice_param: str = "invoiceId") -> CacheKey:
+    """``escrow:<tenantId>:<invoiceId>:<role>.<principal>``: one invoice's escrow view.
+
+    The invoice's prefix (``invalidation.escrow_prefix``) is what its changes drop. The
+    caller comes last because who may see the invoice depends on who asks (SMEs their own,
+    investors investable ones): an entry stored for one caller is never served to another,
+    even of the same tenant, and a caller who may not see the invoice never has an entry
+    (only 200 answers are stored). The route's access rule is checked before the handler,
+    and so before the cache.
+    """
+    return tenant_key(
+        ESCROW,
+        lambda request, _caller: str(request.path_params.get(invoice_param, "")),
+        _principal,
+    )
 
 
 def investor_lock_key(invoice_param: str = "invoiceId") -> CacheKey:
@@ -163,13 +199,34 @@ def _safe_set(cache: Cache, key: str, response: Response, ttl: float, metrics: M
         _log.warning("cache_write_failed", error_type=type(error).__name__)
 
 
-def cached(key: CacheKey, *, ttl_seconds: float | None = None) -> Callable[[Handler], Handler]:
-    """Serve a GET/HEAD handler's 200 answers from the app's cache for ``ttl_seconds``."""
+async def _reusable(check: EntryCheck | None, request: Request, found: Response) -> bool:
+    if check is None:
+        return True
+    try:
+        return await check(request, found)
+    except Exception as error:  # an entry that cannot be judged is not served
+        _log.warning("cache_entry_check_failed", error_type=type(error).__name__)
+        return False
+
+
+def cached(
+    key: CacheKey,
+    *,
+    ttl_seconds: float | TtlRule | None = None,
+    serve_if: EntryCheck | None = None,
+) -> Callable[[Handler], Handler]:
+    """Serve a GET/HEAD handler's 200 answers from the app's cache for ``ttl_seconds``
+    (default CACHE_TTL_SECONDS). ``ttl_seconds`` may be a function of the request: None then
+    means the app does not cache the route. ``serve_if(request, entry)``: whether an entry
+    found may be served (False, or an error: a miss)."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def serve(request: Request) -> Response:
             if request.method not in {"GET", "HEAD"}:
+                return await handler(request)
+            ttl = ttl_seconds(request) if callable(ttl_seconds) else ttl_seconds
+            if callable(ttl_seconds) and ttl is None:
                 return await handler(request)
             cache_key = key(request)
             family = family_of(cache_key)
@@ -177,14 +234,14 @@ def cached(key: CacheKey, *, ttl_seconds: float | None = None) -> Callable[[Hand
             metrics: Metrics = request.app.state.metrics
             if not _bypass(request):
                 found = await blocking(_safe_get, cache, cache_key, metrics)
-                if found is not None:
+                if found is not None and await _reusable(serve_if, request, found):
                     metrics.cache_hits.labels(cache=family).inc()
                     found.headers[X_CACHE] = "HIT"
                     return found
             metrics.cache_misses.labels(cache=family).inc()
             response = await handler(request)
             if _storable(response):
-                ttl = ttl_seconds or float(request.app.state.settings.cache_ttl_seconds)
+                ttl = ttl or float(request.app.state.settings.cache_ttl_seconds)
                 await blocking(_safe_set, cache, cache_key, response, ttl, metrics)
             response.headers[X_CACHE] = "MISS"
             return response

@@ -80,7 +80,9 @@ def paths() -> Object:
                     ),
                 },
                 description="Served from the indexer's projection (no chain call): `stale` "
-                "says whether it may be behind the chain.",
+                "says whether it may be behind the chain. With REDIS_ESCROW_CACHE_ENABLED the "
+                "answer may come from the Redis cache (`X-Cache: HIT` or `MISS`), dropped when "
+                "the invoice or its projection changes.",
                 parameters=("TenantId", "EscrowInvoiceId"),
             )
         },

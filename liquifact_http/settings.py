@@ -106,6 +106,10 @@ class Settings:
     redis_key_prefix: str = "liquifact:"
     cache_ttl_seconds: float = 15.0
     cache_max_entries: int = 5000
+    # The escrow view's cache (GET /v1/escrow/{invoiceId}): in Redis, off unless enabled.
+    redis_escrow_cache_enabled: bool = False
+    redis_escrow_cache_ttl_seconds: int = 30
+    redis_escrow_ledger_gap_threshold: int = 20
     metrics_bearer_token: str | None = attrs.field(default=None, repr=False)
     sentry_dsn: str | None = attrs.field(default=None, repr=False)
     sentry_release: str | None = None
@@ -296,6 +300,22 @@ def _redis_url(raw: str) -> str:
     if re.match(r"(?i)^(redis|rediss|unix)://", raw):
         return raw
     raise ValueError("must be a redis://, rediss:// or unix:// URL")
+
+
+ESCROW_CACHE_TTL_RANGE = (5, 300)
+
+
+def parse_escrow_cache_ttl(raw: str) -> int:
+    """REDIS_ESCROW_CACHE_TTL_SECONDS: an integer number of seconds (optionally signed),
+    strictly clamped to 5..300 as the spec says: a value outside is moved to the nearer
+    bound, never refused. Anything but an integer is refused (ValueError)."""
+    value = raw.strip()
+    if not re.fullmatch(r"[+-]?[0-9]+", value):
+        raise ValueError("must be an integer number of seconds (it is then clamped to 5..300)")
+    low, high = ESCROW_CACHE_TTL_RANGE
+    # A huge value is simply out of range (and int() refuses more than 4300 digits).
+    number = int(value) if len(value) <= 20 else (low - 1 if value[0] == "-" else high + 1)
+    return min(max(number, low), high)
 
 
 def _key_prefix(raw: str) -> str:
@@ -589,6 +609,15 @@ FIELDS: tuple[Field, ...] = (
     Field("REDIS_KEY_PREFIX", "redis_key_prefix", _key_prefix),
     Field("CACHE_TTL_SECONDS", "cache_ttl_seconds", _seconds),
     Field("CACHE_MAX_ENTRIES", "cache_max_entries", _positive_int(10_000_000)),
+    Field("REDIS_ESCROW_CACHE_ENABLED", "redis_escrow_cache_enabled", _boolean),
+    Field(
+        "REDIS_ESCROW_CACHE_TTL_SECONDS", "redis_escrow_cache_ttl_seconds", parse_escrow_cache_ttl
+    ),
+    Field(
+        "REDIS_ESCROW_LEDGER_GAP_THRESHOLD",
+        "redis_escrow_ledger_gap_threshold",
+        _int_range(0, 1_000_000),
+    ),
     Field("METRICS_BEARER_TOKEN", "metrics_bearer_token", _secret(16), secret=True),
     Field("SENTRY_DSN", "sentry_dsn", _sentry_dsn, secret=True),
     Field("SENTRY_RELEASE", "sentry_release", _label),
@@ -714,6 +743,19 @@ def _cross_checks(
             )
     if settings.database_pool_min_size > settings.database_pool_max_size:
         problems.append(("DATABASE_POOL_MIN_SIZE", "must not exceed DATABASE_POOL_MAX_SIZE"))
+    # A bad REDIS_URL is reported on its own, not again as a missing one.
+    if (
+        settings.redis_escrow_cache_enabled
+        and not settings.redis_url
+        and ("REDIS_URL" not in failed_keys)
+    ):
+        problems.append(
+            (
+                "REDIS_ESCROW_CACHE_ENABLED",
+                "requires REDIS_URL: the escrow cache lives in Redis (set REDIS_URL, or leave "
+                "the escrow cache off)",
+            )
+        )
     if settings.environment == "production":
         problems += [
             (name, "is required when NODE_ENV=production")

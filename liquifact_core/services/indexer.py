@@ -11,7 +11,8 @@ Per tenant, in this order:
    a reading not newer than the projection changes nothing), move the invoice along the
    chain's path through ``InvoiceService.follow_chain_in`` (history, audit, webhook job,
    commitment release), confirm the pending commitments the ``funded`` events report, and
-   store the new cursor. Commit, then publish the changes (cache invalidation).
+   store the new cursor. Commit, then publish the changes (cache invalidation): every
+   projection written is an ``EscrowProjected``, besides the invoice's own changes.
 
 A chain failure (Unavailable) or a store conflict in step 3 leaves that tenant's cursor where it
 was; the next pass reads the same events again, and they apply once because the cursor, the
@@ -28,7 +29,7 @@ from datetime import datetime
 import attrs
 
 from liquifact_core.chain import ContractEvent, EscrowLedger
-from liquifact_core.changes import Change, CommitmentChanged, InvoiceChanged
+from liquifact_core.changes import Change, CommitmentChanged, EscrowProjected, InvoiceChanged
 from liquifact_core.commitments import (
     CommitmentListing,
     CommitmentStatus,
@@ -209,6 +210,8 @@ class EscrowIndexer:
                     continue
                 uow.escrows.put(applied)
                 projections += 1
+                # The escrow view (cached per invoice) changes even when the invoice does not.
+                changes.append(EscrowProjected(tenant_id, escrow.invoice_id))
                 invoice = uow.invoices.get(tenant_id, escrow.invoice_id)
                 if invoice is None or invoice.escrow_address != escrow.contract:
                     continue  # deleted or relinked since the listing: the projection only

@@ -35,7 +35,7 @@ def _services(cache: RecordingCache) -> Services:
     )
 
 
-def test_transitions_and_funding_invalidate_the_tenants_marketplace_reads() -> None:
+def test_transitions_and_funding_invalidate_the_tenants_marketplace_and_escrow_reads() -> None:
     cache = RecordingCache()
     services = _services(cache)
     admin, chain = Actor("a", Role.ADMIN), Actor("indexer", Role.CHAIN)
@@ -45,7 +45,8 @@ def test_transitions_and_funding_invalidate_the_tenants_marketplace_reads() -> N
     services.invoices.link_escrow("t1", admin, invoice.id, link_of(contract_address(), "1000"))
     services.invoices.record_chain_funding("t1", chain, invoice.id, 400)
     services.invoices.record_chain_funding("t1", chain, invoice.id, 400)  # re-applied: no change
-    assert cache.invalidated == ["marketplace:t1:"] * 3
+    # Each change also drops the invoice's escrow view (its status and link are in it).
+    assert cache.invalidated == ["marketplace:t1:", f"escrow:t1:{invoice.id}:"] * 3
 
 
 def test_a_failed_transition_invalidates_nothing() -> None:

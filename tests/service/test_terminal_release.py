@@ -136,7 +136,12 @@ def test_releasing_drops_the_cached_lock_reads() -> None:
 
     services.invoices.cancel("t1", ADMIN, invoice.id, TransitionReason("buyer withdrew"))
 
-    assert cache.invalidated == ["marketplace:t1:", "investor:locks:t1:", "investor:lock:t1:"]
+    assert cache.invalidated == [
+        "marketplace:t1:",
+        f"escrow:t1:{invoice.id}:",
+        "investor:locks:t1:",
+        "investor:lock:t1:",
+    ]
 
 
 def test_a_terminal_transition_without_commitments_touches_no_lock_cache() -> None:
@@ -146,4 +151,4 @@ def test_a_terminal_transition_without_commitments_touches_no_lock_cache() -> No
 
     services.invoices.reject("t1", ADMIN, invoice.id, TransitionReason("duplicate"))
 
-    assert cache.invalidated == ["marketplace:t1:"]
+    assert cache.invalidated == ["marketplace:t1:", f"escrow:t1:{invoice.id}:"]

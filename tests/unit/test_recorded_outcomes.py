@@ -7,7 +7,12 @@ import pytest
 
 from liquifact_adapters.cache.invalidation import CacheInvalidation, stale_prefixes
 from liquifact_core import errors
-from liquifact_core.changes import CommitmentChanged, InvoiceChanged
+from liquifact_core.changes import (
+    CommitmentChanged,
+    EscrowProjected,
+    InvoiceChanged,
+    ProfileChanged,
+)
 from liquifact_core.commitments import CommitmentValidationError
 from liquifact_core.idempotency import (
     ErrorKind,
@@ -84,10 +89,21 @@ def test_an_outcome_holds_exactly_one_of_result_and_error() -> None:
 def test_each_change_drops_only_its_tenants_families() -> None:
     moved = InvoiceChanged("t-1", "inv_1", InvoiceStatus.APPROVED, InvoiceStatus.LINKED_ESCROW)
     funded = CommitmentChanged("t-1", "inv_1", "cmt_1", "GABC")
-    assert stale_prefixes(moved) == ("marketplace:t-1:",)
+    projected = EscrowProjected("t-1", "inv_1")
+    assert stale_prefixes(moved) == ("marketplace:t-1:", "escrow:t-1:inv_1:")
     assert stale_prefixes(funded) == ("investor:locks:t-1:", "investor:lock:t-1:")
+    # A new projection changes only that invoice's escrow view; a profile only the pages.
+    assert stale_prefixes(projected) == ("escrow:t-1:inv_1:",)
+    assert stale_prefixes(ProfileChanged("t-1", "sme-1")) == ("marketplace:t-1:",)
     cache = RecordingCache()
     listener = CacheInvalidation(cache)
     listener.changed(moved)
     listener.changed(funded)
-    assert cache.invalidated == ["marketplace:t-1:", "investor:locks:t-1:", "investor:lock:t-1:"]
+    listener.changed(projected)
+    assert cache.invalidated == [
+        "marketplace:t-1:",
+        "escrow:t-1:inv_1:",
+        "investor:locks:t-1:",
+        "investor:lock:t-1:",
+        "escrow:t-1:inv_1:",
+    ]
