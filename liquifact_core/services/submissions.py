@@ -20,6 +20,7 @@ failed for good by the next run.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from liquifact_core.chain import FundingChain
@@ -48,8 +49,9 @@ class FundingSubmissions:
     """Runs ``escrow_submission`` jobs (``handle``) against ``chain``.
 
     ``poll``: how many times to ask for the status after a send before the attempt is
-    failed for a later retry (the job's lease bounds an attempt); ``pause``: called with a
-    number of seconds between those asks (``time.sleep`` in a worker; tests pass a no-op).
+    failed for a later retry; ``pause``: called with a number of seconds between those asks
+    (default ``time.sleep``: 0.5, 1, 1.5, 2 s, about one ledger in all, well inside the
+    job's lease).
     """
 
     def __init__(
@@ -71,7 +73,7 @@ class FundingSubmissions:
         self._ids = ids
         self._changes = changes
         self._poll = poll
-        self._pause = pause or (lambda _seconds: None)
+        self._pause = pause or time.sleep
 
     def handle(self, job: Job) -> None:
         """The job handler: ``job.payload["commitmentId"]`` in ``job.tenant_id``."""
@@ -104,10 +106,14 @@ class FundingSubmissions:
             )
             if sent.state is SendState.TRY_AGAIN_LATER:
                 raise JobFailed(JobFailure("the network asked to try again later"))
-            status = self._await_final(commitment.tx_hash)
-            if sent.state is SendState.REFUSED and status.state is TransactionState.NOT_FOUND:
-                # Refused and not applied by an earlier send either: it can never land as is.
-                return self._finish(commitment, Step.FAIL, "TRANSACTION_REFUSED")
+            if sent.state is SendState.REFUSED:
+                # Refused now: either an earlier send of it landed (its sequence number is
+                # used), or it can never land as it is.
+                status = self._chain.transaction_status(commitment.tx_hash)
+                if status.state is TransactionState.NOT_FOUND:
+                    return self._finish(commitment, Step.FAIL, "TRANSACTION_REFUSED")
+            else:
+                status = self._await_final(commitment.tx_hash)
             step = next_step(commitment, status, self._clock.now())
         if step in (Step.CONFIRM, Step.FAIL):
             return self._finish(commitment, step, status.error_code)
