@@ -24,6 +24,7 @@ from liquifact_core.commitments import (
     CommitmentValidationError,
     LockQuery,
     LocksQuery,
+    SigningMode,
     SubmissionStatus,
 )
 from liquifact_core.errors import (
@@ -312,7 +313,8 @@ def test_funding_needs_a_valid_key(key: str | None, code: str) -> None:
 
 def test_an_unavailable_chain_releases_the_key_for_a_retry() -> None:
     store, clock, ids = InMemoryStore(), FixedClock(), SequentialIdGenerator()
-    down = Services.from_ports(store, clock, ids)
+    # Delegated signing with no funding chain wired: the chain is "down".
+    down = Services.from_ports(store, clock, ids, signing_mode=SigningMode.DELEGATED)
     invoice = _listed(down)
     with pytest.raises(Unavailable):
         _fund(down, invoice.id, "1", key="key-00000004")
@@ -360,11 +362,24 @@ def test_released_commitments_free_capacity() -> None:
     assert _fund(services, invoice.id, "100").amount_stroops == 100
 
 
-def test_without_a_chain_funding_is_unavailable() -> None:
+@pytest.mark.parametrize("mode", [SigningMode.DELEGATED, SigningMode.CUSTODIAL])
+def test_a_signing_mode_without_a_chain_is_unavailable(mode: SigningMode) -> None:
+    services = Services.from_ports(
+        InMemoryStore(), FixedClock(), SequentialIdGenerator(), signing_mode=mode
+    )
+    invoice = _listed(services)
+    with pytest.raises(Unavailable) as raised:
+        _fund(services, invoice.id, "1")
+    assert (raised.value.code, raised.value.retryable) == ("ESCROW_CHAIN_UNAVAILABLE", True)
+    assert services.funding.commitments("t1", ADMIN).total == 0
+
+
+def test_the_stubbed_mode_needs_no_chain() -> None:
     services = Services.from_ports(InMemoryStore(), FixedClock(), SequentialIdGenerator())
     invoice = _listed(services)
-    with pytest.raises(Unavailable):
-        _fund(services, invoice.id, "1")
+    commitment = _fund(services, invoice.id, "1")
+    assert commitment.submission_status is SubmissionStatus.STUBBED
+    assert commitment.tx_hash is None and commitment.transaction_xdr is None
 
 
 # ---- locks --------------------------------------------------------------------------------------
