@@ -26,6 +26,7 @@ PATH_VALUES = {
     "address": account_address(),
     "jobId": "job_01M8R0RA38VGM1YWTAZ342AME4",
     "runId": "rec_01M8R0RA38VGM1YWTAZ342AME4",
+    "commitmentId": "cmt_01M8R0RA38VGM1YWTAZ342AME4",
 }
 WITHOUT_QUERY = [
     (path, method)
