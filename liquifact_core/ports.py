@@ -363,8 +363,12 @@ class EscrowProjectionRepository(Protocol):
         """The tenant's indexer cursor, or None before its first pass."""
         ...
 
-    def put_cursor(self, cursor: IndexerCursor) -> None:
-        """Store the tenant's cursor, replacing the earlier one."""
+    def put_cursor(self, cursor: IndexerCursor, *, replacing: IndexerCursor | None) -> None:
+        """Store the tenant's cursor in place of ``replacing``, the cursor the caller read
+        before it read the chain (None: the tenant had none). Conflict CONCURRENT_UPDATE
+        (retryable) when the stored cursor is no longer that one, by position (``cursor``
+        and ``ledger``): another pass committed in between, and this unit must not commit
+        (its events may be older than the stored cursor, or already applied)."""
         ...
 
 

@@ -705,9 +705,14 @@ class _EscrowProjectionRepository:
         self._uow.check_tenant(tenant_id)
         return self._uow.state().cursors.get(tenant_id)
 
-    def put_cursor(self, cursor: IndexerCursor) -> None:
+    def put_cursor(self, cursor: IndexerCursor, *, replacing: IndexerCursor | None) -> None:
         self._uow.check_tenant(cursor.tenant_id)
-        self._uow.state().cursors[cursor.tenant_id] = cursor
+        cursors = self._uow.state().cursors
+        stored = cursors.get(cursor.tenant_id)
+        position = None if stored is None else (stored.cursor, stored.ledger)
+        if position != (None if replacing is None else (replacing.cursor, replacing.ledger)):
+            raise errors.concurrent_update()  # another pass moved it since the caller read it
+        cursors[cursor.tenant_id] = cursor
 
 
 def _replaceable(record: IdempotencyRecord, now: datetime) -> bool:

@@ -203,7 +203,8 @@ class PostgresEscrowProjectionRepository(SqlEscrowProjectionRepository):
     rows = ROWS
     UPSERT = pyformat(escrows.UPSERT_PROJECTION)
     SELECT = pyformat(escrows.SELECT_PROJECTION)
-    UPSERT_CURSOR = pyformat(escrows.UPSERT_CURSOR)
+    INSERT_FIRST_CURSOR = pyformat(escrows.INSERT_FIRST_CURSOR)
+    REPLACE_CURSOR = pyformat(escrows.REPLACE_CURSOR)
     SELECT_CURSOR = pyformat(escrows.SELECT_CURSOR)
 
 

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from liquifact_adapters.sql.repositories import Session
 from liquifact_adapters.sql.rows import Row, RowConverter
+from liquifact_core.errors import concurrent_update
 from liquifact_core.escrow import EscrowReading, EscrowStatus, InvoiceEscrow
 from liquifact_core.indexing import EscrowProjection, IndexerCursor, LinkedEscrow
 
@@ -39,11 +40,20 @@ SELECT tenant_id, invoice_id, contract, escrow_invoice_id, admin, sme_address, a
 FROM escrow_projections
 WHERE tenant_id = :tenant_id AND invoice_id = :invoice_id
 """
-UPSERT_CURSOR = """
+# The cursor moves only from the position its pass started at (compare-and-set): a tenant's
+# first cursor is inserted unless another pass inserted one first, a later one replaces the
+# row only while it still holds the expected position (``:expected_cursor`` is '' for none;
+# real paging tokens are never empty). Under PostgreSQL's READ COMMITTED, a concurrent pass's
+# uncommitted write makes these wait, then see its committed row: no two passes both succeed.
+INSERT_FIRST_CURSOR = """
 INSERT INTO escrow_indexer_cursors (tenant_id, cursor, ledger, updated_at)
 VALUES (:tenant_id, :cursor, :ledger, :updated_at)
-ON CONFLICT (tenant_id) DO UPDATE SET
-    cursor = excluded.cursor, ledger = excluded.ledger, updated_at = excluded.updated_at
+ON CONFLICT (tenant_id) DO NOTHING
+"""
+REPLACE_CURSOR = """
+UPDATE escrow_indexer_cursors SET cursor = :cursor, ledger = :ledger, updated_at = :updated_at
+WHERE tenant_id = :tenant_id AND coalesce(cursor, '') = :expected_cursor
+    AND ledger = :expected_ledger
 """
 SELECT_CURSOR = """
 SELECT tenant_id, cursor, ledger, updated_at FROM escrow_indexer_cursors
@@ -70,7 +80,8 @@ class SqlEscrowProjectionRepository:
     rows: ClassVar[RowConverter]
     UPSERT: ClassVar[str]
     SELECT: ClassVar[str]
-    UPSERT_CURSOR: ClassVar[str]
+    INSERT_FIRST_CURSOR: ClassVar[str]
+    REPLACE_CURSOR: ClassVar[str]
     SELECT_CURSOR: ClassVar[str]
 
     def __init__(self, session: Session) -> None:
@@ -118,17 +129,22 @@ class SqlEscrowProjectionRepository:
         found = self._session.fetch_all(self.SELECT_CURSOR, {"tenant_id": tenant_id})
         return cursor_from_row(found[0], self.rows) if found else None
 
-    def put_cursor(self, cursor: IndexerCursor) -> None:
+    def put_cursor(self, cursor: IndexerCursor, *, replacing: IndexerCursor | None) -> None:
         self._session.check_tenant(cursor.tenant_id)
-        self._session.write(
-            self.UPSERT_CURSOR,
-            {
-                "tenant_id": cursor.tenant_id,
-                "cursor": cursor.cursor,
-                "ledger": cursor.ledger,
-                "updated_at": self.rows.timestamp_to_sql(cursor.updated_at),
-            },
-        )
+        params: dict[str, Any] = {
+            "tenant_id": cursor.tenant_id,
+            "cursor": cursor.cursor,
+            "ledger": cursor.ledger,
+            "updated_at": self.rows.timestamp_to_sql(cursor.updated_at),
+        }
+        if replacing is None:
+            written = self._session.write(self.INSERT_FIRST_CURSOR, params)
+        else:
+            params["expected_cursor"] = replacing.cursor or ""
+            params["expected_ledger"] = replacing.ledger
+            written = self._session.write(self.REPLACE_CURSOR, params)
+        if written != 1:
+            raise concurrent_update()  # another pass moved the cursor since this one read it
 
     def _projection(self, row: Row) -> EscrowProjection:
         escrow = InvoiceEscrow(

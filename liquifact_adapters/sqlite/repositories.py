@@ -199,7 +199,8 @@ class SqliteEscrowProjectionRepository(SqlEscrowProjectionRepository):
     rows = ROWS
     UPSERT = escrows.UPSERT_PROJECTION
     SELECT = escrows.SELECT_PROJECTION
-    UPSERT_CURSOR = escrows.UPSERT_CURSOR
+    INSERT_FIRST_CURSOR = escrows.INSERT_FIRST_CURSOR
+    REPLACE_CURSOR = escrows.REPLACE_CURSOR
     SELECT_CURSOR = escrows.SELECT_CURSOR
 
     @staticmethod

@@ -11,12 +11,17 @@ Per tenant, in this order:
    a reading not newer than the projection changes nothing), move the invoice along the
    chain's path through ``InvoiceService.follow_chain_in`` (history, audit, webhook job,
    commitment release), confirm the pending commitments the ``funded`` events report, and
-   store the new cursor. Commit, then publish the changes (cache invalidation): every
-   projection written is an ``EscrowProjected``, besides the invoice's own changes.
+   store the new cursor in place of the one read in step 1. Commit, then publish the changes
+   (cache invalidation): every projection written is an ``EscrowProjected``, besides the
+   invoice's own changes.
 
 A chain failure (Unavailable) or a store conflict in step 3 leaves that tenant's cursor where it
 was; the next pass reads the same events again, and they apply once because the cursor, the
-projections and the invoice states commit together. Other tenants carry on.
+projections and the invoice states commit together. Other tenants carry on. Passes may run at
+once (``index-once`` beside the worker's schedule, a slot's job outliving its minute): the
+cursor write is a compare-and-set, so when another pass committed the tenant's cursor after
+step 1, this pass's unit fails with CONCURRENT_UPDATE and commits nothing, neither an older
+cursor nor a second confirmation of the same deposit.
 """
 
 from __future__ import annotations
@@ -222,13 +227,16 @@ class EscrowIndexer:
                     for c in moved
                     if isinstance(c, InvoiceChanged) and c.from_status is not c.to_status
                 )
+            # Only from where this pass started: a pass that committed meanwhile makes this
+            # raise, and the unit (confirmations and steps included) is not committed.
             uow.escrows.put_cursor(
                 IndexerCursor(
                     tenant_id,
                     fetched.cursor if fetched.cursor is not None else _cursor_of(cursor),
                     max(fetched.latest_ledger, cursor.ledger if cursor else 0),
                     now,
-                )
+                ),
+                replacing=cursor,
             )
             uow.commit()
         self._invoices.publish(changes)

@@ -24,7 +24,7 @@ from liquifact_adapters.soroban import CHAIN_UNAVAILABLE, ResilienceSettings, So
 from liquifact_core.chain import ContractEvent, EscrowLedger
 from liquifact_core.errors import Conflict, Locked, Unavailable, Unprocessable
 from liquifact_core.escrow import EscrowReading, EscrowStatus, InvoiceEscrow
-from tests.soroban_peer import PASSPHRASE, PeerServer
+from tests.soroban_peer import PASSPHRASE, PeerProcess, PeerServer
 
 UNIT = 10**7
 
@@ -94,7 +94,9 @@ class FakeWorld:
 
 
 class PeerWorld:
-    def __init__(self, peer: PeerServer) -> None:
+    """Escrows on a peer (in this process or another) and real signed ``fund`` transactions."""
+
+    def __init__(self, peer: PeerServer | PeerProcess) -> None:
         self.peer = peer
         self.rpc = SorobanServer(peer.url)
         self.ledger = SorobanEscrowLedger(
@@ -107,9 +109,10 @@ class PeerWorld:
         self.tokens[created["address"]] = created["funding_token"]
         return str(created["address"])
 
-    def fund(self, contract: str, amount: int) -> None:
-        """A real ``fund(investor, amount)`` transaction, signed by a new investor."""
-        investor = Keypair.random()
+    def fund(self, contract: str, amount: int, investor: Keypair | None = None) -> None:
+        """A real ``fund(investor, amount)`` transaction, signed by ``investor`` (default: a
+        new one), who is given the account and the tokens first."""
+        investor = investor or Keypair.random()
         self.peer.control.create_account(investor.public_key)
         self.peer.control.mint(self.tokens[contract], investor.public_key, amount)
         transaction = (

@@ -1,6 +1,7 @@
 """The escrow indexer's tables (migration 0011) on every store: projections and the cursor
 round-trip exactly (i128 amounts included), belong to one tenant, commit or roll back with the
-unit, and the maintenance listing finds every linked escrow to index across tenants."""
+unit, the cursor moves only from the position its writer read, and the maintenance listing
+finds every linked escrow to index across tenants."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import attrs
 import pytest
 from stellar_sdk.strkey import StrKey
 
+from liquifact_core.errors import Conflict
 from liquifact_core.escrow import I128_MAX, U64_MAX, EscrowReading, EscrowStatus, InvoiceEscrow
 from liquifact_core.indexing import EscrowProjection, IndexerCursor, LinkedEscrow
 from liquifact_core.invoices import Invoice
@@ -91,15 +93,47 @@ def test_a_projection_is_replaced_not_duplicated(store: Store, tenant: str) -> N
 def test_the_cursor_round_trips_and_is_replaced(store: Store, tenant: str) -> None:
     with store.read_unit(tenant) as uow:
         assert uow.escrows.cursor(tenant) is None
+    previous = None
     for cursor in (
         IndexerCursor(tenant, None, 0, T0),
+        IndexerCursor(tenant, None, 4200, T0 + timedelta(seconds=30)),
         IndexerCursor(tenant, "0000000000000004242-0000000001", 4242, T0 + timedelta(minutes=1)),
+        IndexerCursor(tenant, "0000000000000004250-0000000000", 4250, T0 + timedelta(minutes=2)),
     ):
         with store.unit_of_work(tenant) as uow:
-            uow.escrows.put_cursor(cursor)
+            uow.escrows.put_cursor(cursor, replacing=previous)
             uow.commit()
         with store.read_unit(tenant) as uow:
             assert uow.escrows.cursor(tenant) == cursor
+        previous = cursor
+
+
+def test_the_cursor_moves_only_from_the_position_its_writer_read(store: Store, tenant: str) -> None:
+    first = IndexerCursor(tenant, "0000000000000000100-0000000000", 100, T0)
+    with store.unit_of_work(tenant) as uow:
+        uow.escrows.put_cursor(first, replacing=None)
+        uow.commit()
+    later = T0 + timedelta(minutes=1)
+    ahead = IndexerCursor(tenant, "0000000000000000120-0000000000", 120, later)
+    behind = IndexerCursor(tenant, "0000000000000000110-0000000000", 110, later)
+    with store.unit_of_work(tenant) as uow:
+        uow.escrows.put_cursor(ahead, replacing=first)
+        uow.commit()
+
+    # Two passes read ``first``; the slower one must not put its older position back, and a
+    # second "first" cursor is refused too. Nothing of the refused unit is written.
+    item = linked(tenant)
+    save(store, item)
+    for stale in (first, None, attrs.evolve(ahead, cursor=None), attrs.evolve(ahead, ledger=1)):
+        with store.unit_of_work(tenant) as uow:
+            uow.escrows.put(projection_of(item))
+            with pytest.raises(Conflict) as refused:
+                uow.escrows.put_cursor(behind, replacing=stale)
+        assert refused.value.code == "CONCURRENT_UPDATE"
+        assert refused.value.retryable
+    with store.read_unit(tenant) as uow:
+        assert uow.escrows.cursor(tenant) == ahead
+        assert uow.escrows.get(tenant, item.id) is None
 
 
 def test_an_uncommitted_unit_writes_neither_projection_nor_cursor(
@@ -109,7 +143,7 @@ def test_an_uncommitted_unit_writes_neither_projection_nor_cursor(
     save(store, item)
     with store.unit_of_work(tenant) as uow:
         uow.escrows.put(projection_of(item))
-        uow.escrows.put_cursor(IndexerCursor(tenant, "c", 7, T0))
+        uow.escrows.put_cursor(IndexerCursor(tenant, "c", 7, T0), replacing=None)
     with store.read_unit(tenant) as uow:
         assert uow.escrows.get(tenant, item.id) is None
         assert uow.escrows.cursor(tenant) is None
@@ -125,7 +159,7 @@ def test_a_unit_serves_only_its_tenant(store: Store, tenant: str) -> None:
         with pytest.raises(PermissionError):
             uow.escrows.get(other, item.id)
         with pytest.raises(PermissionError):
-            uow.escrows.put_cursor(IndexerCursor(other, None, 0, T0))
+            uow.escrows.put_cursor(IndexerCursor(other, None, 0, T0), replacing=None)
         with pytest.raises(PermissionError):
             uow.escrows.cursor(other)
 
@@ -168,7 +202,7 @@ def test_indexer_progress_spans_the_cursors_of_every_tenant(store: Store) -> Non
     old = T0 - timedelta(days=3650)
     for tenant, ledger, at in ((first, 1, old), (second, 3, T0)):
         with store.unit_of_work(tenant) as uow:
-            uow.escrows.put_cursor(IndexerCursor(tenant, None, ledger, at))
+            uow.escrows.put_cursor(IndexerCursor(tenant, None, ledger, at), replacing=None)
             uow.commit()
     progress = store.indexer_progress()
     assert progress.oldest_ledger is not None and progress.oldest_ledger <= 1

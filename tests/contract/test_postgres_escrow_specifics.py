@@ -28,7 +28,7 @@ def test_the_application_role_sees_only_its_tenants_rows(
         save(pg_store, item)
         with pg_store.unit_of_work(tenant) as uow:
             uow.escrows.put(projection_of(item))
-            uow.escrows.put_cursor(IndexerCursor(tenant, None, 1, T0))
+            uow.escrows.put_cursor(IndexerCursor(tenant, None, 1, T0), replacing=None)
             uow.commit()
 
     with pg_store.unit_of_work(mine) as uow:

@@ -213,7 +213,8 @@ def test_replaying_the_same_events_changes_nothing(world: World) -> None:
         cursor = uow.escrows.cursor(TENANT)
         assert cursor is not None
         uow.escrows.put_cursor(
-            type(cursor)(TENANT, None, 0, cursor.updated_at)  # back to the start
+            type(cursor)(TENANT, None, 0, cursor.updated_at),  # back to the start
+            replacing=cursor,
         )
         uow.commit()
     world.indexer.run_once()
@@ -267,6 +268,41 @@ def test_a_crash_before_commit_leaves_everything_as_it_was(world: World) -> None
     assert state["history"][-1] is S.FUNDED
     assert len(state["webhooks"]) == len(seeded["webhooks"]) + 1
     assert state["cursor"].ledger == 102
+
+
+def test_a_pass_overtaken_by_another_commits_nothing(world: World) -> None:
+    investor = Actor("inv-0", Role.INVESTOR, account_address())
+    invoice = world.linked_invoice()
+    commitment = world.commit(investor, invoice, 400)
+    world.indexer.run_once()  # seed
+    world.deposit(invoice, str(investor.wallet), 400, 400)
+
+    # The slow pass has read the deposit's event and re-reads the contract; meanwhile a second
+    # deposit lands and another pass indexes both and commits.
+    ledger = world.ledger
+    real_read = ledger.read_escrow
+
+    def read_then_overtaken(contract: str) -> EscrowReading:
+        reading = real_read(contract)
+        ledger.read_escrow = real_read  # type: ignore[method-assign]
+        world.deposit(invoice, account_address(), 600, 1000)
+        world.indexer.run_once()
+        return reading
+
+    ledger.read_escrow = read_then_overtaken  # type: ignore[method-assign]
+    slow = world.indexer.run_once()
+    overtaken = world.read(invoice.id)
+
+    # Its unit is refused whole: the cursor is not put back, nothing is applied twice.
+    assert [t.error for t in slow.tenants] == ["CONCURRENT_UPDATE"]
+    assert overtaken["status"] is S.FUNDED and overtaken["cursor"].ledger == 102
+    assert overtaken["projection"].ledger == 102
+    with world.store.read_unit(TENANT) as uow:
+        audit = uow.audit.for_resource(TENANT, "commitment", commitment.id)
+    assert [e.action for e in audit].count("commitment.confirmed") == 1
+    again = world.indexer.run_once()
+    assert (again.tenants[0].events, again.tenants[0].error) == (0, None)
+    assert world.read(invoice.id)["version"] == overtaken["version"]
 
 
 def test_a_chain_outage_leaves_the_cursor_where_it_was(world: World) -> None:

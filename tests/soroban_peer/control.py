@@ -6,15 +6,18 @@ Every operation is a function of JSON-able parameters, reachable in process
 Amounts are ints in the token's smallest unit; times are Unix seconds.
 
 Faults (`fail`), consumed in the order added, each by the next `count` matching JSON-RPC calls:
-- `timeout`: hold the answer `hold_seconds` (default 30) before writing it; with `process`
-  (default true) the request is applied first, so a held `sendTransaction` still lands;
-  without it nothing is applied and the connection closes with no answer.
+- `timeout`: hold the answer `hold_seconds` (default 30) before writing it, or until
+  `release_held` (or the peer's stop); with `process` (default true) the request is applied
+  first, so a held `sendTransaction` still lands; without it nothing is applied and the
+  connection closes with no answer.
 - `http_503`: answer HTTP 503 with a non-JSON body.
 - `contract_error`: `simulateTransaction` fails with `Error(Contract, #code)`;
   `sendTransaction` is accepted (PENDING) and lands FAILED with that error.
 - `drop`: `sendTransaction` answers PENDING but the transaction never lands.
 `methods` narrows a fault to some JSON-RPC methods (default: every method for timeout and
-http_503, simulate+send for contract_error, send for drop).
+http_503, simulate+send for contract_error, send for drop). `pending_faults` lists the faults
+not yet used up: a fault is taken when its call arrives, so once a held `timeout` is gone
+from the list its caller is waiting for the answer (a test may then kill the caller).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import json
 import threading
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from stellar_sdk import Keypair, scval
@@ -52,6 +55,8 @@ class Fault:
     hold_seconds: float = 30.0
     code: int = 0
     process: bool = True
+    # What a held answer waits for besides its time (set by `release_held` or the stop).
+    release: threading.Event = field(default_factory=threading.Event)
 
 
 class Faults:
@@ -60,6 +65,7 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rules: list[Fault] = []
+        self._release = threading.Event()
 
     def add(self, fault: Fault) -> None:
         with self._lock:
@@ -69,16 +75,32 @@ class Faults:
         with self._lock:
             self._rules.clear()
 
+    def pending(self) -> list[Fault]:
+        with self._lock:
+            return list(self._rules)
+
     def take(self, method: str) -> Fault | None:
-        """The first fault that applies to `method`, counted as used once."""
+        """The first fault that applies to `method`, counted as used once; its `release` is
+        the event that ends this call's hold early."""
         with self._lock:
             for rule in self._rules:
                 if rule.methods is None or method in rule.methods:
                     rule.remaining -= 1
                     if rule.remaining <= 0:
                         self._rules.remove(rule)
-                    return rule
+                    return replace(rule, release=self._release)
         return None
+
+    def release_held(self) -> None:
+        """Answer every call held so far now; later holds wait again."""
+        with self._lock:
+            self._release.set()
+            self._release = threading.Event()
+
+    def stop(self) -> None:
+        """Answer every held call now, and hold none from now on."""
+        with self._lock:
+            self._release.set()
 
 
 def _opt(value: Any, encode: Callable[[Any], x.SCVal]) -> x.SCVal:
@@ -238,6 +260,26 @@ def clear_faults(_peer: Peer, faults: Faults, _p: dict[str, Any]) -> dict[str, A
     return {}
 
 
+def release_held(_peer: Peer, faults: Faults, _p: dict[str, Any]) -> dict[str, Any]:
+    """Write the answers of the calls `timeout` faults hold now (later ones are held again)."""
+    faults.release_held()
+    return {}
+
+
+def pending_faults(_peer: Peer, faults: Faults, _p: dict[str, Any]) -> dict[str, Any]:
+    """The faults not used up yet, in order: kind, remaining calls, methods (None: any)."""
+    return {
+        "faults": [
+            {
+                "kind": fault.kind,
+                "remaining": fault.remaining,
+                "methods": None if fault.methods is None else sorted(fault.methods),
+            }
+            for fault in faults.pending()
+        ]
+    }
+
+
 OPERATIONS: dict[str, Callable[[Peer, Faults, dict[str, Any]], dict[str, Any]]] = {
     f.__name__: f
     for f in (
@@ -254,6 +296,8 @@ OPERATIONS: dict[str, Callable[[Peer, Faults, dict[str, Any]], dict[str, Any]]] 
         balance,
         fail,
         clear_faults,
+        release_held,
+        pending_faults,
     )
 }
 
@@ -357,3 +401,11 @@ class PeerControl:
 
     def clear_faults(self) -> None:
         self._call("clear_faults", {})
+
+    def release_held(self) -> None:
+        """Let the calls held by `timeout` faults have their answers now."""
+        self._call("release_held", {})
+
+    def pending_faults(self) -> list[dict[str, Any]]:
+        """The injected faults not used up yet (a taken fault's call has arrived)."""
+        return list(self._call("pending_faults", {})["faults"])

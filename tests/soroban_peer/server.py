@@ -109,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(503, b"Service Unavailable (injected by the soroban peer)", "text/plain")
             return
         if fault is not None and fault.kind == "timeout" and not fault.process:
-            self.server.stopping.wait(fault.hold_seconds)
+            fault.release.wait(fault.hold_seconds)
             self.close_connection = True
             return
         try:
@@ -127,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "error": {"code": exc.code, "message": exc.message},
             }
         if fault is not None and fault.kind == "timeout":
-            self.server.stopping.wait(fault.hold_seconds)
+            fault.release.wait(fault.hold_seconds)
         self._json(200, answer)
 
 
@@ -137,7 +137,6 @@ class _HttpServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], peer: Peer, faults: Faults, verbose: bool) -> None:
         super().__init__(address, _Handler)
         self.peer, self.faults, self.verbose = peer, faults, verbose
-        self.stopping = threading.Event()
 
 
 class PeerServer:
@@ -184,7 +183,7 @@ class PeerServer:
         if self._stopped:
             return
         self._stopped = True
-        self._http.stopping.set()
+        self.faults.stop()
         if self._serving:
             self._http.shutdown()
         if self._thread is not None:
