@@ -369,6 +369,10 @@ def test_custodial_funding_over_processes_is_signed_by_the_platform_and_lands(
         refused = world.fund(invoice_id, stranger, UNIT)
         assert refused.status_code == 403, refused.text
         assert refused.json()["code"] == "WALLET_NOT_CUSTODIED"
+        none = httpx.get(
+            world.base + "/v1/investor/commitments", headers=world.as_investor(stranger)
+        )
+        assert none.json()["data"] == []
 
         funded = world.fund(invoice_id, wallet, TARGET)
         assert funded.status_code == 201, funded.text
