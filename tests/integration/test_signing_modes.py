@@ -102,6 +102,16 @@ class World:
             self.tenant, actor_of(keypair), commitment.id, SignedSubmission(envelope)
         )
 
+    def signed_and_submitted(self, amount: int) -> tuple[str, Keypair, Commitment]:
+        """A new escrow and investor, a commitment of ``amount`` whose transaction the
+        wallet signed and submitted: (contract, wallet, commitment)."""
+        invoice_id, contract = self.escrow()
+        wallet = self.investor()
+        commitment = self.fund(invoice_id, wallet, amount)
+        assert commitment.transaction_xdr is not None
+        self.submit(commitment, signed(commitment.transaction_xdr, wallet), wallet)
+        return contract, wallet, commitment
+
     def run_submission(self, commitment: Commitment) -> Commitment:
         """Run the commitment's pending escrow_submission jobs through the worker's handler."""
         handler = job_handlers(self.services)[ESCROW_SUBMISSION]
@@ -358,11 +368,7 @@ def test_the_chain_down_answers_retryable_and_records_nothing(delegated: World) 
 def test_a_transaction_failing_on_chain_fails_the_submission_and_releases(
     delegated: World,
 ) -> None:
-    invoice_id, contract = delegated.escrow()
-    wallet = delegated.investor()
-    commitment = delegated.fund(invoice_id, wallet, 10 * UNIT)
-    assert commitment.transaction_xdr is not None
-    delegated.submit(commitment, signed(commitment.transaction_xdr, wallet), wallet)
+    contract, _, commitment = delegated.signed_and_submitted(10 * UNIT)
     # The escrow goes on legal hold between signing and landing (contract error 102).
     delegated.peer.control.fail("contract_error", code=102, methods=["sendTransaction"])
 
@@ -380,11 +386,7 @@ def test_a_transaction_failing_on_chain_fails_the_submission_and_releases(
 
 
 def test_a_first_send_that_times_out_is_not_funded_twice(delegated: World) -> None:
-    invoice_id, contract = delegated.escrow()
-    wallet = delegated.investor(balance=TARGET)
-    commitment = delegated.fund(invoice_id, wallet, 300 * UNIT)
-    assert commitment.transaction_xdr is not None
-    delegated.submit(commitment, signed(commitment.transaction_xdr, wallet), wallet)
+    contract, wallet, commitment = delegated.signed_and_submitted(300 * UNIT)
     # The peer applies the transaction but holds its answer past our RPC timeout.
     delegated.peer.control.fail("timeout", hold_seconds=3, methods=["sendTransaction"])
 
@@ -401,11 +403,7 @@ def test_a_first_send_that_times_out_is_not_funded_twice(delegated: World) -> No
 def test_a_dropped_send_is_resent_as_the_same_transaction_and_lands_once(
     delegated: World,
 ) -> None:
-    invoice_id, contract = delegated.escrow()
-    wallet = delegated.investor()
-    commitment = delegated.fund(invoice_id, wallet, 250 * UNIT)
-    assert commitment.transaction_xdr is not None
-    delegated.submit(commitment, signed(commitment.transaction_xdr, wallet), wallet)
+    contract, _, commitment = delegated.signed_and_submitted(250 * UNIT)
     delegated.peer.control.fail("drop")  # PENDING, but it never lands
 
     with pytest.raises(JobFailed):
