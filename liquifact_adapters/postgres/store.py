@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import suppress
-from datetime import datetime
+from datetime import date, datetime
 from typing import Self
 
 import psycopg
@@ -33,15 +33,21 @@ from liquifact_adapters.postgres.repositories import (
     LINKED_ESCROWS,
     PURGE_CHALLENGES,
     PURGE_EXPIRED,
+    PURGE_KYC_EVENTS,
+    SELECT_KYC_SUBJECT,
     SELECT_RECONCILIATION_TENANTS,
+    SELECT_REMINDER_TENANTS,
     SELECT_WALLET_ANY_TENANT,
     PostgresAuditLog,
     PostgresCommitmentRepository,
+    PostgresContactRepository,
     PostgresEscrowProjectionRepository,
     PostgresIdempotencyRepository,
     PostgresInvoiceRepository,
+    PostgresKycRepository,
     PostgresProfileRepository,
     PostgresReconciliationRepository,
+    PostgresReminderRepository,
     PostgresWalletRepository,
     PostgresWebhookRepository,
     constraint_violations,
@@ -188,6 +194,37 @@ class PostgresStore:
             connection.rollback()
         return [str(row["tenant_id"]) for row in rows]
 
+    def kyc_subject(self, reference: str) -> tuple[str, str] | None:
+        """The (tenant, subject) of a KYC reference in any tenant, read as the application
+        role through the SECURITY DEFINER function kyc_subject_of of migration 0014, which
+        returns those two columns of that one record and nothing else."""
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            row = connection.execute(SELECT_KYC_SUBJECT, {"reference": reference}).fetchone()
+            connection.rollback()
+        return None if row is None else (str(row["tenant_id"]), str(row["subject"]))
+
+    def purge_kyc_events(self, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` remembered KYC webhook events expired at ``now``."""
+        params = {"now": aware(now), "limit": limit}
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            removed = connection.execute(PURGE_KYC_EVENTS, params).rowcount
+            connection.commit()
+        return int(removed)
+
+    def reminder_tenants(self, start: date, end: date) -> list[str]:
+        """The tenants with live invoices maturing from ``start`` to ``end`` in a reminded
+        status, read as the application role through the SECURITY DEFINER function
+        reminder_tenants of migration 0014 (tenant ids and nothing else)."""
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            rows = connection.execute(
+                SELECT_REMINDER_TENANTS, {"first_day": start, "last_day": end}
+            ).fetchall()
+            connection.rollback()
+        return [str(row["tenant_id"]) for row in rows]
+
     def ping(self) -> None:
         """Run ``SELECT 1`` with a short timeout; raise Unavailable if that fails or the schema
         lacks a migration this code needs."""
@@ -253,6 +290,9 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     webhook_repository = PostgresWebhookRepository
     reconciliation_repository = PostgresReconciliationRepository
     escrow_repository = PostgresEscrowProjectionRepository
+    kyc_repository = PostgresKycRepository
+    reminder_repository = PostgresReminderRepository
+    contact_repository = PostgresContactRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

@@ -30,14 +30,17 @@ from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
 from liquifact_core.ports import (
     AuditLog,
     CommitmentRepository,
+    ContactRepository,
     EscrowProjectionRepository,
     IdempotencyRepository,
     InvoiceQuery,
     InvoiceRepository,
     JobRepository,
+    KycRepository,
     Page,
     ProfileRepository,
     ReconciliationRepository,
+    ReminderRepository,
     StatusTotals,
     WalletRepository,
     WebhookRepository,
@@ -48,8 +51,10 @@ from liquifact_core.ports import (
 if TYPE_CHECKING:
     from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
     from liquifact_adapters.sql.jobs import SqlJobRepository
+    from liquifact_adapters.sql.kyc import SqlKycRepository
     from liquifact_adapters.sql.profiles import SqlProfileRepository
     from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
+    from liquifact_adapters.sql.reminders import SqlContactRepository, SqlReminderRepository
     from liquifact_adapters.sql.wallets import SqlWalletRepository
     from liquifact_adapters.sql.webhooks import SqlWebhookRepository
 
@@ -402,6 +407,9 @@ class SqlUnitOfWork(ABC):
     webhooks: WebhookRepository
     reconciliations: ReconciliationRepository
     escrows: EscrowProjectionRepository
+    kyc: KycRepository
+    reminders: ReminderRepository
+    contacts: ContactRepository
 
     invoice_repository: ClassVar[type[SqlInvoiceRepository]]
     audit_log: ClassVar[type[SqlAuditLog]]
@@ -416,6 +424,11 @@ class SqlUnitOfWork(ABC):
     reconciliation_repository: ClassVar[type[SqlReconciliationRepository]]
     # The escrow indexer's projections and cursor (``liquifact_adapters.sql.escrows``).
     escrow_repository: ClassVar[type[SqlEscrowProjectionRepository]]
+    # KYC records, maturity reminders and contacts (``liquifact_adapters.sql.kyc``,
+    # ``.reminders``).
+    kyc_repository: ClassVar[type[SqlKycRepository]]
+    reminder_repository: ClassVar[type[SqlReminderRepository]]
+    contact_repository: ClassVar[type[SqlContactRepository]]
 
     def __init__(self, tenant_id: str, *, read_only: bool) -> None:
         self._tenant_id = tenant_id
@@ -430,6 +443,9 @@ class SqlUnitOfWork(ABC):
         self.webhooks = self.webhook_repository(self)
         self.reconciliations = self.reconciliation_repository(self)
         self.escrows = self.escrow_repository(self)
+        self.kyc = self.kyc_repository(self)
+        self.reminders = self.reminder_repository(self)
+        self.contacts = self.contact_repository(self)
 
     @property
     def read_only(self) -> bool:

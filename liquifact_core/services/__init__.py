@@ -12,12 +12,16 @@ from liquifact_core.changes import IgnoreChanges
 from liquifact_core.commitments import SigningMode
 from liquifact_core.errors import Unavailable
 from liquifact_core.escrow_addresses import EscrowAddressBook
+from liquifact_core.kyc import DEFAULT_WEBHOOK_TOLERANCE
 from liquifact_core.ports import (
     AddressPolicy,
     Cache,
     ChangeListener,
     Clock,
     IdGenerator,
+    KycProvider,
+    Mailer,
+    ReminderTemplates,
     SecretBox,
     Store,
 )
@@ -31,12 +35,18 @@ from liquifact_core.services.funding import FundingService
 from liquifact_core.services.idempotency import DEFAULT_TTL, IdempotencyService
 from liquifact_core.services.indexer import EscrowIndexer
 from liquifact_core.services.invoices import InvoiceService
+from liquifact_core.services.kyc import KycService, MockKycProvider
 from liquifact_core.services.marketplace import MarketplaceService
 from liquifact_core.services.metrics import MetricsService
 from liquifact_core.services.profiles import ProfileService
 from liquifact_core.services.reconciliation import (
     ReconciliationObserver,
     ReconciliationService,
+)
+from liquifact_core.services.reminders import (
+    ReminderObserver,
+    ReminderService,
+    ReminderSettings,
 )
 from liquifact_core.services.submissions import FundingSubmissions
 from liquifact_core.services.wallets import WalletService
@@ -64,6 +74,10 @@ class Services:
     webhook_ports: WebhookPorts
     reconciliation: ReconciliationService
     escrows: EscrowService
+    # KYC records and the provider (the in-memory mock when none is configured).
+    kyc: KycService
+    # Maturity reminders and contact e-mails (unavailable without a mailer and templates).
+    reminders: ReminderService
     # The chain's escrows (None: no Soroban RPC configured; links are not checked on chain).
     ledger: EscrowLedger | None = None
     # ESCROW_ADDR_BY_INVOICE (empty when not configured).
@@ -91,6 +105,8 @@ class Services:
         drift_threshold: int = DEFAULT_DRIFT_THRESHOLD,
         reconciliation_observer: ReconciliationObserver | None = None,
         escrow_freshness: EscrowFreshness | None = None,
+        kyc: KycPorts | None = None,
+        reminders: ReminderPorts | None = None,
     ) -> Services:
         """``cache`` is the response cache the HTTP shell serves reads from (the core never
         touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
@@ -115,8 +131,23 @@ class Services:
         (the shell's metrics and alert log). The escrow indexer reads ``ledger`` too (none:
         no indexer, ``indexer`` is None, and escrow reads serve what earlier passes
         projected). ``escrow_freshness``: when an escrow read is stale (default: 3 minutes, 20
-        ledgers)."""
+        ledgers). ``kyc``: the KYC provider and its webhook secret (none: the in-memory mock,
+        whose default policy verifies every subject without a record); ``reminders``: the
+        mailer, templates and settings of maturity reminders (none: no reminders)."""
         addresses = escrow_addresses or EscrowAddressBook()
+        kyc_ports = kyc or KycPorts()
+        kyc_service = KycService(
+            store.unit_of_work,
+            store.read_unit,
+            clock,
+            ids,
+            kyc_ports.provider,
+            store.kyc_subject,
+            store.purge_kyc_events,
+            webhook_secret=kyc_ports.webhook_secret,
+            tolerance=kyc_ports.tolerance,
+        )
+        mail = reminders or ReminderPorts()
         cache = cache if cache is not None else NoCache()
         changes = changes if changes is not None else IgnoreChanges()
         hooks = webhooks or WebhookPorts(_NoSecretBox(), _NoSecretBox())
@@ -130,6 +161,7 @@ class Services:
             outbox,
             ledger=ledger,
             escrow_addresses=addresses,
+            kyc=kyc_service.gate,
         )
         indexer = None
         if ledger is not None:
@@ -165,6 +197,7 @@ class Services:
                 changes,
                 store.read_unit,
                 mode=signing_mode,
+                kyc=kyc_service.gate,
             ),
             submissions=(
                 None
@@ -217,6 +250,18 @@ class Services:
                 latest_seen=(lambda: None) if indexer is None else (lambda: indexer.latest_seen),
             ),
             indexer=indexer,
+            kyc=kyc_service,
+            reminders=ReminderService(
+                store.unit_of_work,
+                store.read_unit,
+                clock,
+                ids,
+                store.reminder_tenants,
+                mail.mailer,
+                mail.templates,
+                mail.settings,
+                mail.observer,
+            ),
         )
 
     def close(self) -> None:
@@ -243,6 +288,29 @@ class WebhookPorts:
     policy: AddressPolicy
     max_retries: int = DEFAULT_MAX_RETRIES
     allow_insecure_loopback: bool = False
+
+
+@attrs.frozen
+class KycPorts:
+    """The KYC provider (default: the in-memory mock, verifying every subject without a
+    record), KYC_PROVIDER_SECRET (None: the provider webhook answers 503) and the signature
+    tolerance of its webhook."""
+
+    provider: KycProvider = attrs.field(factory=MockKycProvider)
+    webhook_secret: str | None = attrs.field(default=None, repr=False)
+    tolerance: timedelta = DEFAULT_WEBHOOK_TOLERANCE
+
+
+@attrs.frozen
+class ReminderPorts:
+    """What maturity reminders need from outside the core: the ``Mailer``, the
+    ``ReminderTemplates``, their settings and an observer of deliveries (metrics). Without a
+    mailer or templates, no reminder is planned or sent."""
+
+    mailer: Mailer | None = None
+    templates: ReminderTemplates | None = None
+    settings: ReminderSettings = attrs.field(factory=ReminderSettings)
+    observer: ReminderObserver | None = None
 
 
 @attrs.frozen
@@ -297,11 +365,15 @@ __all__ = [
     "FundingService",
     "IdempotencyService",
     "InvoiceService",
+    "KycPorts",
+    "KycService",
     "MarketplaceService",
     "MetricsService",
     "NoCache",
     "ProfileService",
     "ReconciliationService",
+    "ReminderPorts",
+    "ReminderService",
     "Services",
     "WalletService",
     "WebhookPorts",
