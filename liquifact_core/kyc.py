@@ -138,7 +138,9 @@ def map_provider_status(raw: Any) -> KycStatus:
         raise Unprocessable(
             "The provider status is not one this service maps; nothing was changed.",
             code="KYC_STATUS_UNKNOWN",
-            field_errors=[FieldError("status", "is not a known provider status", "KYC_STATUS_UNKNOWN")],
+            field_errors=[
+                FieldError("status", "is not a known provider status", "KYC_STATUS_UNKNOWN")
+            ],
         )
     return found
 
@@ -254,7 +256,9 @@ class KycEvent(Checked):
         Pattern(KYC_EVENT_ID_PATTERN, "must be 1-128 of [A-Za-z0-9_.:-]", 128)
     )
     reference: str = rule_field(
-        Pattern(KYC_REFERENCE_PATTERN, "must be a KYC reference: 'kyc_' then 1-60 of [A-Za-z0-9_]", 64)
+        Pattern(
+            KYC_REFERENCE_PATTERN, "must be a KYC reference: 'kyc_' then 1-60 of [A-Za-z0-9_]", 64
+        )
     )
     status: str = rule_field(
         Pattern(PROVIDER_STATUS_PATTERN, "must be 1-64 of letters, digits, _, - and spaces", 64)

@@ -80,6 +80,13 @@ MANAGE_WEBHOOKS = allow(ADMIN)
 # it yet, so only admin tokens are admitted.
 READ_RECONCILIATION = allow(ADMIN)
 
+# KYC and contact e-mails (issue 15): a subject's own (SMEs and investors, by their token's
+# sub; no API key is a subject); a subject's record and exemption are an admin's decision. The
+# provider's webhook carries no token: its X-Signature is its credential (checked by the route).
+OWN_KYC = allow(SME, INVESTOR)
+MANAGE_KYC = allow(ADMIN)
+KYC_PROVIDER = PUBLIC
+
 _INVOICE = "/v1/invoices/{id}"
 ACCESS: Mapping[tuple[str, str], Access] = {
     ("/health", "GET"): PUBLIC,
@@ -132,6 +139,13 @@ ACCESS: Mapping[tuple[str, str], Access] = {
     ("/v1/admin/jobs/{jobId}/replay", "POST"): MANAGE_WEBHOOKS,
     ("/v1/admin/reconciliation/runs", "GET"): READ_RECONCILIATION,
     ("/v1/admin/reconciliation/runs/{runId}", "GET"): READ_RECONCILIATION,
+    ("/v1/kyc/me", "GET"): OWN_KYC,
+    ("/v1/kyc/me/verification", "POST"): OWN_KYC,
+    ("/v1/kyc/webhook", "POST"): KYC_PROVIDER,
+    ("/v1/admin/kyc/{subject}", "GET"): MANAGE_KYC,
+    ("/v1/admin/kyc/{subject}/exempt", "POST"): MANAGE_KYC,
+    ("/v1/me/contact", "GET"): OWN_KYC,
+    ("/v1/me/contact", "PUT"): OWN_KYC,
 }
 
 

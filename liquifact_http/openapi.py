@@ -205,6 +205,7 @@ def object_components() -> dict[str, Component]:
     from liquifact_http import (
         openapi_auth,
         openapi_escrow,
+        openapi_kyc,
         openapi_market,
         openapi_reconciliation,
         openapi_webhooks,
@@ -217,6 +218,7 @@ def object_components() -> dict[str, Component]:
         **openapi_webhooks.components(),
         **openapi_reconciliation.components(),
         **openapi_escrow.components(),
+        **openapi_kyc.components(),
     }
 
 
@@ -931,6 +933,7 @@ def _paths() -> Object:
     from liquifact_http import (
         openapi_auth,
         openapi_escrow,
+        openapi_kyc,
         openapi_market,
         openapi_reconciliation,
         openapi_webhooks,
@@ -947,6 +950,7 @@ def _paths() -> Object:
                 **openapi_webhooks.paths(),
                 **openapi_reconciliation.paths(),
                 **openapi_escrow.paths(),
+                **openapi_kyc.paths(),
                 **_docs_paths(),
             }
         )
@@ -1005,6 +1009,7 @@ def openapi_document() -> dict[str, Any]:
     from liquifact_http import (
         openapi_auth,
         openapi_escrow,
+        openapi_kyc,
         openapi_market,
         openapi_reconciliation,
         openapi_webhooks,
@@ -1025,6 +1030,7 @@ def openapi_document() -> dict[str, Any]:
             *openapi_webhooks.TAGS,
             *openapi_reconciliation.TAGS,
             *openapi_escrow.TAGS,
+            *openapi_kyc.TAGS,
         ],
         "paths": _paths(),
         "components": {
@@ -1036,6 +1042,7 @@ def openapi_document() -> dict[str, Any]:
                 **openapi_webhooks.parameters(),
                 **openapi_reconciliation.parameters(),
                 **openapi_escrow.parameters(),
+                **openapi_kyc.parameters(),
             },
             "headers": {
                 **_response_headers(),

@@ -881,7 +881,9 @@ class _ReminderRepository:
 
     def dead_letters(self, tenant_id: str, limit: int, offset: int) -> list[ReminderDeadLetter]:
         self._uow.check_tenant(tenant_id)
-        mine = [letter for letter in self._uow.state().dead_letters if letter.tenant_id == tenant_id]
+        mine = [
+            letter for letter in self._uow.state().dead_letters if letter.tenant_id == tenant_id
+        ]
         mine.sort(key=lambda letter: (letter.created_at, letter.id), reverse=True)
         return mine[offset : offset + limit]
 

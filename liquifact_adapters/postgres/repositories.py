@@ -18,8 +18,15 @@ from psycopg import errors as pg_errors
 
 from liquifact_adapters.postgres import marketplace as market
 from liquifact_adapters.postgres.mapping import ROWS
-from liquifact_adapters.sql import escrows, kyc, profiles, reconciliation, reminders, wallets
-from liquifact_adapters.sql import webhooks
+from liquifact_adapters.sql import (
+    escrows,
+    kyc,
+    profiles,
+    reconciliation,
+    reminders,
+    wallets,
+    webhooks,
+)
 from liquifact_adapters.sql import statements as shared
 from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
 from liquifact_adapters.sql.kyc import SqlKycRepository
@@ -241,7 +248,9 @@ class PostgresKycRepository(SqlKycRepository):
 class PostgresReminderRepository(SqlReminderRepository):
     rows = ROWS
     # Ids in the "C" collation: code point order, as Python and SQLite compare strings.
-    DUE = pyformat(reminders.DUE_INVOICES.replace("ORDER BY due_date, id", 'ORDER BY due_date, id COLLATE "C"'))
+    DUE = pyformat(
+        reminders.DUE_INVOICES.replace("ORDER BY due_date, id", 'ORDER BY due_date, id COLLATE "C"')
+    )
     INVESTORS = pyformat(
         reminders.INVESTOR_SUBJECTS.replace("ORDER BY actor_id", 'ORDER BY actor_id COLLATE "C"')
     )

@@ -24,12 +24,9 @@ from liquifact_core.kyc import (
     kyc_record_exists,
 )
 
-_RECORD_COLUMNS = (
-    "tenant_id, subject, reference, status, role, provider_reference, verification_url, "
-    "reason, provider_event_at, created_at, updated_at, version"
-)
-INSERT_RECORD = f"""
-INSERT INTO kyc_records ({_RECORD_COLUMNS})
+INSERT_RECORD = """
+INSERT INTO kyc_records (tenant_id, subject, reference, status, role, provider_reference,
+    verification_url, reason, provider_event_at, created_at, updated_at, version)
 VALUES (:tenant_id, :subject, :reference, :status, :role, :provider_reference,
     :verification_url, :reason, :provider_event_at, :created_at, :updated_at, :version)
 """
@@ -39,20 +36,20 @@ UPDATE kyc_records SET status = :status, role = :role, provider_reference = :pro
     provider_event_at = :provider_event_at, updated_at = :updated_at, version = :version
 WHERE tenant_id = :tenant_id AND subject = :subject AND version = :expected_version
 """
-SELECT_RECORD = f"""
-SELECT {_RECORD_COLUMNS} FROM kyc_records WHERE tenant_id = :tenant_id AND subject = :subject
+SELECT_RECORD = """
+SELECT tenant_id, subject, reference, status, role, provider_reference, verification_url,
+    reason, provider_event_at, created_at, updated_at, version FROM kyc_records WHERE tenant_id =
+    :tenant_id AND subject = :subject
 """
-_CHANGE_COLUMNS = (
-    "tenant_id, subject, sequence, status, source, actor_id, at, provider_status, reason, "
-    "event_id"
-)
-INSERT_CHANGE = f"""
-INSERT INTO kyc_history ({_CHANGE_COLUMNS})
+INSERT_CHANGE = """
+INSERT INTO kyc_history (tenant_id, subject, sequence, status, source, actor_id, at,
+    provider_status, reason, event_id)
 VALUES (:tenant_id, :subject, :sequence, :status, :source, :actor_id, :at, :provider_status,
     :reason, :event_id)
 """
-SELECT_HISTORY = f"""
-SELECT {_CHANGE_COLUMNS} FROM kyc_history
+SELECT_HISTORY = """
+SELECT tenant_id, subject, sequence, status, source, actor_id, at, provider_status, reason,
+    event_id FROM kyc_history
 WHERE tenant_id = :tenant_id AND subject = :subject ORDER BY sequence
 """
 REDEEM_EVENT = """

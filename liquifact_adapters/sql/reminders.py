@@ -26,9 +26,10 @@ from liquifact_core.reminders import (
 
 # liquifact_core.reminders.REMINDED_STATES, and the commitments that are live.
 _REMINDED = "('linked_escrow', 'partially_funded', 'funded', 'disbursed')"
-DUE_INVOICES = f"""
+DUE_INVOICES = """
 SELECT tenant_id, id, sme_id, due_date FROM invoices
-WHERE tenant_id = :tenant_id AND deleted_at IS NULL AND status IN {_REMINDED}
+WHERE tenant_id = :tenant_id AND deleted_at IS NULL AND status IN ('linked_escrow',
+    'partially_funded', 'funded', 'disbursed')
     AND due_date BETWEEN :first_day AND :last_day
 ORDER BY due_date, id
 """
@@ -37,18 +38,16 @@ SELECT DISTINCT actor_id FROM investor_commitments
 WHERE tenant_id = :tenant_id AND invoice_id = :invoice_id AND status IN ('pending', 'confirmed')
 ORDER BY actor_id
 """
-_REMINDER_COLUMNS = (
-    "tenant_id, invoice_id, recipient, role, maturity_date, job_id, status, created_at, "
-    "updated_at, sent_at, dry_run"
-)
-INSERT_REMINDER = f"""
-INSERT INTO maturity_reminders ({_REMINDER_COLUMNS})
+INSERT_REMINDER = """
+INSERT INTO maturity_reminders (tenant_id, invoice_id, recipient, role, maturity_date, job_id,
+    status, created_at, updated_at, sent_at, dry_run)
 VALUES (:tenant_id, :invoice_id, :recipient, :role, :maturity_date, :job_id, :status,
     :created_at, :updated_at, :sent_at, :dry_run)
 ON CONFLICT (tenant_id, invoice_id, recipient) DO NOTHING
 """
-SELECT_REMINDER = f"""
-SELECT {_REMINDER_COLUMNS} FROM maturity_reminders
+SELECT_REMINDER = """
+SELECT tenant_id, invoice_id, recipient, role, maturity_date, job_id, status, created_at,
+    updated_at, sent_at, dry_run FROM maturity_reminders
 WHERE tenant_id = :tenant_id AND invoice_id = :invoice_id AND recipient = :recipient
 """
 UPDATE_REMINDER = """
@@ -56,17 +55,15 @@ UPDATE maturity_reminders SET status = :status, updated_at = :updated_at, sent_a
     dry_run = :dry_run
 WHERE tenant_id = :tenant_id AND invoice_id = :invoice_id AND recipient = :recipient
 """
-_LETTER_COLUMNS = (
-    "id, tenant_id, invoice_id, recipient, role, recipient_hint, reason, smtp_code, error, "
-    "attempts, job_id, created_at"
-)
-INSERT_DEAD_LETTER = f"""
-INSERT INTO maturity_reminder_dead_letters ({_LETTER_COLUMNS})
+INSERT_DEAD_LETTER = """
+INSERT INTO maturity_reminder_dead_letters (id, tenant_id, invoice_id, recipient, role,
+    recipient_hint, reason, smtp_code, error, attempts, job_id, created_at)
 VALUES (:id, :tenant_id, :invoice_id, :recipient, :role, :recipient_hint, :reason, :smtp_code,
     :error, :attempts, :job_id, :created_at)
 """
-LIST_DEAD_LETTERS = f"""
-SELECT {_LETTER_COLUMNS} FROM maturity_reminder_dead_letters WHERE tenant_id = :tenant_id
+LIST_DEAD_LETTERS = """
+SELECT id, tenant_id, invoice_id, recipient, role, recipient_hint, reason, smtp_code, error,
+    attempts, job_id, created_at FROM maturity_reminder_dead_letters WHERE tenant_id = :tenant_id
 ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset
 """
 UPSERT_CONTACT = """
@@ -80,9 +77,10 @@ SELECT tenant_id, subject, email, updated_at FROM contacts
 WHERE tenant_id = :tenant_id AND subject = :subject
 """
 # Store-wide (SQLite: one file holds every tenant; PostgreSQL goes through reminder_tenants()).
-REMINDER_TENANTS = f"""
+REMINDER_TENANTS = """
 SELECT DISTINCT tenant_id FROM invoices
-WHERE deleted_at IS NULL AND status IN {_REMINDED} AND due_date BETWEEN :first_day AND :last_day
+WHERE deleted_at IS NULL AND status IN ('linked_escrow', 'partially_funded', 'funded',
+    'disbursed') AND due_date BETWEEN :first_day AND :last_day
 ORDER BY tenant_id
 """
 

@@ -10,8 +10,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 
-from liquifact_adapters.sql import escrows, kyc, profiles, reconciliation, reminders, wallets
-from liquifact_adapters.sql import webhooks
+from liquifact_adapters.sql import (
+    escrows,
+    kyc,
+    profiles,
+    reconciliation,
+    reminders,
+    wallets,
+    webhooks,
+)
 from liquifact_adapters.sql import statements as shared
 from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
 from liquifact_adapters.sql.kyc import SqlKycRepository

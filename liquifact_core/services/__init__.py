@@ -265,16 +265,22 @@ class Services:
         )
 
     def close(self) -> None:
-        """Close the store, the cache and the ledger (their pools and connections)."""
+        """Close the store, the cache, the ledger and the KYC provider (their pools and
+        connections)."""
         try:
             self.store.close()
         finally:
             try:
                 self.cache.close()
             finally:
-                close_ledger = getattr(self.ledger, "close", None)
-                if callable(close_ledger):
-                    close_ledger()
+                try:
+                    close_ledger = getattr(self.ledger, "close", None)
+                    if callable(close_ledger):
+                        close_ledger()
+                finally:
+                    close_provider = getattr(self.kyc.provider, "close", None)
+                    if callable(close_provider):
+                        close_provider()
 
 
 @attrs.frozen

@@ -252,7 +252,9 @@ class KycService:
                 _change(record, sequence, KycSource.ADMIN, actor.id, now, reason=command.reason)
             )
             before = None if current is None else current.status.value
-            self._audit(uow, record, actor, "kyc.exempted", {"reason": command.reason, "from": before})
+            self._audit(
+                uow, record, actor, "kyc.exempted", {"reason": command.reason, "from": before}
+            )
             uow.commit()
         return record
 
@@ -270,7 +272,9 @@ class KycService:
                 retryable=False,
             )
         if not signature:
-            raise Unauthenticated("The X-Signature header is missing.", code="KYC_SIGNATURE_MISSING")
+            raise Unauthenticated(
+                "The X-Signature header is missing.", code="KYC_SIGNATURE_MISSING"
+            )
         now = self._clock.now()
         try:
             signed = verify_signature(
@@ -337,7 +341,11 @@ class KycService:
                 updated,
                 PROVIDER_ACTOR,
                 "kyc.status_changed",
-                {"from": current.status.value, "to": updated.status.value, "eventId": event.event_id},
+                {
+                    "from": current.status.value,
+                    "to": updated.status.value,
+                    "eventId": event.event_id,
+                },
             )
             uow.commit()
         return updated
@@ -364,7 +372,11 @@ class KycService:
             raise JobFailed(JobFailure(f"The submission failed: {error.code}.", False)) from None
         with self._uow(job.tenant_id) as uow:
             current = uow.kyc.get(job.tenant_id, subject)
-            if current is None or current.provider_reference or current.reference != record.reference:
+            if (
+                current is None
+                or current.provider_reference
+                or current.reference != record.reference
+            ):
                 return
             now = self._clock.now()
             updated = with_provider_status(
@@ -394,7 +406,12 @@ class KycService:
         return self._purge(self._clock.now(), _PURGE_BATCH)
 
     def _audit(
-        self, uow: UnitOfWork, record: KycRecord, actor: Actor, action: str, metadata: dict[str, object]
+        self,
+        uow: UnitOfWork,
+        record: KycRecord,
+        actor: Actor,
+        action: str,
+        metadata: dict[str, object],
     ) -> None:
         uow.audit.append(
             AuditEvent.by(

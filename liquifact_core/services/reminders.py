@@ -18,7 +18,7 @@ import attrs
 
 from liquifact_core.errors import Forbidden, NotFound, Unavailable
 from liquifact_core.invoices import Actor
-from liquifact_core.jobs import Job, JobFailed, JobFailure
+from liquifact_core.jobs import Job, JobFailed, JobFailure, sanitise_error
 from liquifact_core.lifecycle import Role
 from liquifact_core.ports import Clock, IdGenerator, Mailer, ReminderTemplates, UnitOfWorkFactory
 from liquifact_core.reminders import (
@@ -44,6 +44,8 @@ from liquifact_core.reminders import (
 DEFAULT_LINK_BASE_URL = "http://localhost:3000"
 DEFAULT_MAX_RETRIES = 3
 _SUBJECTS = frozenset({Role.SME, Role.INVESTOR})
+# What a job may still send: planned, or dead and replayed by an admin.
+_OPEN = frozenset({ReminderStatus.PLANNED, ReminderStatus.DEAD})
 
 
 class ReminderObserver(Protocol):
@@ -151,11 +153,12 @@ class ReminderService:
 
     # ---- one reminder -----------------------------------------------------------------------
     def deliver(self, job: Job, /) -> None:
-        """The ``maturity_reminder`` job handler: send one reminder, once. Sent or dead
+        """The ``maturity_reminder`` job handler: send one reminder, once. Sent or skipped
         already: nothing to do. The invoice no longer in the reminded states, or no contact
         any more: skipped. A permanent failure, or a transient one on the last attempt: a
         dead letter, then the job fails for good; another transient failure: the job is
-        retried (exponential backoff)."""
+        retried (exponential backoff). A dead reminder whose job an admin replays
+        (``/v1/admin/jobs/{jobId}/replay``) is tried again; its dead letters stay."""
         mailer, templates = self._mailer, self._templates
         if mailer is None or templates is None:
             raise _unavailable()
@@ -166,7 +169,7 @@ class ReminderService:
             reminder = uow.reminders.get(tenant_id, invoice_id, recipient)
             invoice = uow.invoices.get(tenant_id, invoice_id)
             contact = uow.contacts.get(tenant_id, recipient)
-        if reminder is None or reminder.status is not ReminderStatus.PLANNED:
+        if reminder is None or reminder.status not in _OPEN:
             return
         if invoice is None or invoice.status not in REMINDED_STATES or contact is None:
             self._settle(reminder, ReminderStatus.SKIPPED)
@@ -200,7 +203,8 @@ class ReminderService:
                 )
                 self._settle(reminder, ReminderStatus.DEAD, letter)
                 self._observer.dead_lettered(letter.reason)
-            error = letter.error if letter is not None else failure.error
+            # Servers echo the address in their replies: never in a job's error either.
+            error = sanitise_error(failure.error, (contact.email,))
             raise JobFailed(JobFailure(error, retryable=not failure.permanent)) from None
         self._settle(reminder, ReminderStatus.SENT, dry_run=mailer.dry_run)
         self._observer.delivered()
@@ -216,7 +220,7 @@ class ReminderService:
         now = self._clock.now()
         with self._uow(reminder.tenant_id) as uow:
             current = uow.reminders.get(reminder.tenant_id, reminder.invoice_id, reminder.recipient)
-            if current is None or current.status is not ReminderStatus.PLANNED:
+            if current is None or current.status not in _OPEN:
                 return
             uow.reminders.update(
                 attrs.evolve(
