@@ -34,7 +34,7 @@ class KycMeBody(Representation):
     subject: str = out({"pattern": SUBJECT_PATTERN})
     status: str | None = out(
         {
-            "enum": [*_STATUSES, None],
+            "enum": _STATUSES,
             "description": "pending, verified, rejected or exempted; null: not started (the "
             "provider has never been asked). Funding and escrow links need verified or "
             "exempted.",
@@ -112,7 +112,7 @@ class KycRecordBody(Representation):
 
     subject: str = out({"pattern": SUBJECT_PATTERN})
     status: str = out({"enum": _STATUSES})
-    role: str | None = out({"enum": [*_ROLES, None]}, nullable=True)
+    role: str | None = out({"enum": _ROLES}, nullable=True)
     reference: str = out(
         {"pattern": KYC_REFERENCE_PATTERN, "description": "Our id the provider echoes."}
     )

@@ -4,10 +4,10 @@
 database, and the Soroban RPC when a ledger is configured: ``SOROBAN_RPC_URL``, spec: "Critical:
 DB, Soroban RPC"). ``/ready`` runs those plus the checks of optional dependencies; the KYC
 provider check (``kyc``) joins them when a provider is configured, and the body says which
-provider decides KYC (``kyc_report``: the in-memory mock is named, with a warning). Bodies name each check
-and whether it is up, never a host, user or driver message. ``/ready`` also says whether the
-response cache is shared across processes (see ``cache_report``) and how far behind the escrow
-indexer is (``indexer_report``; information only, never a reason for 503).
+provider decides KYC (``kyc_report``: the in-memory mock is named, with a warning). Bodies
+name each check and whether it is up, never a host, user or driver message. ``/ready`` also
+says whether the response cache is shared across processes (see ``cache_report``) and how far
+behind the escrow indexer is (``indexer_report``; information only, never a reason for 503).
 """
 
 from __future__ import annotations
