@@ -34,9 +34,9 @@ WHERE tenant_id = :tenant_id AND deleted_at IS NULL AND status IN ('linked_escro
 ORDER BY due_date, id
 """
 INVESTOR_SUBJECTS = """
-SELECT DISTINCT actor_id FROM investor_commitments
+SELECT actor_id FROM investor_commitments
 WHERE tenant_id = :tenant_id AND invoice_id = :invoice_id AND status IN ('pending', 'confirmed')
-ORDER BY actor_id
+GROUP BY actor_id ORDER BY actor_id
 """
 INSERT_REMINDER = """
 INSERT INTO maturity_reminders (tenant_id, invoice_id, recipient, role, maturity_date, job_id,
