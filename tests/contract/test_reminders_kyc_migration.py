@@ -99,7 +99,8 @@ def test_0014_tables_have_row_level_security_and_roll_back() -> None:
                 "SELECT tablename FROM pg_tables WHERE tablename = ANY(%s)", (sorted(NEW_TABLES),)
             ).fetchall()
             functions = connection.execute(
-                "SELECT proname FROM pg_proc WHERE proname IN ('kyc_subject_of', 'reminder_tenants')"
+                "SELECT proname FROM pg_proc"
+                " WHERE proname IN ('kyc_subject_of', 'reminder_tenants')"
             ).fetchall()
         assert (left, functions) == ([], [])
         postgres.migrate(url)
