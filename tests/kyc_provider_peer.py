@@ -82,13 +82,13 @@ class KycProviderPeer:
                 self.end_headers()
                 self.wfile.write(raw)
 
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:
                 if self.path == "/health":
                     self._answer(200 if peer.healthy else 503)
                 else:
                     self._answer(404)
 
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if self.headers.get("Authorization") != f"Bearer {peer.api_key}":
