@@ -84,7 +84,7 @@ class _Handler:
             seen = peer.rcpt_count.get(address, 0)
             peer.rcpt_count[address] = seen + 1
             if local == "bad":
-                reply = "550 5.1.1 <%s>: no such user" % address
+                reply = f"550 5.1.1 <{address}>: no such user"
             elif local == "down" or (local == "flaky" and seen == 0):
                 reply = "451 4.3.0 Try again later"
             else:
