@@ -115,11 +115,17 @@ def paths() -> Object:
                 {
                     **_me("Queued: the record is pending and a job asks the provider.", 202),
                     **_me("Nothing queued: already pending, verified or exempted."),
-                    **_errors({400: _TENANT, 503: _STORE_DOWN}),
+                    **_errors(
+                        {400: f"A field in the body. Or: {_TENANT}", 503: _STORE_DOWN, **_BODY}
+                    ),
                 },
                 description="After a rejection, starts again. The provider's answer and "
                 "events update the status (GET /v1/kyc/me). Audited as `kyc.started`.",
                 parameters=("TenantId",),
+                request_body={
+                    "required": False,
+                    "content": {JSON: {"schema": _schema("EmptyBody")}},
+                },
             )
         },
         KYC_WEBHOOK: {

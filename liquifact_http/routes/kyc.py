@@ -13,6 +13,8 @@ from liquifact_core.errors import Unauthenticated
 from liquifact_core.kyc import ExemptKyc, KycEvent, parse_subject
 from liquifact_core.reminders import ContactUpdate
 from liquifact_core.webhooks import SIGNATURE_HEADER
+from liquifact_http import wire
+from liquifact_http.bodies import read_object
 from liquifact_http.callers import caller_of
 from liquifact_http.kyc_bodies import ContactBody, KycEventReceiptBody, KycMeBody, KycRecordBody
 from liquifact_http.problems import Problem
@@ -35,6 +37,7 @@ async def my_kyc(request: Request) -> Response:
 
 async def start_kyc(request: Request) -> Response:
     caller = caller_of(request)
+    wire.refuse_fields(await read_object(request, required=False))
     started = await blocking(services(request).kyc.start, caller.tenant_id, caller.actor)
     view = await blocking(services(request).kyc.mine, caller.tenant_id, caller.actor)
     return json_response(render(KycMeBody.of(view)), 202 if started.queued else 200)
