@@ -38,8 +38,8 @@ class KycProviderPeer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def __enter__(self) -> KycProviderPeer:
         self._thread.start()

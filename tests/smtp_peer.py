@@ -97,7 +97,7 @@ class _Handler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         with self._peer.lock:
-            self._peer.delivered.append(message)  # type: ignore[arg-type]
+            self._peer.delivered.append(message)
             self._peer.tls_used.append(session.ssl is not None)
         return "250 Message accepted"
 

@@ -11,7 +11,8 @@ import pytest
 
 from liquifact_core.commitments import CommitmentStatus
 from liquifact_core.errors import Conflict
-from liquifact_core.kyc import KycChange, KycRole, KycSource, KycStatus, new_record
+from liquifact_core.kyc import KycChange, KycRecord, KycRole, KycSource, KycStatus, new_record
+from liquifact_core.invoices import Invoice
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.ports import Store
 from liquifact_core.reminders import (
@@ -28,14 +29,14 @@ from .contract_support import T0, invoice, new_tenant
 from .market_support import commitment, listed
 
 
-def _record(tenant: str, subject: str = "alice") -> object:
+def _record(tenant: str, subject: str = "alice") -> KycRecord:
     return new_record(tenant, subject, f"kyc_{uuid4().hex}", KycRole.INVESTOR, T0)
 
 
 def test_kyc_records_round_trip_and_update_by_version(store: Store, tenant: str) -> None:
     record = _record(tenant)
     with store.unit_of_work(tenant) as uow:
-        uow.kyc.add(record)  # type: ignore[arg-type]
+        uow.kyc.add(record)
         uow.commit()
     moved = attrs.evolve(
         record,
@@ -60,9 +61,9 @@ def test_kyc_records_round_trip_and_update_by_version(store: Store, tenant: str)
 
 def test_a_subject_has_one_record(store: Store, tenant: str) -> None:
     with store.unit_of_work(tenant) as uow:
-        uow.kyc.add(_record(tenant))  # type: ignore[arg-type]
+        uow.kyc.add(_record(tenant))
         with pytest.raises(Conflict) as again:
-            uow.kyc.add(_record(tenant))  # type: ignore[arg-type]
+            uow.kyc.add(_record(tenant))
         assert again.value.retryable
 
 
@@ -74,7 +75,7 @@ def test_history_is_kept_in_order_and_sequences_are_unique(store: Store, tenant:
         KycChange(tenant, "alice", 1, KycStatus.PENDING, KycSource.SUBMISSION, "alice", T0),
     ]  # fmt: skip
     with store.unit_of_work(tenant) as uow:
-        uow.kyc.add(record)  # type: ignore[arg-type]
+        uow.kyc.add(record)
         for step in steps:
             uow.kyc.add_change(step)
         with pytest.raises(Conflict):
@@ -88,10 +89,10 @@ def test_kyc_references_resolve_across_tenants(store: Store) -> None:
     first, second = new_tenant(), new_tenant()
     records = [_record(first, "alice"), _record(second, "alice")]
     for record in records:
-        with store.unit_of_work(record.tenant_id) as uow:  # type: ignore[attr-defined]
-            uow.kyc.add(record)  # type: ignore[arg-type]
+        with store.unit_of_work(record.tenant_id) as uow:
+            uow.kyc.add(record)
             uow.commit()
-    assert store.kyc_subject(records[1].reference) == (second, "alice")  # type: ignore[attr-defined]
+    assert store.kyc_subject(records[1].reference) == (second, "alice")
     assert store.kyc_subject(f"kyc_{uuid4().hex}") is None
 
 
@@ -114,10 +115,10 @@ def test_webhook_events_are_redeemed_once_with_the_unit_and_purged(
 
 
 # ---- reminders --------------------------------------------------------------------------------
-def _add(store: Store, tenant: str, *invoices: object) -> None:
+def _add(store: Store, tenant: str, *invoices: Invoice) -> None:
     with store.unit_of_work(tenant) as uow:
         for item in invoices:
-            uow.invoices.add(item)  # type: ignore[arg-type]
+            uow.invoices.add(item)
         uow.commit()
 
 
@@ -139,8 +140,8 @@ def test_due_invoices_and_their_tenants(store: Store, tenant: str) -> None:
         due = uow.reminders.due_invoices(tenant, start, end)
     expected = sorted(inside, key=lambda i: (i.draft.due_date, i.id))
     assert list(due) == [DueInvoice(tenant, i.id, i.sme_id, i.draft.due_date) for i in expected]
-    assert tenant in store.reminder_tenants(start, end)  # type: ignore[attr-defined]
-    assert tenant not in store.reminder_tenants(date(2031, 6, 1), date(2031, 6, 8))  # type: ignore[attr-defined]
+    assert tenant in store.reminder_tenants(start, end)
+    assert tenant not in store.reminder_tenants(date(2031, 6, 1), date(2031, 6, 8))
 
 
 def test_investor_subjects_are_those_of_live_commitments(store: Store, tenant: str) -> None:

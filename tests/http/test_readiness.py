@@ -70,7 +70,7 @@ def test_probes_are_not_ready_when_the_database_is_unreachable(
     assert response.status_code == 503
     assert_matches_openapi(response)
     # /ready also says whether the cache is shared (issue 9; these settings: SQLite, no Redis).
-    cache = {"cache": {"shared": False}} if path == "/ready" else {}
+    cache: dict[str, Any] = {"cache": {"shared": False}} if path == "/ready" else {}
     # /ready names who decides KYC too (issue 15; no provider configured: the mock).
     if path == "/ready":
         cache["kyc"] = {"provider": "mock", "mockDefaultStatus": "verified", "warning": ANY}

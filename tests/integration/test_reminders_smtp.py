@@ -164,8 +164,9 @@ def test_reminders_against_a_real_smtp_peer(world: World, peer: SmtpPeer) -> Non
     message = peer.to("ok@example.com")[0]
     assert message["From"] == "reminders@liquifact.test"
     assert message["Subject"] == f"Invoice INV-42 matures on {DUE}"
-    text = message.get_body(("plain",)).get_content()
-    html = message.get_body(("html",)).get_content()
+    plain, rich = message.get_body(("plain",)), message.get_body(("html",))
+    assert plain is not None and rich is not None
+    text, html = plain.get_content(), rich.get_content()
     link = f"https://app.liquifact.test/invoices/{invoice_id}"
     for body in (text, html):
         assert "INV-42" in body and DUE in body and "1250.00 USD" in body and link in body
