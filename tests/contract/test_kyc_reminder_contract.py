@@ -11,8 +11,8 @@ import pytest
 
 from liquifact_core.commitments import CommitmentStatus
 from liquifact_core.errors import Conflict
-from liquifact_core.kyc import KycChange, KycRecord, KycRole, KycSource, KycStatus, new_record
 from liquifact_core.invoices import Invoice
+from liquifact_core.kyc import KycChange, KycRecord, KycRole, KycSource, KycStatus, new_record
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.ports import Store
 from liquifact_core.reminders import (
