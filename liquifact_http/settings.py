@@ -898,6 +898,10 @@ def _kyc_and_mail_checks(settings: Settings, failed_keys: set[str]) -> list[tupl
             ("KYC_PROVIDER_URL", "is required with KYC_PROVIDER_API_KEY (set both or neither)")
         )
     configured = url is not None or key is not None
+    insecure = url is not None and not url.lower().startswith("https://")
+    if insecure and settings.environment in ("staging", "production"):
+        # The API key travels in every request to it.
+        problems.append(("KYC_PROVIDER_URL", "must be https:// in staging and production"))
     if (
         configured
         and settings.kyc_provider_secret is None

@@ -44,6 +44,18 @@ def test_a_half_configured_provider_stops_the_process(environ: dict[str, str], k
         assert value not in report
 
 
+def test_the_provider_is_reached_over_https_in_production() -> None:
+    problems = _problems(
+        {
+            "NODE_ENV": "staging",
+            "KYC_PROVIDER_URL": "http://kyc.internal",
+            "KYC_PROVIDER_API_KEY": KEY,
+            "KYC_PROVIDER_SECRET": SECRET,
+        }
+    )
+    assert problems["KYC_PROVIDER_URL"] == "must be https:// in staging and production"
+
+
 def test_a_whole_provider_reaches_the_library() -> None:
     settings = load_settings(
         {"KYC_PROVIDER_URL": URL, "KYC_PROVIDER_API_KEY": KEY, "KYC_PROVIDER_SECRET": SECRET},
