@@ -36,6 +36,9 @@ CORS_HEADERS = (
     "x-api-key",
     "x-correlation-id",
     "x-tenant-id",
+    # The KYC provider's webhook signature (POST /v1/kyc/webhook); listed because it is a
+    # documented request header, though providers are servers, not browsers.
+    "x-signature",
 )
 # Every response header the API documents, beyond the CORS-safelisted ones a browser always
 # shows (Cache-Control, Content-Type, ...): without this list a script cannot read them.
