@@ -114,7 +114,10 @@ def paths() -> Object:
                 _TAG,
                 {
                     **_me("Queued: the record is pending and a job asks the provider.", 202),
-                    **_me("Nothing queued: already pending, verified or exempted."),
+                    **_me(
+                        "Nothing queued: already pending, verified or exempted, or the "
+                        "in-memory mock (no provider configured) answered at once."
+                    ),
                     **_errors(
                         {400: f"A field in the body. Or: {_TENANT}", 503: _STORE_DOWN, **_BODY}
                     ),
@@ -142,11 +145,12 @@ def paths() -> Object:
                     **_errors(
                         {
                             400: "The body is not a KYC event, or an unknown parameter.",
-                            404: "No record has this reference (KYC_REFERENCE_UNKNOWN).",
+                            404: "No record has this reference (KYC_REFERENCE_UNKNOWN), or no "
+                            "KYC_PROVIDER_SECRET is configured: the webhook is not enabled "
+                            "(KYC_WEBHOOK_NOT_CONFIGURED).",
                             409: "This event id was received before (KYC_EVENT_REPLAYED).",
                             422: "The provider status is not one we map (KYC_STATUS_UNKNOWN).",
-                            503: "No KYC_PROVIDER_SECRET is configured "
-                            "(KYC_WEBHOOK_NOT_CONFIGURED), or the data store is unavailable.",
+                            503: _STORE_DOWN,
                             **_BODY,
                         }
                     ),

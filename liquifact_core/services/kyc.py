@@ -18,6 +18,7 @@ from liquifact_core.audit import AuditEvent
 from liquifact_core.errors import (
     Forbidden,
     LiquifactError,
+    NotFound,
     Unauthenticated,
     Unavailable,
     Unprocessable,
@@ -107,7 +108,7 @@ class KycGate:
 @attrs.frozen
 class StartedKyc:
     """What ``start`` did: the record, and whether a submission to the provider was queued
-    (False: the subject was already pending, verified or exempted)."""
+    (False: the subject was already pending, verified or exempted, or the mock answered)."""
 
     record: KycRecord
     queued: bool
@@ -115,7 +116,7 @@ class StartedKyc:
 
 class KycService:
     """KYC records and their provider. ``webhook_secret`` (KYC_PROVIDER_SECRET) verifies the
-    provider's webhook (None: the webhook answers 503 KYC_WEBHOOK_NOT_CONFIGURED);
+    provider's webhook (None: the webhook answers 404 KYC_WEBHOOK_NOT_CONFIGURED);
     ``tolerance`` is how far a signature's time may be from ours; ``max_attempts`` bounds the
     submission job's attempts."""
 
@@ -173,8 +174,9 @@ class KycService:
     def start(self, tenant_id: str, actor: Actor) -> StartedKyc:
         """Start (or, after a rejection, restart) the caller's verification: the record is
         pending and a ``kyc_submission`` job asks the provider, in one unit; audited as
-        ``kyc.started``. A subject already pending, verified or exempted is answered as it is
-        (nothing queued). SMEs and investors only (Forbidden otherwise)."""
+        ``kyc.started``. The mock (no provider configured) is asked at once instead, in the
+        same unit, and nothing is queued. A subject already pending, verified or exempted is
+        answered as it is (nothing queued). SMEs and investors only (Forbidden otherwise)."""
         _check_subject(actor)
         role = KycRole.INVESTOR if actor.role is Role.INVESTOR else KycRole.SME
         with self._uow(tenant_id) as uow:
@@ -202,12 +204,19 @@ class KycService:
                 uow.kyc.update(record, current.version)
                 sequence = len(uow.kyc.history(tenant_id, actor.id)) + 1
             uow.kyc.add_change(_change(record, sequence, KycSource.SUBMISSION, actor.id, now))
-            uow.jobs.enqueue(
-                submission_job(self._ids.new_id(JOB_ID_PREFIX), record, now, self._max_attempts)
-            )
+            queued = not self.is_mock
+            if queued:
+                job_id = self._ids.new_id(JOB_ID_PREFIX)
+                uow.jobs.enqueue(submission_job(job_id, record, now, self._max_attempts))
+            else:
+                # The mock asks nobody (no I/O): its answer is recorded at once, so a subject
+                # never waits on a worker for the development policy.
+                answer = self.provider.submit(record.reference, record.subject, record.role)
+                status = map_provider_status(answer.status)
+                record = self._answered(uow, record, answer, status, sequence + 1, now)
             self._audit(uow, record, actor, "kyc.started", {"role": role.value})
             uow.commit()
-        return StartedKyc(record, True)
+        return StartedKyc(record, queued)
 
     # ---- admins -----------------------------------------------------------------------------
     def record(
@@ -262,14 +271,14 @@ class KycService:
     def authenticate(self, raw_body: bytes, signature: str | None) -> datetime:
         """Check a webhook request's ``X-Signature`` over its raw body with KYC_PROVIDER_SECRET
         (constant-time comparison, ``tolerance`` either way); its signing time. Before any
-        parsing of the body. Unavailable KYC_WEBHOOK_NOT_CONFIGURED (503) without a secret;
+        parsing of the body. NotFound KYC_WEBHOOK_NOT_CONFIGURED (404) without a secret;
         Unauthenticated (401) KYC_SIGNATURE_MISSING, KYC_SIGNATURE_EXPIRED (outside the
         tolerance), KYC_SIGNATURE_INVALID (malformed, or not this body under this secret)."""
         if self._secret is None:
-            raise Unavailable(
-                "No KYC provider webhook secret is configured (KYC_PROVIDER_SECRET).",
+            # Not a failure of this server: the endpoint is not enabled in this deployment.
+            raise NotFound(
+                "No KYC provider webhook is configured on this server (KYC_PROVIDER_SECRET).",
                 code="KYC_WEBHOOK_NOT_CONFIGURED",
-                retryable=False,
             )
         if not signature:
             raise Unauthenticated(
@@ -378,28 +387,42 @@ class KycService:
                 or current.reference != record.reference
             ):
                 return
-            now = self._clock.now()
-            updated = with_provider_status(
-                current,
-                status,
-                now,
-                provider_reference=answer.provider_reference,
-                verification_url=answer.verification_url,
-            )
-            assert updated is not None  # no event time: never stale
-            uow.kyc.update(updated, current.version)
             sequence = len(uow.kyc.history(job.tenant_id, subject)) + 1
-            uow.kyc.add_change(
-                _change(
-                    updated,
-                    sequence,
-                    KycSource.SUBMISSION,
-                    PROVIDER_ACTOR.id,
-                    now,
-                    provider_status=normalise_provider_status(answer.status),
-                )
-            )
+            self._answered(uow, current, answer, status, sequence, self._clock.now())
             uow.commit()
+
+    def _answered(
+        self,
+        uow: UnitOfWork,
+        record: KycRecord,
+        answer: ProviderAnswer,
+        status: KycStatus,
+        sequence: int,
+        now: datetime,
+    ) -> KycRecord:
+        """Record the provider's answer to a submission (``status``, its mapped status; its
+        reference; the flow URL) with its history step, in ``uow``; the record as it is
+        then. ``record`` is the record as stored in ``uow``."""
+        updated = with_provider_status(
+            record,
+            status,
+            now,
+            provider_reference=answer.provider_reference,
+            verification_url=answer.verification_url,
+        )
+        assert updated is not None  # no event time: never stale
+        uow.kyc.update(updated, record.version)
+        uow.kyc.add_change(
+            _change(
+                updated,
+                sequence,
+                KycSource.SUBMISSION,
+                PROVIDER_ACTOR.id,
+                now,
+                provider_status=normalise_provider_status(answer.status),
+            )
+        )
+        return updated
 
     def purge_events(self) -> int:
         """Forget webhook event ids whose signatures have expired anyway (hourly)."""

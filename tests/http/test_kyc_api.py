@@ -253,4 +253,4 @@ def test_without_a_provider_the_mock_decides_and_ready_says_so(tmp_path: Path) -
             "updatedAt": None,
         }
         refused = client.post(WEBHOOK, content=b"{}", headers={"X-Signature": "t=1,v1=00"})
-        assert refused.status_code == 503
+        assert (refused.status_code, refused.json()["code"]) == (404, "KYC_WEBHOOK_NOT_CONFIGURED")

@@ -724,7 +724,7 @@ def test_declared_security_is_what_the_api_enforces(
         for garbage in ({}, {"Authorization": "Basic eDp5"}, {"X-API-Key": "lf_garbage_1"}):
             refused = send(garbage)
             assert (refused.status_code, refused.json()["code"]) == (
-                503,
+                404,
                 "KYC_WEBHOOK_NOT_CONFIGURED",
             )
         return

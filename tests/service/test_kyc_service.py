@@ -224,9 +224,9 @@ def test_an_event_older_than_the_last_applied_one_is_ignored(world: World) -> No
 
 def test_without_a_secret_the_webhook_is_not_configured() -> None:
     services = Services.from_ports(InMemoryStore(), FixedClock(T0), SequentialIdGenerator())
-    with pytest.raises(Unavailable) as refused:
+    with pytest.raises(NotFound) as refused:
         services.kyc.authenticate(b"{}", "t=1,v1=" + "0" * 64)
-    assert (refused.value.code, refused.value.retryable) == ("KYC_WEBHOOK_NOT_CONFIGURED", False)
+    assert refused.value.code == "KYC_WEBHOOK_NOT_CONFIGURED"
 
 
 # ---- exemptions ----------------------------------------------------------------------------------
@@ -321,7 +321,18 @@ def test_the_mock_decides_by_its_default_policy(policy: KycStatus, allowed: bool
         return
     with pytest.raises(Forbidden):
         link()
-    # Starting with the mock answers its policy at once (no network).
-    world.services.kyc.start(TENANT, SME)
-    world.run_jobs()
+    # Starting with the mock answers its policy at once: no job, no worker, no network.
+    started = world.services.kyc.start(TENANT, SME)
+    assert not started.queued and world.run_jobs() == 0
     assert world.services.kyc.mine(TENANT, SME).status is KycStatus.PENDING
+
+
+def test_starting_with_the_default_mock_verifies_at_once() -> None:
+    world = _world(MockKycProvider())
+    started = world.services.kyc.start(TENANT, INVESTOR)
+    assert (started.queued, started.record.status) == (False, KycStatus.VERIFIED)
+    _, history = world.services.kyc.record(TENANT, ADMIN, INVESTOR.id)
+    assert [(c.status.value, c.provider_status) for c in history] == [
+        ("pending", None),
+        ("verified", "verified"),
+    ]
