@@ -29,7 +29,8 @@ from collections.abc import Callable
 
 from liquifact_core.chain import FundingChain
 from liquifact_core.changes import CommitmentChanged
-from liquifact_core.commitments import Commitment, commitment_audit_event
+from liquifact_core.commitments import Commitment, SubmissionStatus, commitment_audit_event
+from liquifact_core.errors import LiquifactError
 from liquifact_core.invoices import Actor
 from liquifact_core.jobs import Job, JobFailed, JobFailure
 from liquifact_core.lifecycle import Role
@@ -93,12 +94,16 @@ class FundingSubmissions:
         commitment_id = job.payload.get("commitmentId")
         if not isinstance(commitment_id, str):
             raise JobFailed(JobFailure("the payload names no commitment", retryable=False))
-        self.run(job.tenant_id, commitment_id)
+        self.run(job.tenant_id, commitment_id, last_attempt=job.attempts >= job.max_attempts)
 
-    def run(self, tenant_id: str, commitment_id: str) -> Commitment | None:
+    def run(
+        self, tenant_id: str, commitment_id: str, *, last_attempt: bool = False
+    ) -> Commitment | None:
         """One run (see the module docstring); the commitment as it ends (None if unknown).
         Raises JobFailed (retryable) when the transaction is not final yet, and the chain's
-        Unavailable when it could not be asked."""
+        Unavailable when it could not be asked; on the ``last_attempt`` an expired unsigned
+        transaction is then released all the same (else it would hold the escrow's capacity
+        for good: the wallet sending it itself is the rarer case)."""
         with self._read(tenant_id) as uow:
             commitment = uow.commitments.get(tenant_id, commitment_id)
         if commitment is None:
@@ -106,7 +111,17 @@ class FundingSubmissions:
         if not asks_chain(commitment, self._clock.now()):
             return commitment
         assert commitment.tx_hash is not None and commitment.transaction_xdr is not None
-        status = self._chain.transaction_status(commitment.tx_hash)
+        try:
+            status = self._chain.transaction_status(commitment.tx_hash)
+        except LiquifactError as error:
+            unsigned = commitment.submission_status is SubmissionStatus.REQUIRES_SIGNATURE
+            if not (last_attempt and unsigned and error.retryable):
+                raise
+            log.warning(
+                "expired unsigned funding transaction released unasked: the chain is down",
+                extra={"commitment_id": commitment.id},
+            )
+            return self._finish(commitment, Step.FAIL, "TRANSACTION_EXPIRED")
         step = next_step(commitment, status, self._clock.now())
         if step is Step.SEND:
             sent = self._chain.send(commitment.transaction_xdr)

@@ -708,3 +708,28 @@ def test_a_mistyped_custody_seed_is_refused_without_echoing_it(
 
     told = "".join(traceback.format_exception(refused.value))
     assert seed[:20] not in told
+
+
+def test_an_unsigned_transaction_is_released_on_the_last_attempt_if_the_chain_stays_down(
+    delegated: World,
+) -> None:
+    """The expiry check asks the chain before releasing; when the RPC stays down through all
+    its attempts, the last one releases it anyway rather than hold the capacity for good."""
+    invoice_id, _ = delegated.escrow()
+    wallet = delegated.investor()
+    commitment = delegated.fund(invoice_id, wallet, TARGET)
+    [check] = delegated.submission_jobs()
+    handler = job_handlers(delegated.services)[ESCROW_SUBMISSION]
+    delegated.clock.offset = timedelta(minutes=10)
+    delegated.peer.control.fail("http_503", count=10_000)
+
+    with pytest.raises(Unavailable):
+        handler(attrs.evolve(check, attempts=1))  # early: the chain must say
+    assert delegated.commitment(commitment.id).status is CommitmentStatus.PENDING
+    handler(attrs.evolve(check, attempts=check.max_attempts))
+
+    released = delegated.commitment(commitment.id)
+    assert (released.status, released.submission_error) == (
+        CommitmentStatus.RELEASED,
+        "TRANSACTION_EXPIRED",
+    )
