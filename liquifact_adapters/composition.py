@@ -546,7 +546,8 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
     if services.reconciliation.available:
         handlers[RECONCILIATION] = reconcile_every_tenant
     if services.submissions is not None:
-        handlers[ESCROW_SUBMISSION] = services.submissions.handle
+        # The object itself, not its method: the worker retries it on its own ``backoff``.
+        handlers[ESCROW_SUBMISSION] = services.submissions
     indexer = services.indexer
     if indexer is not None:
 
