@@ -428,6 +428,14 @@ class FundingService:
             if "status" in changes:
                 updated = attrs.evolve(updated, status=_next_status(current, changes["status"]))
             if "tx_hash" in changes:
+                if current.transaction_xdr is not None:
+                    # Its transaction is the submission job's: a hash set by hand would part
+                    # it from the envelope the job sends and follows.
+                    raise Conflict(
+                        "This commitment's funding transaction is managed by the submission "
+                        "job; its tx_hash cannot be set.",
+                        code="TRANSACTION_MANAGED",
+                    )
                 updated = attrs.evolve(
                     updated,
                     tx_hash=_tx_hash(changes["tx_hash"]),

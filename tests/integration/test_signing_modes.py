@@ -731,3 +731,15 @@ def test_an_unsigned_transaction_is_released_on_the_last_attempt_if_the_chain_st
         CommitmentStatus.RELEASED,
         "TRANSACTION_EXPIRED",
     )
+
+
+def test_an_operator_cannot_set_the_hash_of_a_managed_transaction(delegated: World) -> None:
+    invoice_id, _ = delegated.escrow()
+    wallet = delegated.investor()
+    commitment = delegated.fund(invoice_id, wallet, 10 * UNIT)
+    with pytest.raises(Conflict) as refused:
+        delegated.services.funding.update_commitment(
+            delegated.tenant, ADMIN, commitment.id, {"tx_hash": "cd" * 32}
+        )
+    assert refused.value.code == "TRANSACTION_MANAGED"
+    assert delegated.commitment(commitment.id).tx_hash == commitment.tx_hash
