@@ -9,8 +9,8 @@ The spec's object layout and upload rules, stated once:
 * Sanitising a file name (the storage layer's rule, the spec's list): NUL characters are
   removed, a path (``../../etc/passwd``, ``..\\..\\windows\\system32``, anything with a ``/`` or
   ``\\``) is rejected, every character outside ``[A-Za-z0-9._-]`` becomes ``_``, leading and
-  trailing dots go, and a long name is truncated to ``STORED_NAME_MAX`` characters keeping its
-  extension.
+  trailing dots go (a name left with no letter or digit becomes ``file``), and a long name is
+  truncated to ``STORED_NAME_MAX`` characters keeping its extension.
 * The API is stricter than the storage layer: a name it is sent must already be a file name
   (``FileName``: text rules, no NUL or other control character, no separator, not ``.`` or
   ``..``), then it is sanitised for storage.
@@ -67,6 +67,7 @@ STORED_NAME_MAX = 100  # what the storage layer keeps (extension included)
 _EXTENSION_MAX = 10
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _RUNS = re.compile(r"_{2,}")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
 # How many bytes ``sniff`` needs; the upload paths keep at least this much of the head.
 SNIFF_BYTES = 8
 CHUNK_BYTES = 64 * 1024  # how much of a file is read at once (never the whole file)
@@ -173,15 +174,16 @@ def sanitize_filename(raw: Any) -> str:
     """The name a file is stored under (the spec's sanitising): NUL removed; a path or an
     empty name rejected (ValidationError INVALID_FILENAME); characters outside
     ``[A-Za-z0-9._-]`` replaced by ``_`` (runs of them by one); leading and trailing dots
-    removed; at most ``STORED_NAME_MAX`` characters, the extension kept."""
+    removed (``file`` when no letter or digit is left); at most ``STORED_NAME_MAX``
+    characters, the extension kept."""
     if not isinstance(raw, str):
         raise invalid_filename("must be text")
     name = unicodedata.normalize("NFC", raw.replace("\x00", "")).strip()
     if "/" in name or "\\" in name or name in ("", ".", ".."):
         raise invalid_filename()
     name = _RUNS.sub("_", _UNSAFE.sub("_", name)).strip(". ")
-    if not name.strip("_"):
-        raise invalid_filename("must keep a letter or digit once sanitised")
+    if not _ALNUM.search(name):
+        name = "file"  # nothing readable is left (a name in another script, only dots)
     return _truncate(name)
 
 
