@@ -3,10 +3,10 @@
 The limit is picked by route and media type: the invoice create/edit routes and invoice
 document uploads get the invoice limit (``BODY_LIMIT_INVOICE``); other bodies get the JSON or
 urlencoded limit by ``Content-Type``; anything else counts as ``unknown`` and gets the JSON
-limit. A declared ``Content-Length`` over the limit is refused before any byte is read; a body that turns out
-larger than the limit (absent or lying ``Content-Length``, chunked transfer) is refused as soon
-as the limit is crossed. Either way the answer is a 413 problem (``PAYLOAD_TOO_LARGE``) and
-``body_size_limit_rejections_total{type}`` counts it.
+limit. A declared ``Content-Length`` over the limit is refused before any byte is read; a
+body that turns out larger than the limit (absent or lying ``Content-Length``, chunked
+transfer) is refused as soon as the limit is crossed. Either way the answer is a 413 problem
+(``PAYLOAD_TOO_LARGE``) and ``body_size_limit_rejections_total{type}`` counts it.
 """
 
 from __future__ import annotations
