@@ -6,8 +6,8 @@ and what happens to the files of a deleted invoice."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
