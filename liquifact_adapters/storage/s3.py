@@ -179,5 +179,9 @@ class S3ObjectStore:
         try:
             self._client.head_bucket(Bucket=self.bucket)
         except ClientError:
+            region = self._client.meta.region_name
+            options: dict[str, Any] = {}
+            if region and region != "us-east-1":  # S3 wants the region named, but this one
+                options["CreateBucketConfiguration"] = {"LocationConstraint": region}
             with self._calls():
-                self._client.create_bucket(Bucket=self.bucket)
+                self._client.create_bucket(Bucket=self.bucket, **options)
