@@ -45,9 +45,7 @@ def s3_store(endpoint: str) -> S3ObjectStore:
 
 
 @pytest.fixture(params=["memory", "local", "s3"])
-def store(
-    request: pytest.FixtureRequest, tmp_path: Path, aws_env: None
-) -> ObjectStore:
+def store(request: pytest.FixtureRequest, tmp_path: Path, aws_env: None) -> ObjectStore:
     if request.param == "memory":
         return InMemoryObjectStore()
     if request.param == "local":

@@ -106,10 +106,15 @@ def test_a_sanitised_name_is_always_one_safe_path_segment(raw: str) -> None:
     try:
         stored = sanitize_filename(raw)
     except ValidationError:
-        assert "/" in raw.replace("\x00", "") or "\\" in raw or raw.replace("\x00", "").strip() in (
-            "",
-            ".",
-            "..",
+        assert (
+            "/" in raw.replace("\x00", "")
+            or "\\" in raw
+            or raw.replace("\x00", "").strip()
+            in (
+                "",
+                ".",
+                "..",
+            )
         )
         return
     assert re.fullmatch(r"[A-Za-z0-9._-]{1,100}", stored)
