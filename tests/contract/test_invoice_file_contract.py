@@ -7,6 +7,7 @@ import sqlite3
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import attrs
 import psycopg
@@ -21,7 +22,7 @@ from tests.pg import fresh_database
 from .contract_support import T0, invoice, load, save
 
 
-def pending(tenant: str, invoice_id: str, n: int, **changes: object) -> InvoiceFile:
+def pending(tenant: str, invoice_id: str, n: int, **changes: Any) -> InvoiceFile:
     file = InvoiceFile(
         id=f"fil_{n:026d}",
         tenant_id=tenant,

@@ -139,7 +139,7 @@ def test_local_keys_never_leave_the_folder(tmp_path: Path, key: str) -> None:
     assert not (tmp_path / "escape.pdf").exists()
 
 
-# ---- S3 presigned URLs over HTTP ------------------------------------------------------------------
+# ---- S3 presigned URLs over HTTP -------------------------------------------------------------
 def test_s3_presigned_urls_work_over_http_without_other_credentials(
     moto: MotoS3, aws_env: None
 ) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.types import Message
 
 from liquifact_adapters.sqlite import SqliteStore
 from liquifact_core.invoices import Actor
@@ -35,7 +36,7 @@ async def _request(
     sent = 0
     answer: dict[str, Any] = {"status": 0, "body": b""}
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         nonlocal sent
         if sent >= body_size:
             return {"type": "http.disconnect"}
@@ -44,7 +45,7 @@ async def _request(
         sent += size
         return {"type": "http.request", "body": chunk, "more_body": sent < body_size}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         if message["type"] == "http.response.start":
             answer["status"] = message["status"]
         elif message["type"] == "http.response.body":
