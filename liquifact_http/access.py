@@ -80,6 +80,11 @@ MANAGE_WEBHOOKS = allow(ADMIN)
 # it yet, so only admin tokens are admitted.
 READ_RECONCILIATION = allow(ADMIN)
 
+# An invoice's documents: its SME and the tenant's operators (admins, API keys). Investors
+# and other SMEs pass this table and are answered 404 by the core, as for an invoice they
+# cannot see.
+READ_FILES = allow(SME, ADMIN, INVESTOR, scope=S.INVOICES_READ)
+WRITE_FILES = allow(SME, ADMIN, INVESTOR, scope=S.INVOICES_WRITE)
 _INVOICE = "/v1/invoices/{id}"
 ACCESS: Mapping[tuple[str, str], Access] = {
     ("/health", "GET"): PUBLIC,
@@ -132,6 +137,14 @@ ACCESS: Mapping[tuple[str, str], Access] = {
     ("/v1/admin/jobs/{jobId}/replay", "POST"): MANAGE_WEBHOOKS,
     ("/v1/admin/reconciliation/runs", "GET"): READ_RECONCILIATION,
     ("/v1/admin/reconciliation/runs/{runId}", "GET"): READ_RECONCILIATION,
+    (f"{_INVOICE}/files", "GET"): READ_FILES,
+    (f"{_INVOICE}/files", "POST"): WRITE_FILES,
+    (f"{_INVOICE}/files/{{fileId}}/download-url", "GET"): READ_FILES,
+    (f"{_INVOICE}/files/{{fileId}}/confirm", "POST"): WRITE_FILES,
+    ("/v1/sme/invoice/presigned-url", "POST"): WRITE_FILES,
+    # The local store's signed URLs: the token is the credential (its route checks it).
+    ("/v1/objects/{token}", "GET"): PUBLIC,
+    ("/v1/objects/{token}", "PUT"): PUBLIC,
 }
 
 

@@ -51,6 +51,7 @@ from liquifact_http.reconciliation_report import ReconciliationReport
 from liquifact_http.routes import (
     auth,
     docs,
+    documents,
     escrow,
     funding,
     health,
@@ -202,6 +203,7 @@ def all_routes() -> Sequence[BaseRoute]:
         *webhooks.routes,
         *reconciliation.routes,
         *escrow.routes,
+        *documents.routes,
         *docs.routes,
     ]
 

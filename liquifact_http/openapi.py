@@ -204,6 +204,7 @@ def object_components() -> dict[str, Component]:
     """Every object schema of the document by name, with the class it is generated from."""
     from liquifact_http import (
         openapi_auth,
+        openapi_documents,
         openapi_escrow,
         openapi_market,
         openapi_reconciliation,
@@ -217,6 +218,7 @@ def object_components() -> dict[str, Component]:
         **openapi_webhooks.components(),
         **openapi_reconciliation.components(),
         **openapi_escrow.components(),
+        **openapi_documents.components(),
     }
 
 
@@ -930,6 +932,7 @@ def _routed(described: Object) -> Object:
 def _paths() -> Object:
     from liquifact_http import (
         openapi_auth,
+        openapi_documents,
         openapi_escrow,
         openapi_market,
         openapi_reconciliation,
@@ -947,6 +950,7 @@ def _paths() -> Object:
                 **openapi_webhooks.paths(),
                 **openapi_reconciliation.paths(),
                 **openapi_escrow.paths(),
+                **openapi_documents.paths(),
                 **_docs_paths(),
             }
         )
@@ -1004,6 +1008,7 @@ def openapi_document() -> dict[str, Any]:
     """The complete OpenAPI 3.0.3 document (built once; treat it as read-only)."""
     from liquifact_http import (
         openapi_auth,
+        openapi_documents,
         openapi_escrow,
         openapi_market,
         openapi_reconciliation,
@@ -1025,6 +1030,7 @@ def openapi_document() -> dict[str, Any]:
             *openapi_webhooks.TAGS,
             *openapi_reconciliation.TAGS,
             *openapi_escrow.TAGS,
+            *openapi_documents.TAGS,
         ],
         "paths": _paths(),
         "components": {
@@ -1036,6 +1042,7 @@ def openapi_document() -> dict[str, Any]:
                 **openapi_webhooks.parameters(),
                 **openapi_reconciliation.parameters(),
                 **openapi_escrow.parameters(),
+                **openapi_documents.parameters(),
             },
             "headers": {
                 **_response_headers(),
@@ -1043,6 +1050,7 @@ def openapi_document() -> dict[str, Any]:
                 **openapi_auth.headers(),
                 **openapi_webhooks.headers(),
                 **openapi_escrow.headers(),
+                **openapi_documents.headers(),
             },
             "responses": _generic_responses(),
             "examples": _examples(),

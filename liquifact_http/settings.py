@@ -178,6 +178,15 @@ class Settings:
     escrow_platform_secret: tuple[str, ...] = attrs.field(default=(), repr=False)
     # ---- reconciliation (issue 12): mismatches per tenant run that alert (the spec's 1) ----
     reconciliation_drift_threshold: int = DEFAULT_DRIFT_THRESHOLD
+    # ---- invoice documents (issue 14): a local folder by default, or an S3 bucket ----
+    storage_dir: str | None = None
+    # HMAC key of the local store's upload and download URLs. Production refuses to start
+    # without one unless S3_BUCKET is set; `liquifact serve` elsewhere creates a development
+    # one in var/ (cli.py).
+    storage_url_secret: str | None = attrs.field(default=None, repr=False)
+    s3_bucket: str | None = None
+    aws_region: str | None = None
+    s3_endpoint: str | None = None
 
     @property
     def runs_embedded_worker(self) -> bool:
@@ -511,6 +520,28 @@ def _http_url(raw: str) -> str:
     return value.rstrip("/")
 
 
+def _folder(raw: str) -> str:
+    value = raw.strip()
+    if not value or len(value) > 4096 or not value.isprintable():
+        raise ValueError("must be a folder path")
+    return value
+
+
+def _bucket(raw: str) -> str:
+    # S3's bucket naming rules (lower case, digits, dots, hyphens; 3-63 characters).
+    value = raw.strip()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+        raise ValueError("must be an S3 bucket name: 3-63 of a-z, 0-9, '.' and '-'")
+    return value
+
+
+def _region(raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}", value):
+        raise ValueError("must be an AWS region such as us-east-1")
+    return value
+
+
 def _tenant(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", raw.strip()):
         raise ValueError("must be a tenant id: 1-128 of letters, digits, _ and -")
@@ -675,6 +706,12 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "RECONCILIATION_DRIFT_THRESHOLD", "reconciliation_drift_threshold", parse_drift_threshold
     ),
+    Field("STORAGE_DIR", "storage_dir", _folder),
+    Field("STORAGE_URL_SECRET", "storage_url_secret", _secret(32), secret=True),
+    Field("STORAGE_URL_SECRET_FILE", "storage_url_secret", _secret_file, fallback=True),
+    Field("S3_BUCKET", "s3_bucket", _bucket),
+    Field("AWS_REGION", "aws_region", _region),
+    Field("S3_ENDPOINT", "s3_endpoint", _http_url),
 )
 # Settings a production deployment must set explicitly (their defaults are for development).
 REQUIRED_IN_PRODUCTION = (
@@ -794,6 +831,21 @@ def _cross_checks(
         )
     if settings.environment == "production" and settings.sep10_client_domain_allow_http:
         problems.append(("SEP10_CLIENT_DOMAIN_ALLOW_HTTP", "must not be true in production"))
+    if (
+        settings.environment == "production"
+        and not settings.s3_bucket
+        and not source.get("STORAGE_URL_SECRET")
+        and not source.get("STORAGE_URL_SECRET_FILE")
+    ):
+        problems.append(
+            (
+                "STORAGE_URL_SECRET",
+                "is required when NODE_ENV=production and documents are stored locally "
+                "(no S3_BUCKET)",
+            )
+        )
+    if settings.s3_endpoint and not settings.s3_bucket:
+        problems.append(("S3_ENDPOINT", "requires S3_BUCKET"))
     if settings.environment == "production" and secret is None and not settings.api_keys:
         problems.append(
             ("JWT_SECRET", "JWT_SECRET, JWT_SECRET_FILE or API_KEYS is required in production")
@@ -841,4 +893,10 @@ def services_config(settings: Settings) -> ServicesConfig:
         reconciliation_drift_threshold=settings.reconciliation_drift_threshold,
         escrow_signing_mode=settings.escrow_signing_mode,
         escrow_platform_secret=settings.escrow_platform_secret,
+        storage_dir=settings.storage_dir,
+        storage_url_secret=settings.storage_url_secret,
+        s3_bucket=settings.s3_bucket,
+        aws_region=settings.aws_region,
+        s3_endpoint=settings.s3_endpoint,
+        max_document_bytes=settings.body_limit_invoice,
     )

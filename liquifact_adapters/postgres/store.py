@@ -39,6 +39,7 @@ from liquifact_adapters.postgres.repositories import (
     PostgresCommitmentRepository,
     PostgresEscrowProjectionRepository,
     PostgresIdempotencyRepository,
+    PostgresInvoiceFileRepository,
     PostgresInvoiceRepository,
     PostgresProfileRepository,
     PostgresReconciliationRepository,
@@ -253,6 +254,7 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     webhook_repository = PostgresWebhookRepository
     reconciliation_repository = PostgresReconciliationRepository
     escrow_repository = PostgresEscrowProjectionRepository
+    file_repository = PostgresInvoiceFileRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

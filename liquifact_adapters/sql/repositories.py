@@ -32,6 +32,7 @@ from liquifact_core.ports import (
     CommitmentRepository,
     EscrowProjectionRepository,
     IdempotencyRepository,
+    InvoiceFileRepository,
     InvoiceQuery,
     InvoiceRepository,
     JobRepository,
@@ -47,6 +48,7 @@ from liquifact_core.ports import (
 # imported for types only.
 if TYPE_CHECKING:
     from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
+    from liquifact_adapters.sql.files import SqlInvoiceFileRepository
     from liquifact_adapters.sql.jobs import SqlJobRepository
     from liquifact_adapters.sql.profiles import SqlProfileRepository
     from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
@@ -402,6 +404,7 @@ class SqlUnitOfWork(ABC):
     webhooks: WebhookRepository
     reconciliations: ReconciliationRepository
     escrows: EscrowProjectionRepository
+    files: InvoiceFileRepository
 
     invoice_repository: ClassVar[type[SqlInvoiceRepository]]
     audit_log: ClassVar[type[SqlAuditLog]]
@@ -416,6 +419,8 @@ class SqlUnitOfWork(ABC):
     reconciliation_repository: ClassVar[type[SqlReconciliationRepository]]
     # The escrow indexer's projections and cursor (``liquifact_adapters.sql.escrows``).
     escrow_repository: ClassVar[type[SqlEscrowProjectionRepository]]
+    # Invoice documents (``liquifact_adapters.sql.files``).
+    file_repository: ClassVar[type[SqlInvoiceFileRepository]]
 
     def __init__(self, tenant_id: str, *, read_only: bool) -> None:
         self._tenant_id = tenant_id
@@ -430,6 +435,7 @@ class SqlUnitOfWork(ABC):
         self.webhooks = self.webhook_repository(self)
         self.reconciliations = self.reconciliation_repository(self)
         self.escrows = self.escrow_repository(self)
+        self.files = self.file_repository(self)
 
     @property
     def read_only(self) -> bool:

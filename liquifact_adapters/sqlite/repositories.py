@@ -10,9 +10,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 
-from liquifact_adapters.sql import escrows, profiles, reconciliation, wallets, webhooks
+from liquifact_adapters.sql import escrows, files, profiles, reconciliation, wallets, webhooks
 from liquifact_adapters.sql import statements as shared
 from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
+from liquifact_adapters.sql.files import SqlInvoiceFileRepository
 from liquifact_adapters.sql.profiles import SqlProfileRepository
 from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
 from liquifact_adapters.sql.repositories import (
@@ -216,3 +217,17 @@ DELETE FROM redeemed_challenges WHERE digest IN (
     SELECT digest FROM redeemed_challenges WHERE expires_at <= :now LIMIT :limit
 )
 """
+
+
+class SqliteInvoiceFileRepository(SqlInvoiceFileRepository):
+    rows = ROWS
+    INSERT = files.INSERT_FILE
+    SELECT = files.SELECT_FILE
+    LIST = files.LIST_FILES
+    MARK_STORED = files.MARK_STORED
+    CLEAR_PRIMARY = files.CLEAR_PRIMARY
+    SET_PRIMARY = files.SET_PRIMARY
+    DELETE_PENDING = files.DELETE_PENDING
+    DELETE_INVOICE = files.DELETE_INVOICE_FILES
+    TRUE = 1
+    FALSE = 0

@@ -28,6 +28,7 @@ from liquifact_adapters.sqlite.repositories import (
     SqliteCommitmentRepository,
     SqliteEscrowProjectionRepository,
     SqliteIdempotencyRepository,
+    SqliteInvoiceFileRepository,
     SqliteInvoiceRepository,
     SqliteProfileRepository,
     SqliteReconciliationRepository,
@@ -183,6 +184,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
     webhook_repository = SqliteWebhookRepository
     reconciliation_repository = SqliteReconciliationRepository
     escrow_repository = SqliteEscrowProjectionRepository
+    file_repository = SqliteInvoiceFileRepository
 
     def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

@@ -18,10 +18,12 @@ from liquifact_core.ports import (
     ChangeListener,
     Clock,
     IdGenerator,
+    ObjectStore,
     SecretBox,
     Store,
 )
 from liquifact_core.reconciliation import DEFAULT_DRIFT_THRESHOLD
+from liquifact_core.services.documents import DEFAULT_MAX_BYTES, DocumentService
 from liquifact_core.services.escrows import (
     DEFAULT_STALE_AFTER,
     DEFAULT_STALE_LEDGER_GAP,
@@ -71,6 +73,10 @@ class Services:
     indexer: EscrowIndexer | None = None
     # Sends funding transactions (escrow_submission jobs); None without a funding chain.
     submissions: FundingSubmissions | None = None
+    # Invoice documents (None only for a Services built by hand without it).
+    documents: DocumentService | None = None
+    # Where the documents' bytes live (None: document operations answer 503).
+    objects: ObjectStore | None = None
 
     @classmethod
     def from_ports(
@@ -91,6 +97,8 @@ class Services:
         drift_threshold: int = DEFAULT_DRIFT_THRESHOLD,
         reconciliation_observer: ReconciliationObserver | None = None,
         escrow_freshness: EscrowFreshness | None = None,
+        objects: ObjectStore | None = None,
+        max_document_bytes: int = DEFAULT_MAX_BYTES,
     ) -> Services:
         """``cache`` is the response cache the HTTP shell serves reads from (the core never
         touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
@@ -115,7 +123,9 @@ class Services:
         (the shell's metrics and alert log). The escrow indexer reads ``ledger`` too (none:
         no indexer, ``indexer`` is None, and escrow reads serve what earlier passes
         projected). ``escrow_freshness``: when an escrow read is stale (default: 3 minutes, 20
-        ledgers)."""
+        ledgers). ``objects``: where invoice documents' bytes live (none: document operations
+        answer 503 DOCUMENTS_UNAVAILABLE); ``max_document_bytes``: the largest document
+        (BODY_LIMIT_INVOICE)."""
         addresses = escrow_addresses or EscrowAddressBook()
         cache = cache if cache is not None else NoCache()
         changes = changes if changes is not None else IgnoreChanges()
@@ -217,6 +227,16 @@ class Services:
                 latest_seen=(lambda: None) if indexer is None else (lambda: indexer.latest_seen),
             ),
             indexer=indexer,
+            documents=DocumentService(
+                store.unit_of_work,
+                store.read_unit,
+                clock,
+                ids,
+                objects,
+                idempotency,
+                max_bytes=max_document_bytes,
+            ),
+            objects=objects,
         )
 
     def close(self) -> None:
@@ -291,6 +311,7 @@ class NoCache:
 
 
 __all__ = [
+    "DocumentService",
     "EscrowFreshness",
     "EscrowIndexer",
     "EscrowService",

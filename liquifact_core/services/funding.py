@@ -196,6 +196,7 @@ class FundingService:
             before=lambda: prepared.extend(self._prepare(tenant_id, request)),
         )
         commitment = outcome.result
+        assert isinstance(commitment, Commitment)  # the fingerprint binds the key to funding
         if not outcome.replayed:
             self._changes.changed(_changed(commitment))
         return FundingOutcome(commitment, outcome.replayed, outcome.context)

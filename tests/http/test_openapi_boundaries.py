@@ -140,7 +140,8 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     path = Path(tmp_path_factory.mktemp("bounds")) / "bounds.sqlite3"
-    app = create_app(test_settings(rate_limit_enabled=False), store=SqliteStore(str(path)))
+    settings = test_settings(rate_limit_enabled=False, storage_dir=str(path.parent / "objects"))
+    app = create_app(settings, store=SqliteStore(str(path)))
     tenant = new_tenant()
     with TestClient(app) as client:
         yield World(
@@ -159,6 +160,7 @@ class BodyOperation:
     baseline: Callable[[], dict[str, Any]]
     investor: bool = False
     sme: bool = False
+    idempotent: bool = False  # sends a fresh Idempotency-Key
 
 
 def _create_body() -> dict[str, Any]:
@@ -166,6 +168,8 @@ def _create_body() -> dict[str, Any]:
     return invoice_payload(amount="1250", currency="CLF", invoiceNumber=f"B-{uuid.uuid4().hex}")
 
 
+# A well-formed invoice id that stands for "the case's own pending invoice" in a body.
+PENDING_INVOICE = "inv_CASEPENDINGINVOICE"
 BODY_OPERATIONS = {
     "approveInvoice": BodyOperation("POST", "/v1/invoices/{id}/approve", dict),
     "createInvoice": BodyOperation("POST", "/v1/invoices", _create_body),
@@ -208,7 +212,25 @@ BODY_OPERATIONS = {
         "/v1/admin/wallets",
         lambda: {"address": Keypair.random().public_key, "role": "investor", "subject": "s-1"},
     ),
+    # A presigned upload for the pending invoice of the case (an Idempotency-Key per case).
+    "createPresignedUpload": BodyOperation(
+        "POST",
+        "/v1/sme/invoice/presigned-url",
+        lambda: {
+            "invoiceId": PENDING_INVOICE,
+            "filename": "invoice.pdf",
+            "contentType": "application/pdf",
+            "size": 10,
+            "sha256": "0" * 64,
+        },
+        idempotent=True,
+    ),
+    # A file that does not exist: valid by the document, 404.
+    "confirmInvoiceFile": BodyOperation("POST", "/v1/invoices/{id}/files/{fileId}/confirm", dict),
 }
+# Operations whose body is a file's bytes (multipart or raw): no JSON fields to bound; the
+# document tests (tests/http/test_documents_api.py) cover what they accept.
+FILE_BODY_OPERATIONS = {"uploadInvoiceFile", "putSignedObject"}
 
 
 def _body_schema(operation: BodyOperation) -> Mapping[str, Any]:
@@ -263,11 +285,14 @@ def _send_body(world: World, name: str, body: dict[str, Any]) -> Any:
     if "{id}" in path:
         path = path.replace("{id}", world.pending_invoice())
     path = path.replace("{commitmentId}", "cmt_nosuchcommitment")
+    path = path.replace("{fileId}", "fil_nosuchfile")
     headers = dict(world.investor if operation.investor else world.admin)
     if operation.sme:
         headers = dict(world.sme)
-    if operation.investor:
+    if operation.investor or operation.idempotent:
         headers["Idempotency-Key"] = f"key-{uuid.uuid4().hex}"
+    if body.get("invoiceId") == PENDING_INVOICE:
+        body = {**body, "invoiceId": world.pending_invoice()}
     return world.client.request(operation.method, path, json=body, headers=headers)
 
 
@@ -383,7 +408,7 @@ def test_every_list_route_is_covered() -> None:
         for operation in item.values()
         if "requestBody" in operation
     }
-    assert documented_bodies == set(BODY_OPERATIONS)
+    assert documented_bodies == set(BODY_OPERATIONS) | FILE_BODY_OPERATIONS
 
 
 PATH_IDS = [value for value in values_for({"type": "string", "maxLength": 40}) if value]
