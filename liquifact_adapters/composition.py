@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from liquifact_adapters.system.worker import Worker
     from liquifact_core.chain import EscrowLedger, FundingChain
     from liquifact_core.jobs import Backoff, Job, JobHandler
-    from liquifact_core.ports import Cache, Clock, IdGenerator, Store
+    from liquifact_core.ports import Cache, Clock, IdGenerator, ObjectStore, Store
     from liquifact_core.services import KycPorts, ReminderPorts, WebhookPorts
     from liquifact_core.services.reconciliation import ReconciliationObserver
     from liquifact_core.services.reminders import ReminderObserver
@@ -158,6 +158,11 @@ def _cursor_secret(_instance: object, _attribute: object, value: str | None) -> 
         raise ValueError("cursor_secret must be at least 32 characters")
 
 
+def _storage_secret(_instance: object, _attribute: object, value: str | None) -> None:
+    if value is not None and len(value) < 32:
+        raise ValueError("storage_url_secret must be at least 32 characters")
+
+
 @attrs.frozen(kw_only=True)
 class ServicesConfig:
     """Everything ``open_services`` needs, as explicit values (no environment is read).
@@ -196,6 +201,14 @@ class ServicesConfig:
       mismatches in one tenant's run that alerts (1 to 1,000,000; the spec's default 1).
     * ``escrow_stale_after_seconds``, ``escrow_stale_ledger_gap``: when an escrow read is
       flagged ``stale`` (ESCROW_STALE_AFTER_SECONDS, 180; ESCROW_STALE_LEDGER_GAP, 20).
+    * ``s3_bucket``, ``aws_region``, ``s3_endpoint``: invoice documents in this S3 bucket
+      (S3_BUCKET, AWS_REGION, S3_ENDPOINT; credentials from boto3's usual sources); without a
+      bucket they live in ``storage_dir`` (STORAGE_DIR; default: the ``objects`` folder beside
+      the SQLite file, else ``./var/objects``; ``memory://`` keeps them in memory).
+    * ``storage_url_secret``: HMAC key (at least 32 characters) of the local store's upload and
+      download URLs (STORAGE_URL_SECRET). ``None``: a random key per ``open_services`` call,
+      so only that ``Services``' URLs are accepted.
+    * ``max_document_bytes``: the largest invoice document (BODY_LIMIT_INVOICE, 512 KB).
     * ``escrow_signing_mode``: ESCROW_SIGNING_MODE (``stubbed``, the default, ``delegated``
       or ``custodial``); the last two need ``soroban_rpc_url``.
     * ``escrow_platform_secret``: secret seeds (``S...``) of the investor accounts the
@@ -270,6 +283,14 @@ class ServicesConfig:
     smtp_tls_ca_file: str | None = None
     maturity_reminder_days: int = attrs.field(default=7, validator=[_at_least(1), _at_most(90)])
     app_base_url: str = "http://localhost:3000"
+    storage_dir: str | None = None
+    storage_url_secret: str | None = attrs.field(
+        default=None, repr=False, validator=_storage_secret
+    )
+    s3_bucket: str | None = None
+    aws_region: str | None = None
+    s3_endpoint: str | None = None
+    max_document_bytes: int = attrs.field(default=512 * 1024, validator=_at_least(1))
 
     @property
     def sqlite_path(self) -> str | None:
@@ -322,6 +343,37 @@ def _postgres_store(config: ServicesConfig, url: str) -> Store:
     return store
 
 
+def default_storage_dir(config: ServicesConfig) -> str:
+    """Where local documents live without STORAGE_DIR: beside the SQLite file (the data
+    folder), else ``./var/objects``."""
+    sqlite_path = config.sqlite_path
+    if sqlite_path is not None:
+        return os.path.join(os.path.dirname(sqlite_path) or ".", "objects")
+    return os.path.join(".", "var", "objects")
+
+
+def open_objects(config: ServicesConfig) -> ObjectStore:
+    """The invoice documents' store: the S3 bucket ``s3_bucket`` names (boto3 loaded only
+    then), in memory for a ``memory://`` deployment, else the local folder (its URLs are
+    served by the API, signed with ``storage_url_secret``). Nothing is contacted here."""
+    if config.s3_bucket:
+        from liquifact_adapters.storage import S3ObjectStore
+
+        return S3ObjectStore(
+            config.s3_bucket, region=config.aws_region, endpoint=config.s3_endpoint
+        )
+    if config.database_url == MEMORY_URL and config.storage_dir is None:
+        from liquifact_adapters.memory import InMemoryObjectStore
+
+        return InMemoryObjectStore()
+    from liquifact_adapters.storage import LocalObjectStore
+
+    return LocalObjectStore(
+        config.storage_dir or default_storage_dir(config),
+        config.storage_url_secret or secrets.token_urlsafe(32),
+    )
+
+
 def open_cache(
     config: ServicesConfig,
     *,
@@ -357,6 +409,7 @@ def open_services(
     cache: Cache | None = None,
     chain: FundingChain | None = None,
     ledger: EscrowLedger | None = None,
+    objects: ObjectStore | None = None,
     on_cache_evict: EvictionObserver | None = None,
     on_cache_error: CacheErrorObserver | None = None,
     on_breaker_change: StateListener | None = None,
@@ -368,7 +421,8 @@ def open_services(
 
     ``options`` are ``ServicesConfig`` fields and override ``config``'s
     (``open_services(database_url="sqlite:///x.db")``); an unknown name raises ``TypeError``.
-    ``store``, ``clock``, ``ids``, ``cache``, ``chain`` and ``ledger`` replace the configured
+    ``store``, ``clock``, ``ids``, ``cache``, ``chain``, ``ledger`` and ``objects`` (the
+    documents' ``ObjectStore``, default ``open_objects(config)``) replace the configured
     port. The clock is the system clock, ids are time-sortable random ids, the ledger is
     ``open_ledger(config)`` and the funding chain (delegated and custodial signing modes)
     sends through that ledger's RPC, signing for ``escrow_platform_secret``'s accounts.
@@ -418,6 +472,8 @@ def open_services(
             ),
             kyc=kyc_ports(config),
             reminders=reminder_ports(config, on_reminder),
+            objects=objects or open_objects(config),
+            max_document_bytes=config.max_document_bytes,
         )
     except BaseException:
         if store is None:
@@ -686,7 +742,11 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
     if services.reconciliation.available:
         handlers[RECONCILIATION] = reconcile_every_tenant
     if services.submissions is not None:
-        handlers[ESCROW_SUBMISSION] = services.submissions.handle
+        # The object itself, not its method: the worker retries it on its own ``backoff``.
+        handlers[ESCROW_SUBMISSION] = services.submissions
+    if services.documents is not None and services.documents.available:
+        # The sweep of unconfirmed uploads and the purge of a deleted invoice's files.
+        handlers.update(services.documents.handlers())
     indexer = services.indexer
     if indexer is not None:
 

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from liquifact_core.commitments import Commitment
+from liquifact_core.documents import UploadTicket
 from liquifact_core.errors import (
     Conflict,
     FieldError,
@@ -114,8 +115,9 @@ def copy_context(context: Mapping[str, str]) -> dict[str, str]:
     return dict(context)
 
 
-# The results an idempotent use case can record; widen to a union as more use cases use keys.
-IdempotentResult = Commitment
+# The results an idempotent use case can record (funding intents, presigned uploads); each
+# operation's fingerprint names it, so a key only ever replays its own operation's result.
+IdempotentResult = Commitment | UploadTicket
 
 
 @attrs.frozen

@@ -221,6 +221,9 @@ class Invoice:
     funded_stroops: int = 0
     deleted_at: datetime | None = None
     status_reason: str | None = None
+    # SHA-256 (hex) of the primary document (liquifact_core.documents), the digest the
+    # escrow's bind_primary_attestation_hash takes; None until a primary document is stored.
+    attestation_digest: str | None = None
 
     @property
     def funded_ratio(self) -> Decimal | None:

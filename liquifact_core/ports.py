@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
-from typing import Protocol, Self
+from typing import BinaryIO, Protocol, Self
 
 import attrs
 
@@ -19,6 +20,7 @@ from liquifact_core.commitments import (
     CommitmentQuery,
     LockPage,
 )
+from liquifact_core.documents import InvoiceFile
 from liquifact_core.idempotency import IdempotencyRecord, RecordedOutcome
 from liquifact_core.indexing import EscrowProjection, IndexerCursor, IndexerProgress, LinkedEscrow
 from liquifact_core.invoices import Invoice, Transition
@@ -488,6 +490,91 @@ class AddressPolicy(Protocol):
         ...
 
 
+class InvoiceFileRepository(Protocol):
+    """The documents of a tenant's invoices (``liquifact_core.documents``); the bytes live in
+    the ``ObjectStore``, these rows say which objects count for which invoice."""
+
+    def add(self, file: InvoiceFile) -> None:
+        """Store a new file row; Conflict (DUPLICATE_FILE) if its id or object key is taken."""
+        ...
+
+    def get(self, tenant_id: str, invoice_id: str, file_id: str) -> InvoiceFile | None:
+        """One file of this invoice of this tenant, pending or stored, or None."""
+        ...
+
+    def list(self, tenant_id: str, invoice_id: str) -> Sequence[InvoiceFile]:
+        """Every file of the invoice, pending or stored, oldest first (``created_at``, then
+        id)."""
+        ...
+
+    def mark_stored(self, file: InvoiceFile) -> bool:
+        """Write ``file`` (now ``stored``: measured size and hash, ``stored_at``) over the
+        row only if that row is still ``pending``; False (nothing written) otherwise."""
+        ...
+
+    def set_primary(self, tenant_id: str, invoice_id: str, file_id: str | None) -> None:
+        """Make ``file_id`` the invoice's only primary file (None: no file is primary)."""
+        ...
+
+    def remove(self, tenant_id: str, invoice_id: str, file_id: str) -> InvoiceFile | None:
+        """Delete one file row if it is still ``pending``; the row deleted, or None."""
+        ...
+
+    def remove_invoice(self, tenant_id: str, invoice_id: str) -> Sequence[InvoiceFile]:
+        """Delete every file row of the invoice; the rows deleted."""
+        ...
+
+
+class ObjectReader(Protocol):
+    """An object's bytes, read a chunk at a time."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to ``size`` bytes; b"" at the end."""
+        ...
+
+
+class ObjectStore(Protocol):
+    """Where invoice documents' bytes live, by object key (``documents.object_key``).
+
+    Every call may block on disk or network: callers never hold a unit of work across one.
+    Failures of the storage itself raise Unavailable (retryable) whose message names no
+    bucket, host, key id or secret; the driver's error is only the ``__cause__``.
+    """
+
+    def put(self, key: str, source: BinaryIO, size: int, content_type: str) -> None:
+        """Store the ``size`` bytes ``source`` holds from its current position under ``key``
+        (replacing any object there), reading them in chunks: never the whole file at once."""
+        ...
+
+    def open(self, key: str) -> AbstractContextManager[ObjectReader]:
+        """The object's bytes, to read in chunks inside the ``with`` block; NotFound
+        (OBJECT_NOT_FOUND) when no object has this key."""
+        ...
+
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None when there is none."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object if it exists (idempotent)."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every object whose key starts with ``prefix`` (idempotent); how many."""
+        ...
+
+    def upload_url(self, key: str, content_type: str, size: int, expires_at: datetime) -> str:
+        """A URL that accepts one ``PUT`` of exactly ``size`` bytes of ``content_type`` to
+        ``key`` until ``expires_at``, needing no other credential. It may be relative
+        (``/v1/objects/...``: served by this API) or absolute (an S3 presigned URL)."""
+        ...
+
+    def download_url(self, key: str, filename: str, content_type: str, expires_at: datetime) -> str:
+        """A URL that answers ``GET`` with the object (as an attachment named ``filename``)
+        until ``expires_at``; relative or absolute as ``upload_url``."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``with`` block without ``commit()`` rolls back."""
 
@@ -504,6 +591,7 @@ class UnitOfWork(Protocol):
     kyc: KycRepository
     reminders: ReminderRepository
     contacts: ContactRepository
+    files: InvoiceFileRepository
 
     def __enter__(self) -> Self:
         """Begin the transaction."""

@@ -21,7 +21,13 @@ one stays ``pending`` until the escrow indexer sees its ``funded`` event and con
 invoice's funded amount moves only with the chain's events, so capacity is never counted
 twice).
 
-``next_step`` is the rule the ``escrow_submission`` job follows after asking the chain.
+Nothing is failed without asking the chain first: an unsigned transaction may have been signed
+and sent by the wallet itself, and a resend refused for its used sequence number may be the
+first send having landed where the RPC has not looked yet. Only a released commitment's
+transaction is never sent (its invoice is cancelled, say): it is followed until it expires.
+
+``next_step`` is the rule the ``escrow_submission`` job follows after asking the chain;
+``SubmissionBackoff`` spreads the job's attempts past the transaction's time bound.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ FUNDING_TIMEOUT_SECONDS = 180
 # wait this long before calling it expired.
 EXPIRY_GRACE = timedelta(seconds=30)
 SUBMISSION_ATTEMPTS = MAX_ATTEMPTS_LIMIT
+# Refusals at submission that do not prove the transaction never landed: its sequence number is
+# used (maybe by itself) or its time bound passed (maybe after it landed). None: unreadable.
+UNPROVEN_REFUSALS = frozenset({"txBAD_SEQ", "txTOO_LATE", None})
 # A signed envelope: base64 XDR. Its size bound keeps a request body and a stored row small
 # (a funding envelope with its footprint and auth is about 1-2 KiB; every JSON string the API
 # takes is at most 10,000 characters).
@@ -113,6 +122,7 @@ class Step(enum.Enum):
     CONFIRM = "confirm"  # the chain applied it: submission confirmed
     FAIL = "fail"  # it failed or can never land: submission failed, commitment released
     SEND = "send"  # not seen yet and still valid: send the same envelope (again)
+    WAIT = "wait"  # not seen yet, not to be sent (released): ask again once it expired
 
 
 def is_expired(commitment: Commitment, now: datetime) -> bool:
@@ -122,24 +132,56 @@ def is_expired(commitment: Commitment, now: datetime) -> bool:
     return expires_at is not None and now > expires_at + EXPIRY_GRACE
 
 
+# The submission states whose transaction the job follows on the chain.
+_FOLLOWED = frozenset({SubmissionStatus.REQUIRES_SIGNATURE, SubmissionStatus.SUBMITTED})
+
+
+def asks_chain(commitment: Commitment, now: datetime) -> bool:
+    """Whether the submission job must ask the chain about ``commitment``'s transaction: it
+    is ``submitted``, or unsigned here and past its time bound (the wallet may have sent it
+    itself: it is released only if the chain never saw it)."""
+    if commitment.submission_status is SubmissionStatus.SUBMITTED:
+        return True
+    return commitment.submission_status is SubmissionStatus.REQUIRES_SIGNATURE and is_expired(
+        commitment, now
+    )
+
+
 def next_step(commitment: Commitment, status: TransactionStatus | None, now: datetime) -> Step:
     """The submission job's decision for ``commitment`` given the chain's ``status`` of its
-    transaction (None when the chain was not asked: the commitment is not ``submitted``).
+    transaction (None when the chain was not asked: see ``asks_chain``; nothing is decided
+    then).
 
-    - not ``submitted``: an unsigned delegated transaction past its time bound is FAIL
-      (expired), anything else DONE;
+    - not ``submitted`` nor ``requires_signature``, not asked, or unsigned and still valid
+      (the wallet may sign it yet): DONE;
     - SUCCESS: CONFIRM; FAILED: FAIL;
-    - NOT_FOUND: FAIL when expired (it can never land), else SEND.
+    - NOT_FOUND: FAIL when expired (it can never land); else SEND when ``submitted`` and the
+      commitment still pending, or WAIT (a released commitment's transaction is never sent).
     """
-    if commitment.submission_status is SubmissionStatus.REQUIRES_SIGNATURE:
-        return Step.FAIL if is_expired(commitment, now) else Step.DONE
-    if commitment.submission_status is not SubmissionStatus.SUBMITTED or status is None:
+    submission = commitment.submission_status
+    expired = is_expired(commitment, now)
+    if submission is SubmissionStatus.REQUIRES_SIGNATURE and not expired:
+        return Step.DONE
+    if status is None or submission not in _FOLLOWED:
         return Step.DONE
     if status.state is TransactionState.SUCCESS:
         return Step.CONFIRM
     if status.state is TransactionState.FAILED:
         return Step.FAIL
-    return Step.FAIL if is_expired(commitment, now) else Step.SEND
+    if expired:
+        return Step.FAIL
+    if submission is SubmissionStatus.SUBMITTED and commitment.status is CommitmentStatus.PENDING:
+        return Step.SEND
+    return Step.WAIT
+
+
+def failure_code(status: TransactionStatus) -> str:
+    """The stable code a failed submission records for the chain's ``status``: the
+    contract's error (or TRANSACTION_FAILED) when it failed on chain, TRANSACTION_EXPIRED when
+    it was never seen."""
+    if status.state is TransactionState.NOT_FOUND:
+        return "TRANSACTION_EXPIRED"
+    return status.error_code or "TRANSACTION_FAILED"
 
 
 def finished(commitment: Commitment, step: Step, now: datetime, error: str | None) -> Commitment:
@@ -176,6 +218,23 @@ def submission_job(
         run_after=run_after,
         max_attempts=SUBMISSION_ATTEMPTS,
     )
+
+
+@attrs.frozen
+class SubmissionBackoff:
+    """The ``escrow_submission`` job's own retry schedule (``liquifact_core.jobs.Backoff``):
+    ``base`` doubling per failed attempt up to ``cap``. Its ``SUBMISSION_ATTEMPTS`` attempts
+    span more than a transaction's validity (``FUNDING_TIMEOUT_SECONDS`` plus
+    ``EXPIRY_GRACE``), so an RPC outage shorter than that never kills the job before the
+    transaction's fate is known (the worker's default schedule spends them in about a
+    minute)."""
+
+    base: timedelta = timedelta(seconds=5)
+    cap: timedelta = timedelta(seconds=60)
+
+    def delay(self, attempt: int) -> timedelta:
+        """The wait after ``attempt`` (>= 1) failed attempts."""
+        return min(self.base * (1 << min(max(attempt, 1) - 1, 16)), self.cap)
 
 
 def expiry_check_at(commitment: Commitment) -> datetime | None:

@@ -87,6 +87,11 @@ OWN_KYC = allow(SME, INVESTOR)
 MANAGE_KYC = allow(ADMIN)
 KYC_PROVIDER = PUBLIC
 
+# An invoice's documents: its SME and the tenant's operators (admins, API keys). Investors
+# and other SMEs pass this table and are answered 404 by the core, as for an invoice they
+# cannot see.
+READ_FILES = allow(SME, ADMIN, INVESTOR, scope=S.INVOICES_READ)
+WRITE_FILES = allow(SME, ADMIN, INVESTOR, scope=S.INVOICES_WRITE)
 _INVOICE = "/v1/invoices/{id}"
 ACCESS: Mapping[tuple[str, str], Access] = {
     ("/health", "GET"): PUBLIC,
@@ -146,6 +151,14 @@ ACCESS: Mapping[tuple[str, str], Access] = {
     ("/v1/admin/kyc/{subject}/exempt", "POST"): MANAGE_KYC,
     ("/v1/me/contact", "GET"): OWN_KYC,
     ("/v1/me/contact", "PUT"): OWN_KYC,
+    (f"{_INVOICE}/files", "GET"): READ_FILES,
+    (f"{_INVOICE}/files", "POST"): WRITE_FILES,
+    (f"{_INVOICE}/files/{{fileId}}/download-url", "GET"): READ_FILES,
+    (f"{_INVOICE}/files/{{fileId}}/confirm", "POST"): WRITE_FILES,
+    ("/v1/sme/invoice/presigned-url", "POST"): WRITE_FILES,
+    # The local store's signed URLs: the token is the credential (its route checks it).
+    ("/v1/objects/{token}", "GET"): PUBLIC,
+    ("/v1/objects/{token}", "PUT"): PUBLIC,
 }
 
 

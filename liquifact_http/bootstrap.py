@@ -51,6 +51,7 @@ from liquifact_http.reconciliation_report import ReconciliationReport
 from liquifact_http.routes import (
     auth,
     docs,
+    documents,
     escrow,
     funding,
     health,
@@ -205,6 +206,7 @@ def all_routes() -> Sequence[BaseRoute]:
         *reconciliation.routes,
         *escrow.routes,
         *kyc.routes,
+        *documents.routes,
         *docs.routes,
     ]
 

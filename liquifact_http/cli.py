@@ -72,6 +72,7 @@ def _services(settings: Settings, metrics: Metrics | None = None, log: Any = Non
 DEV_CURSOR_SECRET_FILE = Path("var/dev-cursor-secret")
 DEV_SEP10_SECRET_FILE = Path("var/dev-sep10-signing-secret")
 DEV_WEBHOOK_KEY_FILE = Path("var/dev-webhook-secrets-key")
+DEV_STORAGE_SECRET_FILE = Path("var/dev-storage-url-secret")
 
 
 def development_cursor_secret(path: Path = DEV_CURSOR_SECRET_FILE) -> str:
@@ -111,7 +112,15 @@ def with_development_secrets(settings: Settings) -> Settings:
         settings = attrs.evolve(settings, sep10_signing_secret=development_sep10_secret())
     if settings.webhook_secrets_key is None:
         settings = attrs.evolve(settings, webhook_secrets_key=development_webhook_key())
+    if settings.storage_url_secret is None and not settings.s3_bucket:
+        settings = attrs.evolve(settings, storage_url_secret=development_storage_secret())
     return settings
+
+
+def development_storage_secret(path: Path = DEV_STORAGE_SECRET_FILE) -> str:
+    """The development HMAC key of local document URLs, kept in ``path`` and created once
+    like the cursor secret, so URLs handed out stay valid across restarts."""
+    return _development_secret(path, lambda: secrets.token_urlsafe(48))
 
 
 def _development_secret(path: Path, make: Callable[[], str]) -> str:

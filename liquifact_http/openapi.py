@@ -204,6 +204,7 @@ def object_components() -> dict[str, Component]:
     """Every object schema of the document by name, with the class it is generated from."""
     from liquifact_http import (
         openapi_auth,
+        openapi_documents,
         openapi_escrow,
         openapi_kyc,
         openapi_market,
@@ -219,6 +220,7 @@ def object_components() -> dict[str, Component]:
         **openapi_reconciliation.components(),
         **openapi_escrow.components(),
         **openapi_kyc.components(),
+        **openapi_documents.components(),
     }
 
 
@@ -932,6 +934,7 @@ def _routed(described: Object) -> Object:
 def _paths() -> Object:
     from liquifact_http import (
         openapi_auth,
+        openapi_documents,
         openapi_escrow,
         openapi_kyc,
         openapi_market,
@@ -951,6 +954,7 @@ def _paths() -> Object:
                 **openapi_reconciliation.paths(),
                 **openapi_escrow.paths(),
                 **openapi_kyc.paths(),
+                **openapi_documents.paths(),
                 **_docs_paths(),
             }
         )
@@ -1008,6 +1012,7 @@ def openapi_document() -> dict[str, Any]:
     """The complete OpenAPI 3.0.3 document (built once; treat it as read-only)."""
     from liquifact_http import (
         openapi_auth,
+        openapi_documents,
         openapi_escrow,
         openapi_kyc,
         openapi_market,
@@ -1031,6 +1036,7 @@ def openapi_document() -> dict[str, Any]:
             *openapi_reconciliation.TAGS,
             *openapi_escrow.TAGS,
             *openapi_kyc.TAGS,
+            *openapi_documents.TAGS,
         ],
         "paths": _paths(),
         "components": {
@@ -1043,6 +1049,7 @@ def openapi_document() -> dict[str, Any]:
                 **openapi_reconciliation.parameters(),
                 **openapi_escrow.parameters(),
                 **openapi_kyc.parameters(),
+                **openapi_documents.parameters(),
             },
             "headers": {
                 **_response_headers(),
@@ -1050,6 +1057,7 @@ def openapi_document() -> dict[str, Any]:
                 **openapi_auth.headers(),
                 **openapi_webhooks.headers(),
                 **openapi_escrow.headers(),
+                **openapi_documents.headers(),
             },
             "responses": _generic_responses(),
             "examples": _examples(),

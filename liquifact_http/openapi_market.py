@@ -199,6 +199,8 @@ def paths() -> Object:
                 404: "No invoice with this id in the tenant.",
                 409: "INVOICE_NOT_INVESTABLE (not linked_escrow or partially_funded), "
                 "FUNDING_EXCEEDS_CAPACITY (target - funded - pending commitments), "
+                "FUNDING_TRANSACTION_DUPLICATE (retryable: another pending commitment of the "
+                "wallet got the very same transaction, prepared in the same second), "
                 "IDEMPOTENCY_KEY_REUSED (same key, other request) or "
                 "IDEMPOTENCY_REQUEST_IN_PROGRESS (retryable: the first request is running).",
                 413: "The request body is too large.",
@@ -292,8 +294,9 @@ def paths() -> Object:
                 {
                     "202": _json_response(
                         "Taken: the commitment with `submission.status` `submitted` (or as it "
-                        "is, when this transaction was taken before). A job sends it and "
-                        "follows it to `confirmed` or `failed`.",
+                        "is, when this transaction was taken before, or when it expired but "
+                        "the network had applied it: `confirmed` or `failed`, as the chain "
+                        "has it). A job sends it and follows it to `confirmed` or `failed`.",
                         _schema("FundingIntent"),
                     ),
                     **_errors(
@@ -301,8 +304,10 @@ def paths() -> Object:
                             400: "signedTransactionXdr is missing or not base64.",
                             403: "The caller is not an investor with a bound wallet.",
                             404: "No commitment with this id of the caller's wallet.",
-                            409: "COMMITMENT_NOT_AWAITING_SIGNATURE (not delegated, or failed), "
-                            "or TRANSACTION_EXPIRED (the commitment was released; fund again).",
+                            409: "COMMITMENT_NOT_AWAITING_SIGNATURE (not delegated, failed, "
+                            "or released: e.g. its invoice was cancelled), or "
+                            "TRANSACTION_EXPIRED (the network never saw it: the commitment was "
+                            "released; fund again).",
                             413: "The request body is too large.",
                             415: "The body is not sent as application/json.",
                             422: "SIGNED_TRANSACTION_UNREADABLE (not an envelope), "

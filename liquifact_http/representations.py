@@ -382,6 +382,14 @@ class InvoiceBody(Representation):
         },
         nullable=True,
     )
+    attestation_digest: str | None = out(
+        {
+            "pattern": "^[0-9a-f]{64}$",
+            "description": "SHA-256 (hex) of the invoice's primary document, for the escrow's "
+            "bind_primary_attestation_hash; sent once a primary document is stored.",
+        },
+        omit_none=True,
+    )
 
     @classmethod
     def of(cls, item: Invoice) -> InvoiceBody:
@@ -414,6 +422,7 @@ class InvoiceBody(Representation):
             funding_target_stroops=_stroops(item.funding_target_stroops),
             funded_stroops=_stroops(item.funded_stroops) if linked else None,
             funded_ratio=float(ratio) if ratio is not None else None,
+            attestation_digest=item.attestation_digest,
         )
 
 

@@ -24,6 +24,7 @@ import attrs
 
 from liquifact_core import validation as v
 from liquifact_core.amounts import CURRENCY_EXPONENTS, MONEY_MAX_DIGITS, STROOPS_MAX
+from liquifact_core.documents import FileName
 from liquifact_core.errors import ValidationError
 from liquifact_core.rules import (
     Account,
@@ -195,6 +196,26 @@ def _schema_of_text(rule: Text) -> Object:
     }
 
 
+def _schema_of_filename(rule: FileName) -> Object:
+    """A file name: the text rule's raw pattern with ``/`` and ``\\`` refused too, and not
+    ``.`` or ``..`` once trimmed (a look-ahead ECMA-262 and Python read alike)."""
+    bad = _refused_inside_text() + "/\\\\"
+    edge = f"[^{_TRIMMED}{bad}]"
+    inner = f"[^{bad}]"
+    core = f"{edge}(?:{inner}{{0,{rule.max_len - 2}}}{edge})?"
+    not_dots = f"(?![{_TRIMMED}]*\\.\\.?[{_TRIMMED}]*$)"
+    return {
+        "type": "string",
+        "maxLength": MAX_STRING,
+        "pattern": f"^{not_dots}[{_TRIMMED}]*{core}[{_TRIMMED}]*$",
+        "x-trimmed-length": {"minimum": rule.min_len, "maximum": rule.max_len},
+        "description": f"A file name of {rule.min_len}-{rule.max_len} characters once "
+        "surrounding whitespace is trimmed: no path (no / or \\, not . or ..), no NUL or "
+        "other control or invisible character (INVALID_FILENAME, INVALID_TEXT). It is stored "
+        "sanitised: characters outside [A-Za-z0-9._-] become _, at most 100 characters.",
+    }
+
+
 _SCHEMAS: dict[type[Any], Callable[[Any], Object]] = {
     Text: _schema_of_text,
     Email: lambda rule: {
@@ -290,6 +311,7 @@ _SCHEMAS: dict[type[Any], Callable[[Any], Object]] = {
     },
     Pattern: lambda rule: {"type": "string", "maxLength": rule.max_len, "pattern": rule.pattern},
     Flag: lambda _rule: {"type": "boolean"},
+    FileName: _schema_of_filename,
 }
 
 

@@ -200,6 +200,15 @@ class Settings:
     smtp_tls_ca_file: str | None = None
     maturity_reminder_days: int = 7
     app_base_url: str = "http://localhost:3000"
+    # ---- invoice documents (issue 14): a local folder by default, or an S3 bucket ----
+    storage_dir: str | None = None
+    # HMAC key of the local store's upload and download URLs. Production refuses to start
+    # without one unless S3_BUCKET is set; `liquifact serve` elsewhere creates a development
+    # one in var/ (cli.py).
+    storage_url_secret: str | None = attrs.field(default=None, repr=False)
+    s3_bucket: str | None = None
+    aws_region: str | None = None
+    s3_endpoint: str | None = None
 
     @property
     def kyc_provider_configured(self) -> bool:
@@ -574,6 +583,28 @@ def _http_url(raw: str) -> str:
     return value.rstrip("/")
 
 
+def _folder(raw: str) -> str:
+    value = raw.strip()
+    if not value or len(value) > 4096 or not value.isprintable():
+        raise ValueError("must be a folder path")
+    return value
+
+
+def _bucket(raw: str) -> str:
+    # S3's bucket naming rules (lower case, digits, dots, hyphens; 3-63 characters).
+    value = raw.strip()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+        raise ValueError("must be an S3 bucket name: 3-63 of a-z, 0-9, '.' and '-'")
+    return value
+
+
+def _region(raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}", value):
+        raise ValueError("must be an AWS region such as us-east-1")
+    return value
+
+
 def _tenant(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", raw.strip()):
         raise ValueError("must be a tenant id: 1-128 of letters, digits, _ and -")
@@ -756,6 +787,12 @@ FIELDS: tuple[Field, ...] = (
     Field("SMTP_TLS_CA_FILE", "smtp_tls_ca_file", _readable_file),
     Field("MATURITY_REMINDER_DAYS", "maturity_reminder_days", _int_range(1, 90)),
     Field("APP_BASE_URL", "app_base_url", _http_url),
+    Field("STORAGE_DIR", "storage_dir", _folder),
+    Field("STORAGE_URL_SECRET", "storage_url_secret", _secret(32), secret=True),
+    Field("STORAGE_URL_SECRET_FILE", "storage_url_secret", _secret_file, fallback=True),
+    Field("S3_BUCKET", "s3_bucket", _bucket),
+    Field("AWS_REGION", "aws_region", _region),
+    Field("S3_ENDPOINT", "s3_endpoint", _http_url),
 )
 # Settings a production deployment must set explicitly (their defaults are for development).
 REQUIRED_IN_PRODUCTION = (
@@ -876,6 +913,21 @@ def _cross_checks(
     if settings.environment == "production" and settings.sep10_client_domain_allow_http:
         problems.append(("SEP10_CLIENT_DOMAIN_ALLOW_HTTP", "must not be true in production"))
     problems += _kyc_and_mail_checks(settings, failed_keys)
+    if (
+        settings.environment == "production"
+        and not settings.s3_bucket
+        and not source.get("STORAGE_URL_SECRET")
+        and not source.get("STORAGE_URL_SECRET_FILE")
+    ):
+        problems.append(
+            (
+                "STORAGE_URL_SECRET",
+                "is required when NODE_ENV=production and documents are stored locally "
+                "(no S3_BUCKET)",
+            )
+        )
+    if settings.s3_endpoint and not settings.s3_bucket:
+        problems.append(("S3_ENDPOINT", "requires S3_BUCKET"))
     if settings.environment == "production" and secret is None and not settings.api_keys:
         problems.append(
             ("JWT_SECRET", "JWT_SECRET, JWT_SECRET_FILE or API_KEYS is required in production")
@@ -995,4 +1047,10 @@ def services_config(settings: Settings) -> ServicesConfig:
         smtp_tls_ca_file=settings.smtp_tls_ca_file,
         maturity_reminder_days=settings.maturity_reminder_days,
         app_base_url=settings.app_base_url,
+        storage_dir=settings.storage_dir,
+        storage_url_secret=settings.storage_url_secret,
+        s3_bucket=settings.s3_bucket,
+        aws_region=settings.aws_region,
+        s3_endpoint=settings.s3_endpoint,
+        max_document_bytes=settings.body_limit_invoice,
     )

@@ -24,6 +24,7 @@ from liquifact_core.commitments import (
     LockPage,
     list_in_memory,
 )
+from liquifact_core.documents import FileStatus, InvoiceFile
 from liquifact_core.idempotency import (
     IdempotencyRecord,
     IdempotencyState,
@@ -49,6 +50,7 @@ from liquifact_core.ports import (
     ContactRepository,
     EscrowProjectionRepository,
     IdempotencyRepository,
+    InvoiceFileRepository,
     InvoiceQuery,
     InvoiceRepository,
     JobRepository,
@@ -98,6 +100,8 @@ class _State:
     reminders: dict[tuple[str, str, str], MaturityReminder] = attrs.field(factory=dict)
     dead_letters: tuple[ReminderDeadLetter, ...] = ()
     contacts: dict[tuple[str, str], Contact] = attrs.field(factory=dict)
+    # Invoice documents by (tenant, file id).
+    files: dict[tuple[str, str], InvoiceFile] = attrs.field(factory=dict)
 
     def copy(self) -> _State:
         # Values are frozen, so copying the containers is enough for isolation.
@@ -120,6 +124,7 @@ class _State:
             reminders=dict(self.reminders),
             dead_letters=self.dead_letters,
             contacts=dict(self.contacts),
+            files=dict(self.files),
         )
 
 
@@ -245,6 +250,7 @@ class InMemoryUnitOfWork:
     kyc: KycRepository
     reminders: ReminderRepository
     contacts: ContactRepository
+    files: InvoiceFileRepository
 
     def __init__(self, store: InMemoryStore, tenant_id: str, *, read_only: bool = False) -> None:
         self._store = store
@@ -264,6 +270,7 @@ class InMemoryUnitOfWork:
         self.kyc = _KycRepository(self)
         self.reminders = _ReminderRepository(self)
         self.contacts = _ContactRepository(self)
+        self.files = _InvoiceFileRepository(self)
 
     def __enter__(self) -> Self:
         self._store._lock.acquire()
@@ -899,6 +906,58 @@ class _ContactRepository:
     def put(self, contact: Contact) -> None:
         self._uow.check_tenant(contact.tenant_id)
         self._uow.state().contacts[(contact.tenant_id, contact.subject)] = contact
+
+
+class _InvoiceFileRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, file: InvoiceFile) -> None:
+        self._uow.check_tenant(file.tenant_id)
+        files = self._uow.state().files
+        taken = {f.object_key for f in files.values()}
+        if (file.tenant_id, file.id) in files or file.object_key in taken:
+            raise errors.Conflict("This file was already recorded.", code="DUPLICATE_FILE")
+        files[(file.tenant_id, file.id)] = file
+
+    def get(self, tenant_id: str, invoice_id: str, file_id: str) -> InvoiceFile | None:
+        self._uow.check_tenant(tenant_id)
+        found = self._uow.state().files.get((tenant_id, file_id))
+        return found if found is not None and found.invoice_id == invoice_id else None
+
+    def list(self, tenant_id: str, invoice_id: str) -> Sequence[InvoiceFile]:
+        self._uow.check_tenant(tenant_id)
+        mine = [
+            f
+            for f in self._uow.state().files.values()
+            if f.tenant_id == tenant_id and f.invoice_id == invoice_id
+        ]
+        return sorted(mine, key=lambda f: (f.created_at, f.id))
+
+    def mark_stored(self, file: InvoiceFile) -> bool:
+        current = self.get(file.tenant_id, file.invoice_id, file.id)
+        if current is None or current.status is not FileStatus.PENDING:
+            return False
+        self._uow.state().files[(file.tenant_id, file.id)] = file
+        return True
+
+    def set_primary(self, tenant_id: str, invoice_id: str, file_id: str | None) -> None:
+        files = self._uow.state().files
+        for found in self.list(tenant_id, invoice_id):
+            files[(tenant_id, found.id)] = attrs.evolve(found, primary=found.id == file_id)
+
+    def remove(self, tenant_id: str, invoice_id: str, file_id: str) -> InvoiceFile | None:
+        current = self.get(tenant_id, invoice_id, file_id)
+        if current is None or current.status is not FileStatus.PENDING:
+            return None
+        del self._uow.state().files[(tenant_id, file_id)]
+        return current
+
+    def remove_invoice(self, tenant_id: str, invoice_id: str) -> Sequence[InvoiceFile]:
+        removed = self.list(tenant_id, invoice_id)
+        for found in removed:
+            del self._uow.state().files[(tenant_id, found.id)]
+        return removed
 
 
 def _replaceable(record: IdempotencyRecord, now: datetime) -> bool:

@@ -20,6 +20,7 @@ from liquifact_adapters.postgres import marketplace as market
 from liquifact_adapters.postgres.mapping import ROWS
 from liquifact_adapters.sql import (
     escrows,
+    files,
     kyc,
     profiles,
     reconciliation,
@@ -29,6 +30,7 @@ from liquifact_adapters.sql import (
 )
 from liquifact_adapters.sql import statements as shared
 from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
+from liquifact_adapters.sql.files import SqlInvoiceFileRepository
 from liquifact_adapters.sql.kyc import SqlKycRepository
 from liquifact_adapters.sql.profiles import SqlProfileRepository
 from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
@@ -282,3 +284,15 @@ DELETE FROM kyc_webhook_events WHERE event_id IN (
     ORDER BY expires_at LIMIT %(limit)s
 )
 """
+
+
+class PostgresInvoiceFileRepository(SqlInvoiceFileRepository):
+    rows = ROWS
+    INSERT = pyformat(files.INSERT_FILE)
+    SELECT = pyformat(files.SELECT_FILE)
+    LIST = pyformat(files.LIST_FILES) + ' COLLATE "C"'
+    MARK_STORED = pyformat(files.MARK_STORED)
+    CLEAR_PRIMARY = pyformat(files.CLEAR_PRIMARY)
+    SET_PRIMARY = pyformat(files.SET_PRIMARY)
+    DELETE_PENDING = pyformat(files.DELETE_PENDING)
+    DELETE_INVOICE = pyformat(files.DELETE_INVOICE_FILES)

@@ -43,6 +43,7 @@ from liquifact_adapters.postgres.repositories import (
     PostgresContactRepository,
     PostgresEscrowProjectionRepository,
     PostgresIdempotencyRepository,
+    PostgresInvoiceFileRepository,
     PostgresInvoiceRepository,
     PostgresKycRepository,
     PostgresProfileRepository,
@@ -293,6 +294,7 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     kyc_repository = PostgresKycRepository
     reminder_repository = PostgresReminderRepository
     contact_repository = PostgresContactRepository
+    file_repository = PostgresInvoiceFileRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

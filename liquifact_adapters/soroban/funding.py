@@ -78,7 +78,11 @@ class SorobanFundingChain:
         self._ledger = ledger
         self._passphrase = ledger.network_passphrase
         self._timeout = timeout_seconds
-        keys = [Keypair.from_secret(seed) for seed in custody]
+        try:
+            keys = [Keypair.from_secret(seed) for seed in custody]
+        except Exception:
+            # Never chain stellar-sdk's error: its message quotes the value, a signing key.
+            raise ValueError("custody holds a value that is not a Stellar secret seed") from None
         self._custody = {key.public_key: key for key in keys}
 
     def __repr__(self) -> str:

@@ -33,6 +33,7 @@ from liquifact_core.ports import (
     ContactRepository,
     EscrowProjectionRepository,
     IdempotencyRepository,
+    InvoiceFileRepository,
     InvoiceQuery,
     InvoiceRepository,
     JobRepository,
@@ -50,6 +51,7 @@ from liquifact_core.ports import (
 # imported for types only.
 if TYPE_CHECKING:
     from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
+    from liquifact_adapters.sql.files import SqlInvoiceFileRepository
     from liquifact_adapters.sql.jobs import SqlJobRepository
     from liquifact_adapters.sql.kyc import SqlKycRepository
     from liquifact_adapters.sql.profiles import SqlProfileRepository
@@ -410,6 +412,7 @@ class SqlUnitOfWork(ABC):
     kyc: KycRepository
     reminders: ReminderRepository
     contacts: ContactRepository
+    files: InvoiceFileRepository
 
     invoice_repository: ClassVar[type[SqlInvoiceRepository]]
     audit_log: ClassVar[type[SqlAuditLog]]
@@ -429,6 +432,8 @@ class SqlUnitOfWork(ABC):
     kyc_repository: ClassVar[type[SqlKycRepository]]
     reminder_repository: ClassVar[type[SqlReminderRepository]]
     contact_repository: ClassVar[type[SqlContactRepository]]
+    # Invoice documents (``liquifact_adapters.sql.files``).
+    file_repository: ClassVar[type[SqlInvoiceFileRepository]]
 
     def __init__(self, tenant_id: str, *, read_only: bool) -> None:
         self._tenant_id = tenant_id
@@ -446,6 +451,7 @@ class SqlUnitOfWork(ABC):
         self.kyc = self.kyc_repository(self)
         self.reminders = self.reminder_repository(self)
         self.contacts = self.contact_repository(self)
+        self.files = self.file_repository(self)
 
     @property
     def read_only(self) -> bool:

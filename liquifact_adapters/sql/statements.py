@@ -27,7 +27,7 @@ INVOICE_COLUMNS = (
     "amount, currency, issue_date, due_date, yield_bps, description, metadata, status, "
     "status_reason, version, escrow_address, funding_target_stroops, funded_stroops, "
     "created_at, updated_at, deleted_at, funded_ratio_hundredths, amount_key, invoice_number_key, "
-    "buyer_name_key"
+    "buyer_name_key, attestation_digest"
 )
 _INVOICE_NAMES = [name.strip() for name in INVOICE_COLUMNS.split(",")]
 

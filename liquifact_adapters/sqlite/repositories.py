@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from liquifact_adapters.sql import (
     escrows,
+    files,
     kyc,
     profiles,
     reconciliation,
@@ -21,6 +22,7 @@ from liquifact_adapters.sql import (
 )
 from liquifact_adapters.sql import statements as shared
 from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
+from liquifact_adapters.sql.files import SqlInvoiceFileRepository
 from liquifact_adapters.sql.kyc import SqlKycRepository
 from liquifact_adapters.sql.profiles import SqlProfileRepository
 from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
@@ -264,3 +266,17 @@ DELETE FROM kyc_webhook_events WHERE event_id IN (
 )
 """
 SELECT_REMINDER_TENANTS = reminders.REMINDER_TENANTS
+
+
+class SqliteInvoiceFileRepository(SqlInvoiceFileRepository):
+    rows = ROWS
+    INSERT = files.INSERT_FILE
+    SELECT = files.SELECT_FILE
+    LIST = files.LIST_FILES
+    MARK_STORED = files.MARK_STORED
+    CLEAR_PRIMARY = files.CLEAR_PRIMARY
+    SET_PRIMARY = files.SET_PRIMARY
+    DELETE_PENDING = files.DELETE_PENDING
+    DELETE_INVOICE = files.DELETE_INVOICE_FILES
+    TRUE = 1
+    FALSE = 0

@@ -32,6 +32,7 @@ from liquifact_adapters.sqlite.repositories import (
     SqliteContactRepository,
     SqliteEscrowProjectionRepository,
     SqliteIdempotencyRepository,
+    SqliteInvoiceFileRepository,
     SqliteInvoiceRepository,
     SqliteKycRepository,
     SqliteProfileRepository,
@@ -217,6 +218,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
     kyc_repository = SqliteKycRepository
     reminder_repository = SqliteReminderRepository
     contact_repository = SqliteContactRepository
+    file_repository = SqliteInvoiceFileRepository
 
     def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)

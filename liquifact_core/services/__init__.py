@@ -21,11 +21,13 @@ from liquifact_core.ports import (
     IdGenerator,
     KycProvider,
     Mailer,
+    ObjectStore,
     ReminderTemplates,
     SecretBox,
     Store,
 )
 from liquifact_core.reconciliation import DEFAULT_DRIFT_THRESHOLD
+from liquifact_core.services.documents import DEFAULT_MAX_BYTES, DocumentService
 from liquifact_core.services.escrows import (
     DEFAULT_STALE_AFTER,
     DEFAULT_STALE_LEDGER_GAP,
@@ -85,6 +87,10 @@ class Services:
     indexer: EscrowIndexer | None = None
     # Sends funding transactions (escrow_submission jobs); None without a funding chain.
     submissions: FundingSubmissions | None = None
+    # Invoice documents (None only for a Services built by hand without it).
+    documents: DocumentService | None = None
+    # Where the documents' bytes live (None: document operations answer 503).
+    objects: ObjectStore | None = None
 
     @classmethod
     def from_ports(
@@ -107,6 +113,8 @@ class Services:
         escrow_freshness: EscrowFreshness | None = None,
         kyc: KycPorts | None = None,
         reminders: ReminderPorts | None = None,
+        objects: ObjectStore | None = None,
+        max_document_bytes: int = DEFAULT_MAX_BYTES,
     ) -> Services:
         """``cache`` is the response cache the HTTP shell serves reads from (the core never
         touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
@@ -131,9 +139,12 @@ class Services:
         (the shell's metrics and alert log). The escrow indexer reads ``ledger`` too (none:
         no indexer, ``indexer`` is None, and escrow reads serve what earlier passes
         projected). ``escrow_freshness``: when an escrow read is stale (default: 3 minutes, 20
-        ledgers). ``kyc``: the KYC provider and its webhook secret (none: the in-memory mock,
-        whose default policy verifies every subject without a record); ``reminders``: the
-        mailer, templates and settings of maturity reminders (none: no reminders)."""
+        ledgers). ``objects``: where invoice documents' bytes live (none: document operations
+        answer 503 DOCUMENTS_UNAVAILABLE); ``max_document_bytes``: the largest document
+        (BODY_LIMIT_INVOICE). ``kyc``: the KYC provider and its webhook secret (none: the
+        in-memory mock, whose default policy verifies every subject without a record);
+        ``reminders``: the mailer, templates and settings of maturity reminders (none: no
+        reminders)."""
         addresses = escrow_addresses or EscrowAddressBook()
         kyc_ports = kyc or KycPorts()
         kyc_service = KycService(
@@ -250,6 +261,16 @@ class Services:
                 latest_seen=(lambda: None) if indexer is None else (lambda: indexer.latest_seen),
             ),
             indexer=indexer,
+            documents=DocumentService(
+                store.unit_of_work,
+                store.read_unit,
+                clock,
+                ids,
+                objects,
+                idempotency,
+                max_bytes=max_document_bytes,
+            ),
+            objects=objects,
             kyc=kyc_service,
             reminders=ReminderService(
                 store.unit_of_work,
@@ -365,6 +386,7 @@ class NoCache:
 
 
 __all__ = [
+    "DocumentService",
     "EscrowFreshness",
     "EscrowIndexer",
     "EscrowService",

@@ -59,9 +59,12 @@ from liquifact_core.submissions import (
     PreparedFunding,
     SignedSubmission,
     Step,
+    TransactionState,
     expiry_check_at,
+    failure_code,
     finished,
     is_expired,
+    next_step,
     submission_job,
 )
 
@@ -200,6 +203,7 @@ class FundingService:
             before=lambda: prepared.extend(self._prepare(tenant_id, request)),
         )
         commitment = outcome.result
+        assert isinstance(commitment, Commitment)  # the fingerprint binds the key to funding
         if not outcome.replayed:
             self._changes.changed(_changed(commitment))
         return FundingOutcome(commitment, outcome.replayed, outcome.context)
@@ -236,7 +240,9 @@ class FundingService:
         the escrow's capacity: target - funded - pending commitments. The capacity read and
         the insert happen in this one unit, which serialises them per invoice. ``prepared``:
         the funding transaction (delegated, custodial), which must be for the invoice's
-        escrow as it is now (Conflict ESCROW_CHANGED, retryable, if it was relinked since).
+        escrow as it is now (Conflict ESCROW_CHANGED, retryable, if it was relinked since),
+        and not the very transaction another pending commitment holds (Conflict
+        FUNDING_TRANSACTION_DUPLICATE, retryable: two requests prepared in the same second).
         """
         pending = uow.commitments.pending_total_for_update(tenant_id, request.invoice_id)
         invoice = uow.invoices.get(tenant_id, request.invoice_id)
@@ -256,6 +262,17 @@ class FundingService:
                 f"amountStroops exceeds the escrow's remaining capacity of {available} stroops "
                 "(target, minus funded, minus pending commitments).",
                 code="FUNDING_EXCEEDS_CAPACITY",
+            )
+        if prepared is not None and _holds_transaction(
+            uow, tenant_id, request, prepared.funding.tx_hash
+        ):
+            # The same source, sequence number, call and time bound (prepared in the same
+            # second): one landing would confirm both submissions for one deposit.
+            raise Conflict(
+                "An identical funding transaction was prepared for another pending commitment "
+                "a moment ago; retry in a second.",
+                code="FUNDING_TRANSACTION_DUPLICATE",
+                retryable=True,
             )
         now = self._clock.now()
         commitment = Commitment(
@@ -309,9 +326,12 @@ class FundingService:
         transaction itself signed by that wallet's key (``FundingChain.check_signed``:
         422 SIGNED_TRANSACTION_UNREADABLE / SIGNED_TRANSACTION_MISMATCH / SIGNATURE_INVALID).
         Submitting again the same transaction once it was taken answers the commitment as it
-        is (idempotent); a commitment not awaiting a signature is
-        Conflict COMMITMENT_NOT_AWAITING_SIGNATURE; one whose transaction expired is failed
-        and released, then Conflict TRANSACTION_EXPIRED.
+        is (idempotent); a commitment not awaiting a signature, or released (its invoice was
+        cancelled, say: its transaction must never be sent), is Conflict
+        COMMITMENT_NOT_AWAITING_SIGNATURE. Past its time bound the chain is asked first (the
+        wallet may have sent it itself): applied, the commitment is recorded as the chain has
+        it and answered; never seen, it is failed and released, then Conflict
+        TRANSACTION_EXPIRED.
         """
         self.check_can_fund(actor)
         self.check_kyc(tenant_id, actor)
@@ -322,9 +342,17 @@ class FundingService:
         if current.transaction_xdr is None or current.submission_status is SubmissionStatus.STUBBED:
             raise _not_awaiting(current)
         # Local crypto only: the signature and the transaction are checked before any write.
-        envelope = self._chain_port().check_signed(
+        chain = self._chain_port()
+        envelope = chain.check_signed(
             current.transaction_xdr, signed.signed_transaction_xdr, current.investor_address
         )
+        now = self._clock.now()
+        expired = is_expired(current, now)
+        # Past its time bound: whether it landed is the chain's to say (no unit open).
+        status = None
+        if expired and current.submission_status is SubmissionStatus.REQUIRES_SIGNATURE:
+            assert current.tx_hash is not None
+            status = chain.transaction_status(current.tx_hash)
         with self._uow(tenant_id) as uow:
             uow.commitments.pending_total_for_update(tenant_id, current.invoice_id)
             latest = uow.commitments.get(tenant_id, commitment_id)
@@ -333,18 +361,29 @@ class FundingService:
                 if latest.submission_status in _TAKEN:
                     return latest  # the same transaction (same hash) was taken already
                 raise _not_awaiting(latest)
-            now = self._clock.now()
-            if is_expired(latest, now):
-                failed = finished(latest, Step.FAIL, now, "TRANSACTION_EXPIRED")
-                uow.commitments.update(failed)
-                self._audit(uow, failed, actor, "commitment.submission_failed")
-                uow.commit()
-                self._changes.changed(_changed(failed))
-                raise Conflict(
-                    SUBMISSION_ERRORS["TRANSACTION_EXPIRED"]
-                    + " The commitment was released; fund again to get a new transaction.",
-                    code="TRANSACTION_EXPIRED",
+            if latest.status is CommitmentStatus.RELEASED:
+                raise _not_awaiting(latest)
+            if status is not None:
+                step = next_step(latest, status, now)  # CONFIRM or FAIL: it expired
+                done = finished(latest, step, now, failure_code(status))
+                if step is Step.CONFIRM:
+                    done = attrs.evolve(done, transaction_xdr=envelope)
+                uow.commitments.update(done)
+                action = (
+                    "commitment.submission_confirmed"
+                    if step is Step.CONFIRM
+                    else "commitment.submission_failed"
                 )
+                self._audit(uow, done, actor, action)
+                uow.commit()
+                self._changes.changed(_changed(done))
+                if status.state is TransactionState.NOT_FOUND:
+                    raise Conflict(
+                        SUBMISSION_ERRORS["TRANSACTION_EXPIRED"]
+                        + " The commitment was released; fund again to get a new transaction.",
+                        code="TRANSACTION_EXPIRED",
+                    )
+                return done
             updated = attrs.evolve(
                 latest,
                 submission_status=SubmissionStatus.SUBMITTED,
@@ -405,6 +444,14 @@ class FundingService:
             if "status" in changes:
                 updated = attrs.evolve(updated, status=_next_status(current, changes["status"]))
             if "tx_hash" in changes:
+                if current.transaction_xdr is not None:
+                    # Its transaction is the submission job's: a hash set by hand would part
+                    # it from the envelope the job sends and follows.
+                    raise Conflict(
+                        "This commitment's funding transaction is managed by the submission "
+                        "job; its tx_hash cannot be set.",
+                        code="TRANSACTION_MANAGED",
+                    )
                 updated = attrs.evolve(
                     updated,
                     tx_hash=_tx_hash(changes["tx_hash"]),
@@ -505,6 +552,29 @@ class FundingService:
 
 
 _TAKEN = frozenset({SubmissionStatus.SUBMITTED, SubmissionStatus.CONFIRMED})
+
+
+def _holds_transaction(
+    uow: UnitOfWork, tenant_id: str, request: FundingRequest, tx_hash: str
+) -> bool:
+    """Whether a pending commitment of this investor on this invoice holds ``tx_hash``."""
+    page_size, offset = 100, 0
+    while True:
+        page = uow.commitments.list(
+            CommitmentListing(
+                tenant_id,
+                investor_address=request.investor.value,
+                invoice_id=request.invoice_id,
+                statuses=frozenset({CommitmentStatus.PENDING}),
+                limit=page_size,
+                offset=offset,
+            )
+        )
+        if any(commitment.tx_hash == tx_hash for commitment in page.items):
+            return True
+        if len(page.items) < page_size:
+            return False
+        offset += page_size
 
 
 def _investable_escrow(invoice: Invoice) -> str:

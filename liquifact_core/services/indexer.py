@@ -36,6 +36,7 @@ import attrs
 from liquifact_core.chain import ContractEvent, EscrowLedger
 from liquifact_core.changes import Change, CommitmentChanged, EscrowProjected, InvoiceChanged
 from liquifact_core.commitments import (
+    Commitment,
     CommitmentListing,
     CommitmentStatus,
     commitment_audit_event,
@@ -299,15 +300,21 @@ class EscrowIndexer:
         every commitment writer does, so a concurrent submission job never overwrites the
         confirmation."""
         uow.commitments.pending_total_for_update(escrow.tenant_id, escrow.invoice_id)
-        pending = uow.commitments.list(
-            CommitmentListing(
-                tenant_id=escrow.tenant_id,
-                investor_address=deposit.investor,
-                invoice_id=escrow.invoice_id,
-                statuses=frozenset({CommitmentStatus.PENDING}),
-                limit=100,
+        pending: list[Commitment] = []
+        while True:  # every pending one, a page at a time (an investor may hold many)
+            page = uow.commitments.list(
+                CommitmentListing(
+                    tenant_id=escrow.tenant_id,
+                    investor_address=deposit.investor,
+                    invoice_id=escrow.invoice_id,
+                    statuses=frozenset({CommitmentStatus.PENDING}),
+                    limit=100,
+                    offset=len(pending),
+                )
             )
-        ).items
+            pending.extend(page.items)
+            if not page.items or len(pending) >= page.total:
+                break
         matching = [c for c in pending if c.tx_hash == deposit.tx_hash] or sorted(
             # A commitment with a transaction of its own is confirmed only by that one.
             (c for c in pending if c.tx_hash is None and c.amount_stroops == deposit.amount),

@@ -52,6 +52,7 @@ from liquifact_core.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from liquifact_core.services.documents import forget_invoice_files
 from liquifact_core.services.kyc import KycGate
 from liquifact_core.services.webhooks import WebhookOutbox
 
@@ -198,7 +199,8 @@ class InvoiceService:
     def delete(
         self, tenant_id: str, actor: Actor, invoice_id: str, expected_version: int | None = None
     ) -> None:
-        """Soft-delete a pending invoice: it disappears from reads but its rows remain."""
+        """Soft-delete a pending invoice: it disappears from reads but its rows remain; its
+        documents go (``documents.forget_invoice_files``)."""
         with self._uow(tenant_id) as uow:
             invoice = self._editable(uow, tenant_id, actor, invoice_id, expected_version)
             now = self._clock.now()
@@ -207,6 +209,8 @@ class InvoiceService:
             )
             uow.invoices.update(deleted, invoice.version)
             self._audit(uow, deleted, actor, "invoice.deleted", {})
+            # Its documents go with it (rows now, objects by a job: no storage call here).
+            forget_invoice_files(uow, self._ids, deleted, now)
             uow.commit()
 
     # ---- lifecycle ----------------------------------------------------------------------

@@ -3,16 +3,20 @@ to its final status (``liquifact_core.submissions`` has the rules).
 
 One run, for one commitment:
 
-1. Read the commitment (a read unit). Not ``submitted``: release it if its unsigned
-   transaction expired, else nothing to do.
+1. Read the commitment (a read unit). Nothing to ask the chain (``asks_chain``): nothing to
+   do. An unsigned transaction past its time bound is asked about too: the wallet may have
+   sent it itself, and only one the chain never saw is released.
 2. Ask the chain for the transaction's status by its hash, with no unit open. Applied
    (SUCCESS or FAILED): record it. Not found and still valid: send the same signed envelope
    (a resend of a transaction the network already applied is refused, never applied twice),
    then ask again; still not final: fail the attempt (retryable), so the job runs again later.
+   A refusal that does not prove the transaction never landed (``UNPROVEN_REFUSALS``) waits
+   for its time bound instead of failing it; a released commitment's transaction is never
+   sent, only followed until it expires.
 3. Record a final status in a short unit that first locks the invoice's commitments
    (``pending_total_for_update``), so it never overwrites the indexer's confirmation.
 
-A network failure fails the attempt (retryable, with the worker's backoff); the job's
+A network failure fails the attempt (retryable, with ``SubmissionBackoff``); the job's
 attempts (``SUBMISSION_ATTEMPTS``) outlast the transaction's validity, and an expired one is
 failed for good by the next run.
 """
@@ -26,15 +30,20 @@ from collections.abc import Callable
 from liquifact_core.chain import FundingChain
 from liquifact_core.changes import CommitmentChanged
 from liquifact_core.commitments import Commitment, SubmissionStatus, commitment_audit_event
+from liquifact_core.errors import LiquifactError
 from liquifact_core.invoices import Actor
 from liquifact_core.jobs import Job, JobFailed, JobFailure
 from liquifact_core.lifecycle import Role
 from liquifact_core.ports import ChangeListener, Clock, IdGenerator, UnitOfWorkFactory
 from liquifact_core.submissions import (
+    UNPROVEN_REFUSALS,
     SendState,
     Step,
+    SubmissionBackoff,
     TransactionState,
     TransactionStatus,
+    asks_chain,
+    failure_code,
     finished,
     next_step,
 )
@@ -46,7 +55,8 @@ SUBMITTER = Actor(id="escrow-submitter", role=Role.SERVICE)
 
 
 class FundingSubmissions:
-    """Runs ``escrow_submission`` jobs (``handle``) against ``chain``.
+    """Runs ``escrow_submission`` jobs (``handle``, or the object itself as the worker's
+    ``JobHandler``, retried on its ``backoff``) against ``chain``.
 
     ``poll``: how many times to ask for the status after a send before the attempt is
     failed for a later retry; ``pause``: called with a number of seconds between those asks
@@ -74,29 +84,44 @@ class FundingSubmissions:
         self._changes = changes
         self._poll = poll
         self._pause = pause or time.sleep
+        self.backoff = SubmissionBackoff()
+
+    def __call__(self, job: Job, /) -> None:
+        self.handle(job)
 
     def handle(self, job: Job) -> None:
         """The job handler: ``job.payload["commitmentId"]`` in ``job.tenant_id``."""
         commitment_id = job.payload.get("commitmentId")
         if not isinstance(commitment_id, str):
             raise JobFailed(JobFailure("the payload names no commitment", retryable=False))
-        self.run(job.tenant_id, commitment_id)
+        self.run(job.tenant_id, commitment_id, last_attempt=job.attempts >= job.max_attempts)
 
-    def run(self, tenant_id: str, commitment_id: str) -> Commitment | None:
+    def run(
+        self, tenant_id: str, commitment_id: str, *, last_attempt: bool = False
+    ) -> Commitment | None:
         """One run (see the module docstring); the commitment as it ends (None if unknown).
         Raises JobFailed (retryable) when the transaction is not final yet, and the chain's
-        Unavailable when it could not be asked."""
+        Unavailable when it could not be asked; on the ``last_attempt`` an expired unsigned
+        transaction is then released all the same (else it would hold the escrow's capacity
+        for good: the wallet sending it itself is the rarer case)."""
         with self._read(tenant_id) as uow:
             commitment = uow.commitments.get(tenant_id, commitment_id)
         if commitment is None:
             raise JobFailed(JobFailure("no such commitment", retryable=False))
-        if commitment.submission_status is not SubmissionStatus.SUBMITTED:
-            if next_step(commitment, None, self._clock.now()) is Step.FAIL:
-                # Never signed, and its transaction expired: release what it held.
-                return self._finish(commitment, Step.FAIL, "TRANSACTION_EXPIRED")
+        if not asks_chain(commitment, self._clock.now()):
             return commitment
         assert commitment.tx_hash is not None and commitment.transaction_xdr is not None
-        status = self._chain.transaction_status(commitment.tx_hash)
+        try:
+            status = self._chain.transaction_status(commitment.tx_hash)
+        except LiquifactError as error:
+            unsigned = commitment.submission_status is SubmissionStatus.REQUIRES_SIGNATURE
+            if not (last_attempt and unsigned and error.retryable):
+                raise
+            log.warning(
+                "expired unsigned funding transaction released unasked: the chain is down",
+                extra={"commitment_id": commitment.id},
+            )
+            return self._finish(commitment, Step.FAIL, "TRANSACTION_EXPIRED")
         step = next_step(commitment, status, self._clock.now())
         if step is Step.SEND:
             sent = self._chain.send(commitment.transaction_xdr)
@@ -111,12 +136,18 @@ class FundingSubmissions:
                 # used), or it can never land as it is.
                 status = self._chain.transaction_status(commitment.tx_hash)
                 if status.state is TransactionState.NOT_FOUND:
+                    if sent.reason in UNPROVEN_REFUSALS:
+                        # Maybe landed where the RPC has not looked yet: the chain tells once
+                        # the time bound passed.
+                        raise JobFailed(JobFailure(f"refused ({sent.reason}); not seen yet"))
                     return self._finish(commitment, Step.FAIL, "TRANSACTION_REFUSED")
             else:
                 status = self._await_final(commitment.tx_hash)
             step = next_step(commitment, status, self._clock.now())
         if step in (Step.CONFIRM, Step.FAIL):
-            return self._finish(commitment, step, status.error_code)
+            return self._finish(commitment, step, failure_code(status))
+        if step is Step.DONE:
+            return commitment
         raise JobFailed(JobFailure("the funding transaction is not final yet"))
 
     def _await_final(self, tx_hash: str) -> TransactionStatus:

@@ -1,12 +1,12 @@
 """Request body size limits, per body parser type, enforced on the bytes actually received.
 
-The limit is picked by route and media type: the invoice create/edit routes get the invoice
-limit (``BODY_LIMIT_INVOICE``); other bodies get the JSON or urlencoded limit by
-``Content-Type``; anything else counts as ``unknown`` and gets the JSON limit. A declared
-``Content-Length`` over the limit is refused before any byte is read; a body that turns out
-larger than the limit (absent or lying ``Content-Length``, chunked transfer) is refused as soon
-as the limit is crossed. Either way the answer is a 413 problem (``PAYLOAD_TOO_LARGE``) and
-``body_size_limit_rejections_total{type}`` counts it.
+The limit is picked by route and media type: the invoice create/edit routes and invoice
+document uploads get the invoice limit (``BODY_LIMIT_INVOICE``); other bodies get the JSON or
+urlencoded limit by ``Content-Type``; anything else counts as ``unknown`` and gets the JSON
+limit. A declared ``Content-Length`` over the limit is refused before any byte is read; a
+body that turns out larger than the limit (absent or lying ``Content-Length``, chunked
+transfer) is refused as soon as the limit is crossed. Either way the answer is a 413 problem
+(``PAYLOAD_TOO_LARGE``) and ``body_size_limit_rejections_total{type}`` counts it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from liquifact_http.metrics import Metrics
 _INVOICE_ROUTES = (
     ("POST", re.compile(r"/v1/invoices/?")),
     ("PATCH", re.compile(r"/v1/invoices/[^/]+/?")),
+    # Invoice documents: direct uploads, and uploads to the local store's signed URLs.
+    ("POST", re.compile(r"/v1/invoices/[^/]+/files/?")),
+    ("PUT", re.compile(r"/v1/objects/[^/]+/?")),
 )
 STATE_KEY = "body_limit"
 

@@ -55,6 +55,8 @@ CORS_EXPOSED = (
     "Deprecation",
     "X-Escrow-Address",
     "Sunset",
+    # A signed document download names the file (invoice documents).
+    "Content-Disposition",
     "Link",
     "WWW-Authenticate",
     "Allow",

@@ -56,6 +56,7 @@ class Database:
     def insert_before_0003(self, row: Invoice) -> None:
         params = self.params(row)
         del params["invoice_number_key"], params["buyer_name_key"]
+        del params["attestation_digest"]  # a column of migration 0013
         columns = ", ".join(params)
         values = ", ".join(self.placeholder(name) for name in params)
         self.execute(f"INSERT INTO invoices ({columns}) VALUES ({values})", params)

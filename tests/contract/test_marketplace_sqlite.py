@@ -121,6 +121,7 @@ def test_migration_0002_backfills_sort_keys_like_the_code(db_path: str) -> None:
                 params["amount_key"],
                 params["invoice_number_key"],
                 params["buyer_name_key"],
+                params["attestation_digest"],  # a column of migration 0013
             )
             columns = ", ".join(params)
             connection.execute(

@@ -200,6 +200,7 @@ def test_migration_0002_backfills_sort_keys_like_the_code() -> None:
                     params["amount_key"],
                     params["invoice_number_key"],
                     params["buyer_name_key"],
+                    params["attestation_digest"],  # a column of migration 0013
                 )
                 columns = ", ".join(params)
                 values = ", ".join(f"%({column})s" for column in params)

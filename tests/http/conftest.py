@@ -43,7 +43,8 @@ def app(
     http_store_kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[Starlette]:
     store = HTTP_STORES[http_store_kind](request, tmp_path)
-    yield create_app(test_settings(), store=store)
+    # Invoice documents go to this test's own folder, never the working directory's var/.
+    yield create_app(test_settings(storage_dir=str(tmp_path / "objects")), store=store)
     # The client's lifespan closes it too, but not every test starts one; closing is idempotent.
     store.close()
 

@@ -27,6 +27,7 @@ def test_a_refused_migration_is_a_clean_exit_3(
         for tenant in (new_tenant(), new_tenant()):
             params = ROWS.invoice_params(listed(tenant, escrow_address=shared))
             del params["buyer_name_key"]  # a column of migration 0007, after 0005
+            del params["attestation_digest"]  # and one of 0013
             columns = ", ".join(params)
             values = ", ".join(f":{name}" for name in params)
             connection.execute(f"INSERT INTO invoices ({columns}) VALUES ({values})", params)

@@ -68,6 +68,7 @@ def test_token_refuses_in_production(
     monkeypatch.setenv("SEP10_SIGNING_SECRET", SEP10_SECRET)
     monkeypatch.setenv("HOME_DOMAIN", "api.example.com")
     monkeypatch.setenv("WEBHOOK_SECRETS_KEY", "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=")
+    monkeypatch.setenv("STORAGE_URL_SECRET", "s" * 32)
     assert main(["token", "--role", "admin", "--tenant", "t"]) == 2
     assert capsys.readouterr().out == ""
 

@@ -31,6 +31,7 @@ PRODUCTION = {
     "SEP10_SIGNING_SECRET": SEP10_SECRET,
     "HOME_DOMAIN": "api.example.com",
     "WEBHOOK_SECRETS_KEY": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+    "STORAGE_URL_SECRET": "s" * 32,
 }
 
 

@@ -251,6 +251,32 @@ def test_every_invoice_operation_succeeds_as_documented(
     deleted_id = api.create(prefix)
     api.call("DELETE", f"{base}/{deleted_id}", 204, headers={"If-Match": '"v1"'})
 
+    # Documents: a direct upload, the list, a download URL and a confirmed presigned upload.
+    files = f"{base}/{api.create(prefix)}/files"
+    pdf = b"%PDF-1.4\n%%EOF\n"
+    stored = api.call(
+        "POST", files, 201, content=pdf, headers={"Content-Type": "application/pdf"}
+    ).json()
+    assert api.call("GET", files, 200).json()["data"][0]["id"] == stored["id"]
+    api.call("GET", f"{files}/{stored['id']}/download-url", 200, params={"expiresIn": "60"})
+    ticket = api.call(
+        "POST",
+        f"{prefix}/sme/invoice/presigned-url",
+        201,
+        headers={"Idempotency-Key": f"openapi-{prefix[1:]}-upload"},
+        json={
+            "invoiceId": stored["invoiceId"],
+            "filename": "second.pdf",
+            "contentType": "application/pdf",
+            "size": len(pdf),
+            "sha256": stored["sha256"],
+        },
+    ).json()
+    upload_path = ticket["uploadUrl"].removeprefix("http://testserver")
+    api.call("PUT", upload_path, 204, content=pdf, headers={"Content-Type": "application/pdf"})
+    confirm = ticket["confirmUrl"].replace("/v1/", f"{prefix}/", 1)
+    assert api.call("POST", confirm, 200).json()["status"] == "stored"
+
     documented = {
         operation["operationId"]
         for path, _, operation in _operations()
@@ -637,6 +663,9 @@ KEY_SCOPES = {
 # Public in the access table (no JWT or API key is looked at), but the route applies its own
 # rule: METRICS_BEARER_TOKEN, or without it loopback peers with no credentials.
 SELF_GUARDED: dict[str, list[dict[str, list[str]]]] = {"/metrics": [{"metricsBearerAuth": []}, {}]}
+# Public operations whose URL is its own credential (the local document store's signed URLs):
+# no JWT or API key is looked at, and a URL that is not valid is 403 (SIGNED_URL_INVALID).
+SIGNED_URLS = {"/v1/objects/{token}"}
 METRICS_TOKEN = "c0ffee" * 8
 # Public operations that answer 401 themselves: a failed wallet sign-in (SEP-10), and the KYC
 # provider's webhook (its credential is the X-Signature over the body).
@@ -677,6 +706,8 @@ def test_every_operation_declares_the_access_table(path: str, method: str) -> No
     responses = operation["responses"]
     if own is not None:
         assert "401" in responses and "403" not in responses  # one uniform 401, never 403
+    elif _canonical(path) in SIGNED_URLS:
+        assert access.public and "403" in responses and "401" not in responses
     elif (_canonical(path), method) in SIGN_IN:
         assert access.public and "401" in responses
     else:
@@ -727,6 +758,12 @@ def test_declared_security_is_what_the_api_enforces(
                 404,
                 "KYC_WEBHOOK_NOT_CONFIGURED",
             )
+        return
+    if _canonical(path) in SIGNED_URLS:
+        # The token in the path is the credential: with a made-up one, whatever else is sent,
+        # the answer is the same 403 (a valid token is tested in test_documents_api.py).
+        for credentials in ({}, bearer("admin", tenant, "owner"), api_key(ALL_KEY, tenant)):
+            assert send(credentials).status_code == 403
         return
     if not operation["security"]:
         for garbage in ({}, {"Authorization": "Basic eDp5"}, {"X-API-Key": "lf_garbage_1"}):

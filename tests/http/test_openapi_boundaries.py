@@ -147,6 +147,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     # A KYC provider is configured (never called here) so the webhook takes signed events.
     settings = test_settings(
         rate_limit_enabled=False,
+        storage_dir=str(path.parent / "objects"),
         kyc_provider_url="http://127.0.0.1:9",
         kyc_provider_api_key="bounds-provider-key",
         kyc_provider_secret=KYC_SECRET,
@@ -171,6 +172,7 @@ class BodyOperation:
     investor: bool = False
     sme: bool = False
     signed: bool = False  # the KYC provider's webhook: signed with KYC_SECRET, no token
+    idempotent: bool = False  # sends a fresh Idempotency-Key
 
 
 def _create_body() -> dict[str, Any]:
@@ -178,6 +180,8 @@ def _create_body() -> dict[str, Any]:
     return invoice_payload(amount="1250", currency="CLF", invoiceNumber=f"B-{uuid.uuid4().hex}")
 
 
+# A well-formed invoice id that stands for "the case's own pending invoice" in a body.
+PENDING_INVOICE = "inv_CASEPENDINGINVOICE"
 BODY_OPERATIONS = {
     "approveInvoice": BodyOperation("POST", "/v1/invoices/{id}/approve", dict),
     "createInvoice": BodyOperation("POST", "/v1/invoices", _create_body),
@@ -235,7 +239,25 @@ BODY_OPERATIONS = {
         lambda: {"eventId": f"evt-{uuid.uuid4().hex}", "reference": "kyc_nobody", "status": "ok"},
         signed=True,
     ),
+    # A presigned upload for the pending invoice of the case (an Idempotency-Key per case).
+    "createPresignedUpload": BodyOperation(
+        "POST",
+        "/v1/sme/invoice/presigned-url",
+        lambda: {
+            "invoiceId": PENDING_INVOICE,
+            "filename": "invoice.pdf",
+            "contentType": "application/pdf",
+            "size": 10,
+            "sha256": "0" * 64,
+        },
+        idempotent=True,
+    ),
+    # A file that does not exist: valid by the document, 404.
+    "confirmInvoiceFile": BodyOperation("POST", "/v1/invoices/{id}/files/{fileId}/confirm", dict),
 }
+# Operations whose body is a file's bytes (multipart or raw): no JSON fields to bound; the
+# document tests (tests/http/test_documents_api.py) cover what they accept.
+FILE_BODY_OPERATIONS = {"uploadInvoiceFile", "putSignedObject"}
 
 
 def _body_schema(operation: BodyOperation) -> Mapping[str, Any]:
@@ -291,16 +313,19 @@ def _send_body(world: World, name: str, body: dict[str, Any]) -> Any:
         path = path.replace("{id}", world.pending_invoice())
     path = path.replace("{commitmentId}", "cmt_nosuchcommitment")
     path = path.replace("{subject}", "bounds-sme")
+    path = path.replace("{fileId}", "fil_nosuchfile")
     headers = dict(world.investor if operation.investor else world.admin)
     if operation.sme:
         headers = dict(world.sme)
-    if operation.investor:
+    if operation.investor or operation.idempotent:
         headers["Idempotency-Key"] = f"key-{uuid.uuid4().hex}"
     if operation.signed:
         raw = json.dumps(body).encode()
         signed = signature_header(KYC_SECRET, raw, datetime.now(UTC))
         headers = {"Content-Type": "application/json", "X-Signature": signed}
         return world.client.request(operation.method, path, content=raw, headers=headers)
+    if body.get("invoiceId") == PENDING_INVOICE:
+        body = {**body, "invoiceId": world.pending_invoice()}
     return world.client.request(operation.method, path, json=body, headers=headers)
 
 
@@ -416,7 +441,7 @@ def test_every_list_route_is_covered() -> None:
         for operation in item.values()
         if "requestBody" in operation
     }
-    assert documented_bodies == set(BODY_OPERATIONS)
+    assert documented_bodies == set(BODY_OPERATIONS) | FILE_BODY_OPERATIONS
 
 
 PATH_IDS = [value for value in values_for({"type": "string", "maxLength": 40}) if value]

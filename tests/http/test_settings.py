@@ -110,10 +110,18 @@ def test_secret_file_is_read_when_no_secret_is_set(tmp_path: Path) -> None:
 SIGN_IN = {"SEP10_SIGNING_SECRET": SEP10_SECRET, "HOME_DOMAIN": "api.example.com"}
 # A well-formed Fernet key: production requires one for webhook secrets.
 WEBHOOK_KEY = {"WEBHOOK_SECRETS_KEY": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s="}
+# Invoice documents on the local store sign their URLs with it (S3_BUCKET instead: no need).
+STORAGE_KEY = {"STORAGE_URL_SECRET": "s" * 32}
 
 
 def test_production_needs_a_way_to_authenticate() -> None:
-    production = {"NODE_ENV": "production", "CURSOR_SECRET": "c" * 32, **SIGN_IN, **WEBHOOK_KEY}
+    production = {
+        "NODE_ENV": "production",
+        "CURSOR_SECRET": "c" * 32,
+        **SIGN_IN,
+        **WEBHOOK_KEY,
+        **STORAGE_KEY,
+    }
     problems = _problems(production)
     assert [key for key, _ in problems] == ["JWT_SECRET"]
     assert load_settings({**production, "JWT_SECRET": "p" * 32}, env_file=NO_DOTENV)
@@ -128,7 +136,43 @@ def test_production_reports_every_missing_setting_at_once() -> None:
         "HOME_DOMAIN",
         "JWT_SECRET",
         "SEP10_SIGNING_SECRET",
+        "STORAGE_URL_SECRET",
         "WEBHOOK_SECRETS_KEY",
+    ]
+
+
+def test_production_needs_a_storage_url_secret_unless_documents_are_in_s3() -> None:
+    production = {
+        "NODE_ENV": "production",
+        "CURSOR_SECRET": "c" * 32,
+        "JWT_SECRET": "p" * 32,
+        **SIGN_IN,
+        **WEBHOOK_KEY,
+    }
+    assert [key for key, _ in _problems(production)] == ["STORAGE_URL_SECRET"]
+    assert load_settings({**production, **STORAGE_KEY}, env_file=NO_DOTENV)
+    in_s3 = load_settings({**production, "S3_BUCKET": "lf-docs"}, env_file=NO_DOTENV)
+    assert in_s3.s3_bucket == "lf-docs"
+    assert "s" * 32 not in repr(load_settings({**production, **STORAGE_KEY}, env_file=NO_DOTENV))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("S3_BUCKET", "Not_A_Bucket"),
+        ("AWS_REGION", "mars"),
+        ("S3_ENDPOINT", "ftp://x"),
+        ("STORAGE_URL_SECRET", "short"),
+    ],
+)
+def test_storage_settings_are_checked(name: str, value: str) -> None:
+    environ = {name: value} if name == "S3_BUCKET" else {"S3_BUCKET": "lf-docs", name: value}
+    assert name in {key for key, _ in _problems(environ)}
+
+
+def test_an_s3_endpoint_needs_a_bucket() -> None:
+    assert [key for key, _ in _problems({"S3_ENDPOINT": "http://127.0.0.1:9000"})] == [
+        "S3_ENDPOINT"
     ]
 
 

@@ -28,6 +28,8 @@ PATH_VALUES = {
     "runId": "rec_01M8R0RA38VGM1YWTAZ342AME4",
     "commitmentId": "cmt_01M8R0RA38VGM1YWTAZ342AME4",
     "subject": "sme-1",
+    "fileId": "fil_01M8R0RA38VGM1YWTAZ342AME4",
+    "token": "e30." + "A" * 43,
 }
 WITHOUT_QUERY = [
     (path, method)

@@ -8,19 +8,25 @@ show every deposit exactly once, also when the first send timed out or was dropp
 
 from __future__ import annotations
 
+import random
+import time
+import traceback
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
 
 import attrs
 import pytest
-from stellar_sdk import Keypair, TransactionEnvelope
+from stellar_sdk import Keypair, SorobanServer, TransactionEnvelope, transaction_builder
+from stellar_sdk.soroban_rpc import SendTransactionStatus
 
 from liquifact_adapters import open_services
 from liquifact_adapters.composition import ServicesConfig, job_handlers
 from liquifact_adapters.memory import FixedClock
+from liquifact_adapters.system.backoff import ExponentialBackoff
 from liquifact_core.commitments import (
     Commitment,
     CommitmentStatus,
@@ -35,11 +41,12 @@ from liquifact_core.errors import (
     Unavailable,
     Unprocessable,
 )
-from liquifact_core.invoices import Actor
+from liquifact_core.invoices import Actor, TransitionReason
 from liquifact_core.jobs import JobFailed, JobQuery, JobStatus
 from liquifact_core.lifecycle import InvoiceStatus, Role
 from liquifact_core.services import Services
 from liquifact_core.submissions import ESCROW_SUBMISSION, SignedSubmission
+from liquifact_core.worker import WorkerPlan, work_round
 from tests.factories import funding_of, invoice_draft, link_of, new_tenant
 from tests.soroban_peer import PASSPHRASE, PeerServer
 
@@ -147,7 +154,11 @@ def signed(envelope: str, *signers: Keypair) -> str:
 
 
 def world_of(
-    peer: PeerServer, path: Path, mode: SigningMode, custody: tuple[str, ...] = ()
+    peer: PeerServer,
+    path: Path,
+    mode: SigningMode,
+    custody: tuple[str, ...] = (),
+    **config: Any,
 ) -> Iterator[World]:
     clock = Clock()
     services = open_services(
@@ -159,6 +170,7 @@ def world_of(
             soroban_rpc_retries=0,
             escrow_signing_mode=mode,
             escrow_platform_secret=custody,
+            **config,
         ),
         clock=clock,
     )
@@ -452,3 +464,282 @@ def test_custodial_mode_refuses_a_wallet_it_does_not_custody(custodial: World) -
 def test_custody_seeds_never_show_in_a_repr(custodial: World) -> None:
     assert CUSTODIED.secret not in repr(custodial.services.submissions)
     assert CUSTODIED.secret not in repr(custodial.services.funding.__dict__)
+
+
+# ---- faults found by review: each test failed before its fix ----------------------------------
+
+
+def test_a_signed_transaction_that_expired_unsent_fails_as_expired(delegated: World) -> None:
+    invoice_id, contract = delegated.escrow()
+    wallet = delegated.investor()
+    commitment = delegated.fund(invoice_id, wallet, 10 * UNIT)
+    assert commitment.transaction_xdr is not None
+    delegated.submit(commitment, signed(commitment.transaction_xdr, wallet), wallet)
+
+    delegated.clock.offset = timedelta(minutes=10)  # never sent, and now past its time bound
+    failed = delegated.run_submission(commitment)
+
+    assert (failed.status, failed.submission_status, failed.submission_error) == (
+        CommitmentStatus.RELEASED,
+        SubmissionStatus.FAILED,
+        "TRANSACTION_EXPIRED",  # as documented; it used to say TRANSACTION_FAILED
+    )
+    assert delegated.funded_on_chain(contract) == 0
+
+
+def send_it_yourself(world: World, envelope: str) -> None:
+    """What a wallet may do with the transaction it signed: send it to the network itself."""
+    server = SorobanServer(world.peer.url)
+    try:
+        sent = server.send_transaction(TransactionEnvelope.from_xdr(envelope, PASSPHRASE))
+    finally:
+        server.close()
+    assert sent.status is SendTransactionStatus.PENDING
+
+
+def test_the_expiry_check_asks_the_chain_before_releasing_an_unsigned_commitment(
+    delegated: World,
+) -> None:
+    invoice_id, contract = delegated.escrow()
+    wallet = delegated.investor()
+    commitment = delegated.fund(invoice_id, wallet, 10 * UNIT)
+    assert commitment.transaction_xdr is not None
+    # The wallet signs and sends the transaction itself and never calls /submit.
+    send_it_yourself(delegated, signed(commitment.transaction_xdr, wallet))
+    assert delegated.funded_on_chain(contract) == 10 * UNIT
+
+    delegated.clock.offset = timedelta(minutes=10)
+    checked = delegated.run_submission(commitment)
+
+    # It landed: not released (that would orphan the deposit), but confirmed like any other.
+    assert (checked.status, checked.submission_status) == (
+        CommitmentStatus.PENDING,
+        SubmissionStatus.CONFIRMED,
+    )
+    assert delegated.services.indexer is not None
+    delegated.services.indexer.run_once()
+    assert delegated.commitment(commitment.id).status is CommitmentStatus.CONFIRMED
+
+
+def test_a_late_submission_of_a_transaction_that_landed_is_not_released(
+    delegated: World,
+) -> None:
+    invoice_id, contract = delegated.escrow()
+    wallet = delegated.investor()
+    commitment = delegated.fund(invoice_id, wallet, 10 * UNIT)
+    assert commitment.transaction_xdr is not None
+    envelope = signed(commitment.transaction_xdr, wallet)
+    send_it_yourself(delegated, envelope)
+
+    delegated.clock.offset = timedelta(minutes=10)
+    taken = delegated.submit(commitment, envelope, wallet)  # late, but it is on the chain
+
+    assert (taken.status, taken.submission_status) == (
+        CommitmentStatus.PENDING,
+        SubmissionStatus.CONFIRMED,
+    )
+    assert delegated.funded_on_chain(contract) == 10 * UNIT
+
+
+@pytest.fixture
+def custodial_recovering(soroban_peer: PeerServer, tmp_path: Path) -> Iterator[World]:
+    """Custodial, with a circuit breaker that tries again at once (the test moves its own
+    clock, not the breaker's)."""
+    yield from world_of(
+        soroban_peer,
+        tmp_path,
+        SigningMode.CUSTODIAL,
+        (CUSTODIED.secret,),
+        soroban_cb_recovery_timeout_ms=0,
+    )
+
+
+def test_the_submission_job_outlives_an_rpc_outage_shorter_than_its_transaction(
+    custodial_recovering: World,
+) -> None:
+    """With the worker's own retry schedule (500 ms to 10 s), ten attempts last about a
+    minute: an RPC outage of two minutes used to kill the job, and the commitment stayed
+    ``submitted`` and pending for good (holding the escrow's capacity), its transaction never
+    sent though it was valid for another minute."""
+    world = custodial_recovering
+    invoice_id, contract = world.escrow()
+    wallet = world.investor(CUSTODIED)
+    commitment = world.fund(invoice_id, wallet, 10 * UNIT)
+    queue = world.services.store.job_queue
+    plan = WorkerPlan("worker-1", frozenset({ESCROW_SUBMISSION}), timedelta(seconds=60))
+    handlers = job_handlers(world.services)
+    backoff = ExponentialBackoff(500, 10_000, rng=random.Random(12))  # the worker's defaults
+
+    def work_until(limit: timedelta) -> None:
+        """Run the due jobs, moving the clock to the next due one, up to ``limit``."""
+        while True:
+            work_round(queue, handlers, plan, world.clock, backoff, 10)
+            pending = world.submission_jobs()
+            if not pending:
+                return
+            wait = max(min(job.run_after for job in pending) - world.clock.now(), timedelta())
+            if world.clock.offset + wait > limit:
+                return
+            world.clock.offset += wait
+
+    world.peer.control.fail("http_503", count=10_000)
+    work_until(timedelta(seconds=120))  # two minutes of outage, in the test's time
+    world.peer.control.clear_faults()
+    work_until(timedelta(minutes=30))
+
+    done = world.commitment(commitment.id)
+    assert done.submission_status is SubmissionStatus.CONFIRMED
+    assert world.funded_on_chain(contract) == 10 * UNIT
+
+
+def test_a_refused_resend_of_a_transaction_that_landed_unseen_is_not_failed(
+    delegated: World,
+) -> None:
+    """The RPC answers getTransaction from the ledgers it has ingested, which may lag the
+    network: a resend refused for its used sequence number (txBAD_SEQ) is no proof that the
+    transaction did not land. Failing it then released a commitment whose deposit landed."""
+    invoice_id, contract = delegated.escrow()
+    wallet = delegated.investor()
+    commitment = delegated.fund(invoice_id, wallet, 10 * UNIT)
+    assert commitment.transaction_xdr is not None
+    delegated.submit(commitment, signed(commitment.transaction_xdr, wallet), wallet)
+    delegated.peer.control.fail("lag", count=8)  # the first send lands, unseen for a while
+
+    with pytest.raises(JobFailed):
+        delegated.run_submission(commitment)  # sent; not seen in five polls
+    with pytest.raises(JobFailed):
+        delegated.run_submission(commitment)  # resent: refused (txBAD_SEQ), still unseen
+    assert delegated.commitment(commitment.id).status is CommitmentStatus.PENDING
+
+    done = delegated.run_submission(commitment)  # the RPC caught up
+    assert (done.status, done.submission_status) == (
+        CommitmentStatus.PENDING,
+        SubmissionStatus.CONFIRMED,
+    )
+    assert delegated.funded_on_chain(contract) == 10 * UNIT
+
+
+def test_the_signed_transaction_of_a_released_commitment_is_never_sent(
+    delegated: World,
+) -> None:
+    invoice_id, contract = delegated.escrow()
+    wallet = delegated.investor()
+    commitment = delegated.fund(invoice_id, wallet, 10 * UNIT)
+    assert commitment.transaction_xdr is not None
+    delegated.services.invoices.cancel(
+        delegated.tenant, ADMIN, invoice_id, TransitionReason("the SME withdrew it")
+    )
+    assert delegated.commitment(commitment.id).status is CommitmentStatus.RELEASED
+
+    with pytest.raises(Conflict) as refused:
+        delegated.submit(commitment, signed(commitment.transaction_xdr, wallet), wallet)
+    assert refused.value.code == "COMMITMENT_NOT_AWAITING_SIGNATURE"
+
+    delegated.run_submission(commitment)
+    assert delegated.funded_on_chain(contract) == 0
+
+
+def test_a_custodial_transaction_of_a_released_commitment_is_never_sent(
+    custodial: World,
+) -> None:
+    invoice_id, contract = custodial.escrow()
+    wallet = custodial.investor(CUSTODIED)
+    commitment = custodial.fund(invoice_id, wallet, 10 * UNIT)
+    custodial.services.invoices.cancel(
+        custodial.tenant, ADMIN, invoice_id, TransitionReason("the SME withdrew it")
+    )
+
+    with pytest.raises(JobFailed):
+        custodial.run_submission(commitment)  # not sent: it waits for its time bound
+    assert custodial.funded_on_chain(contract) == 0
+    custodial.clock.offset = timedelta(minutes=10)
+    failed = custodial.run_submission(commitment)
+    assert (failed.status, failed.submission_status, failed.submission_error) == (
+        CommitmentStatus.RELEASED,
+        SubmissionStatus.FAILED,
+        "TRANSACTION_EXPIRED",
+    )
+    assert custodial.funded_on_chain(contract) == 0
+
+
+def test_two_fundings_in_one_second_never_share_one_transaction(
+    delegated: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests (two idempotency keys: a double click) for the same amount prepared in
+    the same second used to get the very same transaction (same source, sequence, call and
+    time bound): both submissions were confirmed by its one landing, the indexer confirmed
+    one commitment and the other stayed pending for good, counted in the lock and holding
+    capacity, for a deposit that happened once."""
+    invoice_id, _ = delegated.escrow()
+    wallet = delegated.investor()
+    # The time bound is whole seconds of the builder's clock: hold it on one second.
+    second = int(time.time())
+    monkeypatch.setattr(transaction_builder, "time", SimpleNamespace(time=lambda: second))
+    first = delegated.fund(invoice_id, wallet, 10 * UNIT)
+    key = f"key-{uuid4().hex}"
+
+    with pytest.raises(Conflict) as refused:
+        delegated.fund(invoice_id, wallet, 10 * UNIT, key)
+
+    assert (refused.value.code, refused.value.retryable) == (
+        "FUNDING_TRANSACTION_DUPLICATE",
+        True,
+    )
+    page = delegated.services.funding.commitments(delegated.tenant, ADMIN)
+    assert [c.id for c in page.items] == [first.id]
+    # Retryable: the key was not spent on it, and a second later the transaction differs.
+    monkeypatch.setattr(transaction_builder, "time", SimpleNamespace(time=lambda: second + 1))
+    retried = delegated.fund(invoice_id, wallet, 10 * UNIT, key)
+    assert retried.tx_hash != first.tx_hash
+
+
+def test_a_mistyped_custody_seed_is_refused_without_echoing_it(
+    soroban_peer: PeerServer, tmp_path: Path
+) -> None:
+    """stellar-sdk's own error quotes the value whole: a seed with one character mistyped is
+    most of a signing key, and used to end up in the traceback of a failed start."""
+    seed = Keypair.random().secret
+    typo = seed[:-1] + ("A" if seed[-1] != "A" else "B")
+
+    with pytest.raises(ValueError, match="not a Stellar secret seed") as refused:
+        next(world_of(soroban_peer, tmp_path, SigningMode.CUSTODIAL, (typo,)))
+
+    told = "".join(traceback.format_exception(refused.value))
+    assert seed[:20] not in told
+
+
+def test_an_unsigned_transaction_is_released_on_the_last_attempt_if_the_chain_stays_down(
+    delegated: World,
+) -> None:
+    """The expiry check asks the chain before releasing; when the RPC stays down through all
+    its attempts, the last one releases it anyway rather than hold the capacity for good."""
+    invoice_id, _ = delegated.escrow()
+    wallet = delegated.investor()
+    commitment = delegated.fund(invoice_id, wallet, TARGET)
+    [check] = delegated.submission_jobs()
+    handler = job_handlers(delegated.services)[ESCROW_SUBMISSION]
+    delegated.clock.offset = timedelta(minutes=10)
+    delegated.peer.control.fail("http_503", count=10_000)
+
+    with pytest.raises(Unavailable):
+        handler(attrs.evolve(check, attempts=1))  # early: the chain must say
+    assert delegated.commitment(commitment.id).status is CommitmentStatus.PENDING
+    handler(attrs.evolve(check, attempts=check.max_attempts))
+
+    released = delegated.commitment(commitment.id)
+    assert (released.status, released.submission_error) == (
+        CommitmentStatus.RELEASED,
+        "TRANSACTION_EXPIRED",
+    )
+
+
+def test_an_operator_cannot_set_the_hash_of_a_managed_transaction(delegated: World) -> None:
+    invoice_id, _ = delegated.escrow()
+    wallet = delegated.investor()
+    commitment = delegated.fund(invoice_id, wallet, 10 * UNIT)
+    with pytest.raises(Conflict) as refused:
+        delegated.services.funding.update_commitment(
+            delegated.tenant, ADMIN, commitment.id, {"tx_hash": "cd" * 32}
+        )
+    assert refused.value.code == "TRANSACTION_MANAGED"
+    assert delegated.commitment(commitment.id).tx_hash == commitment.tx_hash

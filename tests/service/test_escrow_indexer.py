@@ -202,6 +202,22 @@ def test_events_drive_the_invoice_to_partially_funded_then_funded(world: World) 
             assert audit[-1].action == "commitment.confirmed"
 
 
+def test_a_deposit_finds_its_commitment_among_more_than_a_page(world: World) -> None:
+    investor = Actor("inv-many", Role.INVESTOR, account_address())
+    invoice = world.linked_invoice()
+    oldest = world.commit(investor, invoice, 7)
+    for _ in range(101):  # 101 newer pending commitments of 1 stroop: none matches
+        world.commit(investor, invoice, 1)
+    world.indexer.run_once()  # seed
+
+    world.deposit(invoice, str(investor.wallet), 7, 7)
+    world.indexer.run_once()
+
+    with world.store.read_unit(TENANT) as uow:
+        found = uow.commitments.get(TENANT, oldest.id)
+    assert found is not None and found.status is CommitmentStatus.CONFIRMED
+
+
 def test_replaying_the_same_events_changes_nothing(world: World) -> None:
     invoice = world.linked_invoice()
     world.deposit(invoice, account_address(), 300, 300)

@@ -14,6 +14,8 @@ Faults (`fail`), consumed in the order added, each by the next `count` matching 
 - `contract_error`: `simulateTransaction` fails with `Error(Contract, #code)`;
   `sendTransaction` is accepted (PENDING) and lands FAILED with that error.
 - `drop`: `sendTransaction` answers PENDING but the transaction never lands.
+- `lag`: `getTransaction` answers NOT_FOUND whatever happened, as an RPC that has not yet
+  ingested the ledger the transaction landed in.
 `methods` narrows a fault to some JSON-RPC methods (default: every method for timeout and
 http_503, simulate+send for contract_error, send for drop). `pending_faults` lists the faults
 not yet used up: a fault is taken when its call arrives, so once a held `timeout` is gone
@@ -40,6 +42,7 @@ DEFAULT_METHODS = {
     "http_503": None,
     "contract_error": frozenset({"simulateTransaction", "sendTransaction"}),
     "drop": frozenset({"sendTransaction"}),
+    "lag": frozenset({"getTransaction"}),
 }
 
 
@@ -396,7 +399,7 @@ class PeerControl:
         return self._call("ledger", {})
 
     def fail(self, kind: str, count: int = 1, **options: Any) -> dict[str, Any]:
-        """Inject a fault (module doc): timeout, http_503, contract_error (code=), drop."""
+        """Inject a fault (module doc): timeout, http_503, contract_error (code=), drop, lag."""
         return self._call("fail", {"kind": kind, "count": count, **options})
 
     def clear_faults(self) -> None:

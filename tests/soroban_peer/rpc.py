@@ -126,9 +126,15 @@ class Peer:
     # --- dispatch ----------------------------------------------------------------------------
 
     def call(
-        self, method: str, params: Any, *, forced_error: int | None = None, drop: bool = False
+        self,
+        method: str,
+        params: Any,
+        *,
+        forced_error: int | None = None,
+        drop: bool = False,
+        lag: bool = False,
     ) -> dict[str, Any]:
-        """Run one JSON-RPC method; `forced_error`/`drop` come from injected faults."""
+        """Run one JSON-RPC method; `forced_error`/`drop`/`lag` come from injected faults."""
         handler = self.methods.get(method)
         if handler is None:
             raise RpcError(-32601, f"method {method!r} not found")
@@ -139,6 +145,8 @@ class Peer:
                 return self.send_transaction(params or {}, forced_error=forced_error, drop=drop)
             if method == "simulateTransaction":
                 return self.simulate_transaction(params or {}, forced_error=forced_error)
+            if method == "getTransaction" and lag:
+                return self.get_transaction(params or {}, unseen=True)
             return handler(params or {})
 
     def _ledger_fields(self) -> dict[str, Any]:
@@ -431,11 +439,12 @@ class Peer:
             events=[event.to_xdr() for event in outcome.events],
         )
 
-    def get_transaction(self, params: dict[str, Any]) -> dict[str, Any]:
+    def get_transaction(self, params: dict[str, Any], *, unseen: bool = False) -> dict[str, Any]:
+        """The transaction's record; NOT_FOUND when unknown or ``unseen`` (a lagging RPC)."""
         tx_hash = params.get("hash")
         if not isinstance(tx_hash, str):
             raise RpcError(-32602, "hash must be a hex string")
-        record = self.txs.get(tx_hash)
+        record = None if unseen else self.txs.get(tx_hash)
         base = {"txHash": tx_hash, **self._ledger_fields()}
         if record is None:
             return {"status": "NOT_FOUND", **base}

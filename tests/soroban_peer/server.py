@@ -118,6 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body.get("params"),
                 forced_error=fault.code if fault and fault.kind == "contract_error" else None,
                 drop=bool(fault and fault.kind == "drop"),
+                lag=bool(fault and fault.kind == "lag"),
             )
             answer: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "result": result}
         except RpcError as exc:

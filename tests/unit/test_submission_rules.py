@@ -4,6 +4,7 @@ step leaves behind."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -15,12 +16,16 @@ from liquifact_core.errors import ValidationError
 from liquifact_core.submissions import (
     ESCROW_SUBMISSION,
     EXPIRY_GRACE,
+    FUNDING_TIMEOUT_SECONDS,
     SUBMISSION_ATTEMPTS,
     SignedSubmission,
     Step,
+    SubmissionBackoff,
     TransactionState,
     TransactionStatus,
+    asks_chain,
     expiry_check_at,
+    failure_code,
     finished,
     is_expired,
     next_step,
@@ -63,23 +68,58 @@ answers = st.one_of(
 )
 
 
-@given(st.sampled_from(SubmissionStatus), answers, moments)
+@given(st.sampled_from(SubmissionStatus), st.sampled_from(CommitmentStatus), answers, moments)
 def test_the_job_acts_only_on_what_can_still_change(
-    submission: SubmissionStatus, answer: TransactionStatus | None, now: datetime
+    submission: SubmissionStatus,
+    status: CommitmentStatus,
+    answer: TransactionStatus | None,
+    now: datetime,
 ) -> None:
-    step = next_step(commitment(submission), answer, now)
+    subject = commitment(submission, status)
+    step = next_step(subject, answer, now)
     expired = now > EXPIRES + EXPIRY_GRACE
-    if submission is SubmissionStatus.REQUIRES_SIGNATURE:
-        assert step is (Step.FAIL if expired else Step.DONE)  # the chain is never asked
-    elif submission is not SubmissionStatus.SUBMITTED or answer is None:
+    followed = submission in (SubmissionStatus.SUBMITTED, SubmissionStatus.REQUIRES_SIGNATURE)
+    # The chain is asked about a submitted transaction, and about an unsigned one only once
+    # it expired (the wallet may have sent it itself).
+    assert asks_chain(subject, now) is (
+        submission is SubmissionStatus.SUBMITTED
+        or (submission is SubmissionStatus.REQUIRES_SIGNATURE and expired)
+    )
+    if not followed or answer is None:
         assert step is Step.DONE  # final, stubbed, or not asked: nothing to do
+    elif submission is SubmissionStatus.REQUIRES_SIGNATURE and not expired:
+        assert step is Step.DONE  # the wallet may still sign it
     elif answer.state is TransactionState.SUCCESS:
         assert step is Step.CONFIRM  # whatever the time: it landed
     elif answer.state is TransactionState.FAILED:
         assert step is Step.FAIL
+    elif expired:
+        assert step is Step.FAIL  # never seen, and it can never land now
+    elif submission is SubmissionStatus.SUBMITTED and status is CommitmentStatus.PENDING:
+        assert step is Step.SEND  # not seen: send the same envelope while it can still land
     else:
-        # Not seen: send the same envelope while it can still land, never after.
-        assert step is (Step.FAIL if expired else Step.SEND)
+        assert step is Step.WAIT  # a released commitment's transaction is never sent
+
+
+@given(st.sampled_from(TransactionState), st.sampled_from([None, "ESCROW_LEGAL_HOLD"]))
+def test_a_failure_is_recorded_with_what_the_chain_said(
+    state: TransactionState, error: str | None
+) -> None:
+    code = failure_code(TransactionStatus(state, error))
+    if state is TransactionState.NOT_FOUND:
+        assert code == "TRANSACTION_EXPIRED"
+    else:
+        assert code == (error or "TRANSACTION_FAILED")
+
+
+def test_the_jobs_attempts_outlast_the_transaction() -> None:
+    backoff = SubmissionBackoff()
+    waits = [backoff.delay(attempt) for attempt in range(1, SUBMISSION_ATTEMPTS)]
+    assert all(a <= b for a, b in itertools.pairwise(waits))
+    # The last two attempts run after the time bound and its grace, counted from preparation.
+    lifetime = timedelta(seconds=FUNDING_TIMEOUT_SECONDS) + EXPIRY_GRACE
+    assert sum(waits[:-1], timedelta()) > lifetime
+    assert backoff.delay(10_000) == backoff.cap  # no overflow for an admin's replays
 
 
 @given(moments)
@@ -116,7 +156,7 @@ def test_a_confirmation_leaves_the_commitment_to_the_indexer(status: CommitmentS
     assert done.status is status  # the chain's funded event confirms it, not the job
 
 
-@pytest.mark.parametrize("step", [Step.DONE, Step.SEND])
+@pytest.mark.parametrize("step", [Step.DONE, Step.SEND, Step.WAIT])
 def test_only_final_steps_finish(step: Step) -> None:
     with pytest.raises(ValueError, match="not a final step"):
         finished(commitment(SubmissionStatus.SUBMITTED), step, T0, None)
