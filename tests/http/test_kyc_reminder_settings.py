@@ -85,6 +85,7 @@ def test_the_mock_policy_by_environment(
             SEP10_SIGNING_SECRET="SCZANGBA5YHTNYVVV4C3U252E2B6P6F5T3U6MM63WBSBZATAQI3EBTQ4",
             HOME_DOMAIN="api.example.com",
             WEBHOOK_SECRETS_KEY="A" * 43 + "=",
+            STORAGE_URL_SECRET="s" * 32,
         )
     if explicit is not None:
         environ["KYC_MOCK_DEFAULT_STATUS"] = explicit
