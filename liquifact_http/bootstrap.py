@@ -49,6 +49,7 @@ from liquifact_http.ratelimit import (
 )
 from liquifact_http.reconciliation_report import ReconciliationReport
 from liquifact_http.routes import (
+    audit,
     auth,
     docs,
     escrow,
@@ -60,6 +61,7 @@ from liquifact_http.routes import (
     probes,
     profiles,
     reconciliation,
+    retention,
     webhooks,
 )
 from liquifact_http.sentry import init_sentry
@@ -202,6 +204,8 @@ def all_routes() -> Sequence[BaseRoute]:
         *webhooks.routes,
         *reconciliation.routes,
         *escrow.routes,
+        *audit.routes,
+        *retention.routes,
         *docs.routes,
     ]
 

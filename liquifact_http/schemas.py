@@ -38,6 +38,7 @@ from liquifact_core.rules import (
     Integer,
     InvoiceId,
     JsonObject,
+    MemberList,
     MoneyAmount,
     OneOf,
     Pattern,
@@ -290,6 +291,13 @@ _SCHEMAS: dict[type[Any], Callable[[Any], Object]] = {
     },
     Pattern: lambda rule: {"type": "string", "maxLength": rule.max_len, "pattern": rule.pattern},
     Flag: lambda _rule: {"type": "boolean"},
+    MemberList: lambda rule: {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": len(rule.members),
+        "uniqueItems": True,
+        "items": {"type": "string", "enum": list(rule.members)},
+    },
 }
 
 

@@ -178,6 +178,8 @@ class Settings:
     escrow_platform_secret: tuple[str, ...] = attrs.field(default=(), repr=False)
     # ---- reconciliation (issue 12): mismatches per tenant run that alert (the spec's 1) ----
     reconciliation_drift_threshold: int = DEFAULT_DRIFT_THRESHOLD
+    # ---- retention (issue 16): the daily purge only reports what it would erase unless false ----
+    retention_purge_dry_run: bool = True
 
     @property
     def runs_embedded_worker(self) -> bool:
@@ -675,6 +677,7 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "RECONCILIATION_DRIFT_THRESHOLD", "reconciliation_drift_threshold", parse_drift_threshold
     ),
+    Field("RETENTION_PURGE_DRY_RUN", "retention_purge_dry_run", _boolean),
 )
 # Settings a production deployment must set explicitly (their defaults are for development).
 REQUIRED_IN_PRODUCTION = (
@@ -841,4 +844,5 @@ def services_config(settings: Settings) -> ServicesConfig:
         reconciliation_drift_threshold=settings.reconciliation_drift_threshold,
         escrow_signing_mode=settings.escrow_signing_mode,
         escrow_platform_secret=settings.escrow_platform_secret,
+        retention_purge_dry_run=settings.retention_purge_dry_run,
     )

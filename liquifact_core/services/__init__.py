@@ -22,6 +22,7 @@ from liquifact_core.ports import (
     Store,
 )
 from liquifact_core.reconciliation import DEFAULT_DRIFT_THRESHOLD
+from liquifact_core.services.audit import AuditService
 from liquifact_core.services.escrows import (
     DEFAULT_STALE_AFTER,
     DEFAULT_STALE_LEDGER_GAP,
@@ -38,6 +39,7 @@ from liquifact_core.services.reconciliation import (
     ReconciliationObserver,
     ReconciliationService,
 )
+from liquifact_core.services.retention import RetentionService
 from liquifact_core.services.submissions import FundingSubmissions
 from liquifact_core.services.wallets import WalletService
 from liquifact_core.services.webhooks import WebhookOutbox, WebhookService
@@ -64,6 +66,10 @@ class Services:
     webhook_ports: WebhookPorts
     reconciliation: ReconciliationService
     escrows: EscrowService
+    # The audit trail's admin-request records and exports; retention policies, legal holds
+    # and purges (issue 16).
+    audit: AuditService
+    retention: RetentionService
     # The chain's escrows (None: no Soroban RPC configured; links are not checked on chain).
     ledger: EscrowLedger | None = None
     # ESCROW_ADDR_BY_INVOICE (empty when not configured).
@@ -91,6 +97,7 @@ class Services:
         drift_threshold: int = DEFAULT_DRIFT_THRESHOLD,
         reconciliation_observer: ReconciliationObserver | None = None,
         escrow_freshness: EscrowFreshness | None = None,
+        retention_dry_run: bool = True,
     ) -> Services:
         """``cache`` is the response cache the HTTP shell serves reads from (the core never
         touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
@@ -115,8 +122,10 @@ class Services:
         (the shell's metrics and alert log). The escrow indexer reads ``ledger`` too (none:
         no indexer, ``indexer`` is None, and escrow reads serve what earlier passes
         projected). ``escrow_freshness``: when an escrow read is stale (default: 3 minutes, 20
-        ledgers)."""
+        ledgers). ``retention_dry_run`` is RETENTION_PURGE_DRY_RUN: the daily purge only
+        decides (and writes nothing) unless it is False."""
         addresses = escrow_addresses or EscrowAddressBook()
+        cursor_secret = cursor_secret or secrets.token_urlsafe(32)
         cache = cache if cache is not None else NoCache()
         changes = changes if changes is not None else IgnoreChanges()
         hooks = webhooks or WebhookPorts(_NoSecretBox(), _NoSecretBox())
@@ -153,9 +162,7 @@ class Services:
             cache=cache,
             changes=changes,
             invoices=invoices,
-            marketplace=MarketplaceService(
-                store.read_unit, cursor_secret or secrets.token_urlsafe(32)
-            ),
+            marketplace=MarketplaceService(store.read_unit, cursor_secret),
             funding=FundingService(
                 store.unit_of_work,
                 clock,
@@ -217,6 +224,16 @@ class Services:
                 latest_seen=(lambda: None) if indexer is None else (lambda: indexer.latest_seen),
             ),
             indexer=indexer,
+            audit=AuditService(store.unit_of_work, store.read_unit, clock, ids, cursor_secret),
+            retention=RetentionService(
+                store.unit_of_work,
+                store.read_unit,
+                clock,
+                ids,
+                changes,
+                store.retention_tenants,
+                dry_run=retention_dry_run,
+            ),
         )
 
     def close(self) -> None:
@@ -291,6 +308,7 @@ class NoCache:
 
 
 __all__ = [
+    "AuditService",
     "EscrowFreshness",
     "EscrowIndexer",
     "EscrowService",
@@ -302,6 +320,7 @@ __all__ = [
     "NoCache",
     "ProfileService",
     "ReconciliationService",
+    "RetentionService",
     "Services",
     "WalletService",
     "WebhookPorts",

@@ -27,6 +27,8 @@ PATH_VALUES = {
     "jobId": "job_01M8R0RA38VGM1YWTAZ342AME4",
     "runId": "rec_01M8R0RA38VGM1YWTAZ342AME4",
     "commitmentId": "cmt_01M8R0RA38VGM1YWTAZ342AME4",
+    "policyId": "rpol_01M8R0RA38VGM1YWTAZ342AME4",
+    "holdId": "hold_01M8R0RA38VGM1YWTAZ342AME4",
 }
 WITHOUT_QUERY = [
     (path, method)
