@@ -16,12 +16,8 @@ quote or a line break are quoted, double quotes doubled, lines end with CRLF).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import enum
-import hashlib
-import hmac
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +29,7 @@ import attrs
 from liquifact_core.audit import AuditEvent
 from liquifact_core.errors import FieldError, ValidationError
 from liquifact_core.rules import Checked, Cursor, OneOf, QueryInteger, query_error, rule_field
+from liquifact_core.signed_cursors import SignedCursors, cursor_mismatch, invalid_cursor
 
 EXPORT_LIMIT_DEFAULT = 50
 EXPORT_LIMIT_MAX = 500
@@ -113,20 +110,6 @@ class AuditPage:
 
 
 # ---- the page cursor --------------------------------------------------------------------------
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _invalid_cursor(message: str, code: str = "INVALID_CURSOR") -> ValidationError:
-    return ValidationError(
-        f"cursor {message}", code=code, field_errors=[FieldError("cursor", message, code)]
-    )
-
-
 @attrs.frozen
 class AuditCursorCodec:
     """Signs (HMAC-SHA256) and checks export cursors: the tenant, the invoice and the position
@@ -136,39 +119,24 @@ class AuditCursorCodec:
 
     secret: bytes = attrs.field(repr=False)
 
+    @property
+    def _cursors(self) -> SignedCursors:
+        return SignedCursors(self.secret, "audit")
+
     def encode(self, tenant_id: str, invoice_id: str, position: int) -> str:
-        body = json.dumps(
-            {"v": _CURSOR_VERSION, "t": tenant_id, "i": invoice_id, "p": position},
-            separators=(",", ":"),
-            sort_keys=True,
-        ).encode()
-        return f"{_b64(body)}.{_b64(self._sign(body))}"
+        return self._cursors.encode(
+            {"v": _CURSOR_VERSION, "t": tenant_id, "i": invoice_id, "p": position}
+        )
 
     def decode(self, tenant_id: str, invoice_id: str, cursor: str) -> int:
         """The position a cursor names; ValidationError INVALID_CURSOR or CURSOR_MISMATCH."""
-        body_text, _, signature_text = cursor.partition(".")
-        try:
-            body, signature = _unb64(body_text), _unb64(signature_text)
-        except (binascii.Error, ValueError):
-            raise _invalid_cursor("is not a cursor issued by this API") from None
-        if not hmac.compare_digest(signature, self._sign(body)):
-            raise _invalid_cursor("is not a cursor issued by this API (signature mismatch)")
-        try:
-            payload = json.loads(body)
-            position = payload["p"]
-            if payload["v"] != _CURSOR_VERSION or type(position) is not int or position < 0:
-                raise ValueError("not a position")
-        except (ValueError, KeyError, TypeError):
-            raise _invalid_cursor("is not a cursor issued by this API") from None
+        payload = self._cursors.decode(cursor)
+        position = payload.get("p")
+        if payload.get("v") != _CURSOR_VERSION or type(position) is not int or position < 0:
+            raise invalid_cursor("is not a cursor issued by this API")
         if payload.get("t") != tenant_id or payload.get("i") != invoice_id:
-            raise _invalid_cursor(
-                "belongs to another invoice's export: repeat the request that returned it",
-                "CURSOR_MISMATCH",
-            )
-        return int(position)
-
-    def _sign(self, body: bytes) -> bytes:
-        return hmac.new(self.secret, b"liquifact-audit-cursor:" + body, hashlib.sha256).digest()
+            raise cursor_mismatch("invoice's export")
+        return position
 
 
 # ---- CSV --------------------------------------------------------------------------------------

@@ -28,10 +28,12 @@ from typing import Any, ClassVar
 import attrs
 
 from liquifact_core.errors import Conflict, FieldError, NotFound, ValidationError
+from liquifact_core.ids import is_invoice_id
 from liquifact_core.invoices import LIST_LIMIT_MAX, LIST_PAGE_MAX, Invoice
 from liquifact_core.lifecycle import TERMINAL
 from liquifact_core.rules import (
     Checked,
+    Cursor,
     Flag,
     Integer,
     InvoiceId,
@@ -43,6 +45,7 @@ from liquifact_core.rules import (
     query_error,
     rule_field,
 )
+from liquifact_core.signed_cursors import SignedCursors, cursor_mismatch, invalid_cursor
 
 RETENTION_DAYS_MIN = 1
 RETENTION_DAYS_MAX = 36_500
@@ -150,10 +153,10 @@ class HoldsQuery(Checked):
 @attrs.frozen
 class PreviewQuery(Checked):
     """A page of the next purge's decisions, by invoice id: ``limit`` (1-500, default 100)
-    and ``after`` (the last invoice id of the previous page)."""
+    and ``cursor`` (``nextCursor`` of the previous page)."""
 
     limit: int = rule_field(QueryInteger(1, PREVIEW_LIMIT_MAX), default=PREVIEW_LIMIT_DEFAULT)
-    after: str | None = rule_field(InvoiceId(), default=None, optional=True)
+    cursor: str | None = rule_field(Cursor(), default=None, optional=True)
 
     @classmethod
     def invalid(cls, errors: Sequence[FieldError]) -> ValidationError:
@@ -392,6 +395,31 @@ def field_presence(invoice: Invoice, fields: Iterable[PiiField]) -> dict[str, An
         else:
             snapshot[field.value] = None
     return snapshot
+
+
+@attrs.frozen
+class PreviewCursorCodec:
+    """Signed preview cursors: the tenant and the last invoice id of a page."""
+
+    secret: bytes = attrs.field(repr=False)
+
+    @property
+    def _cursors(self) -> SignedCursors:
+        return SignedCursors(self.secret, "purge-preview")
+
+    def encode(self, tenant_id: str, after_invoice_id: str) -> str:
+        return self._cursors.encode({"v": 1, "t": tenant_id, "a": after_invoice_id})
+
+    def decode(self, tenant_id: str, cursor: str) -> str:
+        """The invoice id the page after ``cursor`` starts after (INVALID_CURSOR,
+        CURSOR_MISMATCH)."""
+        payload = self._cursors.decode(cursor)
+        after = payload.get("a")
+        if payload.get("v") != 1 or not isinstance(after, str) or not is_invoice_id(after):
+            raise invalid_cursor("is not a cursor issued by this API")
+        if payload.get("t") != tenant_id:
+            raise cursor_mismatch("tenant's preview")
+        return after
 
 
 # ---- ids and errors ---------------------------------------------------------------------------

@@ -291,20 +291,6 @@ class PurgeDecisionBody(Representation):
 
 
 @attrs.frozen
-class PreviewMetaBody(Representation):
-    """About one page of the preview."""
-
-    component = "PurgePreviewMeta"
-
-    limit: int = out({"minimum": 1})
-    has_more: bool = out()
-    next_after: str | None = out(
-        {**_INVOICE_ID, "description": "Pass as `after` for the next page; null on the last."},
-        nullable=True,
-    )
-
-
-@attrs.frozen
 class PurgePreviewBody(Representation):
     """What a purge now would do (nothing is written), by invoice id."""
 
@@ -312,12 +298,12 @@ class PurgePreviewBody(Representation):
 
     as_of: str = out(_at("The time the decisions are for"))
     data: list[PurgeDecisionBody] = out()
-    meta: PreviewMetaBody = out()
+    meta: PageMeta = out()
 
     @classmethod
     def of(cls, preview: PurgePreview) -> PurgePreviewBody:
         return cls(
             as_of=timestamp(preview.as_of),
             data=[PurgeDecisionBody.of(item) for item in preview.decisions],
-            meta=PreviewMetaBody(preview.limit, preview.next_after is not None, preview.next_after),
+            meta=PageMeta.by_cursor(preview.total, preview.limit, preview.next_cursor),
         )

@@ -77,7 +77,6 @@ def components() -> dict[str, Component]:
         "LegalHoldRelease": Component(HoldRelease, "Why the hold is released (optional)."),
         **response(bodies.InvoiceHoldsBody, "An invoice's two legal holds, side by side."),
         **response(bodies.PurgeDecisionBody, "What the next purge does to one invoice."),
-        **response(bodies.PreviewMetaBody, "About one page of the purge preview."),
         **response(bodies.PurgePreviewBody, "What a purge now would do; nothing is written."),
     }
 
@@ -408,17 +407,23 @@ def paths() -> Object:
                     "200": _json_response(
                         "What a purge now would do; nothing is written.", _schema("PurgePreview")
                     ),
-                    **_errors({400: "Invalid limit or after. Or: " + _TENANT, 503: _STORE_DOWN}),
+                    **_errors(
+                        {
+                            400: "Invalid limit or cursor (INVALID_CURSOR, CURSOR_MISMATCH). "
+                            "Or: " + _TENANT,
+                            503: _STORE_DOWN,
+                        }
+                    ),
                 },
                 description="The invoices whose personal data a purge now would erase "
-                "(`purge`) and those an active legal hold keeps (`held`), by invoice id. The "
-                "daily purge (03:00 UTC) decides the same way; it writes only when "
-                "RETENTION_PURGE_DRY_RUN is false.",
+                "(`purge`) and those an active legal hold keeps (`held`), by invoice id, with "
+                "their total in `meta.total`. The daily purge (03:00 UTC) decides the same "
+                "way; it writes only when RETENTION_PURGE_DRY_RUN is false.",
                 parameters=("TenantId",),
                 query=PreviewQuery,
                 query_notes={
                     "limit": f"Decisions per page (default {PREVIEW_LIMIT_DEFAULT}).",
-                    "after": "`meta.nextAfter` of the previous page.",
+                    "cursor": "`meta.nextCursor` of the previous page.",
                 },
             )
         },

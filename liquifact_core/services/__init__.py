@@ -233,6 +233,7 @@ class Services:
                 changes,
                 store.retention_tenants,
                 dry_run=retention_dry_run,
+                cursor_secret=cursor_secret,
             ),
         )
 

@@ -17,6 +17,7 @@ writes nothing.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,7 @@ from liquifact_core.retention import (
     PoliciesQuery,
     PolicyDraft,
     PolicyPage,
+    PreviewCursorCodec,
     PreviewQuery,
     PurgeDecision,
     RetentionPolicy,
@@ -92,13 +94,14 @@ class InvoiceHolds:
 
 @attrs.frozen
 class PurgePreview:
-    """One page of what a purge at ``as_of`` would do, by invoice id; ``next_after`` is the
-    last invoice id of the page when more may follow."""
+    """One page of what a purge at ``as_of`` would do, by invoice id: ``total`` decisions in
+    all, ``next_cursor`` None on the last page."""
 
     as_of: datetime
     decisions: Sequence[PurgeDecision]
+    total: int
     limit: int
-    next_after: str | None
+    next_cursor: str | None
 
 
 @attrs.frozen
@@ -129,7 +132,11 @@ class RetentionService:
         tenants: Callable[[], Sequence[str]],
         *,
         dry_run: bool = True,
+        cursor_secret: str | None = None,
     ) -> None:
+        self._cursors = PreviewCursorCodec(
+            (cursor_secret or secrets.token_urlsafe(32)).encode("utf-8")
+        )
         self._uow = unit_of_work
         self._read = read_unit
         self._clock = clock
@@ -279,20 +286,25 @@ class RetentionService:
 
     # ---- purging --------------------------------------------------------------------------
     def preview(self, tenant_id: str, actor: Actor, query: PreviewQuery) -> PurgePreview:
-        """What a purge now would do, a page at a time (by invoice id after ``query.after``):
-        invoices whose fields would be erased, and those a legal hold keeps. Writes
-        nothing."""
+        """What a purge now would do, a page at a time by invoice id (``query.cursor``
+        continues after the page that returned it): invoices whose fields would be erased,
+        and those a legal hold keeps, with the total of both. Writes nothing. The total walks
+        every candidate, so each page costs one walk of the tenant's closed invoices."""
         _admin(actor)
+        after = None if query.cursor is None else self._cursors.decode(tenant_id, query.cursor)
         now = self._clock.now()
-        decisions: list[PurgeDecision] = []
-        more = False
-        for decision in self._decisions(tenant_id, now, query.after):
-            if len(decisions) == query.limit:
+        page: list[PurgeDecision] = []
+        total, more = 0, False
+        for decision in self._decisions(tenant_id, now, None):
+            total += 1
+            if after is not None and decision.invoice_id <= after:
+                continue
+            if len(page) < query.limit:
+                page.append(decision)
+            else:
                 more = True
-                break
-            decisions.append(decision)
-        next_after = decisions[-1].invoice_id if more else None
-        return PurgePreview(now, decisions, query.limit, next_after)
+        next_cursor = self._cursors.encode(tenant_id, page[-1].invoice_id) if more else None
+        return PurgePreview(now, page, total, query.limit, next_cursor)
 
     def purge(self, tenant_id: str, *, dry_run: bool) -> PurgeReport:
         """One tenant's purge now. ``dry_run``: decide only, write nothing. Otherwise each

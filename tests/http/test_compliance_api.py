@@ -139,6 +139,8 @@ def test_csv_has_the_spec_headers_columns_and_rows(
     ]
     assert {row["resourceId"] for row in rows} == {invoice_id}
     assert all(row["actor"] == "ops-1" and row["actorRole"] == "admin" for row in rows)
+    alias = client.get(f"/api/admin/audit/invoices/{invoice_id}/export?format=csv", headers=admin)
+    assert alias.text == response.text and "deprecation" in alias.headers
 
 
 def test_csv_cells_never_start_a_formula(client: TestClient, admin: dict[str, str]) -> None:
@@ -397,7 +399,15 @@ def test_the_preview_answers_what_a_purge_would_do(
     response = client.get("/v1/retention/purge-preview?limit=10", headers=admin)
     assert response.status_code == 200
     assert_matches_openapi(response)
-    assert response.json()["data"] == [] and response.json()["meta"]["hasMore"] is False
+    assert response.json()["data"] == []
+    assert response.json()["meta"] == {
+        "total": 0,
+        "limit": 10,
+        "hasMore": False,
+        "nextCursor": None,
+    }
+    forged = client.get("/v1/retention/purge-preview?cursor=abc.def", headers=admin)
+    assert forged.json()["errors"][0]["code"] == "INVALID_CURSOR"
 
 
 # ---- who may call, and how often --------------------------------------------------------------

@@ -219,11 +219,14 @@ def test_the_preview_pages_the_decisions_and_writes_nothing(world: World) -> Non
     before = _everything(world, *(i.id for i in invoices))
 
     first = world.services.retention.preview(T, ADMIN, PreviewQuery(limit=3))
-    rest = world.services.retention.preview(T, ADMIN, PreviewQuery(limit=3, after=first.next_after))
+    rest = world.services.retention.preview(
+        T, ADMIN, PreviewQuery(limit=3, cursor=first.next_cursor)
+    )
 
     decisions = [*first.decisions, *rest.decisions]
     assert [d.invoice_id for d in decisions] == sorted(i.id for i in invoices)
-    assert rest.next_after is None and first.next_after == decisions[2].invoice_id
+    assert first.next_cursor is not None and rest.next_cursor is None
+    assert first.total == rest.total == 5
     assert {d.invoice_id for d in decisions if d.verdict is Verdict.HELD} == {invoices[2].id}
     assert _everything(world, *(i.id for i in invoices)) == before
 
@@ -307,6 +310,8 @@ def test_only_admins_manage_retention(world: World) -> None:
         )
     with pytest.raises(Forbidden):
         retention.preview(T, SME, PreviewQuery())
+    other_tenant = world.services.retention.preview("t2", ADMIN, PreviewQuery(limit=1))
+    assert other_tenant.next_cursor is None
     with pytest.raises(NotFound):
         world.hold("inv_nosuchinvoice")
 
