@@ -203,6 +203,8 @@ class ServicesConfig:
       or ``custodial``); the last two need ``soroban_rpc_url``.
     * ``escrow_platform_secret``: secret seeds (``S...``) of the investor accounts the
       platform signs for in custodial mode (ESCROW_PLATFORM_SECRET; required by it).
+    * ``retention_purge_dry_run``: RETENTION_PURGE_DRY_RUN (default True): the daily purge
+      decides what it would erase and writes nothing; False erases.
     """
 
     database_url: str = attrs.field(
@@ -247,6 +249,7 @@ class ServicesConfig:
     aws_region: str | None = None
     s3_endpoint: str | None = None
     max_document_bytes: int = attrs.field(default=512 * 1024, validator=_at_least(1))
+    retention_purge_dry_run: bool = True
 
     @property
     def sqlite_path(self) -> str | None:
@@ -424,6 +427,7 @@ def open_services(
             ),
             objects=objects or open_objects(config),
             max_document_bytes=config.max_document_bytes,
+            retention_dry_run=config.retention_purge_dry_run,
         )
     except BaseException:
         if store is None:
@@ -564,11 +568,18 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
     """Every background job type this build can run, by job type (``JobHandler``s over
     ``services``; ``config`` gives the webhook delivery settings, default the spec's). The
     schedule runs a slot only when its type is here (``liquifact_core.schedules.SLOTS``): the
-    nightly reconciliation only when ``services`` has an escrow ledger to compare with."""
+    nightly reconciliation only when ``services`` has an escrow ledger to compare with; the
+    daily retention purge always (a dry run unless ``services`` was built with
+    RETENTION_PURGE_DRY_RUN false)."""
     from liquifact_adapters.system.backoff import ExponentialBackoff
     from liquifact_adapters.webhooks import DeliverySettings, DnsAddressPolicy, WebhookDelivery
     from liquifact_core.jobs import WEBHOOK_DELIVERY
-    from liquifact_core.schedules import CHAIN_INDEX, IDEMPOTENCY_PURGE, RECONCILIATION
+    from liquifact_core.schedules import (
+        CHAIN_INDEX,
+        IDEMPOTENCY_PURGE,
+        RECONCILIATION,
+        RETENTION_PURGE,
+    )
     from liquifact_core.submissions import ESCROW_SUBMISSION
 
     config = config or ServicesConfig()
@@ -595,9 +606,15 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
         # fresh comparison, so a repeated one is as true as the first).
         services.reconciliation.reconcile_all(trigger="schedule")
 
+    def purge_retained_data(job: Job) -> None:
+        # The daily retention purge of every tenant with an active policy; a dry run unless
+        # RETENTION_PURGE_DRY_RUN=false. Idempotent: a retry erases only what is still due.
+        services.retention.purge_all()
+
     handlers: dict[str, JobHandler] = {
         IDEMPOTENCY_PURGE: purge_idempotency_keys,
         WEBHOOK_DELIVERY: delivery,
+        RETENTION_PURGE: purge_retained_data,
     }
     if services.reconciliation.available:
         handlers[RECONCILIATION] = reconcile_every_tenant

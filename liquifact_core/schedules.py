@@ -74,8 +74,8 @@ class Slot:
 
 # Every slot of the platform. A slot runs only where a handler for its job type is registered
 # (liquifact_adapters.composition.job_handlers): reconciliation where an escrow ledger is
-# configured; the retention and reminder slots are filled in by their own issues, and until
-# then nothing schedules them.
+# configured; the retention purge everywhere (a dry run unless RETENTION_PURGE_DRY_RUN is
+# false); the reminder slot is filled in by its own issue, and until then nothing schedules it.
 SLOTS: tuple[Slot, ...] = (
     Slot("idempotency_purge", IDEMPOTENCY_PURGE, timedelta(hours=1)),
     Slot("reconciliation", RECONCILIATION, timedelta(days=1), offset=timedelta(hours=2)),

@@ -18,7 +18,15 @@ from psycopg import errors as pg_errors
 
 from liquifact_adapters.postgres import marketplace as market
 from liquifact_adapters.postgres.mapping import ROWS
-from liquifact_adapters.sql import escrows, files, profiles, reconciliation, wallets, webhooks
+from liquifact_adapters.sql import (
+    escrows,
+    files,
+    profiles,
+    reconciliation,
+    retention,
+    wallets,
+    webhooks,
+)
 from liquifact_adapters.sql import statements as shared
 from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
 from liquifact_adapters.sql.files import SqlInvoiceFileRepository
@@ -31,6 +39,7 @@ from liquifact_adapters.sql.repositories import (
     SqlIdempotencyRepository,
     SqlInvoiceRepository,
 )
+from liquifact_adapters.sql.retention import SqlRetentionRepository
 from liquifact_adapters.sql.statements import pyformat
 from liquifact_adapters.sql.wallets import SqlWalletRepository
 from liquifact_adapters.sql.webhooks import SqlWebhookRepository
@@ -126,6 +135,8 @@ class PostgresAuditLog(SqlAuditLog):
     INSERT = pyformat(shared.INSERT_AUDIT)
     # seq (a bigserial) breaks ties between events of the same instant in append order.
     SELECT = pyformat(shared.SELECT_AUDIT) + "seq"
+    # seq is the append order (an identity; the table is never updated or deleted from).
+    TRAIL, COUNT_TRAIL, STREAM_TRAIL = (pyformat(sql) for sql in shared.invoice_trail("seq"))
 
 
 class PostgresCommitmentRepository(SqlCommitmentRepository):
@@ -236,3 +247,31 @@ class PostgresInvoiceFileRepository(SqlInvoiceFileRepository):
     SET_PRIMARY = pyformat(files.SET_PRIMARY)
     DELETE_PENDING = pyformat(files.DELETE_PENDING)
     DELETE_INVOICE = pyformat(files.DELETE_INVOICE_FILES)
+
+
+class PostgresRetentionRepository(SqlRetentionRepository):
+    rows = ROWS
+    INSERT_POLICY = pyformat(retention.INSERT_POLICY)
+    UPDATE_POLICY = pyformat(retention.UPDATE_POLICY)
+    SELECT_POLICY = pyformat(retention.SELECT_POLICY)
+    LIST_POLICIES = pyformat(retention.list_policies(' COLLATE "C"'))
+    COUNT_POLICIES = pyformat(retention.COUNT_POLICIES)
+    ACTIVE_POLICIES = pyformat(retention.active_policies(' COLLATE "C"'))
+    INSERT_HOLD = pyformat(retention.INSERT_HOLD)
+    SELECT_HOLD = pyformat(retention.SELECT_HOLD)
+    RELEASE_HOLD = pyformat(retention.RELEASE_HOLD)
+    LIST_HOLDS = pyformat(retention.list_holds(' COLLATE "C"'))
+    COUNT_HOLDS = pyformat(retention.COUNT_HOLDS)
+    ACTIVE_HOLDS = pyformat(retention.active_holds("= ANY(:invoice_ids)"))
+    SELECT_INVOICE = pyformat(retention.SELECT_ANY_INVOICE)
+    # FOR UPDATE: placing a hold and purging the invoice lock the same row, one after the other.
+    LOCK_INVOICE = SELECT_INVOICE + "\nFOR UPDATE"
+    CLOSED_INVOICES = pyformat(retention.closed_invoices(' COLLATE "C"'))
+    ERASE_PII = pyformat(retention.ERASE_PII)
+
+    def id_set(self, ids: tuple[str, ...]) -> list[str]:
+        return [*ids]
+
+
+# Across tenants, through the SECURITY DEFINER function of migration 0014: tenant ids only.
+SELECT_RETENTION_TENANTS = "SELECT tenant_id FROM retention_tenants() AS tenant_id"

@@ -6,7 +6,8 @@ row-level security confines even a query that forgets its tenant filter to that 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Generator, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import Self
@@ -34,6 +35,7 @@ from liquifact_adapters.postgres.repositories import (
     PURGE_CHALLENGES,
     PURGE_EXPIRED,
     SELECT_RECONCILIATION_TENANTS,
+    SELECT_RETENTION_TENANTS,
     SELECT_WALLET_ANY_TENANT,
     PostgresAuditLog,
     PostgresCommitmentRepository,
@@ -43,6 +45,7 @@ from liquifact_adapters.postgres.repositories import (
     PostgresInvoiceRepository,
     PostgresProfileRepository,
     PostgresReconciliationRepository,
+    PostgresRetentionRepository,
     PostgresWalletRepository,
     PostgresWebhookRepository,
     constraint_violations,
@@ -189,6 +192,16 @@ class PostgresStore:
             connection.rollback()
         return [str(row["tenant_id"]) for row in rows]
 
+    def retention_tenants(self) -> list[str]:
+        """The tenants with an active retention policy, read as the application role through
+        the SECURITY DEFINER function retention_tenants of migration 0014, which returns
+        tenant ids and nothing else across tenants."""
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            rows = connection.execute(SELECT_RETENTION_TENANTS).fetchall()
+            connection.rollback()
+        return [str(row["tenant_id"]) for row in rows]
+
     def ping(self) -> None:
         """Run ``SELECT 1`` with a short timeout; raise Unavailable if that fails or the schema
         lacks a migration this code needs."""
@@ -255,6 +268,7 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     reconciliation_repository = PostgresReconciliationRepository
     escrow_repository = PostgresEscrowProjectionRepository
     file_repository = PostgresInvoiceFileRepository
+    retention_repository = PostgresRetentionRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)
@@ -312,6 +326,28 @@ class PostgresUnitOfWork(SqlUnitOfWork):
                 raise
             connection.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
             return cursor.rowcount
+
+    def stream(self, sql: str, params: Params, chunk_size: int) -> Generator[list[Row], None, None]:
+        """The rows of a query through a server-side cursor (DECLARE ... then FETCH
+        ``chunk_size`` at a time): the server keeps the result, the process holds one chunk.
+        Each FETCH is a statement of its own (STATEMENT_TIMEOUT applies per chunk). The
+        cursor is closed when the generator is, and in any case when the transaction ends."""
+        connection = self._ready()
+        name = f"liquifact_stream_{uuid.uuid4().hex[:16]}"
+        with translated():
+            cursor = connection.cursor(name=name)
+            cursor.itersize = chunk_size
+            cursor.execute(sql, params)
+        try:
+            while True:
+                with translated():
+                    rows = cursor.fetchmany(chunk_size)
+                if not rows:
+                    return
+                yield rows
+        finally:
+            with suppress(psycopg.Error):
+                cursor.close()
 
     def execute_unfiltered(self, sql: str) -> list[Row]:
         """Run raw SQL inside this unit's transaction (role and tenant set). For tests and

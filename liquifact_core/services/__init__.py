@@ -23,6 +23,7 @@ from liquifact_core.ports import (
     Store,
 )
 from liquifact_core.reconciliation import DEFAULT_DRIFT_THRESHOLD
+from liquifact_core.services.audit import AuditService
 from liquifact_core.services.documents import DEFAULT_MAX_BYTES, DocumentService
 from liquifact_core.services.escrows import (
     DEFAULT_STALE_AFTER,
@@ -40,6 +41,7 @@ from liquifact_core.services.reconciliation import (
     ReconciliationObserver,
     ReconciliationService,
 )
+from liquifact_core.services.retention import RetentionService
 from liquifact_core.services.submissions import FundingSubmissions
 from liquifact_core.services.wallets import WalletService
 from liquifact_core.services.webhooks import WebhookOutbox, WebhookService
@@ -66,6 +68,10 @@ class Services:
     webhook_ports: WebhookPorts
     reconciliation: ReconciliationService
     escrows: EscrowService
+    # The audit trail's admin-request records and exports; retention policies, legal holds
+    # and purges (issue 16).
+    audit: AuditService
+    retention: RetentionService
     # The chain's escrows (None: no Soroban RPC configured; links are not checked on chain).
     ledger: EscrowLedger | None = None
     # ESCROW_ADDR_BY_INVOICE (empty when not configured).
@@ -99,6 +105,7 @@ class Services:
         escrow_freshness: EscrowFreshness | None = None,
         objects: ObjectStore | None = None,
         max_document_bytes: int = DEFAULT_MAX_BYTES,
+        retention_dry_run: bool = True,
     ) -> Services:
         """``cache`` is the response cache the HTTP shell serves reads from (the core never
         touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
@@ -125,8 +132,10 @@ class Services:
         projected). ``escrow_freshness``: when an escrow read is stale (default: 3 minutes, 20
         ledgers). ``objects``: where invoice documents' bytes live (none: document operations
         answer 503 DOCUMENTS_UNAVAILABLE); ``max_document_bytes``: the largest document
-        (BODY_LIMIT_INVOICE)."""
+        (BODY_LIMIT_INVOICE). ``retention_dry_run`` is RETENTION_PURGE_DRY_RUN: the daily
+        purge only decides (and writes nothing) unless it is False."""
         addresses = escrow_addresses or EscrowAddressBook()
+        cursor_secret = cursor_secret or secrets.token_urlsafe(32)
         cache = cache if cache is not None else NoCache()
         changes = changes if changes is not None else IgnoreChanges()
         hooks = webhooks or WebhookPorts(_NoSecretBox(), _NoSecretBox())
@@ -163,9 +172,7 @@ class Services:
             cache=cache,
             changes=changes,
             invoices=invoices,
-            marketplace=MarketplaceService(
-                store.read_unit, cursor_secret or secrets.token_urlsafe(32)
-            ),
+            marketplace=MarketplaceService(store.read_unit, cursor_secret),
             funding=FundingService(
                 store.unit_of_work,
                 clock,
@@ -237,6 +244,17 @@ class Services:
                 max_bytes=max_document_bytes,
             ),
             objects=objects,
+            audit=AuditService(store.unit_of_work, store.read_unit, clock, ids, cursor_secret),
+            retention=RetentionService(
+                store.unit_of_work,
+                store.read_unit,
+                clock,
+                ids,
+                changes,
+                store.retention_tenants,
+                dry_run=retention_dry_run,
+                cursor_secret=cursor_secret,
+            ),
         )
 
     def close(self) -> None:
@@ -311,6 +329,7 @@ class NoCache:
 
 
 __all__ = [
+    "AuditService",
     "DocumentService",
     "EscrowFreshness",
     "EscrowIndexer",
@@ -323,6 +342,7 @@ __all__ = [
     "NoCache",
     "ProfileService",
     "ReconciliationService",
+    "RetentionService",
     "Services",
     "WalletService",
     "WebhookPorts",

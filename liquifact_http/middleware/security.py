@@ -36,6 +36,10 @@ CORS_HEADERS = (
     "x-api-key",
     "x-correlation-id",
     "x-tenant-id",
+    # The spec's audit headers of admin writes (liquifact_http.admin_audit).
+    "x-admin-action",
+    "x-audit-target-type",
+    "x-audit-target-id",
 )
 # Every response header the API documents, beyond the CORS-safelisted ones a browser always
 # shows (Cache-Control, Content-Type, ...): without this list a script cannot read them.
@@ -57,6 +61,7 @@ CORS_EXPOSED = (
     "Link",
     "WWW-Authenticate",
     "Allow",
+    "Content-Disposition",
 )
 CORS_MAX_AGE = 600
 # Documents any web page may read (SEP-1 requires it of stellar.toml): simple GET/HEAD from
