@@ -61,7 +61,6 @@ CORS_EXPOSED = (
     "Link",
     "WWW-Authenticate",
     "Allow",
-    "Content-Disposition",
 )
 CORS_MAX_AGE = 600
 # Documents any web page may read (SEP-1 requires it of stellar.toml): simple GET/HEAD from
