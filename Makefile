@@ -36,7 +36,7 @@ WITH_DEV_CORS = if [ -z "$${CORS_ALLOWED_ORIGINS+set}" ] && [ "$${NODE_ENV:-}" !
 	export CORS_ALLOWED_ORIGINS="$(DEV_CORS_ORIGINS)"; \
 fi
 
-.PHONY: install run token chain test fuzz check fmt lint types imports unit bench clean
+.PHONY: install run token chain test fuzz check fmt lint types imports unit bench bench-audit clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -104,6 +104,12 @@ unit: $(STAMP)
 # bench/reports/). Example: make bench BENCH_ARGS="--invoices 20000 --duration 5"
 bench: $(STAMP)
 	$(BIN)/python bench/marketplace.py $(BENCH_ARGS)
+
+# The audit export's memory baseline: a 100,000-event CSV export streamed with flat memory
+# (see bench/audit_export.py and docs/performance.md). Example:
+# make bench-audit BENCH_ARGS="--database-url postgresql://postgres@127.0.0.1/bench"
+bench-audit: $(STAMP)
+	$(BIN)/python bench/audit_export.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

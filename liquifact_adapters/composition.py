@@ -225,6 +225,8 @@ class ServicesConfig:
       ``smtp_timeout_ms`` each socket operation's; ``smtp_tls_ca_file`` the CA bundle of the
       server's certificate (default certifi's). ``maturity_reminder_days``: how far ahead
       maturities are reminded (7); ``app_base_url``: where reminder links point.
+    * ``retention_purge_dry_run``: RETENTION_PURGE_DRY_RUN (default True): the daily purge
+      decides what it would erase and writes nothing; False erases.
     """
 
     database_url: str = attrs.field(
@@ -291,6 +293,7 @@ class ServicesConfig:
     aws_region: str | None = None
     s3_endpoint: str | None = None
     max_document_bytes: int = attrs.field(default=512 * 1024, validator=_at_least(1))
+    retention_purge_dry_run: bool = True
 
     @property
     def sqlite_path(self) -> str | None:
@@ -474,6 +477,7 @@ def open_services(
             reminders=reminder_ports(config, on_reminder),
             objects=objects or open_objects(config),
             max_document_bytes=config.max_document_bytes,
+            retention_dry_run=config.retention_purge_dry_run,
         )
     except BaseException:
         if store is None:
@@ -683,8 +687,10 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
     ``services``; ``config`` gives the webhook delivery settings, default the spec's). The
     schedule runs a slot only when its type is here (``liquifact_core.schedules.SLOTS``): the
     nightly reconciliation only when ``services`` has an escrow ledger to compare with; the
-    daily maturity reminders (and their ``maturity_reminder`` deliveries, retried on the
-    SMTP_RETRY_* schedule) when ``services`` can send mail; ``kyc_submission`` always."""
+    daily retention purge always (a dry run unless ``services`` was built with
+    RETENTION_PURGE_DRY_RUN false); the daily maturity reminders (and their
+    ``maturity_reminder`` deliveries, retried on the SMTP_RETRY_* schedule) when ``services``
+    can send mail; ``kyc_submission`` always."""
     from liquifact_adapters.system.backoff import ExponentialBackoff
     from liquifact_adapters.webhooks import DeliverySettings, DnsAddressPolicy, WebhookDelivery
     from liquifact_core.jobs import WEBHOOK_DELIVERY
@@ -695,6 +701,7 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
         IDEMPOTENCY_PURGE,
         MATURITY_REMINDERS,
         RECONCILIATION,
+        RETENTION_PURGE,
     )
     from liquifact_core.submissions import ESCROW_SUBMISSION
 
@@ -728,10 +735,16 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
         # Idempotent: a reminder planned already is never planned (nor sent) again.
         services.reminders.plan()
 
+    def purge_retained_data(job: Job) -> None:
+        # The daily retention purge of every tenant with an active policy; a dry run unless
+        # RETENTION_PURGE_DRY_RUN=false. Idempotent: a retry erases only what is still due.
+        services.retention.purge_all()
+
     handlers: dict[str, JobHandler] = {
         IDEMPOTENCY_PURGE: purge_idempotency_keys,
         WEBHOOK_DELIVERY: delivery,
         KYC_SUBMISSION: services.kyc.submit,
+        RETENTION_PURGE: purge_retained_data,
     }
     if services.reminders.available:
         handlers[MATURITY_REMINDERS] = plan_maturity_reminders

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +12,7 @@ from typing import BinaryIO, Protocol, Self
 import attrs
 
 from liquifact_core.audit import AuditEvent
+from liquifact_core.audit_export import AuditRecord
 from liquifact_core.changes import Change
 from liquifact_core.commitments import (
     Commitment,
@@ -38,6 +39,14 @@ from liquifact_core.reminders import (
     ReminderContent,
     ReminderDeadLetter,
     RenderedMail,
+)
+from liquifact_core.retention import (
+    ClosedInvoice,
+    HoldPage,
+    HoldsQuery,
+    LegalHold,
+    PolicyPage,
+    RetentionPolicy,
 )
 from liquifact_core.wallets import WalletBinding, WalletPage
 from liquifact_core.webhook_endpoints import WebhookEndpoint, WebhookUrl
@@ -204,6 +213,99 @@ class AuditLog(Protocol):
         self, tenant_id: str, resource_type: str, resource_id: str
     ) -> Sequence[AuditEvent]:
         """The events about one resource, oldest first."""
+        ...
+
+    def invoice_trail(
+        self, tenant_id: str, invoice_id: str, after: int | None, limit: int
+    ) -> Sequence[AuditRecord]:
+        """The events about one invoice (``AuditEvent.invoice_id``) in append order (position
+        ascending), strictly after position ``after`` if set, at most ``limit``."""
+        ...
+
+    def count_invoice_trail(self, tenant_id: str, invoice_id: str) -> int:
+        """How many events are about the invoice."""
+        ...
+
+    def stream_invoice_trail(
+        self, tenant_id: str, invoice_id: str, chunk_size: int
+    ) -> Iterator[Sequence[AuditRecord]]:
+        """Every event about the invoice in append order, as chunks of at most ``chunk_size``
+        records read from one database cursor as they are consumed (PostgreSQL: a server-side
+        cursor; SQLite: fetchmany), never all rows at once. Valid while this unit is open;
+        the tenant filter is in the query, so no other tenant's row is read."""
+        ...
+
+
+class RetentionRepository(Protocol):
+    """A tenant's retention policies and legal holds (``liquifact_core.retention``), and the
+    retention side of its invoices: which closed invoices still hold personal data, and
+    erasing it."""
+
+    def add_policy(self, policy: RetentionPolicy) -> None:
+        """Store a new policy; Conflict RETENTION_POLICY_NAME_TAKEN if the tenant has a policy
+        of that name."""
+        ...
+
+    def get_policy(self, tenant_id: str, policy_id: str) -> RetentionPolicy | None:
+        """One policy of this tenant, or None."""
+        ...
+
+    def update_policy(self, policy: RetentionPolicy, expected_version: int) -> None:
+        """Replace the stored policy if still at ``expected_version`` (else Conflict
+        CONCURRENT_UPDATE, retryable); RETENTION_POLICY_NAME_TAKEN as ``add_policy``."""
+        ...
+
+    def policies(self, tenant_id: str, limit: int, offset: int) -> PolicyPage:
+        """The tenant's policies, newest first (created_at, then id, descending), with their
+        total."""
+        ...
+
+    def active_policies(self, tenant_id: str) -> Sequence[RetentionPolicy]:
+        """The tenant's active policies, by id."""
+        ...
+
+    def add_hold(self, hold: LegalHold) -> None:
+        """Store a new active hold; Conflict LEGAL_HOLD_ACTIVE if the invoice has one (a
+        unique index decides, so of two placed at once exactly one is stored)."""
+        ...
+
+    def get_hold(self, tenant_id: str, hold_id: str) -> LegalHold | None:
+        """One hold of this tenant, or None."""
+        ...
+
+    def release_hold(self, hold: LegalHold) -> None:
+        """Store the release of an active hold (only the release fields are written);
+        Conflict LEGAL_HOLD_RELEASED if it was released meanwhile."""
+        ...
+
+    def active_holds(self, tenant_id: str, invoice_ids: Collection[str]) -> Sequence[LegalHold]:
+        """The active holds of these invoices."""
+        ...
+
+    def holds(self, query: HoldsQuery, tenant_id: str) -> HoldPage:
+        """The tenant's holds (of ``query.invoice_id`` if set), newest first (placed_at, then
+        id, descending), with their total."""
+        ...
+
+    def lock_invoice(self, tenant_id: str, invoice_id: str) -> Invoice | None:
+        """The invoice, live or soft-deleted, or None; in a unit of work its row is locked
+        until the unit ends (PostgreSQL: FOR UPDATE), so placing a hold and purging the
+        invoice run one after the other."""
+        ...
+
+    def closed_invoices(
+        self, tenant_id: str, closed_before: datetime, after_id: str | None, limit: int
+    ) -> Sequence[ClosedInvoice]:
+        """Closed invoices (soft-deleted, or in a terminal status) that closed at or before
+        ``closed_before`` and still hold a buyer e-mail, tax id or a name that is not the
+        purge marker; ordered by id (code point order), strictly after ``after_id`` if set,
+        at most ``limit``. ``closed_at``: ``deleted_at``, else the terminal transition's time."""
+        ...
+
+    def erase_pii(self, invoice: Invoice, expected_version: int) -> None:
+        """Write the buyer fields, version and updated_at of ``invoice`` (``retention.erase``)
+        over the stored row if still at ``expected_version``, live or soft-deleted; else
+        StaleVersion."""
         ...
 
 
@@ -592,6 +694,7 @@ class UnitOfWork(Protocol):
     reminders: ReminderRepository
     contacts: ContactRepository
     files: InvoiceFileRepository
+    retention: RetentionRepository
 
     def __enter__(self) -> Self:
         """Begin the transaction."""
@@ -724,6 +827,12 @@ class Store(Protocol):
     def reminder_tenants(self, start: date, end: date) -> Sequence[str]:
         """The tenants with a live invoice in ``reminders.REMINDED_STATES`` maturing from
         ``start`` to ``end``, sorted: what the daily reminder run visits. Tenant ids only
+        (PostgreSQL: a SECURITY DEFINER function that returns nothing else)."""
+        ...
+
+    def retention_tenants(self) -> Sequence[str]:
+        """The tenants that have an active retention policy, sorted: what the daily purge
+        visits. Tenant ids only; a maintenance operation outside any tenant's unit
         (PostgreSQL: a SECURITY DEFINER function that returns nothing else)."""
         ...
 

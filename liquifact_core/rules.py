@@ -365,6 +365,34 @@ class SetOf:
 
 
 @attrs.frozen
+class MemberList:
+    """A JSON array of 1 to all members of ``kind``, each at most once (a body field; unlike
+    the query rule ``SetOf`` it takes no comma-separated text)."""
+
+    kind: type[enum.StrEnum]
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return tuple(member.value for member in self.kind)
+
+    def parse(self, raw: Any) -> frozenset[Any]:
+        if isinstance(raw, frozenset | set):
+            raw = sorted(str(item) for item in raw)
+        expected = f"must be a non-empty array of: {', '.join(self.members)}"
+        if not isinstance(raw, list | tuple) or not raw:
+            raise ValidationError(expected)
+        if not all(isinstance(item, str) for item in raw):
+            raise ValidationError(expected)
+        try:
+            members = [self.kind(item) for item in raw]
+        except ValueError:
+            raise ValidationError(expected) from None
+        if len(set(members)) != len(members):
+            raise ValidationError("must not name a member twice")
+        return frozenset(members)
+
+
+@attrs.frozen
 class Cursor:
     """A ``nextCursor`` value from an earlier page (opaque, 1-2048 characters)."""
 

@@ -79,6 +79,10 @@ MANAGE_WEBHOOKS = allow(ADMIN)
 # Reconciliation runs: the spec's admin-only history (JWT or API key). No API-key scope names
 # it yet, so only admin tokens are admitted.
 READ_RECONCILIATION = allow(ADMIN)
+# Compliance (issue 16): the audit export, retention policies, legal holds and the purge
+# preview are a person's decisions and evidence: admin tokens only, no API key.
+READ_AUDIT = allow(ADMIN)
+MANAGE_RETENTION = allow(ADMIN)
 
 # KYC and contact e-mails (issue 15): a subject's own (SMEs and investors, by their token's
 # sub; no API key is a subject); a subject's record and exemption are an admin's decision. The
@@ -159,6 +163,17 @@ ACCESS: Mapping[tuple[str, str], Access] = {
     # The local store's signed URLs: the token is the credential (its route checks it).
     ("/v1/objects/{token}", "GET"): PUBLIC,
     ("/v1/objects/{token}", "PUT"): PUBLIC,
+    ("/v1/admin/audit/invoices/{invoiceId}/export", "GET"): READ_AUDIT,
+    ("/v1/retention/policies", "GET"): MANAGE_RETENTION,
+    ("/v1/retention/policies", "POST"): MANAGE_RETENTION,
+    ("/v1/retention/policies/{policyId}", "GET"): MANAGE_RETENTION,
+    ("/v1/retention/policies/{policyId}", "PUT"): MANAGE_RETENTION,
+    ("/v1/retention/legal-holds", "GET"): MANAGE_RETENTION,
+    ("/v1/retention/legal-holds", "POST"): MANAGE_RETENTION,
+    ("/v1/retention/legal-holds/{holdId}", "GET"): MANAGE_RETENTION,
+    ("/v1/retention/legal-holds/{holdId}/release", "POST"): MANAGE_RETENTION,
+    ("/v1/retention/purge-preview", "GET"): MANAGE_RETENTION,
+    (f"{_INVOICE}/legal-holds", "GET"): MANAGE_RETENTION,
 }
 
 

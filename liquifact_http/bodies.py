@@ -154,4 +154,6 @@ async def read_object(request: Request, *, required: bool = True) -> dict[str, A
         return {}
     if not isinstance(value, dict):
         raise _bad_body("The request body must be a JSON object.")
+    # Kept for the audit of admin writes (liquifact_http.admin_audit), which redacts it.
+    request.scope.setdefault("state", {})["json_body"] = value
     return value

@@ -49,6 +49,7 @@ from liquifact_http.ratelimit import (
 )
 from liquifact_http.reconciliation_report import ReconciliationReport
 from liquifact_http.routes import (
+    audit,
     auth,
     docs,
     documents,
@@ -62,6 +63,7 @@ from liquifact_http.routes import (
     probes,
     profiles,
     reconciliation,
+    retention,
     webhooks,
 )
 from liquifact_http.sentry import init_sentry
@@ -207,6 +209,8 @@ def all_routes() -> Sequence[BaseRoute]:
         *escrow.routes,
         *kyc.routes,
         *documents.routes,
+        *audit.routes,
+        *retention.routes,
         *docs.routes,
     ]
 

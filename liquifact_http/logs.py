@@ -63,7 +63,20 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-LOGGED_EXTRAS = ("worker_id", "job_id", "job_type", "attempt", "outcome", "abandoned")
+LOGGED_EXTRAS = (
+    "worker_id",
+    "job_id",
+    "job_type",
+    "attempt",
+    "outcome",
+    "abandoned",
+    # The retention purge's counts per tenant (liquifact_core.services.retention).
+    "tenant_id",
+    "dry_run",
+    "purged",
+    "held",
+    "error_type",
+)
 
 
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:

@@ -204,6 +204,7 @@ def object_components() -> dict[str, Component]:
     """Every object schema of the document by name, with the class it is generated from."""
     from liquifact_http import (
         openapi_auth,
+        openapi_compliance,
         openapi_documents,
         openapi_escrow,
         openapi_kyc,
@@ -221,6 +222,7 @@ def object_components() -> dict[str, Component]:
         **openapi_escrow.components(),
         **openapi_kyc.components(),
         **openapi_documents.components(),
+        **openapi_compliance.components(),
     }
 
 
@@ -931,9 +933,22 @@ def _routed(described: Object) -> Object:
     return routed
 
 
+def _with_admin_audit_headers(paths: Object) -> Object:
+    """Every write under /v1/admin/ accepts the audit headers (``admin_audit``)."""
+    from liquifact_http.admin_audit import is_audited
+    from liquifact_http.openapi_compliance import admin_write_parameters
+
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if is_audited(method.upper(), path):
+                operation["parameters"] = [*operation["parameters"], *admin_write_parameters()]
+    return paths
+
+
 def _paths() -> Object:
     from liquifact_http import (
         openapi_auth,
+        openapi_compliance,
         openapi_documents,
         openapi_escrow,
         openapi_kyc,
@@ -944,19 +959,22 @@ def _paths() -> Object:
 
     canonical = _secure(
         _routed(
-            {
-                **_probe_paths(),
-                **_metrics_paths(),
-                **_invoice_paths(),
-                **openapi_market.paths(),
-                **openapi_auth.paths(),
-                **openapi_webhooks.paths(),
-                **openapi_reconciliation.paths(),
-                **openapi_escrow.paths(),
-                **openapi_kyc.paths(),
-                **openapi_documents.paths(),
-                **_docs_paths(),
-            }
+            _with_admin_audit_headers(
+                {
+                    **_probe_paths(),
+                    **_metrics_paths(),
+                    **_invoice_paths(),
+                    **openapi_market.paths(),
+                    **openapi_auth.paths(),
+                    **openapi_webhooks.paths(),
+                    **openapi_reconciliation.paths(),
+                    **openapi_escrow.paths(),
+                    **openapi_documents.paths(),
+                    **openapi_compliance.paths(),
+                    **openapi_kyc.paths(),
+                    **_docs_paths(),
+                }
+            )
         )
     )
     legacy = {
@@ -992,8 +1010,8 @@ investors, admins) or a service API key (`X-API-Key`, acting for the tenant name
 * GET paths also answer HEAD.
 * Requests are rate limited per principal (user, API key, else client address): every answer \
 carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`; \
-over the limit the answer is 429 with `Retry-After`. Writes on invoices and funding have a \
-stricter limit. Probes and `/metrics` are not limited.
+over the limit the answer is 429 with `Retry-After`. Writes on invoices, funding and \
+retention have a stricter limit. Probes and `/metrics` are not limited.
 * Request bodies are size-limited (413): invoice create/edit 512 KB, other JSON 100 KB, \
 urlencoded 50 KB by default.
 """
@@ -1012,6 +1030,7 @@ def openapi_document() -> dict[str, Any]:
     """The complete OpenAPI 3.0.3 document (built once; treat it as read-only)."""
     from liquifact_http import (
         openapi_auth,
+        openapi_compliance,
         openapi_documents,
         openapi_escrow,
         openapi_kyc,
@@ -1037,6 +1056,7 @@ def openapi_document() -> dict[str, Any]:
             *openapi_escrow.TAGS,
             *openapi_kyc.TAGS,
             *openapi_documents.TAGS,
+            *openapi_compliance.TAGS,
         ],
         "paths": _paths(),
         "components": {
@@ -1050,6 +1070,7 @@ def openapi_document() -> dict[str, Any]:
                 **openapi_escrow.parameters(),
                 **openapi_kyc.parameters(),
                 **openapi_documents.parameters(),
+                **openapi_compliance.parameters(),
             },
             "headers": {
                 **_response_headers(),
@@ -1058,6 +1079,7 @@ def openapi_document() -> dict[str, Any]:
                 **openapi_webhooks.headers(),
                 **openapi_escrow.headers(),
                 **openapi_documents.headers(),
+                **openapi_compliance.headers(),
             },
             "responses": _generic_responses(),
             "examples": _examples(),

@@ -9,10 +9,10 @@ middleware runs; otherwise the client address, as ``middleware.forwarded`` left 
 Policies: ``global`` (``RATE_LIMIT_MAX_REQUESTS`` per ``RATE_LIMIT_WINDOW_MS``; API-key clients
 get ``RATE_LIMIT_API_KEY_MAX``) applies to every request but probes and /metrics; ``sensitive``
 (``RATE_LIMIT_SENSITIVE_MAX`` per ``RATE_LIMIT_SENSITIVE_WINDOW_MS``) applies in addition to
-writes on invoices and funding. Answers carry the IETF ``RateLimit-Limit``,
-``RateLimit-Remaining``, ``RateLimit-Reset`` (and ``RateLimit-Policy``) headers of the policy
-closest to its limit; a 429 adds ``Retry-After``. A failing counter store lets the request
-through (fail open), logs and counts ``rate_limit_store_errors_total``.
+writes on invoices, funding and retention (policies and legal holds). Answers carry the IETF
+``RateLimit-Limit``, ``RateLimit-Remaining``, ``RateLimit-Reset`` (and ``RateLimit-Policy``)
+headers of the policy closest to its limit; a 429 adds ``Retry-After``. A failing counter
+store lets the request through (fail open), logs and counts ``rate_limit_store_errors_total``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from liquifact_http.settings import Settings
 PRINCIPAL_STATE_KEY = "principal"
 EXEMPT_PATHS = frozenset({"/health", "/healthz", "/ready", "/readyz", "/metrics"})
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_SENSITIVE_PATH = re.compile(r"/v1/(invoices|invest|funding|escrow)(/.*)?")
+# Retention writes (policies, legal holds: issue 16) are sensitive too, as the spec's stricter
+# limiter covers them.
+_SENSITIVE_PATH = re.compile(r"/v1/(invoices|invest|funding|escrow|retention)(/.*)?")
 
 
 class WindowCounter(Protocol):

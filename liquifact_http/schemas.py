@@ -39,6 +39,7 @@ from liquifact_core.rules import (
     Integer,
     InvoiceId,
     JsonObject,
+    MemberList,
     MoneyAmount,
     OneOf,
     Pattern,
@@ -312,6 +313,13 @@ _SCHEMAS: dict[type[Any], Callable[[Any], Object]] = {
     Pattern: lambda rule: {"type": "string", "maxLength": rule.max_len, "pattern": rule.pattern},
     Flag: lambda _rule: {"type": "boolean"},
     FileName: _schema_of_filename,
+    MemberList: lambda rule: {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": len(rule.members),
+        "uniqueItems": True,
+        "items": {"type": "string", "enum": list(rule.members)},
+    },
 }
 
 

@@ -209,6 +209,8 @@ class Settings:
     s3_bucket: str | None = None
     aws_region: str | None = None
     s3_endpoint: str | None = None
+    # ---- retention (issue 16): the daily purge only reports what it would erase unless false ----
+    retention_purge_dry_run: bool = True
 
     @property
     def kyc_provider_configured(self) -> bool:
@@ -793,6 +795,7 @@ FIELDS: tuple[Field, ...] = (
     Field("S3_BUCKET", "s3_bucket", _bucket),
     Field("AWS_REGION", "aws_region", _region),
     Field("S3_ENDPOINT", "s3_endpoint", _http_url),
+    Field("RETENTION_PURGE_DRY_RUN", "retention_purge_dry_run", _boolean),
 )
 # Settings a production deployment must set explicitly (their defaults are for development).
 REQUIRED_IN_PRODUCTION = (
@@ -1053,4 +1056,5 @@ def services_config(settings: Settings) -> ServicesConfig:
         aws_region=settings.aws_region,
         s3_endpoint=settings.s3_endpoint,
         max_document_bytes=settings.body_limit_invoice,
+        retention_purge_dry_run=settings.retention_purge_dry_run,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Self
@@ -13,7 +13,8 @@ import attrs
 
 from liquifact_core import errors
 from liquifact_core import jobs as job_rules
-from liquifact_core.audit import AuditEvent
+from liquifact_core.audit import AuditEvent, redacted
+from liquifact_core.audit_export import AuditRecord
 from liquifact_core.commitments import (
     Commitment,
     CommitmentListing,
@@ -42,7 +43,7 @@ from liquifact_core.invoice_numbers import canonical_invoice_number
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.jobs import Backoff, Job, JobCounts, JobFailure, JobPage, JobQuery
 from liquifact_core.kyc import KycChange, KycRecord, kyc_record_exists
-from liquifact_core.lifecycle import InvoiceStatus
+from liquifact_core.lifecycle import TERMINAL, InvoiceStatus
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery, page_in_memory
 from liquifact_core.ports import (
     AuditLog,
@@ -59,6 +60,7 @@ from liquifact_core.ports import (
     ProfileRepository,
     ReconciliationRepository,
     ReminderRepository,
+    RetentionRepository,
     StatusTotals,
     WalletRepository,
     WebhookRepository,
@@ -71,6 +73,18 @@ from liquifact_core.reminders import (
     DueInvoice,
     MaturityReminder,
     ReminderDeadLetter,
+)
+from liquifact_core.retention import (
+    ClosedInvoice,
+    HoldPage,
+    HoldsQuery,
+    LegalHold,
+    PolicyPage,
+    RetentionPolicy,
+    hold_already_active,
+    hold_already_released,
+    policy_name_taken,
+    present_fields,
 )
 from liquifact_core.wallets import WalletBinding, WalletPage, wallet_already_bound
 from liquifact_core.webhook_endpoints import WebhookEndpoint
@@ -102,6 +116,8 @@ class _State:
     contacts: dict[tuple[str, str], Contact] = attrs.field(factory=dict)
     # Invoice documents by (tenant, file id).
     files: dict[tuple[str, str], InvoiceFile] = attrs.field(factory=dict)
+    policies: dict[tuple[str, str], RetentionPolicy] = attrs.field(factory=dict)
+    holds: dict[tuple[str, str], LegalHold] = attrs.field(factory=dict)
 
     def copy(self) -> _State:
         # Values are frozen, so copying the containers is enough for isolation.
@@ -125,6 +141,8 @@ class _State:
             dead_letters=self.dead_letters,
             contacts=dict(self.contacts),
             files=dict(self.files),
+            policies=dict(self.policies),
+            holds=dict(self.holds),
         )
 
 
@@ -232,6 +250,12 @@ class InMemoryStore:
                 }
             )
 
+    def retention_tenants(self) -> Sequence[str]:
+        with self._lock:
+            return sorted(
+                {tenant for (tenant, _), policy in self._state.policies.items() if policy.active}
+            )
+
     def close(self) -> None:
         return None
 
@@ -251,12 +275,14 @@ class InMemoryUnitOfWork:
     reminders: ReminderRepository
     contacts: ContactRepository
     files: InvoiceFileRepository
+    retention: RetentionRepository
 
     def __init__(self, store: InMemoryStore, tenant_id: str, *, read_only: bool = False) -> None:
         self._store = store
         self._tenant_id = tenant_id
         self._read_only = read_only
         self._work = _State()
+        self._base = self._work
         self.invoices = _InvoiceRepository(self)
         self.audit = _AuditLog(self)
         self.commitments = _CommitmentRepository(self)
@@ -271,8 +297,17 @@ class InMemoryUnitOfWork:
         self.reminders = _ReminderRepository(self)
         self.contacts = _ContactRepository(self)
         self.files = _InvoiceFileRepository(self)
+        self.retention = _RetentionRepository(self)
 
     def __enter__(self) -> Self:
+        if self._read_only:
+            # A read unit works on a snapshot taken under the lock and holds no lock after
+            # that, as the real stores' read units neither wait for nor block writers. (It
+            # may then end on another thread than the one that began it: a streamed export.)
+            with self._store._lock:
+                self._base = self._store._state.copy()
+            self._work = self._base.copy()
+            return self
         self._store._lock.acquire()
         self._work = self._store._state.copy()
         return self
@@ -281,13 +316,14 @@ class InMemoryUnitOfWork:
         """Drop what was not committed and let the next unit in (whatever ended the block:
         the exception, if any, goes on)."""
         self._work = _State()
-        self._store._lock.release()
+        if not self._read_only:
+            self._store._lock.release()
 
     def commit(self) -> None:
         if self._read_only:
             # The real stores refuse writes in a read unit; publishing nothing is the same
             # unless something was written, which the fake reports as the bug it is.
-            if self._work != self._store._state:
+            if self._work != self._base:
                 raise PermissionError("a read-only unit of work tried to write")
             return
         self._store._state = self._work.copy()
@@ -415,6 +451,7 @@ class _AuditLog:
 
     def append(self, event: AuditEvent) -> None:
         self._uow.check_tenant(event.tenant_id)
+        event = redacted(event)
         state = self._uow.state()
         if any(existing.id == event.id for existing in state.audit):
             raise errors.duplicate_audit_event(event.id)
@@ -435,6 +472,33 @@ class _AuditLog:
             ),
             key=lambda event: event.at,
         )
+
+    def invoice_trail(
+        self, tenant_id: str, invoice_id: str, after: int | None, limit: int
+    ) -> Sequence[AuditRecord]:
+        self._uow.check_tenant(tenant_id)
+        start = -1 if after is None else after
+        return [r for r in self._trail(tenant_id, invoice_id) if r.position > start][:limit]
+
+    def count_invoice_trail(self, tenant_id: str, invoice_id: str) -> int:
+        self._uow.check_tenant(tenant_id)
+        return len(self._trail(tenant_id, invoice_id))
+
+    def stream_invoice_trail(
+        self, tenant_id: str, invoice_id: str, chunk_size: int
+    ) -> Iterator[Sequence[AuditRecord]]:
+        self._uow.check_tenant(tenant_id)
+        records = self._trail(tenant_id, invoice_id)
+        for start in range(0, len(records), chunk_size):
+            yield records[start : start + chunk_size]
+
+    def _trail(self, tenant_id: str, invoice_id: str) -> list[AuditRecord]:
+        # A position is the event's place in the log, from 1: the append order.
+        return [
+            AuditRecord(position, event)
+            for position, event in enumerate(self._uow.state().audit, start=1)
+            if event.tenant_id == tenant_id and event.invoice_id == invoice_id
+        ]
 
 
 class _CommitmentRepository:
@@ -958,6 +1022,144 @@ class _InvoiceFileRepository:
         for found in removed:
             del self._uow.state().files[(tenant_id, found.id)]
         return removed
+
+
+class _RetentionRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def add_policy(self, policy: RetentionPolicy) -> None:
+        self._uow.check_tenant(policy.tenant_id)
+        policies = self._uow.state().policies
+        if any(
+            p.tenant_id == policy.tenant_id and p.name == policy.name for p in policies.values()
+        ):
+            raise policy_name_taken(policy.name)
+        if (policy.tenant_id, policy.id) in policies:
+            raise errors.concurrent_update()
+        policies[(policy.tenant_id, policy.id)] = policy
+
+    def get_policy(self, tenant_id: str, policy_id: str) -> RetentionPolicy | None:
+        self._uow.check_tenant(tenant_id)
+        return self._uow.state().policies.get((tenant_id, policy_id))
+
+    def update_policy(self, policy: RetentionPolicy, expected_version: int) -> None:
+        self._uow.check_tenant(policy.tenant_id)
+        policies = self._uow.state().policies
+        current = policies.get((policy.tenant_id, policy.id))
+        if current is None or current.version != expected_version:
+            raise errors.concurrent_update()
+        if any(
+            p.tenant_id == policy.tenant_id and p.name == policy.name and p.id != policy.id
+            for p in policies.values()
+        ):
+            raise policy_name_taken(policy.name)
+        policies[(policy.tenant_id, policy.id)] = policy
+
+    def policies(self, tenant_id: str, limit: int, offset: int) -> PolicyPage:
+        self._uow.check_tenant(tenant_id)
+        mine = [p for (t, _), p in self._uow.state().policies.items() if t == tenant_id]
+        mine.sort(key=lambda policy: (policy.created_at, policy.id), reverse=True)
+        return PolicyPage(mine[offset : offset + limit], len(mine))
+
+    def active_policies(self, tenant_id: str) -> Sequence[RetentionPolicy]:
+        self._uow.check_tenant(tenant_id)
+        return sorted(
+            (p for (t, _), p in self._uow.state().policies.items() if t == tenant_id and p.active),
+            key=lambda policy: policy.id,
+        )
+
+    def add_hold(self, hold: LegalHold) -> None:
+        self._uow.check_tenant(hold.tenant_id)
+        state = self._uow.state()
+        if (hold.tenant_id, hold.invoice_id) not in state.invoices:
+            raise errors.invoice_not_found(hold.invoice_id)
+        if any(
+            h.tenant_id == hold.tenant_id and h.invoice_id == hold.invoice_id and h.active
+            for h in state.holds.values()
+        ):
+            raise hold_already_active(hold.invoice_id)
+        if (hold.tenant_id, hold.id) in state.holds:
+            raise errors.concurrent_update()
+        state.holds[(hold.tenant_id, hold.id)] = hold
+
+    def get_hold(self, tenant_id: str, hold_id: str) -> LegalHold | None:
+        self._uow.check_tenant(tenant_id)
+        return self._uow.state().holds.get((tenant_id, hold_id))
+
+    def release_hold(self, hold: LegalHold) -> None:
+        self._uow.check_tenant(hold.tenant_id)
+        holds = self._uow.state().holds
+        current = holds.get((hold.tenant_id, hold.id))
+        if current is None or not current.active:
+            raise hold_already_released()
+        holds[(hold.tenant_id, hold.id)] = attrs.evolve(
+            current,
+            released_at=hold.released_at,
+            released_by=hold.released_by,
+            release_reason=hold.release_reason,
+        )
+
+    def active_holds(self, tenant_id: str, invoice_ids: Collection[str]) -> Sequence[LegalHold]:
+        self._uow.check_tenant(tenant_id)
+        wanted = set(invoice_ids)
+        return [
+            h
+            for (t, _), h in self._uow.state().holds.items()
+            if t == tenant_id and h.active and h.invoice_id in wanted
+        ]
+
+    def holds(self, query: HoldsQuery, tenant_id: str) -> HoldPage:
+        self._uow.check_tenant(tenant_id)
+        mine = [
+            h
+            for (t, _), h in self._uow.state().holds.items()
+            if t == tenant_id and query.invoice_id in (None, h.invoice_id)
+        ]
+        mine.sort(key=lambda hold: (hold.placed_at, hold.id), reverse=True)
+        return HoldPage(mine[query.offset : query.offset + query.limit], len(mine))
+
+    def lock_invoice(self, tenant_id: str, invoice_id: str) -> Invoice | None:
+        self._uow.check_tenant(tenant_id)  # units of the fake run one at a time
+        return self._uow.state().invoices.get((tenant_id, invoice_id))
+
+    def closed_invoices(
+        self, tenant_id: str, closed_before: datetime, after_id: str | None, limit: int
+    ) -> Sequence[ClosedInvoice]:
+        self._uow.check_tenant(tenant_id)
+        state = self._uow.state()
+        found = []
+        for (tenant, invoice_id), invoice in sorted(state.invoices.items()):
+            if tenant != tenant_id or (after_id is not None and invoice_id <= after_id):
+                continue
+            if not present_fields(invoice):
+                continue
+            closed_at = invoice.deleted_at
+            if closed_at is None and invoice.status in TERMINAL:
+                steps = state.transitions.get((tenant, invoice_id), ())
+                ends = [step.at for step in steps if step.to_status in TERMINAL]
+                closed_at = max(ends) if ends else None
+            if closed_at is not None and closed_at <= closed_before:
+                found.append(ClosedInvoice(invoice, closed_at))
+        return found[:limit]
+
+    def erase_pii(self, invoice: Invoice, expected_version: int) -> None:
+        self._uow.check_tenant(invoice.tenant_id)
+        invoices = self._uow.state().invoices
+        current = invoices.get((invoice.tenant_id, invoice.id))
+        if current is None or current.version != expected_version:
+            raise errors.stale_invoice()
+        invoices[(invoice.tenant_id, invoice.id)] = attrs.evolve(
+            current,
+            draft=attrs.evolve(
+                current.draft,
+                buyer_name=invoice.draft.buyer_name,
+                buyer_email=invoice.draft.buyer_email,
+                buyer_tax_id=invoice.draft.buyer_tax_id,
+            ),
+            version=invoice.version,
+            updated_at=invoice.updated_at,
+        )
 
 
 def _replaceable(record: IdempotencyRecord, now: datetime) -> bool:

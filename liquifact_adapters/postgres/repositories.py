@@ -25,6 +25,7 @@ from liquifact_adapters.sql import (
     profiles,
     reconciliation,
     reminders,
+    retention,
     wallets,
     webhooks,
 )
@@ -42,6 +43,7 @@ from liquifact_adapters.sql.repositories import (
     SqlIdempotencyRepository,
     SqlInvoiceRepository,
 )
+from liquifact_adapters.sql.retention import SqlRetentionRepository
 from liquifact_adapters.sql.statements import pyformat
 from liquifact_adapters.sql.wallets import SqlWalletRepository
 from liquifact_adapters.sql.webhooks import SqlWebhookRepository
@@ -137,6 +139,8 @@ class PostgresAuditLog(SqlAuditLog):
     INSERT = pyformat(shared.INSERT_AUDIT)
     # seq (a bigserial) breaks ties between events of the same instant in append order.
     SELECT = pyformat(shared.SELECT_AUDIT) + "seq"
+    # seq is the append order (an identity; the table is never updated or deleted from).
+    TRAIL, COUNT_TRAIL, STREAM_TRAIL = (pyformat(sql) for sql in shared.invoice_trail("seq"))
 
 
 class PostgresCommitmentRepository(SqlCommitmentRepository):
@@ -271,7 +275,7 @@ class PostgresContactRepository(SqlContactRepository):
     SELECT = pyformat(reminders.SELECT_CONTACT)
 
 
-# Across tenants, through the SECURITY DEFINER functions of migration 0014: (tenant, subject)
+# Across tenants, through the SECURITY DEFINER functions of migration 0015: (tenant, subject)
 # of one KYC reference; tenant ids with invoices maturing in a window.
 SELECT_KYC_SUBJECT = "SELECT tenant_id, subject FROM kyc_subject_of(%(reference)s)"
 SELECT_REMINDER_TENANTS = (
@@ -296,3 +300,31 @@ class PostgresInvoiceFileRepository(SqlInvoiceFileRepository):
     SET_PRIMARY = pyformat(files.SET_PRIMARY)
     DELETE_PENDING = pyformat(files.DELETE_PENDING)
     DELETE_INVOICE = pyformat(files.DELETE_INVOICE_FILES)
+
+
+class PostgresRetentionRepository(SqlRetentionRepository):
+    rows = ROWS
+    INSERT_POLICY = pyformat(retention.INSERT_POLICY)
+    UPDATE_POLICY = pyformat(retention.UPDATE_POLICY)
+    SELECT_POLICY = pyformat(retention.SELECT_POLICY)
+    LIST_POLICIES = pyformat(retention.list_policies(' COLLATE "C"'))
+    COUNT_POLICIES = pyformat(retention.COUNT_POLICIES)
+    ACTIVE_POLICIES = pyformat(retention.active_policies(' COLLATE "C"'))
+    INSERT_HOLD = pyformat(retention.INSERT_HOLD)
+    SELECT_HOLD = pyformat(retention.SELECT_HOLD)
+    RELEASE_HOLD = pyformat(retention.RELEASE_HOLD)
+    LIST_HOLDS = pyformat(retention.list_holds(' COLLATE "C"'))
+    COUNT_HOLDS = pyformat(retention.COUNT_HOLDS)
+    ACTIVE_HOLDS = pyformat(retention.active_holds("= ANY(:invoice_ids)"))
+    SELECT_INVOICE = pyformat(retention.SELECT_ANY_INVOICE)
+    # FOR UPDATE: placing a hold and purging the invoice lock the same row, one after the other.
+    LOCK_INVOICE = SELECT_INVOICE + "\nFOR UPDATE"
+    CLOSED_INVOICES = pyformat(retention.closed_invoices(' COLLATE "C"'))
+    ERASE_PII = pyformat(retention.ERASE_PII)
+
+    def id_set(self, ids: tuple[str, ...]) -> list[str]:
+        return [*ids]
+
+
+# Across tenants, through the SECURITY DEFINER function of migration 0014: tenant ids only.
+SELECT_RETENTION_TENANTS = "SELECT tenant_id FROM retention_tenants() AS tenant_id"

@@ -6,7 +6,8 @@ row-level security confines even a query that forgets its tenant filter to that 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Generator, Sequence
 from contextlib import suppress
 from datetime import date, datetime
 from typing import Self
@@ -37,6 +38,7 @@ from liquifact_adapters.postgres.repositories import (
     SELECT_KYC_SUBJECT,
     SELECT_RECONCILIATION_TENANTS,
     SELECT_REMINDER_TENANTS,
+    SELECT_RETENTION_TENANTS,
     SELECT_WALLET_ANY_TENANT,
     PostgresAuditLog,
     PostgresCommitmentRepository,
@@ -49,6 +51,7 @@ from liquifact_adapters.postgres.repositories import (
     PostgresProfileRepository,
     PostgresReconciliationRepository,
     PostgresReminderRepository,
+    PostgresRetentionRepository,
     PostgresWalletRepository,
     PostgresWebhookRepository,
     constraint_violations,
@@ -197,7 +200,7 @@ class PostgresStore:
 
     def kyc_subject(self, reference: str) -> tuple[str, str] | None:
         """The (tenant, subject) of a KYC reference in any tenant, read as the application
-        role through the SECURITY DEFINER function kyc_subject_of of migration 0014, which
+        role through the SECURITY DEFINER function kyc_subject_of of migration 0015, which
         returns those two columns of that one record and nothing else."""
         with translated(), self._pool.connection() as connection:
             connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
@@ -217,12 +220,22 @@ class PostgresStore:
     def reminder_tenants(self, start: date, end: date) -> list[str]:
         """The tenants with live invoices maturing from ``start`` to ``end`` in a reminded
         status, read as the application role through the SECURITY DEFINER function
-        reminder_tenants of migration 0014 (tenant ids and nothing else)."""
+        reminder_tenants of migration 0015 (tenant ids and nothing else)."""
         with translated(), self._pool.connection() as connection:
             connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
             rows = connection.execute(
                 SELECT_REMINDER_TENANTS, {"first_day": start, "last_day": end}
             ).fetchall()
+            connection.rollback()
+        return [str(row["tenant_id"]) for row in rows]
+
+    def retention_tenants(self) -> list[str]:
+        """The tenants with an active retention policy, read as the application role through
+        the SECURITY DEFINER function retention_tenants of migration 0014, which returns
+        tenant ids and nothing else across tenants."""
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            rows = connection.execute(SELECT_RETENTION_TENANTS).fetchall()
             connection.rollback()
         return [str(row["tenant_id"]) for row in rows]
 
@@ -295,6 +308,7 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     reminder_repository = PostgresReminderRepository
     contact_repository = PostgresContactRepository
     file_repository = PostgresInvoiceFileRepository
+    retention_repository = PostgresRetentionRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)
@@ -352,6 +366,28 @@ class PostgresUnitOfWork(SqlUnitOfWork):
                 raise
             connection.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
             return cursor.rowcount
+
+    def stream(self, sql: str, params: Params, chunk_size: int) -> Generator[list[Row], None, None]:
+        """The rows of a query through a server-side cursor (DECLARE ... then FETCH
+        ``chunk_size`` at a time): the server keeps the result, the process holds one chunk.
+        Each FETCH is a statement of its own (STATEMENT_TIMEOUT applies per chunk). The
+        cursor is closed when the generator is, and in any case when the transaction ends."""
+        connection = self._ready()
+        name = f"liquifact_stream_{uuid.uuid4().hex[:16]}"
+        with translated():
+            cursor = connection.cursor(name=name)
+            cursor.itersize = chunk_size
+            cursor.execute(sql, params)
+        try:
+            while True:
+                with translated():
+                    rows = cursor.fetchmany(chunk_size)
+                if not rows:
+                    return
+                yield rows
+        finally:
+            with suppress(psycopg.Error):
+                cursor.close()
 
     def execute_unfiltered(self, sql: str) -> list[Row]:
         """Run raw SQL inside this unit's transaction (role and tenant set). For tests and

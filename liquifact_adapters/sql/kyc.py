@@ -1,7 +1,7 @@
 """KYC records, their history and the provider webhook events applied, over a SQL session,
 written once for SQLite and PostgreSQL (``liquifact_core.ports.KycRepository``).
 
-Tables of migration 0014: ``kyc_records`` (primary key (tenant_id, subject), ``reference``
+Tables of migration 0015: ``kyc_records`` (primary key (tenant_id, subject), ``reference``
 unique across tenants), ``kyc_history`` (primary key (tenant_id, subject, sequence)) and
 ``kyc_webhook_events`` (primary key ``event_id``; not tenant data, no row-level security).
 """

@@ -1,6 +1,6 @@
 """Maturity reminders, their dead letters and subjects' contacts over a SQL session, written
 once for SQLite and PostgreSQL (``liquifact_core.ports.ReminderRepository``,
-``ContactRepository``). Tables of migration 0014: ``maturity_reminders`` (primary key (tenant,
+``ContactRepository``). Tables of migration 0015: ``maturity_reminders`` (primary key (tenant,
 invoice, recipient): a second plan inserts nothing), ``maturity_reminder_dead_letters`` and
 ``contacts``.
 """

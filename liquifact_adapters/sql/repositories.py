@@ -9,14 +9,15 @@ same code and message for the same fault (tests/contract checks both).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Generator, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from liquifact_adapters.sql.rows import Params, Row, RowConverter, marketplace_params
 from liquifact_adapters.sql.statements import MarketplacePages
 from liquifact_core import errors
-from liquifact_core.audit import AuditEvent
+from liquifact_core.audit import AuditEvent, redacted
+from liquifact_core.audit_export import AuditRecord
 from liquifact_core.commitments import (
     Commitment,
     CommitmentListing,
@@ -42,6 +43,7 @@ from liquifact_core.ports import (
     ProfileRepository,
     ReconciliationRepository,
     ReminderRepository,
+    RetentionRepository,
     StatusTotals,
     WalletRepository,
     WebhookRepository,
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from liquifact_adapters.sql.profiles import SqlProfileRepository
     from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
     from liquifact_adapters.sql.reminders import SqlContactRepository, SqlReminderRepository
+    from liquifact_adapters.sql.retention import SqlRetentionRepository
     from liquifact_adapters.sql.wallets import SqlWalletRepository
     from liquifact_adapters.sql.webhooks import SqlWebhookRepository
 
@@ -99,6 +102,12 @@ class Session(Protocol):
     def write(self, sql: str, params: Params) -> int:
         """Run a write and return its row count. A refused write raises ConstraintViolation
         and leaves the rest of the unit usable."""
+        ...
+
+    def stream(self, sql: str, params: Params, chunk_size: int) -> Generator[list[Row], None, None]:
+        """The rows of a query as lists of at most ``chunk_size``, fetched from one database
+        cursor as they are consumed (never all at once); closing the iterator closes the
+        cursor. Valid while the unit is open."""
         ...
 
 
@@ -229,13 +238,19 @@ def _unique_invoice_error(invoice: Invoice, violation: ConstraintViolation) -> e
 
 
 class SqlAuditLog(_Repository):
-    """``AuditLog`` over a SQL session."""
+    """``AuditLog`` over a SQL session. ``TRAIL`` and ``STREAM_TRAIL`` select
+    ``<position> AS position, *`` (the dialect's append-order column) of an invoice's events
+    (the ``invoice_id`` column of migration 0014)."""
 
     INSERT: ClassVar[str]
     SELECT: ClassVar[str]
+    TRAIL: ClassVar[str]
+    COUNT_TRAIL: ClassVar[str]
+    STREAM_TRAIL: ClassVar[str]
 
     def append(self, event: AuditEvent) -> None:
         self._session.check_tenant(event.tenant_id)
+        event = redacted(event)  # before storing, whoever built the event
         try:
             self._session.write(self.INSERT, self.rows.audit_params(event))
         except ConstraintViolation as violation:
@@ -255,6 +270,39 @@ class SqlAuditLog(_Repository):
         return [
             self.rows.audit_from_row(row) for row in self._session.fetch_all(self.SELECT, params)
         ]
+
+    def invoice_trail(
+        self, tenant_id: str, invoice_id: str, after: int | None, limit: int
+    ) -> Sequence[AuditRecord]:
+        self._session.check_tenant(tenant_id)
+        params = {
+            "tenant_id": tenant_id,
+            "invoice_id": invoice_id,
+            "after": -1 if after is None else after,
+            "limit": limit,
+        }
+        return [self._record(row) for row in self._session.fetch_all(self.TRAIL, params)]
+
+    def count_invoice_trail(self, tenant_id: str, invoice_id: str) -> int:
+        self._session.check_tenant(tenant_id)
+        params = {"tenant_id": tenant_id, "invoice_id": invoice_id}
+        [row] = self._session.fetch_all(self.COUNT_TRAIL, params)
+        return int(row["total"])
+
+    def stream_invoice_trail(
+        self, tenant_id: str, invoice_id: str, chunk_size: int
+    ) -> Iterator[Sequence[AuditRecord]]:
+        self._session.check_tenant(tenant_id)
+        params = {"tenant_id": tenant_id, "invoice_id": invoice_id}
+        rows = self._session.stream(self.STREAM_TRAIL, params, chunk_size)
+        try:
+            for chunk in rows:
+                yield [self._record(row) for row in chunk]
+        finally:
+            rows.close()
+
+    def _record(self, row: Row) -> AuditRecord:
+        return AuditRecord(int(row["position"]), self.rows.audit_from_row(row))
 
 
 class SqlCommitmentRepository(_Repository, ABC):
@@ -413,6 +461,7 @@ class SqlUnitOfWork(ABC):
     reminders: ReminderRepository
     contacts: ContactRepository
     files: InvoiceFileRepository
+    retention: RetentionRepository
 
     invoice_repository: ClassVar[type[SqlInvoiceRepository]]
     audit_log: ClassVar[type[SqlAuditLog]]
@@ -434,6 +483,8 @@ class SqlUnitOfWork(ABC):
     contact_repository: ClassVar[type[SqlContactRepository]]
     # Invoice documents (``liquifact_adapters.sql.files``).
     file_repository: ClassVar[type[SqlInvoiceFileRepository]]
+    # Retention policies, legal holds and purges (``liquifact_adapters.sql.retention``).
+    retention_repository: ClassVar[type[SqlRetentionRepository]]
 
     def __init__(self, tenant_id: str, *, read_only: bool) -> None:
         self._tenant_id = tenant_id
@@ -452,6 +503,7 @@ class SqlUnitOfWork(ABC):
         self.reminders = self.reminder_repository(self)
         self.contacts = self.contact_repository(self)
         self.files = self.file_repository(self)
+        self.retention = self.retention_repository(self)
 
     @property
     def read_only(self) -> bool:
@@ -469,3 +521,8 @@ class SqlUnitOfWork(ABC):
 
     @abstractmethod
     def write(self, sql: str, params: Params) -> int: ...
+
+    @abstractmethod
+    def stream(
+        self, sql: str, params: Params, chunk_size: int
+    ) -> Generator[list[Row], None, None]: ...

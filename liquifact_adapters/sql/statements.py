@@ -82,6 +82,22 @@ SELECT * FROM audit_log_events
 WHERE tenant_id = :tenant_id AND resource_type = :resource_type AND resource_id = :resource_id
 ORDER BY at, """
 
+_TRAIL_MATCHING = """
+FROM audit_log_events WHERE tenant_id = :tenant_id AND invoice_id = :invoice_id"""
+
+
+def invoice_trail(position: str) -> tuple[str, str, str]:
+    """An invoice's events in append order: a page (after ``:after``, at most ``:limit``),
+    their count, and all of them (for a cursor); ``position`` is the dialect's append-order
+    column (PostgreSQL ``seq``, SQLite ``rowid``), selected as ``position``."""
+    select = f"SELECT {position} AS position, *" + _TRAIL_MATCHING
+    return (
+        select + f" AND {position} > :after ORDER BY {position} LIMIT :limit",
+        "SELECT count(*) AS total" + _TRAIL_MATCHING,
+        select + f" ORDER BY {position}",
+    )
+
+
 INSERT_COMMITMENT = """
 INSERT INTO investor_commitments (
     tenant_id, id, invoice_id, investor_address, amount_stroops, status,

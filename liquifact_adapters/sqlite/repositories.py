@@ -17,6 +17,7 @@ from liquifact_adapters.sql import (
     profiles,
     reconciliation,
     reminders,
+    retention,
     wallets,
     webhooks,
 )
@@ -36,6 +37,7 @@ from liquifact_adapters.sql.repositories import (
     SqlInvoiceRepository,
     ViolationKind,
 )
+from liquifact_adapters.sql.retention import SqlRetentionRepository
 from liquifact_adapters.sql.wallets import SqlWalletRepository
 from liquifact_adapters.sql.webhooks import SqlWebhookRepository
 from liquifact_adapters.sqlite import marketplace as market
@@ -128,6 +130,8 @@ class SqliteAuditLog(SqlAuditLog):
     INSERT = shared.INSERT_AUDIT
     # rowid breaks ties between events of the same instant in the order they were appended.
     SELECT = shared.SELECT_AUDIT + "rowid"
+    # rowid is the append order (the table is never updated or deleted from).
+    TRAIL, COUNT_TRAIL, STREAM_TRAIL = shared.invoice_trail("rowid")
 
 
 class SqliteCommitmentRepository(SqlCommitmentRepository):
@@ -280,3 +284,32 @@ class SqliteInvoiceFileRepository(SqlInvoiceFileRepository):
     DELETE_INVOICE = files.DELETE_INVOICE_FILES
     TRUE = 1
     FALSE = 0
+
+
+class SqliteRetentionRepository(SqlRetentionRepository):
+    rows = ROWS
+    INSERT_POLICY = retention.INSERT_POLICY
+    UPDATE_POLICY = retention.UPDATE_POLICY
+    SELECT_POLICY = retention.SELECT_POLICY
+    LIST_POLICIES = retention.list_policies("")
+    COUNT_POLICIES = retention.COUNT_POLICIES
+    ACTIVE_POLICIES = retention.active_policies("")
+    INSERT_HOLD = retention.INSERT_HOLD
+    SELECT_HOLD = retention.SELECT_HOLD
+    RELEASE_HOLD = retention.RELEASE_HOLD
+    LIST_HOLDS = retention.list_holds("")
+    COUNT_HOLDS = retention.COUNT_HOLDS
+    ACTIVE_HOLDS = retention.active_holds("IN (SELECT value FROM json_each(:invoice_ids))")
+    # BEGIN IMMEDIATE already serialises every unit of work.
+    SELECT_INVOICE = LOCK_INVOICE = retention.SELECT_ANY_INVOICE
+    CLOSED_INVOICES = retention.closed_invoices("")
+    ERASE_PII = retention.ERASE_PII
+
+    def id_set(self, ids: tuple[str, ...]) -> str:
+        return json.dumps(ids)
+
+
+# Store-wide (outside a tenant's unit): the tenants the daily purge visits.
+SELECT_RETENTION_TENANTS = """
+SELECT DISTINCT tenant_id FROM retention_policies WHERE active = 1 ORDER BY tenant_id
+"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Generator
 from datetime import date, datetime
 from typing import Self
 
@@ -26,6 +27,7 @@ from liquifact_adapters.sqlite.repositories import (
     SELECT_KYC_SUBJECT,
     SELECT_RECONCILIATION_TENANTS,
     SELECT_REMINDER_TENANTS,
+    SELECT_RETENTION_TENANTS,
     SELECT_WALLET_ANY_TENANT,
     SqliteAuditLog,
     SqliteCommitmentRepository,
@@ -38,6 +40,7 @@ from liquifact_adapters.sqlite.repositories import (
     SqliteProfileRepository,
     SqliteReconciliationRepository,
     SqliteReminderRepository,
+    SqliteRetentionRepository,
     SqliteWalletRepository,
     SqliteWebhookRepository,
     constraint_violations,
@@ -197,6 +200,12 @@ class SqliteStore:
             rows = connection.execute(SELECT_REMINDER_TENANTS, params).fetchall()
         return [str(row["tenant_id"]) for row in rows]
 
+    def retention_tenants(self) -> list[str]:
+        """The tenants with an active retention policy (one file holds every tenant)."""
+        with self._pool.connection() as connection, unavailable_on_failure():
+            rows = connection.execute(SELECT_RETENTION_TENANTS).fetchall()
+        return [str(row["tenant_id"]) for row in rows]
+
     def close(self) -> None:
         """Close idle connections; units still running close theirs when they finish."""
         self._pool.close()
@@ -219,6 +228,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
     reminder_repository = SqliteReminderRepository
     contact_repository = SqliteContactRepository
     file_repository = SqliteInvoiceFileRepository
+    retention_repository = SqliteRetentionRepository
 
     def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
         super().__init__(tenant_id, read_only=read_only)
@@ -276,6 +286,21 @@ class SqliteUnitOfWork(SqlUnitOfWork):
         # A refused statement changes nothing in SQLite: the unit stays usable after it.
         with constraint_violations():
             return int(self._execute(sql, params).rowcount)
+
+    def stream(self, sql: str, params: Params, chunk_size: int) -> Generator[list[Row], None, None]:
+        """The rows of a query, ``chunk_size`` at a time from one cursor (``fetchmany``):
+        SQLite steps through the result as rows are fetched, so only the current chunk is
+        ever in memory. The cursor is closed when the generator is."""
+        cursor = self._execute(sql, params)
+        try:
+            while True:
+                with unavailable_on_failure():
+                    rows = cursor.fetchmany(chunk_size)
+                if not rows:
+                    return
+                yield [dict(row) for row in rows]
+        finally:
+            cursor.close()
 
     def execute_raw(self, sql: str) -> list[tuple[object, ...]]:
         """Run raw SQL inside this unit's transaction. For tests and diagnostics."""

@@ -27,6 +27,7 @@ from liquifact_core.ports import (
     Store,
 )
 from liquifact_core.reconciliation import DEFAULT_DRIFT_THRESHOLD
+from liquifact_core.services.audit import AuditService
 from liquifact_core.services.documents import DEFAULT_MAX_BYTES, DocumentService
 from liquifact_core.services.escrows import (
     DEFAULT_STALE_AFTER,
@@ -50,6 +51,7 @@ from liquifact_core.services.reminders import (
     ReminderService,
     ReminderSettings,
 )
+from liquifact_core.services.retention import RetentionService
 from liquifact_core.services.submissions import FundingSubmissions
 from liquifact_core.services.wallets import WalletService
 from liquifact_core.services.webhooks import WebhookOutbox, WebhookService
@@ -80,6 +82,10 @@ class Services:
     kyc: KycService
     # Maturity reminders and contact e-mails (unavailable without a mailer and templates).
     reminders: ReminderService
+    # The audit trail's admin-request records and exports; retention policies, legal holds
+    # and purges (issue 16).
+    audit: AuditService
+    retention: RetentionService
     # The chain's escrows (None: no Soroban RPC configured; links are not checked on chain).
     ledger: EscrowLedger | None = None
     # ESCROW_ADDR_BY_INVOICE (empty when not configured).
@@ -115,6 +121,7 @@ class Services:
         reminders: ReminderPorts | None = None,
         objects: ObjectStore | None = None,
         max_document_bytes: int = DEFAULT_MAX_BYTES,
+        retention_dry_run: bool = True,
     ) -> Services:
         """``cache`` is the response cache the HTTP shell serves reads from (the core never
         touches it); ``changes`` hears every committed change (``liquifact_core.changes``):
@@ -141,11 +148,13 @@ class Services:
         projected). ``escrow_freshness``: when an escrow read is stale (default: 3 minutes, 20
         ledgers). ``objects``: where invoice documents' bytes live (none: document operations
         answer 503 DOCUMENTS_UNAVAILABLE); ``max_document_bytes``: the largest document
-        (BODY_LIMIT_INVOICE). ``kyc``: the KYC provider and its webhook secret (none: the
-        in-memory mock, whose default policy verifies every subject without a record);
-        ``reminders``: the mailer, templates and settings of maturity reminders (none: no
-        reminders)."""
+        (BODY_LIMIT_INVOICE). ``retention_dry_run`` is RETENTION_PURGE_DRY_RUN: the daily
+        purge only decides (and writes nothing) unless it is False. ``kyc``: the KYC provider
+        and its webhook secret (none: the in-memory mock, whose default policy verifies every
+        subject without a record); ``reminders``: the mailer, templates and settings of
+        maturity reminders (none: no reminders)."""
         addresses = escrow_addresses or EscrowAddressBook()
+        cursor_secret = cursor_secret or secrets.token_urlsafe(32)
         kyc_ports = kyc or KycPorts()
         kyc_service = KycService(
             store.unit_of_work,
@@ -196,9 +205,7 @@ class Services:
             cache=cache,
             changes=changes,
             invoices=invoices,
-            marketplace=MarketplaceService(
-                store.read_unit, cursor_secret or secrets.token_urlsafe(32)
-            ),
+            marketplace=MarketplaceService(store.read_unit, cursor_secret),
             funding=FundingService(
                 store.unit_of_work,
                 clock,
@@ -271,6 +278,17 @@ class Services:
                 max_bytes=max_document_bytes,
             ),
             objects=objects,
+            audit=AuditService(store.unit_of_work, store.read_unit, clock, ids, cursor_secret),
+            retention=RetentionService(
+                store.unit_of_work,
+                store.read_unit,
+                clock,
+                ids,
+                changes,
+                store.retention_tenants,
+                dry_run=retention_dry_run,
+                cursor_secret=cursor_secret,
+            ),
             kyc=kyc_service,
             reminders=ReminderService(
                 store.unit_of_work,
@@ -386,6 +404,7 @@ class NoCache:
 
 
 __all__ = [
+    "AuditService",
     "DocumentService",
     "EscrowFreshness",
     "EscrowIndexer",
@@ -402,6 +421,7 @@ __all__ = [
     "ReconciliationService",
     "ReminderPorts",
     "ReminderService",
+    "RetentionService",
     "Services",
     "WalletService",
     "WebhookPorts",

@@ -39,6 +39,10 @@ CORS_HEADERS = (
     # The KYC provider's webhook signature (POST /v1/kyc/webhook); listed because it is a
     # documented request header, though providers are servers, not browsers.
     "x-signature",
+    # The spec's audit headers of admin writes (liquifact_http.admin_audit).
+    "x-admin-action",
+    "x-audit-target-type",
+    "x-audit-target-id",
 )
 # Every response header the API documents, beyond the CORS-safelisted ones a browser always
 # shows (Cache-Control, Content-Type, ...): without this list a script cannot read them.

@@ -15,7 +15,7 @@ from starlette.types import Scope
 
 from liquifact_core.errors import ValidationError
 from liquifact_core.services import Services
-from liquifact_http import wire
+from liquifact_http import admin_audit, wire
 from liquifact_http.access import access_for, authorize
 from liquifact_http.bodies import read_object
 from liquifact_http.callers import caller_of
@@ -156,7 +156,8 @@ def resource(path: str, **handlers: Handler) -> Route:
     Each method's access rule (``access.ACCESS``) is looked up now, so a route without one
     fails at import, and is enforced before the handler runs. Then the query string is held
     to the text rules (``text_guard.refuse_bad_query_text``) before any handler reads it, and
-    refused whole unless the handler reads it (``reads_query``).
+    refused whole unless the handler reads it (``reads_query``). A successful write under
+    ``/v1/admin/`` is then audited (``admin_audit``).
     """
     rules = {method: access_for(path, method) for method in handlers}
 
@@ -170,7 +171,12 @@ def resource(path: str, **handlers: Handler) -> Route:
         handler = handlers[method]
         if not getattr(handler, "reads_query", False):
             no_query(request)
-        return await handler(request)
+        audited = admin_audit.is_audited(method, path)
+        hints = admin_audit.audit_hints(request) if audited else None
+        response = await handler(request)
+        if hints is not None and 200 <= response.status_code < 300:
+            await admin_audit.record(request, path, method, response.status_code, hints)
+        return response
 
     route = Route(path, dispatch, methods=list(handlers))
     route.handlers = handlers  # type: ignore[attr-defined]  # read by the OpenAPI coverage test

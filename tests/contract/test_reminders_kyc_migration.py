@@ -1,4 +1,4 @@
-"""Migration 0014 (KYC records and history, webhook events, contacts, maturity reminders and
+"""Migration 0015 (KYC records and history, webhook events, contacts, maturity reminders and
 their dead letters): PostgreSQL's row-level security and least privilege on the new tables,
 and the migration rolls back and forward again on both SQL stores."""
 
@@ -28,7 +28,7 @@ TENANT_TABLES = (
     "maturity_reminders",
 )
 NEW_TABLES = {*TENANT_TABLES, "kyc_webhook_events"}
-VERSION = 14
+VERSION = 15
 
 
 def _tables_sqlite(path: str) -> set[str]:
@@ -37,7 +37,7 @@ def _tables_sqlite(path: str) -> set[str]:
         return {row[0] for row in rows}
 
 
-def test_0014_rolls_back_and_forward_on_sqlite(tmp_path: Path) -> None:
+def test_0015_rolls_back_and_forward_on_sqlite(tmp_path: Path) -> None:
     path = str(tmp_path / "m14.sqlite3")
     sqlite.migrate(path)
     assert _tables_sqlite(path) >= NEW_TABLES
@@ -70,7 +70,7 @@ def test_kyc_history_is_append_only_on_sqlite(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_0014_tables_have_row_level_security_and_roll_back() -> None:
+def test_0015_tables_have_row_level_security_and_roll_back() -> None:
     with fresh_database() as url:
         postgres.migrate(url)
         with psycopg.connect(url) as connection:

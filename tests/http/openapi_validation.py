@@ -63,6 +63,8 @@ INEXPRESSIBLE_CODES = frozenset(
         "NOT_ALLOWED_FOR_ROLE",
         "INVALID_CURSOR",
         "CURSOR_MISMATCH",
+        # The audit export's page parameters with format=csv (a rule across two parameters).
+        "NOT_ALLOWED_FOR_FORMAT",
         "CLIENT_DOMAIN_NOT_ALLOWED",
         "CLIENT_DOMAIN_UNAVAILABLE",
         "UNKNOWN_HOME_DOMAIN",

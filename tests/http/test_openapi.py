@@ -55,6 +55,7 @@ TENANT_SCOPED_PREFIXES = (
     "/v1/escrow",
     "/v1/kyc/me",
     "/v1/me",
+    "/v1/retention",
 )
 
 
@@ -243,6 +244,8 @@ def test_every_invoice_operation_succeeds_as_documented(
     defaulted = api.call("POST", f"{item}/default", 200, json={"reason": "Buyer insolvent"})
     assert defaulted.json()["statusReason"] == "Buyer insolvent"
     assert len(api.call("GET", f"{item}/history", 200).json()["data"]) == 6
+    holds = api.call("GET", f"{item}/legal-holds", 200).json()
+    assert (holds["liquifactHold"], holds["escrowHold"]) == (None, None)
 
     rejected_id = api.create(prefix)
     api.call("POST", f"{base}/{rejected_id}/reject", 200, json={"reason": "Unknown buyer"})

@@ -254,6 +254,25 @@ BODY_OPERATIONS = {
     ),
     # A file that does not exist: valid by the document, 404.
     "confirmInvoiceFile": BodyOperation("POST", "/v1/invoices/{id}/files/{fileId}/confirm", dict),
+    "createRetentionPolicy": BodyOperation(
+        "POST",
+        "/v1/retention/policies",
+        lambda: {"name": f"p-{uuid.uuid4().hex}", "retentionDays": 30, "piiFields": ["buyerName"]},
+    ),
+    # An unknown policy or hold: valid bodies answer 404, invalid ones 400 (checked first).
+    "updateRetentionPolicy": BodyOperation(
+        "PUT",
+        "/v1/retention/policies/{policyId}",
+        lambda: {"name": "p", "retentionDays": 30, "piiFields": ["buyerEmail"], "active": False},
+    ),
+    "placeLegalHold": BodyOperation(
+        "POST",
+        "/v1/retention/legal-holds",
+        lambda: {"invoiceId": "inv_nosuchinvoice", "type": "litigation", "reason": "r"},
+    ),
+    "releaseLegalHold": BodyOperation(
+        "POST", "/v1/retention/legal-holds/{holdId}/release", lambda: {"reason": "r"}
+    ),
 }
 # Operations whose body is a file's bytes (multipart or raw): no JSON fields to bound; the
 # document tests (tests/http/test_documents_api.py) cover what they accept.
@@ -314,6 +333,7 @@ def _send_body(world: World, name: str, body: dict[str, Any]) -> Any:
     path = path.replace("{commitmentId}", "cmt_nosuchcommitment")
     path = path.replace("{subject}", "bounds-sme")
     path = path.replace("{fileId}", "fil_nosuchfile")
+    path = path.replace("{policyId}", "rpol_nosuchpolicy").replace("{holdId}", "hold_nosuchhold")
     headers = dict(world.investor if operation.investor else world.admin)
     if operation.sme:
         headers = dict(world.sme)
@@ -369,6 +389,10 @@ QUERY_OPERATIONS = {
     "listWallets": "/v1/admin/wallets",
     "listJobs": "/v1/admin/jobs",
     "listReconciliationRuns": "/v1/admin/reconciliation/runs",
+    "exportInvoiceAudit": "/v1/admin/audit/invoices/{invoiceId}/export",
+    "listRetentionPolicies": "/v1/retention/policies",
+    "listLegalHolds": "/v1/retention/legal-holds",
+    "previewRetentionPurge": "/v1/retention/purge-preview",
 }
 # Parameters sent with every case of an operation, unless the case is about them.
 QUERY_BASELINES: dict[str, dict[str, str]] = {"/v1/auth": {"account": ACCOUNT}}

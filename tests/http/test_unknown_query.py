@@ -30,6 +30,8 @@ PATH_VALUES = {
     "subject": "sme-1",
     "fileId": "fil_01M8R0RA38VGM1YWTAZ342AME4",
     "token": "e30." + "A" * 43,
+    "policyId": "rpol_01M8R0RA38VGM1YWTAZ342AME4",
+    "holdId": "hold_01M8R0RA38VGM1YWTAZ342AME4",
 }
 WITHOUT_QUERY = [
     (path, method)

@@ -187,30 +187,32 @@ def test_a_scheduled_slot_runs_once_per_period_with_three_workers(
         if worker.stderr:
             worker.stderr.close()
 
-    purge = next(slot for slot in SLOTS if slot.name == "idempotency_purge")
+    # The slots with a handler in this worker (no chain: no reconciliation or indexing), in
+    # the order of their job ids.
+    slots = sorted(
+        (
+            slot
+            for slot in SLOTS
+            if slot.name in ("idempotency_purge", "retention_purge", "maturity_reminders")
+        ),
+        key=lambda slot: slot.name,
+    )
     with psycopg.connect(postgres_database) as connection:
         rows = connection.execute(
             "SELECT id, tenant_id, type, status, attempts FROM jobs ORDER BY id"
         ).fetchall()
-    # The slots with a handler, each once: the hourly purge, and (issue 15) the daily
-    # maturity reminders (its period began at the last 08:00 UTC: due whatever the time).
-    assert sorted(row[2] for row in rows) == [
-        purge.job_type,
-        "maintenance.maturity_reminders",
-    ], rows
-    assert all(row[3:] == ("succeeded", 1) for row in rows), rows
-    [(job_id, tenant_id, job_type, status, attempts)] = [
-        row for row in rows if row[2] == purge.job_type
+    assert len(rows) == len(slots), rows  # each slot with a handler, once
+    for slot, (job_id, tenant_id, job_type, status, attempts) in zip(slots, rows, strict=True):
+        assert job_id.startswith(f"job_sched_{slot.name}_")
+        assert (tenant_id, job_type, status, attempts) == (
+            SYSTEM_TENANT,
+            slot.job_type,
+            "succeeded",
+            1,
+        )
+    assert sorted((run_id, attempt) for run_id, attempt, _ in recorded_runs(runs)) == [
+        (row[0], 1) for row in rows
     ]
-    assert job_id.startswith(f"job_sched_{purge.name}_")
-    assert (tenant_id, job_type, status, attempts) == (
-        SYSTEM_TENANT,
-        purge.job_type,
-        "succeeded",
-        1,
-    )
-    recorded = sorted((run_id, attempt) for run_id, attempt, _ in recorded_runs(runs))
-    assert recorded == sorted((row[0], 1) for row in rows)
 
 
 def record_job(tenant: str, **payload: object) -> Job:
