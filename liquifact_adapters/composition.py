@@ -47,16 +47,18 @@ import attrs
 from liquifact_core.commitments import SigningMode
 from liquifact_core.escrow_addresses import EscrowAddressBook
 from liquifact_core.jobs import JobFailed, JobFailure
+from liquifact_core.kyc import KycStatus
 from liquifact_core.services import EscrowFreshness, Services
 
 if TYPE_CHECKING:
     from liquifact_adapters.soroban import StateListener
     from liquifact_adapters.system.worker import Worker
     from liquifact_core.chain import EscrowLedger, FundingChain
-    from liquifact_core.jobs import Job, JobHandler
+    from liquifact_core.jobs import Backoff, Job, JobHandler
     from liquifact_core.ports import Cache, Clock, IdGenerator, ObjectStore, Store
-    from liquifact_core.services import WebhookPorts
+    from liquifact_core.services import KycPorts, ReminderPorts, WebhookPorts
     from liquifact_core.services.reconciliation import ReconciliationObserver
+    from liquifact_core.services.reminders import ReminderObserver
     from liquifact_core.worker import WorkerObserver
 
 SQLITE_PREFIX = "sqlite:///"
@@ -143,6 +145,14 @@ def _pool_sizes(instance: ServicesConfig, _attribute: object, value: int) -> Non
         raise ValueError("database_pool_max_size must not be below database_pool_min_size")
 
 
+def _kyc_pair(instance: ServicesConfig, _attribute: object, value: str | None) -> None:
+    if (value is None) != (instance.kyc_provider_url is None):
+        raise ValueError("kyc_provider_url and kyc_provider_api_key are set together or not at all")
+    url = instance.kyc_provider_url
+    if url is not None and not url.lower().startswith(("http://", "https://")):
+        raise ValueError("kyc_provider_url must be an http:// or https:// URL")
+
+
 def _cursor_secret(_instance: object, _attribute: object, value: str | None) -> None:
     if value is not None and len(value) < 32:
         raise ValueError("cursor_secret must be at least 32 characters")
@@ -203,6 +213,18 @@ class ServicesConfig:
       or ``custodial``); the last two need ``soroban_rpc_url``.
     * ``escrow_platform_secret``: secret seeds (``S...``) of the investor accounts the
       platform signs for in custodial mode (ESCROW_PLATFORM_SECRET; required by it).
+    * ``kyc_provider_url`` and ``kyc_provider_api_key``: the HTTP KYC provider
+      (KYC_PROVIDER_URL, KYC_PROVIDER_API_KEY), both or neither; neither: the in-memory mock,
+      whose policy is ``kyc_mock_default_status`` (KYC_MOCK_DEFAULT_STATUS, ``verified``).
+      ``kyc_provider_secret`` verifies the provider's webhook (KYC_PROVIDER_SECRET);
+      ``kyc_provider_timeout_ms`` bounds each provider request; ``kyc_webhook_tolerance_seconds``
+      how far a webhook signature's time may be from ours (300).
+    * ``smtp_host`` ... ``smtp_from``: the spec's SMTP_* (no host: dry-run, messages are
+      logged); ``smtp_max_retries`` retries of a transient failure (3);
+      ``smtp_retry_base_delay_ms`` / ``smtp_retry_max_delay_ms`` their exponential backoff;
+      ``smtp_timeout_ms`` each socket operation's; ``smtp_tls_ca_file`` the CA bundle of the
+      server's certificate (default certifi's). ``maturity_reminder_days``: how far ahead
+      maturities are reminded (7); ``app_base_url``: where reminder links point.
     * ``retention_purge_dry_run``: RETENTION_PURGE_DRY_RUN (default True): the daily purge
       decides what it would erase and writes nothing; False erases.
     """
@@ -241,6 +263,28 @@ class ServicesConfig:
     )
     escrow_stale_after_seconds: int = attrs.field(default=180, validator=_at_least(1))
     escrow_stale_ledger_gap: int = attrs.field(default=20, validator=_at_least(0))
+    kyc_provider_url: str | None = None
+    kyc_provider_api_key: str | None = attrs.field(default=None, repr=False, validator=_kyc_pair)
+    kyc_provider_secret: str | None = attrs.field(default=None, repr=False)
+    kyc_provider_timeout_ms: int = attrs.field(default=5000, validator=_at_least(1))
+    kyc_webhook_tolerance_seconds: int = attrs.field(
+        default=300, validator=[_at_least(1), _at_most(3600)]
+    )
+    kyc_mock_default_status: KycStatus = attrs.field(
+        default=KycStatus.VERIFIED, converter=KycStatus
+    )
+    smtp_host: str | None = None
+    smtp_port: int = attrs.field(default=587, validator=[_at_least(1), _at_most(65535)])
+    smtp_user: str | None = None
+    smtp_pass: str | None = attrs.field(default=None, repr=False)
+    smtp_from: str = "noreply@liquifact.com"
+    smtp_max_retries: int = attrs.field(default=3, validator=[_at_least(0), _at_most(9)])
+    smtp_retry_base_delay_ms: int = attrs.field(default=1000, validator=_at_least(1))
+    smtp_retry_max_delay_ms: int = attrs.field(default=60_000, validator=_at_least(1))
+    smtp_timeout_ms: int = attrs.field(default=10_000, validator=_at_least(1))
+    smtp_tls_ca_file: str | None = None
+    maturity_reminder_days: int = attrs.field(default=7, validator=[_at_least(1), _at_most(90)])
+    app_base_url: str = "http://localhost:3000"
     storage_dir: str | None = None
     storage_url_secret: str | None = attrs.field(
         default=None, repr=False, validator=_storage_secret
@@ -373,6 +417,7 @@ def open_services(
     on_cache_error: CacheErrorObserver | None = None,
     on_breaker_change: StateListener | None = None,
     on_reconciliation: ReconciliationObserver | None = None,
+    on_reminder: ReminderObserver | None = None,
     **options: Any,
 ) -> Services:
     """Every use case, wired to the adapters ``config`` selects; call ``close()`` when done.
@@ -389,7 +434,10 @@ def open_services(
     ledger (none: it answers 503 RECONCILIATION_UNAVAILABLE and its schedule slot does not
     run); ``on_reconciliation`` hears every recorded run (metrics, alert log). The escrow
     indexer reads the ledger too: without one there is no indexer (``services.indexer`` is
-    None, and the ``chain.index`` job has no handler).
+    None, and the ``chain.index`` job has no handler). KYC goes to the HTTP provider
+    ``kyc_provider_url`` names, else to the in-memory mock; reminders are e-mailed over SMTP
+    when ``smtp_host`` is set, else logged (dry-run); ``on_reminder`` hears every delivery
+    attempt and outcome (metrics).
     """
     from liquifact_adapters.cache.invalidation import CacheInvalidation
     from liquifact_adapters.system import RandomIdGenerator, SystemClock
@@ -425,6 +473,8 @@ def open_services(
                 timedelta(seconds=config.escrow_stale_after_seconds),
                 config.escrow_stale_ledger_gap,
             ),
+            kyc=kyc_ports(config),
+            reminders=reminder_ports(config, on_reminder),
             objects=objects or open_objects(config),
             max_document_bytes=config.max_document_bytes,
             retention_dry_run=config.retention_purge_dry_run,
@@ -564,19 +614,92 @@ def webhook_ports(config: ServicesConfig) -> WebhookPorts:
     )
 
 
+def kyc_ports(config: ServicesConfig) -> KycPorts:
+    """The KYC provider ``config`` names (HTTP, or the in-memory mock when neither
+    ``kyc_provider_url`` nor ``kyc_provider_api_key`` is set) and its webhook secret."""
+    from liquifact_core.services import KycPorts
+    from liquifact_core.services.kyc import MockKycProvider
+
+    tolerance = timedelta(seconds=config.kyc_webhook_tolerance_seconds)
+    if config.kyc_provider_url is None or config.kyc_provider_api_key is None:
+        return KycPorts(
+            MockKycProvider(config.kyc_mock_default_status),
+            config.kyc_provider_secret,
+            tolerance,
+        )
+    from liquifact_adapters.kyc import HttpKycProvider
+
+    provider = HttpKycProvider(
+        config.kyc_provider_url,
+        config.kyc_provider_api_key,
+        timeout_ms=config.kyc_provider_timeout_ms,
+    )
+    return KycPorts(provider, config.kyc_provider_secret, tolerance)
+
+
+def reminder_ports(
+    config: ServicesConfig, observer: ReminderObserver | None = None
+) -> ReminderPorts:
+    """The mailer (SMTP with STARTTLS when ``smtp_host`` is set, else dry-run), the packaged
+    templates and the reminder settings of ``config``."""
+    from liquifact_adapters.mail import DryRunMailer, FileTemplates, SmtpMailer, SmtpSettings
+    from liquifact_core.services import ReminderPorts
+    from liquifact_core.services.reminders import ReminderSettings
+
+    mailer: SmtpMailer | DryRunMailer = DryRunMailer()
+    if config.smtp_host:
+        mailer = SmtpMailer(
+            SmtpSettings(
+                host=config.smtp_host,
+                port=config.smtp_port,
+                user=config.smtp_user,
+                password=config.smtp_pass,
+                sender=config.smtp_from,
+                timeout_ms=config.smtp_timeout_ms,
+                ca_file=config.smtp_tls_ca_file,
+            )
+        )
+    return ReminderPorts(
+        mailer=mailer,
+        templates=FileTemplates(),
+        settings=ReminderSettings(
+            days_before=config.maturity_reminder_days,
+            link_base_url=config.app_base_url,
+            max_retries=config.smtp_max_retries,
+        ),
+        observer=observer,
+    )
+
+
+class _ReminderDelivery:
+    """The ``maturity_reminder`` handler with its own retry schedule (SMTP_RETRY_*)."""
+
+    def __init__(self, services: Services, backoff: Backoff) -> None:
+        self._deliver = services.reminders.deliver
+        self.backoff = backoff
+
+    def __call__(self, job: Job, /) -> None:
+        self._deliver(job)
+
+
 def job_handlers(services: Services, config: ServicesConfig | None = None) -> dict[str, JobHandler]:
     """Every background job type this build can run, by job type (``JobHandler``s over
     ``services``; ``config`` gives the webhook delivery settings, default the spec's). The
     schedule runs a slot only when its type is here (``liquifact_core.schedules.SLOTS``): the
     nightly reconciliation only when ``services`` has an escrow ledger to compare with; the
     daily retention purge always (a dry run unless ``services`` was built with
-    RETENTION_PURGE_DRY_RUN false)."""
+    RETENTION_PURGE_DRY_RUN false); the daily maturity reminders (and their
+    ``maturity_reminder`` deliveries, retried on the SMTP_RETRY_* schedule) when ``services``
+    can send mail; ``kyc_submission`` always."""
     from liquifact_adapters.system.backoff import ExponentialBackoff
     from liquifact_adapters.webhooks import DeliverySettings, DnsAddressPolicy, WebhookDelivery
     from liquifact_core.jobs import WEBHOOK_DELIVERY
+    from liquifact_core.kyc import KYC_SUBMISSION
+    from liquifact_core.reminders import MATURITY_REMINDER
     from liquifact_core.schedules import (
         CHAIN_INDEX,
         IDEMPOTENCY_PURGE,
+        MATURITY_REMINDERS,
         RECONCILIATION,
         RETENTION_PURGE,
     )
@@ -600,11 +723,17 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
     def purge_idempotency_keys(job: Job) -> None:
         # What `liquifact idempotency purge` runs; idempotent (deletes what expired by now).
         services.idempotency.purge_expired()
+        # KYC webhook event ids whose signatures are refused by their age anyway.
+        services.kyc.purge_events()
 
     def reconcile_every_tenant(job: Job) -> None:
         # One run per tenant with invoices in scope; a retry records new runs (each run is a
         # fresh comparison, so a repeated one is as true as the first).
         services.reconciliation.reconcile_all(trigger="schedule")
+
+    def plan_maturity_reminders(job: Job) -> None:
+        # Idempotent: a reminder planned already is never planned (nor sent) again.
+        services.reminders.plan()
 
     def purge_retained_data(job: Job) -> None:
         # The daily retention purge of every tenant with an active policy; a dry run unless
@@ -614,8 +743,15 @@ def job_handlers(services: Services, config: ServicesConfig | None = None) -> di
     handlers: dict[str, JobHandler] = {
         IDEMPOTENCY_PURGE: purge_idempotency_keys,
         WEBHOOK_DELIVERY: delivery,
+        KYC_SUBMISSION: services.kyc.submit,
         RETENTION_PURGE: purge_retained_data,
     }
+    if services.reminders.available:
+        handlers[MATURITY_REMINDERS] = plan_maturity_reminders
+        handlers[MATURITY_REMINDER] = _ReminderDelivery(
+            services,
+            ExponentialBackoff(config.smtp_retry_base_delay_ms, config.smtp_retry_max_delay_ms),
+        )
     if services.reconciliation.available:
         handlers[RECONCILIATION] = reconcile_every_tenant
     if services.submissions is not None:

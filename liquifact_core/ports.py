@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import BinaryIO, Protocol, Self
@@ -26,10 +26,20 @@ from liquifact_core.idempotency import IdempotencyRecord, RecordedOutcome
 from liquifact_core.indexing import EscrowProjection, IndexerCursor, IndexerProgress, LinkedEscrow
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.jobs import Backoff, Job, JobCounts, JobFailure, JobPage, JobQuery
+from liquifact_core.kyc import KycChange, KycRecord, KycRole, KycStatus, ProviderAnswer
 from liquifact_core.lifecycle import InvoiceStatus
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
 from liquifact_core.profiles import SmeProfile
 from liquifact_core.reconciliation import ReconciliationRun, RunPage
+from liquifact_core.reminders import (
+    Contact,
+    DueInvoice,
+    MailMessage,
+    MaturityReminder,
+    ReminderContent,
+    ReminderDeadLetter,
+    RenderedMail,
+)
 from liquifact_core.retention import (
     ClosedInvoice,
     HoldPage,
@@ -476,6 +486,87 @@ class EscrowProjectionRepository(Protocol):
         ...
 
 
+class KycRepository(Protocol):
+    """The KYC records of one tenant's subjects and their history (``liquifact_core.kyc``),
+    and the ledger of provider webhook events already applied (across tenants)."""
+
+    def get(self, tenant_id: str, subject: str) -> KycRecord | None:
+        """The subject's record, or None."""
+        ...
+
+    def add(self, record: KycRecord) -> None:
+        """Store the subject's first record; Conflict (CONCURRENT_UPDATE, retryable) if one
+        was stored meanwhile (``kyc.kyc_record_exists``)."""
+        ...
+
+    def update(self, record: KycRecord, expected_version: int) -> None:
+        """Replace the stored record if it is still at ``expected_version``; else Conflict
+        CONCURRENT_UPDATE (retryable). The reference and subject never change."""
+        ...
+
+    def add_change(self, change: KycChange) -> None:
+        """Append one step to the subject's history (append-only); Conflict
+        CONCURRENT_UPDATE if its sequence is taken."""
+        ...
+
+    def history(self, tenant_id: str, subject: str) -> Sequence[KycChange]:
+        """The subject's history, oldest first (by sequence)."""
+        ...
+
+    def redeem_event(self, event_id: str, received_at: datetime, expires_at: datetime) -> bool:
+        """Record that the provider event ``event_id`` was applied; False if it was recorded
+        already (by any tenant's unit: event ids are the provider's, global). It is part of
+        this unit: rolled back with it. The record may be purged after ``expires_at``."""
+        ...
+
+
+class ReminderRepository(Protocol):
+    """A tenant's maturity reminders and their dead letters (``liquifact_core.reminders``)."""
+
+    def due_invoices(self, tenant_id: str, start: date, end: date) -> Sequence[DueInvoice]:
+        """The tenant's live invoices in ``reminders.REMINDED_STATES`` maturing from ``start``
+        to ``end`` (inclusive), ordered by maturity date then id."""
+        ...
+
+    def investor_subjects(self, tenant_id: str, invoice_id: str) -> Sequence[str]:
+        """The distinct subjects (``actor_id``) of the invoice's pending and confirmed
+        commitments, sorted."""
+        ...
+
+    def add(self, reminder: MaturityReminder) -> bool:
+        """Store a planned reminder; False (and nothing changes) when the (tenant, invoice,
+        recipient) reminder exists already, whatever its status."""
+        ...
+
+    def get(self, tenant_id: str, invoice_id: str, recipient: str) -> MaturityReminder | None:
+        """One reminder, or None."""
+        ...
+
+    def update(self, reminder: MaturityReminder) -> None:
+        """Write the reminder's status, ``updated_at``, ``sent_at`` and ``dry_run``."""
+        ...
+
+    def add_dead_letter(self, letter: ReminderDeadLetter) -> None:
+        """Append one row to ``maturity_reminder_dead_letters``."""
+        ...
+
+    def dead_letters(self, tenant_id: str, limit: int, offset: int) -> Sequence[ReminderDeadLetter]:
+        """The tenant's dead letters, newest first (``created_at`` then id, descending)."""
+        ...
+
+
+class ContactRepository(Protocol):
+    """Where a tenant's subjects receive notices (``reminders.Contact``)."""
+
+    def get(self, tenant_id: str, subject: str) -> Contact | None:
+        """The subject's contact, or None."""
+        ...
+
+    def put(self, contact: Contact) -> None:
+        """Store the subject's contact, replacing an earlier one."""
+        ...
+
+
 class SecretBox(Protocol):
     """Seals webhook secrets for storage and opens them for signing (authenticated
     encryption: a changed or foreign token does not open)."""
@@ -599,6 +690,9 @@ class UnitOfWork(Protocol):
     webhooks: WebhookRepository
     reconciliations: ReconciliationRepository
     escrows: EscrowProjectionRepository
+    kyc: KycRepository
+    reminders: ReminderRepository
+    contacts: ContactRepository
     files: InvoiceFileRepository
     retention: RetentionRepository
 
@@ -719,6 +813,23 @@ class Store(Protocol):
         (numbers only, across tenants; PostgreSQL: a SECURITY DEFINER function)."""
         ...
 
+    def kyc_subject(self, reference: str) -> tuple[str, str] | None:
+        """The (tenant, subject) of the KYC record with this reference, in whichever tenant
+        holds it, or None: what a provider's webhook event names. Outside any tenant's unit
+        (PostgreSQL: a SECURITY DEFINER function that returns those two columns only)."""
+        ...
+
+    def purge_kyc_events(self, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` remembered KYC webhook events that expired at or before
+        ``now`` (their signatures are refused by their timestamps anyway); how many."""
+        ...
+
+    def reminder_tenants(self, start: date, end: date) -> Sequence[str]:
+        """The tenants with a live invoice in ``reminders.REMINDED_STATES`` maturing from
+        ``start`` to ``end``, sorted: what the daily reminder run visits. Tenant ids only
+        (PostgreSQL: a SECURITY DEFINER function that returns nothing else)."""
+        ...
+
     def retention_tenants(self) -> Sequence[str]:
         """The tenants that have an active retention policy, sorted: what the daily purge
         visits. Tenant ids only; a maintenance operation outside any tenant's unit
@@ -727,4 +838,45 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections and files."""
+        ...
+
+
+class Mailer(Protocol):
+    """Sends e-mail (``liquifact_adapters.mail``). ``dry_run``: messages are logged, not
+    sent (no SMTP_HOST)."""
+
+    dry_run: bool
+
+    def send(self, message: MailMessage) -> None:
+        """Hand ``message`` to the mail server; return once it was accepted. Raises
+        ``reminders.MailFailure`` (``permanent`` or not) when it was not; never a credential
+        in the error text."""
+        ...
+
+
+class ReminderTemplates(Protocol):
+    """Renders a maturity reminder from its templates (plain text and HTML)."""
+
+    def render(self, content: ReminderContent) -> RenderedMail:
+        """The subject line and both bodies of ``content`` (values escaped for HTML)."""
+        ...
+
+
+class KycProvider(Protocol):
+    """An identity verification provider (``liquifact_adapters.kyc``). ``name``: ``mock`` for
+    the in-memory mock (no provider configured), else the adapter's name. ``assumed_status``:
+    the status of a subject without a KYC record (None: not started, they must be verified;
+    the mock: its default policy)."""
+
+    name: str
+    assumed_status: KycStatus | None
+
+    def submit(self, reference: str, subject: str, role: KycRole | None) -> ProviderAnswer:
+        """Ask the provider to verify ``subject``, identified to it by our ``reference``
+        (echoed in its events). Unavailable (retryable) when it cannot be asked now;
+        ValidationError-free: a refusal by the provider is ``Unprocessable``."""
+        ...
+
+    def check(self) -> None:
+        """Raise Unavailable unless the provider answers (readiness)."""
         ...

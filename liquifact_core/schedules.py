@@ -75,7 +75,7 @@ class Slot:
 # Every slot of the platform. A slot runs only where a handler for its job type is registered
 # (liquifact_adapters.composition.job_handlers): reconciliation where an escrow ledger is
 # configured; the retention purge everywhere (a dry run unless RETENTION_PURGE_DRY_RUN is
-# false); the reminder slot is filled in by its own issue, and until then nothing schedules it.
+# false); maturity reminders (daily at 08:00 UTC) wherever mail can be sent or logged.
 SLOTS: tuple[Slot, ...] = (
     Slot("idempotency_purge", IDEMPOTENCY_PURGE, timedelta(hours=1)),
     Slot("reconciliation", RECONCILIATION, timedelta(days=1), offset=timedelta(hours=2)),

@@ -84,6 +84,13 @@ READ_RECONCILIATION = allow(ADMIN)
 READ_AUDIT = allow(ADMIN)
 MANAGE_RETENTION = allow(ADMIN)
 
+# KYC and contact e-mails (issue 15): a subject's own (SMEs and investors, by their token's
+# sub; no API key is a subject); a subject's record and exemption are an admin's decision. The
+# provider's webhook carries no token: its X-Signature is its credential (checked by the route).
+OWN_KYC = allow(SME, INVESTOR)
+MANAGE_KYC = allow(ADMIN)
+KYC_PROVIDER = PUBLIC
+
 # An invoice's documents: its SME and the tenant's operators (admins, API keys). Investors
 # and other SMEs pass this table and are answered 404 by the core, as for an invoice they
 # cannot see.
@@ -141,6 +148,13 @@ ACCESS: Mapping[tuple[str, str], Access] = {
     ("/v1/admin/jobs/{jobId}/replay", "POST"): MANAGE_WEBHOOKS,
     ("/v1/admin/reconciliation/runs", "GET"): READ_RECONCILIATION,
     ("/v1/admin/reconciliation/runs/{runId}", "GET"): READ_RECONCILIATION,
+    ("/v1/kyc/me", "GET"): OWN_KYC,
+    ("/v1/kyc/me/verification", "POST"): OWN_KYC,
+    ("/v1/kyc/webhook", "POST"): KYC_PROVIDER,
+    ("/v1/admin/kyc/{subject}", "GET"): MANAGE_KYC,
+    ("/v1/admin/kyc/{subject}/exempt", "POST"): MANAGE_KYC,
+    ("/v1/me/contact", "GET"): OWN_KYC,
+    ("/v1/me/contact", "PUT"): OWN_KYC,
     (f"{_INVOICE}/files", "GET"): READ_FILES,
     (f"{_INVOICE}/files", "POST"): WRITE_FILES,
     (f"{_INVOICE}/files/{{fileId}}/download-url", "GET"): READ_FILES,

@@ -34,7 +34,7 @@ from liquifact_http.background import register_queue_gauges
 from liquifact_http.callers import CallerResolver
 from liquifact_http.errors import EXCEPTION_HANDLERS
 from liquifact_http.logs import configure_logging, get_logger
-from liquifact_http.metrics import Metrics, MetricsMiddleware
+from liquifact_http.metrics import Metrics, MetricsMiddleware, ReminderMetrics
 from liquifact_http.middleware.body_limit import BodyLimitMiddleware, BodyLimits
 from liquifact_http.middleware.correlation import CorrelationMiddleware
 from liquifact_http.middleware.deprecation import DeprecatedAliasMiddleware
@@ -57,6 +57,7 @@ from liquifact_http.routes import (
     funding,
     health,
     invoices,
+    kyc,
     marketplace,
     metrics,
     probes,
@@ -178,6 +179,7 @@ def build_services(
         on_cache_error=on_error,
         on_breaker_change=_breaker_observer(metrics),
         on_reconciliation=ReconciliationReport(metrics),
+        on_reminder=ReminderMetrics(metrics) if metrics is not None else None,
     )
 
 
@@ -205,6 +207,7 @@ def all_routes() -> Sequence[BaseRoute]:
         *webhooks.routes,
         *reconciliation.routes,
         *escrow.routes,
+        *kyc.routes,
         *documents.routes,
         *audit.routes,
         *retention.routes,

@@ -19,6 +19,9 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED_ROUTE = "<unmatched>"
+# The job_type label of the reminder counters (the spec's value) and the dead-letter reasons.
+REMINDER_JOB_TYPE = "maturity_reminder"
+REMINDER_DEAD_LETTER_REASONS = ("permanent_error", "max_retries_exceeded")
 BODY_LIMIT_TYPES = ("json", "urlencoded", "invoice", "unknown")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -243,8 +246,33 @@ class Metrics:
             "Reconciliation runs whose mismatches met or exceeded RECONCILIATION_DRIFT_THRESHOLD.",
             registry=r,
         )
+        # Maturity reminders (issue 15): the spec's three counters and their labels.
+        self.reminder_attempts = Counter(
+            "maturity_reminder_delivery_attempts_total",
+            "Maturity reminder e-mails handed to the mail server (or logged in dry-run mode), "
+            "retries included.",
+            ["job_type"],
+            registry=r,
+        )
+        self.reminder_successes = Counter(
+            "maturity_reminder_delivery_success_total",
+            "Maturity reminder e-mails the mail server accepted (or logged in dry-run mode).",
+            ["job_type"],
+            registry=r,
+        )
+        self.reminder_dead_letters = Counter(
+            "maturity_reminder_dead_letter_total",
+            "Maturity reminders written to maturity_reminder_dead_letters, by reason "
+            "(permanent_error: an SMTP 5xx or invalid recipient; max_retries_exceeded).",
+            ["job_type", "reason"],
+            registry=r,
+        )
         for kind in BODY_LIMIT_TYPES:  # expose zeros so rate() works from the first scrape
             self.body_size_rejections.labels(type=kind)
+        self.reminder_attempts.labels(job_type=REMINDER_JOB_TYPE)
+        self.reminder_successes.labels(job_type=REMINDER_JOB_TYPE)
+        for reason in REMINDER_DEAD_LETTER_REASONS:
+            self.reminder_dead_letters.labels(job_type=REMINDER_JOB_TYPE, reason=reason)
 
     def register_job_source(self, name: str, sampler: JobSampler) -> None:
         """Add a job queue or worker to the job gauges (sampled per scrape): ``sampler``
@@ -263,6 +291,25 @@ class Metrics:
         ``soroban_circuit_breaker_state_transitions_total``); a plain callback for
         ``open_services(on_breaker_change=...)``."""
         self.breaker_transitions.labels(breaker_name=breaker_name, state=state).inc()
+
+
+class ReminderMetrics:
+    """A ``ReminderObserver`` (``liquifact_core.services.reminders``) counting deliveries in
+    the spec's three counters."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def attempted(self) -> None:
+        self._metrics.reminder_attempts.labels(job_type=REMINDER_JOB_TYPE).inc()
+
+    def delivered(self) -> None:
+        self._metrics.reminder_successes.labels(job_type=REMINDER_JOB_TYPE).inc()
+
+    def dead_lettered(self, reason: str) -> None:
+        self._metrics.reminder_dead_letters.labels(
+            job_type=REMINDER_JOB_TYPE, reason=str(reason)
+        ).inc()
 
 
 def metrics_of(app_or_metrics: Any) -> Metrics:

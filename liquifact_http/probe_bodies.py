@@ -102,6 +102,24 @@ class IndexerBody(Representation):
 
 
 @attrs.frozen
+class KycProviderBody(Representation):
+    """Who decides KYC (``/ready`` only): ``mock`` when no provider is configured, with the
+    mock's policy and a warning; ``http`` when KYC_PROVIDER_URL names one (then the ``kyc``
+    check asks it)."""
+
+    provider: str = out({"enum": ["mock", "http"]})
+    mock_default_status: str | None = out(
+        {
+            "enum": ["pending", "verified", "rejected", "exempted"],
+            "description": "The mock's status for a subject without a record "
+            "(KYC_MOCK_DEFAULT_STATUS).",
+        },
+        omit_none=True,
+    )
+    warning: str | None = out(omit_none=True)
+
+
+@attrs.frozen
 class ReadinessBody(Representation):
     """Whether this process can serve requests now, check by check."""
 
@@ -123,6 +141,13 @@ class ReadinessBody(Representation):
         {
             "description": "`/ready` only: the escrow indexer's lag and last pass age, for "
             "information (staleness never fails readiness)."
+        },
+        omit_none=True,
+    )
+    kyc: KycProviderBody | None = out(
+        {
+            "description": "`/ready` only: which KYC provider decides; the in-memory mock "
+            "(no provider configured) is named here with a warning."
         },
         omit_none=True,
     )

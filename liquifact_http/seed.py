@@ -17,6 +17,7 @@ from liquifact_core.invoices import (
     InvoiceListQuery,
     TransitionReason,
 )
+from liquifact_core.kyc import ExemptKyc
 from liquifact_core.lifecycle import InvoiceStatus, Role
 from liquifact_core.profiles import ProfileUpdate
 from liquifact_core.services import Services
@@ -49,6 +50,7 @@ def seed_demo(services: Services, today: date | None = None) -> int:
     created = 0
     for tenant in DEMO_TENANTS:
         _issuer_profile(services, tenant)
+        _issuer_kyc(services, tenant)
         for suffix, amount, bps, days, fate in _PLAN:
             draft = InvoiceDraft(
                 invoice_number=f"DEMO-{tenant[:4].upper()}-{suffix}",
@@ -75,6 +77,14 @@ def _issuer_profile(services: Services, tenant: str) -> None:
         services.profiles.get(tenant, _SME)
     except NotFound:
         services.profiles.put(tenant, _SME, ProfileUpdate("Lumière Textiles SARL", "FR"))
+
+
+def _issuer_kyc(services: Services, tenant: str) -> None:
+    """Escrows are linked only for a verified or exempted SME. Without a KYC provider the
+    mock's default policy already verifies the demo SME and nothing is written; otherwise
+    (a provider, or KYC_MOCK_DEFAULT_STATUS=pending) the demo SME is exempted, audited."""
+    if not services.kyc.view(tenant, _SME.id).passing:
+        services.kyc.exempt(tenant, _ADMIN, _SME.id, ExemptKyc("Demo data (liquifact seed-demo)"))
 
 
 def _advance(services: Services, tenant: str, invoice_id: str, fate: str, amount: str) -> None:

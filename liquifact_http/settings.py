@@ -19,6 +19,7 @@ from stellar_sdk.strkey import StrKey
 from liquifact_adapters.composition import ServicesConfig, postgres_url_of, sqlite_path_of
 from liquifact_core.commitments import SigningMode
 from liquifact_core.escrow_addresses import EscrowAddressBook, parse_address_book
+from liquifact_core.kyc import KycStatus
 from liquifact_core.network import (
     DEFAULT_NETWORK,
     PASSPHRASES,
@@ -178,6 +179,27 @@ class Settings:
     escrow_platform_secret: tuple[str, ...] = attrs.field(default=(), repr=False)
     # ---- reconciliation (issue 12): mismatches per tenant run that alert (the spec's 1) ----
     reconciliation_drift_threshold: int = DEFAULT_DRIFT_THRESHOLD
+    # ---- KYC (issue 15): the HTTP provider (both or neither), its webhook, the mock ----
+    kyc_provider_url: str | None = None
+    kyc_provider_api_key: str | None = attrs.field(default=None, repr=False)
+    kyc_provider_secret: str | None = attrs.field(default=None, repr=False)
+    kyc_provider_timeout_ms: int = 5000
+    kyc_webhook_tolerance_seconds: int = 300
+    # The mock's policy without a provider; None: verified, but pending in production.
+    kyc_mock_default_status: KycStatus | None = None
+    # ---- maturity reminders (issue 15): the spec's SMTP_* and the reminder window ----
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_pass: str | None = attrs.field(default=None, repr=False)
+    smtp_from: str = "noreply@liquifact.com"
+    smtp_max_retries: int = 3
+    smtp_retry_base_delay_ms: int = 1000
+    smtp_retry_max_delay_ms: int = 60_000
+    smtp_timeout_ms: int = 10_000
+    smtp_tls_ca_file: str | None = None
+    maturity_reminder_days: int = 7
+    app_base_url: str = "http://localhost:3000"
     # ---- invoice documents (issue 14): a local folder by default, or an S3 bucket ----
     storage_dir: str | None = None
     # HMAC key of the local store's upload and download URLs. Production refuses to start
@@ -189,6 +211,20 @@ class Settings:
     s3_endpoint: str | None = None
     # ---- retention (issue 16): the daily purge only reports what it would erase unless false ----
     retention_purge_dry_run: bool = True
+
+    @property
+    def kyc_provider_configured(self) -> bool:
+        """Both KYC_PROVIDER_URL and KYC_PROVIDER_API_KEY are set (else: the mock)."""
+        return self.kyc_provider_url is not None and self.kyc_provider_api_key is not None
+
+    @property
+    def kyc_mock_status(self) -> KycStatus:
+        """The mock provider's policy: KYC_MOCK_DEFAULT_STATUS, else ``verified`` (every
+        subject without a record may fund and be linked: development, tests, ``make run``),
+        but ``pending`` in production, where nobody is verified without a provider."""
+        if self.kyc_mock_default_status is not None:
+            return self.kyc_mock_default_status
+        return KycStatus.PENDING if self.environment == "production" else KycStatus.VERIFIED
 
     @property
     def runs_embedded_worker(self) -> bool:
@@ -462,6 +498,33 @@ def _custody_seeds_file(raw: str) -> tuple[str, ...]:
     return _custody_seeds(text)
 
 
+def _kyc_status(raw: str) -> KycStatus:
+    try:
+        return KycStatus(raw.strip().lower())
+    except ValueError:
+        names = ", ".join(status.value for status in KycStatus)
+        raise ValueError(f"must be one of {names}") from None
+
+
+def _email_address(raw: str) -> str:
+    value = raw.strip()
+    if len(value) > 254 or not re.fullmatch(
+        r"[^@\s<>\"]{1,64}@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}", value
+    ):
+        raise ValueError("must be an e-mail address such as noreply@example.com")
+    return value
+
+
+def _readable_file(raw: str) -> str:
+    if not Path(raw).is_file():
+        raise ValueError("must name a readable file")
+    try:
+        Path(raw).read_bytes()
+    except OSError:
+        raise ValueError("must name a readable file") from None
+    return raw
+
+
 def _network_name(raw: str) -> NetworkName:
     try:
         return parse_network_name(raw)
@@ -708,6 +771,24 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "RECONCILIATION_DRIFT_THRESHOLD", "reconciliation_drift_threshold", parse_drift_threshold
     ),
+    Field("KYC_PROVIDER_URL", "kyc_provider_url", _http_url),
+    Field("KYC_PROVIDER_API_KEY", "kyc_provider_api_key", _secret(8), secret=True),
+    Field("KYC_PROVIDER_SECRET", "kyc_provider_secret", _secret(16), secret=True),
+    Field("KYC_PROVIDER_TIMEOUT_MS", "kyc_provider_timeout_ms", _int_range(1, 60_000)),
+    Field("KYC_WEBHOOK_TOLERANCE_SECONDS", "kyc_webhook_tolerance_seconds", _int_range(1, 3600)),
+    Field("KYC_MOCK_DEFAULT_STATUS", "kyc_mock_default_status", _kyc_status),
+    Field("SMTP_HOST", "smtp_host", _host),
+    Field("SMTP_PORT", "smtp_port", _port),
+    Field("SMTP_USER", "smtp_user", _claim_text),
+    Field("SMTP_PASS", "smtp_pass", _secret(1), secret=True),
+    Field("SMTP_FROM", "smtp_from", _email_address),
+    Field("SMTP_MAX_RETRIES", "smtp_max_retries", _int_range(0, 9)),
+    Field("SMTP_RETRY_BASE_DELAY_MS", "smtp_retry_base_delay_ms", _int_range(1, 3_600_000)),
+    Field("SMTP_RETRY_MAX_DELAY_MS", "smtp_retry_max_delay_ms", _int_range(1, 3_600_000)),
+    Field("SMTP_TIMEOUT_MS", "smtp_timeout_ms", _int_range(1, 120_000)),
+    Field("SMTP_TLS_CA_FILE", "smtp_tls_ca_file", _readable_file),
+    Field("MATURITY_REMINDER_DAYS", "maturity_reminder_days", _int_range(1, 90)),
+    Field("APP_BASE_URL", "app_base_url", _http_url),
     Field("STORAGE_DIR", "storage_dir", _folder),
     Field("STORAGE_URL_SECRET", "storage_url_secret", _secret(32), secret=True),
     Field("STORAGE_URL_SECRET_FILE", "storage_url_secret", _secret_file, fallback=True),
@@ -834,6 +915,7 @@ def _cross_checks(
         )
     if settings.environment == "production" and settings.sep10_client_domain_allow_http:
         problems.append(("SEP10_CLIENT_DOMAIN_ALLOW_HTTP", "must not be true in production"))
+    problems += _kyc_and_mail_checks(settings, failed_keys)
     if (
         settings.environment == "production"
         and not settings.s3_bucket
@@ -853,6 +935,58 @@ def _cross_checks(
         problems.append(
             ("JWT_SECRET", "JWT_SECRET, JWT_SECRET_FILE or API_KEYS is required in production")
         )
+    return problems
+
+
+def _kyc_and_mail_checks(settings: Settings, failed_keys: set[str]) -> list[tuple[str, str]]:
+    """The KYC provider is configured whole or not at all (the spec's gate: "KYC keys are
+    half-configured" stops the process); SMTP credentials come in pairs; delays and the
+    timeout fit the worker."""
+    problems: list[tuple[str, str]] = []
+    url, key = settings.kyc_provider_url, settings.kyc_provider_api_key
+    if url is not None and key is None and "KYC_PROVIDER_API_KEY" not in failed_keys:
+        problems.append(
+            ("KYC_PROVIDER_API_KEY", "is required with KYC_PROVIDER_URL (set both or neither)")
+        )
+    if key is not None and url is None and "KYC_PROVIDER_URL" not in failed_keys:
+        problems.append(
+            ("KYC_PROVIDER_URL", "is required with KYC_PROVIDER_API_KEY (set both or neither)")
+        )
+    configured = url is not None or key is not None
+    insecure = url is not None and not url.lower().startswith("https://")
+    if insecure and settings.environment in ("staging", "production"):
+        # The API key travels in every request to it.
+        problems.append(("KYC_PROVIDER_URL", "must be https:// in staging and production"))
+    if (
+        configured
+        and settings.kyc_provider_secret is None
+        and "KYC_PROVIDER_SECRET" not in failed_keys
+    ):
+        problems.append(
+            (
+                "KYC_PROVIDER_SECRET",
+                "is required with a KYC provider: its webhook is verified with it",
+            )
+        )
+    if not configured and settings.kyc_provider_secret is not None:
+        problems.append(
+            (
+                "KYC_PROVIDER_SECRET",
+                "is set but no KYC provider is (set KYC_PROVIDER_URL and KYC_PROVIDER_API_KEY)",
+            )
+        )
+    if (settings.smtp_user is None) != (settings.smtp_pass is None):
+        missing = "SMTP_PASS" if settings.smtp_pass is None else "SMTP_USER"
+        if missing not in failed_keys:
+            problems.append((missing, "SMTP_USER and SMTP_PASS are set together or not at all"))
+    if settings.smtp_retry_base_delay_ms > settings.smtp_retry_max_delay_ms:
+        problems.append(("SMTP_RETRY_BASE_DELAY_MS", "must not exceed SMTP_RETRY_MAX_DELAY_MS"))
+    lease_ms = settings.worker_lease_seconds * 1000
+    if settings.smtp_timeout_ms * 4 >= lease_ms:
+        # Connect, STARTTLS, login and DATA each wait up to the timeout: all within the lease.
+        problems.append(("SMTP_TIMEOUT_MS", "times 4 must be shorter than WORKER_LEASE_SECONDS"))
+    if settings.kyc_provider_timeout_ms >= lease_ms:
+        problems.append(("KYC_PROVIDER_TIMEOUT_MS", "must be shorter than WORKER_LEASE_SECONDS"))
     return problems
 
 
@@ -896,6 +1030,26 @@ def services_config(settings: Settings) -> ServicesConfig:
         reconciliation_drift_threshold=settings.reconciliation_drift_threshold,
         escrow_signing_mode=settings.escrow_signing_mode,
         escrow_platform_secret=settings.escrow_platform_secret,
+        kyc_provider_url=settings.kyc_provider_url if settings.kyc_provider_configured else None,
+        kyc_provider_api_key=(
+            settings.kyc_provider_api_key if settings.kyc_provider_configured else None
+        ),
+        kyc_provider_secret=settings.kyc_provider_secret,
+        kyc_provider_timeout_ms=settings.kyc_provider_timeout_ms,
+        kyc_webhook_tolerance_seconds=settings.kyc_webhook_tolerance_seconds,
+        kyc_mock_default_status=settings.kyc_mock_status,
+        smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port,
+        smtp_user=settings.smtp_user,
+        smtp_pass=settings.smtp_pass,
+        smtp_from=settings.smtp_from,
+        smtp_max_retries=settings.smtp_max_retries,
+        smtp_retry_base_delay_ms=settings.smtp_retry_base_delay_ms,
+        smtp_retry_max_delay_ms=settings.smtp_retry_max_delay_ms,
+        smtp_timeout_ms=settings.smtp_timeout_ms,
+        smtp_tls_ca_file=settings.smtp_tls_ca_file,
+        maturity_reminder_days=settings.maturity_reminder_days,
+        app_base_url=settings.app_base_url,
         storage_dir=settings.storage_dir,
         storage_url_secret=settings.storage_url_secret,
         s3_bucket=settings.s3_bucket,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Self
 
@@ -42,20 +42,24 @@ from liquifact_core.indexing import (
 from liquifact_core.invoice_numbers import canonical_invoice_number
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.jobs import Backoff, Job, JobCounts, JobFailure, JobPage, JobQuery
+from liquifact_core.kyc import KycChange, KycRecord, kyc_record_exists
 from liquifact_core.lifecycle import TERMINAL, InvoiceStatus
 from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery, page_in_memory
 from liquifact_core.ports import (
     AuditLog,
     CommitmentRepository,
+    ContactRepository,
     EscrowProjectionRepository,
     IdempotencyRepository,
     InvoiceFileRepository,
     InvoiceQuery,
     InvoiceRepository,
     JobRepository,
+    KycRepository,
     Page,
     ProfileRepository,
     ReconciliationRepository,
+    ReminderRepository,
     RetentionRepository,
     StatusTotals,
     WalletRepository,
@@ -63,6 +67,13 @@ from liquifact_core.ports import (
 )
 from liquifact_core.profiles import SmeProfile
 from liquifact_core.reconciliation import RECONCILED_STATUSES, ReconciliationRun, RunPage
+from liquifact_core.reminders import (
+    REMINDED_STATES,
+    Contact,
+    DueInvoice,
+    MaturityReminder,
+    ReminderDeadLetter,
+)
 from liquifact_core.retention import (
     ClosedInvoice,
     HoldPage,
@@ -96,6 +107,13 @@ class _State:
     reconciliations: dict[str, ReconciliationRun] = attrs.field(factory=dict)
     projections: dict[tuple[str, str], EscrowProjection] = attrs.field(factory=dict)
     cursors: dict[str, IndexerCursor] = attrs.field(factory=dict)
+    kyc_records: dict[tuple[str, str], KycRecord] = attrs.field(factory=dict)
+    kyc_history: dict[tuple[str, str], tuple[KycChange, ...]] = attrs.field(factory=dict)
+    # Provider webhook event ids (-> expiry), across tenants, as the SQL stores keep them.
+    kyc_events: dict[str, datetime] = attrs.field(factory=dict)
+    reminders: dict[tuple[str, str, str], MaturityReminder] = attrs.field(factory=dict)
+    dead_letters: tuple[ReminderDeadLetter, ...] = ()
+    contacts: dict[tuple[str, str], Contact] = attrs.field(factory=dict)
     # Invoice documents by (tenant, file id).
     files: dict[tuple[str, str], InvoiceFile] = attrs.field(factory=dict)
     policies: dict[tuple[str, str], RetentionPolicy] = attrs.field(factory=dict)
@@ -116,6 +134,12 @@ class _State:
             dict(self.reconciliations),
             dict(self.projections),
             dict(self.cursors),
+            kyc_records=dict(self.kyc_records),
+            kyc_history=dict(self.kyc_history),
+            kyc_events=dict(self.kyc_events),
+            reminders=dict(self.reminders),
+            dead_letters=self.dead_letters,
+            contacts=dict(self.contacts),
             files=dict(self.files),
             policies=dict(self.policies),
             holds=dict(self.holds),
@@ -200,6 +224,32 @@ class InMemoryStore:
             max(c.ledger for c in cursors),
         )
 
+    def kyc_subject(self, reference: str) -> tuple[str, str] | None:
+        with self._lock:
+            for (tenant, subject), record in self._state.kyc_records.items():
+                if record.reference == reference:
+                    return tenant, subject
+        return None
+
+    def purge_kyc_events(self, now: datetime, limit: int) -> int:
+        with self._lock:
+            expired = [key for key, at in self._state.kyc_events.items() if at <= now][:limit]
+            for key in expired:
+                del self._state.kyc_events[key]
+            return len(expired)
+
+    def reminder_tenants(self, start: date, end: date) -> list[str]:
+        with self._lock:
+            return sorted(
+                {
+                    tenant
+                    for (tenant, _), invoice in self._state.invoices.items()
+                    if invoice.deleted_at is None
+                    and invoice.status in REMINDED_STATES
+                    and start <= invoice.draft.due_date <= end
+                }
+            )
+
     def retention_tenants(self) -> Sequence[str]:
         with self._lock:
             return sorted(
@@ -221,6 +271,9 @@ class InMemoryUnitOfWork:
     webhooks: WebhookRepository
     reconciliations: ReconciliationRepository
     escrows: EscrowProjectionRepository
+    kyc: KycRepository
+    reminders: ReminderRepository
+    contacts: ContactRepository
     files: InvoiceFileRepository
     retention: RetentionRepository
 
@@ -240,6 +293,9 @@ class InMemoryUnitOfWork:
         self.webhooks = _WebhookRepository(self)
         self.reconciliations = _ReconciliationRepository(self)
         self.escrows = _EscrowProjectionRepository(self)
+        self.kyc = _KycRepository(self)
+        self.reminders = _ReminderRepository(self)
+        self.contacts = _ContactRepository(self)
         self.files = _InvoiceFileRepository(self)
         self.retention = _RetentionRepository(self)
 
@@ -784,6 +840,136 @@ class _EscrowProjectionRepository:
         if position != (None if replacing is None else (replacing.cursor, replacing.ledger)):
             raise errors.concurrent_update()  # another pass moved it since the caller read it
         cursors[cursor.tenant_id] = cursor
+
+
+class _KycRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, tenant_id: str, subject: str) -> KycRecord | None:
+        self._uow.check_tenant(tenant_id)
+        return self._uow.state().kyc_records.get((tenant_id, subject))
+
+    def add(self, record: KycRecord) -> None:
+        self._uow.check_tenant(record.tenant_id)
+        records = self._uow.state().kyc_records
+        if (record.tenant_id, record.subject) in records:
+            raise kyc_record_exists()
+        records[(record.tenant_id, record.subject)] = record
+
+    def update(self, record: KycRecord, expected_version: int) -> None:
+        self._uow.check_tenant(record.tenant_id)
+        records = self._uow.state().kyc_records
+        current = records.get((record.tenant_id, record.subject))
+        if current is None or current.version != expected_version:
+            raise errors.concurrent_update()
+        records[(record.tenant_id, record.subject)] = attrs.evolve(
+            record, reference=current.reference, created_at=current.created_at
+        )
+
+    def add_change(self, change: KycChange) -> None:
+        self._uow.check_tenant(change.tenant_id)
+        history = self._uow.state().kyc_history
+        key = (change.tenant_id, change.subject)
+        if any(step.sequence == change.sequence for step in history.get(key, ())):
+            raise errors.concurrent_update()
+        history[key] = (*history.get(key, ()), change)
+
+    def history(self, tenant_id: str, subject: str) -> list[KycChange]:
+        self._uow.check_tenant(tenant_id)
+        steps = self._uow.state().kyc_history.get((tenant_id, subject), ())
+        return sorted(steps, key=lambda step: step.sequence)
+
+    def redeem_event(self, event_id: str, received_at: datetime, expires_at: datetime) -> bool:
+        del received_at
+        events = self._uow.state().kyc_events
+        if event_id in events:
+            return False
+        events[event_id] = expires_at
+        return True
+
+
+class _ReminderRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def due_invoices(self, tenant_id: str, start: date, end: date) -> list[DueInvoice]:
+        self._uow.check_tenant(tenant_id)
+        due = [
+            DueInvoice(tenant_id, invoice.id, invoice.sme_id, invoice.draft.due_date)
+            for (tenant, _), invoice in self._uow.state().invoices.items()
+            if tenant == tenant_id
+            and invoice.deleted_at is None
+            and invoice.status in REMINDED_STATES
+            and start <= invoice.draft.due_date <= end
+        ]
+        return sorted(due, key=lambda item: (item.maturity_date, item.invoice_id))
+
+    def investor_subjects(self, tenant_id: str, invoice_id: str) -> list[str]:
+        self._uow.check_tenant(tenant_id)
+        return sorted(
+            {
+                commitment.actor_id
+                for commitment in self._uow.state().commitments.values()
+                if commitment.tenant_id == tenant_id
+                and commitment.invoice_id == invoice_id
+                and commitment.status is not CommitmentStatus.RELEASED
+            }
+        )
+
+    def add(self, reminder: MaturityReminder) -> bool:
+        self._uow.check_tenant(reminder.tenant_id)
+        reminders = self._uow.state().reminders
+        key = (reminder.tenant_id, reminder.invoice_id, reminder.recipient)
+        if key in reminders:
+            return False
+        reminders[key] = reminder
+        return True
+
+    def get(self, tenant_id: str, invoice_id: str, recipient: str) -> MaturityReminder | None:
+        self._uow.check_tenant(tenant_id)
+        return self._uow.state().reminders.get((tenant_id, invoice_id, recipient))
+
+    def update(self, reminder: MaturityReminder) -> None:
+        self._uow.check_tenant(reminder.tenant_id)
+        reminders = self._uow.state().reminders
+        key = (reminder.tenant_id, reminder.invoice_id, reminder.recipient)
+        current = reminders.get(key)
+        if current is None:
+            raise errors.concurrent_update()
+        reminders[key] = attrs.evolve(
+            current,
+            status=reminder.status,
+            updated_at=reminder.updated_at,
+            sent_at=reminder.sent_at,
+            dry_run=reminder.dry_run,
+        )
+
+    def add_dead_letter(self, letter: ReminderDeadLetter) -> None:
+        self._uow.check_tenant(letter.tenant_id)
+        state = self._uow.state()
+        state.dead_letters = (*state.dead_letters, letter)
+
+    def dead_letters(self, tenant_id: str, limit: int, offset: int) -> list[ReminderDeadLetter]:
+        self._uow.check_tenant(tenant_id)
+        mine = [
+            letter for letter in self._uow.state().dead_letters if letter.tenant_id == tenant_id
+        ]
+        mine.sort(key=lambda letter: (letter.created_at, letter.id), reverse=True)
+        return mine[offset : offset + limit]
+
+
+class _ContactRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, tenant_id: str, subject: str) -> Contact | None:
+        self._uow.check_tenant(tenant_id)
+        return self._uow.state().contacts.get((tenant_id, subject))
+
+    def put(self, contact: Contact) -> None:
+        self._uow.check_tenant(contact.tenant_id)
+        self._uow.state().contacts[(contact.tenant_id, contact.subject)] = contact
 
 
 class _InvoiceFileRepository:

@@ -21,8 +21,10 @@ from liquifact_adapters.postgres.mapping import ROWS
 from liquifact_adapters.sql import (
     escrows,
     files,
+    kyc,
     profiles,
     reconciliation,
+    reminders,
     retention,
     wallets,
     webhooks,
@@ -30,8 +32,10 @@ from liquifact_adapters.sql import (
 from liquifact_adapters.sql import statements as shared
 from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
 from liquifact_adapters.sql.files import SqlInvoiceFileRepository
+from liquifact_adapters.sql.kyc import SqlKycRepository
 from liquifact_adapters.sql.profiles import SqlProfileRepository
 from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
+from liquifact_adapters.sql.reminders import SqlContactRepository, SqlReminderRepository
 from liquifact_adapters.sql.repositories import (
     ConstraintViolation,
     SqlAuditLog,
@@ -232,6 +236,55 @@ INSERT_CHALLENGE = pyformat(wallets.INSERT_CHALLENGE)
 PURGE_CHALLENGES = """
 DELETE FROM redeemed_challenges WHERE digest IN (
     SELECT digest FROM redeemed_challenges WHERE expires_at <= %(now)s
+    ORDER BY expires_at LIMIT %(limit)s
+)
+"""
+
+
+class PostgresKycRepository(SqlKycRepository):
+    rows = ROWS
+    INSERT = pyformat(kyc.INSERT_RECORD)
+    UPDATE = pyformat(kyc.UPDATE_RECORD)
+    SELECT = pyformat(kyc.SELECT_RECORD)
+    INSERT_CHANGE = pyformat(kyc.INSERT_CHANGE)
+    SELECT_HISTORY = pyformat(kyc.SELECT_HISTORY)
+    REDEEM = pyformat(kyc.REDEEM_EVENT)
+
+
+class PostgresReminderRepository(SqlReminderRepository):
+    rows = ROWS
+    # Ids in the "C" collation: code point order, as Python and SQLite compare strings.
+    DUE = pyformat(
+        reminders.DUE_INVOICES.replace("ORDER BY due_date, id", 'ORDER BY due_date, id COLLATE "C"')
+    )
+    INVESTORS = pyformat(
+        reminders.INVESTOR_SUBJECTS.replace("ORDER BY actor_id", 'ORDER BY actor_id COLLATE "C"')
+    )
+    INSERT = pyformat(reminders.INSERT_REMINDER)
+    SELECT = pyformat(reminders.SELECT_REMINDER)
+    UPDATE = pyformat(reminders.UPDATE_REMINDER)
+    INSERT_DEAD_LETTER = pyformat(reminders.INSERT_DEAD_LETTER)
+    LIST_DEAD_LETTERS = pyformat(
+        reminders.LIST_DEAD_LETTERS.replace("id DESC", 'id COLLATE "C" DESC')
+    )
+
+
+class PostgresContactRepository(SqlContactRepository):
+    rows = ROWS
+    UPSERT = pyformat(reminders.UPSERT_CONTACT)
+    SELECT = pyformat(reminders.SELECT_CONTACT)
+
+
+# Across tenants, through the SECURITY DEFINER functions of migration 0015: (tenant, subject)
+# of one KYC reference; tenant ids with invoices maturing in a window.
+SELECT_KYC_SUBJECT = "SELECT tenant_id, subject FROM kyc_subject_of(%(reference)s)"
+SELECT_REMINDER_TENANTS = (
+    "SELECT tenant_id FROM reminder_tenants(%(first_day)s, %(last_day)s) AS tenant_id"
+)
+# kyc_webhook_events has no row-level security (not tenant data): a plain delete.
+PURGE_KYC_EVENTS = """
+DELETE FROM kyc_webhook_events WHERE event_id IN (
+    SELECT event_id FROM kyc_webhook_events WHERE expires_at <= %(now)s
     ORDER BY expires_at LIMIT %(limit)s
 )
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Generator, Sequence
 from contextlib import suppress
-from datetime import datetime
+from datetime import date, datetime
 from typing import Self
 
 import psycopg
@@ -34,17 +34,23 @@ from liquifact_adapters.postgres.repositories import (
     LINKED_ESCROWS,
     PURGE_CHALLENGES,
     PURGE_EXPIRED,
+    PURGE_KYC_EVENTS,
+    SELECT_KYC_SUBJECT,
     SELECT_RECONCILIATION_TENANTS,
+    SELECT_REMINDER_TENANTS,
     SELECT_RETENTION_TENANTS,
     SELECT_WALLET_ANY_TENANT,
     PostgresAuditLog,
     PostgresCommitmentRepository,
+    PostgresContactRepository,
     PostgresEscrowProjectionRepository,
     PostgresIdempotencyRepository,
     PostgresInvoiceFileRepository,
     PostgresInvoiceRepository,
+    PostgresKycRepository,
     PostgresProfileRepository,
     PostgresReconciliationRepository,
+    PostgresReminderRepository,
     PostgresRetentionRepository,
     PostgresWalletRepository,
     PostgresWebhookRepository,
@@ -192,6 +198,37 @@ class PostgresStore:
             connection.rollback()
         return [str(row["tenant_id"]) for row in rows]
 
+    def kyc_subject(self, reference: str) -> tuple[str, str] | None:
+        """The (tenant, subject) of a KYC reference in any tenant, read as the application
+        role through the SECURITY DEFINER function kyc_subject_of of migration 0015, which
+        returns those two columns of that one record and nothing else."""
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            row = connection.execute(SELECT_KYC_SUBJECT, {"reference": reference}).fetchone()
+            connection.rollback()
+        return None if row is None else (str(row["tenant_id"]), str(row["subject"]))
+
+    def purge_kyc_events(self, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` remembered KYC webhook events expired at ``now``."""
+        params = {"now": aware(now), "limit": limit}
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            removed = connection.execute(PURGE_KYC_EVENTS, params).rowcount
+            connection.commit()
+        return int(removed)
+
+    def reminder_tenants(self, start: date, end: date) -> list[str]:
+        """The tenants with live invoices maturing from ``start`` to ``end`` in a reminded
+        status, read as the application role through the SECURITY DEFINER function
+        reminder_tenants of migration 0015 (tenant ids and nothing else)."""
+        with translated(), self._pool.connection() as connection:
+            connection.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            rows = connection.execute(
+                SELECT_REMINDER_TENANTS, {"first_day": start, "last_day": end}
+            ).fetchall()
+            connection.rollback()
+        return [str(row["tenant_id"]) for row in rows]
+
     def retention_tenants(self) -> list[str]:
         """The tenants with an active retention policy, read as the application role through
         the SECURITY DEFINER function retention_tenants of migration 0014, which returns
@@ -267,6 +304,9 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     webhook_repository = PostgresWebhookRepository
     reconciliation_repository = PostgresReconciliationRepository
     escrow_repository = PostgresEscrowProjectionRepository
+    kyc_repository = PostgresKycRepository
+    reminder_repository = PostgresReminderRepository
+    contact_repository = PostgresContactRepository
     file_repository = PostgresInvoiceFileRepository
     retention_repository = PostgresRetentionRepository
 

@@ -31,15 +31,18 @@ from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
 from liquifact_core.ports import (
     AuditLog,
     CommitmentRepository,
+    ContactRepository,
     EscrowProjectionRepository,
     IdempotencyRepository,
     InvoiceFileRepository,
     InvoiceQuery,
     InvoiceRepository,
     JobRepository,
+    KycRepository,
     Page,
     ProfileRepository,
     ReconciliationRepository,
+    ReminderRepository,
     RetentionRepository,
     StatusTotals,
     WalletRepository,
@@ -52,8 +55,10 @@ if TYPE_CHECKING:
     from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
     from liquifact_adapters.sql.files import SqlInvoiceFileRepository
     from liquifact_adapters.sql.jobs import SqlJobRepository
+    from liquifact_adapters.sql.kyc import SqlKycRepository
     from liquifact_adapters.sql.profiles import SqlProfileRepository
     from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
+    from liquifact_adapters.sql.reminders import SqlContactRepository, SqlReminderRepository
     from liquifact_adapters.sql.retention import SqlRetentionRepository
     from liquifact_adapters.sql.wallets import SqlWalletRepository
     from liquifact_adapters.sql.webhooks import SqlWebhookRepository
@@ -452,6 +457,9 @@ class SqlUnitOfWork(ABC):
     webhooks: WebhookRepository
     reconciliations: ReconciliationRepository
     escrows: EscrowProjectionRepository
+    kyc: KycRepository
+    reminders: ReminderRepository
+    contacts: ContactRepository
     files: InvoiceFileRepository
     retention: RetentionRepository
 
@@ -468,6 +476,11 @@ class SqlUnitOfWork(ABC):
     reconciliation_repository: ClassVar[type[SqlReconciliationRepository]]
     # The escrow indexer's projections and cursor (``liquifact_adapters.sql.escrows``).
     escrow_repository: ClassVar[type[SqlEscrowProjectionRepository]]
+    # KYC records, maturity reminders and contacts (``liquifact_adapters.sql.kyc``,
+    # ``.reminders``).
+    kyc_repository: ClassVar[type[SqlKycRepository]]
+    reminder_repository: ClassVar[type[SqlReminderRepository]]
+    contact_repository: ClassVar[type[SqlContactRepository]]
     # Invoice documents (``liquifact_adapters.sql.files``).
     file_repository: ClassVar[type[SqlInvoiceFileRepository]]
     # Retention policies, legal holds and purges (``liquifact_adapters.sql.retention``).
@@ -486,6 +499,9 @@ class SqlUnitOfWork(ABC):
         self.webhooks = self.webhook_repository(self)
         self.reconciliations = self.reconciliation_repository(self)
         self.escrows = self.escrow_repository(self)
+        self.kyc = self.kyc_repository(self)
+        self.reminders = self.reminder_repository(self)
+        self.contacts = self.contact_repository(self)
         self.files = self.file_repository(self)
         self.retention = self.retention_repository(self)
 

@@ -13,8 +13,10 @@ from decimal import Decimal
 from liquifact_adapters.sql import (
     escrows,
     files,
+    kyc,
     profiles,
     reconciliation,
+    reminders,
     retention,
     wallets,
     webhooks,
@@ -22,8 +24,10 @@ from liquifact_adapters.sql import (
 from liquifact_adapters.sql import statements as shared
 from liquifact_adapters.sql.escrows import SqlEscrowProjectionRepository
 from liquifact_adapters.sql.files import SqlInvoiceFileRepository
+from liquifact_adapters.sql.kyc import SqlKycRepository
 from liquifact_adapters.sql.profiles import SqlProfileRepository
 from liquifact_adapters.sql.reconciliation import SqlReconciliationRepository
+from liquifact_adapters.sql.reminders import SqlContactRepository, SqlReminderRepository
 from liquifact_adapters.sql.repositories import (
     ESCROW_ADDRESS_KEY,
     ConstraintViolation,
@@ -228,6 +232,44 @@ DELETE FROM redeemed_challenges WHERE digest IN (
     SELECT digest FROM redeemed_challenges WHERE expires_at <= :now LIMIT :limit
 )
 """
+
+
+class SqliteKycRepository(SqlKycRepository):
+    rows = ROWS
+    INSERT = kyc.INSERT_RECORD
+    UPDATE = kyc.UPDATE_RECORD
+    SELECT = kyc.SELECT_RECORD
+    INSERT_CHANGE = kyc.INSERT_CHANGE
+    SELECT_HISTORY = kyc.SELECT_HISTORY
+    REDEEM = kyc.REDEEM_EVENT
+
+
+class SqliteReminderRepository(SqlReminderRepository):
+    rows = ROWS
+    DUE = reminders.DUE_INVOICES
+    INVESTORS = reminders.INVESTOR_SUBJECTS
+    INSERT = reminders.INSERT_REMINDER
+    SELECT = reminders.SELECT_REMINDER
+    UPDATE = reminders.UPDATE_REMINDER
+    INSERT_DEAD_LETTER = reminders.INSERT_DEAD_LETTER
+    LIST_DEAD_LETTERS = reminders.LIST_DEAD_LETTERS
+
+
+class SqliteContactRepository(SqlContactRepository):
+    rows = ROWS
+    UPSERT = reminders.UPSERT_CONTACT
+    SELECT = reminders.SELECT_CONTACT
+
+
+# Store-wide (outside a tenant's unit): the KYC webhook's lookup, the event ledger's purge and
+# the tenants the daily reminder run visits.
+SELECT_KYC_SUBJECT = kyc.SELECT_SUBJECT_BY_REFERENCE
+PURGE_KYC_EVENTS = """
+DELETE FROM kyc_webhook_events WHERE event_id IN (
+    SELECT event_id FROM kyc_webhook_events WHERE expires_at <= :now LIMIT :limit
+)
+"""
+SELECT_REMINDER_TENANTS = reminders.REMINDER_TENANTS
 
 
 class SqliteInvoiceFileRepository(SqlInvoiceFileRepository):

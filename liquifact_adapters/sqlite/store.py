@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Generator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Self
 
 from liquifact_adapters.sql import escrows, wallets
@@ -23,17 +23,23 @@ from liquifact_adapters.sqlite.mapping import ROWS, utc_text
 from liquifact_adapters.sqlite.repositories import (
     PURGE_CHALLENGES,
     PURGE_EXPIRED,
+    PURGE_KYC_EVENTS,
+    SELECT_KYC_SUBJECT,
     SELECT_RECONCILIATION_TENANTS,
+    SELECT_REMINDER_TENANTS,
     SELECT_RETENTION_TENANTS,
     SELECT_WALLET_ANY_TENANT,
     SqliteAuditLog,
     SqliteCommitmentRepository,
+    SqliteContactRepository,
     SqliteEscrowProjectionRepository,
     SqliteIdempotencyRepository,
     SqliteInvoiceFileRepository,
     SqliteInvoiceRepository,
+    SqliteKycRepository,
     SqliteProfileRepository,
     SqliteReconciliationRepository,
+    SqliteReminderRepository,
     SqliteRetentionRepository,
     SqliteWalletRepository,
     SqliteWebhookRepository,
@@ -169,6 +175,31 @@ class SqliteStore:
             rows = connection.execute(SELECT_RECONCILIATION_TENANTS).fetchall()
         return [str(row["tenant_id"]) for row in rows]
 
+    def kyc_subject(self, reference: str) -> tuple[str, str] | None:
+        """The (tenant, subject) of a KYC reference, in any tenant (one file holds every
+        tenant)."""
+        with self._pool.connection() as connection, unavailable_on_failure():
+            row = connection.execute(SELECT_KYC_SUBJECT, {"reference": reference}).fetchone()
+        return None if row is None else (str(row["tenant_id"]), str(row["subject"]))
+
+    def purge_kyc_events(self, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` remembered KYC webhook events expired at ``now``."""
+        with self._pool.connection() as connection, unavailable_on_failure():
+            connection.execute("BEGIN IMMEDIATE")
+            removed = connection.execute(
+                PURGE_KYC_EVENTS, {"now": utc_text(now), "limit": limit}
+            ).rowcount
+            connection.execute("COMMIT")
+        return int(removed)
+
+    def reminder_tenants(self, start: date, end: date) -> list[str]:
+        """The tenants with live invoices maturing from ``start`` to ``end`` in a reminded
+        status (one file holds every tenant), sorted."""
+        params = {"first_day": start.isoformat(), "last_day": end.isoformat()}
+        with self._pool.connection() as connection, unavailable_on_failure():
+            rows = connection.execute(SELECT_REMINDER_TENANTS, params).fetchall()
+        return [str(row["tenant_id"]) for row in rows]
+
     def retention_tenants(self) -> list[str]:
         """The tenants with an active retention policy (one file holds every tenant)."""
         with self._pool.connection() as connection, unavailable_on_failure():
@@ -193,6 +224,9 @@ class SqliteUnitOfWork(SqlUnitOfWork):
     webhook_repository = SqliteWebhookRepository
     reconciliation_repository = SqliteReconciliationRepository
     escrow_repository = SqliteEscrowProjectionRepository
+    kyc_repository = SqliteKycRepository
+    reminder_repository = SqliteReminderRepository
+    contact_repository = SqliteContactRepository
     file_repository = SqliteInvoiceFileRepository
     retention_repository = SqliteRetentionRepository
 

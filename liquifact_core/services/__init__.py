@@ -12,13 +12,17 @@ from liquifact_core.changes import IgnoreChanges
 from liquifact_core.commitments import SigningMode
 from liquifact_core.errors import Unavailable
 from liquifact_core.escrow_addresses import EscrowAddressBook
+from liquifact_core.kyc import DEFAULT_WEBHOOK_TOLERANCE
 from liquifact_core.ports import (
     AddressPolicy,
     Cache,
     ChangeListener,
     Clock,
     IdGenerator,
+    KycProvider,
+    Mailer,
     ObjectStore,
+    ReminderTemplates,
     SecretBox,
     Store,
 )
@@ -34,12 +38,18 @@ from liquifact_core.services.funding import FundingService
 from liquifact_core.services.idempotency import DEFAULT_TTL, IdempotencyService
 from liquifact_core.services.indexer import EscrowIndexer
 from liquifact_core.services.invoices import InvoiceService
+from liquifact_core.services.kyc import KycService, MockKycProvider
 from liquifact_core.services.marketplace import MarketplaceService
 from liquifact_core.services.metrics import MetricsService
 from liquifact_core.services.profiles import ProfileService
 from liquifact_core.services.reconciliation import (
     ReconciliationObserver,
     ReconciliationService,
+)
+from liquifact_core.services.reminders import (
+    ReminderObserver,
+    ReminderService,
+    ReminderSettings,
 )
 from liquifact_core.services.retention import RetentionService
 from liquifact_core.services.submissions import FundingSubmissions
@@ -68,6 +78,10 @@ class Services:
     webhook_ports: WebhookPorts
     reconciliation: ReconciliationService
     escrows: EscrowService
+    # KYC records and the provider (the in-memory mock when none is configured).
+    kyc: KycService
+    # Maturity reminders and contact e-mails (unavailable without a mailer and templates).
+    reminders: ReminderService
     # The audit trail's admin-request records and exports; retention policies, legal holds
     # and purges (issue 16).
     audit: AuditService
@@ -103,6 +117,8 @@ class Services:
         drift_threshold: int = DEFAULT_DRIFT_THRESHOLD,
         reconciliation_observer: ReconciliationObserver | None = None,
         escrow_freshness: EscrowFreshness | None = None,
+        kyc: KycPorts | None = None,
+        reminders: ReminderPorts | None = None,
         objects: ObjectStore | None = None,
         max_document_bytes: int = DEFAULT_MAX_BYTES,
         retention_dry_run: bool = True,
@@ -133,9 +149,25 @@ class Services:
         ledgers). ``objects``: where invoice documents' bytes live (none: document operations
         answer 503 DOCUMENTS_UNAVAILABLE); ``max_document_bytes``: the largest document
         (BODY_LIMIT_INVOICE). ``retention_dry_run`` is RETENTION_PURGE_DRY_RUN: the daily
-        purge only decides (and writes nothing) unless it is False."""
+        purge only decides (and writes nothing) unless it is False. ``kyc``: the KYC provider
+        and its webhook secret (none: the in-memory mock, whose default policy verifies every
+        subject without a record); ``reminders``: the mailer, templates and settings of
+        maturity reminders (none: no reminders)."""
         addresses = escrow_addresses or EscrowAddressBook()
         cursor_secret = cursor_secret or secrets.token_urlsafe(32)
+        kyc_ports = kyc or KycPorts()
+        kyc_service = KycService(
+            store.unit_of_work,
+            store.read_unit,
+            clock,
+            ids,
+            kyc_ports.provider,
+            store.kyc_subject,
+            store.purge_kyc_events,
+            webhook_secret=kyc_ports.webhook_secret,
+            tolerance=kyc_ports.tolerance,
+        )
+        mail = reminders or ReminderPorts()
         cache = cache if cache is not None else NoCache()
         changes = changes if changes is not None else IgnoreChanges()
         hooks = webhooks or WebhookPorts(_NoSecretBox(), _NoSecretBox())
@@ -149,6 +181,7 @@ class Services:
             outbox,
             ledger=ledger,
             escrow_addresses=addresses,
+            kyc=kyc_service.gate,
         )
         indexer = None
         if ledger is not None:
@@ -182,6 +215,7 @@ class Services:
                 changes,
                 store.read_unit,
                 mode=signing_mode,
+                kyc=kyc_service.gate,
             ),
             submissions=(
                 None
@@ -255,19 +289,37 @@ class Services:
                 dry_run=retention_dry_run,
                 cursor_secret=cursor_secret,
             ),
+            kyc=kyc_service,
+            reminders=ReminderService(
+                store.unit_of_work,
+                store.read_unit,
+                clock,
+                ids,
+                store.reminder_tenants,
+                mail.mailer,
+                mail.templates,
+                mail.settings,
+                mail.observer,
+            ),
         )
 
     def close(self) -> None:
-        """Close the store, the cache and the ledger (their pools and connections)."""
+        """Close the store, the cache, the ledger and the KYC provider (their pools and
+        connections)."""
         try:
             self.store.close()
         finally:
             try:
                 self.cache.close()
             finally:
-                close_ledger = getattr(self.ledger, "close", None)
-                if callable(close_ledger):
-                    close_ledger()
+                try:
+                    close_ledger = getattr(self.ledger, "close", None)
+                    if callable(close_ledger):
+                        close_ledger()
+                finally:
+                    close_provider = getattr(self.kyc.provider, "close", None)
+                    if callable(close_provider):
+                        close_provider()
 
 
 @attrs.frozen
@@ -281,6 +333,29 @@ class WebhookPorts:
     policy: AddressPolicy
     max_retries: int = DEFAULT_MAX_RETRIES
     allow_insecure_loopback: bool = False
+
+
+@attrs.frozen
+class KycPorts:
+    """The KYC provider (default: the in-memory mock, verifying every subject without a
+    record), KYC_PROVIDER_SECRET (None: the provider webhook answers 503) and the signature
+    tolerance of its webhook."""
+
+    provider: KycProvider = attrs.field(factory=MockKycProvider)
+    webhook_secret: str | None = attrs.field(default=None, repr=False)
+    tolerance: timedelta = DEFAULT_WEBHOOK_TOLERANCE
+
+
+@attrs.frozen
+class ReminderPorts:
+    """What maturity reminders need from outside the core: the ``Mailer``, the
+    ``ReminderTemplates``, their settings and an observer of deliveries (metrics). Without a
+    mailer or templates, no reminder is planned or sent."""
+
+    mailer: Mailer | None = None
+    templates: ReminderTemplates | None = None
+    settings: ReminderSettings = attrs.field(factory=ReminderSettings)
+    observer: ReminderObserver | None = None
 
 
 @attrs.frozen
@@ -337,11 +412,15 @@ __all__ = [
     "FundingService",
     "IdempotencyService",
     "InvoiceService",
+    "KycPorts",
+    "KycService",
     "MarketplaceService",
     "MetricsService",
     "NoCache",
     "ProfileService",
     "ReconciliationService",
+    "ReminderPorts",
+    "ReminderService",
     "RetentionService",
     "Services",
     "WalletService",

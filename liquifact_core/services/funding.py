@@ -43,6 +43,7 @@ from liquifact_core.errors import (
 from liquifact_core.idempotency import copy_context, parse_idempotency_key, request_fingerprint
 from liquifact_core.ids import parse_invoice_id
 from liquifact_core.invoices import Actor, Invoice
+from liquifact_core.kyc import KycRole
 from liquifact_core.lifecycle import INVESTABLE, Role
 from liquifact_core.ports import (
     ChangeListener,
@@ -52,6 +53,7 @@ from liquifact_core.ports import (
     UnitOfWorkFactory,
 )
 from liquifact_core.services.idempotency import IdempotencyService
+from liquifact_core.services.kyc import KycGate
 from liquifact_core.submissions import (
     SUBMISSION_ERRORS,
     PreparedFunding,
@@ -103,7 +105,8 @@ class _Prepared:
 class FundingService:
     """Funding intents and their transactions. ``mode`` is ESCROW_SIGNING_MODE; ``chain``
     builds, checks and signs funding transactions (required by the delegated and custodial
-    modes: without it funding answers 503 ESCROW_CHAIN_UNAVAILABLE)."""
+    modes: without it funding answers 503 ESCROW_CHAIN_UNAVAILABLE). ``kyc`` is the gate an
+    investor passes before funding (default: the mock's, verifying subjects without a record)."""
 
     def __init__(
         self,
@@ -115,8 +118,10 @@ class FundingService:
         changes: ChangeListener,
         read_unit: UnitOfWorkFactory | None = None,
         mode: SigningMode = SigningMode.STUBBED,
+        kyc: KycGate | None = None,
     ) -> None:
         self._uow = unit_of_work
+        self._kyc = kyc or KycGate()
         self._read = read_unit or unit_of_work
         self._clock = clock
         self._ids = ids
@@ -146,8 +151,9 @@ class FundingService:
         while the first still runs raises RequestInProgress (retryable). Who may fund is
         checked before the key is claimed or a stored outcome replayed (Forbidden: not an
         investor, WALLET_NOT_BOUND, WALLET_MISMATCH when ``investorAddress`` is not the
-        caller's bound wallet), so a replay is never served to a caller who could not make
-        the request now.
+        caller's bound wallet; then the investor's KYC: Forbidden INVESTOR_KYC_NOT_VERIFIED
+        unless verified or exempted), so a replay is never served to a caller who could not
+        make the request now, and nothing is prepared or recorded for an unverified investor.
         ``context`` is kept with the outcome for the caller's replays (``FundingOutcome``).
 
         Signing modes: ``stubbed`` records the intent only. ``delegated`` and ``custodial``
@@ -167,6 +173,7 @@ class FundingService:
                 "investorAddress must be the wallet bound to this account.",
                 code="WALLET_MISMATCH",
             )
+        self.check_kyc(tenant_id, actor)
         if self.mode is SigningMode.CUSTODIAL and not self._chain_port().custodies(
             request.investor.value
         ):
@@ -314,18 +321,20 @@ class FundingService:
         in one transaction; the job sends it, never this request).
 
         Only the investor whose wallet the commitment names may submit (any other caller's
-        view: NotFound; not an investor: Forbidden). The envelope must be
-        the prepared transaction itself signed by that wallet's key (``FundingChain.
-        check_signed``: 422 SIGNED_TRANSACTION_UNREADABLE / SIGNED_TRANSACTION_MISMATCH /
-        SIGNATURE_INVALID). Submitting again the same transaction once it was taken answers
-        the commitment as it is (idempotent); a commitment not awaiting a signature, or
-        released (its invoice was cancelled, say: its transaction must never be sent), is
-        Conflict COMMITMENT_NOT_AWAITING_SIGNATURE. Past its time bound the chain is asked
-        first (the wallet may have sent it itself): applied, the commitment is recorded as
-        the chain has it and answered; never seen, it is failed and released, then Conflict
+        view: NotFound; not an investor: Forbidden; an investor whose KYC is not verified or
+        exempted: Forbidden INVESTOR_KYC_NOT_VERIFIED). The envelope must be the prepared
+        transaction itself signed by that wallet's key (``FundingChain.check_signed``:
+        422 SIGNED_TRANSACTION_UNREADABLE / SIGNED_TRANSACTION_MISMATCH / SIGNATURE_INVALID).
+        Submitting again the same transaction once it was taken answers the commitment as it
+        is (idempotent); a commitment not awaiting a signature, or released (its invoice was
+        cancelled, say: its transaction must never be sent), is Conflict
+        COMMITMENT_NOT_AWAITING_SIGNATURE. Past its time bound the chain is asked first (the
+        wallet may have sent it itself): applied, the commitment is recorded as the chain has
+        it and answered; never seen, it is failed and released, then Conflict
         TRANSACTION_EXPIRED.
         """
         self.check_can_fund(actor)
+        self.check_kyc(tenant_id, actor)
         with self._read(tenant_id) as uow:
             current = uow.commitments.get(tenant_id, commitment_id)
         if current is None or current.investor_address != actor.wallet:
@@ -397,6 +406,12 @@ class FundingService:
                 "No Stellar wallet is bound to this account; bind one before funding.",
                 code="WALLET_NOT_BOUND",
             )
+
+    def check_kyc(self, tenant_id: str, actor: Actor) -> None:
+        """Forbidden INVESTOR_KYC_NOT_VERIFIED unless the investor ``actor`` is verified or
+        exempted (``KycGate``); read in a read unit of its own, before anything else."""
+        with self._read(tenant_id) as uow:
+            self._kyc.require(uow, tenant_id, actor.id, KycRole.INVESTOR)
 
     def update_commitment(
         self, tenant_id: str, actor: Actor, commitment_id: str, changes: Mapping[str, Any]

@@ -33,6 +33,7 @@ from liquifact_core.invoices import (
     Transition,
     TransitionReason,
 )
+from liquifact_core.kyc import KycRole
 from liquifact_core.lifecycle import (
     INVESTABLE,
     TERMINAL,
@@ -52,6 +53,7 @@ from liquifact_core.ports import (
     UnitOfWorkFactory,
 )
 from liquifact_core.services.documents import forget_invoice_files
+from liquifact_core.services.kyc import KycGate
 from liquifact_core.services.webhooks import WebhookOutbox
 
 _WRITERS = frozenset({Role.SME, Role.ADMIN, Role.SERVICE})
@@ -80,12 +82,15 @@ class InvoiceService:
         *,
         ledger: EscrowLedger | None = None,
         escrow_addresses: EscrowAddressBook | None = None,
+        kyc: KycGate | None = None,
     ) -> None:
         """``changes`` hears, after each commit, every lifecycle or funding change
         (``InvoiceChanged``); ``outbox`` writes each history step's webhook delivery job in
         the step's own transaction (default: one with the spec's retries over ``ids``).
         ``ledger``: the chain ``link_escrow`` checks the contract on (none: not checked);
-        ``escrow_addresses``: the ``ESCROW_ADDR_BY_INVOICE`` mapping (none: empty)."""
+        ``escrow_addresses``: the ``ESCROW_ADDR_BY_INVOICE`` mapping (none: empty); ``kyc``:
+        the gate an invoice's SME passes before its escrow is linked (default: the mock's,
+        verifying subjects without a record)."""
         self._uow = unit_of_work
         self._clock = clock
         self._ids = ids
@@ -93,6 +98,7 @@ class InvoiceService:
         self._outbox = outbox or WebhookOutbox(ids)
         self._ledger = ledger
         self._addresses = escrow_addresses or EscrowAddressBook()
+        self._kyc = kyc or KycGate()
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, tenant_id: str, actor: Actor, invoice_id: str) -> Invoice:
@@ -283,7 +289,8 @@ class InvoiceService:
 
         1. the invoice is read in a unit of its own (404 when missing or hidden; 412 on a stale
            ``expected_version``) and the lifecycle guard runs (403 / 409 as for any
-           transition), so a link that cannot happen asks nothing of the chain;
+           transition), so a link that cannot happen asks nothing of the chain; then the
+           SME's KYC (403 ``SME_KYC_NOT_VERIFIED`` unless verified or exempted);
         2. the ``ESCROW_ADDR_BY_INVOICE`` mapping: 422 ``ESCROW_ADDRESS_NOT_MAPPED`` /
            ``ESCROW_NOT_ALLOWLISTED`` (``EscrowAddressBook.check_link_allowed``);
         3. with a ledger, the contract is read from the chain, outside any transaction:
@@ -297,13 +304,14 @@ class InvoiceService:
         if self._ledger is not None or self._addresses.configured:
             with self._uow(tenant_id) as uow:
                 current = self._visible(uow, tenant_id, actor, invoice_id)
-            _check_version(current, expected_version)
-            check_transition(
-                current.status,
-                InvoiceStatus.LINKED_ESCROW,
-                actor.role,
-                is_owner=current.is_owned_by(actor),
-            )
+                _check_version(current, expected_version)
+                check_transition(
+                    current.status,
+                    InvoiceStatus.LINKED_ESCROW,
+                    actor.role,
+                    is_owner=current.is_owned_by(actor),
+                )
+                self._kyc.require(uow, tenant_id, current.sme_id, KycRole.SME)
             self._addresses.check_link_allowed(current.id, address)
             if self._ledger is not None:
                 reading = self._ledger.read_escrow(address)
@@ -330,7 +338,9 @@ class InvoiceService:
         funding_target: Stroops | None = None,
         expected_version: int | None = None,
     ) -> Invoice:
-        """Move an invoice one step along the lifecycle, with audit, in one transaction."""
+        """Move an invoice one step along the lifecycle, with audit, in one transaction.
+        Linking an escrow needs the invoice's SME verified or exempted (Forbidden
+        SME_KYC_NOT_VERIFIED), checked after the lifecycle guard and before any write."""
         with self._uow(tenant_id) as uow:
             invoice = self._visible(uow, tenant_id, actor, invoice_id)
             _check_version(invoice, expected_version)
@@ -342,6 +352,8 @@ class InvoiceService:
                 escrow_address=escrow_address,
                 funding_target=funding_target,
             )
+            if target is InvoiceStatus.LINKED_ESCROW:
+                self._kyc.require(uow, tenant_id, invoice.sme_id, KycRole.SME)
             uow.invoices.update(moved, invoice.version)
             self._record_step(uow, step)
             metadata: dict[str, Any] = {"from": invoice.status.value, "to": target.value}

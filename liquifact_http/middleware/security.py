@@ -36,6 +36,9 @@ CORS_HEADERS = (
     "x-api-key",
     "x-correlation-id",
     "x-tenant-id",
+    # The KYC provider's webhook signature (POST /v1/kyc/webhook); listed because it is a
+    # documented request header, though providers are servers, not browsers.
+    "x-signature",
     # The spec's audit headers of admin writes (liquifact_http.admin_audit).
     "x-admin-action",
     "x-audit-target-type",

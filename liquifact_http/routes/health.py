@@ -3,10 +3,11 @@
 ``/readyz`` runs the critical checks, the ones without which no request can succeed (the
 database, and the Soroban RPC when a ledger is configured: ``SOROBAN_RPC_URL``, spec: "Critical:
 DB, Soroban RPC"). ``/ready`` runs those plus the checks of optional dependencies; the KYC
-provider check joins ``EXTENDED_CHECKS`` when that adapter exists. Bodies name each check
-and whether it is up, never a host, user or driver message. ``/ready`` also says whether the
-response cache is shared across processes (see ``cache_report``) and how far behind the escrow
-indexer is (``indexer_report``; information only, never a reason for 503).
+provider check (``kyc``) joins them when a provider is configured, and the body says which
+provider decides KYC (``kyc_report``: the in-memory mock is named, with a warning). Bodies
+name each check and whether it is up, never a host, user or driver message. ``/ready`` also
+says whether the response cache is shared across processes (see ``cache_report``) and how far
+behind the escrow indexer is (``indexer_report``; information only, never a reason for 503).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from liquifact_http.probe_bodies import (
     UP,
     CacheBody,
     IndexerBody,
+    KycProviderBody,
     ReadinessBody,
     ReadinessCheckBody,
 )
@@ -50,6 +52,11 @@ def _chain(wired: Services) -> None:
     # getHealth through the ledger's circuit breaker: an open breaker is "down" at once.
     if wired.ledger is not None:
         wired.ledger.check_health()
+
+
+def _kyc(wired: Services) -> None:
+    # GET {KYC_PROVIDER_URL}/health: the provider must answer for KYC to progress.
+    wired.kyc.provider.check()
 
 
 CRITICAL_CHECKS: Mapping[str, Check] = {"database": _database}
@@ -84,6 +91,31 @@ def _report(checks: Mapping[str, Check], wired: Services) -> ReadinessBody:
     return ReadinessBody(READY if ready else NOT_READY, results)
 
 
+MOCK_KYC_WARNING = (
+    "No KYC provider is configured (KYC_PROVIDER_URL, KYC_PROVIDER_API_KEY): the in-memory "
+    "mock decides KYC, treating every subject without a record as its default status."
+)
+
+
+def extended_checks(wired: Services) -> Mapping[str, Check]:
+    """The optional dependencies ``/ready`` asks too: the KYC provider when one is configured
+    (the mock has nothing to ask)."""
+    if wired.kyc.is_mock:
+        return EXTENDED_CHECKS
+    return {**EXTENDED_CHECKS, "kyc": _kyc}
+
+
+def kyc_report(wired: Services) -> KycProviderBody:
+    """Who decides KYC; the mock with its policy and a warning."""
+    provider = wired.kyc.provider
+    if not wired.kyc.is_mock:
+        return KycProviderBody(provider.name)
+    assumed = provider.assumed_status
+    return KycProviderBody(
+        provider.name, None if assumed is None else assumed.value, MOCK_KYC_WARNING
+    )
+
+
 def indexer_report(wired: Services) -> IndexerBody | None:
     """The escrow indexer's lag and last pass age (``/ready``, information only: a stale
     indexer never makes the process unready, and a failure to read it leaves it out)."""
@@ -100,11 +132,13 @@ async def _answer(
     checks: Mapping[str, Check],
     cache: CacheBody | None = None,
     *,
-    with_indexer: bool = False,
+    detailed: bool = False,
 ) -> Response:
     body = await blocking(_report, checks, services(request))
-    if with_indexer and services(request).indexer is not None:  # no chain: nothing to show
+    if detailed and services(request).indexer is not None:  # no chain: nothing to show
         body = attrs.evolve(body, indexer=await blocking(indexer_report, services(request)))
+    if detailed:  # /ready: who decides KYC
+        body = attrs.evolve(body, kyc=kyc_report(services(request)))
     for name, result in body.checks.items():
         record_readiness(request.app, name, result.up)
     # A cached "ready" would hide an outage from the load balancer.
@@ -146,9 +180,9 @@ async def readyz(request: Request) -> Response:
 async def ready(request: Request) -> Response:
     return await _answer(
         request,
-        {**critical_checks(services(request)), **EXTENDED_CHECKS},
+        {**critical_checks(services(request)), **extended_checks(services(request))},
         cache_report(request.app.state.settings),
-        with_indexer=True,
+        detailed=True,
     )
 
 

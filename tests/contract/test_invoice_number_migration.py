@@ -205,11 +205,12 @@ def test_0003_keeps_row_level_security_on_invoices() -> None:
             )
             [(owner,)] = connection.execute("SELECT current_user").fetchall()
     assert flags == (True, True)
-    # 0010 and 0011 add the other policies: reads for the owner role only (the SECURITY
-    # DEFINER listings of tenants to reconcile and of escrows to index), never for the
-    # application role.
+    # 0010, 0011 and 0015 add the other policies: reads for the owner role only (the SECURITY
+    # DEFINER listings of tenants to reconcile, of escrows to index and of tenants with
+    # maturities to remind), never for the application role.
     assert policies == {
         "tenant_isolation": ["public"],
         "reconciliation_scan": [owner],
         "escrow_indexer": [owner],
+        "reminder_scan": [owner],
     }

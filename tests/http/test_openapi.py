@@ -53,6 +53,8 @@ TENANT_SCOPED_PREFIXES = (
     "/v1/sme",
     "/v1/admin",
     "/v1/escrow",
+    "/v1/kyc/me",
+    "/v1/me",
     "/v1/retention",
 )
 
@@ -668,8 +670,9 @@ SELF_GUARDED: dict[str, list[dict[str, list[str]]]] = {"/metrics": [{"metricsBea
 # no JWT or API key is looked at, and a URL that is not valid is 403 (SIGNED_URL_INVALID).
 SIGNED_URLS = {"/v1/objects/{token}"}
 METRICS_TOKEN = "c0ffee" * 8
-# Public operations that answer 401 themselves: a failed wallet sign-in (SEP-10).
-SIGN_IN = {("/v1/auth", "post"), ("/v1/auth/register", "post")}
+# Public operations that answer 401 themselves: a failed wallet sign-in (SEP-10), and the KYC
+# provider's webhook (its credential is the X-Signature over the body).
+SIGN_IN = {("/v1/auth", "post"), ("/v1/auth/register", "post"), ("/v1/kyc/webhook", "post")}
 
 
 def test_security_schemes_are_declared() -> None:
@@ -749,6 +752,15 @@ def test_declared_security_is_what_the_api_enforces(
         # is refused for what it lacks).
         for garbage in ({}, {"Authorization": "Basic eDp5"}, {"X-API-Key": "lf_garbage_1"}):
             assert send(garbage).status_code == 400
+        return
+    if _canonical(path) == "/v1/kyc/webhook":
+        # No KYC_PROVIDER_SECRET here: no event is accepted, whatever credentials come along.
+        for garbage in ({}, {"Authorization": "Basic eDp5"}, {"X-API-Key": "lf_garbage_1"}):
+            refused = send(garbage)
+            assert (refused.status_code, refused.json()["code"]) == (
+                404,
+                "KYC_WEBHOOK_NOT_CONFIGURED",
+            )
         return
     if _canonical(path) in SIGNED_URLS:
         # The token in the path is the credential: with a made-up one, whatever else is sent,

@@ -12,8 +12,10 @@ request, and they are recognised by their own error codes.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +29,7 @@ from stellar_sdk import Keypair
 from stellar_sdk.strkey import StrKey
 
 from liquifact_adapters.sqlite import SqliteStore
+from liquifact_core.webhooks import signature_header
 from liquifact_http.bootstrap import create_app
 from liquifact_http.openapi import openapi_document
 from tests.auth_helpers import bearer, test_settings
@@ -37,6 +40,7 @@ DOCUMENT = openapi_document()
 WALLET = Keypair.random().public_key
 ACCOUNT = "GAX2NZSB2SABPKXKVNXJGDNRSAK3AJFTP7DL2NHVH6T2Z2HE37P5F3BN"
 CONTRACT = StrKey.encode_contract(bytes(range(32)))
+KYC_SECRET = "bounds-kyc-webhook-secret"
 
 # Strings on the edges of the API's patterns: digits with and without leading zeros and at the
 # 10^18 edge, decimals with 0-5 places, ids at 28/29 characters, addresses with and without a
@@ -140,7 +144,14 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     path = Path(tmp_path_factory.mktemp("bounds")) / "bounds.sqlite3"
-    settings = test_settings(rate_limit_enabled=False, storage_dir=str(path.parent / "objects"))
+    # A KYC provider is configured (never called here) so the webhook takes signed events.
+    settings = test_settings(
+        rate_limit_enabled=False,
+        storage_dir=str(path.parent / "objects"),
+        kyc_provider_url="http://127.0.0.1:9",
+        kyc_provider_api_key="bounds-provider-key",
+        kyc_provider_secret=KYC_SECRET,
+    )
     app = create_app(settings, store=SqliteStore(str(path)))
     tenant = new_tenant()
     with TestClient(app) as client:
@@ -160,6 +171,7 @@ class BodyOperation:
     baseline: Callable[[], dict[str, Any]]
     investor: bool = False
     sme: bool = False
+    signed: bool = False  # the KYC provider's webhook: signed with KYC_SECRET, no token
     idempotent: bool = False  # sends a fresh Idempotency-Key
 
 
@@ -211,6 +223,21 @@ BODY_OPERATIONS = {
         "POST",
         "/v1/admin/wallets",
         lambda: {"address": Keypair.random().public_key, "role": "investor", "subject": "s-1"},
+    ),
+    "startKycVerification": BodyOperation("POST", "/v1/kyc/me/verification", dict, sme=True),
+    "exemptSubjectKyc": BodyOperation(
+        "POST", "/v1/admin/kyc/{subject}/exempt", lambda: {"reason": "Listed company"}
+    ),
+    "putOwnContact": BodyOperation(
+        "PUT", "/v1/me/contact", lambda: {"email": "me@example.com"}, sme=True
+    ),
+    # Signed with the world's KYC_PROVIDER_SECRET; a reference no record has: valid by the
+    # document, 404.
+    "receiveKycEvent": BodyOperation(
+        "POST",
+        "/v1/kyc/webhook",
+        lambda: {"eventId": f"evt-{uuid.uuid4().hex}", "reference": "kyc_nobody", "status": "ok"},
+        signed=True,
     ),
     # A presigned upload for the pending invoice of the case (an Idempotency-Key per case).
     "createPresignedUpload": BodyOperation(
@@ -304,6 +331,7 @@ def _send_body(world: World, name: str, body: dict[str, Any]) -> Any:
     if "{id}" in path:
         path = path.replace("{id}", world.pending_invoice())
     path = path.replace("{commitmentId}", "cmt_nosuchcommitment")
+    path = path.replace("{subject}", "bounds-sme")
     path = path.replace("{fileId}", "fil_nosuchfile")
     path = path.replace("{policyId}", "rpol_nosuchpolicy").replace("{holdId}", "hold_nosuchhold")
     headers = dict(world.investor if operation.investor else world.admin)
@@ -311,6 +339,11 @@ def _send_body(world: World, name: str, body: dict[str, Any]) -> Any:
         headers = dict(world.sme)
     if operation.investor or operation.idempotent:
         headers["Idempotency-Key"] = f"key-{uuid.uuid4().hex}"
+    if operation.signed:
+        raw = json.dumps(body).encode()
+        signed = signature_header(KYC_SECRET, raw, datetime.now(UTC))
+        headers = {"Content-Type": "application/json", "X-Signature": signed}
+        return world.client.request(operation.method, path, content=raw, headers=headers)
     if body.get("invoiceId") == PENDING_INVOICE:
         body = {**body, "invoiceId": world.pending_invoice()}
     return world.client.request(operation.method, path, json=body, headers=headers)

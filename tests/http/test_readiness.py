@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import psycopg
 import pytest
@@ -69,7 +70,10 @@ def test_probes_are_not_ready_when_the_database_is_unreachable(
     assert response.status_code == 503
     assert_matches_openapi(response)
     # /ready also says whether the cache is shared (issue 9; these settings: SQLite, no Redis).
-    cache = {"cache": {"shared": False}} if path == "/ready" else {}
+    cache: dict[str, Any] = {"cache": {"shared": False}} if path == "/ready" else {}
+    # /ready names who decides KYC too (issue 15; no provider configured: the mock).
+    if path == "/ready":
+        cache["kyc"] = {"provider": "mock", "mockDefaultStatus": "verified", "warning": ANY}
     assert response.json() == {**NOT_READY, **cache}
     _assert_discloses_nothing(response.text, port)
 

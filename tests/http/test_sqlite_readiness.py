@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 from starlette.testclient import TestClient
@@ -38,7 +39,10 @@ def test_probes_are_not_ready_while_the_file_is_exclusively_locked(
             assert locked.status_code == 503
             assert_matches_openapi(locked)
             # /ready adds whether the cache is shared between processes (issue 9, item 8).
-            expected = NOT_READY if path == "/readyz" else {**NOT_READY, "cache": {"shared": False}}
+            # /ready names who decides KYC too (issue 15; no provider configured: the mock).
+            mock = {"provider": "mock", "mockDefaultStatus": "verified", "warning": ANY}
+            detail = {"cache": {"shared": False}, "kyc": mock}
+            expected = NOT_READY if path == "/readyz" else {**NOT_READY, **detail}
             assert locked.json() == expected
             assert client.get(path).status_code == 200
     finally:

@@ -27,6 +27,7 @@ PATH_VALUES = {
     "jobId": "job_01M8R0RA38VGM1YWTAZ342AME4",
     "runId": "rec_01M8R0RA38VGM1YWTAZ342AME4",
     "commitmentId": "cmt_01M8R0RA38VGM1YWTAZ342AME4",
+    "subject": "sme-1",
     "fileId": "fil_01M8R0RA38VGM1YWTAZ342AME4",
     "token": "e30." + "A" * 43,
     "policyId": "rpol_01M8R0RA38VGM1YWTAZ342AME4",

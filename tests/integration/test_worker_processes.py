@@ -187,8 +187,16 @@ def test_a_scheduled_slot_runs_once_per_period_with_three_workers(
         if worker.stderr:
             worker.stderr.close()
 
-    # The slots with a handler in this worker (no chain: no reconciliation or indexing).
-    slots = [slot for slot in SLOTS if slot.name in ("idempotency_purge", "retention_purge")]
+    # The slots with a handler in this worker (no chain: no reconciliation or indexing), in
+    # the order of their job ids.
+    slots = sorted(
+        (
+            slot
+            for slot in SLOTS
+            if slot.name in ("idempotency_purge", "retention_purge", "maturity_reminders")
+        ),
+        key=lambda slot: slot.name,
+    )
     with psycopg.connect(postgres_database) as connection:
         rows = connection.execute(
             "SELECT id, tenant_id, type, status, attempts FROM jobs ORDER BY id"
