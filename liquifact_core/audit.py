@@ -32,10 +32,26 @@ _SENSITIVE_ANYWHERE = (
     "cookie",
     "mnemonic",
     "credential",
+    # Credentials whose name starts with "secret" or "seed" rather than ending with it
+    # (Stellar's "secretKey", AWS's "secret_access_key", a wallet's "seedPhrase").
+    "secretkey",
+    "secretaccess",
+    "seedphrase",
+    "signingkey",
+    "encryptionkey",
 )
 # ... or ends with one of these ("accessToken", "clientSecret", "webhookSecret", "seed"), so
 # that names merely starting with them ("secretCreated", "tokenType") keep their values.
-_SENSITIVE_SUFFIXES = ("secret", "token", "seed", "signature", "jwt")
+_SENSITIVE_SUFFIXES = (
+    "secret",
+    "secrets",
+    "token",
+    "tokens",
+    "seed",
+    "seeds",
+    "signature",
+    "jwt",
+)
 # Values that are credentials whatever their key: bearer/basic credentials, JWTs, LiquiFact
 # API keys, Stellar secret seeds, and the user info and query string of URLs.
 _VALUE_RULES = (

@@ -10,8 +10,9 @@ CSV cells are made safe for spreadsheets (``neutralise``, the spec's ``escapeCsv
 cell that starts with TAB or CR, or whose first character after leading whitespace is one of
 ``= + - @ |`` (the OWASP CSV-injection list), gets a leading single quote, so Excel,
 LibreOffice and Google Sheets show it as text and never evaluate it as a formula or DDE call.
-Quoting is RFC 4180, done by the standard ``csv`` module (fields holding a comma, a double
-quote or a line break are quoted, double quotes doubled, lines end with CRLF).
+Quoting is RFC 4180, done by the standard ``csv`` module (every data cell quoted, so no
+``;`` or tab inside a cell can start a new one in any locale; double quotes doubled, lines end
+with CRLF). Full-width and small forms of the leading characters (NFKC) are caught too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import csv
 import enum
 import io
 import json
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC
 from typing import Any, ClassVar
@@ -48,8 +50,9 @@ SPEC_COLUMNS = (
 )
 CSV_COLUMNS = (*SPEC_COLUMNS, "actorRole", "metadata")
 # First characters a spreadsheet reads as the start of a formula or DDE call (after leading
-# whitespace), with their full-width forms, which some spreadsheets normalise.
-_FORMULA_LEADS = frozenset("=+-@|\uff1d\uff0b\uff0d\uff20\uff5c")
+# whitespace). Their compatibility forms (full-width \uff1d, small \ufe66 ...), which some
+# spreadsheets normalise, are caught by comparing the character's NFKC form.
+_FORMULA_LEADS = frozenset("=+-@|")
 _RAW_LEADS = frozenset("\t\r")
 _CURSOR_VERSION = 1
 
@@ -156,8 +159,12 @@ def neutralise(text: str) -> str:
     for ch in text:
         if _is_leading_space(ch):
             continue
-        return "'" + text if ch in _FORMULA_LEADS else text
+        return "'" + text if _is_formula_lead(ch) else text
     return text
+
+
+def _is_formula_lead(ch: str) -> bool:
+    return ch in _FORMULA_LEADS or unicodedata.normalize("NFKC", ch)[:1] in _FORMULA_LEADS
 
 
 def _timestamp(event: AuditEvent) -> str:
@@ -193,16 +200,23 @@ def _text(value: Any) -> str:
 class CsvRows:
     """Renders the trail as CSV text, a chunk at a time (``csv`` module, RFC 4180 quoting, CRLF
     line ends): ``header()`` once, then ``rows(records)`` for each chunk read from the store.
-    Only the chunk being rendered is held in memory."""
+    Only the chunk being rendered is held in memory.
+
+    Every data cell is quoted (RFC 4180 allows it): a spreadsheet whose locale separates
+    fields with ``;`` (or an import told to split on tabs) would otherwise cut an unquoted
+    cell such as ``Mozilla;=cmd|' /C calc'!A0`` in two and evaluate the second part, whose
+    leading ``=`` ``neutralise`` never saw at the start of the cell. The header is constant
+    and stays unquoted."""
 
     LINE_END: ClassVar[str] = "\r\n"
 
     def __init__(self) -> None:
         self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+        self._header = csv.writer(self._buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+        self._writer = csv.writer(self._buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
 
     def header(self) -> str:
-        self._writer.writerow(CSV_COLUMNS)
+        self._header.writerow(CSV_COLUMNS)
         return self._take()
 
     def rows(self, records: Iterable[AuditRecord]) -> str:

@@ -198,3 +198,20 @@ def test_csv_takes_no_page_parameters() -> None:
         ("limit", "NOT_ALLOWED_FOR_FORMAT"),
         ("cursor", "NOT_ALLOWED_FOR_FORMAT"),
     ]
+
+
+@pytest.mark.parametrize("lead", ["\ufe66", "\ufe62", "\ufe63", "\uff20", "\uff5c"])
+def test_compatibility_forms_of_a_formula_lead_are_neutralised(lead: str) -> None:
+    # Small forms (U+FE62/63/66) normalise (NFKC) to + - =, as the full-width ones do.
+    assert neutralise(f" {lead}cmd") == f"' {lead}cmd"
+
+
+def test_a_cell_cannot_be_split_into_a_formula_by_a_semicolon_locale() -> None:
+    # Excel in a locale whose list separator is ";" splits unquoted fields on it: the
+    # second half would start with "=" and be evaluated. Every data cell is quoted.
+    agent = "Mozilla;=cmd|' /C calc'!A0"
+    text = CsvRows().rows([AuditRecord(1, _event(metadata={"userAgent": agent}))])
+    assert f'"{agent}"' in text
+    for cell in text.rstrip("\r\n").split(","):
+        assert cell.startswith('"') and cell.endswith('"'), cell
+    assert _read(text)[0][8] == agent

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -117,3 +118,24 @@ def test_redaction_is_idempotent_and_leaves_no_sensitive_value(value: Any) -> No
     once = redact(value)
     assert redact(once) == once
     assert _sensitive_values(once) == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "secretKey",
+        "secret_key",
+        "aws_secret_access_key",
+        "secretAccessKey",
+        "seedPhrase",
+        "signingKey",
+        "encryptionKey",
+        "tokens",
+        "clientSecrets",
+        "seeds",
+    ],
+)
+def test_credential_names_starting_with_a_marker_are_redacted(key: str) -> None:
+    # "secretCreated" keeps its value, but these name the credential itself.
+    assert redact({key: "hunter2-not-a-seed"}) == {key: REDACTED}
+    assert redact({"nested": [{key: ["a", "b"]}]}) == {"nested": [{key: REDACTED}]}
