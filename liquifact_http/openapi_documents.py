@@ -319,6 +319,9 @@ def paths() -> Object:
                             "size (SIZE_MISMATCH).",
                             403: _SIGNED,
                             404: "The local store is not in use.",
+                            409: "Something was already uploaded to this URL "
+                            "(UPLOAD_EXISTS): confirm it; a mismatched upload is discarded "
+                            "at confirmation and the URL takes another.",
                             413: f"The body is over BODY_LIMIT_INVOICE ({_LIMIT} bytes by "
                             "default).",
                             415: "The Content-Type is not the one the URL was made for.",

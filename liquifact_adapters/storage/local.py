@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -29,16 +30,24 @@ from typing import Any, BinaryIO
 import attrs
 
 from liquifact_core.documents import CHUNK_BYTES
-from liquifact_core.errors import Forbidden, NotFound, Unavailable
+from liquifact_core.errors import Conflict, Forbidden, NotFound, Unavailable
 
 URL_PREFIX = "/v1/objects/"
 TOKEN_PATTERN = "^[A-Za-z0-9_-]{1,3000}\\.[A-Za-z0-9_-]{43}$"  # noqa: S105 - a pattern
 TOKEN_MAX = 3044
+_TOKEN = re.compile(TOKEN_PATTERN)
 
 
 def storage_unavailable() -> Unavailable:
     """The folder cannot be written or read (disk full, permissions); no path is named."""
     return Unavailable("Document storage is unavailable.", code="STORAGE_UNAVAILABLE")
+
+
+def upload_exists() -> Conflict:
+    return Conflict(
+        "A file was already uploaded to this URL; confirm it, or request another upload.",
+        code="UPLOAD_EXISTS",
+    )
 
 
 def object_not_found() -> NotFound:
@@ -87,6 +96,10 @@ class UrlSigner:
 
     def verify(self, token: str) -> dict[str, Any]:
         """The claims of a token this signer made; SignedUrlRefused otherwise."""
+        # The shape first: anything else (non-ASCII text above all, which neither the MAC
+        # nor compare_digest takes) is refused as invalid rather than failing as a 500.
+        if not _TOKEN.fullmatch(token):
+            raise SignedUrlRefused("This URL is not valid.")
         payload, dot, signature = token.partition(".")
         if not dot or not hmac.compare_digest(signature, self._mac(payload)):
             raise SignedUrlRefused("This URL is not valid.")
@@ -113,7 +126,20 @@ class LocalObjectStore:
         self._prefix = url_prefix
 
     # ---- bytes -------------------------------------------------------------------------
-    def put(self, key: str, source: BinaryIO, size: int, content_type: str) -> None:
+    def put(
+        self,
+        key: str,
+        source: BinaryIO,
+        size: int,
+        content_type: str,
+        *,
+        replace: bool = True,
+    ) -> None:
+        """Store ``size`` bytes of ``source`` under ``key``. ``replace=False`` (uploads
+        through a signed URL) never overwrites an object already there: 409 UPLOAD_EXISTS,
+        so an upload URL still within its lifetime cannot swap a file that was confirmed
+        (checked and attested) for other bytes; a mismatched upload is discarded at
+        confirmation, so the URL may then be used again."""
         del content_type  # the type is the file's own (checked before it got here)
         path = self._path(key)
         temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
@@ -128,7 +154,12 @@ class LocalObjectStore:
                     raise ValueError("the source held fewer bytes than its size")
                 sink.flush()
                 os.fsync(sink.fileno())
-            os.replace(temporary, path)
+            if replace:
+                os.replace(temporary, path)
+            else:
+                os.link(temporary, path)  # atomic, and fails if the key is taken
+        except FileExistsError:
+            raise upload_exists() from None
         except OSError as error:
             raise storage_unavailable() from error
         finally:

@@ -18,6 +18,7 @@ from liquifact_http.sentry import report_exception
 # A client-sent id is echoed only if it is short and plain; anything else is replaced.
 _ACCEPTED = re.compile(r"[A-Za-z0-9._:\-]{8,128}")
 HEADER = "X-Correlation-Id"
+_OBJECT_URLS = b"/v1/objects/"  # the local object store's signed URLs (routes/documents.py)
 
 
 def new_correlation_id() -> str:
@@ -42,6 +43,10 @@ def loggable_path(scope: Scope) -> str:
     raw = scope.get("raw_path")
     if not isinstance(raw, bytes):
         raw = str(scope.get("path", "")).encode("utf-8", "surrogatepass")
+    if raw.startswith(_OBJECT_URLS):
+        # A signed object URL's token is its own credential (whoever holds it downloads or
+        # uploads the file, for up to 24 hours): a log reader must not get it.
+        raw = _OBJECT_URLS + b"{token}"
     return "".join(chr(b) if 0x20 < b < 0x7F else f"\\x{b:02x}" for b in raw)
 
 

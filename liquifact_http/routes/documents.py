@@ -370,7 +370,16 @@ async def put_object(request: Request) -> Response:
         if received != size:
             raise _size_mismatch(size)
         await blocking(spool.seek, 0)
-        await blocking(store.put, access.key, cast(BinaryIO, spool), size, access.content_type)
+        # Never over an object already there (409 UPLOAD_EXISTS): a confirmed file stays
+        # the bytes that were checked and attested for the rest of the URL's lifetime.
+        await blocking(
+            store.put,
+            access.key,
+            cast(BinaryIO, spool),
+            size,
+            access.content_type,
+            replace=False,
+        )
     return Response(status_code=204)
 
 

@@ -5,6 +5,7 @@ and what happens to the files of a deleted invoice."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -529,3 +530,50 @@ def test_no_storage_secret_or_path_appears_in_answers(
     for answer in (stored, link):
         assert str(objects) not in answer.text
         assert "tenants/" not in answer.text
+
+
+# ---- attacks: a confirmed file stays put; tokens are credentials -----------------------
+def test_an_upload_url_cannot_replace_a_confirmed_file(
+    client: TestClient, invoice_id: str, sme: dict[str, str], objects: Path
+) -> None:
+    ticket = presign(client, sme, "replace-0001", **request_body(invoice_id)).json()
+    path = urlsplit(ticket["uploadUrl"]).path
+    put = client.put(path, content=PDF, headers={"Content-Type": "application/pdf"})
+    assert put.status_code == 204
+    assert client.post(ticket["confirmUrl"], headers=sme).status_code == 200
+    # The URL is still within its 15 minutes: a second PUT of other bytes of the same size
+    # (an executable) must not replace what was checked and attested.
+    impostor = EXE[: len(PDF)].ljust(len(PDF), b"\x00")
+    again = client.put(path, content=impostor, headers={"Content-Type": "application/pdf"})
+    assert again.status_code == 409, again.text
+    link = client.get(
+        f"/v1/invoices/{invoice_id}/files/{ticket['fileId']}/download-url", headers=sme
+    ).json()["url"]
+    served = download(client, link)
+    assert served.status_code == 200
+    assert sha256(served.content) == sha256(PDF)
+
+
+def test_a_non_ascii_object_token_is_a_client_mistake(client: TestClient) -> None:
+    for token in ("%C3%A9.abc", "abc.%C3%A9", "a" * 10 + ".%E2%80%AE" + "b" * 40):
+        for method in ("GET", "PUT"):
+            answer = client.request(method, f"/v1/objects/{token}")
+            assert answer.status_code in (400, 403, 404), (token, method, answer.status_code)
+
+
+def test_signed_object_tokens_stay_out_of_the_access_log(
+    client: TestClient,
+    invoice_id: str,
+    sme: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ticket = presign(client, sme, "log-token-0001", **request_body(invoice_id)).json()
+    path = urlsplit(ticket["uploadUrl"]).path
+    signature = path.rsplit(".", 1)[1]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="liquifact.http"):
+        put = client.put(path, content=PDF, headers={"Content-Type": "application/pdf"})
+        assert put.status_code == 204
+    server_lines = [r.getMessage() for r in caplog.records if r.name == "liquifact.http"]
+    assert any("/v1/objects/" in line for line in server_lines)
+    assert not [line for line in server_lines if signature in line]
