@@ -126,7 +126,7 @@ class UploadTicketBody(Representation):
         }
     )
     upload_method: str = out({"enum": ["PUT"]})
-    upload_headers: dict[str, str] = out(keys=["Content-Type"])
+    upload_headers: dict[str, str] = out(keys=["Content-Type", "If-None-Match"])
     expires_at: str = out(_at("When the upload URL stops working (15 minutes)"))
     confirm_url: str = out(
         {

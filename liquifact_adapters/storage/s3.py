@@ -146,11 +146,15 @@ class S3ObjectStore:
         return removed
 
     def upload_url(self, key: str, content_type: str, size: int, expires_at: datetime) -> str:
+        # If-None-Match: * is signed into the URL, so the upload must send it and S3 refuses
+        # the PUT once an object is at the key: a URL still valid after its file was
+        # confirmed cannot replace the checked bytes (UPLOAD_HEADERS tells the client).
         params = {
             "Bucket": self.bucket,
             "Key": key,
             "ContentType": content_type,
             "ContentLength": size,
+            "IfNoneMatch": "*",
         }
         return self._presign("put_object", params, expires_at)
 

@@ -304,7 +304,9 @@ class DocumentService:
             file=file,
             upload_url=url,
             upload_method="PUT",
-            upload_headers={"Content-Type": file.content_type.value},
+            # If-None-Match: * makes every store refuse a second upload to the key (S3
+            # signs it into the URL; the local store refuses replacing anyway).
+            upload_headers={"Content-Type": file.content_type.value, "If-None-Match": "*"},
             expires_at=expires_at,
         )
 

@@ -346,7 +346,7 @@ def test_a_presigned_upload_is_idempotent_then_confirmed(
     ticket = first.json()
     assert ticket["invoiceId"] == invoice_id
     assert ticket["uploadMethod"] == "PUT"
-    assert ticket["uploadHeaders"] == {"Content-Type": "application/pdf"}
+    assert ticket["uploadHeaders"] == {"Content-Type": "application/pdf", "If-None-Match": "*"}
     assert ticket["expiresAt"] == "2026-01-01T00:15:00.000Z"
     assert ticket["file"]["status"] == "pending"
     again = presign(client, sme, "upload-key-0001", **request_body(invoice_id))
