@@ -30,7 +30,7 @@ import attrs
 from liquifact_core.errors import FieldError, ValidationError
 from liquifact_core.jobs import Job, new_job, sanitise_error
 from liquifact_core.lifecycle import InvoiceStatus
-from liquifact_core.rules import Checked, Email, query_error, rule_field
+from liquifact_core.rules import Checked, ContactEmail, query_error, rule_field
 
 MATURITY_REMINDER = "maturity_reminder"
 DEFAULT_DAYS_BEFORE = 7
@@ -129,11 +129,12 @@ class Contact:
 
 @attrs.frozen
 class ContactUpdate(Checked):
-    """A subject's contact as it sends it (``PUT /v1/me/contact``, ``{email}``)."""
+    """A subject's contact as it sends it (``PUT /v1/me/contact``, ``{email}``): one plain
+    address (``ContactEmail``), where reminders are sent."""
 
     INVALID_MESSAGE = "The contact has invalid fields."
 
-    email: str = rule_field(Email())
+    email: str = rule_field(ContactEmail())
 
     @classmethod
     def invalid(cls, errors: Sequence[FieldError]) -> ValidationError:

@@ -20,6 +20,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from email import errors as email_errors
+from email import policy as email_policy
 from typing import Any, ClassVar, Protocol
 
 import attrs
@@ -100,6 +102,37 @@ class Email:
 
     def parse(self, raw: Any) -> str:
         return v.email(raw)
+
+
+def is_single_address(value: str) -> bool:
+    """True when ``value``, put in a To header as the mailer does, is that one address and
+    nothing more: no display name, comment, second address or RFC 2047 encoded word (the
+    header decodes ``=?utf-8?q?a=40b.test=2C?=me@example.com`` into two recipients, and
+    SMTP sends to every address the To header holds). A non-ASCII local part (RFC 6532) is
+    allowed."""
+    header = email_policy.default.header_factory("To", value)
+    defects = [d for d in header.defects if not isinstance(d, email_errors.NonASCIILocalPartDefect)]
+    addresses = header.addresses
+    return (
+        not defects
+        and len(addresses) == 1
+        and not addresses[0].display_name
+        and addresses[0].addr_spec == value
+    )
+
+
+@attrs.frozen
+class ContactEmail(Email):
+    """An e-mail address (``Email``) that is also exactly one recipient in a To header
+    (``is_single_address``)."""
+
+    def parse(self, raw: object) -> str:
+        value = super().parse(raw)
+        if not is_single_address(value):
+            raise ValidationError(
+                "must be one plain e-mail address (no name, comment, list or encoded word)"
+            )
+        return value
 
 
 @attrs.frozen

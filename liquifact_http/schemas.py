@@ -28,6 +28,7 @@ from liquifact_core.documents import FileName
 from liquifact_core.errors import ValidationError
 from liquifact_core.rules import (
     Account,
+    ContactEmail,
     Contract,
     Country,
     Currency,
@@ -321,6 +322,8 @@ _SCHEMAS: dict[type[Any], Callable[[Any], Object]] = {
         "items": {"type": "string", "enum": list(rule.members)},
     },
 }
+# A contact is one plain address (no name, list or encoded word): Email's grammar on the wire.
+_SCHEMAS[ContactEmail] = _SCHEMAS[Email]
 
 
 def rule_schema(rule: Rule) -> Object:

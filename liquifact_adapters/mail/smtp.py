@@ -19,6 +19,7 @@ import attrs
 import certifi
 
 from liquifact_core.reminders import MailFailure, MailMessage
+from liquifact_core.rules import is_single_address
 
 DEFAULT_PORT = 587
 DEFAULT_FROM = "noreply@liquifact.com"
@@ -50,6 +51,10 @@ class SmtpMailer:
         self._tls = tls or ssl.create_default_context(cafile=settings.ca_file or certifi.where())
 
     def send(self, message: MailMessage) -> None:
+        if not is_single_address(message.to):
+            # A contact stored before it was checked as one address: its To header could
+            # name other recipients (an encoded word, a list). Never sent; retrying cannot help.
+            raise MailFailure("The recipient is not one plain e-mail address.", permanent=True)
         email = self._compose(message)
         settings = self.settings
         try:
@@ -57,14 +62,14 @@ class SmtpMailer:
         except (smtplib.SMTPException, OSError) as error:
             raise _transient(error) from None
         try:
-            self._deliver(client, email)
+            self._deliver(client, email, message)
         finally:
             # Once the message is accepted, a failing QUIT must not make it look unsent.
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 client.quit()
             client.close()
 
-    def _deliver(self, client: smtplib.SMTP, email: EmailMessage) -> None:
+    def _deliver(self, client: smtplib.SMTP, email: EmailMessage, message: MailMessage) -> None:
         settings = self.settings
         try:
             client.ehlo()
@@ -74,7 +79,8 @@ class SmtpMailer:
             client.ehlo()
             if settings.user:
                 client.login(settings.user, settings.password or "")
-            client.send_message(email)
+            # The envelope names the one recipient given, never what the headers parse to.
+            client.send_message(email, to_addrs=[message.to])
         except MailFailure:
             raise
         except smtplib.SMTPRecipientsRefused as refused:

@@ -363,8 +363,9 @@ class KycService:
         """The ``kyc_submission`` job handler: send a pending record to the provider, with no
         unit open, then record its answer (mapped status, its reference, the flow URL).
         Idempotent: a record that is no longer pending or already has the provider's
-        reference is left alone. The provider unreachable: retryable failure; a refusal or an
-        answer we cannot map: dead letter."""
+        reference is left alone, and so is one a webhook event or an admin decided while the
+        provider was asked (that decision is newer than the answer). The provider
+        unreachable: retryable failure; a refusal or an answer we cannot map: dead letter."""
         subject = str(job.payload.get("subject", ""))
         with self._read(job.tenant_id) as uow:
             record = uow.kyc.get(job.tenant_id, subject)
@@ -383,9 +384,12 @@ class KycService:
             current = uow.kyc.get(job.tenant_id, subject)
             if (
                 current is None
+                or current.status is not KycStatus.PENDING
                 or current.provider_reference
                 or current.reference != record.reference
             ):
+                # A webhook event (or an admin) decided while the provider was asked: its
+                # answer to the submission is older and must not override that decision.
                 return
             sequence = len(uow.kyc.history(job.tenant_id, subject)) + 1
             self._answered(uow, current, answer, status, sequence, self._clock.now())

@@ -192,3 +192,23 @@ def test_without_an_smtp_host_reminders_are_logged(
         assert not any("@example.com" in line and "***" not in line for line in logged)
     finally:
         services.close()
+
+
+def test_the_mailer_sends_to_the_one_address_it_is_given(peer: SmtpPeer) -> None:
+    """A stored contact from before the stricter rule, an encoded word that the To header
+    would decode into a second recipient: refused for good, nothing sent to anyone."""
+    from liquifact_adapters.mail.smtp import SmtpMailer, SmtpSettings
+    from liquifact_core.reminders import MailFailure, MailMessage
+
+    mailer = SmtpMailer(
+        SmtpSettings(
+            "127.0.0.1", peer.port, USER, PASSWORD, "reminders@liquifact.test", 5000, peer.ca_file
+        )
+    )
+    injected = "=?utf-8?q?evil=40attacker.test=2C?=me@example.com"
+    with pytest.raises(MailFailure) as refused:
+        mailer.send(MailMessage(injected, "Subject", "text", "<p>html</p>"))
+    assert refused.value.permanent
+    assert peer.rcpt_count == {} and peer.delivered == []
+    mailer.send(MailMessage("me@example.com", "Subject", "text", "<p>html</p>"))
+    assert peer.rcpt_count == {"me@example.com": 1}

@@ -336,3 +336,30 @@ def test_starting_with_the_default_mock_verifies_at_once() -> None:
         ("pending", None),
         ("verified", "verified"),
     ]
+
+
+def test_a_submission_answer_never_overrides_a_decision_the_webhook_made_meanwhile() -> None:
+    """The provider answers the submission "approved" while its webhook (without a
+    providerReference) rejects the subject before the job records that answer: the subject
+    stays rejected, never verified by the older answer."""
+
+    class RacingProvider(ScriptedProvider):
+        world: World
+
+        def submit(self, reference: str, subject: str, role: KycRole | None) -> ProviderAnswer:
+            answer = super().submit(reference, subject, role)
+            self.world.deliver(self.world.event(reference, "rejected", reason="Document forged"))
+            return answer
+
+    provider = RacingProvider()
+    provider.status = "approved"
+    world = _world(provider)
+    provider.world = world
+    world.services.kyc.start(TENANT, INVESTOR)
+    world.run_jobs()
+
+    view = world.services.kyc.mine(TENANT, INVESTOR)
+    assert view.status is KycStatus.REJECTED
+    with pytest.raises(Forbidden) as refused:
+        world.services.funding.check_kyc(TENANT, INVESTOR)
+    assert refused.value.code == "INVESTOR_KYC_NOT_VERIFIED"

@@ -187,3 +187,30 @@ def test_masking_and_links() -> None:
     assert mask_email("a@b.co") == "a***@b.co"
     assert mask_email("broken") == "***"
     assert invoice_link("https://app.example/", "inv_1") == "https://app.example/invoices/inv_1"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        # An RFC 2047 encoded word decodes, in the To header, to a second recipient.
+        "=?utf-8?q?evil=40attacker.test=2C?=me@example.com",
+        "me@example.com,postmaster",  # a second (local) recipient
+        "me@example.com;root",
+        '"Me"<me@example.com>',  # a display name: not an address
+        "me(comment)@example.com",
+    ],
+)
+def test_a_contact_is_one_plain_address_never_a_header_list(address: str) -> None:
+    from liquifact_core.reminders import ContactUpdate
+
+    with pytest.raises(ValidationError):
+        ContactUpdate(address)
+
+
+@pytest.mark.parametrize(
+    "address", ["me@example.com", "first.last+tag@sub.example.co", "o'brien@example.ie"]
+)
+def test_plain_contacts_are_kept(address: str) -> None:
+    from liquifact_core.reminders import ContactUpdate
+
+    assert ContactUpdate(address).email == address
