@@ -234,7 +234,12 @@ def measure_csv(app: Any) -> dict[str, Any]:
         # Rows may hold line breaks inside quotes, never at a row's start: ids lead each row.
         lines = (partial[0] + body).split(b"\r\n")
         partial[0] = lines.pop()
-        order.extend(line.split(b",", 1)[0].decode() for line in lines if line.startswith(b"aud_"))
+        # Every data cell is quoted (QUOTE_ALL): a row starts with the quoted event id.
+        order.extend(
+            line.split(b",", 1)[0].strip(b'"').decode()
+            for line in lines
+            if line.startswith(b'"aud_')
+        )
 
     started = time.perf_counter()
     status = asyncio.run(_get(app, "format=csv", on_part))
@@ -256,7 +261,7 @@ def measure_csv_flat(app: Any) -> dict[str, Any]:
     counted = {"rows": 0, "next": SAMPLE_EVERY}
 
     def on_part(body: bytes) -> None:
-        counted["rows"] += body.count(b"\r\naud_") + (1 if body.startswith(b"aud_") else 0)
+        counted["rows"] += body.count(b'\r\n"aud_') + (1 if body.startswith(b'"aud_') else 0)
         if counted["rows"] >= counted["next"]:
             current, peak = tracemalloc.get_traced_memory()
             samples.append(
