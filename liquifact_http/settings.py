@@ -478,15 +478,13 @@ def _signing_mode(raw: str) -> SigningMode:
 
 
 def _custody_seeds(raw: str) -> tuple[str, ...]:
-    from stellar_sdk import Keypair
+    from liquifact_adapters.soroban.funding import custody_keys
 
     seeds = tuple(part.strip() for part in raw.split(",") if part.strip())
-    for seed in seeds:
-        try:
-            Keypair.from_secret(seed)
-        except Exception:
-            # Never echo the value: it is a signing key.
-            raise ValueError("must be Stellar secret seeds (S...), comma-separated") from None
+    try:
+        custody_keys(seeds)  # the adapter's own check; its error names no value
+    except ValueError:
+        raise ValueError("must be Stellar secret seeds (S...), comma-separated") from None
     return seeds
 
 

@@ -78,12 +78,7 @@ class SorobanFundingChain:
         self._ledger = ledger
         self._passphrase = ledger.network_passphrase
         self._timeout = timeout_seconds
-        try:
-            keys = [Keypair.from_secret(seed) for seed in custody]
-        except Exception:
-            # Never chain stellar-sdk's error: its message quotes the value, a signing key.
-            raise ValueError("custody holds a value that is not a Stellar secret seed") from None
-        self._custody = {key.public_key: key for key in keys}
+        self._custody = custody_keys(custody)
 
     def __repr__(self) -> str:
         return f"SorobanFundingChain(custodied_accounts={len(self._custody)})"
@@ -177,6 +172,16 @@ class SorobanFundingChain:
             code = contract_error(number).code if number is not None else "TRANSACTION_FAILED"
             return TransactionStatus(TransactionState.FAILED, code, response.ledger)
         return TransactionStatus(TransactionState.NOT_FOUND)
+
+
+def custody_keys(seeds: Iterable[str]) -> dict[str, Keypair]:
+    """The signing keys of ``seeds`` (``S...``) by account (``G...``). ValueError naming no
+    value for anything that is not a secret seed (stellar-sdk's own error quotes it)."""
+    try:
+        keys = [Keypair.from_secret(seed) for seed in seeds]
+    except Exception:
+        raise ValueError("custody holds a value that is not a Stellar secret seed") from None
+    return {key.public_key: key for key in keys}
 
 
 def _load_account(server: SorobanServer, investor: str) -> Account | None:
