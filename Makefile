@@ -49,7 +49,7 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 run: $(STAMP)
-	@$(WITH_DEV_SECRET); $(WITH_DEV_CORS); exec $(BIN)/liquifact serve --seed-demo-if-empty
+	@$(WITH_DEV_SECRET); $(WITH_DEV_CORS); exec $(BIN)/liquifact serve --workers 1 --seed-demo-if-empty
 
 # A signed JWT for local calls: make -s token [ROLE=sme] [TENANT=demo-tenant] [SUB=demo-sme]
 token: $(STAMP)
