@@ -5,19 +5,28 @@ on SIGTERM / SIGINT, or on their own when the supervisor is killed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pickle
 import signal
+import socket
 import uuid
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+import uvicorn.config
 
 from liquifact_http import cli
 from liquifact_http.cli import EXIT_CONFIG, main
-from liquifact_http.serving import WorkerApp, multiprocess_problems
+from liquifact_http.serving import (
+    STARTUP_FAILURE,
+    WorkerApp,
+    bind_socket,
+    multiprocess_problems,
+    uvicorn_config,
+)
 from liquifact_http.settings import WORKERS_MAX, ConfigError, Settings, load_settings
 from tests.auth_helpers import API_KEYS, TEST_SECRET, bearer
 from tests.factories import invoice_payload, new_tenant
@@ -119,6 +128,62 @@ def test_the_worker_factory_crosses_to_a_spawned_process_whole() -> None:
         env_file=Path("/nonexistent"),
     )
     assert pickle.loads(pickle.dumps(WorkerApp(settings))) == WorkerApp(settings)
+
+
+def test_a_worker_that_cannot_build_its_app_ends_with_startup_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn's supervisor stops, rather than restarts, a worker that exits with 3."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    settings = load_settings(
+        {
+            "DATABASE_URL": f"sqlite:///{blocked / 'data.db'}",
+            "JWT_SECRET": TEST_SECRET,
+            "WEB_CONCURRENCY": "2",
+            "RATE_LIMIT_ENABLED": "false",
+            "LOG_FORMAT": "json",
+        },
+        env_file=Path("/nonexistent"),
+    )
+    with pytest.raises(SystemExit) as stopped:
+        WorkerApp(settings)()
+    assert stopped.value.code == STARTUP_FAILURE == uvicorn.config.STARTUP_FAILURE
+    [record] = [json.loads(x) for x in capsys.readouterr().err.splitlines() if "worker_" in x]
+    assert record["event"] == "worker_not_started" and record["pid"] == os.getpid()
+
+
+def test_connections_to_the_workers_socket_get_tcp_nodelay() -> None:
+    """uvicorn binds the workers' socket with protocol 0, so asyncio would leave Nagle's
+    algorithm on for every connection (each keep-alive response then waits ~40 ms for the
+    client's delayed ACK, uvicorn issue 3149); ``serving.bind_socket`` says TCP."""
+    config = uvicorn_config(
+        None, host="127.0.0.1", port=0, log_level="warning", shutdown_timeout_seconds=1
+    )
+    listener = bind_socket(config)
+    assert listener.proto == socket.IPPROTO_TCP
+
+    async def accepted_nodelay() -> int:
+        loop = asyncio.get_running_loop()
+        accepted: asyncio.Future[int] = loop.create_future()
+
+        class Record(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await loop.create_server(Record, sock=listener)
+        try:
+            _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+            try:
+                return await asyncio.wait_for(accepted, 30)
+            finally:
+                writer.close()
+        finally:
+            server.close()
+
+    assert asyncio.run(accepted_nodelay()) == 1
 
 
 # ---- real processes ---------------------------------------------------------------------------
