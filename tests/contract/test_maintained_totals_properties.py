@@ -57,7 +57,7 @@ MARKET_FILTERS = (
     MarketplaceFilters(currency="EUR"),
     MarketplaceFilters(search=fold("acme")),
 )
-LIST_STATUSES = (
+LIST_STATUSES: tuple[frozenset[InvoiceStatus], ...] = (
     frozenset(),
     frozenset(INVESTABLE),
     frozenset({InvoiceStatus.PENDING}),
@@ -253,8 +253,13 @@ def test_maintained_totals_equal_fresh_counts(
     store: Store, store_kind: str, request: pytest.FixtureRequest
 ) -> None:
     query = raw_query(store_kind, request, store)
+
+    class OnThisStore(TotalsMachine):
+        def __init__(self) -> None:
+            super().__init__(store, query)
+
     run_state_machine_as_test(
-        lambda: TotalsMachine(store, query),
+        OnThisStore,
         settings=settings(
             max_examples=15,
             stateful_step_count=20,

@@ -38,10 +38,12 @@ GROUP BY sme_id, status HAVING sum(n) <> 0
 Query = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
 
 
-def raw_query(store_kind: str, request: pytest.FixtureRequest, store: Store) -> Query | None:
+def raw_query(store_kind: str, request: pytest.FixtureRequest | None, store: Store) -> Query | None:
     """A way to run SQL on the store's database outside the store (the superuser on
-    PostgreSQL, which row-level security does not bind), or None for the memory store."""
+    PostgreSQL, which row-level security does not bind; ``request`` gives the session's
+    database), or None for the memory store."""
     if store_kind == "postgres":
+        assert request is not None
         connection = psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True)
         request.addfinalizer(connection.close)
 

@@ -204,13 +204,15 @@ CREATE TRIGGER sme_profiles_note_generation
 -- generations of the tenants it touched (each set to a new value of the sequence). The
 -- counters are written by the owner of this function for any tenant of the noted rows, which
 -- the tenant policy alone would refuse when no tenant is set (the owner's backfill of
--- derived columns): a second policy lets the owner role write them while this function runs
--- (its SET clause turns liquifact.totals_maintenance on for the call only).
+-- derived columns): as for the SECURITY DEFINER functions of 0002, a second policy lets the
+-- owner role write them while this function has set liquifact.totals_maintenance in its
+-- transaction (and it clears it before returning; a failure aborts the transaction, which
+-- clears it too). A function's own SET clause cannot name a custom setting unless a
+-- superuser creates it.
 CREATE FUNCTION invoice_totals_flush() RETURNS trigger
     LANGUAGE plpgsql
     SECURITY DEFINER
     SET search_path = public, pg_temp
-    SET liquifact.totals_maintenance = 'on'
 AS $$
 DECLARE
     me xid8 := pg_current_xact_id();
@@ -232,6 +234,7 @@ BEGIN
     IF tenants IS NULL THEN
         RETURN NULL;
     END IF;
+    PERFORM set_config('liquifact.totals_maintenance', 'on', true);
 
     INSERT INTO invoice_counts AS c (tenant_id, status, slot, n)
     SELECT d.tenant_id, d.status, my_slot, sum(d.delta)
@@ -259,6 +262,7 @@ BEGIN
     ) AS b
     ORDER BY b.tenant_id COLLATE "C"
     ON CONFLICT (tenant_id, slot) DO UPDATE SET generation = excluded.generation;
+    PERFORM set_config('liquifact.totals_maintenance', '', true);
     RETURN NULL;
 END
 $$;
@@ -276,14 +280,15 @@ CREATE FUNCTION invoices_truncated_totals() RETURNS trigger
     LANGUAGE plpgsql
     SECURITY DEFINER
     SET search_path = public, pg_temp
-    SET liquifact.totals_maintenance = 'on'
 AS $$
 BEGIN
+    PERFORM set_config('liquifact.totals_maintenance', 'on', true);
     DELETE FROM invoice_totals_pending
     WHERE xid = pg_current_xact_id() AND tenant_id IS NOT NULL AND status IS NOT NULL;
     DELETE FROM invoice_counts;
     DELETE FROM invoice_sme_counts;
     UPDATE market_generations SET generation = nextval('market_generation_seq');
+    PERFORM set_config('liquifact.totals_maintenance', '', true);
     RETURN NULL;
 END
 $$;
@@ -318,7 +323,7 @@ ALTER TABLE invoices FORCE ROW LEVEL SECURITY;
 
 -- Row-level security, as in 0001: the application role reads its own tenant's rows only.
 -- The owner writes them through the functions above, while liquifact.totals_maintenance is
--- on (their SET clause), for the tenants of the rows a statement changed.
+-- on (they set it for the statements that write), for the tenants of the rows changed.
 DO $$
 DECLARE
     name text;
