@@ -217,51 +217,37 @@ AS $$
 DECLARE
     me xid8 := pg_current_xact_id();
     my_slot smallint := pg_backend_pid() % 16;
-    tenants text[];
-    smes text[];
-    statuses text[];
-    deltas bigint[];
 BEGIN
-    WITH taken AS (
-        DELETE FROM invoice_totals_pending
-        WHERE xid = me AND tenant_id IS NOT NULL
-        RETURNING tenant_id, sme_id, status, delta
-    )
-    SELECT array_agg(tenant_id), array_agg(sme_id), array_agg(status), array_agg(delta)
-    INTO tenants, smes, statuses, deltas
-    FROM taken;
-    DELETE FROM invoice_totals_pending WHERE xid = me;
-    IF tenants IS NULL THEN
-        RETURN NULL;
-    END IF;
+    -- Summed in SQL, whatever the number of notes (a bulk load may leave millions).
     PERFORM set_config('liquifact.totals_maintenance', 'on', true);
-
     INSERT INTO invoice_counts AS c (tenant_id, status, slot, n)
-    SELECT d.tenant_id, d.status, my_slot, sum(d.delta)
-    FROM unnest(tenants, statuses, deltas) AS d (tenant_id, status, delta)
-    WHERE d.status IS NOT NULL
-    GROUP BY d.tenant_id, d.status
-    HAVING sum(d.delta) <> 0
-    ORDER BY d.tenant_id COLLATE "C", d.status COLLATE "C"
+    SELECT p.tenant_id, p.status, my_slot, sum(p.delta)
+    FROM invoice_totals_pending AS p
+    WHERE p.xid = me AND p.status IS NOT NULL
+    GROUP BY p.tenant_id, p.status
+    HAVING sum(p.delta) <> 0
+    ORDER BY p.tenant_id COLLATE "C", p.status COLLATE "C"
     ON CONFLICT (tenant_id, status, slot) DO UPDATE SET n = c.n + excluded.n;
 
     INSERT INTO invoice_sme_counts AS c (tenant_id, sme_id, status, slot, n)
-    SELECT d.tenant_id, d.sme_id, d.status, my_slot, sum(d.delta)
-    FROM unnest(tenants, smes, statuses, deltas) AS d (tenant_id, sme_id, status, delta)
-    WHERE d.status IS NOT NULL
-    GROUP BY d.tenant_id, d.sme_id, d.status
-    HAVING sum(d.delta) <> 0
-    ORDER BY d.tenant_id COLLATE "C", d.sme_id COLLATE "C", d.status COLLATE "C"
+    SELECT p.tenant_id, p.sme_id, p.status, my_slot, sum(p.delta)
+    FROM invoice_totals_pending AS p
+    WHERE p.xid = me AND p.status IS NOT NULL
+    GROUP BY p.tenant_id, p.sme_id, p.status
+    HAVING sum(p.delta) <> 0
+    ORDER BY p.tenant_id COLLATE "C", p.sme_id COLLATE "C", p.status COLLATE "C"
     ON CONFLICT (tenant_id, sme_id, status, slot) DO UPDATE SET n = c.n + excluded.n;
 
     INSERT INTO market_generations AS g (tenant_id, slot, generation)
     SELECT b.tenant_id, my_slot, nextval('market_generation_seq')
     FROM (
-        SELECT DISTINCT d.tenant_id FROM unnest(tenants, statuses) AS d (tenant_id, status)
-        WHERE d.status IS NULL
+        SELECT DISTINCT p.tenant_id FROM invoice_totals_pending AS p
+        WHERE p.xid = me AND p.tenant_id IS NOT NULL AND p.status IS NULL
     ) AS b
     ORDER BY b.tenant_id COLLATE "C"
     ON CONFLICT (tenant_id, slot) DO UPDATE SET generation = excluded.generation;
+
+    DELETE FROM invoice_totals_pending WHERE xid = me;
     PERFORM set_config('liquifact.totals_maintenance', '', true);
     RETURN NULL;
 END
