@@ -58,6 +58,7 @@ from liquifact_adapters.postgres.repositories import (
 )
 from liquifact_adapters.sql import escrows, wallets
 from liquifact_adapters.sql.repositories import ConstraintViolation, SqlUnitOfWork
+from liquifact_adapters.sql.totals import FilteredTotals
 from liquifact_adapters.sql_migrations import Migration
 from liquifact_core.errors import schema_not_current
 from liquifact_core.indexing import IndexerProgress, LinkedEscrow
@@ -110,6 +111,8 @@ class PostgresStore:
             statement_timeout_ms=statement_timeout_ms,
         )
         self.job_queue = PostgresJobQueue(self)
+        # Filtered marketplace totals, each valid at one generation (liquifact_adapters.sql.totals).
+        self.totals = FilteredTotals()
 
     def unit_of_work(self, tenant_id: str) -> PostgresUnitOfWork:
         """A new unit of work acting for one tenant; it connects when its block is entered."""
@@ -311,7 +314,7 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     retention_repository = PostgresRetentionRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
-        super().__init__(tenant_id, read_only=read_only)
+        super().__init__(tenant_id, read_only=read_only, totals=store.totals)
         self._store = store
         self._connection: Connection | None = None
         self._needs_begin = True
