@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from liquifact_adapters.cache import InProcessWindowCounter
 from liquifact_http import problems
 from liquifact_http.logs import get_logger
 from liquifact_http.metrics import Metrics
@@ -188,6 +189,9 @@ class RateLimitMiddleware:
         self.limits = limits
         self.metrics = metrics
         self.log = get_logger("liquifact.ratelimit")
+        # In-process counters do no I/O: counting on the event loop costs less than a
+        # thread-pool hand-off per policy (Redis counters still go to the pool).
+        self._hit_inline = isinstance(counter, InProcessWindowCounter)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
@@ -198,7 +202,12 @@ class RateLimitMiddleware:
         for policy in self.limits.policies_for(scope["method"], scope["path"], principal):
             key = f"{policy.name}:{principal.kind}:{principal.id}"
             try:
-                hits, reset_ms = await run_in_threadpool(self.counter.hit, key, policy.window_ms)
+                if self._hit_inline:
+                    hits, reset_ms = self.counter.hit(key, policy.window_ms)
+                else:
+                    hits, reset_ms = await run_in_threadpool(
+                        self.counter.hit, key, policy.window_ms
+                    )
             except Exception as error:
                 self.metrics.rate_limit_store_errors.inc()
                 self.log.warning("rate_limit_store_failed", error_type=type(error).__name__)

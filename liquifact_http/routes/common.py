@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Scope
 
+from liquifact_adapters.cache import InProcessCache, InProcessWindowCounter
 from liquifact_core.errors import ValidationError
 from liquifact_core.services import Services
 from liquifact_http import admin_audit, wire
@@ -43,9 +44,41 @@ async def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
+# Adapters whose data lives in this process's memory: a call does no I/O and holds its lock
+# for microseconds, less than a thread-pool hand-off costs (docs/performance.md, "Hot path").
+_IN_PROCESS = (InProcessCache, InProcessWindowCounter)
+
+
+def in_process(adapter: object) -> bool:
+    """True when ``adapter`` keeps its data in this process's memory and never blocks on I/O
+    (the in-process cache and rate-limit counters), so calling it on the event loop is safe."""
+    return isinstance(adapter, _IN_PROCESS)
+
+
+async def blocking_unless_in_process(
+    adapter: object, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """``fn(*args, **kwargs)``, a call on ``adapter``: directly when the adapter is
+    ``in_process``, else on the thread pool (``blocking``), as for any other port."""
+    if in_process(adapter):
+        return fn(*args, **kwargs)
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+# One encoder for every JSON body: ``json.dumps`` with options builds a new one per call,
+# which cost a third of encoding a marketplace page. Same output as
+# ``json.dumps(body, separators=(",", ":"), ensure_ascii=False)``.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def json_text(body: Any) -> str:
+    """``body`` as the compact JSON text ``json_response`` sends."""
+    return _JSON.encode(body)
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        _JSON.encode(body),
         status_code=status,
         media_type="application/json",
         headers=headers,
