@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -54,6 +55,10 @@ class CorrelationMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.log = get_logger("liquifact.http")
+        # The stdlib logger behind ``self.log``: asked first whether the access line would be
+        # written at all, so that below LOG_LEVEL=info no event is built per request (the
+        # answer is what structlog's own level filter would find).
+        self._access_log = logging.getLogger("liquifact.http")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,11 +98,12 @@ class CorrelationMiddleware:
                         problems.internal_error(), correlation_id, scope["path"]
                     )
                     await response(scope, receive, send_with_id)
-            self.log.info(
-                "request",
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            if self._access_log.isEnabledFor(logging.INFO):
+                self.log.info(
+                    "request",
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
 
 
 def _innermost_frame(error: BaseException) -> str:
