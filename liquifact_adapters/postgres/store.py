@@ -398,7 +398,10 @@ class PostgresUnitOfWork(SqlUnitOfWork):
         return self.fetch_all(sql, ())
 
     def _begin(self, connection: Connection) -> None:
-        with translated():
+        # One round trip for the transaction's opening statements: psycopg's BEGIN, the read
+        # unit's snapshot settings and the role/tenant settings go out as one pipeline (none
+        # returns anything the unit reads), where each used to wait for the server's answer.
+        with translated(), connection.pipeline():
             if self._read_only:
                 connection.execute(_READ_ONLY_SNAPSHOT)
             connection.execute(_BEGIN_AS_TENANT, (self._store.app_role, self._tenant_id))
