@@ -24,7 +24,6 @@ from typing import Protocol
 
 import attrs
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from liquifact_adapters.cache import InProcessWindowCounter
@@ -32,6 +31,7 @@ from liquifact_http import problems
 from liquifact_http.logs import get_logger
 from liquifact_http.metrics import Metrics
 from liquifact_http.middleware.forwarded import SOCKET_PEER, normalized_address
+from liquifact_http.middleware.response_headers import header_pair, set_headers
 from liquifact_http.settings import Settings
 
 PRINCIPAL_STATE_KEY = "principal"
@@ -233,11 +233,11 @@ class RateLimitMiddleware:
             await response(scope, receive, send)
             return
 
+        pairs = [header_pair(name, value) for name, value in headers.items()]
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                response_headers = MutableHeaders(scope=message)
-                for name, value in headers.items():
-                    response_headers[name] = value
+                set_headers(message, pairs)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
