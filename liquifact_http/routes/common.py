@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
+from cachetools import LRUCache
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -146,6 +148,38 @@ def query(request: Request, cls: type[T]) -> T:
     """The request's query string as a typed ``cls`` query (``wire.structure_query``): every
     unknown, repeated or bad parameter is a 400 entry of its own."""
     return wire.structure_query(request.query_params.multi_items(), cls)
+
+
+# Queries parsed by ``remembered_query``, by (class, raw query string); bounded by the size of
+# the query strings they hold. Only successes are kept: a refused query is parsed (and
+# refused, every error listed) each time.
+REMEMBERED_QUERIES_MAX_BYTES = 1024 * 1024
+_queries: LRUCache[tuple[type[Any], bytes], tuple[bytes, Any]] = LRUCache(
+    REMEMBERED_QUERIES_MAX_BYTES, getsizeof=lambda entry: 64 + len(entry[0])
+)
+_queries_lock = threading.Lock()
+
+
+def remembered_query(request: Request, cls: type[T]) -> T:
+    """``query(request, cls)`` for the hot list routes, remembered per raw query string.
+
+    For query classes whose parsing depends on the query string alone (no clock, no caller,
+    no store: the marketplace and list queries) and whose instances are immutable, so one
+    parsed value may serve every request that sends the same string: clients page and
+    refresh the same few URLs, and parsing one checked every parameter's rule again.
+    """
+    raw = bytes(request.scope.get("query_string", b""))
+    key = (cls, raw)
+    with _queries_lock:
+        found = _queries.get(key)
+    if found is not None:
+        remembered: T = found[1]
+        return remembered
+    parsed = query(request, cls)
+    if len(raw) <= REMEMBERED_QUERIES_MAX_BYTES // 16:
+        with _queries_lock:
+            _queries[key] = (raw, parsed)
+    return parsed
 
 
 def no_query(request: Request) -> None:
