@@ -161,11 +161,14 @@ def _encode(response: Response) -> bytes:
 # A stored entry parsed: (status, headers as (name, value) pairs, body).
 _Parsed = tuple[int, tuple[tuple[str, str], ...], bytes]
 # Parsed entries by their stored bytes, so a hot entry is parsed once rather than on every
-# hit (JSON and base64 decoding cost more than the rest of serving it). Bounded by the size
-# of the stored entries it remembers; the in-process cache hands back the very object it
-# stored, whose hash Python keeps, and a Redis entry costs one hash and one comparison.
+# hit (JSON and base64 decoding cost more than the rest of serving it). The in-process cache
+# hands back the very object it stored, whose hash Python keeps; a Redis entry costs one hash
+# and one comparison. Bounded by the stored entries' sizes (each remembered entry holds its
+# stored bytes and a parsed body smaller than them: at most twice this in memory).
 PARSED_ENTRIES_MAX_BYTES = 8 * 1024 * 1024
-_parsed: LRUCache[bytes, _Parsed] = LRUCache(PARSED_ENTRIES_MAX_BYTES, getsizeof=len)
+_parsed: LRUCache[bytes, tuple[int, _Parsed]] = LRUCache(
+    PARSED_ENTRIES_MAX_BYTES, getsizeof=lambda sized: sized[0]
+)
 _parsed_lock = threading.Lock()  # Redis reads run on the thread pool
 
 
@@ -178,12 +181,14 @@ def _parse(raw: bytes) -> _Parsed:
 
 def _decode(raw: bytes) -> Response:
     with _parsed_lock:
-        parsed = _parsed.get(raw)
-    if parsed is None:
+        found = _parsed.get(raw)
+    if found is None:
         parsed = _parse(raw)
         if len(raw) <= PARSED_ENTRIES_MAX_BYTES:
             with _parsed_lock:
-                _parsed[raw] = parsed
+                _parsed[raw] = (len(raw), parsed)
+    else:
+        parsed = found[1]
     status, headers, body = parsed
     response = Response(body, status_code=status)
     for name, value in headers:
