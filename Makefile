@@ -52,7 +52,7 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 run: $(STAMP)
-	@$(WITH_DEV_SECRET); $(WITH_DEV_CORS); exec $(BIN)/liquifact serve --seed-demo-if-empty
+	@$(WITH_DEV_SECRET); $(WITH_DEV_CORS); exec $(BIN)/liquifact serve --workers 1 --seed-demo-if-empty
 
 # A signed JWT for local calls: make -s token [ROLE=sme] [TENANT=demo-tenant] [SUB=demo-sme]
 token: $(STAMP)
@@ -103,10 +103,16 @@ imports: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/service -q
 
-# Marketplace load baseline against the real server (see bench/marketplace.py; reports in
-# bench/reports/). Example: make bench BENCH_ARGS="--invoices 20000 --duration 5"
+# The load bench (bench/run.py, docs/performance.md): wrk drives the real server (one process
+# and --workers 2, PostgreSQL and SQLite, 100k and 1M invoices), each page cached and uncached,
+# and the issue's ratios are printed with pass/miss; reports in bench/reports/. wrk (Debian's
+# package) is installed when missing. Quick run: make bench BENCH_ARGS="--sizes 10000 --duration 3"
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 bench: $(STAMP)
-	$(BIN)/python bench/marketplace.py $(BENCH_ARGS)
+	@command -v wrk >/dev/null 2>&1 || { echo "Installing wrk: apt-get install -y wrk" >&2; \
+		export DEBIAN_FRONTEND=noninteractive; $(SUDO) apt-get install -y -q wrk || \
+		{ $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # The audit export's memory baseline: a 100,000-event CSV export streamed with flat memory
 # (see bench/audit_export.py and docs/performance.md). Example:

@@ -306,11 +306,14 @@ class ServicesConfig:
         return postgres_url_of(self.database_url)
 
 
-def open_store(config: ServicesConfig) -> Store:
+def open_store(config: ServicesConfig, *, migrate: bool = True) -> Store:
     """The store ``config.database_url`` names.
 
-    Raises ``SchemaOutdated`` for a PostgreSQL database that lacks migrations (the pool is
-    closed first) and ``liquifact_core.errors.Unavailable`` when it cannot be reached.
+    A SQLite file is migrated on open unless ``migrate`` is False (a process another one has
+    just migrated for, such as a ``liquifact serve --workers`` worker: the supervisor migrates
+    once); PostgreSQL is never migrated here. Raises ``SchemaOutdated`` for a PostgreSQL
+    database that lacks migrations (the pool is closed first) and
+    ``liquifact_core.errors.Unavailable`` when it cannot be reached.
     """
     postgres_url = config.postgres_url
     if postgres_url is not None:
@@ -319,7 +322,7 @@ def open_store(config: ServicesConfig) -> Store:
     if sqlite_path is not None:
         from liquifact_adapters.sqlite import SqliteStore
 
-        return SqliteStore(sqlite_path)
+        return SqliteStore(sqlite_path, migrate=migrate)
     from liquifact_adapters.memory import InMemoryStore
 
     return InMemoryStore()

@@ -155,13 +155,12 @@ def store_label(settings: Settings) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from liquifact_http.bootstrap import create_app
-    from liquifact_http.logs import configure_logging, get_logger, uvicorn_log_config
+    from liquifact_http.logs import configure_logging, get_logger
     from liquifact_http.metrics import Metrics
-    from liquifact_http.routes.health import LOCAL_CACHE_WARNING, cache_is_process_local
+    from liquifact_http.routes.health import local_cache_warning
     from liquifact_http.seed import seed_demo, store_is_empty
+    from liquifact_http.serving import multiprocess_problems, register_process_info, uvicorn_config
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -169,9 +168,18 @@ def _serve(args: argparse.Namespace) -> int:
     settings = with_development_secrets(settings)  # production requires real ones
     if args.port:  # the development sign-in domain (localhost:<port>) names the real port
         settings = attrs.evolve(settings, port=args.port)
-    if cache_is_process_local(settings):
-        log.warning("process_local_cache", detail=LOCAL_CACHE_WARNING)
+    if args.workers is not None:  # --workers wins over WEB_CONCURRENCY
+        settings = attrs.evolve(settings, web_concurrency=args.workers)
+    refused = multiprocess_problems(settings)
+    if refused:
+        print(ConfigError(refused).report(), file=sys.stderr)
+        return EXIT_CONFIG
+    cache_warning = local_cache_warning(settings)
+    if cache_warning is not None:
+        log.warning("process_local_cache", detail=cache_warning)
     metrics = Metrics()
+    # Migrations (SQLite), the schema check (PostgreSQL) and the seed run here, once, also
+    # when several worker processes serve (serving.py).
     services = _services(settings, metrics, log)
     if args.seed_demo_if_empty and store_is_empty(services):
         log.info("seeded_demo_data", invoices=seed_demo(services))
@@ -179,23 +187,20 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.runs_embedded_worker:
         from liquifact_http.background import build_worker
 
-        # The embedded store's single process does the background work too (EMBEDDED_WORKER).
+        # The embedded store's process does the background work too (EMBEDDED_WORKER): with
+        # several workers, the supervisor's process, once.
         worker = build_worker(settings, services, metrics)
         log.info("embedded_worker", worker_id=worker.plan.worker_id)
+    if settings.web_concurrency > 1:
+        return _serve_workers(args, settings, services, metrics, worker)
+    register_process_info(metrics, 1)
     app = create_app(settings, services=services, metrics=metrics, worker=worker)
-    config = uvicorn.Config(
+    config = uvicorn_config(
         app,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        access_log=False,  # the correlation middleware writes one structured line per request
-        log_config=uvicorn_log_config(settings.log_level),
-        server_header=False,
-        # X-Forwarded-* are believed only when TRUST_PROXY says a proxy is in front: the app
-        # applies it (middleware/forwarded.py, keeping the socket peer for /metrics), so the
-        # server's own proxy-header rewriting stays off.
-        proxy_headers=False,
-        # SIGTERM: stop accepting, let requests in flight finish for at most this long.
-        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        log_level=settings.log_level,
+        shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
     )
     server = _announcing_server(config, store_label(settings))
     # uvicorn re-raises the signal that stopped it once it has shut down (so that the default
@@ -214,11 +219,7 @@ def _serve(args: argparse.Namespace) -> int:
         # status this command already gives a schema older than the code: say which it was.
         if server.started:
             raise
-        log.error(
-            "could_not_listen",
-            detail=f"Nothing listens on {config.host}:{config.port}: the address is taken or "
-            "not available here. Stop the other server or set PORT / HOST.",
-        )
+        _could_not_listen(log, config.host, config.port)
         return EXIT_LISTEN
     finally:
         for sig, handler in previous.items():
@@ -229,11 +230,71 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_workers(
+    args: argparse.Namespace,
+    settings: Settings,
+    services: Services,
+    metrics: Metrics,
+    worker: Any,
+) -> int:
+    """``serve`` with ``settings.web_concurrency`` worker processes: this process supervises
+    them and runs the embedded job worker, if any (its metrics are served on
+    WORKER_METRICS_PORT when set, as ``liquifact worker`` does)."""
+    from liquifact_http.logs import get_logger
+    from liquifact_http.serving import Outcome, run_workers
+
+    log = get_logger("liquifact.cli")
+    host, port = args.host or settings.host, args.port or settings.port
+    finished = True
+    try:
+        if worker is None:
+            services.close()  # the workers open their own; nothing here uses these
+        else:
+            if settings.worker_metrics_port is not None:
+                from prometheus_client import start_http_server
+
+                start_http_server(
+                    settings.worker_metrics_port,
+                    addr=settings.worker_metrics_host,
+                    registry=metrics.registry,
+                )
+            worker.start()
+        supervised = run_workers(settings, host=host, port=port, store=store_label(settings))
+    finally:
+        if worker is not None:
+            # Finish what runs, for at most the grace period; the rest is abandoned and runs
+            # again when its lease expires.
+            finished = worker.stop(settings.shutdown_timeout_seconds)
+            services.close()
+    if supervised.outcome is Outcome.NOT_LISTENING:
+        _could_not_listen(log, host, port)
+        return EXIT_LISTEN
+    if supervised.outcome is Outcome.WORKER_FAILED:
+        log.error("not_started", detail="A worker process could not start (see its log line).")
+        return EXIT_DATABASE
+    log.info(
+        "stopped",
+        signal=supervised.signal,
+        workers=settings.web_concurrency,
+        **({} if finished else {"abandoned_jobs": worker.inflight}),
+    )
+    return 0
+
+
+def _could_not_listen(log: Any, host: str, port: int) -> None:
+    log.error(
+        "could_not_listen",
+        detail=f"Nothing listens on {host}:{port}: the address is taken or "
+        "not available here. Stop the other server or set PORT / HOST.",
+    )
+
+
 def _announcing_server(config: Any, store: str) -> Any:
     """uvicorn's server, plus one line once it listens: the URL, the store and the docs."""
     import uvicorn
 
     from liquifact_http.logs import get_logger
+    from liquifact_http.serving import base_url
 
     class AnnouncingServer(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
@@ -241,9 +302,7 @@ def _announcing_server(config: Any, store: str) -> Any:
             if not self.started:
                 return
             host, port = self.servers[0].sockets[0].getsockname()[:2]
-            # Bound to every interface: show the address a local browser can open.
-            shown = "localhost" if host in ("0.0.0.0", "::") else host  # noqa: S104
-            base = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+            base = base_url(host, port)
             get_logger("liquifact.cli").info(
                 "listening", url=base, store=store, docs=f"{base}/docs"
             )
@@ -504,12 +563,26 @@ def _ttl(raw: str) -> int:
 TOKEN_TTL_MAX = 7 * 24 * 3600
 
 
+def _workers(raw: str) -> int:
+    from liquifact_http.serving import parse_workers
+
+    try:
+        return parse_workers(raw)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="liquifact", description="LiquiFact backend")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", help="override HOST")
     serve.add_argument("--port", type=int, help="override PORT")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        help="worker processes on the port (overrides WEB_CONCURRENCY; default 1)",
+    )
     serve.add_argument(
         "--seed-demo-if-empty", action="store_true", help="load demo data into an empty store"
     )

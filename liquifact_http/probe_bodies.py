@@ -132,8 +132,9 @@ class ReadinessBody(Representation):
     cache: CacheBody | None = out(
         {
             "description": "`/ready` only: whether the response cache is shared by every "
-            "process (Redis) or local to this one; `warning` is set when a process on "
-            "PostgreSQL (meant to run beside others) has only a process-local cache."
+            "process (Redis) or local to this one; `warning` is set when a process that "
+            "runs beside others (on PostgreSQL, or one of `liquifact serve --workers N`) "
+            "has only a process-local cache."
         },
         omit_none=True,
     )

@@ -39,6 +39,8 @@ JWT_HMAC_KEY_LENGTHS = {"HS256": 32, "HS384": 48, "HS512": 64}
 JWT_LEEWAY_MAX = 300
 _ORIGIN = re.compile(r"(https?)://([a-z0-9.-]{1,253}|\[[0-9a-f:.]{2,45}\])(?::([0-9]{1,5}))?")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+# `liquifact serve --workers` / WEB_CONCURRENCY: worker processes on one port.
+WORKERS_MAX = 64
 
 
 class ConfigError(Exception):
@@ -76,6 +78,9 @@ class TrustProxy:
 class Settings:
     host: str = "127.0.0.1"
     port: int = 3001
+    # Worker processes of `liquifact serve` (WEB_CONCURRENCY; `--workers` overrides it): 1 is
+    # one process, more is uvicorn's supervisor and that many workers on one socket.
+    web_concurrency: int = 1
     # A PostgreSQL URL can carry a password; keep it out of reprs, logs and tracebacks.
     database_url: str = attrs.field(default=DEFAULT_DATABASE_URL, repr=False)
     log_level: str = "info"
@@ -667,6 +672,7 @@ class Field:
 FIELDS: tuple[Field, ...] = (
     Field("HOST", "host", _host),
     Field("PORT", "port", _port),
+    Field("WEB_CONCURRENCY", "web_concurrency", _int_range(1, WORKERS_MAX)),
     Field("DATABASE_URL", "database_url", _database_url, secret=True),
     Field("LOG_LEVEL", "log_level", _choice(*LOG_LEVELS)),
     Field("LOG_FORMAT", "log_format", _choice("auto", "json", "console")),

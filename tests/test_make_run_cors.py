@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVE = "exec .venv/bin/liquifact serve --seed-demo-if-empty"
+SERVE = "exec .venv/bin/liquifact serve --workers 1 --seed-demo-if-empty"
 
 
 def _origins_make_run_would_serve(cwd: Path, **env: str) -> str | None:

@@ -153,22 +153,34 @@ LOCAL_CACHE_WARNING = (
     "PostgreSQL with a process-local cache (no REDIS_URL): other processes' changes can take "
     "up to CACHE_TTL_SECONDS to show here. Set REDIS_URL when running more than one process."
 )
+WORKERS_CACHE_WARNING = (
+    "Several worker processes (--workers, WEB_CONCURRENCY) with a process-local cache (no "
+    "REDIS_URL): a change made through one worker can take up to CACHE_TTL_SECONDS to show in "
+    "the others' cached reads. Set REDIS_URL to share the cache."
+)
 
 
 def cache_is_process_local(settings: Settings) -> bool:
-    """True on PostgreSQL without ``REDIS_URL``: the store that several API processes share,
-    while each keeps its own cache, so a change made through one is invisible to the others'
-    cached reads until the TTL ends (issue 9). SQLite is one process's file: a local cache is
-    right there."""
-    return postgres_url_of(settings.database_url) is not None and not settings.redis_url
+    """True without ``REDIS_URL`` where other processes share the data: on PostgreSQL (the
+    store several API processes share) or with several ``liquifact serve`` workers
+    (``WEB_CONCURRENCY`` > 1, the embedded store too). Each process keeps its own cache, so a
+    change made through one is invisible to the others' cached reads until the TTL ends
+    (issue 9). One process on its SQLite file: a local cache is right there."""
+    if settings.redis_url:
+        return False
+    return postgres_url_of(settings.database_url) is not None or settings.web_concurrency > 1
+
+
+def local_cache_warning(settings: Settings) -> str | None:
+    """Why a process-local cache is a problem for these settings, or None when it is not."""
+    if not cache_is_process_local(settings):
+        return None
+    return WORKERS_CACHE_WARNING if settings.web_concurrency > 1 else LOCAL_CACHE_WARNING
 
 
 def cache_report(settings: Settings) -> CacheBody:
     """Whether the response cache is shared, with a warning when it should be and is not."""
-    return CacheBody(
-        shared=bool(settings.redis_url),
-        warning=LOCAL_CACHE_WARNING if cache_is_process_local(settings) else None,
-    )
+    return CacheBody(shared=bool(settings.redis_url), warning=local_cache_warning(settings))
 
 
 @ignores_query

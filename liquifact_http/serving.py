@@ -1,0 +1,300 @@
+"""How ``liquifact serve`` runs uvicorn: one server in this process, or, with ``--workers N``
+(``WEB_CONCURRENCY``), uvicorn's own supervisor and N worker processes sharing one socket.
+
+With several workers the supervisor (the process ``liquifact serve`` started) does everything
+that must happen once: it validates the settings, migrates (SQLite) or checks the schema
+(PostgreSQL), seeds, runs the embedded job worker when there is one, binds the socket, and
+starts the workers. Each worker is a fresh interpreter (``spawn``) that builds its own app
+(``WorkerApp``, the factory uvicorn calls in the child): its own store pool, cache, metrics
+registry and rate-limit counters. SIGTERM or SIGINT to the supervisor stops every worker (each
+drains for ``SHUTDOWN_TIMEOUT_SECONDS``), then the supervisor stops its job worker and closes
+its store. A worker whose supervisor vanishes (SIGKILL) stops itself. What several processes
+need (Redis for rate limits and the cache; what SQLite allows) is checked by
+``multiprocess_problems`` and ``local_cache_warning`` and documented in
+docs/configuration.md and docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import signal
+import socket
+import threading
+from typing import Any
+
+import attrs
+import uvicorn
+from prometheus_client import Gauge
+
+from liquifact_adapters.composition import sqlite_path_of
+from liquifact_http.logs import configure_logging, get_logger, uvicorn_log_config
+from liquifact_http.metrics import Metrics
+from liquifact_http.settings import WORKERS_MAX, Settings
+
+# What uvicorn's supervisor reads as "this worker could not start; do not restart it"
+# (uvicorn.config.STARTUP_FAILURE). `liquifact serve` exits 3 for an unusable database too.
+STARTUP_FAILURE = 3
+# How often a worker checks that its supervisor is still there.
+PARENT_CHECK_SECONDS = 0.5
+
+
+def parse_workers(raw: str) -> int:
+    """``--workers``: an integer from 1 to ``WORKERS_MAX`` (ValueError otherwise)."""
+    value = raw.strip()
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= WORKERS_MAX:
+        raise ValueError(f"must be an integer from 1 to {WORKERS_MAX}")
+    return int(value)
+
+
+def uvicorn_config(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    log_level: str,
+    shutdown_timeout_seconds: int,
+    workers: int = 1,
+    factory: bool = False,
+) -> uvicorn.Config:
+    """The one uvicorn configuration of ``liquifact serve`` (the bench serves its bare
+    Starlette app with it too, so the two are compared like for like). ``workers`` > 1 needs
+    ``factory=True`` and a picklable ``app`` factory such as ``WorkerApp``."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        workers=workers,
+        factory=factory,
+        access_log=False,  # the correlation middleware writes one structured line per request
+        log_config=uvicorn_log_config(log_level),
+        server_header=False,
+        # X-Forwarded-* are believed only when TRUST_PROXY says a proxy is in front: the app
+        # applies it (middleware/forwarded.py, keeping the socket peer for /metrics), so the
+        # server's own proxy-header rewriting stays off.
+        proxy_headers=False,
+        # SIGTERM: stop accepting, let requests in flight finish for at most this long.
+        timeout_graceful_shutdown=shutdown_timeout_seconds,
+    )
+
+
+def bind_socket(config: uvicorn.Config) -> socket.socket:
+    """``config.bind_socket()`` (raises SystemExit when the address cannot be bound), with
+    the protocol of a TCP listener set to ``IPPROTO_TCP``.
+
+    uvicorn creates the listener with ``proto`` 0; accepted connections inherit it, and
+    asyncio turns ``TCP_NODELAY`` on only for sockets that say ``IPPROTO_TCP``. Without it
+    Nagle's algorithm holds the body of every keep-alive response until the client's delayed
+    ACK, about 40 ms on Linux (uvicorn issue 3149, open). The socket is the same one (same
+    file descriptor, address and flags); only the Python object's protocol is corrected."""
+    sock = config.bind_socket()
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto == 0:
+        family, kind = sock.family, sock.type
+        sock = socket.socket(family, kind, socket.IPPROTO_TCP, fileno=sock.detach())
+    return sock
+
+
+def multiprocess_problems(settings: Settings) -> list[tuple[str, str]]:
+    """Why ``settings.web_concurrency`` worker processes would serve wrongly with these
+    settings, as ``(setting, reason)`` pairs (empty: they may start).
+
+    * Rate limits without ``REDIS_URL`` would be counted by each worker on its own: every
+      client would get up to N times the configured limits (sign-in attempts included), so
+      this is refused rather than warned about; set ``REDIS_URL`` or
+      ``RATE_LIMIT_ENABLED=false``.
+    * A SQLite database in memory (``sqlite:///:memory:``) would be one database per worker.
+
+    A process-local response cache is allowed (reads may be up to ``CACHE_TTL_SECONDS``
+    stale in the other workers): ``routes.health.local_cache_warning`` says so in the log and
+    in ``/ready``.
+    """
+    workers = settings.web_concurrency
+    if workers <= 1:
+        return []
+    problems = []
+    if settings.rate_limit_enabled and not settings.redis_url:
+        problems.append(
+            (
+                "WEB_CONCURRENCY",
+                f"{workers} worker processes (--workers or WEB_CONCURRENCY) would each count "
+                "rate limits on their own, so every client would get up to "
+                f"{workers} times RATE_LIMIT_MAX_REQUESTS and RATE_LIMIT_SENSITIVE_MAX: set "
+                "REDIS_URL to share the counters, or RATE_LIMIT_ENABLED=false, or run one "
+                "worker",
+            )
+        )
+    if sqlite_path_of(settings.database_url) in (":memory:", "file::memory:"):
+        problems.append(
+            (
+                "DATABASE_URL",
+                "an in-memory SQLite database would be a different database in each worker "
+                "process: use a file, or run one worker",
+            )
+        )
+    return problems
+
+
+def register_process_info(metrics: Metrics, workers: int) -> None:
+    """``liquifact_server_process_info{pid, workers} 1`` on ``metrics``: which process answered
+    this scrape (with several workers each scrape reaches one of them), and how many serve
+    the port."""
+    Gauge(
+        "liquifact_server_process_info",
+        "The server process that answered this scrape (pid) and how many worker processes "
+        "serve its port (--workers, WEB_CONCURRENCY).",
+        ["pid", "workers"],
+        registry=metrics.registry,
+    ).labels(pid=str(os.getpid()), workers=str(workers)).set(1)
+
+
+@attrs.frozen
+class WorkerApp:
+    """The app factory of one worker process: uvicorn's supervisor pickles it into each child
+    (``spawn``) and calls it there once. The settings are the supervisor's, already validated,
+    development secrets filled in and ``web_concurrency`` set, so every worker signs cursors
+    and tokens alike.
+
+    The worker opens the store without migrating (the supervisor did), builds the app with its
+    own metrics registry, and watches its supervisor: if that process disappears without
+    stopping it (SIGKILL), the worker stops itself as on SIGTERM. A store that cannot be used
+    ends the worker with ``STARTUP_FAILURE``, which stops the supervisor instead of
+    restarting the worker in a loop."""
+
+    settings: Settings
+
+    def __call__(self) -> Any:
+        from liquifact_adapters.composition import open_store
+        from liquifact_http.bootstrap import create_app
+        from liquifact_http.settings import services_config
+
+        settings = self.settings
+        configure_logging(settings.log_level, settings.log_format)
+        log = get_logger("liquifact.cli")
+        metrics = Metrics()
+        register_process_info(metrics, settings.web_concurrency)
+        store = None
+        try:
+            store = open_store(services_config(settings), migrate=False)
+            app = create_app(settings, metrics=metrics, store=store)
+        except Exception as error:  # any failure: stop the supervisor, do not restart in a loop
+            if store is not None:
+                store.close()
+            log.error("worker_not_started", pid=os.getpid(), detail=_not_started(error))
+            raise SystemExit(STARTUP_FAILURE) from None
+        watch_parent(os.getppid())
+        log.info("worker_process_started", pid=os.getpid())
+        return app
+
+
+def _not_started(error: Exception) -> str:
+    from liquifact_core.errors import Unavailable
+    from liquifact_http.bootstrap import SchemaOutdated
+
+    if isinstance(error, SchemaOutdated):
+        return f"Not started: {error}"
+    if isinstance(error, Unavailable):
+        # The driver's text can name hosts and users; the operator's logs hold the cause.
+        return "Not started: the database named by DATABASE_URL is unreachable."
+    return f"Not started: {type(error).__name__} while building the app."
+
+
+def watch_parent(parent: int) -> threading.Thread:
+    """A daemon thread that sends this process SIGTERM once ``parent`` is no longer its parent
+    (the supervisor died without stopping its workers): no orphan keeps the port."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(PARENT_CHECK_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="liquifact-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+class Outcome(enum.Enum):
+    """How a supervised run ended."""
+
+    STOPPED = "stopped"  # by SIGTERM or SIGINT (or every worker ended)
+    NOT_LISTENING = "not_listening"  # the socket could not be bound
+    WORKER_FAILED = "worker_failed"  # a worker could not start (it logged why)
+
+
+@attrs.define
+class Supervised:
+    """What ``run_workers`` reports: the outcome and the signal that stopped it, if any."""
+
+    outcome: Outcome
+    signal: str | None = None
+
+
+def run_workers(settings: Settings, *, host: str, port: int, store: str) -> Supervised:
+    """Bind ``host:port``, log one ``listening`` line (``url``, ``store``, ``docs``,
+    ``workers``) and run uvicorn's supervisor with ``settings.web_concurrency`` workers (each
+    a ``WorkerApp``) until SIGTERM or SIGINT, which stops every worker before this returns.
+
+    SIGHUP replaces the workers one by one (uvicorn's rolling restart); SIGTTIN / SIGTTOU add
+    or remove one. Signal handlers are restored on return."""
+    from uvicorn.supervisors.multiprocess import SIGNALS, Multiprocess
+
+    log = get_logger("liquifact.cli")
+    config = uvicorn_config(
+        WorkerApp(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
+        workers=settings.web_concurrency,
+        factory=True,
+    )
+    try:
+        sock = bind_socket(config)
+    except SystemExit:  # uvicorn logged the OSError
+        return Supervised(Outcome.NOT_LISTENING)
+    # uvicorn's supervisor installs handlers for these and never puts the old ones back.
+    previous = {number: signal.getsignal(number) for number in SIGNALS}
+    stopped_by: list[str] = []
+
+    class Supervisor(Multiprocess):
+        def handle_int(self) -> None:
+            stopped_by.append("SIGINT")
+            super().handle_int()
+
+        def handle_term(self) -> None:
+            stopped_by.append("SIGTERM")
+            super().handle_term()
+
+    try:
+        supervisor = Supervisor(config, sockets=[sock])
+        bound_host, bound_port = sock.getsockname()[:2]
+        base = base_url(bound_host, bound_port)
+        log.info(
+            "listening",
+            url=base,
+            store=store,
+            docs=f"{base}/docs",
+            workers=settings.web_concurrency,
+            pid=os.getpid(),
+        )
+        supervisor.run()
+    finally:
+        sock.close()
+        for number, handler in previous.items():
+            signal.signal(number, _restorable(handler))
+    failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
+    return Supervised(
+        Outcome.WORKER_FAILED if failed and not stopped_by else Outcome.STOPPED,
+        stopped_by[0] if stopped_by else None,
+    )
+
+
+def _restorable(handler: Any) -> Any:
+    # getsignal() answers None for a handler not installed from Python: the default then.
+    return signal.SIG_DFL if handler is None else handler
+
+
+def base_url(host: str, port: int) -> str:
+    """The URL to show for a bound ``host:port``."""
+    # Bound to every interface: show the address a local browser can open.
+    shown = "localhost" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
