@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from liquifact_http.serving import uvicorn_config
 from tests.auth_helpers import TEST_SECRET
 from tests.integration.server import running_server
 
@@ -52,3 +53,10 @@ def test_framing_answers_on_a_socket(tmp_path: Path) -> None:
         # HTTP/1.1 without Host is refused (RFC 9112 section 3.2).
         status, _, _ = _exchange(base, b"GET /health HTTP/1.1\r\n\r\n")
         assert status.startswith("HTTP/1.1 400"), status
+
+
+def test_the_server_uses_h11_whatever_else_is_installed() -> None:
+    config = uvicorn_config(
+        None, host="127.0.0.1", port=0, log_level="warning", shutdown_timeout_seconds=1
+    )
+    assert config.http == "h11"
