@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The gate's tests run on this many pytest-xdist worker processes (every suite is written to
+# share the PostgreSQL and Redis servers between them); PYTEST_WORKERS=0 runs them in one.
+PYTEST_WORKERS ?= 2
 BENCH_ARGS ?=
 # Without JWT_SECRET (or JWT_SECRET_FILE), `make run` and `make token` share a random
 # development secret kept in this file (created on first use, mode 0600), so tokens keep
@@ -71,7 +74,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The API fuzz stage alone: schemathesis over every operation of /openapi.json, in process, on
 # SQLite and PostgreSQL (tests/fuzz/harness.py). Derandomized: the same requests every run.

@@ -164,6 +164,20 @@ class MarketplaceFilters:
 _LATER_FILTERS = frozenset({"currency", "statuses", "search"})
 
 
+def maintained_statuses(filters: MarketplaceFilters) -> frozenset[InvoiceStatus] | None:
+    """The statuses whose maintained counts of live invoices add up to the total of a search
+    with ``filters``: when statuses are its only filter (or it has none), the investable ones
+    among them (every investable status when none is named; an empty set when none named is
+    investable: the total is 0). None when another filter is set: that total is a count of
+    the matching rows."""
+    if attrs.evolve(filters, statuses=frozenset()) != _UNFILTERED:
+        return None
+    return (filters.statuses or INVESTABLE) & INVESTABLE
+
+
+_UNFILTERED = MarketplaceFilters()
+
+
 def _filter_text(value: str | frozenset[InvoiceStatus]) -> str | list[str]:
     return value if isinstance(value, str) else sorted(status.value for status in value)
 

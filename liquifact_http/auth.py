@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import jwt
+from cachetools import TLRUCache
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Scope
@@ -40,6 +43,9 @@ _BEARER = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)")
 _SUBJECT = re.compile(r"[!-~]{1,128}")  # printable ASCII, no spaces
 _TENANT = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _TIME_CLAIMS = ("exp", "nbf", "iat")
+# Verified bearer tokens remembered per process (see Authenticator._verified), so a client
+# sending the same token on every request pays the signature check once, not per request.
+VERIFIED_TOKENS_MAX = 4096
 _log = get_logger("liquifact.auth")
 
 
@@ -81,10 +87,40 @@ def tenant_forbidden(detail: str) -> Problem:
     return Problem(403, "TENANT_FORBIDDEN", detail)
 
 
-class Authenticator:
-    """The caller resolver of a real deployment: JWT bearer tokens and ``X-API-Key``."""
+class _Verified:
+    """A token that passed every check: its claims, and the actor they name once derived."""
 
-    def __init__(self, settings: Settings) -> None:
+    __slots__ = ("actor", "claims", "valid_until")
+
+    def __init__(self, claims: Mapping[str, Any], valid_until: float) -> None:
+        self.claims = claims
+        self.valid_until = valid_until
+        self.actor: Actor | None = None
+
+
+def _valid_until(_token: str, verified: _Verified, _now: float) -> float:
+    return verified.valid_until
+
+
+class Authenticator:
+    """The caller resolver of a real deployment: JWT bearer tokens and ``X-API-Key``.
+
+    Tokens that pass every check are remembered, keyed by the whole token string (signature
+    included), for at most ``VERIFIED_TOKENS_MAX`` tokens and never past the moment PyJWT
+    would call them expired (``exp + JWT_LEEWAY_SECONDS``); every other check only ever
+    turns from failing to passing as time goes on (``nbf``, ``iat``, the maximum lifetime),
+    so a remembered token answers exactly as a fresh check would. Refused tokens are never
+    remembered: each is checked, and logged, every time. ``clock`` (seconds since the epoch)
+    is what the memo compares expiry times with; tests pass their own.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        verified_tokens_max: int = VERIFIED_TOKENS_MAX,
+    ) -> None:
         self._secret = settings.jwt_secret
         self._algorithms = list(settings.jwt_algorithms)
         self._issuer = settings.jwt_issuer
@@ -92,6 +128,11 @@ class Authenticator:
         self._leeway = settings.jwt_leeway_seconds
         self._max_ttl = settings.jwt_max_ttl_seconds
         self._api_keys = settings.api_keys
+        self._clock = clock
+        self._tokens: TLRUCache[str, _Verified, float] = TLRUCache(
+            verified_tokens_max, _valid_until, clock
+        )
+        self._tokens_lock = threading.Lock()  # routes may resolve callers from worker threads
 
     def __call__(self, request: Request) -> Caller:
         authorization = request.headers.getlist("authorization")
@@ -120,7 +161,7 @@ class Authenticator:
         if match is None or len(authorization[0]) > TOKEN_MAX_LENGTH:
             return None
         try:
-            claims = self._claims(match.group(1))
+            claims = self._verified(match.group(1)).claims
         except _Rejected:
             return None
         return Principal("user", f"{claims.get('tenantId')}:{claims['sub']}")
@@ -132,8 +173,12 @@ class Authenticator:
         match = _BEARER.fullmatch(values[0])
         if match is None:
             raise invalid_credentials("malformed_authorization")
-        claims = self.verify(match.group(1))
-        actor = _actor(claims)
+        verified = self._verify(match.group(1))
+        claims = verified.claims
+        actor = verified.actor
+        if actor is None:
+            # Derived once per remembered token; a bad claim is refused (and logged) each time.
+            actor = verified.actor = _actor(claims)
         tenant_id = claims["tenantId"]
         for sent in request.headers.getlist(TENANT_HEADER):
             if sent != tenant_id:
@@ -143,11 +188,29 @@ class Authenticator:
         return Caller(tenant_id, actor)
 
     def verify(self, token: str) -> Mapping[str, Any]:
-        """The claims of a valid token; raises the 401 problem (and logs why) otherwise."""
+        """The claims of a valid token (read-only); raises the 401 problem (and logs why)
+        otherwise."""
+        return self._verify(token).claims
+
+    def _verify(self, token: str) -> _Verified:
         try:
-            return self._claims(token)
+            return self._verified(token)
         except _Rejected as rejected:
             raise invalid_credentials(rejected.reason, rejected.detail) from None
+
+    def _verified(self, token: str) -> _Verified:
+        """``token`` checked (``_claims``), or remembered from an earlier check that passed
+        and has not expired since; raises _Rejected naming the failed check."""
+        with self._tokens_lock:
+            found = self._tokens.get(token)
+        if found is not None and self._clock() < found.valid_until:
+            return found
+        claims = self._claims(token)
+        # PyJWT refuses a token once exp <= now - leeway: it is valid while now < exp + leeway.
+        verified = _Verified(MappingProxyType(claims), float(claims["exp"]) + self._leeway)
+        with self._tokens_lock:
+            self._tokens[token] = verified
+        return verified
 
     def _claims(self, token: str) -> Mapping[str, Any]:
         """The claims of a valid token; raises _Rejected naming the failed check.

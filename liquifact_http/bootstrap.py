@@ -33,6 +33,7 @@ from liquifact_http.auth import Authenticator
 from liquifact_http.background import register_queue_gauges
 from liquifact_http.callers import CallerResolver
 from liquifact_http.errors import EXCEPTION_HANDLERS
+from liquifact_http.gc_tuning import tune_for_serving
 from liquifact_http.logs import configure_logging, get_logger
 from liquifact_http.metrics import Metrics, MetricsMiddleware, ReminderMetrics
 from liquifact_http.middleware.body_limit import BodyLimitMiddleware, BodyLimits
@@ -268,6 +269,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Everything built so far lives as long as the process: out of the collector's way.
+        tune_for_serving()
         if worker is not None:
             worker.start()
         yield

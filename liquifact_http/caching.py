@@ -36,8 +36,10 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import threading
 from collections.abc import Awaitable, Callable
 
+from cachetools import LRUCache
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -51,7 +53,7 @@ from liquifact_core.ports import Cache
 from liquifact_http.callers import Caller, caller_of
 from liquifact_http.logs import get_logger
 from liquifact_http.metrics import Metrics
-from liquifact_http.routes.common import blocking, services
+from liquifact_http.routes.common import blocking_unless_in_process, services
 
 Handler = Callable[[Request], Awaitable[Response]]
 CacheKey = Callable[[Request], str]
@@ -156,10 +158,40 @@ def _encode(response: Response) -> bytes:
     return json.dumps({"s": response.status_code, "h": headers, "b": body}).encode()
 
 
-def _decode(raw: bytes) -> Response:
+# A stored entry parsed: (status, headers as (name, value) pairs, body).
+_Parsed = tuple[int, tuple[tuple[str, str], ...], bytes]
+# Parsed entries by their stored bytes, so a hot entry is parsed once rather than on every
+# hit (JSON and base64 decoding cost more than the rest of serving it). The in-process cache
+# hands back the very object it stored, whose hash Python keeps; a Redis entry costs one hash
+# and one comparison. Bounded by the stored entries' sizes (each remembered entry holds its
+# stored bytes and a parsed body smaller than them: at most twice this in memory).
+PARSED_ENTRIES_MAX_BYTES = 8 * 1024 * 1024
+_parsed: LRUCache[bytes, tuple[int, _Parsed]] = LRUCache(
+    PARSED_ENTRIES_MAX_BYTES, getsizeof=lambda sized: sized[0]
+)
+_parsed_lock = threading.Lock()  # Redis reads run on the thread pool
+
+
+def _parse(raw: bytes) -> _Parsed:
     entry = json.loads(raw)
-    response = Response(base64.b64decode(entry["b"], validate=True), status_code=int(entry["s"]))
-    for name, value in entry["h"]:
+    body = base64.b64decode(entry["b"], validate=True)
+    headers = tuple((name, value) for name, value in entry["h"])
+    return int(entry["s"]), headers, body
+
+
+def _decode(raw: bytes) -> Response:
+    with _parsed_lock:
+        found = _parsed.get(raw)
+    if found is None:
+        parsed = _parse(raw)
+        if len(raw) <= PARSED_ENTRIES_MAX_BYTES:
+            with _parsed_lock:
+                _parsed[raw] = (len(raw), parsed)
+    else:
+        parsed = found[1]
+    status, headers, body = parsed
+    response = Response(body, status_code=status)
+    for name, value in headers:
         if name.lower() != "content-type":
             response.headers.append(name, value)
         else:
@@ -233,7 +265,9 @@ def cached(
             cache = services(request).cache
             metrics: Metrics = request.app.state.metrics
             if not _bypass(request):
-                found = await blocking(_safe_get, cache, cache_key, metrics)
+                found = await blocking_unless_in_process(
+                    cache, _safe_get, cache, cache_key, metrics
+                )
                 if found is not None and await _reusable(serve_if, request, found):
                     metrics.cache_hits.labels(cache=family).inc()
                     found.headers[X_CACHE] = "HIT"
@@ -242,7 +276,9 @@ def cached(
             response = await handler(request)
             if _storable(response):
                 ttl = ttl or float(request.app.state.settings.cache_ttl_seconds)
-                await blocking(_safe_set, cache, cache_key, response, ttl, metrics)
+                await blocking_unless_in_process(
+                    cache, _safe_set, cache, cache_key, response, ttl, metrics
+                )
             response.headers[X_CACHE] = "MISS"
             return response
 

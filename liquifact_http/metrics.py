@@ -336,16 +336,34 @@ def route_template(routes: Iterable[BaseRoute], scope: Scope) -> str:
         match, _ = route.matches(scope)
         if match is Match.NONE:
             continue
-        if isinstance(route, Mount):
-            template = route.path + "/{path}"
-        elif isinstance(route, Route):
-            template = route.path
-        else:
-            template = UNMATCHED_ROUTE
+        template = _template_of(route)
         if match is Match.FULL:
             return template
         partial = partial or template
     return partial or UNMATCHED_ROUTE
+
+
+def _template_of(route: BaseRoute) -> str:
+    if isinstance(route, Mount):
+        return route.path + "/{path}"
+    if isinstance(route, Route):
+        return route.path
+    return UNMATCHED_ROUTE
+
+
+def served_route_template(scope: Scope) -> str:
+    """``route_template`` of a request after the app answered it: Starlette's router leaves
+    the route it chose in ``scope["route"]`` (the first full match, else the first partial
+    one, as ``route_template`` picks), so only a request answered before routing (a 400, 413,
+    429 or CORS refusal from a middleware) is matched against the route table here."""
+    route = scope.get("route")
+    if isinstance(route, BaseRoute):
+        return _template_of(route)
+    app = scope.get("app")
+    return route_template(app.router.routes if app is not None else [], scope)
+
+
+_Instruments = tuple[Any, Any]  # (the request counter's child, the latency histogram's child)
 
 
 class MetricsMiddleware:
@@ -354,6 +372,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled children by (method, route, status): a bounded set (methods, route
+        # templates, statuses), looked up once each instead of through ``labels()`` per request.
+        self._children: dict[tuple[str, str, str], _Instruments] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -371,12 +392,18 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_recording)
         finally:
-            app = scope.get("app")
-            routes = app.router.routes if app is not None else []
-            labels = {
-                "method": scope["method"] if scope["method"] in _METHODS else "OTHER",
-                "route": route_template(routes, scope),
-                "status": str(status),
-            }
-            self.metrics.http_requests.labels(**labels).inc()
-            self.metrics.http_latency.labels(**labels).observe(time.perf_counter() - started)
+            key = (
+                scope["method"] if scope["method"] in _METHODS else "OTHER",
+                served_route_template(scope),
+                str(status),
+            )
+            children = self._children.get(key)
+            if children is None:
+                labels = dict(zip(("method", "route", "status"), key, strict=True))
+                children = (
+                    self.metrics.http_requests.labels(**labels),
+                    self.metrics.http_latency.labels(**labels),
+                )
+                self._children[key] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)

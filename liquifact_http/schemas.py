@@ -323,7 +323,12 @@ _SCHEMAS: dict[type[Any], Callable[[Any], Object]] = {
     },
 }
 # A contact is one plain address (no name, list or encoded word): Email's grammar on the wire.
-_SCHEMAS[ContactEmail] = _SCHEMAS[Email]
+_SCHEMAS[ContactEmail] = lambda rule: {
+    "type": "string",
+    "format": "email",
+    "maxLength": rule.max_len,
+    "pattern": f"^{rule.pattern}$",  # the whole rule (rules.CONTACT_EMAIL_PATTERN)
+}
 
 
 def rule_schema(rule: Rule) -> Object:

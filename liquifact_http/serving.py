@@ -81,6 +81,12 @@ def uvicorn_config(
         access_log=False,  # the correlation middleware writes one structured line per request
         log_config=uvicorn_log_config(log_level),
         server_header=False,
+        # h11 whatever else is installed (uvicorn's "auto" takes httptools when present): it
+        # is what answers malformed framing before the app sees it, and httptools answers
+        # differently (a request with both Transfer-Encoding and Content-Length gets uvicorn's
+        # text/plain 400 instead of the AMBIGUOUS_BODY_LENGTH problem, HTTP/1.1 without Host is
+        # accepted): tests/integration/test_http_framing.py, docs/performance.md "Hot path".
+        http="h11",
         # X-Forwarded-* are believed only when TRUST_PROXY says a proxy is in front: the app
         # applies it (middleware/forwarded.py, keeping the socket peer for /metrics), so the
         # server's own proxy-header rewriting stays off.

@@ -43,8 +43,13 @@ from liquifact_core.invoice_numbers import canonical_invoice_number
 from liquifact_core.invoices import Invoice, Transition
 from liquifact_core.jobs import Backoff, Job, JobCounts, JobFailure, JobPage, JobQuery
 from liquifact_core.kyc import KycChange, KycRecord, kyc_record_exists
-from liquifact_core.lifecycle import TERMINAL, InvoiceStatus
-from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery, page_in_memory
+from liquifact_core.lifecycle import INVESTABLE, TERMINAL, InvoiceStatus
+from liquifact_core.marketplace import (
+    MarketplacePage,
+    MarketplaceQuery,
+    maintained_statuses,
+    page_in_memory,
+)
 from liquifact_core.ports import (
     AuditLog,
     CommitmentRepository,
@@ -118,6 +123,45 @@ class _State:
     files: dict[tuple[str, str], InvoiceFile] = attrs.field(factory=dict)
     policies: dict[tuple[str, str], RetentionPolicy] = attrs.field(factory=dict)
     holds: dict[tuple[str, str], LegalHold] = attrs.field(factory=dict)
+    # Maintained totals, as migration 0016's triggers keep them in the SQL stores: live
+    # invoices per (tenant, status) and per (tenant, SME, status), and per tenant a generation
+    # that moves on with every change to its investable live invoices or its profiles. Only
+    # ``put_invoice`` and ``put_profile`` write invoices and profiles, so they stay exact.
+    tenant_counts: dict[tuple[str, InvoiceStatus], int] = attrs.field(factory=dict)
+    sme_counts: dict[tuple[str, str, InvoiceStatus], int] = attrs.field(factory=dict)
+    market_generations: dict[str, int] = attrs.field(factory=dict)
+
+    def put_invoice(self, invoice: Invoice) -> None:
+        """Store ``invoice`` (new or replacing its row) and move the maintained totals."""
+        key = (invoice.tenant_id, invoice.id)
+        before = self.invoices.get(key)
+        self.invoices[key] = invoice
+        for row, delta in ((before, -1), (invoice, 1)):
+            if row is None or row.deleted_at is not None:
+                continue
+            tenant_key = (row.tenant_id, row.status)
+            self.tenant_counts[tenant_key] = self.tenant_counts.get(tenant_key, 0) + delta
+            sme_key = (row.tenant_id, row.sme_id, row.status)
+            self.sme_counts[sme_key] = self.sme_counts.get(sme_key, 0) + delta
+        if _investable_live(before) or _investable_live(invoice):
+            self.bump_generation(invoice.tenant_id)
+
+    def put_profile(self, profile: SmeProfile) -> None:
+        """Store ``profile``; the marketplace's name search reads it."""
+        self.profiles[(profile.tenant_id, profile.subject)] = profile
+        self.bump_generation(profile.tenant_id)
+
+    def bump_generation(self, tenant_id: str) -> None:
+        self.market_generations[tenant_id] = self.market_generations.get(tenant_id, 0) + 1
+
+    def live_total(
+        self, tenant_id: str, sme_id: str | None, statuses: Collection[InvoiceStatus]
+    ) -> int:
+        """Live invoices of the tenant (one SME's if set) in ``statuses`` (empty: any)."""
+        wanted = statuses or list(InvoiceStatus)
+        if sme_id is None:
+            return sum(self.tenant_counts.get((tenant_id, status), 0) for status in wanted)
+        return sum(self.sme_counts.get((tenant_id, sme_id, status), 0) for status in wanted)
 
     def copy(self) -> _State:
         # Values are frozen, so copying the containers is enough for isolation.
@@ -143,7 +187,43 @@ class _State:
             files=dict(self.files),
             policies=dict(self.policies),
             holds=dict(self.holds),
+            tenant_counts=dict(self.tenant_counts),
+            sme_counts=dict(self.sme_counts),
+            market_generations=dict(self.market_generations),
         )
+
+
+def _investable_live(invoice: Invoice | None) -> bool:
+    return invoice is not None and invoice.deleted_at is None and invoice.status in INVESTABLE
+
+
+class FilteredTotals:
+    """Filtered marketplace totals by (tenant, canonical filters), each with the generation it
+    was counted at, as ``liquifact_adapters.sql.totals.FilteredTotals`` keeps them for the SQL
+    stores: a total is found only at exactly its generation; one entry per (tenant, filters);
+    the oldest entries go beyond ``max_entries``. Thread safe."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._max_entries = max_entries
+        self._entries: dict[tuple[str, str], tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant_id: str, filters: str, generation: int) -> int | None:
+        with self._lock:
+            entry = self._entries.get((tenant_id, filters))
+        return None if entry is None or entry[0] != generation else entry[1]
+
+    def entry(self, tenant_id: str, filters: str) -> tuple[int, int] | None:
+        """(generation, total) remembered for ``filters``, whatever the generation."""
+        with self._lock:
+            return self._entries.get((tenant_id, filters))
+
+    def put(self, tenant_id: str, filters: str, generation: int, total: int) -> None:
+        with self._lock:
+            self._entries.pop((tenant_id, filters), None)
+            while len(self._entries) >= self._max_entries:
+                del self._entries[next(iter(self._entries))]
+            self._entries[(tenant_id, filters)] = (generation, total)
 
 
 class InMemoryStore:
@@ -152,6 +232,9 @@ class InMemoryStore:
     def __init__(self) -> None:
         self._state = _State()
         self._lock = threading.RLock()
+        # Filled and read by read units only: they see committed states, whose generations
+        # never repeat (a unit of work's own changes are in no committed generation).
+        self.totals = FilteredTotals()
         # Redeemed sign-in challenges (digest -> expiry): store-wide, never part of a unit.
         self._challenges: dict[str, datetime] = {}
         self.job_queue = InMemoryJobQueue(self)
@@ -331,6 +414,10 @@ class InMemoryUnitOfWork:
     def state(self) -> _State:
         return self._work
 
+    def filtered_totals(self) -> FilteredTotals | None:
+        """The store's filtered totals for a read unit; None for a unit of work."""
+        return self._store.totals if self._read_only else None
+
     def check_tenant(self, tenant_id: str) -> None:
         # The real stores refuse cross-tenant access in the database; the fake must agree.
         if tenant_id != self._tenant_id:
@@ -348,7 +435,7 @@ class _InvoiceRepository:
             raise errors.duplicate_invoice_id(invoice.id)
         self._check_number_free(invoice)
         self._check_escrow_free(invoice)
-        state.invoices[(invoice.tenant_id, invoice.id)] = invoice
+        state.put_invoice(invoice)
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
         self._uow.check_tenant(tenant_id)
@@ -363,20 +450,22 @@ class _InvoiceRepository:
             raise errors.stale_invoice()
         self._check_number_free(invoice)
         self._check_escrow_free(invoice)
-        state.invoices[(invoice.tenant_id, invoice.id)] = invoice
+        state.put_invoice(invoice)
 
     def list(self, query: InvoiceQuery) -> Page:
         self._uow.check_tenant(query.tenant_id)
+        state = self._uow.state()
         matching = [
             invoice
-            for (tenant, _), invoice in self._uow.state().invoices.items()
+            for (tenant, _), invoice in state.invoices.items()
             if tenant == query.tenant_id
             and invoice.deleted_at is None
             and (not query.statuses or invoice.status in query.statuses)
             and (query.sme_id is None or invoice.sme_id == query.sme_id)
         ]
         matching.sort(key=lambda invoice: (invoice.created_at, invoice.id), reverse=True)
-        return Page(matching[query.offset : query.offset + query.limit], len(matching))
+        total = state.live_total(query.tenant_id, query.sme_id, query.statuses)
+        return Page(matching[query.offset : query.offset + query.limit], total)
 
     def add_transition(self, step: Transition) -> None:
         self._uow.check_tenant(step.tenant_id)
@@ -394,9 +483,30 @@ class _InvoiceRepository:
         return sorted(steps, key=lambda step: step.sequence)
 
     def marketplace(self, query: MarketplaceQuery) -> MarketplacePage:
+        """``page_in_memory``, with the total as the SQL stores find it: statuses alone from
+        the maintained counts; other filters counted once per generation in a read unit
+        (``InMemoryStore.totals``), counted every time in a unit of work."""
         self._uow.check_tenant(query.tenant_id)
         state = self._uow.state()
-        return page_in_memory(list(state.invoices.values()), query, state.profiles.values())
+        invoices = list(state.invoices.values())
+        page = page_in_memory(
+            invoices, attrs.evolve(query, with_total=False), state.profiles.values()
+        )
+        if not query.with_total:
+            return page
+        statuses = maintained_statuses(query.filters)
+        if statuses is not None:
+            maintained = state.live_total(query.tenant_id, None, statuses) if statuses else 0
+            return attrs.evolve(page, total=maintained)
+        totals = self._uow.filtered_totals()
+        generation = state.market_generations.get(query.tenant_id, 0)
+        filters = query.filters.canonical()
+        found = None if totals is None else totals.get(query.tenant_id, filters, generation)
+        if found is None:
+            found = page_in_memory(invoices, query, state.profiles.values()).total
+            if totals is not None and found is not None:
+                totals.put(query.tenant_id, filters, generation, found)
+        return attrs.evolve(page, total=found)
 
     def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]:
         self._uow.check_tenant(tenant_id)
@@ -763,7 +873,7 @@ class _ProfileRepository:
 
     def upsert(self, profile: SmeProfile) -> None:
         self._uow.check_tenant(profile.tenant_id)
-        self._uow.state().profiles[(profile.tenant_id, profile.subject)] = profile
+        self._uow.state().put_profile(profile)
 
 
 class _WebhookRepository:
@@ -1145,20 +1255,22 @@ class _RetentionRepository:
 
     def erase_pii(self, invoice: Invoice, expected_version: int) -> None:
         self._uow.check_tenant(invoice.tenant_id)
-        invoices = self._uow.state().invoices
-        current = invoices.get((invoice.tenant_id, invoice.id))
+        state = self._uow.state()
+        current = state.invoices.get((invoice.tenant_id, invoice.id))
         if current is None or current.version != expected_version:
             raise errors.stale_invoice()
-        invoices[(invoice.tenant_id, invoice.id)] = attrs.evolve(
-            current,
-            draft=attrs.evolve(
-                current.draft,
-                buyer_name=invoice.draft.buyer_name,
-                buyer_email=invoice.draft.buyer_email,
-                buyer_tax_id=invoice.draft.buyer_tax_id,
-            ),
-            version=invoice.version,
-            updated_at=invoice.updated_at,
+        state.put_invoice(
+            attrs.evolve(
+                current,
+                draft=attrs.evolve(
+                    current.draft,
+                    buyer_name=invoice.draft.buyer_name,
+                    buyer_email=invoice.draft.buyer_email,
+                    buyer_tax_id=invoice.draft.buyer_tax_id,
+                ),
+                version=invoice.version,
+                updated_at=invoice.updated_at,
+            )
         )
 
 

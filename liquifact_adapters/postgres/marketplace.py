@@ -64,6 +64,12 @@ COUNT_SEARCH_SQL = (
     "SELECT count(*) AS total\nFROM invoices" + MARKET_ISSUERS + _filtered(market_search(_optional))
 )
 
+# The tenant's marketplace generation (migration 0016): one row per slot a transaction has
+# bumped it from, in slot order; the whole vector is the generation.
+GENERATION_SQL = (
+    "SELECT slot, generation FROM market_generations WHERE tenant_id = %(tenant_id)s ORDER BY slot"
+)
+
 
 def params(query: MarketplaceQuery) -> Params:
     """The parameters of ``PAGE_SQL``, ``COUNT_SQL`` and ``COUNT_SEARCH_SQL`` for ``query``."""

@@ -109,9 +109,13 @@ class PostgresInvoiceRepository(SqlInvoiceRepository):
     SELECT_FOR_WRITE = _SELECT_INVOICE_LOCKED
     LIST = pyformat(shared.list_invoices(_LIVE_MATCHING))
     COUNT = pyformat(shared.count_invoices(_LIVE_MATCHING))
+    COUNT_MAINTAINED, COUNT_MAINTAINED_SME = (
+        pyformat(sql) for sql in shared.maintained_counts("= ANY(:statuses)")
+    )
     MARKET_PAGES = market.PAGE_SQL
     MARKET_COUNT = market.COUNT_SQL
     MARKET_COUNT_SEARCH = market.COUNT_SEARCH_SQL
+    MARKET_GENERATION = market.GENERATION_SQL
     INSERT_TRANSITION = pyformat(shared.INSERT_TRANSITION)
     SELECT_HISTORY = pyformat(shared.SELECT_HISTORY)
 

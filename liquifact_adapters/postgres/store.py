@@ -58,6 +58,7 @@ from liquifact_adapters.postgres.repositories import (
 )
 from liquifact_adapters.sql import escrows, wallets
 from liquifact_adapters.sql.repositories import ConstraintViolation, SqlUnitOfWork
+from liquifact_adapters.sql.totals import FilteredTotals
 from liquifact_adapters.sql_migrations import Migration
 from liquifact_core.errors import schema_not_current
 from liquifact_core.indexing import IndexerProgress, LinkedEscrow
@@ -72,9 +73,10 @@ PING_TIMEOUT_S = 2.0
 _BEGIN_AS_TENANT = "SELECT set_config('role', %s, true), set_config('app.tenant_id', %s, true)"
 # A read unit: one snapshot for all its statements (REPEATABLE READ; a READ COMMITTED unit
 # would see other units' commits between two statements, e.g. a page and its total), READ
-# ONLY so that writes fail. Neither takes locks that make writers wait. It must be the first
-# statement of the transaction.
-_READ_ONLY_SNAPSHOT = b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+# ONLY so that writes fail. Neither takes locks that make writers wait. Set as the
+# connection's transaction characteristics, so psycopg opens the transaction with them
+# (``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY``) instead of a statement of its own.
+_READ_ISOLATION = psycopg.IsolationLevel.REPEATABLE_READ
 _SAVEPOINT = "liquifact_write"
 _PING_SETUP = "SELECT set_config('statement_timeout', %s, true), set_config('role', %s, true)"
 
@@ -110,6 +112,8 @@ class PostgresStore:
             statement_timeout_ms=statement_timeout_ms,
         )
         self.job_queue = PostgresJobQueue(self)
+        # Filtered marketplace totals, each valid at one generation (liquifact_adapters.sql.totals).
+        self.totals = FilteredTotals()
 
     def unit_of_work(self, tenant_id: str) -> PostgresUnitOfWork:
         """A new unit of work acting for one tenant; it connects when its block is entered."""
@@ -283,12 +287,23 @@ class PostgresStore:
             return self._pool.getconn()
 
     def release(self, connection: Connection) -> None:
-        """Take a connection back, rolling back anything its user did not commit."""
+        """Take a connection back, rolling back anything its user did not commit, with the
+        server's default transaction characteristics again (a read unit sets its own)."""
         # A failed rollback means the connection is broken; the pool sees that and drops it.
         with suppress(psycopg.Error):
             connection.rollback()
         with suppress(psycopg.Error):
+            _default_characteristics(connection)
+        with suppress(psycopg.Error):
             self._pool.putconn(connection)
+
+
+def _default_characteristics(connection: Connection) -> None:
+    """Transactions of ``connection`` (idle) open with the server's defaults again."""
+    if connection.isolation_level is not None:
+        connection.isolation_level = None
+    if connection.read_only is not None:
+        connection.read_only = None
 
 
 class PostgresUnitOfWork(SqlUnitOfWork):
@@ -311,7 +326,7 @@ class PostgresUnitOfWork(SqlUnitOfWork):
     retention_repository = PostgresRetentionRepository
 
     def __init__(self, store: PostgresStore, tenant_id: str, *, read_only: bool = False) -> None:
-        super().__init__(tenant_id, read_only=read_only)
+        super().__init__(tenant_id, read_only=read_only, totals=store.totals)
         self._store = store
         self._connection: Connection | None = None
         self._needs_begin = True
@@ -396,8 +411,14 @@ class PostgresUnitOfWork(SqlUnitOfWork):
 
     def _begin(self, connection: Connection) -> None:
         with translated():
+            # Local settings (no round trip), applied by the BEGIN psycopg sends before the
+            # first statement: a read unit's opens in its snapshot mode, a unit of work's in
+            # the server's defaults (release puts the defaults back, for every other user).
             if self._read_only:
-                connection.execute(_READ_ONLY_SNAPSHOT)
+                connection.isolation_level = _READ_ISOLATION
+                connection.read_only = True
+            else:
+                _default_characteristics(connection)
             connection.execute(_BEGIN_AS_TENANT, (self._store.app_role, self._tenant_id))
         self._needs_begin = False
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from liquifact_adapters.sql.rows import Params, Row, RowConverter, marketplace_params
 from liquifact_adapters.sql.statements import MarketplacePages
+from liquifact_adapters.sql.totals import FilteredTotals
 from liquifact_core import errors
 from liquifact_core.audit import AuditEvent, redacted
 from liquifact_core.audit_export import AuditRecord
@@ -27,7 +28,7 @@ from liquifact_core.commitments import (
 )
 from liquifact_core.idempotency import IdempotencyRecord, RecordedOutcome, claim_lost
 from liquifact_core.invoices import Invoice, Transition
-from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery
+from liquifact_core.marketplace import MarketplacePage, MarketplaceQuery, maintained_statuses
 from liquifact_core.ports import (
     AuditLog,
     CommitmentRepository,
@@ -90,6 +91,11 @@ class Session(Protocol):
         """True for a read unit: no writes, no row locks."""
         ...
 
+    @property
+    def totals(self) -> FilteredTotals:
+        """The store's filtered marketplace totals, shared by all its units."""
+        ...
+
     def check_tenant(self, tenant_id: str) -> None:
         """PermissionError unless the unit acts for ``tenant_id``."""
         ...
@@ -131,12 +137,17 @@ class SqlInvoiceRepository(_Repository, ABC):
     SELECT_FOR_WRITE: ClassVar[str]  # the dialect's row lock for read-check-write, if any
     LIST: ClassVar[str]
     COUNT: ClassVar[str]
+    # The maintained totals of LIST (migration 0016): the tenant's, and one SME's.
+    COUNT_MAINTAINED: ClassVar[str]
+    COUNT_MAINTAINED_SME: ClassVar[str]
     INSERT_TRANSITION: ClassVar[str]
     SELECT_HISTORY: ClassVar[str]
     MARKET_PAGES: ClassVar[MarketplacePages]
     MARKET_COUNT: ClassVar[str]
     # The count of a search by name (``filters.search``): it needs the issuers' profiles.
     MARKET_COUNT_SEARCH: ClassVar[str]
+    # The tenant's marketplace generation as rows of (slot, generation) (migration 0016).
+    MARKET_GENERATION: ClassVar[str]
 
     def add(self, invoice: Invoice) -> None:
         self._session.check_tenant(invoice.tenant_id)
@@ -171,8 +182,23 @@ class SqlInvoiceRepository(_Repository, ABC):
         self._session.check_tenant(query.tenant_id)
         params = self.list_params(query)
         rows = self._session.fetch_all(self.LIST, params)
-        [count] = self._session.fetch_all(self.COUNT, params)
-        return Page([self.rows.invoice_from_row(row) for row in rows], int(count["total"]))
+        return Page([self.rows.invoice_from_row(row) for row in rows], self._live_total(params))
+
+    def _live_total(self, params: Params) -> int:
+        """How many live invoices match ``params`` (``list_params``'s tenant, SME, statuses).
+
+        A read unit sums the counters the triggers maintain (one snapshot, committed data:
+        they agree with the rows it reads); a unit of work counts the rows, since its own
+        changes may not be applied to the counters before it commits (PostgreSQL applies
+        them at commit)."""
+        if not self._session.read_only:
+            statement = self.COUNT
+        elif params["sme_id"] is None:
+            statement = self.COUNT_MAINTAINED
+        else:
+            statement = self.COUNT_MAINTAINED_SME
+        [count] = self._session.fetch_all(statement, params)
+        return int(count["total"])
 
     def list_params(self, query: InvoiceQuery) -> Params:
         """Parameters of ``LIST`` and ``COUNT``."""
@@ -212,18 +238,49 @@ class SqlInvoiceRepository(_Repository, ABC):
         values = marketplace_params(query, self.rows)
         page_sql = self.MARKET_PAGES[(query.sort, query.order, query.after is not None)]
         rows = self._session.fetch_all(page_sql, values)
-        total = None
-        if query.with_total:
-            counting = (
-                self.MARKET_COUNT if query.filters.search is None else self.MARKET_COUNT_SEARCH
-            )
-            [count] = self._session.fetch_all(counting, values)
-            total = int(count["total"])
+        total = self._market_total(query, values) if query.with_total else None
         return MarketplacePage(
             items=[self.rows.market_item_from_row(row) for row in rows[: query.limit]],
             has_more=len(rows) > query.limit,
             total=total,
         )
+
+    def _market_total(self, query: MarketplaceQuery, values: Params) -> int:
+        """The exact total of a marketplace search, ignoring its keyset and offset.
+
+        Statuses alone (or no filter): the maintained counts of those investable statuses.
+        Other filters, in a read unit: the count remembered in the store's ``FilteredTotals``
+        for the filter set at the tenant's current generation, or else a count of the
+        matching rows, then remembered. A unit of work always counts the rows."""
+        statuses = maintained_statuses(query.filters)
+        if statuses is not None:
+            return self._live_total(
+                {
+                    "tenant_id": query.tenant_id,
+                    "sme_id": None,
+                    "any_status": False,
+                    "statuses": self.status_set(tuple(sorted(status.value for status in statuses))),
+                }
+            )
+        counting = self.MARKET_COUNT if query.filters.search is None else self.MARKET_COUNT_SEARCH
+        if not self._session.read_only:
+            return self._count(counting, values)
+        generation = tuple(
+            (int(row["slot"]), int(row["generation"]))
+            for row in self._session.fetch_all(
+                self.MARKET_GENERATION, {"tenant_id": query.tenant_id}
+            )
+        )
+        filters = query.filters.canonical()
+        total = self._session.totals.get(query.tenant_id, filters, generation)
+        if total is None:
+            total = self._count(counting, values)
+            self._session.totals.put(query.tenant_id, filters, generation, total)
+        return total
+
+    def _count(self, statement: str, params: Params) -> int:
+        [count] = self._session.fetch_all(statement, params)
+        return int(count["total"])
 
     @abstractmethod
     def status_totals(self, tenant_id: str, sme_id: str | None) -> Sequence[StatusTotals]: ...
@@ -486,9 +543,10 @@ class SqlUnitOfWork(ABC):
     # Retention policies, legal holds and purges (``liquifact_adapters.sql.retention``).
     retention_repository: ClassVar[type[SqlRetentionRepository]]
 
-    def __init__(self, tenant_id: str, *, read_only: bool) -> None:
+    def __init__(self, tenant_id: str, *, read_only: bool, totals: FilteredTotals) -> None:
         self._tenant_id = tenant_id
         self._read_only = read_only
+        self._totals = totals
         self.invoices = self.invoice_repository(self)
         self.audit = self.audit_log(self)
         self.commitments = self.commitment_repository(self)
@@ -509,6 +567,11 @@ class SqlUnitOfWork(ABC):
     def read_only(self) -> bool:
         """True for a read unit: no writes, no row locks."""
         return self._read_only
+
+    @property
+    def totals(self) -> FilteredTotals:
+        """The store's filtered marketplace totals, shared by all its units."""
+        return self._totals
 
     def check_tenant(self, tenant_id: str) -> None:
         """PermissionError unless this unit acts for ``tenant_id``."""

@@ -71,6 +71,7 @@ class RowConverter(ABC):
             lambda money: {"amount": self.decimal_to_sql(money.amount), "currency": money.currency},
         )
         converter.register_structure_hook(Money, lambda value, _: self._money(value))
+        converter.register_structure_hook(InvoiceDraft, lambda value, _: self._draft(value))
         self.converter = converter
 
     # ---- what a dialect states ----------------------------------------------------------
@@ -216,6 +217,25 @@ class RowConverter(ABC):
         if not isinstance(document, dict):
             raise ValueError("Stored metadata is not a JSON object.")
         return document
+
+    def _draft(self, value: Mapping[str, Any]) -> InvoiceDraft:
+        """A stored draft, trusted: every invoice row was written from a checked
+        ``InvoiceDraft`` (``invoice_params``), so its values already passed the draft's rules
+        and are their normalised output; only the dialect's storage types are converted back.
+        Checking each text field again on every read cost more than the rest of a marketplace
+        page (docs/performance.md, "Hot path")."""
+        return InvoiceDraft.trusted(
+            invoice_number=value["invoice_number"],
+            buyer_name=value["buyer_name"],
+            amount=self._money(value["amount"]),
+            issue_date=self.date_from_sql(value["issue_date"]),
+            due_date=self.date_from_sql(value["due_date"]),
+            yield_bps=value["yield_bps"],
+            buyer_email=value["buyer_email"],
+            buyer_tax_id=value["buyer_tax_id"],
+            description=value["description"],
+            metadata=self._json_object(value["metadata"]),
+        )
 
     def _money(self, value: Mapping[str, Any]) -> Money:
         currency = str(value["currency"])

@@ -187,6 +187,21 @@ def count_invoices(matching: str) -> str:
     return "SELECT count(*) AS total" + matching
 
 
+def maintained_counts(status_in: str) -> tuple[str, str]:
+    """The totals of ``live_invoices`` from the counters the triggers of migration 0016
+    maintain, without reading a row of ``invoices``: the tenant's (``sme_id`` not bound) and
+    one SME's (``:sme_id``), over ``:any_status`` or the ``:statuses`` the dialect's
+    ``status_in`` tests. A sum over at most one row per status (and stripe, on PostgreSQL)."""
+    statuses = f"(:any_status OR status {status_in})"
+    total = "SELECT coalesce(sum(n), 0) AS total"
+    return (
+        total + f"\nFROM invoice_counts WHERE tenant_id = :tenant_id AND {statuses}",
+        total
+        + "\nFROM invoice_sme_counts WHERE tenant_id = :tenant_id AND sme_id = :sme_id"
+        + f" AND {statuses}",
+    )
+
+
 def matching_commitments(status_in: str) -> str:
     """The FROM/WHERE of a tenant's commitments, filtered by an optional investor, an
     optional invoice and a set of statuses; ``status_in`` is the dialect's test of ``status``

@@ -50,6 +50,10 @@ COUNT_SEARCH_SQL = (
     + _filtered(market_search(_optional))
 )
 
+# The tenant's marketplace generation (migration 0016): one row, or none before its first
+# investable invoice; slot 0 gives it PostgreSQL's (slot, generation) shape.
+GENERATION_SQL = "SELECT 0 AS slot, generation FROM market_generations WHERE tenant_id = :tenant_id"
+
 
 def params(query: MarketplaceQuery) -> Params:
     """The parameters of ``PAGE_SQL``, ``COUNT_SQL`` and ``COUNT_SEARCH_SQL`` for ``query``."""

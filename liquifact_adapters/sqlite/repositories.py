@@ -89,9 +89,11 @@ class SqliteInvoiceRepository(SqlInvoiceRepository):
     SELECT = SELECT_FOR_WRITE = shared.SELECT_INVOICE  # BEGIN IMMEDIATE already serialises
     LIST = shared.list_invoices(_LIVE_MATCHING)
     COUNT = shared.count_invoices(_LIVE_MATCHING)
+    COUNT_MAINTAINED, COUNT_MAINTAINED_SME = shared.maintained_counts(_STATUS_IN)
     MARKET_PAGES = market.PAGE_SQL
     MARKET_COUNT = market.COUNT_SQL
     MARKET_COUNT_SEARCH = market.COUNT_SEARCH_SQL
+    MARKET_GENERATION = market.GENERATION_SQL
     INSERT_TRANSITION = shared.INSERT_TRANSITION
     SELECT_HISTORY = shared.SELECT_HISTORY
 

@@ -10,6 +10,7 @@ from typing import Self
 from liquifact_adapters.sql import escrows, wallets
 from liquifact_adapters.sql.repositories import SqlUnitOfWork
 from liquifact_adapters.sql.rows import Params, Row
+from liquifact_adapters.sql.totals import FilteredTotals
 from liquifact_adapters.sqlite import schema
 from liquifact_adapters.sqlite.connection import (
     DEFAULT_BUSY_TIMEOUT_MS,
@@ -85,15 +86,17 @@ class SqliteStore:
             connection.close()
         self._pool = ConnectionPool(path, busy_timeout_ms)
         self.job_queue = SqliteJobQueue(self._pool)
+        # Filtered marketplace totals, each valid at one generation (liquifact_adapters.sql.totals).
+        self.totals = FilteredTotals()
 
     def unit_of_work(self, tenant_id: str) -> SqliteUnitOfWork:
         """A new unit of work acting for one tenant; it connects when its block is entered."""
-        return SqliteUnitOfWork(self._pool, tenant_id)
+        return SqliteUnitOfWork(self._pool, tenant_id, totals=self.totals)
 
     def read_unit(self, tenant_id: str) -> SqliteUnitOfWork:
         """A read-only unit: a deferred transaction reads one WAL snapshot without taking the
         write lock, so reads run in parallel with each other and with one writer."""
-        return SqliteUnitOfWork(self._pool, tenant_id, read_only=True)
+        return SqliteUnitOfWork(self._pool, tenant_id, read_only=True, totals=self.totals)
 
     def ping(self) -> None:
         """Raise Unavailable unless a unit of work could start now: the file answers, holds
@@ -230,8 +233,17 @@ class SqliteUnitOfWork(SqlUnitOfWork):
     file_repository = SqliteInvoiceFileRepository
     retention_repository = SqliteRetentionRepository
 
-    def __init__(self, pool: ConnectionPool, tenant_id: str, *, read_only: bool = False) -> None:
-        super().__init__(tenant_id, read_only=read_only)
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        tenant_id: str,
+        *,
+        read_only: bool = False,
+        totals: FilteredTotals | None = None,
+    ) -> None:
+        super().__init__(
+            tenant_id, read_only=read_only, totals=FilteredTotals() if totals is None else totals
+        )
         self._pool = pool
         self._begin = "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
         self._connection: sqlite3.Connection | None = None

@@ -182,6 +182,7 @@ class Services:
             ledger=ledger,
             escrow_addresses=addresses,
             kyc=kyc_service.gate,
+            read_units=store.read_unit,
         )
         indexer = None
         if ledger is not None:

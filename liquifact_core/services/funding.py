@@ -102,6 +102,17 @@ class _Prepared:
     signed: bool
 
 
+@attrs.define
+class _Preparation:
+    """What the idempotency ``before`` hook prepared for one request: ``None`` until the hook
+    runs (it does not run when a stored outcome is replayed), and in stubbed mode."""
+
+    prepared: _Prepared | None = None
+
+    def hold(self, prepared: _Prepared | None) -> None:
+        self.prepared = prepared
+
+
 class FundingService:
     """Funding intents and their transactions. ``mode`` is ESCROW_SIGNING_MODE; ``chain``
     builds, checks and signs funding transactions (required by the delegated and custodial
@@ -182,7 +193,7 @@ class FundingService:
                 "only for the accounts it custodies.",
                 code="WALLET_NOT_CUSTODIED",
             )
-        prepared: list[_Prepared] = []
+        preparation = _Preparation()
         fingerprint = request_fingerprint(
             FUND_INVOICE,
             f"{actor.role.value}:{actor.id}",
@@ -196,11 +207,9 @@ class FundingService:
             tenant_id,
             key,
             fingerprint,
-            lambda uow: self._record_intent(
-                uow, tenant_id, actor, request, prepared[0] if prepared else None
-            ),
+            lambda uow: self._record_intent(uow, tenant_id, actor, request, preparation.prepared),
             context,
-            before=lambda: prepared.extend(self._prepare(tenant_id, request)),
+            before=lambda: preparation.hold(self._prepare(tenant_id, request)),
         )
         commitment = outcome.result
         assert isinstance(commitment, Commitment)  # the fingerprint binds the key to funding
@@ -208,12 +217,12 @@ class FundingService:
             self._changes.changed(_changed(commitment))
         return FundingOutcome(commitment, outcome.replayed, outcome.context)
 
-    def _prepare(self, tenant_id: str, request: FundingRequest) -> list[_Prepared]:
+    def _prepare(self, tenant_id: str, request: FundingRequest) -> _Prepared | None:
         """The funding transaction of ``request`` (none in stubbed mode): the invoice's escrow
         read in a read unit, then the chain asked with no unit open. Custodial mode signs it
         here (local, no network)."""
         if self.mode is SigningMode.STUBBED:
-            return []
+            return None
         chain = self._chain_port()
         with self._read(tenant_id) as uow:
             invoice = uow.invoices.get(tenant_id, request.invoice_id)
@@ -223,8 +232,8 @@ class FundingService:
         investor = request.investor.value
         funding = chain.prepare_funding(contract, investor, request.amount.value)
         if self.mode is SigningMode.CUSTODIAL:
-            return [_Prepared(contract, funding, chain.sign_custodial(funding, investor), True)]
-        return [_Prepared(contract, funding, funding.envelope, False)]
+            return _Prepared(contract, funding, chain.sign_custodial(funding, investor), True)
+        return _Prepared(contract, funding, funding.envelope, False)
 
     def _record_intent(
         self,

@@ -83,6 +83,7 @@ class InvoiceService:
         ledger: EscrowLedger | None = None,
         escrow_addresses: EscrowAddressBook | None = None,
         kyc: KycGate | None = None,
+        read_units: UnitOfWorkFactory | None = None,
     ) -> None:
         """``changes`` hears, after each commit, every lifecycle or funding change
         (``InvoiceChanged``); ``outbox`` writes each history step's webhook delivery job in
@@ -90,8 +91,11 @@ class InvoiceService:
         ``ledger``: the chain ``link_escrow`` checks the contract on (none: not checked);
         ``escrow_addresses``: the ``ESCROW_ADDR_BY_INVOICE`` mapping (none: empty); ``kyc``:
         the gate an invoice's SME passes before its escrow is linked (default: the mock's,
-        verifying subjects without a record)."""
+        verifying subjects without a record); ``read_units``: the store's read units, which
+        serve ``list`` from one snapshot with the maintained totals (default: units of work,
+        which count the rows)."""
         self._uow = unit_of_work
+        self._read_units = read_units or unit_of_work
         self._clock = clock
         self._ids = ids
         self._changes = changes
@@ -117,7 +121,9 @@ class InvoiceService:
             statuses = (statuses or INVESTABLE) & INVESTABLE
             if not statuses:
                 return Page(items=[], total=0)
-        with self._uow(tenant_id) as uow:
+        # A read unit: the page and its total come from one snapshot, and the total from the
+        # counters the store maintains (no count of the rows).
+        with self._read_units(tenant_id) as uow:
             return uow.invoices.list(
                 InvoiceQuery(tenant_id, statuses, sme_id, query.limit, query.offset)
             )

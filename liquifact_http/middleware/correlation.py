@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import time
-import uuid
 
 import structlog
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from liquifact_http import problems
 from liquifact_http.logs import get_logger
+from liquifact_http.middleware.response_headers import header_pair, set_headers
 from liquifact_http.routes.common import PRIVATE_STATE_KEY
 from liquifact_http.sentry import report_exception
 
@@ -21,8 +23,12 @@ HEADER = "X-Correlation-Id"
 _OBJECT_URLS = b"/v1/objects/"  # the local object store's signed URLs (routes/documents.py)
 
 
+_PRIVATE = header_pair("Cache-Control", "private, no-store")
+
+
 def new_correlation_id() -> str:
-    return "req_" + uuid.uuid4().hex[:24]
+    """``req_`` and 24 random hex digits (96 bits from the OS's random source)."""
+    return "req_" + os.urandom(12).hex()
 
 
 def accepted_or_new(raw: str | None) -> str:
@@ -54,6 +60,10 @@ class CorrelationMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.log = get_logger("liquifact.http")
+        # The stdlib logger behind ``self.log``: asked first whether the access line would be
+        # written at all, so that below LOG_LEVEL=info no event is built per request (the
+        # answer is what structlog's own level filter would find).
+        self._access_log = logging.getLogger("liquifact.http")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,22 +75,28 @@ class CorrelationMiddleware:
         status = 500
         response_started = False
 
+        id_header = header_pair(HEADER, correlation_id)
+
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers[HEADER] = correlation_id
                 if scope["state"].get(PRIVATE_STATE_KEY):
                     # An authenticated answer (routes.common.mark_private): no shared or
                     # browser cache may keep it, whatever the route set.
-                    headers["Cache-Control"] = "private, no-store"
+                    set_headers(message, (id_header, _PRIVATE))
+                else:
+                    set_headers(message, (id_header,))
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(
+        # Every log line of the request carries these (structlog's context variables); the
+        # tokens put back what was bound before, as ``bound_contextvars`` would, without
+        # copying the whole context twice per request.
+        bound = structlog.contextvars.bind_contextvars(
             correlation_id=correlation_id, method=scope["method"], path=loggable_path(scope)
-        ):
+        )
+        try:
             try:
                 await self.app(scope, receive, send_with_id)
             except Exception as error:
@@ -93,11 +109,14 @@ class CorrelationMiddleware:
                         problems.internal_error(), correlation_id, scope["path"]
                     )
                     await response(scope, receive, send_with_id)
-            self.log.info(
-                "request",
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            if self._access_log.isEnabledFor(logging.INFO):
+                self.log.info(
+                    "request",
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+        finally:
+            structlog.contextvars.reset_contextvars(**bound)
 
 
 def _innermost_frame(error: BaseException) -> str:

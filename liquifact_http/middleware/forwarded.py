@@ -19,6 +19,7 @@ make a remote client look local.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from starlette.datastructures import Headers
@@ -31,8 +32,26 @@ SOCKET_PEER = "liquifact.socket_peer"
 _SCHEMES = frozenset({"http", "https"})
 
 
+# Longer than any textual IP address (an IPv6 address with an IPv4 tail and brackets is at
+# most 47 characters), so a forwarded value this long is not remembered, only parsed.
+_REMEMBERED_LENGTH = 64
+
+
 def normalized_address(raw: str) -> str | None:
     """``raw`` as a canonical IP address (IPv4-mapped IPv6 as IPv4), or None if it is not one."""
+    if len(raw) <= _REMEMBERED_LENGTH:
+        return _remembered_address(raw)
+    return _parsed_address(raw)
+
+
+# Every request parses its peer's address (and the rate limiter again): the same few
+# addresses, so their answers are remembered (a bounded LRU of short strings).
+@functools.lru_cache(maxsize=4096)
+def _remembered_address(raw: str) -> str | None:
+    return _parsed_address(raw)
+
+
+def _parsed_address(raw: str) -> str | None:
     try:
         address = ipaddress.ip_address(raw.strip().strip("[]"))
     except ValueError:

@@ -30,10 +30,14 @@ SINGLETON_HEADERS = (
 )
 
 
+# (display name, lower-cased ASGI name), encoded once.
+_SINGLETON_KEYS = tuple((name, name.lower().encode("latin-1")) for name in SINGLETON_HEADERS)
+
+
 def repeated_singletons(counts: Counter[bytes]) -> list[str]:
     """The singleton headers sent more than once, in ``SINGLETON_HEADERS`` order, from the
     request's header ``counts`` (by lower-cased name)."""
-    return [name for name in SINGLETON_HEADERS if counts[name.lower().encode("latin-1")] > 1]
+    return [name for name, key in _SINGLETON_KEYS if counts[key] > 1]
 
 
 class SingletonHeadersMiddleware:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from liquifact_http import problems
+from liquifact_http.middleware.response_headers import HeaderPair, header_pair, set_headers
 
 HSTS = "max-age=31536000; includeSubDomains"
 # JSON never needs to load anything; Swagger UI loads its own assets (no inline scripts: its
@@ -83,6 +84,22 @@ def _is_docs(path: str) -> bool:
     return path == "/docs" or path.startswith("/docs/")
 
 
+def _hardening(csp: str, https: bool) -> tuple[HeaderPair, ...]:
+    pairs = [*(header_pair(name, value) for name, value in STATIC_HEADERS.items())]
+    pairs.append(header_pair("Content-Security-Policy", csp))
+    if https:
+        pairs.append(header_pair("Strict-Transport-Security", HSTS))
+    return tuple(pairs)
+
+
+# The four possible sets of hardening headers, encoded once: (docs?, https?) -> pairs.
+_HARDENING = {
+    (docs, https): _hardening(DOCS_CSP if docs else API_CSP, https)
+    for docs in (False, True)
+    for https in (False, True)
+}
+
+
 class SecurityHeadersMiddleware:
     """Adds the hardening headers to every response, errors included."""
 
@@ -93,17 +110,11 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = DOCS_CSP if _is_docs(scope.get("path", "")) else API_CSP
-        https = request_scheme(scope) == "https"
+        hardening = _HARDENING[_is_docs(scope.get("path", "")), request_scheme(scope) == "https"]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in STATIC_HEADERS.items():
-                    headers[name] = value
-                headers["Content-Security-Policy"] = csp
-                if https:
-                    headers["Strict-Transport-Security"] = HSTS
+                set_headers(message, hardening)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

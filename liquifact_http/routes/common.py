@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
+from cachetools import LRUCache
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Scope
 
+from liquifact_adapters.cache import InProcessCache, InProcessWindowCounter
 from liquifact_core.errors import ValidationError
 from liquifact_core.services import Services
 from liquifact_http import admin_audit, wire
@@ -43,9 +46,41 @@ async def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
+# Adapters whose data lives in this process's memory: a call does no I/O and holds its lock
+# for microseconds, less than a thread-pool hand-off costs (docs/performance.md, "Hot path").
+_IN_PROCESS = (InProcessCache, InProcessWindowCounter)
+
+
+def in_process(adapter: object) -> bool:
+    """True when ``adapter`` keeps its data in this process's memory and never blocks on I/O
+    (the in-process cache and rate-limit counters), so calling it on the event loop is safe."""
+    return isinstance(adapter, _IN_PROCESS)
+
+
+async def blocking_unless_in_process(
+    adapter: object, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """``fn(*args, **kwargs)``, a call on ``adapter``: directly when the adapter is
+    ``in_process``, else on the thread pool (``blocking``), as for any other port."""
+    if in_process(adapter):
+        return fn(*args, **kwargs)
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+# One encoder for every JSON body: ``json.dumps`` with options builds a new one per call,
+# which cost a third of encoding a marketplace page. Same output as
+# ``json.dumps(body, separators=(",", ":"), ensure_ascii=False)``.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def json_text(body: Any) -> str:
+    """``body`` as the compact JSON text ``json_response`` sends."""
+    return _JSON.encode(body)
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        _JSON.encode(body),
         status_code=status,
         media_type="application/json",
         headers=headers,
@@ -113,6 +148,38 @@ def query(request: Request, cls: type[T]) -> T:
     """The request's query string as a typed ``cls`` query (``wire.structure_query``): every
     unknown, repeated or bad parameter is a 400 entry of its own."""
     return wire.structure_query(request.query_params.multi_items(), cls)
+
+
+# Queries parsed by ``remembered_query``, by (class, raw query string); bounded by the size of
+# the query strings they hold. Only successes are kept: a refused query is parsed (and
+# refused, every error listed) each time.
+REMEMBERED_QUERIES_MAX_BYTES = 1024 * 1024
+_queries: LRUCache[tuple[type[Any], bytes], tuple[bytes, Any]] = LRUCache(
+    REMEMBERED_QUERIES_MAX_BYTES, getsizeof=lambda entry: 64 + len(entry[0])
+)
+_queries_lock = threading.Lock()
+
+
+def remembered_query(request: Request, cls: type[T]) -> T:
+    """``query(request, cls)`` for the hot list routes, remembered per raw query string.
+
+    For query classes whose parsing depends on the query string alone (no clock, no caller,
+    no store: the marketplace and list queries) and whose instances are immutable, so one
+    parsed value may serve every request that sends the same string: clients page and
+    refresh the same few URLs, and parsing one checked every parameter's rule again.
+    """
+    raw = bytes(request.scope.get("query_string", b""))
+    key = (cls, raw)
+    with _queries_lock:
+        found = _queries.get(key)
+    if found is not None:
+        remembered: T = found[1]
+        return remembered
+    parsed = query(request, cls)
+    if len(raw) <= REMEMBERED_QUERIES_MAX_BYTES // 16:
+        with _queries_lock:
+            _queries[key] = (raw, parsed)
+    return parsed
 
 
 def no_query(request: Request) -> None:

@@ -11,11 +11,13 @@ is enforced on the bytes received by the body-limit middleware, before any of th
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from typing import IO, Any, BinaryIO, cast
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -30,7 +32,7 @@ from liquifact_core.documents import (
     declared_type,
     media_type_of,
 )
-from liquifact_core.errors import FieldError, LiquifactError, ValidationError
+from liquifact_core.errors import FieldError, LiquifactError, NotFound, ValidationError
 from liquifact_core.idempotency import IDEMPOTENCY_HEADER, parse_idempotency_key
 from liquifact_core.services.documents import DirectUpload, DocumentService, documents_unavailable
 from liquifact_http import document_bodies as bodies
@@ -391,18 +393,25 @@ async def get_object(request: Request) -> Response:
     """One download from a signed download URL: the file, as an attachment."""
     store = _local_store(request)
     access = store.access(request.path_params["token"], "GET", services(request).clock.now())
-    size = await blocking(store.size, access.key)
-    if size is None:
-        raise _not_stored()
+    # The file is opened before the headers promise its length: an open handle keeps reading
+    # the same bytes even if the purge job unlinks the file meanwhile, so a download that has
+    # started always completes, and one that has not answers 404.
+    files = contextlib.ExitStack()
+    try:
+        reader = await blocking(files.enter_context, store.open(access.key))
+    except NotFound:
+        raise _not_stored() from None
+    size = os.fstat(reader.fileno()).st_size
 
     def chunks() -> Iterator[bytes]:
         # Starlette iterates a plain iterator on its thread pool: file reads stay off the loop.
-        with store.open(access.key) as reader:
+        with files:
             while chunk := reader.read(CHUNK_BYTES):
                 yield chunk
 
     return StreamingResponse(
         chunks(),
+        background=BackgroundTask(files.close),  # a body never started still closes the file
         media_type=access.content_type,
         headers={
             "Content-Length": str(size),

@@ -25,8 +25,8 @@ from liquifact_http.routes.common import (
     body,
     expected_version,
     json_response,
-    query,
     reads_query,
+    remembered_query,
     resource,
     services,
 )
@@ -51,7 +51,7 @@ async def create_invoice(request: Request) -> Response:
 @reads_query
 async def list_invoices(request: Request) -> Response:
     caller = caller_of(request)
-    wanted = query(request, InvoiceListQuery)
+    wanted = remembered_query(request, InvoiceListQuery)
     result = await blocking(services(request).invoices.list, caller.tenant_id, caller.actor, wanted)
     return json_response(pages.invoice_page(result, wanted))
 

@@ -12,8 +12,8 @@ from liquifact_http.callers import caller_of
 from liquifact_http.routes.common import (
     blocking,
     json_response,
-    query,
     reads_query,
+    remembered_query,
     resource,
     services,
 )
@@ -25,7 +25,7 @@ from liquifact_http.wire import unstructure
 @reads_query
 async def search_marketplace(request: Request) -> Response:
     caller = caller_of(request)
-    search = query(request, MarketplaceSearch)
+    search = remembered_query(request, MarketplaceSearch)
     result = await blocking(
         services(request).marketplace.search, caller.tenant_id, caller.actor, search
     )
@@ -36,7 +36,7 @@ async def search_marketplace(request: Request) -> Response:
 @reads_query
 async def investment_opportunities(request: Request) -> Response:
     caller = caller_of(request)
-    wanted = query(request, OpportunitiesQuery)
+    wanted = remembered_query(request, OpportunitiesQuery)
     result = await blocking(
         services(request).marketplace.opportunities, caller.tenant_id, caller.actor, wanted
     )

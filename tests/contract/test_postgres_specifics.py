@@ -132,6 +132,34 @@ def test_role_and_tenant_do_not_outlive_the_transaction(
     assert leftover["tenant"] in (None, "")
 
 
+_CHARACTERISTICS = (
+    "SELECT current_setting('transaction_isolation') AS isolation,"
+    " current_setting('transaction_read_only') AS read_only"
+)
+
+
+def test_a_read_units_snapshot_mode_does_not_outlive_it(postgres_url: str) -> None:
+    # One pooled connection: every unit below runs on the connection the read unit used.
+    single = PostgresStore(postgres_url, pool_min_size=1, pool_max_size=1)
+    tenant = new_tenant()
+    try:
+        with single.read_unit(tenant) as reader:
+            [read] = reader.execute_unfiltered(_CHARACTERISTICS)
+        with single.unit_of_work(tenant) as writer:
+            [written] = writer.execute_unfiltered(_CHARACTERISTICS)
+        connection = single.acquire()
+        try:
+            direct = connection.execute(_CHARACTERISTICS).fetchone()
+        finally:
+            single.release(connection)
+        with single.read_unit(tenant) as reader:
+            [again] = reader.execute_unfiltered(_CHARACTERISTICS)
+    finally:
+        single.close()
+    assert read == again == {"isolation": "repeatable read", "read_only": "on"}
+    assert written == direct == {"isolation": "read committed", "read_only": "off"}
+
+
 def test_writing_another_tenants_row_is_refused_by_the_database(pg_store: PostgresStore) -> None:
     mine, theirs = new_tenant(), new_tenant()
     with pg_store.unit_of_work(mine) as uow, pytest.raises(pg_errors.InsufficientPrivilege):

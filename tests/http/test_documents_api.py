@@ -577,3 +577,35 @@ def test_signed_object_tokens_stay_out_of_the_access_log(
     server_lines = [r.getMessage() for r in caplog.records if r.name == "liquifact.http"]
     assert any("/v1/objects/" in line for line in server_lines)
     assert not [line for line in server_lines if signature in line]
+
+
+def test_a_download_under_way_survives_its_file_being_purged(
+    app: Starlette, client: TestClient, invoice_id: str, sme: dict[str, str], objects: Path
+) -> None:
+    """The purge job may unlink a file between a download's headers (which promise its
+    Content-Length) and its body: the download still sends every byte it promised, and the
+    next one answers 404."""
+    stored = upload_raw(client, invoice_id, PDF, "application/pdf", sme).json()
+    url = client.get(
+        f"/v1/invoices/{invoice_id}/files/{stored['id']}/download-url", headers=sme
+    ).json()["url"]
+    purged: list[Path] = []
+
+    async def purge_once_headers_are_sent(scope: Any, receive: Any, send: Any) -> None:
+        async def send_then_purge(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.start":
+                for path in stored_files(objects):
+                    path.unlink()
+                    purged.append(path)
+
+        await app(scope, receive, send_then_purge)
+
+    got = TestClient(purge_once_headers_are_sent).get(urlsplit(url).path)
+    assert purged
+    assert got.status_code == 200
+    assert got.content == PDF
+    assert got.headers["content-length"] == str(len(PDF))
+    gone = download(client, url)
+    assert gone.status_code == 404
+    assert gone.json()["code"] == "OBJECT_NOT_FOUND"

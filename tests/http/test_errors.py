@@ -209,6 +209,8 @@ class ExplodingStore(InMemoryStore):
         uow.invoices = self._Repo()  # type: ignore[assignment]
         return uow
 
+    read_unit = unit_of_work  # the list reads in a read unit (page and total in one snapshot)
+
 
 def test_unexpected_errors_are_opaque_500s(capsys: pytest.CaptureFixture[str]) -> None:
     app = create_app(test_settings(), store=ExplodingStore())

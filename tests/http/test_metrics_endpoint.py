@@ -163,6 +163,18 @@ def test_requests_are_counted_by_route_template(open_app: Starlette) -> None:
     assert invoice_id not in exposition  # raw paths never become labels
 
 
+def test_a_request_refused_before_routing_is_counted_by_its_route_template(
+    open_app: Starlette,
+) -> None:
+    headers = [("Authorization", "Bearer a.b.c"), ("Authorization", "Bearer d.e.f")]
+    with TestClient(open_app) as client:
+        refused = client.get("/v1/invoices/inv_1", headers=headers)
+        client.get("/api/invoices/inv_1", headers=headers)
+    assert refused.json()["code"] == "DUPLICATE_HEADER"
+    template = "/v1/invoices/{id}"
+    assert samples(open_app, "http_requests_total", method="GET", route=template, status="400") == 2
+
+
 def test_readiness_hook_sets_the_gauge(open_app: Starlette) -> None:
     record_readiness(open_app, "database", True)
     record_readiness(open_app, "soroban_rpc", False)

@@ -43,6 +43,7 @@ from liquifact_core.reminders import (
     reminder_job_id,
     window,
 )
+from liquifact_core.rules import CONTACT_EMAIL_PATTERN, is_single_address
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -198,6 +199,12 @@ def test_masking_and_links() -> None:
         "me@example.com;root",
         '"Me"<me@example.com>',  # a display name: not an address
         "me(comment)@example.com",
+        "0@0.)",  # not a host name (found by the API document's fuzz test)
+        ".me@example.com",
+        "me..you@example.com",
+        "me@-example.com",
+        "m\u00e9@example.com",  # contacts are ASCII: what the document's pattern states
+        "a" * 243 + "@example.com",  # 255 characters
     ],
 )
 def test_a_contact_is_one_plain_address_never_a_header_list(address: str) -> None:
@@ -213,4 +220,14 @@ def test_a_contact_is_one_plain_address_never_a_header_list(address: str) -> Non
 def test_plain_contacts_are_kept(address: str) -> None:
     from liquifact_core.reminders import ContactUpdate
 
+    assert ContactUpdate(address).email == address
+
+
+@given(st.from_regex(CONTACT_EMAIL_PATTERN, fullmatch=True).filter(lambda a: len(a) <= 254))
+def test_every_address_the_contact_pattern_admits_is_one_plain_recipient(address: str) -> None:
+    """The document states CONTACT_EMAIL_PATTERN as the whole rule: whatever it admits, the
+    To header reads as that one address, and the rule keeps it."""
+    from liquifact_core.reminders import ContactUpdate
+
+    assert is_single_address(address)
     assert ContactUpdate(address).email == address
