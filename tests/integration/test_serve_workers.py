@@ -371,7 +371,9 @@ def test_web_concurrency_on_postgres_without_redis_warns_and_stops_on_sigint(
 
 
 @pytest.mark.slow
-def test_workers_stop_themselves_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+def test_workers_are_replaced_when_they_die_or_on_sighup_and_stop_with_their_supervisor(
+    tmp_path: Path,
+) -> None:
     env = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'data.db'}",
         "JWT_SECRET": TEST_SECRET,
@@ -380,13 +382,26 @@ def test_workers_stop_themselves_when_the_supervisor_is_killed(tmp_path: Path) -
     server = ServerProcess(env, "--workers", "2", cwd=tmp_path)
     try:
         server.wait_for_event("listening")
-        workers = _started_workers(server, 2)
-        os.kill(server.process.pid, signal.SIGKILL)  # no chance to stop its workers
-        # Each worker notices its supervisor is gone and shuts down as on SIGTERM; wait()
-        # returns once the stderr pipe they share is closed, by the last of them to exit.
+        first = _started_workers(server, 2)
+        # A worker that dies is replaced, on its own socket.
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        died = server.wait_for_event("worker_process_died")
+        assert died["pid"] == victim and died["exit_code"] == -signal.SIGKILL
+        second = (first - {victim}) | _started_workers(server, 1)
+        assert _answering_pids(server.base, second) == second
+        # SIGHUP: every worker replaced, one by one.
+        os.kill(server.process.pid, signal.SIGHUP)
+        server.wait_for_event("workers_replacing")
+        third = _started_workers(server, 2)
+        assert not third & second and _worker_processes(server.process.pid) == third
+        assert _answering_pids(server.base, third) == third
+        # The supervisor killed without a chance to stop them: each worker notices and shuts
+        # down as on SIGTERM; wait() returns once the stderr pipe they share is closed.
+        os.kill(server.process.pid, signal.SIGKILL)
         assert server.wait() == -signal.SIGKILL
     finally:
         server.stop()
-    assert not any(_alive(pid) for pid in workers)
+    assert not any(_alive(pid) for pid in first | second | third)
     finished = [r for r in _records(server) if str(r["event"]).startswith("Finished server")]
-    assert len(finished) == 2
+    assert len(finished) == 4  # the two replaced by SIGHUP, the two left at the end
