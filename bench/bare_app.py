@@ -1,7 +1,7 @@
 """A bare Starlette app answering ``GET /health`` with the API's liveness body, served by the
 same uvicorn configuration as ``liquifact serve`` (``liquifact_http.serving.uvicorn_config``;
-for ``--workers`` > 1 uvicorn's supervisor on the socket ``serving.bind_socket`` binds, as
-``liquifact serve`` does): the bench's yardstick for what the API adds
+for ``--workers`` > 1 the same supervisor and sockets, ``serving.supervise`` over
+``serving.bind_sockets``): the bench's yardstick for what the API adds
 per request (middleware, routing, logging) on its cheapest route.
 
     python bench/bare_app.py --port 8001 [--workers 2]
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from liquifact_http.serving import bind_socket, uvicorn_config
+from liquifact_http.serving import bind_sockets, supervise, uvicorn_config
 
 BODY = json.dumps({"status": "ok"}, separators=(",", ":")).encode()
 
@@ -57,9 +57,7 @@ def main() -> None:
     if args.workers == 1:
         uvicorn.Server(config).run()
         return
-    from uvicorn.supervisors.multiprocess import Multiprocess
-
-    Multiprocess(config, sockets=[bind_socket(config)]).run()
+    supervise(config, bind_sockets(config, args.workers))
 
 
 if __name__ == "__main__":

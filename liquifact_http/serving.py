@@ -1,9 +1,9 @@
 """How ``liquifact serve`` runs uvicorn: one server in this process, or, with ``--workers N``
-(``WEB_CONCURRENCY``), uvicorn's own supervisor and N worker processes sharing one socket.
+(``WEB_CONCURRENCY``), a supervisor and N uvicorn worker processes on one port.
 
 With several workers the supervisor (the process ``liquifact serve`` started) does everything
 that must happen once: it validates the settings, migrates (SQLite) or checks the schema
-(PostgreSQL), seeds, runs the embedded job worker when there is one, binds the socket, and
+(PostgreSQL), seeds, runs the embedded job worker when there is one, binds the port, and
 starts the workers. Each worker is a fresh interpreter (``spawn``) that builds its own app
 (``WorkerApp``, the factory uvicorn calls in the child): its own store pool, cache, metrics
 registry and rate-limit counters. SIGTERM or SIGINT to the supervisor stops every worker (each
@@ -12,11 +12,23 @@ its store. A worker whose supervisor vanishes (SIGKILL) stops itself. What sever
 need (Redis for rate limits and the cache; what SQLite allows) is checked by
 ``multiprocess_problems`` and ``local_cache_warning`` and documented in
 docs/configuration.md and docs/performance.md.
+
+Why not uvicorn's own supervisor (``uvicorn.supervisors.Multiprocess``): it hands every worker
+the same listening socket, and the first worker to wake accepts every connection waiting
+(asyncio accepts up to the backlog per wake-up), so a client that opens its keep-alive
+connections at once (a load balancer, a proxy's upstream pool, wrk) gets them all served by
+one worker: measured, 10 connections split 10/0 or 9/1 between two workers, and two workers
+served no more than one. Here each worker gets a socket of its own, all bound to the port with
+``SO_REUSEPORT``, so the kernel spreads new connections across the workers (by a hash of the
+addresses). Where ``SO_REUSEPORT`` does not exist the workers share one socket.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import socket
@@ -32,8 +44,8 @@ from liquifact_http.logs import configure_logging, get_logger, uvicorn_log_confi
 from liquifact_http.metrics import Metrics
 from liquifact_http.settings import WORKERS_MAX, Settings
 
-# What uvicorn's supervisor reads as "this worker could not start; do not restart it"
-# (uvicorn.config.STARTUP_FAILURE). `liquifact serve` exits 3 for an unusable database too.
+# A worker's exit status for "this worker could not start; do not restart it" (uvicorn's own
+# uvicorn.config.STARTUP_FAILURE). `liquifact serve` exits 3 for an unusable database too.
 STARTUP_FAILURE = 3
 # How often a worker checks that its supervisor is still there.
 PARENT_CHECK_SECONDS = 0.5
@@ -98,6 +110,38 @@ def bind_socket(config: uvicorn.Config) -> socket.socket:
         family, kind = sock.family, sock.type
         sock = socket.socket(family, kind, socket.IPPROTO_TCP, fileno=sock.detach())
     return sock
+
+
+def bind_sockets(config: uvicorn.Config, count: int) -> list[socket.socket]:
+    """``count`` listening TCP sockets on ``config.host:config.port``, one per worker, bound
+    with ``SO_REUSEPORT`` so the kernel spreads connections across them (``port`` 0: the
+    port the first one gets). Raises OSError when the port is taken, by any process: a plain
+    socket must be able to bind it first, so a second server started on the same port by
+    mistake is refused rather than silently sharing the traffic. One socket (uvicorn's, see
+    ``bind_socket``) when ``count`` is 1 or the platform has no ``SO_REUSEPORT``."""
+    if count == 1 or not hasattr(socket, "SO_REUSEPORT"):
+        return [bind_socket(config)]
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((config.host, config.port))  # OSError: taken
+        port = probe.getsockname()[1]
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((config.host, port))
+            # Listening from now on: connections made before a worker is up wait for it.
+            sock.listen(config.backlog)
+            sock.set_inheritable(True)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 def multiprocess_problems(settings: Settings) -> list[tuple[str, str]]:
@@ -221,28 +265,143 @@ def watch_parent(parent: int) -> threading.Thread:
 class Outcome(enum.Enum):
     """How a supervised run ended."""
 
-    STOPPED = "stopped"  # by SIGTERM or SIGINT (or every worker ended)
-    NOT_LISTENING = "not_listening"  # the socket could not be bound
+    STOPPED = "stopped"  # by SIGTERM or SIGINT
+    NOT_LISTENING = "not_listening"  # the port could not be bound
     WORKER_FAILED = "worker_failed"  # a worker could not start (it logged why)
 
 
 @attrs.define
 class Supervised:
-    """What ``run_workers`` reports: the outcome and the signal that stopped it, if any."""
+    """What ``supervise`` reports: the outcome and the signal that stopped it, if any."""
 
     outcome: Outcome
     signal: str | None = None
 
 
+def serve_worker(config: uvicorn.Config, sock: socket.socket) -> None:
+    """A worker process's whole life: uvicorn's server on ``sock`` (``config.app`` is the
+    factory that builds the app here). uvicorn handles SIGTERM / SIGINT (drain, lifespan
+    shutdown) and then re-raises the signal, which ends the process."""
+    config.configure_logging()
+    with contextlib.suppress(KeyboardInterrupt):  # SIGINT re-raised after a graceful stop
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+class Supervisor:
+    """Runs ``len(sockets)`` worker processes (``spawn``), worker *i* serving ``sockets[i]``,
+    until SIGTERM or SIGINT; then stops them (SIGTERM, then at most
+    ``config.timeout_graceful_shutdown`` + ``STOP_MARGIN_SECONDS`` before SIGKILL).
+
+    A worker that exits is replaced on the same socket (the connections queued on it wait),
+    except one that exits with ``STARTUP_FAILURE``: its app cannot be built, and the others'
+    cannot either, so everything stops. SIGHUP replaces the workers one by one, each new one
+    started before the old one is stopped."""
+
+    STOP_MARGIN_SECONDS = 10
+    POLL_SECONDS = 0.5
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        self.config = config
+        self.sockets = sockets
+        self.processes: list[Any] = []
+        self.signals: list[int] = []
+        self.failed = False
+        self._log = get_logger("liquifact.cli")
+
+    def _spawn(self, index: int) -> Any:
+        process = multiprocessing.get_context("spawn").Process(
+            target=serve_worker,
+            args=(self.config, self.sockets[index]),
+            name=f"liquifact-worker-{index}",
+        )
+        process.start()
+        return process
+
+    def run(self) -> str | None:
+        """Supervise until a stop signal (returned, as ``SIGTERM`` / ``SIGINT``) or a worker
+        that could not start (``failed``). Restores the signal handlers it replaced."""
+        watched = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        previous = {
+            number: signal.signal(number, lambda n, _f: self.signals.append(n))
+            for number in watched
+        }
+        stopped_by: str | None = None
+        try:
+            self.processes = [self._spawn(i) for i in range(len(self.sockets))]
+            while stopped_by is None and not self.failed:
+                for number in self._take_signals():
+                    if number == signal.SIGHUP:
+                        self._replace_all()
+                    else:
+                        stopped_by = signal.Signals(number).name
+                if stopped_by is None:
+                    self._keep_alive()
+                    multiprocessing.connection.wait(
+                        [p.sentinel for p in self.processes], self.POLL_SECONDS
+                    )
+        finally:
+            self._stop_all()
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+        return stopped_by
+
+    def _take_signals(self) -> list[int]:
+        taken, self.signals[:] = list(self.signals), []
+        return taken
+
+    def _keep_alive(self) -> None:
+        for index, process in enumerate(self.processes):
+            if process.is_alive():
+                continue
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                self.failed = True
+                return
+            self._log.warning("worker_process_died", pid=process.pid, exit_code=process.exitcode)
+            self.processes[index] = self._spawn(index)
+
+    def _replace_all(self) -> None:
+        self._log.info("workers_replacing", workers=len(self.processes))
+        for index, old in enumerate(self.processes):
+            self.processes[index] = self._spawn(index)
+            self._terminate(old)
+            self._reap(old)
+
+    def _terminate(self, process: Any) -> None:
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGTERM)
+
+    def _reap(self, process: Any) -> None:
+        process.join((self.config.timeout_graceful_shutdown or 0) + self.STOP_MARGIN_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+    def _stop_all(self) -> None:
+        for process in self.processes:  # all at once: they drain in parallel
+            self._terminate(process)
+        for process in self.processes:
+            self._reap(process)
+
+
+def supervise(config: uvicorn.Config, sockets: list[socket.socket]) -> Supervised:
+    """Run a ``Supervisor`` over ``sockets`` (one worker each) and close them at the end."""
+    supervisor = Supervisor(config, sockets)
+    try:
+        stopped_by = supervisor.run()
+    finally:
+        for sock in sockets:
+            sock.close()
+    if supervisor.failed:
+        return Supervised(Outcome.WORKER_FAILED)
+    return Supervised(Outcome.STOPPED, stopped_by)
+
+
 def run_workers(settings: Settings, *, host: str, port: int, store: str) -> Supervised:
-    """Bind ``host:port``, log one ``listening`` line (``url``, ``store``, ``docs``,
-    ``workers``) and run uvicorn's supervisor with ``settings.web_concurrency`` workers (each
-    a ``WorkerApp``) until SIGTERM or SIGINT, which stops every worker before this returns.
-
-    SIGHUP replaces the workers one by one (uvicorn's rolling restart); SIGTTIN / SIGTTOU add
-    or remove one. Signal handlers are restored on return."""
-    from uvicorn.supervisors.multiprocess import SIGNALS, Multiprocess
-
+    """Bind ``host:port`` once per worker (``bind_sockets``), log one ``listening`` line
+    (``url``, ``store``, ``docs``, ``workers``, ``pid``) and ``supervise``
+    ``settings.web_concurrency`` workers, each building a ``WorkerApp``, until SIGTERM or
+    SIGINT, which stops every worker before this returns."""
     log = get_logger("liquifact.cli")
     config = uvicorn_config(
         WorkerApp(settings),
@@ -254,49 +413,20 @@ def run_workers(settings: Settings, *, host: str, port: int, store: str) -> Supe
         factory=True,
     )
     try:
-        sock = bind_socket(config)
-    except SystemExit:  # uvicorn logged the OSError
+        sockets = bind_sockets(config, settings.web_concurrency)
+    except (OSError, SystemExit):  # taken, or not an address of this host
         return Supervised(Outcome.NOT_LISTENING)
-    # uvicorn's supervisor installs handlers for these and never puts the old ones back.
-    previous = {number: signal.getsignal(number) for number in SIGNALS}
-    stopped_by: list[str] = []
-
-    class Supervisor(Multiprocess):
-        def handle_int(self) -> None:
-            stopped_by.append("SIGINT")
-            super().handle_int()
-
-        def handle_term(self) -> None:
-            stopped_by.append("SIGTERM")
-            super().handle_term()
-
-    try:
-        supervisor = Supervisor(config, sockets=[sock])
-        bound_host, bound_port = sock.getsockname()[:2]
-        base = base_url(bound_host, bound_port)
-        log.info(
-            "listening",
-            url=base,
-            store=store,
-            docs=f"{base}/docs",
-            workers=settings.web_concurrency,
-            pid=os.getpid(),
-        )
-        supervisor.run()
-    finally:
-        sock.close()
-        for number, handler in previous.items():
-            signal.signal(number, _restorable(handler))
-    failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
-    return Supervised(
-        Outcome.WORKER_FAILED if failed and not stopped_by else Outcome.STOPPED,
-        stopped_by[0] if stopped_by else None,
+    bound_host, bound_port = sockets[0].getsockname()[:2]
+    base = base_url(bound_host, bound_port)
+    log.info(
+        "listening",
+        url=base,
+        store=store,
+        docs=f"{base}/docs",
+        workers=settings.web_concurrency,
+        pid=os.getpid(),
     )
-
-
-def _restorable(handler: Any) -> Any:
-    # getsignal() answers None for a handler not installed from Python: the default then.
-    return signal.SIG_DFL if handler is None else handler
+    return supervise(config, sockets)
 
 
 def base_url(host: str, port: int) -> str:

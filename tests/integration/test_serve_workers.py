@@ -11,7 +11,9 @@ import os
 import pickle
 import signal
 import socket
+import subprocess
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2 as httpx
@@ -19,7 +21,7 @@ import pytest
 import uvicorn.config
 
 from liquifact_http import cli
-from liquifact_http.cli import EXIT_CONFIG, main
+from liquifact_http.cli import EXIT_CONFIG, EXIT_LISTEN, main
 from liquifact_http.serving import (
     STARTUP_FAILURE,
     WorkerApp,
@@ -30,7 +32,7 @@ from liquifact_http.serving import (
 from liquifact_http.settings import WORKERS_MAX, ConfigError, Settings, load_settings
 from tests.auth_helpers import API_KEYS, TEST_SECRET, bearer
 from tests.factories import invoice_payload, new_tenant
-from tests.integration.server import ServerProcess
+from tests.integration.server import LIQUIFACT, ServerProcess
 
 
 # ---- the value and the refusals, in process (nothing is started) ---------------------------
@@ -288,6 +290,54 @@ def test_two_workers_on_sqlite_share_the_port_the_file_and_redis_then_stop_on_si
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("data.db")) == ["data.db"]
 
 
+def _pids_of_kept_connections(base: str, count: int) -> list[int]:
+    """Open ``count`` keep-alive connections at once (as a proxy's pool or wrk does), then
+    ask on each which process serves it."""
+    clients = [httpx.Client(base_url=base, timeout=30) for _ in range(count)]
+    try:
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(lambda client: client.get("/health"), clients))  # all connected
+            texts = list(pool.map(lambda client: client.get("/metrics").text, clients))
+    finally:
+        for client in clients:
+            client.close()
+    return [int(t.split('process_info{pid="')[1].split('"')[0]) for t in texts]
+
+
+@pytest.mark.slow
+def test_connections_opened_at_once_are_spread_over_the_workers_and_the_port_is_theirs(
+    tmp_path: Path,
+) -> None:
+    """Each worker listens on a socket of its own (SO_REUSEPORT): the kernel spreads
+    connections over them, where one shared socket let the first worker awake accept them
+    all. A second server on the same port is refused, not let in to share the traffic."""
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'data.db'}",
+        "JWT_SECRET": TEST_SECRET,
+        "RATE_LIMIT_ENABLED": "false",
+    }
+    server = ServerProcess(env, "--workers", "2", cwd=tmp_path)
+    try:
+        server.wait_for_event("listening")
+        workers = _started_workers(server, 2)
+        # 20 connections: all on one worker by chance is a 1 in 500,000 event.
+        assert set(_pids_of_kept_connections(server.base, 20)) == workers
+        second = subprocess.run(
+            [LIQUIFACT, "serve", "--workers", "2", "--port", str(server.port)],
+            env={**os.environ, "LOG_FORMAT": "json", **env},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert second.returncode == EXIT_LISTEN, second.stderr[-2000:]
+        assert '"event": "could_not_listen"' in second.stderr
+        assert _answering_pids(server.base, workers) == workers  # the first one still serves
+    finally:
+        server.stop()
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_web_concurrency_on_postgres_without_redis_warns_and_stops_on_sigint(
@@ -321,7 +371,9 @@ def test_web_concurrency_on_postgres_without_redis_warns_and_stops_on_sigint(
 
 
 @pytest.mark.slow
-def test_workers_stop_themselves_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+def test_workers_are_replaced_when_they_die_or_on_sighup_and_stop_with_their_supervisor(
+    tmp_path: Path,
+) -> None:
     env = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'data.db'}",
         "JWT_SECRET": TEST_SECRET,
@@ -330,13 +382,26 @@ def test_workers_stop_themselves_when_the_supervisor_is_killed(tmp_path: Path) -
     server = ServerProcess(env, "--workers", "2", cwd=tmp_path)
     try:
         server.wait_for_event("listening")
-        workers = _started_workers(server, 2)
-        os.kill(server.process.pid, signal.SIGKILL)  # no chance to stop its workers
-        # Each worker notices its supervisor is gone and shuts down as on SIGTERM; wait()
-        # returns once the stderr pipe they share is closed, by the last of them to exit.
+        first = _started_workers(server, 2)
+        # A worker that dies is replaced, on its own socket.
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        died = server.wait_for_event("worker_process_died")
+        assert died["pid"] == victim and died["exit_code"] == -signal.SIGKILL
+        second = (first - {victim}) | _started_workers(server, 1)
+        assert _answering_pids(server.base, second) == second
+        # SIGHUP: every worker replaced, one by one.
+        os.kill(server.process.pid, signal.SIGHUP)
+        server.wait_for_event("workers_replacing")
+        third = _started_workers(server, 2)
+        assert not third & second and _worker_processes(server.process.pid) == third
+        assert _answering_pids(server.base, third) == third
+        # The supervisor killed without a chance to stop them: each worker notices and shuts
+        # down as on SIGTERM; wait() returns once the stderr pipe they share is closed.
+        os.kill(server.process.pid, signal.SIGKILL)
         assert server.wait() == -signal.SIGKILL
     finally:
         server.stop()
-    assert not any(_alive(pid) for pid in workers)
+    assert not any(_alive(pid) for pid in first | second | third)
     finished = [r for r in _records(server) if str(r["event"]).startswith("Finished server")]
-    assert len(finished) == 2
+    assert len(finished) == 4  # the two replaced by SIGHUP, the two left at the end
