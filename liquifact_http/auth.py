@@ -206,8 +206,9 @@ class Authenticator:
         if found is not None and self._clock() < found.valid_until:
             return found
         claims = self._claims(token)
-        # PyJWT refuses a token once exp <= now - leeway: it is valid while now < exp + leeway.
-        verified = _Verified(MappingProxyType(claims), float(claims["exp"]) + self._leeway)
+        # PyJWT refuses a token once int(exp) <= now - leeway (it drops a fractional exp's
+        # fraction first): it is valid while now < int(exp) + leeway.
+        verified = _Verified(MappingProxyType(claims), int(claims["exp"]) + self._leeway)
         with self._tokens_lock:
             self._tokens[token] = verified
         return verified

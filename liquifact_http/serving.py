@@ -208,9 +208,13 @@ class WorkerApp:
     own metrics registry, and watches its supervisor: if that process disappears without
     stopping it (SIGKILL), the worker stops itself as on SIGTERM. A store that cannot be used
     ends the worker with ``STARTUP_FAILURE``, which stops the supervisor instead of
-    restarting the worker in a loop."""
+    restarting the worker in a loop. ``supervisor`` is the supervisor's pid, taken in the
+    supervisor: a worker that asked for its parent only once started could already have been
+    handed to init (the supervisor killed during the worker's start-up) and would then watch
+    the wrong process forever; None: this process's parent when the app is built."""
 
     settings: Settings
+    supervisor: int | None = None
 
     def __call__(self) -> Any:
         from liquifact_adapters.composition import open_store
@@ -231,7 +235,7 @@ class WorkerApp:
                 store.close()
             log.error("worker_not_started", pid=os.getpid(), detail=_not_started(error))
             raise SystemExit(STARTUP_FAILURE) from None
-        watch_parent(os.getppid())
+        watch_parent(os.getppid() if self.supervisor is None else self.supervisor)
         log.info("worker_process_started", pid=os.getpid())
         return app
 
@@ -404,7 +408,7 @@ def run_workers(settings: Settings, *, host: str, port: int, store: str) -> Supe
     SIGINT, which stops every worker before this returns."""
     log = get_logger("liquifact.cli")
     config = uvicorn_config(
-        WorkerApp(settings),
+        WorkerApp(settings, supervisor=os.getpid()),
         host=host,
         port=port,
         log_level=settings.log_level,

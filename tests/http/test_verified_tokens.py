@@ -72,6 +72,19 @@ def test_a_remembered_token_is_checked_again_once_it_would_have_expired() -> Non
     assert resolver.checks == 2
 
 
+def test_a_fractional_expiry_is_remembered_only_as_long_as_pyjwt_accepts_it() -> None:
+    """PyJWT drops the fraction of ``exp`` before comparing: so does the memo."""
+    clock = FakeClock()
+    resolver = CountingAuthenticator(test_settings(), clock=clock)
+    now = int(clock.now)
+    headers = bearer("admin", "memo-tenant", exp=now - 5 + 0.98, iat=now - 600)
+    with _client(resolver, rate_limited=False) as client:
+        assert client.get(LIST, headers=headers).status_code == 200
+        clock.now = now - 5 + LEEWAY + 0.5  # past int(exp) + leeway, before exp + leeway
+        client.get(LIST, headers=headers)
+    assert resolver.checks == 2
+
+
 def test_a_refused_token_is_checked_and_logged_every_time(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -12,6 +12,7 @@ import pickle
 import signal
 import socket
 import subprocess
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -405,3 +406,31 @@ def test_workers_are_replaced_when_they_die_or_on_sighup_and_stop_with_their_sup
     assert not any(_alive(pid) for pid in first | second | third)
     finished = [r for r in _records(server) if str(r["event"]).startswith("Finished server")]
     assert len(finished) == 4  # the two replaced by SIGHUP, the two left at the end
+
+
+def test_a_worker_started_after_its_supervisor_died_stops_itself(tmp_path: Path) -> None:
+    """The supervisor's pid travels with the app factory: a worker whose supervisor vanished
+    before the worker watched it (it was already re-parented) still stops at once."""
+    settings = load_settings(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'data.db'}",
+            "JWT_SECRET": TEST_SECRET,
+            "RATE_LIMIT_ENABLED": "false",
+        },
+        env_file=Path("/nonexistent"),
+    )
+    from liquifact_adapters.composition import open_store
+    from liquifact_http.settings import services_config
+
+    open_store(services_config(settings)).close()  # migrated, as the supervisor would
+    gone = os.getppid() + 1_000_000  # not this process's parent, whatever it is
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda number, _frame: received.append(number))
+    try:
+        WorkerApp(settings, supervisor=gone)()
+        deadline = time.monotonic() + 5
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert received == [signal.SIGTERM]
