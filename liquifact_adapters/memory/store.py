@@ -91,6 +91,7 @@ from liquifact_core.retention import (
     policy_name_taken,
     present_fields,
 )
+from liquifact_core.totals import FilteredTotals
 from liquifact_core.wallets import WalletBinding, WalletPage, wallet_already_bound
 from liquifact_core.webhook_endpoints import WebhookEndpoint
 
@@ -195,35 +196,6 @@ class _State:
 
 def _investable_live(invoice: Invoice | None) -> bool:
     return invoice is not None and invoice.deleted_at is None and invoice.status in INVESTABLE
-
-
-class FilteredTotals:
-    """Filtered marketplace totals by (tenant, canonical filters), each with the generation it
-    was counted at, as ``liquifact_adapters.sql.totals.FilteredTotals`` keeps them for the SQL
-    stores: a total is found only at exactly its generation; one entry per (tenant, filters);
-    the oldest entries go beyond ``max_entries``. Thread safe."""
-
-    def __init__(self, max_entries: int = 4096) -> None:
-        self._max_entries = max_entries
-        self._entries: dict[tuple[str, str], tuple[int, int]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, tenant_id: str, filters: str, generation: int) -> int | None:
-        with self._lock:
-            entry = self._entries.get((tenant_id, filters))
-        return None if entry is None or entry[0] != generation else entry[1]
-
-    def entry(self, tenant_id: str, filters: str) -> tuple[int, int] | None:
-        """(generation, total) remembered for ``filters``, whatever the generation."""
-        with self._lock:
-            return self._entries.get((tenant_id, filters))
-
-    def put(self, tenant_id: str, filters: str, generation: int, total: int) -> None:
-        with self._lock:
-            self._entries.pop((tenant_id, filters), None)
-            while len(self._entries) >= self._max_entries:
-                del self._entries[next(iter(self._entries))]
-            self._entries[(tenant_id, filters)] = (generation, total)
 
 
 class InMemoryStore:

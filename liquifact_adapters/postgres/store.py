@@ -58,10 +58,10 @@ from liquifact_adapters.postgres.repositories import (
 )
 from liquifact_adapters.sql import escrows, wallets
 from liquifact_adapters.sql.repositories import ConstraintViolation, SqlUnitOfWork
-from liquifact_adapters.sql.totals import FilteredTotals
 from liquifact_adapters.sql_migrations import Migration
 from liquifact_core.errors import schema_not_current
 from liquifact_core.indexing import IndexerProgress, LinkedEscrow
+from liquifact_core.totals import FilteredTotals
 from liquifact_core.wallets import WalletBinding
 
 # A readiness probe must answer fast: it waits this long for a connection and for the query.
@@ -112,7 +112,7 @@ class PostgresStore:
             statement_timeout_ms=statement_timeout_ms,
         )
         self.job_queue = PostgresJobQueue(self)
-        # Filtered marketplace totals, each valid at one generation (liquifact_adapters.sql.totals).
+        # Filtered marketplace totals, each valid at one generation (liquifact_core.totals).
         self.totals = FilteredTotals()
 
     def unit_of_work(self, tenant_id: str) -> PostgresUnitOfWork:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from liquifact_adapters.sql.rows import Params, Row, RowConverter, marketplace_params
 from liquifact_adapters.sql.statements import MarketplacePages
-from liquifact_adapters.sql.totals import FilteredTotals
 from liquifact_core import errors
 from liquifact_core.audit import AuditEvent, redacted
 from liquifact_core.audit_export import AuditRecord
@@ -49,6 +48,7 @@ from liquifact_core.ports import (
     WalletRepository,
     WebhookRepository,
 )
+from liquifact_core.totals import FilteredTotals
 
 # The per-table modules build on this module's Session (and ConstraintViolation), so they are
 # imported for types only.

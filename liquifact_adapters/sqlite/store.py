@@ -10,7 +10,6 @@ from typing import Self
 from liquifact_adapters.sql import escrows, wallets
 from liquifact_adapters.sql.repositories import SqlUnitOfWork
 from liquifact_adapters.sql.rows import Params, Row
-from liquifact_adapters.sql.totals import FilteredTotals
 from liquifact_adapters.sqlite import schema
 from liquifact_adapters.sqlite.connection import (
     DEFAULT_BUSY_TIMEOUT_MS,
@@ -48,6 +47,7 @@ from liquifact_adapters.sqlite.repositories import (
 )
 from liquifact_core.errors import schema_not_current, store_unavailable
 from liquifact_core.indexing import IndexerProgress, LinkedEscrow
+from liquifact_core.totals import FilteredTotals
 from liquifact_core.wallets import WalletBinding
 
 # A readiness probe must answer fast: it waits at most this long for the write lock.
@@ -86,7 +86,7 @@ class SqliteStore:
             connection.close()
         self._pool = ConnectionPool(path, busy_timeout_ms)
         self.job_queue = SqliteJobQueue(self._pool)
-        # Filtered marketplace totals, each valid at one generation (liquifact_adapters.sql.totals).
+        # Filtered marketplace totals, each valid at one generation (liquifact_core.totals).
         self.totals = FilteredTotals()
 
     def unit_of_work(self, tenant_id: str) -> SqliteUnitOfWork:

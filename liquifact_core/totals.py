@@ -11,6 +11,8 @@ change makes it stale, and the next read counts again.
 
 Only read units (one snapshot, committed data only) read or fill it; a unit of work that
 may have written counts afresh, since its own uncommitted changes are not in any generation.
+Every store keeps one (``store.totals``): the SQL stores with their generations read from
+``market_generations``, the memory store with the ones it keeps in code.
 """
 
 from __future__ import annotations
