@@ -322,13 +322,9 @@ _SCHEMAS: dict[type[Any], Callable[[Any], Object]] = {
         "items": {"type": "string", "enum": list(rule.members)},
     },
 }
-# A contact is one plain address (no name, list or encoded word): Email's grammar on the wire.
-_SCHEMAS[ContactEmail] = lambda rule: {
-    "type": "string",
-    "format": "email",
-    "maxLength": rule.max_len,
-    "pattern": f"^{rule.pattern}$",  # the whole rule (rules.CONTACT_EMAIL_PATTERN)
-}
+# A contact's pattern (rules.CONTACT_EMAIL_PATTERN) is its whole rule; it holds no [^@\s]
+# class for the Email schema to narrow, so the Email schema states it as it is.
+_SCHEMAS[ContactEmail] = _SCHEMAS[Email]
 
 
 def rule_schema(rule: Rule) -> Object:
