@@ -331,7 +331,8 @@ class Supervisor:
         }
         stopped_by: str | None = None
         try:
-            self.processes = [self._spawn(i) for i in range(len(self.sockets))]
+            for index in range(len(self.sockets)):  # one by one: a failed spawn stops those up
+                self.processes.append(self._spawn(index))
             while stopped_by is None and not self.failed:
                 for number in self._take_signals():
                     if number == signal.SIGHUP:
